@@ -1,0 +1,43 @@
+"""The log channel: writes the rendered notification to relay's own log."""
+
+from __future__ import annotations
+
+import logging
+from typing import ClassVar, Literal
+
+from relay.channels.base import ChannelConfig, Delivery, Message, Notifier, NotifierContext
+
+logger = logging.getLogger("relay.notification")
+
+
+class LogConfig(ChannelConfig):
+    kind: ClassVar[str] = "log"
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def build(self, ctx: NotifierContext) -> Notifier:
+        return LogNotifier(self, ctx)
+
+
+class LogNotifier(Notifier):
+    def __init__(self, config: LogConfig, ctx: NotifierContext) -> None:
+        self._level = logging.getLevelName(config.level.upper())
+        self._locale = config.locale or ctx.config.global_.locale
+        self._renderer = ctx.renderer
+
+    async def send(self, message: Message) -> Delivery:
+        text = self._renderer.render_text("log", message.notification, locale=self._locale)
+        n = message.notification
+        logger.log(
+            self._level,
+            text,
+            extra={
+                "job_id": message.job_id,
+                "receiver": n.receiver,
+                "integration": message.integration,
+                "group_key": n.group_key,
+                "status": n.status,
+                "alerts": len(n.alerts),
+            },
+        )
+        return Delivery()

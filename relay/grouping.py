@@ -1,0 +1,257 @@
+"""Grouping and Alertmanager's notification-log dedup rule, as pure store transitions.
+
+Two modes, per route:
+
+* pass-through (no ``group_by``): Alertmanager already grouped the alerts; a webhook
+  is the group's full current state and is decided on arrival.
+* ``group_by``: relay groups alerts itself; a new group waits ``group_wait``, then
+  flushes every ``group_interval`` while it holds alerts.
+
+On each decision every integration of the receiver is checked against its own
+notification-log entry, exactly as Alertmanager's DedupStage does, so an HA pair's
+identical webhooks and Alertmanager's re-sends produce no second message.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from relay.models import Alert, Notification, common_items
+from relay.routing import Route
+from relay.store.base import (
+    GroupState,
+    GroupUpdate,
+    LogEntry,
+    NewJob,
+    Transition,
+    TransitionResult,
+    new_job_id,
+)
+
+
+@dataclass(frozen=True)
+class IntegrationPolicy:
+    """What dedup needs to know about one integration of a receiver."""
+
+    id: str  # "<receiver>/<type>/<index>"
+    send_resolved: bool
+
+
+def needs_update(
+    entry: LogEntry | None,
+    firing: set[str],
+    resolved: set[str],
+    send_resolved: bool,
+    repeat_interval: float,
+    now: float,
+) -> str | None:
+    """Alertmanager's DedupStage.needsUpdate; returns why a notification is due, or None."""
+    if entry is None:
+        return "new_alerts" if firing else None
+    if not firing <= set(entry.firing):
+        return "new_alerts"
+    if not firing:
+        # Sent even without send_resolved, so the log forgets the firing alerts
+        # (the message itself is then dropped for lack of alerts to show).
+        return "all_resolved" if entry.firing else None
+    if send_resolved and not resolved <= set(entry.resolved):
+        return "resolved"
+    if entry.at <= now - repeat_interval:
+        return "repeat"
+    return None
+
+
+@dataclass
+class GroupContext:
+    """The group's presentation data carried into each notification."""
+
+    group_key: str  # the key shown to users / sent downstream (Alertmanager-style)
+    external_url: str
+    truncated_alerts: int
+
+
+def decide(
+    state: GroupState,
+    alerts: list[Alert],
+    integrations: Iterable[IntegrationPolicy],
+    repeat_interval: float,
+    ctx: GroupContext,
+    now: float,
+) -> tuple[list[NewJob], list[tuple[str, str]]]:
+    """Run dedup for every integration, update ``state.log`` in place, return jobs."""
+    firing = {a.fingerprint for a in alerts if a.status == "firing"}
+    resolved = {a.fingerprint for a in alerts if a.status == "resolved"}
+    jobs: list[NewJob] = []
+    suppressed: list[tuple[str, str]] = []
+    for integration in integrations:
+        reason = needs_update(
+            state.log.get(integration.id), firing, resolved,
+            integration.send_resolved, repeat_interval, now,
+        )
+        if reason is None:
+            suppressed.append((state.receiver, "duplicate"))
+            continue
+        state.log[integration.id] = LogEntry(sorted(firing), sorted(resolved), now)
+        to_send = alerts if integration.send_resolved else [a for a in alerts if a.status == "firing"]
+        if not to_send:
+            suppressed.append((state.receiver, "resolved_not_sent"))
+            continue
+        notification = build_notification(state, to_send, ctx, reason)
+        jobs.append(
+            NewJob(
+                id=new_job_id(),
+                receiver=state.receiver,
+                integration=integration.id,
+                group_key=state.key,
+                payload=notification.model_dump(mode="json"),
+                created_at=now,
+            )
+        )
+    return jobs, suppressed
+
+
+def build_notification(
+    state: GroupState, alerts: list[Alert], ctx: GroupContext, reason: str
+) -> Notification:
+    ordered = sorted(alerts, key=lambda a: (a.status != "firing", a.startsAt, a.fingerprint))
+    status = "firing" if any(a.status == "firing" for a in ordered) else "resolved"
+    return Notification(
+        receiver=state.receiver,
+        group_key=ctx.group_key,
+        status=status,
+        alerts=ordered,
+        group_labels=state.labels,
+        common_labels=common_items([a.labels for a in ordered]),
+        common_annotations=common_items([a.annotations for a in ordered]),
+        external_url=ctx.external_url,
+        truncated_alerts=ctx.truncated_alerts,
+        reason=reason,
+    )
+
+
+def _fresh(state: GroupState | None, key: str, receiver: str, route: Route,
+           labels: dict[str, str], now: float) -> GroupState:
+    if state is None:
+        return GroupState(key=key, receiver=receiver, route_id=route.id, labels=labels,
+                          created_at=now, updated_at=now)
+    return copy.deepcopy(state)
+
+
+def passthrough_update(
+    key: str,
+    receiver: str,
+    route: Route,
+    alerts: list[Alert],
+    group_labels: dict[str, str],
+    integrations: list[IntegrationPolicy],
+    ctx: GroupContext,
+    now: float,
+) -> GroupUpdate:
+    """A webhook's alerts for one receiver, decided on arrival (Alertmanager grouped them)."""
+
+    def transition(state: GroupState | None) -> TransitionResult:
+        new = _fresh(state, key, receiver, route, group_labels, now)
+        new.route_id = route.id
+        new.alerts = {a.fingerprint: a.to_v4() for a in alerts}
+        new.meta = {"group_key": ctx.group_key, "external_url": ctx.external_url}
+        new.updated_at = now
+        jobs, suppressed = decide(new, alerts, integrations, route.repeat_interval, ctx, now)
+        return TransitionResult(new, jobs, suppressed)
+
+    return GroupUpdate(key, transition)
+
+
+def merge_update(
+    key: str,
+    receiver: str,
+    route: Route,
+    alerts: list[Alert],
+    group_labels: dict[str, str],
+    ctx: GroupContext,
+    now: float,
+) -> GroupUpdate:
+    """Add a webhook's alerts to a relay-side group; the flush timer decides later."""
+
+    def transition(state: GroupState | None) -> TransitionResult:
+        new = _fresh(state, key, receiver, route, group_labels, now)
+        for alert in alerts:
+            new.alerts[alert.fingerprint] = alert.to_v4()
+        if new.next_flush_at is None:
+            new.next_flush_at = now + route.group_wait
+        new.meta = {
+            "group_key": ctx.group_key,
+            "external_url": ctx.external_url,
+            "truncated_alerts": ctx.truncated_alerts,
+        }
+        new.updated_at = now
+        return TransitionResult(new)
+
+    return GroupUpdate(key, transition)
+
+
+def flush_update(
+    key: str, route: Route, integrations: list[IntegrationPolicy], now: float
+) -> GroupUpdate:
+    """The group timer fired: decide, forget notified resolved alerts, re-arm the timer."""
+
+    def transition(state: GroupState | None) -> TransitionResult:
+        if state is None or state.next_flush_at is None or state.next_flush_at > now:
+            return TransitionResult(state)  # another replica flushed it first
+        new = copy.deepcopy(state)
+        alerts = [Alert.model_validate(a) for a in new.alerts.values()]
+        ctx = GroupContext(
+            group_key=str(new.meta.get("group_key", new.key)),
+            external_url=str(new.meta.get("external_url", "")),
+            truncated_alerts=int(new.meta.get("truncated_alerts", 0)),
+        )
+        jobs, suppressed = decide(new, alerts, integrations, route.repeat_interval, ctx, now)
+        new.alerts = {a.fingerprint: a.to_v4() for a in alerts if a.status == "firing"}
+        new.next_flush_at = now + route.group_interval if new.alerts else None
+        new.updated_at = now
+        return TransitionResult(new, jobs, suppressed)
+
+    return GroupUpdate(key, transition)
+
+
+def group_key_text(route: Route, labels: dict[str, str]) -> str:
+    """An Alertmanager-style group key for relay-side groups: ``{route}:{a="b",...}``."""
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{{route={route.id}}}:{{{inner}}}"
+
+
+def plan_webhook(
+    alerts_by_route: dict[tuple[str, str], tuple[Route, list[Alert]]],
+    integrations_of: dict[str, list[IntegrationPolicy]],
+    upstream_group_key: str,
+    upstream_group_labels: dict[str, str],
+    external_url: str,
+    truncated_alerts: int,
+    now: float,
+) -> list[GroupUpdate]:
+    """Group updates for one webhook, given its alerts bucketed by (route id, receiver)."""
+    updates: dict[str, GroupUpdate] = {}
+    passthrough: dict[str, tuple[Route, str, dict[str, Alert]]] = {}
+    grouped: dict[str, tuple[Route, str, dict[str, str], dict[str, Alert]]] = {}
+    for (_, receiver), (route, alerts) in alerts_by_route.items():
+        if route.passthrough:
+            key = f"{receiver}|{upstream_group_key}"
+            entry = passthrough.setdefault(key, (route, receiver, {}))
+            entry[2].update({a.fingerprint: a for a in alerts})
+            continue
+        for alert in alerts:
+            labels = route.group_labels(alert.labels)
+            key = f"{receiver}|{route.id}|{group_key_text(route, labels)}"
+            bucket = grouped.setdefault(key, (route, receiver, labels, {}))
+            bucket[3][alert.fingerprint] = alert
+    for key, (route, receiver, by_fp) in passthrough.items():
+        ctx = GroupContext(upstream_group_key, external_url, truncated_alerts)
+        updates[key] = passthrough_update(
+            key, receiver, route, list(by_fp.values()), upstream_group_labels,
+            integrations_of.get(receiver, []), ctx, now,
+        )
+    for key, (route, receiver, labels, by_fp) in grouped.items():
+        ctx = GroupContext(group_key_text(route, labels), external_url, truncated_alerts)
+        updates[key] = merge_update(key, receiver, route, list(by_fp.values()), labels, ctx, now)
+    return list(updates.values())

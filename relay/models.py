@@ -1,0 +1,130 @@
+"""The Alertmanager webhook payload (version 4) and the notification relay sends from it."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Status = Literal["firing", "resolved"]
+
+# Alertmanager marks "no end yet" with Go's zero time; it must never reach a message.
+_GO_ZERO_YEAR = 1
+
+
+def fingerprint_of(labels: dict[str, str]) -> str:
+    """A stable 16-hex-digit fingerprint for alerts that arrive without one."""
+    digest = hashlib.sha256()
+    for name in sorted(labels):
+        digest.update(name.encode())
+        digest.update(b"\xff")
+        digest.update(labels[name].encode())
+        digest.update(b"\xff")
+    return digest.hexdigest()[:16]
+
+
+class Alert(BaseModel):
+    """One alert as Alertmanager sends it. Unknown keys are kept and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Status
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime
+    endsAt: datetime | None = None
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+    @field_validator("endsAt", mode="after")
+    @classmethod
+    def _zero_is_none(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.year <= _GO_ZERO_YEAR:
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _ensure_fingerprint(self) -> Alert:
+        if not self.fingerprint:
+            self.fingerprint = fingerprint_of(self.labels)
+        return self
+
+    def to_v4(self) -> dict[str, Any]:
+        """The alert as Alertmanager would have sent it (zero time for an open end)."""
+        data = self.model_dump(mode="json")
+        data["endsAt"] = (
+            self.endsAt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            if self.endsAt
+            else "0001-01-01T00:00:00Z"
+        )
+        return data
+
+
+class WebhookPayload(BaseModel):
+    """Alertmanager's webhook body, version 4. Newer keys (routeLabels, ...) are accepted."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: Literal["4"]
+    groupKey: str
+    truncatedAlerts: int = Field(default=0, ge=0)
+    receiver: str = ""
+    status: Status
+    alerts: list[Alert]
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
+
+
+class Notification(BaseModel):
+    """What one job delivers: one group's alerts for one receiver, at one moment.
+
+    It is stored with the job, so rendering at delivery time needs nothing else.
+    """
+
+    receiver: str
+    group_key: str
+    status: Status
+    alerts: list[Alert]
+    group_labels: dict[str, str] = Field(default_factory=dict)
+    common_labels: dict[str, str] = Field(default_factory=dict)
+    common_annotations: dict[str, str] = Field(default_factory=dict)
+    external_url: str = ""
+    truncated_alerts: int = 0
+    reason: str = "new_alerts"
+
+    @property
+    def firing(self) -> list[Alert]:
+        return [a for a in self.alerts if a.status == "firing"]
+
+    @property
+    def resolved(self) -> list[Alert]:
+        return [a for a in self.alerts if a.status == "resolved"]
+
+    def to_v4(self) -> dict[str, Any]:
+        """This notification as an Alertmanager v4 webhook body."""
+        return {
+            "version": "4",
+            "groupKey": self.group_key,
+            "truncatedAlerts": self.truncated_alerts,
+            "receiver": self.receiver,
+            "status": self.status,
+            "alerts": [a.to_v4() for a in self.alerts],
+            "groupLabels": self.group_labels,
+            "commonLabels": self.common_labels,
+            "commonAnnotations": self.common_annotations,
+            "externalURL": self.external_url,
+        }
+
+
+def common_items(maps: list[dict[str, str]]) -> dict[str, str]:
+    """The key/value pairs shared by every map (Alertmanager's commonLabels rule)."""
+    if not maps:
+        return {}
+    common = dict(maps[0])
+    for other in maps[1:]:
+        common = {k: v for k, v in common.items() if other.get(k) == v}
+    return common

@@ -1,0 +1,290 @@
+"""The store interface every backend implements (SQLite for one process, Redis for HA).
+
+The pipeline only ever talks to :class:`Store`. Group changes are expressed as pure
+*transitions* (old state -> new state + jobs) so that each backend can apply them
+atomically in its own way: SQLite in one transaction, Redis with optimistic
+WATCH/MULTI retries. A transition may therefore run more than once and must have no
+side effects.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+JobStatus = Literal["pending", "running", "delivered", "dead"]
+JOB_STATUSES: tuple[JobStatus, ...] = ("pending", "running", "delivered", "dead")
+
+
+def new_job_id() -> str:
+    """A unique, URL-safe job id; also the Idempotency-Key and the Message-ID seed."""
+    return uuid.uuid4().hex
+
+
+@dataclass
+class LogEntry:
+    """Alertmanager's notification-log entry for one integration of one group."""
+
+    firing: list[str]  # fingerprints last notified as firing
+    resolved: list[str]  # fingerprints last notified as resolved
+    at: float  # when that notification was enqueued (unix seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"firing": self.firing, "resolved": self.resolved, "at": self.at}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogEntry:
+        return cls(list(data["firing"]), list(data["resolved"]), float(data["at"]))
+
+
+@dataclass
+class GroupState:
+    """One (receiver, group) pair: its current alerts, its timers and its notification log.
+
+    ``alerts`` maps fingerprint -> the alert as JSON (a v4 alert dict). ``next_flush_at``
+    is None for groups passed through from Alertmanager (they flush on arrival).
+    """
+
+    key: str
+    receiver: str
+    route_id: str
+    labels: dict[str, str]
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log: dict[str, LogEntry] = field(default_factory=dict)  # integration id -> entry
+    next_flush_at: float | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)  # external url, truncated count, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "receiver": self.receiver,
+            "route_id": self.route_id,
+            "labels": self.labels,
+            "alerts": self.alerts,
+            "log": {k: v.to_dict() for k, v in self.log.items()},
+            "next_flush_at": self.next_flush_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GroupState:
+        return cls(
+            key=data["key"],
+            receiver=data["receiver"],
+            route_id=data["route_id"],
+            labels=dict(data["labels"]),
+            alerts=dict(data["alerts"]),
+            log={k: LogEntry.from_dict(v) for k, v in data["log"].items()},
+            next_flush_at=data["next_flush_at"],
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+            meta=dict(data.get("meta", {})),
+        )
+
+
+@dataclass
+class NewJob:
+    """A notification to deliver through one integration, created by a transition."""
+
+    id: str
+    receiver: str
+    integration: str  # "<receiver>/<type>/<index>", e.g. "oncall/slack/0"
+    group_key: str  # the store key of the group it came from
+    payload: dict[str, Any]  # a relay.models.Notification as JSON
+    created_at: float
+
+
+@dataclass
+class Attempt:
+    """One delivery attempt, kept with its job."""
+
+    at: float
+    duration: float
+    outcome: Literal["delivered", "retry", "dead"]
+    reason: str = ""  # short metric-label reason ("http_503", "timeout", "ok")
+    error: str = ""  # the downstream's own message, secrets redacted
+    detail: str = ""  # e.g. recipients refused on partial SMTP success
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "duration": self.duration,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "error": self.error,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Attempt:
+        return cls(
+            at=data["at"],
+            duration=data["duration"],
+            outcome=data["outcome"],
+            reason=data.get("reason", ""),
+            error=data.get("error", ""),
+            detail=data.get("detail", ""),
+        )
+
+
+@dataclass
+class Job:
+    """A job as stored: its notification, where it is in its life, and every attempt."""
+
+    id: str
+    receiver: str
+    integration: str
+    group_key: str
+    payload: dict[str, Any]
+    status: JobStatus
+    created_at: float
+    next_attempt_at: float
+    attempts: list[Attempt] = field(default_factory=list)
+    last_error: str = ""
+    finished_at: float | None = None  # delivered or dead-lettered at
+    # Backend bookkeeping (a Redis stream entry id, a lease owner); opaque to the pipeline.
+    handle: str = ""
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "receiver": self.receiver,
+            "integration": self.integration,
+            "group_key": self.group_key,
+            "status": self.status,
+            "created_at": self.created_at,
+            "next_attempt_at": self.next_attempt_at if self.status == "pending" else None,
+            "finished_at": self.finished_at,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "last_error": self.last_error,
+            "alerts": len(self.payload.get("alerts", [])),
+            "status_of_group": self.payload.get("status"),
+        }
+
+
+@dataclass
+class TransitionResult:
+    """What a transition returns: the new state (None deletes the group) and new jobs."""
+
+    state: GroupState | None
+    jobs: list[NewJob] = field(default_factory=list)
+    suppressed: list[tuple[str, str]] = field(default_factory=list)  # (receiver, reason)
+
+
+# A pure function of the current state (None when the group does not exist yet).
+Transition = Callable[[GroupState | None], TransitionResult]
+
+
+@dataclass
+class GroupUpdate:
+    key: str
+    transition: Transition
+
+
+class Store(abc.ABC):
+    """Durable state shared by ingest, the group flusher and the dispatcher.
+
+    Every method may raise :class:`relay.errors.StoreUnavailable` when the backend
+    cannot be reached or cannot commit; callers turn that into 503 / a retry later.
+    """
+
+    # -- lifecycle -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, create the schema, and return leases held by a previous run."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the backend answers now (readiness)."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """The backend and its location with any password removed, for /api/v1/status."""
+
+    # -- groups and the notification log -------------------------------------------
+    @abc.abstractmethod
+    async def apply(self, updates: Sequence[GroupUpdate]) -> list[TransitionResult]:
+        """Apply each transition atomically against the group's current state.
+
+        All updates and the jobs they create are durable when this returns. Results
+        come back in the order of ``updates``. Identical updates racing from several
+        replicas see each other's committed state (one of them sees the other's log).
+        """
+
+    @abc.abstractmethod
+    async def due_groups(self, now: float, limit: int = 100) -> list[str]:
+        """Keys of groups whose ``next_flush_at`` is at or before ``now``."""
+
+    @abc.abstractmethod
+    async def get_group(self, key: str) -> GroupState | None: ...
+
+    # -- jobs -------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def claim_jobs(
+        self,
+        owner: str,
+        now: float,
+        limit: int,
+        lease: float,
+        exclude_integrations: Collection[str] = (),
+    ) -> list[Job]:
+        """Lease up to ``limit`` due pending jobs (and jobs whose lease ran out) to ``owner``.
+
+        Oldest first. A leased job is not handed to anyone else until ``now + lease``,
+        unless renewed with :meth:`renew`.
+        """
+
+    @abc.abstractmethod
+    async def renew(self, owner: str, job_ids: Collection[str], until: float) -> None:
+        """Extend the leases ``owner`` holds on these jobs (a slow delivery keeps its job)."""
+
+    @abc.abstractmethod
+    async def record_attempt(
+        self, job: Job, attempt: Attempt, next_attempt_at: float | None = None
+    ) -> None:
+        """Record an attempt and move the job: delivered, dead, or pending again at
+        ``next_attempt_at`` (outcome ``retry``). Releases the lease."""
+
+    @abc.abstractmethod
+    async def release(self, owner: str, job_ids: Collection[str]) -> None:
+        """Give leased jobs back unattempted (shutdown): they are due again at once."""
+
+    @abc.abstractmethod
+    async def requeue(self, job_id: str, now: float) -> bool:
+        """Move a dead job back to pending with a fresh retry window; False if not dead."""
+
+    @abc.abstractmethod
+    async def get_job(self, job_id: str) -> Job | None: ...
+
+    @abc.abstractmethod
+    async def list_jobs(
+        self, status: JobStatus | None = None, limit: int = 100, receiver: str | None = None
+    ) -> list[Job]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    async def job_counts(self) -> dict[str, int]:
+        """Number of jobs per status (every status in JOB_STATUSES present)."""
+
+    # -- retention ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def prune(self, now: float, job_retention: float, group_retention: float) -> int:
+        """Delete delivered jobs finished before ``now - job_retention`` and groups with no
+        alerts untouched since ``now - group_retention``; returns how many rows went."""
+
+    # -- message references (Slack ts of a firing post, ...) ----------------------------
+    @abc.abstractmethod
+    async def get_ref(self, key: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None: ...
