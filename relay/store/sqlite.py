@@ -1,0 +1,600 @@
+"""The embedded SQLite backend: one file, WAL mode, one process.
+
+All database work runs on one dedicated writer thread that owns the connection. Callers
+submit operations through a queue and await a future. The thread drains whatever is
+queued, runs it in ONE ``BEGIN IMMEDIATE ... COMMIT`` with every operation inside its
+own savepoint (a failing operation fails only its own caller), commits once and only
+then resolves the futures. Concurrent ``apply()`` calls from many webhooks therefore
+share one commit (group commit) and nothing is reported done before it is durable.
+
+Durability: ``synchronous=NORMAL`` (the default) in WAL mode survives ``kill -9`` of
+relay, because a committed transaction is in the WAL file (the OS page cache) before
+COMMIT returns; only an OS crash or power loss can lose the last transactions. Add
+``?synchronous=full`` to the URL to fsync the WAL on every commit as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+from urllib.parse import parse_qsl, urlsplit
+
+from relay.errors import StoreUnavailable
+from relay.store.base import (
+    JOB_STATUSES,
+    Attempt,
+    GroupState,
+    GroupUpdate,
+    Job,
+    JobStatus,
+    Store,
+    TransitionResult,
+)
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], T]
+
+SCHEMA_VERSION = 1
+MAX_BATCH = 512  # operations per group commit; bounds the latency of one transaction
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+    key TEXT PRIMARY KEY,
+    next_flush_at REAL,
+    updated_at REAL NOT NULL,
+    alert_count INTEGER NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS groups_next_flush_at ON groups (next_flush_at)
+    WHERE next_flush_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    receiver TEXT NOT NULL,
+    integration TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    attempts TEXT NOT NULL DEFAULT '[]',
+    last_error TEXT NOT NULL DEFAULT '',
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_status_next_attempt_at ON jobs (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS jobs_created_at ON jobs (created_at);
+CREATE TABLE IF NOT EXISTS refs (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+"""
+
+_JOB_COLUMNS = (
+    "id, receiver, integration, group_key, payload, status, created_at, next_attempt_at,"
+    " lease_owner, attempts, last_error, finished_at"
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _job(row: tuple[Any, ...]) -> Job:
+    return Job(
+        id=row[0],
+        receiver=row[1],
+        integration=row[2],
+        group_key=row[3],
+        payload=json.loads(row[4]),
+        status=cast(JobStatus, row[5]),
+        created_at=row[6],
+        next_attempt_at=row[7],
+        handle=row[8] or "",
+        attempts=[Attempt.from_dict(a) for a in json.loads(row[9])],
+        last_error=row[10],
+        finished_at=row[11],
+    )
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+@dataclass(slots=True)
+class _Request:
+    op: Op[Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+_STOP = object()
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]]) -> None:
+    for future, error, value in outcomes:
+        if future.done():  # the caller gave up (cancelled); the work is committed anyway
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+
+class _Writer(threading.Thread):
+    """Owns the sqlite3 connection; runs queued operations in group-committed batches."""
+
+    def __init__(self, path: Path, synchronous: str, busy_timeout: float) -> None:
+        super().__init__(name=f"relay-sqlite:{path.name}", daemon=True)
+        self.path = path
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self.queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
+        self.transactions = 0
+
+    def unavailable(self, exc: BaseException) -> StoreUnavailable:
+        if isinstance(exc, StoreUnavailable):
+            return exc
+        text, hint = str(exc), ""
+        if "locked" in text:
+            hint = f" (busy for more than {self.busy_timeout:g}s: is another process using it?)"
+        elif "readonly" in text or "unable to open" in text:
+            hint = f" (relay needs write access to {self.path.parent} for the -wal/-shm files)"
+        elif "full" in text:
+            hint = " (free disk space; relay resumes on its own)"
+        return StoreUnavailable(f"sqlite database {self.path}: {text}{hint}")
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create directory {self.path.parent}: {exc}") from exc
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreUnavailable(f"sqlite database {self.path}: cannot enable WAL ({mode})")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        broken: StoreUnavailable | None = None
+        try:
+            conn = self._connect()
+        except Exception as exc:  # every caller learns why, instead of waiting forever
+            broken = self.unavailable(exc)
+        try:
+            stop = False
+            while not stop:
+                batch: list[_Request] = []
+                item = self.queue.get()
+                while True:
+                    if item is _STOP:
+                        stop = True
+                        break
+                    batch.append(cast(_Request, item))
+                    if len(batch) >= MAX_BATCH:
+                        break
+                    try:
+                        item = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if not batch:
+                    continue
+                if conn is None:
+                    assert broken is not None
+                    self._resolve([(r, broken, None) for r in batch])
+                else:
+                    self._resolve(self._run_batch(conn, batch))
+        finally:
+            if conn is not None:
+                conn.close()
+            closed = StoreUnavailable(f"sqlite database {self.path}: store is closed")
+            leftovers: list[tuple[_Request, BaseException | None, Any]] = []
+            while True:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _STOP:
+                    leftovers.append((cast(_Request, item), closed, None))
+            self._resolve(leftovers)
+
+    def _run_batch(
+        self, conn: sqlite3.Connection, batch: list[_Request]
+    ) -> list[tuple[_Request, BaseException | None, Any]]:
+        done: list[tuple[_Request, BaseException | None, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for request in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    value = request.op(conn)
+                except Exception as exc:
+                    if not conn.in_transaction:  # SQLite rolled everything back (full, I/O)
+                        raise
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    if isinstance(exc, sqlite3.Error) and not isinstance(
+                        exc, sqlite3.IntegrityError | sqlite3.ProgrammingError
+                    ):
+                        done.append((request, self.unavailable(exc), None))
+                    else:
+                        done.append((request, exc, None))
+                else:
+                    conn.execute("RELEASE op")
+                    done.append((request, None, value))
+            conn.execute("COMMIT")
+            self.transactions += 1
+        except Exception as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            error = self.unavailable(exc)
+            return [(r, error, None) for r in batch]
+        return done
+
+    @staticmethod
+    def _resolve(outcomes: list[tuple[_Request, BaseException | None, Any]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for request, error, value in outcomes:
+            by_loop.setdefault(request.loop, []).append((request.future, error, value))
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, items)
+
+
+class SQLiteStore(Store):
+    """The embedded store: ``sqlite:///relative/path.db`` or ``sqlite:////abs/path.db``.
+
+    URL query options: ``synchronous=normal|full`` (default normal, see the module
+    docstring) and ``busy_timeout`` in seconds (default 5).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "normal",
+        busy_timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if synchronous.lower() not in ("normal", "full"):
+            raise ValueError(f"sqlite synchronous must be 'normal' or 'full', not {synchronous!r}")
+        self.path = Path(path).absolute()
+        self.synchronous = synchronous.upper()
+        self.busy_timeout = busy_timeout
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._writer: _Writer | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStore:
+        parts = urlsplit(url)
+        if parts.scheme != "sqlite" or parts.netloc or not parts.path.startswith("/"):
+            raise ValueError(
+                f"storage.url {url!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db"
+            )
+        path = parts.path[1:]
+        if not path or path == ":memory:":
+            raise ValueError(f"storage.url {url!r}: a database file path is required")
+        options: dict[str, Any] = {}
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name == "synchronous":
+                options["synchronous"] = value
+            elif name == "busy_timeout":
+                options["busy_timeout"] = float(value)
+            else:
+                raise ValueError(f"storage.url {url!r}: unknown option {name!r}")
+        return cls(path, **options)
+
+    @property
+    def transactions(self) -> int:
+        """Transactions committed since open (fewer than calls when group commit works)."""
+        writer = self._writer
+        return writer.transactions if writer is not None else 0
+
+    # -- plumbing --------------------------------------------------------------------
+    async def _call(self, op: Op[T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if self._writer is None:
+                raise StoreUnavailable(f"sqlite database {self.path}: store is closed")
+            self._writer.queue.put(_Request(op, future, loop))
+        return await future
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def open(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                return
+            self._writer = _Writer(self.path, self.synchronous, self.busy_timeout)
+            self._writer.start()
+        try:
+            await self._call(self._init)
+        except BaseException:
+            await self.close()
+            raise
+
+    def _init(self, conn: sqlite3.Connection) -> None:
+        # executescript() would COMMIT the surrounding transaction; run statements one by one.
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        if row[0] is None:
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        elif row[0] > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"sqlite database {self.path}: schema version {row[0]} is newer than this"
+                f" relay supports ({SCHEMA_VERSION}); upgrade relay"
+            )
+        # One process owns the file: whatever a previous run was delivering is due again.
+        conn.execute(
+            "UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_until = NULL"
+            " WHERE status = 'running'"
+        )
+
+    async def close(self) -> None:
+        with self._lock:
+            writer, self._writer = self._writer, None
+            if writer is None:
+                return
+            writer.queue.put(_STOP)
+        await asyncio.to_thread(writer.join)
+
+    async def ping(self) -> None:
+        await self._call(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    def describe(self) -> str:
+        query = "?synchronous=full" if self.synchronous == "FULL" else ""
+        return f"sqlite:///{self.path}{query}"
+
+    # -- groups ------------------------------------------------------------------------
+    async def apply(self, updates: Sequence[GroupUpdate]) -> list[TransitionResult]:
+        if not updates:
+            return []
+        updates = list(updates)
+        return await self._call(lambda conn: [_apply_one(conn, u) for u in updates])
+
+    async def due_groups(self, now: float, limit: int = 100) -> list[str]:
+        def op(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT key FROM groups WHERE next_flush_at IS NOT NULL AND next_flush_at <= ?"
+                " ORDER BY next_flush_at LIMIT ?",
+                (now, limit),
+            )
+            return [row[0] for row in rows]
+
+        return await self._call(op)
+
+    async def get_group(self, key: str) -> GroupState | None:
+        return await self._call(lambda conn: _load_group(conn, key))
+
+    # -- jobs --------------------------------------------------------------------------
+    async def claim_jobs(
+        self,
+        owner: str,
+        now: float,
+        limit: int,
+        lease: float,
+        exclude_integrations: Collection[str] = (),
+    ) -> list[Job]:
+        excluded = _dumps(sorted(exclude_integrations))
+
+        def op(conn: sqlite3.Connection) -> list[Job]:
+            rows = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs"
+                " WHERE ((status = 'pending' AND next_attempt_at <= ?)"
+                "     OR (status = 'running' AND lease_until < ?))"
+                " AND integration NOT IN (SELECT value FROM json_each(?))"
+                " ORDER BY next_attempt_at, created_at LIMIT ?",
+                (now, now, excluded, limit),
+            ).fetchall()
+            jobs = [_job(row) for row in rows]
+            until = now + lease
+            conn.executemany(
+                "UPDATE jobs SET status = 'running', lease_owner = ?, lease_until = ? WHERE id = ?",
+                [(owner, until, job.id) for job in jobs],
+            )
+            for job in jobs:
+                job.status, job.handle = "running", owner
+            return jobs
+
+        return await self._call(op)
+
+    async def renew(self, owner: str, job_ids: Collection[str], until: float) -> None:
+        ids = list(job_ids)
+        if not ids:
+            return
+        await self._call(
+            lambda conn: conn.execute(
+                f"UPDATE jobs SET lease_until = ? WHERE id IN ({_placeholders(len(ids))})"
+                " AND status = 'running' AND lease_owner = ?",
+                (until, *ids, owner),
+            )
+        )
+
+    async def release(self, owner: str, job_ids: Collection[str]) -> None:
+        ids = list(job_ids)
+        if not ids:
+            return
+        await self._call(
+            lambda conn: conn.execute(
+                "UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_until = NULL"
+                f" WHERE id IN ({_placeholders(len(ids))}) AND status = 'running'"
+                " AND lease_owner = ?",
+                (*ids, owner),
+            )
+        )
+
+    async def record_attempt(
+        self, job: Job, attempt: Attempt, next_attempt_at: float | None = None
+    ) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT status, attempts, next_attempt_at FROM jobs WHERE id = ?", (job.id,)
+            ).fetchone()
+            if row is None:  # pruned meanwhile; nothing left to record on
+                return
+            status, attempts, due = row
+            attempts = _dumps([*json.loads(attempts), attempt.to_dict()])
+            if status == "delivered":  # another worker got there first; keep it delivered
+                conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job.id))
+                return
+            error = attempt.error or attempt.reason
+            finished: float | None = attempt.at
+            if attempt.outcome == "delivered":
+                status, error = "delivered", ""
+            elif attempt.outcome == "dead":
+                status = "dead"
+            else:
+                status, finished = "pending", None
+                due = attempt.at if next_attempt_at is None else next_attempt_at
+            conn.execute(
+                "UPDATE jobs SET status = ?, attempts = ?, last_error = ?, finished_at = ?,"
+                " next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                (status, attempts, error, finished, due, job.id),
+            )
+
+        await self._call(op)
+
+    async def requeue(self, job_id: str, now: float) -> bool:
+        # The dispatcher restarts its retry window at the latest "requeued" attempt.
+        marker = _dumps(Attempt(at=now, duration=0.0, outcome="retry", reason="requeued").to_dict())
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE jobs SET status = 'pending', next_attempt_at = ?, finished_at = NULL,"
+                " attempts = json_insert(attempts, '$[#]', json(?))"
+                " WHERE id = ? AND status = 'dead'",
+                (now, marker, job_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self._call(op)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        def op(conn: sqlite3.Connection) -> Job | None:
+            row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+            found = row.fetchone()
+            return _job(found) if found is not None else None
+
+        return await self._call(op)
+
+    async def list_jobs(
+        self, status: JobStatus | None = None, limit: int = 100, receiver: str | None = None
+    ) -> list[Job]:
+        def op(conn: sqlite3.Connection) -> list[Job]:
+            rows = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs"
+                " WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR receiver = ?2)"
+                " ORDER BY created_at DESC, rowid DESC LIMIT ?3",
+                (status, receiver, limit),
+            )
+            return [_job(row) for row in rows]
+
+        return await self._call(op)
+
+    async def job_counts(self) -> dict[str, int]:
+        def op(conn: sqlite3.Connection) -> dict[str, int]:
+            counts: dict[str, int] = dict.fromkeys(JOB_STATUSES, 0)
+            for status, n in conn.execute("SELECT status, count(*) FROM jobs GROUP BY status"):
+                counts[status] = n
+            return counts
+
+        return await self._call(op)
+
+    # -- retention ---------------------------------------------------------------------
+    async def prune(self, now: float, job_retention: float, group_retention: float) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            jobs = conn.execute(
+                "DELETE FROM jobs WHERE status = 'delivered' AND finished_at < ?",
+                (now - job_retention,),
+            )
+            groups = conn.execute(
+                "DELETE FROM groups WHERE alert_count = 0 AND updated_at < ?",
+                (now - group_retention,),
+            )
+            refs = conn.execute("DELETE FROM refs WHERE expires_at <= ?", (now,))
+            return jobs.rowcount + groups.rowcount + refs.rowcount
+
+        return await self._call(op)
+
+    # -- message references ------------------------------------------------------------
+    async def get_ref(self, key: str) -> dict[str, Any] | None:
+        now = self.clock()
+
+        def op(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            row = conn.execute(
+                "SELECT value FROM refs WHERE key = ? AND expires_at > ?", (key, now)
+            ).fetchone()
+            return cast(dict[str, Any], json.loads(row[0])) if row is not None else None
+
+        return await self._call(op)
+
+    async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        encoded, expires_at = _dumps(value), self.clock() + ttl
+        await self._call(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO refs (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, encoded, expires_at),
+            )
+        )
+
+
+def _load_group(conn: sqlite3.Connection, key: str) -> GroupState | None:
+    row = conn.execute("SELECT state FROM groups WHERE key = ?", (key,)).fetchone()
+    return GroupState.from_dict(json.loads(row[0])) if row is not None else None
+
+
+def _apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResult:
+    result = update.transition(_load_group(conn, update.key))
+    state = result.state
+    if state is None:
+        conn.execute("DELETE FROM groups WHERE key = ?", (update.key,))
+    else:
+        conn.execute(
+            "INSERT OR REPLACE INTO groups (key, next_flush_at, updated_at, alert_count, state)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                update.key,
+                state.next_flush_at,
+                state.updated_at,
+                len(state.alerts),
+                _dumps(state.to_dict()),
+            ),
+        )
+    conn.executemany(
+        "INSERT INTO jobs (id, receiver, integration, group_key, payload, status, created_at,"
+        " next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+        [
+            (
+                j.id,
+                j.receiver,
+                j.integration,
+                j.group_key,
+                _dumps(j.payload),
+                j.created_at,
+                j.created_at,
+            )
+            for j in result.jobs
+        ],
+    )
+    return result

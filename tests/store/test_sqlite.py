@@ -1,0 +1,256 @@
+"""SQLite specifics: restart behaviour, files and pragmas, errors as StoreUnavailable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from relay.errors import StoreUnavailable
+from relay.store.base import GroupState, GroupUpdate, NewJob, TransitionResult, new_job_id
+from relay.store.sqlite import SQLiteStore
+
+T0 = 1_700_000_000.0
+
+
+def url(path: Path, query: str = "") -> str:
+    return f"sqlite:///{path}{query}"
+
+
+def with_job(key: str) -> GroupUpdate:
+    state = GroupState(key=key, receiver="r", route_id="0", labels={}, alerts={"fp": {}})
+    job = NewJob(new_job_id(), "r", "r/webhook/0", key, {"alerts": [{}]}, T0)
+    return GroupUpdate(key, lambda _old: TransitionResult(state, [job]))
+
+
+@contextlib.contextmanager
+def read_only_dir(path: Path) -> Iterator[None]:
+    """Make ``path`` unwritable; root ignores mode bits, so fall back to the immutable flag."""
+    path.chmod(0o555)
+    immutable = False
+    try:
+        probe = path / ".probe"
+        try:
+            probe.touch()
+        except OSError:
+            pass
+        else:
+            probe.unlink()
+            result = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+            if result.returncode != 0:
+                pytest.skip("cannot make a directory read-only here (root without chattr)")
+            immutable = True
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=False)
+        path.chmod(0o755)
+
+
+def test_from_url() -> None:
+    assert SQLiteStore.from_url("sqlite:///data/relay.db").path == Path("data/relay.db").absolute()
+    assert SQLiteStore.from_url("sqlite:////srv/relay.db").path == Path("/srv/relay.db")
+    store = SQLiteStore.from_url("sqlite:////srv/relay.db?synchronous=full&busy_timeout=1.5")
+    assert (store.synchronous, store.busy_timeout) == ("FULL", 1.5)
+    assert store.describe() == "sqlite:////srv/relay.db?synchronous=full"
+    assert SQLiteStore.from_url("sqlite:////srv/relay.db").describe() == "sqlite:////srv/relay.db"
+    for bad in (
+        "sqlite://:memory:",
+        "sqlite:///:memory:",
+        "sqlite://host/relay.db",
+        "sqlite:///",
+        "sqlite:////x.db?synchronous=off",
+        "sqlite:////x.db?journal=delete",
+    ):
+        with pytest.raises(ValueError):
+            SQLiteStore.from_url(bad)
+
+
+async def test_creates_directory_schema_and_wal(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "relay.db"
+    store = SQLiteStore.from_url(url(path))
+    await store.open()
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            assert {"groups", "jobs", "refs", "jobs_status_next_attempt_at"} <= tables
+        sync = await store._call(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+        assert sync == 1  # NORMAL
+    finally:
+        await store.close()
+
+
+async def test_synchronous_full_from_url(tmp_path: Path) -> None:
+    store = SQLiteStore.from_url(url(tmp_path / "relay.db", "?synchronous=full"))
+    await store.open()
+    try:
+        assert await store._call(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]) == 2
+    finally:
+        await store.close()
+
+
+async def test_data_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    store = SQLiteStore.from_url(url(path))
+    await store.open()
+    [result] = await store.apply([with_job("g")])
+    await store.set_ref("ref", {"ts": "1"}, ttl=3600)
+    await store.close()
+
+    reopened = SQLiteStore.from_url(url(path))
+    await reopened.open()
+    try:
+        assert await reopened.get_group("g") == result.state
+        job = await reopened.get_job(result.jobs[0].id)
+        assert job is not None and job.status == "pending"
+        assert await reopened.get_ref("ref") == {"ts": "1"}
+    finally:
+        await reopened.close()
+
+
+async def test_running_jobs_are_pending_after_restart(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    store = SQLiteStore.from_url(url(path))
+    await store.open()
+    [result] = await store.apply([with_job("g")])
+    [claimed] = await store.claim_jobs("old-process", now=T0, limit=10, lease=3600)
+    await store.close()  # as if killed mid-delivery: no record_attempt, lease still held
+
+    # Reopening the same instance and a fresh one both hand the job out again at once.
+    await store.open()
+    job = await store.get_job(claimed.id)
+    assert job is not None and job.status == "pending"
+    await store.close()
+    restarted = SQLiteStore.from_url(url(path))
+    await restarted.open()
+    try:
+        again = await restarted.claim_jobs("new-process", now=T0 + 1, limit=10, lease=30)
+        assert [j.id for j in again] == [result.jobs[0].id]
+        assert again[0].attempts == []
+    finally:
+        await restarted.close()
+
+
+async def test_unavailable_after_close(tmp_path: Path) -> None:
+    store = SQLiteStore.from_url(url(tmp_path / "relay.db"))
+    await store.open()
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.ping()
+    with pytest.raises(StoreUnavailable):
+        await store.apply([with_job("g")])
+    with pytest.raises(StoreUnavailable):
+        await store.claim_jobs("w", now=T0, limit=1, lease=1)
+
+
+async def test_unavailable_in_read_only_directory(tmp_path: Path) -> None:
+    fresh, existing = tmp_path / "fresh", tmp_path / "existing"
+    fresh.mkdir()
+    store = SQLiteStore.from_url(url(existing / "relay.db"))
+    await store.open()
+    await store.apply([with_job("g")])
+    await store.close()
+
+    for directory in (fresh, existing):
+        store = SQLiteStore.from_url(url(directory / "relay.db"))
+        with read_only_dir(directory), pytest.raises(StoreUnavailable, match=str(directory)):
+            await store.open()
+        with pytest.raises(StoreUnavailable, match="closed"):
+            await store.ping()
+
+
+async def test_unavailable_when_parent_is_not_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    store = SQLiteStore.from_url(url(tmp_path / "file" / "relay.db"))
+    with pytest.raises(StoreUnavailable, match="cannot create directory"):
+        await store.open()
+
+
+async def test_unavailable_while_locked_beyond_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    store = SQLiteStore.from_url(url(path, "?busy_timeout=0.1"))
+    await store.open()
+    try:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+        results = await asyncio.gather(
+            store.apply([with_job("a")]), store.apply([with_job("b")]), return_exceptions=True
+        )
+        assert all(isinstance(r, StoreUnavailable) for r in results)
+        assert "locked" in str(results[0])
+        other.execute("ROLLBACK")
+        other.close()
+        await store.apply([with_job("a")])  # recovers once the lock is gone
+        assert await store.get_group("b") is None
+    finally:
+        await store.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    store = SQLiteStore.from_url(url(path))
+    await store.open()
+    await store.close()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(StoreUnavailable, match="schema version 99"):
+        await store.open()
+
+
+async def test_concurrent_applies_share_commits(tmp_path: Path) -> None:
+    store = SQLiteStore.from_url(url(tmp_path / "relay.db"))
+    await store.open()
+    try:
+        before = store.transactions
+        await asyncio.gather(*(store.apply([with_job(f"g{i}")]) for i in range(50)))
+        assert store.transactions - before < 25
+        assert len(await store.list_jobs()) == 50
+    finally:
+        await store.close()
+
+
+def test_writer_thread_does_not_outlive_close(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = SQLiteStore.from_url(url(tmp_path / "relay.db"))
+        await store.open()
+        await store.close()
+
+    before = {t.name for t in threading.enumerate()}
+    asyncio.run(scenario())
+    after = {t.name for t in threading.enumerate()}
+    assert not {n for n in after - before if n.startswith("relay-sqlite")}
+    assert os.path.exists(tmp_path / "relay.db")
+
+
+async def test_unavailable_when_disk_is_full(tmp_path: Path) -> None:
+    store = SQLiteStore.from_url(url(tmp_path / "relay.db"))
+    await store.open()
+    try:
+        pages = await store._call(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
+        await store._call(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))
+        big = GroupState(key="big", receiver="r", route_id="0", labels={"x": "y" * 200_000})
+        results = await asyncio.gather(
+            store.apply([with_job("small1")]),
+            store.apply([GroupUpdate("big", lambda _old: TransitionResult(big))]),
+            store.apply([with_job("small2")]),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], StoreUnavailable) and "full" in str(results[1])
+        # Whatever shared the failed transaction: reported done means committed.
+        for key, result in zip(("small1", "small2"), results[::2], strict=True):
+            assert isinstance(result, StoreUnavailable) or await store.get_group(key) is not None
+        await store._call(lambda c: c.execute("PRAGMA max_page_count = 1073741823"))
+        await store.apply([GroupUpdate("big", lambda _old: TransitionResult(big))])
+        assert await store.get_group("big") == big
+    finally:
+        await store.close()
