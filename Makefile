@@ -1,0 +1,46 @@
+# relay: `make run` serves the embedded default; `make test` runs every test.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= config/relay.yml
+COMPOSE := docker compose -f deploy/docker-compose.yml
+
+.PHONY: venv run test lint bench stack-up stack-down stack-status stack-logs clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+) on PATH, or make PYTHON=python3.12"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/relay serve --config $(CONFIG) --log-format text
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check relay tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.ingest
+
+stack-up:
+	$(COMPOSE) up -d --build
+
+stack-down:
+	$(COMPOSE) down
+
+stack-status:
+	$(COMPOSE) ps
+
+stack-logs:
+	$(COMPOSE) logs -f --tail=100
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

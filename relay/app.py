@@ -1,0 +1,338 @@
+"""create_app(config): the HTTP API; the lifespan owns the store, http client and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from relay import __version__
+from relay.auth import authorized, challenge
+from relay.clock import Clock, SystemClock
+from relay.config import Config, load_config
+from relay.dispatch import Dispatcher
+from relay.errors import ConfigError, StoreUnavailable
+from relay.grouping import flush_update
+from relay.ingest import error, handle_webhook
+from relay.metrics import Metrics
+from relay.runtime import Runtime
+from relay.store import open_store
+from relay.store.base import JOB_STATUSES, Store
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 0.5
+PRUNE_INTERVAL = 600.0
+
+
+class RelayState:
+    """The running service: the current runtime (swapped on reload) and what it shares."""
+
+    def __init__(self, config: Config, *, store: Store, clock: Clock, metrics: Metrics,
+                 config_path: str | None) -> None:
+        self.config_path = config_path
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.started_at = time.time()
+        self.loaded_at = time.time()
+        self.http = httpx.AsyncClient(
+            timeout=config.delivery.timeout,
+            headers={"User-Agent": f"relay/{__version__}"},
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+        self.runtime = Runtime.build(config, http=self.http, store=store, metrics=metrics)
+        self.owner = f"{socket.gethostname()}-{os.getpid()}"
+        self.dispatcher = Dispatcher(
+            store=store, clock=clock, metrics=metrics, runtime=lambda: self.runtime, owner=self.owner,
+        )
+        self.last_reload_error = ""
+        self._reload_lock = asyncio.Lock()
+        metrics.config_last_reload_successful.set(1)
+        metrics.config_last_reload_success_timestamp.set(self.loaded_at)
+
+    async def reload(self, config: Config | None = None) -> str | None:
+        """Load the config again and swap it in; on error keep the old one. None means ok."""
+        async with self._reload_lock:
+            try:
+                if config is None:
+                    if self.config_path is None:
+                        raise ConfigError(["no config file to reload from"])
+                    config = load_config(self.config_path)
+                if config.storage.url != self.runtime.config.storage.url:
+                    raise ConfigError(["storage.url: cannot change on reload; restart relay"])
+                problems = Runtime.check_templates(config)
+                if problems:
+                    raise ConfigError(problems)
+                new = Runtime.build(config, http=self.http, store=self.store, metrics=self.metrics)
+            except ConfigError as exc:
+                self.metrics.config_last_reload_successful.set(0)
+                self.last_reload_error = str(exc)
+                logger.error("config reload failed; keeping the running config",
+                             extra={"problems": exc.problems})
+                return str(exc)
+            old, self.runtime = self.runtime, new
+            self.loaded_at = time.time()
+            self.last_reload_error = ""
+            self.metrics.config_last_reload_successful.set(1)
+            self.metrics.config_last_reload_success_timestamp.set(self.loaded_at)
+            logger.info("config reloaded", extra={"digest": new.config.digest})
+            await old.aclose()
+            return None
+
+    async def flush_due(self) -> int:
+        """Flush relay-side groups whose timer has fired; returns notifications created."""
+        runtime = self.runtime
+        now = self.clock.now()
+        keys = await self.store.due_groups(now)
+        if not keys:
+            return 0
+        updates = []
+        for key in keys:
+            group = await self.store.get_group(key)
+            if group is None:
+                continue
+            route = runtime.route_for(group.route_id)
+            integrations = runtime.integrations.get(group.receiver, [])
+            updates.append(flush_update(key, route, integrations, now))
+        results = await self.store.apply(updates)
+        jobs = sum(len(r.jobs) for r in results)
+        for result in results:
+            for receiver, reason in result.suppressed:
+                self.metrics.suppressed.labels(receiver, reason).inc()
+        if jobs:
+            self.dispatcher.wake()
+        return jobs
+
+    async def _every(self, interval: float, work: Callable[[], Awaitable[Any]], name: str) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await work()
+            except StoreUnavailable as exc:
+                logger.warning("%s: storage unavailable: %s", name, exc)
+            except Exception:
+                logger.exception("%s failed", name)
+
+    async def prune(self) -> int:
+        storage = self.runtime.config.storage
+        return await self.store.prune(self.clock.now(), storage.retention, storage.group_retention)
+
+    @contextlib.asynccontextmanager
+    async def running(self, background: bool = True) -> AsyncIterator[None]:
+        await self.store.open()
+        tasks: list[asyncio.Task[None]] = []
+        if background:
+            self.dispatcher.start()
+            tasks = [
+                asyncio.create_task(self._every(FLUSH_INTERVAL, self.flush_due, "group flush")),
+                asyncio.create_task(self._every(PRUNE_INTERVAL, self.prune, "prune")),
+            ]
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                asyncio.get_running_loop().add_signal_handler(
+                    signal.SIGHUP, lambda: asyncio.ensure_future(self.reload())
+                )
+        try:
+            yield
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if background:
+                await self.dispatcher.stop()
+            await self.runtime.aclose()
+            await self.http.aclose()
+            await self.store.close()
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+Handler = Callable[[Request, RelayState], Awaitable[Response]]
+
+
+def protected(handler: Handler) -> Handler:
+    async def check(request: Request, state: RelayState) -> Response:
+        auth = state.runtime.config.server.auth
+        if not authorized(auth, request.headers.get("authorization")):
+            assert auth is not None
+            return error(401, "missing or wrong credentials",
+                         headers={"WWW-Authenticate": challenge(auth)})
+        return await handler(request, state)
+
+    return check
+
+
+async def webhook(request: Request, state: RelayState) -> Response:
+    response = await handle_webhook(request, state)
+    return response
+
+
+def counted_webhook(handler: Handler) -> Handler:
+    async def count(request: Request, state: RelayState) -> Response:
+        response = await handler(request, state)
+        state.metrics.webhooks_received.labels(str(response.status_code)).inc()
+        return response
+
+    return count
+
+
+async def status(request: Request, state: RelayState) -> Response:
+    runtime = state.runtime
+    try:
+        counts: dict[str, int] | None = await state.store.job_counts()
+        storage_ok = True
+    except StoreUnavailable:
+        counts, storage_ok = None, False
+    return JSONResponse({
+        "version": __version__,
+        "uptime_seconds": round(time.time() - state.started_at, 3),
+        "config": {
+            "source": runtime.config.source,
+            "hash": runtime.config.digest,
+            "loaded_at": state.loaded_at,
+            "last_reload_error": state.last_reload_error,
+        },
+        "storage": {"backend": state.store.describe(), "reachable": storage_ok},
+        "queue": counts,
+        "receivers": [
+            {"name": r.name, "integrations": [i for i, _ in r.integrations()]}
+            for r in runtime.config.receivers
+        ],
+    })
+
+
+async def notifications(request: Request, state: RelayState) -> Response:
+    wanted = request.query_params.get("status")
+    if wanted is not None and wanted not in JOB_STATUSES:
+        return error(400, f"unknown status {wanted!r}", [f"use one of: {', '.join(JOB_STATUSES)}"])
+    limit_text = request.query_params.get("limit", "100")
+    if not limit_text.isdigit() or not 0 < int(limit_text) <= 1000:
+        return error(400, "limit must be a number from 1 to 1000")
+    try:
+        jobs = await state.store.list_jobs(
+            wanted,  # type: ignore[arg-type]
+            int(limit_text), request.query_params.get("receiver"),
+        )
+    except StoreUnavailable as exc:
+        return error(503, "storage unavailable", [str(exc)], headers={"Retry-After": "5"})
+    return JSONResponse({"notifications": [job.to_api() for job in jobs]})
+
+
+async def retry_notification(request: Request, state: RelayState) -> Response:
+    job_id = request.path_params["id"]
+    try:
+        job = await state.store.get_job(job_id)
+        if job is None:
+            return error(404, f"no notification {job_id!r}")
+        if not await state.store.requeue(job_id, state.clock.now()):
+            return error(409, f"notification {job_id} is {job.status}, only dead ones can be retried")
+    except StoreUnavailable as exc:
+        return error(503, "storage unavailable", [str(exc)], headers={"Retry-After": "5"})
+    state.dispatcher.wake()
+    return JSONResponse({"id": job_id, "status": "pending"}, 202)
+
+
+async def healthy(request: Request, state: RelayState) -> Response:
+    return PlainTextResponse("OK")
+
+
+async def ready(request: Request, state: RelayState) -> Response:
+    try:
+        await state.store.ping()
+    except StoreUnavailable as exc:
+        return PlainTextResponse(f"not ready: storage unavailable: {exc}", 503)
+    return PlainTextResponse("OK")
+
+
+async def reload(request: Request, state: RelayState) -> Response:
+    problem = await state.reload()
+    if problem is not None:
+        return error(500, "config reload failed; the previous config is still in use",
+                     problem.splitlines())
+    return JSONResponse({"status": "reloaded", "hash": state.runtime.config.digest})
+
+
+async def metrics(request: Request, state: RelayState) -> Response:
+    try:
+        counts = await state.store.job_counts()
+        for name, value in counts.items():
+            state.metrics.queue_jobs.labels(name).set(value)
+    except StoreUnavailable:
+        pass  # the scrape still answers; relay_queue_jobs keeps its last values
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(
+    config: Config,
+    *,
+    config_path: str | None = None,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    background: bool = True,
+) -> Starlette:
+    """The relay ASGI app. ``background=False`` runs no workers (tests drive them)."""
+    state = RelayState(
+        config,
+        store=store or open_store(config.storage.url),
+        clock=clock or SystemClock(),
+        metrics=metrics or Metrics(),
+        config_path=config_path,
+    )
+
+    def bind(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return await handler(request, state)
+
+        return endpoint
+
+    webhook_handler = counted_webhook(protected(webhook))
+    routes = [
+        Route("/api/v1/alerts/webhook", bind(webhook_handler), methods=["POST"]),
+        Route("/api/v1/alerts/webhook/{receiver}", bind(webhook_handler), methods=["POST"]),
+        Route("/api/v1/status", bind(protected(status)), methods=["GET"]),
+        Route("/api/v1/notifications", bind(protected(notifications)), methods=["GET"]),
+        Route("/api/v1/notifications/{id}/retry", bind(protected(retry_notification)),
+              methods=["POST"]),
+        Route("/-/healthy", bind(healthy), methods=["GET", "HEAD"]),
+        Route("/-/ready", bind(ready), methods=["GET", "HEAD"]),
+        Route("/-/reload", bind(protected(reload)), methods=["POST"]),
+        Route("/metrics", bind(metrics), methods=["GET"]),
+    ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return error(exc.status_code, exc.detail, headers=exc.headers)
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error(500, "internal error; see relay's log")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with state.running(background):
+            yield
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+    )
+    app.state.relay = state
+    return app

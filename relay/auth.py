@@ -1,0 +1,36 @@
+"""Bearer or basic authentication for /api/* and /-/reload, compared in constant time."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+
+from relay.config import AuthConfig
+
+
+def challenge(auth: AuthConfig) -> str:
+    return 'Bearer realm="relay"' if auth.bearer_token is not None else 'Basic realm="relay"'
+
+
+def authorized(auth: AuthConfig | None, header: str | None) -> bool:
+    """True when no auth is configured or ``header`` carries the configured credentials."""
+    if auth is None:
+        return True
+    if not header:
+        return False
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if auth.bearer_token is not None:
+        expected = auth.bearer_token.get_secret_value().encode()
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.encode(), expected)
+    if auth.basic_auth is None or scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    username, sep, password = decoded.partition(b":")
+    ok_user = hmac.compare_digest(username, auth.basic_auth.username.encode())
+    ok_pass = hmac.compare_digest(password, auth.basic_auth.password.get_secret_value().encode())
+    return bool(sep) and ok_user and ok_pass

@@ -1,0 +1,287 @@
+"""Dispatch: workers take due jobs, wait for the destination's limiter, send, record.
+
+Each integration has its own worker, so a destination that hangs only delays its own
+jobs. Retries are persisted (a job's next attempt time lives in the store), so a
+restart keeps the schedule; tenacity decides the backoff and when to give up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import tenacity
+
+from relay.channels.base import Message
+from relay.clock import Clock
+from relay.config import DeliveryConfig
+from relay.errors import DeliveryError, PermanentError, RetryableError, StoreUnavailable
+from relay.metrics import Metrics
+from relay.models import Notification
+from relay.ratelimit import LimiterRegistry
+from relay.runtime import Runtime
+from relay.secrets import redact
+from relay.store.base import Attempt, Job, Store
+
+logger = logging.getLogger(__name__)
+
+# Jobs of one integration held in memory at once; the rest wait in the store, so a
+# hanging destination cannot take every slot.
+PER_INTEGRATION_BACKLOG = 8
+
+
+class RetryPolicy:
+    """Exponential backoff with jitter and a time limit, decided by tenacity."""
+
+    def __init__(self, delivery: DeliveryConfig) -> None:
+        self._retrying = tenacity.AsyncRetrying(
+            wait=tenacity.wait_exponential_jitter(
+                initial=delivery.backoff_initial,
+                max=delivery.backoff_max,
+                jitter=delivery.backoff_initial,
+            ),
+            stop=tenacity.stop_before_delay(delivery.retry_for),
+        )
+
+    def next_attempt(
+        self, attempts_made: int, window_start: float, now: float, retry_after: float | None
+    ) -> float | None:
+        """When to try again, or None when the next try would fall past ``retry_for``."""
+        state = tenacity.RetryCallState(self._retrying, fn=None, args=(), kwargs={})
+        state.attempt_number = attempts_made
+        state.start_time = window_start
+        state.outcome_timestamp = now
+        delay = self._retrying.wait(state)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        state.upcoming_sleep = delay
+        if self._retrying.stop(state):
+            return None
+        return now + delay
+
+
+def retry_window_start(job: Job) -> float:
+    """A dead job re-queued by hand gets a fresh window from the moment of the request."""
+    for attempt in reversed(job.attempts):
+        if attempt.reason == "requeued":
+            return attempt.at
+    return job.created_at
+
+
+def attempts_made(job: Job) -> int:
+    """Attempts since the last manual re-queue (so backoff restarts small)."""
+    count = 0
+    for attempt in reversed(job.attempts):
+        if attempt.reason == "requeued":
+            break
+        count += 1
+    return count
+
+
+@dataclass
+class _Held:
+    job: Job
+    integration: str
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        metrics: Metrics,
+        runtime: Callable[[], Runtime],
+        owner: str,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._metrics = metrics
+        self._runtime = runtime
+        self._owner = owner
+        self._poll_interval = poll_interval
+        self._limiters = LimiterRegistry()
+        self._queues: dict[str, asyncio.Queue[Job]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._held: dict[str, Job] = {}  # job id -> job, leased by this dispatcher
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="relay-claim"),
+            asyncio.create_task(self._renew_loop(), name="relay-renew"),
+        ]
+
+    def wake(self) -> None:
+        """New jobs were committed: look for work now instead of at the next poll."""
+        self._wake.set()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming; let attempts under way finish for ``grace`` seconds; give the
+        rest back to the store unattempted, so they stay queued for the next start."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        workers = list(self._workers.values())
+        if workers:
+            _, pending = await asyncio.wait(workers, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._held:
+            try:
+                await self._store.release(self._owner, list(self._held))
+            except StoreUnavailable:
+                logger.warning("could not release %d jobs; their leases will expire", len(self._held))
+            self._held.clear()
+
+    # -- claiming ---------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_once()
+            except StoreUnavailable as exc:
+                logger.warning("store unavailable while claiming jobs: %s", exc)
+                await asyncio.sleep(1.0)
+            except Exception:
+                logger.exception("claim loop error")
+                await asyncio.sleep(1.0)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Claim what is due and hand it to the integration workers; returns jobs claimed."""
+        runtime = self._runtime()
+        capacity = runtime.config.delivery.max_in_flight - len(self._held)
+        if capacity <= 0:
+            return 0
+        busy = [i for i, q in self._queues.items() if q.qsize() >= PER_INTEGRATION_BACKLOG]
+        jobs = await self._store.claim_jobs(
+            self._owner, self._clock.now(), capacity, runtime.config.delivery.lease,
+            exclude_integrations=busy,
+        )
+        for job in jobs:
+            self._held[job.id] = job
+            queue = self._queues.setdefault(job.integration, asyncio.Queue())
+            queue.put_nowait(job)
+            worker = self._workers.get(job.integration)
+            if worker is None or worker.done():
+                self._workers[job.integration] = asyncio.create_task(
+                    self._work(job.integration), name=f"relay-send-{job.integration}"
+                )
+        return len(jobs)
+
+    async def _renew_loop(self) -> None:
+        while not self._stopping:
+            lease = self._runtime().config.delivery.lease
+            await asyncio.sleep(lease / 3)
+            if self._held:
+                try:
+                    await self._store.renew(self._owner, list(self._held), self._clock.now() + lease)
+                except StoreUnavailable as exc:
+                    logger.warning("could not renew leases: %s", exc)
+
+    async def _work(self, integration: str) -> None:
+        queue = self._queues[integration]
+        while not queue.empty():
+            job = queue.get_nowait()
+            try:
+                await self.deliver(job)
+            finally:
+                self._held.pop(job.id, None)
+
+    # -- one attempt --------------------------------------------------------------------
+    async def deliver(self, job: Job) -> None:
+        """One attempt at ``job``, recorded in the store whatever happens."""
+        runtime = self._runtime()
+        notifier = runtime.notifiers.get(job.integration)
+        kind = job.integration.split("/")[-2] if job.integration.count("/") >= 2 else "unknown"
+        if notifier is None:
+            error = PermanentError(
+                "unknown_integration",
+                f"integration {job.integration} is not in the current config",
+            )
+            await self._finish(job, kind, error, 0.0, runtime)
+            return
+        await self._limiters.get(notifier.rate_limit_key, notifier.rate_limit_per_minute).acquire()
+        message = Message(
+            job_id=job.id,
+            notification=Notification.model_validate(job.payload),
+            integration=job.integration,
+            attempt=len(job.attempts) + 1,
+        )
+        started = time.monotonic()
+        # A notifier has its own timeouts; this outer bound catches one that ignores them.
+        hard_timeout = runtime.config.delivery.timeout * 3 + 5
+        outcome: DeliveryError | None
+        detail = ""
+        try:
+            delivery = await asyncio.wait_for(notifier.send(message), timeout=hard_timeout)
+            outcome, detail = None, delivery.detail
+        except DeliveryError as exc:
+            outcome = exc
+        except TimeoutError:
+            outcome = RetryableError("timeout", f"no answer within {hard_timeout:g}s")
+        except asyncio.CancelledError:
+            raise  # shutdown: the job stays leased and is released by stop()
+        except Exception as exc:  # a bug in a notifier must not lose the alert
+            logger.exception("notifier %s raised unexpectedly", job.integration)
+            outcome = RetryableError("internal_error", redact(repr(exc), runtime.secrets))
+        await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail)
+
+    async def _finish(
+        self,
+        job: Job,
+        kind: str,
+        error: DeliveryError | None,
+        duration: float,
+        runtime: Runtime,
+        detail: str = "",
+    ) -> None:
+        now = self._clock.now()
+        log = {"job_id": job.id, "integration": job.integration, "receiver": job.receiver}
+        if error is None:
+            attempt = Attempt(at=now, duration=duration, outcome="delivered", reason="ok", detail=detail)
+            await self._store.record_attempt(job, attempt)
+            self._metrics.attempts.labels(kind, "ok").inc()
+            self._metrics.notifications.labels(job.receiver, kind, "delivered").inc()
+            self._metrics.delivery_latency.labels(kind).observe(max(0.0, now - job.created_at))
+            logger.info("delivered", extra={**log, "attempt": len(job.attempts) + 1})
+            return
+        message = redact(error.message, runtime.secrets)
+        self._metrics.attempts.labels(kind, error.reason).inc()
+        next_at: float | None = None
+        if isinstance(error, RetryableError):
+            next_at = RetryPolicy(runtime.config.delivery).next_attempt(
+                attempts_made(job) + 1, retry_window_start(job), now, error.retry_after
+            )
+        outcome = "retry" if next_at is not None else "dead"
+        attempt = Attempt(at=now, duration=duration, outcome=outcome, reason=error.reason, error=message)
+        await self._store.record_attempt(job, attempt, next_at)
+        self._metrics.notifications.labels(
+            job.receiver, kind, "failed" if next_at is not None else "dead"
+        ).inc()
+        if next_at is not None:
+            logger.warning(
+                "delivery failed, will retry",
+                extra={**log, "reason": error.reason, "error": message,
+                       "retry_in": round(next_at - now, 3)},
+            )
+        else:
+            logger.error(
+                "delivery failed, dead-lettered",
+                extra={**log, "reason": error.reason, "error": message,
+                       "permanent": not error.retryable},
+            )
+

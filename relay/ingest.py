@@ -1,0 +1,125 @@
+"""POST /api/v1/alerts/webhook: authenticate, bound, parse, validate, route, commit.
+
+The answer is 200 only after the store has committed the group updates and the jobs
+they created; anything temporary on relay's side is a 503 so Alertmanager retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from relay.config import format_loc
+from relay.errors import StoreUnavailable
+from relay.grouping import plan_webhook
+from relay.models import Alert, WebhookPayload
+from relay.routing import Route
+
+if TYPE_CHECKING:
+    from relay.app import RelayState
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = "5"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def error(status: int, message: str, details: list[str] | None = None,
+          headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "details": details or []}, status, headers=headers)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, refusing as soon as it passes ``limit`` bytes (never buffering more)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def is_json_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def validation_details(exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors(include_url=False)[:50]:
+        where = format_loc(list(err["loc"])) or "body"
+        out.append(f"{where}: {err['msg']}")
+    return out
+
+
+def bucket_alerts(
+    tree: Route, alerts: list[Alert], receiver: str | None
+) -> dict[tuple[str, str], tuple[Route, list[Alert]]]:
+    """Alerts by (route id, receiver) reached; ``receiver`` skips routing (root timers)."""
+    buckets: dict[tuple[str, str], tuple[Route, list[Alert]]] = {}
+    for alert in alerts:
+        routes = [tree] if receiver is not None else tree.match(alert.labels)
+        for route in routes:
+            target = receiver if receiver is not None else route.receiver
+            buckets.setdefault((route.id, target), (route, []))[1].append(alert)
+    return buckets
+
+
+async def handle_webhook(request: Request, state: RelayState) -> Response:
+    runtime = state.runtime
+    server = runtime.config.server
+    receiver = request.path_params.get("receiver")
+    if receiver is not None and runtime.config.receiver(receiver) is None:
+        return error(404, f"unknown receiver {receiver!r}")
+    if not is_json_type(request.headers.get("content-type", "")):
+        return error(415, "expected Content-Type: application/json")
+    try:
+        body = await read_limited(request, server.max_body_bytes)
+    except BodyTooLarge:
+        return error(413, f"body larger than server.max_body_bytes ({server.max_body_bytes} bytes)")
+    try:
+        payload = WebhookPayload.model_validate_json(body)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            return error(400, "body is not valid JSON", [e["msg"] for e in exc.errors()][:1])
+        return error(422, "not an Alertmanager v4 webhook", validation_details(exc))
+
+    now = state.clock.now()
+    buckets = bucket_alerts(runtime.tree, payload.alerts, receiver)
+    updates = plan_webhook(
+        buckets, runtime.integrations, payload.groupKey, payload.groupLabels,
+        payload.externalURL, payload.truncatedAlerts, now,
+    )
+    try:
+        results = await state.store.apply(updates) if updates else []
+    except StoreUnavailable as exc:
+        logger.error("storage unavailable, answering 503: %s", exc)
+        return error(503, "storage unavailable, retry later", [str(exc)],
+                     headers={"Retry-After": RETRY_AFTER_SECONDS})
+
+    jobs = 0
+    metrics = state.metrics
+    for result in results:
+        jobs += len(result.jobs)
+        for rcv, reason in result.suppressed:
+            metrics.suppressed.labels(rcv, reason).inc()
+    firing = sum(1 for a in payload.alerts if a.status == "firing")
+    if firing:
+        metrics.alerts_received.labels("firing").inc(firing)
+    if len(payload.alerts) - firing:
+        metrics.alerts_received.labels("resolved").inc(len(payload.alerts) - firing)
+    if jobs:
+        state.dispatcher.wake()
+    return JSONResponse({"status": "accepted", "alerts": len(payload.alerts), "notifications": jobs})

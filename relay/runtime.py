@@ -1,0 +1,72 @@
+"""Everything derived from one config load; swapped as a whole on reload."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import httpx
+
+from relay.channels.base import Notifier, NotifierContext
+from relay.config import Config
+from relay.grouping import IntegrationPolicy
+from relay.metrics import Metrics
+from relay.routing import Route, build_route_tree
+from relay.store.base import Store
+from relay.templating import Renderer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    tree: Route
+    routes: dict[str, Route]
+    integrations: dict[str, list[IntegrationPolicy]]  # receiver name -> its integrations
+    notifiers: dict[str, Notifier]  # integration id -> notifier
+    renderer: Renderer
+    secrets: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls, config: Config, *, http: httpx.AsyncClient, store: Store, metrics: Metrics
+    ) -> Runtime:
+        tree = build_route_tree(config.route)
+        renderer = Renderer(config, metrics)
+        ctx = NotifierContext(
+            config=config, http=http, renderer=renderer, store=store,
+            timeout=config.delivery.timeout,
+        )
+        integrations: dict[str, list[IntegrationPolicy]] = {}
+        notifiers: dict[str, Notifier] = {}
+        for receiver in config.receivers:
+            policies = integrations.setdefault(receiver.name, [])
+            for integration_id, channel in receiver.integrations():
+                policies.append(IntegrationPolicy(integration_id, channel.send_resolved))
+                notifiers[integration_id] = channel.build(ctx)
+        return cls(
+            config=config,
+            tree=tree,
+            routes={route.id: route for route in tree.walk()},
+            integrations=integrations,
+            notifiers=notifiers,
+            renderer=renderer,
+            secrets=config.secrets(),
+        )
+
+    @staticmethod
+    def check_templates(config: Config) -> list[str]:
+        """Problems in the user's templates ('file:line: message'); empty when all compile."""
+        return Renderer(config).check()
+
+    def route_for(self, route_id: str) -> Route:
+        """The route a stored group came from; the root if a reload removed it."""
+        return self.routes.get(route_id, self.tree)
+
+    async def aclose(self) -> None:
+        for notifier in self.notifiers.values():
+            try:
+                await notifier.aclose()
+            except Exception:  # closing must not stop the others from closing
+                logger.exception("closing a notifier failed")
