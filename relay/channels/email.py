@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import ssl
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses, parseaddr
 from typing import ClassVar
 
+import aiosmtplib
 from pydantic import Field, SecretStr, field_validator
 
-from relay.channels.base import ChannelConfig, Notifier, NotifierContext
+from relay.channels.base import ChannelConfig, Delivery, Message, Notifier, NotifierContext
 from relay.durations import Duration
+from relay.errors import DeliveryError, PermanentError, RetryableError
+from relay.secrets import redact
+
+# Headers relay owns: the MIME structure and the threading ids.
+_RESERVED_HEADERS = frozenset(
+    {"content-type", "content-transfer-encoding", "mime-version", "message-id",
+     "in-reply-to", "references"}
+)
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII without ':' (RFC 5322 ftext)
 
 
 class EmailConfig(ChannelConfig):
@@ -50,6 +66,18 @@ class EmailConfig(ChannelConfig):
             raise ValueError(f"expected host:port, got {value!r}")
         return value
 
+    @field_validator("headers")
+    @classmethod
+    def _plain_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"invalid header name {name!r}")
+            if name.lower() in _RESERVED_HEADERS:
+                raise ValueError(f"header {name!r} is set by relay and cannot be overridden")
+            if "\r" in text or "\n" in text:
+                raise ValueError(f"header {name!r}: a value cannot contain line breaks")
+        return value
+
     @property
     def host(self) -> str:
         return self.smarthost.rpartition(":")[0].strip("[]")
@@ -58,5 +86,140 @@ class EmailConfig(ChannelConfig):
     def port(self) -> int:
         return int(self.smarthost.rpartition(":")[2])
 
+    @property
+    def implicit_tls(self) -> bool:
+        return self.tls if self.tls is not None else self.port == 465
+
     def build(self, ctx: NotifierContext) -> Notifier:
         return EmailNotifier(self, ctx)
+
+
+def thread_id(receiver: str, group_key: str, domain: str) -> str:
+    """The synthetic Message-ID every mail of one group refers to, so clients thread them."""
+    digest = hashlib.sha256(f"{receiver}\x00{group_key}".encode()).hexdigest()[:24]
+    return f"<group-{digest}@{domain}>"
+
+
+class EmailNotifier(Notifier):
+    """One mail per notification; a new SMTP connection per attempt."""
+
+    def __init__(self, config: EmailConfig, ctx: NotifierContext) -> None:
+        self._cfg = config
+        self._renderer = ctx.renderer
+        self._locale = config.locale or ctx.config.global_.locale
+        self._timeout = config.timeout or ctx.timeout
+        self._secrets = config.secrets()
+        self._sender = parseaddr(config.from_)[1] or config.from_
+        self._domain = self._sender.rpartition("@")[2] or "relay.invalid"
+        self._recipients = [addr for _, addr in getaddresses([*config.to, *config.cc]) if addr]
+
+    def compose(self, message: Message) -> EmailMessage:
+        """The MIME message for ``message``: text and HTML alternatives, threading headers."""
+        cfg, n = self._cfg, message.notification
+        if cfg.subject:
+            subject = self._renderer.render_string(
+                cfg.subject, n, locale=self._locale, fallback="email.subject"
+            )
+        else:
+            subject = self._renderer.render("email.subject", n, locale=self._locale)
+        mail = EmailMessage()
+        mail["Subject"] = " ".join(subject.split())  # a header cannot hold line breaks
+        mail["From"] = cfg.from_
+        mail["To"] = ", ".join(cfg.to)
+        if cfg.cc:
+            mail["Cc"] = ", ".join(cfg.cc)
+        mail["Date"] = format_datetime(datetime.now(UTC))
+        mail["Message-ID"] = f"<{message.job_id}@{self._domain}>"
+        thread = thread_id(n.receiver, n.group_key, self._domain)
+        mail["In-Reply-To"] = thread
+        mail["References"] = thread
+        mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
+        for name, value in cfg.headers.items():
+            del mail[name]
+            mail[name] = value
+        mail.set_content(self._renderer.render("email.txt", n, locale=self._locale),
+                         charset="utf-8")
+        mail.add_alternative(self._renderer.render("email.html", n, locale=self._locale),
+                             subtype="html", charset="utf-8")
+        return mail
+
+    async def send(self, message: Message) -> Delivery:
+        cfg = self._cfg
+        mail = self.compose(message)
+        use_tls = cfg.implicit_tls
+        try:
+            refused, _ = await aiosmtplib.send(
+                mail,
+                sender=self._sender,
+                recipients=self._recipients,
+                hostname=cfg.host,
+                port=cfg.port,
+                username=cfg.auth_username,
+                password=(cfg.auth_password.get_secret_value()
+                          if cfg.auth_password is not None else None),
+                local_hostname=cfg.hello,
+                timeout=self._timeout,
+                use_tls=use_tls,
+                start_tls=cfg.require_tls and not use_tls,
+                validate_certs=not cfg.tls_insecure_skip_verify,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            # ``from None``: the chained aiosmtplib traceback adds nothing the message lacks.
+            raise self._error(exc) from None
+        data = {"message_id": mail["Message-ID"]}
+        if not refused:
+            return Delivery(data=data)
+        detail = "refused: " + "; ".join(
+            f"{rcpt} ({resp.code} {resp.message})" for rcpt, resp in sorted(refused.items())
+        )
+        return Delivery(detail=self._clean(detail), data=data)
+
+    def _clean(self, text: str) -> str:
+        return redact(" ".join(text.split()), self._secrets)
+
+    def _error(self, exc: BaseException) -> DeliveryError:
+        """Sort an SMTP failure: 4xx and transport trouble retry, 5xx and bad setup do not."""
+        if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+            words = "; ".join(f"{r.recipient} ({r.code} {r.message})" for r in exc.recipients)
+            text = self._clean(f"all recipients refused: {words}")
+            transient = [r.code for r in exc.recipients if not 500 <= r.code < 600]
+            if exc.recipients and not transient:
+                return PermanentError(f"smtp_{exc.recipients[0].code}", text)
+            return RetryableError(f"smtp_{transient[0]}" if transient else "smtp_error", text)
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            text = self._clean(f"{exc.code} {exc.message}")
+            if isinstance(exc, aiosmtplib.SMTPAuthenticationError) and 500 <= exc.code < 600:
+                return PermanentError("smtp_auth", text)
+            if 500 <= exc.code < 600:
+                return PermanentError(f"smtp_{exc.code}", text)
+            if 400 <= exc.code < 500:
+                return RetryableError(f"smtp_{exc.code}", text)
+            return RetryableError("smtp_error", text)
+        if isinstance(exc, TimeoutError):  # aiosmtplib's timeouts subclass it
+            return RetryableError("timeout", self._clean(str(exc) or "timed out"))
+        cause = _ssl_cause(exc)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            # Deterministic until someone fixes the certificate or the config: dead-letter now
+            # so the operator sees it; dead jobs can be retried once it is fixed.
+            return PermanentError("tls_verify", self._clean(f"{exc} ({cause.verify_message})"))
+        if cause is not None:
+            return RetryableError("tls", self._clean(str(exc)))
+        if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+            return RetryableError("disconnected", self._clean(str(exc)))
+        if isinstance(exc, OSError):  # SMTPConnectError, refused, unreachable, DNS
+            return RetryableError("connect", self._clean(str(exc)))
+        # Anything else is aiosmtplib refusing the setup: no STARTTLS or AUTH offered,
+        # SMTPUTF8 needed but missing. Retrying cannot change that.
+        return PermanentError("smtp_unsupported", self._clean(str(exc)))
+
+
+def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind ``exc`` (aiosmtplib wraps handshake failures), if any."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
