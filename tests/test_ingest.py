@@ -1,0 +1,191 @@
+"""Every status code of POST /api/v1/alerts/webhook, and what each one promises."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from relay.errors import StoreUnavailable
+from tests.helpers.webhooks import alert, sample, webhook
+
+OPEN = """
+server:
+  max_body_bytes: 2048
+route:
+  receiver: team
+receivers:
+  - name: team
+    log_configs: [{}]
+  - name: other
+    log_configs: [{}]
+"""
+
+BEARER = OPEN.replace("  max_body_bytes: 2048", "  max_body_bytes: 2048\n  auth:\n    bearer_token: s3cret-token")
+BASIC = OPEN.replace(
+    "  max_body_bytes: 2048",
+    "  max_body_bytes: 2048\n  auth:\n    basic_auth: {username: am, password: pa55word}",
+)
+GOOD = json.dumps(webhook(alert())).encode()
+JSON = {"content-type": "application/json"}
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+CASES = [
+    # (name, config, headers, body, expected status, expected text in body)
+    ("accepted", OPEN, JSON, GOOD, 200, "accepted"),
+    ("accepted with +json type and charset", OPEN,
+     {"content-type": "application/vnd.alertmanager+json; charset=utf-8"}, GOOD, 200, "accepted"),
+    ("bad json", OPEN, JSON, b'{"version": "4", ', 400, "not valid JSON"),
+    ("bearer missing", BEARER, JSON, GOOD, 401, "credentials"),
+    ("bearer wrong", BEARER, {**JSON, "authorization": "Bearer nope"}, GOOD, 401, "credentials"),
+    ("bearer right", BEARER, {**JSON, "authorization": "Bearer s3cret-token"}, GOOD, 200, "accepted"),
+    ("basic wrong", BASIC, {**JSON, "authorization": basic("am", "x")}, GOOD, 401, "credentials"),
+    ("basic garbage", BASIC, {**JSON, "authorization": "Basic !!!"}, GOOD, 401, "credentials"),
+    ("basic right", BASIC, {**JSON, "authorization": basic("am", "pa55word")}, GOOD, 200, "accepted"),
+    ("too large", OPEN, JSON, b"[" + b" " * 4096 + b"]", 413, "max_body_bytes"),
+    ("not json type", OPEN, {"content-type": "text/plain"}, GOOD, 415, "application/json"),
+    ("no content type", OPEN, {}, GOOD, 415, "application/json"),
+    ("schema", OPEN, JSON, json.dumps({"version": "4", "alerts": [{"status": "on"}]}).encode(),
+     422, "alerts[0].status"),
+    ("wrong version", OPEN, JSON, json.dumps({**webhook(alert()), "version": "3"}).encode(),
+     422, "version"),
+    ("top level not an object", OPEN, JSON, b"[]", 422, "v4 webhook"),
+]
+
+
+@pytest.mark.parametrize(("name", "config", "headers", "body", "status", "text"), CASES,
+                         ids=[c[0] for c in CASES])
+async def test_ingest_status_codes(relay_factory, name, config, headers, body, status, text) -> None:
+    async with relay_factory(config) as relay:
+        response = await relay.client.post("/api/v1/alerts/webhook", content=body, headers=headers)
+        assert response.status_code == status, response.text
+        assert text in response.text
+        if status != 200:
+            assert set(response.json()) == {"error", "details"}
+            assert "Traceback" not in response.text
+        if status == 401:
+            assert response.headers["www-authenticate"].split()[0] in ("Bearer", "Basic")
+        metric = relay.state.metrics.registry.get_sample_value(
+            "relay_webhooks_received_total", {"code": str(status)}
+        )
+        assert metric == 1
+
+
+async def test_422_names_every_bad_field(relay_factory) -> None:
+    body = webhook(alert())
+    body["alerts"][0]["startsAt"] = "yesterday"
+    del body["alerts"][0]["labels"]
+    async with relay_factory(OPEN) as relay:
+        response = await relay.post(body)
+    assert response.status_code == 422
+    details = response.json()["details"]
+    assert any(d.startswith("alerts[0].startsAt:") for d in details)
+    assert any(d.startswith("alerts[0].labels:") for d in details)
+
+
+async def test_413_on_a_chunked_body_without_content_length(relay_factory) -> None:
+    async def chunks():
+        for _ in range(10):
+            yield b" " * 1024
+
+    async with relay_factory(OPEN) as relay:
+        response = await relay.client.post("/api/v1/alerts/webhook", content=chunks(), headers=JSON)
+    assert response.status_code == 413
+
+
+async def test_503_with_retry_after_when_storage_fails_and_nothing_is_half_accepted(
+    relay_factory, monkeypatch,
+) -> None:
+    async with relay_factory(OPEN) as relay:
+        async def down(updates):
+            raise StoreUnavailable("disk I/O error")
+
+        original = relay.state.store.apply
+        monkeypatch.setattr(relay.state.store, "apply", down)
+        response = await relay.post(webhook(alert()))
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) > 0
+        monkeypatch.setattr(relay.state.store, "apply", original)
+        assert await relay.jobs() == []
+        # Alertmanager retries the same webhook: now it is accepted, exactly once.
+        assert (await relay.post(webhook(alert()))).status_code == 200
+        assert len(await relay.jobs()) == 1
+
+
+async def test_unknown_extra_keys_are_accepted(relay_factory) -> None:
+    body = sample("alertmanager-0.25-partly-resolved")
+    body["notification_reason"] = "new_alerts"
+    body["routeLabels"] = {"team": "infra"}
+    body["alerts"][0]["newField"] = {"nested": True}
+    async with relay_factory(OPEN) as relay:
+        response = await relay.post(body)
+    assert response.status_code == 200
+    assert response.json()["alerts"] == 3
+
+
+async def test_captured_samples_are_accepted_and_notify(relay_factory) -> None:
+    async with relay_factory(OPEN) as relay:
+        for name in ("alertmanager-0.25-firing", "alertmanager-0.25-partly-resolved"):
+            assert (await relay.post(sample(name))).status_code == 200
+        jobs = await relay.jobs()
+        assert len(jobs) == 2  # the second adds node-2 (new firing) and a resolved node-3
+
+
+async def test_receiver_path_skips_routing_and_404s_unknown(relay_factory) -> None:
+    async with relay_factory(OPEN) as relay:
+        assert (await relay.post(webhook(alert()), receiver="other")).status_code == 200
+        jobs = await relay.jobs()
+        assert [j.receiver for j in jobs] == ["other"]
+        response = await relay.post(webhook(alert()), receiver="nobody")
+        assert response.status_code == 404
+        assert "nobody" in response.json()["error"]
+
+
+async def test_health_endpoints_are_open_and_api_is_protected(relay_factory) -> None:
+    async with relay_factory(BEARER) as relay:
+        assert (await relay.client.get("/-/healthy")).status_code == 200
+        assert (await relay.client.get("/-/ready")).status_code == 200
+        assert (await relay.client.get("/metrics")).status_code == 200
+        assert (await relay.client.get("/api/v1/status")).status_code == 401
+        assert (await relay.client.post("/-/reload")).status_code == 401
+        ok = await relay.client.get("/api/v1/status", headers={"authorization": "Bearer s3cret-token"})
+        assert ok.status_code == 200
+        assert "s3cret-token" not in ok.text
+
+
+async def test_not_ready_when_storage_is_unreachable(relay_factory, monkeypatch) -> None:
+    async with relay_factory(OPEN) as relay:
+        async def down() -> None:
+            raise StoreUnavailable("gone")
+
+        monkeypatch.setattr(relay.state.store, "ping", down)
+        assert (await relay.client.get("/-/ready")).status_code == 503
+        assert (await relay.client.get("/-/healthy")).status_code == 200
+
+
+async def test_unknown_path_and_method_are_json_errors(relay_factory) -> None:
+    async with relay_factory(OPEN) as relay:
+        missing = await relay.client.get("/nope")
+        wrong = await relay.client.get("/api/v1/alerts/webhook")
+    assert missing.status_code == 404 and missing.json()["error"]
+    assert wrong.status_code == 405 and wrong.json()["error"]
+
+
+async def test_metrics_expose_the_design_names(relay_factory) -> None:
+    async with relay_factory(OPEN) as relay:
+        await relay.post(webhook(alert()))
+        await relay.post(webhook(alert()))
+        text = (await relay.client.get("/metrics")).text
+    for name in (
+        'relay_webhooks_received_total{code="200"} 2.0',
+        'relay_alerts_received_total{status="firing"} 2.0',
+        'relay_notifications_suppressed_total{reason="duplicate",receiver="team"} 1.0',
+        'relay_queue_jobs{state="pending"} 1.0',
+        "relay_config_last_reload_successful 1.0",
+    ):
+        assert name in text

@@ -1,0 +1,129 @@
+"""Matchers and the route tree, as Alertmanager matches them."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from relay.cli import main
+from relay.config import parse_config
+from relay.routing import build_route_tree, parse_matcher
+
+
+@pytest.mark.parametrize(
+    ("matcher", "labels", "expected"),
+    [
+        ('severity="critical"', {"severity": "critical"}, True),
+        ('severity="critical"', {"severity": "warning"}, False),
+        ("severity=critical", {"severity": "critical"}, True),
+        ('severity!="critical"', {"severity": "warning"}, True),
+        ('severity!="critical"', {}, True),
+        ('severity=""', {}, True),  # a missing label matches the empty string
+        ('team=~"db|infra"', {"team": "db"}, True),
+        ('team=~"db|infra"', {"team": "dbx"}, False),  # anchored
+        ('team=~"db|infra"', {"team": "xinfra"}, False),
+        ('team!~"db|infra"', {"team": "web"}, True),
+        ('team!~"db|infra"', {"team": "infra"}, False),
+        ('instance=~".*:9100"', {"instance": "node-1:9100"}, True),
+        ('msg="say \\"hi\\""', {"msg": 'say "hi"'}, True),
+        ('path="a\\\\b"', {"path": "a\\b"}, True),
+        ('text="line\\nbreak"', {"text": "line\nbreak"}, True),
+        ('  job = "node"  ', {"job": "node"}, True),
+        ('env=~"prod|"', {}, True),
+        ('name="日志"', {"name": "日志"}, True),
+    ],
+)
+def test_matchers(matcher: str, labels: dict[str, str], expected: bool) -> None:
+    assert parse_matcher(matcher).matches(labels) is expected
+
+
+@pytest.mark.parametrize(
+    ("matcher", "problem"),
+    [
+        ('team=>"db"', "unknown operator '=>'"),
+        ('team=="db"', "unknown operator '=='"),
+        ("team", "expected name, operator"),
+        ('1team="x"', "expected name, operator"),
+        ('team=~"(db"', "invalid regex"),
+        ('team="d"b"', "unescaped quote"),
+        ('team="db', "unbalanced quotes"),
+        ('team="a\\qb"', "invalid escape"),
+    ],
+)
+def test_bad_matchers(matcher: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_matcher(matcher)
+
+
+TREE = """
+route:
+  receiver: default
+  group_by: [alertname]
+  group_wait: 10s
+  repeat_interval: 2h
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: oncall
+      continue: true
+      repeat_interval: 30m
+    - matchers: ['team=~"db|infra"']
+      receiver: infra
+      group_by: [alertname, instance]
+      routes:
+        - matchers: ['env="staging"']
+          receiver: staging
+    - match: {team: web}
+      receiver: web
+    - matchers: ['team="web"']
+      receiver: never
+receivers:
+  - {name: default}
+  - {name: oncall}
+  - {name: infra}
+  - {name: staging}
+  - {name: web}
+  - {name: never}
+"""
+
+
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        ({"alertname": "X"}, ["default"]),
+        ({"severity": "critical"}, ["oncall"]),
+        ({"severity": "critical", "team": "db"}, ["oncall", "infra"]),  # continue
+        ({"team": "infra"}, ["infra"]),
+        ({"team": "infra", "env": "staging"}, ["staging"]),  # deepest match
+        ({"severity": "critical", "team": "db", "env": "staging"}, ["oncall", "staging"]),
+        ({"team": "web"}, ["web"]),  # first match without continue stops
+    ],
+)
+def test_route_tree(labels: dict[str, str], receivers: list[str]) -> None:
+    tree = build_route_tree(parse_config(TREE, env={}).route)
+    assert [r.receiver for r in tree.match(labels)] == receivers
+
+
+def test_children_inherit_group_by_and_timers() -> None:
+    tree = build_route_tree(parse_config(TREE, env={}).route)
+    oncall, infra = tree.routes[0], tree.routes[1]
+    staging = infra.routes[0]
+    assert oncall.group_by == ("alertname",) and oncall.group_wait == 10
+    assert oncall.repeat_interval == 1800
+    assert infra.group_by == ("alertname", "instance") and infra.repeat_interval == 7200
+    assert staging.group_by == ("alertname", "instance") and staging.group_wait == 10
+    assert tree.group_interval == 300  # Alertmanager's default when unset
+
+
+def test_routes_test_cli(tmp_path: Path) -> None:
+    path = tmp_path / "relay.yml"
+    path.write_text(textwrap.dedent(TREE))
+    result = CliRunner().invoke(
+        main, ["routes", "test", "--config", str(path), "severity=critical", "team=db"]
+    )
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0] == "oncall,infra"
+    bad = CliRunner().invoke(main, ["routes", "test", "--config", str(path), "novalue"])
+    assert bad.exit_code != 0 and "expected name=value" in bad.output
