@@ -1,0 +1,182 @@
+"""Delivery: retries with backoff, Retry-After, dead letters and manual retry, isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from relay.clock import SystemClock
+from relay.config import DeliveryConfig
+from relay.dispatch import RetryPolicy
+from relay.ratelimit import SlidingWindowLimiter
+from tests.helpers.sink import Answer, Sink
+from tests.helpers.webhooks import alert, webhook
+
+
+def hook_config(url: str, retry_for: str = "1h", extra: str = "") -> str:
+    return f"""
+delivery:
+  timeout: 2s
+  retry_for: {retry_for}
+  backoff_initial: 1s
+  backoff_max: 30s
+route:
+  receiver: hook
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: {url}/hook
+{extra}
+"""
+
+
+@pytest.fixture
+def sink():
+    with Sink() as server:
+        yield server
+
+
+async def test_503_then_200_is_delivered_once(relay_factory, sink) -> None:
+    sink.answer(Answer(503, "busy"))
+    async with relay_factory(hook_config(sink.url)) as relay:
+        await relay.post(webhook(alert()))
+        assert await relay.deliver_all() == 1
+        job = (await relay.jobs())[0]
+        assert job.status == "pending" and job.attempts[0].reason == "http_503"
+        assert await relay.deliver_all() == 0  # not due yet
+        relay.clock.set(job.next_attempt_at)
+        assert await relay.deliver_all() == 1
+        job = (await relay.jobs())[0]
+        assert job.status == "delivered"
+        assert [a.outcome for a in job.attempts] == ["retry", "delivered"]
+    assert sink.count() == 2
+    assert sink.received[0].headers["Idempotency-Key"] == sink.received[1].headers["Idempotency-Key"]
+
+
+async def test_429_retry_after_is_honoured(relay_factory, sink) -> None:
+    sink.answer(Answer(429, "slow down", {"Retry-After": "2"}))
+    async with relay_factory(hook_config(sink.url).replace("backoff_initial: 1s", "backoff_initial: 0.1s")) as relay:
+        await relay.post(webhook(alert()))
+        await relay.deliver_all()
+        job = (await relay.jobs())[0]
+        assert job.next_attempt_at - job.attempts[0].at >= 2.0
+        relay.clock.advance(1.9)
+        assert await relay.deliver_all() == 0
+        relay.clock.advance(0.1)
+        assert await relay.deliver_all() == 1
+        assert (await relay.jobs())[0].status == "delivered"
+
+
+async def test_400_is_dead_at_once(relay_factory, sink) -> None:
+    sink.answer(Answer(400, "bad payload"))
+    async with relay_factory(hook_config(sink.url)) as relay:
+        await relay.post(webhook(alert()))
+        await relay.deliver_all()
+        job = (await relay.jobs())[0]
+        assert job.status == "dead"
+        assert len(job.attempts) == 1
+        assert "bad payload" in job.last_error
+        metric = relay.state.metrics.registry.get_sample_value(
+            "relay_notifications_total", {"receiver": "hook", "integration": "webhook", "outcome": "dead"}
+        )
+        assert metric == 1
+
+
+async def test_past_retry_for_is_dead_visible_and_retried_by_request(relay_factory, sink) -> None:
+    sink.default = Answer(503, "down for maintenance")
+    async with relay_factory(hook_config(sink.url, retry_for="20s")) as relay:
+        await relay.post(webhook(alert()))
+        for _ in range(20):
+            await relay.deliver_all()
+            job = (await relay.jobs())[0]
+            if job.status == "dead":
+                break
+            relay.clock.set(job.next_attempt_at)
+        assert job.status == "dead"
+        assert job.attempts[-1].at - job.created_at <= 20
+        assert len(job.attempts) >= 3
+
+        dead = (await relay.client.get("/api/v1/notifications", params={"status": "dead"})).json()
+        assert [n["id"] for n in dead["notifications"]] == [job.id]
+        assert "down for maintenance" in dead["notifications"][0]["last_error"]
+
+        sink.default = Answer(200, "ok")
+        response = await relay.client.post(f"/api/v1/notifications/{job.id}/retry")
+        assert response.status_code == 202
+        again = await relay.client.post(f"/api/v1/notifications/{job.id}/retry")
+        assert again.status_code == 409
+        assert (await relay.client.post("/api/v1/notifications/nope/retry")).status_code == 404
+        assert await relay.deliver_all() == 1
+        assert (await relay.jobs())[0].status == "delivered"
+        delivered = (await relay.client.get("/api/v1/notifications?status=delivered")).json()
+        assert len(delivered["notifications"]) == 1
+
+
+async def test_notifications_api_rejects_bad_filters(relay_factory, sink) -> None:
+    async with relay_factory(hook_config(sink.url)) as relay:
+        assert (await relay.client.get("/api/v1/notifications?status=lost")).status_code == 400
+        assert (await relay.client.get("/api/v1/notifications?limit=0")).status_code == 400
+
+
+async def test_a_hanging_destination_does_not_delay_another(tmp_path) -> None:
+    from relay.app import create_app
+    from relay.config import parse_config
+    from relay.store.sqlite import SQLiteStore
+
+    with Sink(Answer(200, "ok", delay=4.0)) as slow, Sink() as fast:
+        config = parse_config(f"""
+delivery: {{timeout: 10s}}
+route:
+  receiver: both
+receivers:
+  - name: both
+    webhook_configs:
+      - url: {slow.url}/slow
+      - url: {fast.url}/fast
+""", env={})
+        app = create_app(config, store=SQLiteStore.from_url(f"sqlite:///{tmp_path}/r.db"),
+                         clock=SystemClock())
+        state = app.state.relay
+        async with state.running(background=True):
+            import httpx
+
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+                for i in range(3):
+                    await client.post("/api/v1/alerts/webhook", json=webhook(alert(instance=f"n{i}"),
+                                      group_key=f"g{i}"))
+                deadline = time.monotonic() + 3.0
+                while fast.count() < 3 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                # All three reached the fast sink while the slow one still works on its first.
+                assert fast.count() == 3
+                assert slow.count() == 1
+
+
+def test_retry_policy_backs_off_exponentially_and_stops_at_retry_for() -> None:
+    policy = RetryPolicy(DeliveryConfig(backoff_initial=1, backoff_max=60, retry_for=100))
+    delays = [policy.next_attempt(n, 0.0, 0.0, None) for n in range(1, 7)]
+    assert all(d is not None for d in delays)
+    for n, delay in enumerate(delays, start=1):
+        assert delay is not None
+        assert min(60, 2 ** (n - 1)) <= delay <= min(60, 2 ** (n - 1) + 1)
+    assert policy.next_attempt(1, 0.0, 0.0, retry_after=30) == 30
+    assert policy.next_attempt(1, 0.0, 99.5, None) is None  # next try would pass retry_for
+
+
+async def test_sliding_window_limiter_allows_limit_per_window() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = SlidingWindowLimiter(20, 60.0, monotonic=lambda: now[0], sleep=fake_sleep)
+    for _ in range(20):
+        await limiter.acquire()
+    assert slept == []
+    await limiter.acquire()  # the 21st waits for the first to leave the window
+    assert slept == [60.0]
