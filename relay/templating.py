@@ -1,15 +1,50 @@
-"""Sandboxed Jinja2 rendering of notifications (built-in templates per channel and locale)."""
+"""Sandboxed Jinja2 rendering of notifications: built-in templates per channel and locale,
+user overrides, filters, and a fallback that always returns text.
+
+Templates are looked up as ``<locale>/<name>.j2``: first among the user's ``templates:``
+files (``<locale>/<name>.j2``, then ``<name>.j2``), then among the built-ins. A user
+template that fails falls back to the built-in of that name; the failure is logged with
+file and line and counted in ``relay_template_errors_total{template}``.
+"""
 
 from __future__ import annotations
 
+import glob
+import logging
+import os
+import traceback
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import BaseLoader, TemplateNotFound
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import BaseLoader, Template, TemplateNotFound, TemplateSyntaxError, pass_context
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context, Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from relay.models import Notification
+from relay.clock import Clock, SystemClock
+from relay.models import Alert, Notification
+
+if TYPE_CHECKING:
+    from relay.config import Config
+    from relay.metrics import Metrics
+
+logger = logging.getLogger("relay.templating")
+
+LOCALES = ("en", "zh-CN")
+TEMPLATE_NAMES = (
+    "log.txt", "email.subject", "email.txt", "email.html", "slack.header", "slack.alert",
+    "wecom.markdown", "wecom.text", "wecom_app.markdown", "wecom_app.text", "webhook.body",
+)
+# Rendered as one line (mail headers, Slack header blocks): newlines would break them.
+_SINGLE_LINE = ("email.subject", "slack.header")
+_BUILTIN = "builtin/"
+_MAX_REPEAT = 100_000  # longest string/list a template may build with '*'
 
 
 def builtin_template_dir() -> Path:
@@ -21,23 +56,426 @@ def builtin_template_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "templates"
 
 
-class _BuiltinLoader(BaseLoader):
-    def __init__(self) -> None:
-        self._root = builtin_template_dir()
+# -- helpers usable from Python --------------------------------------------------------
 
-    def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
-        path = self._root / template
-        if not path.is_file():
+
+def normalize_locale(locale: str | None) -> str:
+    """'zh_CN', 'zh-cn', 'zh' -> 'zh-CN'; anything unknown -> 'en'."""
+    value = (locale or "").replace("_", "-").lower()
+    return "zh-CN" if value.startswith("zh") else "en"
+
+
+def _zone(tz: str | tzinfo | None) -> tzinfo:
+    if isinstance(tz, tzinfo):
+        return tz
+    try:
+        return ZoneInfo(tz or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A datetime from a datetime or an ISO string; None for empty values and Go's zero time."""
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime) or value.year <= 1:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def format_datetime(
+    dt: datetime | str | None, tz: str | tzinfo | None = "UTC", locale: str = "en",
+    fmt: str = "%Y-%m-%d %H:%M:%S %Z",
+) -> str:
+    """'2026-11-22 14:25:51 CST' in zone ``tz``; '' for None and Go's zero time (year 1)."""
+    when = _as_datetime(dt)
+    if when is None:
+        return ""
+    return when.astimezone(_zone(tz)).strftime(fmt)
+
+
+_UNITS = {
+    "en": (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)),
+    "zh-CN": (("天", 86400), ("小时", 3600), ("分", 60), ("秒", 1)),
+}
+
+
+def humanize_duration(seconds: float, locale: str = "en") -> str:
+    """The two largest units: '5m 12s', '1h 2m', '2d 3h'; in Chinese '5分12秒', '1小时2分'."""
+    units = _UNITS[normalize_locale(locale)]
+    remaining = max(int(seconds), 0)
+    parts: list[str] = []
+    for suffix, size in units:
+        count, remaining = divmod(remaining, size)
+        if count or parts:
+            parts.append(f"{count}{suffix}")
+        if len(parts) == 2:
+            break
+    parts = [p for p in parts if not p.startswith("0")] or [f"0{units[-1][0]}"]
+    return ("" if normalize_locale(locale) == "zh-CN" else " ").join(parts)
+
+
+def truncate_bytes(text: str, limit: int, end: str = "…") -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes at a character boundary, ending in ``end``."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    tail = end.encode("utf-8")
+    if len(tail) > limit:
+        tail = b""
+    return data[: max(limit - len(tail), 0)].decode("utf-8", "ignore") + tail.decode("utf-8")
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """``text`` in chunks of at most ``limit`` UTF-8 bytes, split between lines where possible."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line.encode("utf-8", "replace")) > limit:  # one line longer than a chunk
+            head = truncate_bytes(line, limit, end="")
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(head)
+            line = line[len(head):]
+        if len((current + line).encode("utf-8", "replace")) > limit:
+            chunks.append(current)
+            current = ""
+        current += line
+    if current or not chunks:
+        chunks.append(current)
+    return [c.rstrip("\n") for c in chunks]
+
+
+def labels_text(
+    labels: Mapping[str, str], exclude: list[str] | tuple[str, ...] = (), sep: str = ", "
+) -> str:
+    """'instance=db-1, job=node': the labels sorted by name, without ``exclude``."""
+    return sep.join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in exclude)
+
+
+def alert_silence_url(alert: Alert, external_url: str) -> str:
+    """Alertmanager's 'new silence' page pre-filled with the alert's labels ('' without a URL)."""
+    if not external_url:
+        return ""
+
+    def quoted(value: str) -> str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    names = sorted(alert.labels, key=lambda k: (k != "alertname", k))
+    matchers = "{" + ",".join(f"{k}={quoted(alert.labels[k])}" for k in names) + "}"
+    return f"{external_url.rstrip('/')}/#/silences/new?filter={quote(matchers, safe='')}"
+
+
+_ICONS = {"critical": "🔴", "error": "🔴", "page": "🔴", "warning": "🟠", "warn": "🟠",
+          "info": "🔵", "resolved": "✅"}
+
+
+def severity_icon(value: Any) -> str:
+    """🔴 critical, 🟠 warning, 🔵 info, ✅ resolved, ⚪ anything else; an Alert or a string."""
+    if isinstance(value, Alert):
+        value = "resolved" if value.status == "resolved" else value.labels.get("severity", "")
+    return _ICONS.get(str(value or "").lower(), "⚪")
+
+
+def slack_escape(value: Any) -> str:
+    """Escape &, <, > so an untrusted value cannot become a Slack mention or link."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def http_url(value: Any) -> str:
+    """The URL if it is http(s), else '' (no javascript: links from an alert's payload)."""
+    text = str(value or "")
+    return text if urlsplit(text).scheme in ("http", "https") else ""
+
+
+# -- environment -----------------------------------------------------------------------
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, stricter: unsafe attributes are errors, huge '*' and '**' are refused."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        raise SecurityError(
+            f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
+        )
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > 1000:
+                raise SecurityError("exponent too large")
+            return left**right
+        for seq, count in ((left, right), (right, left)):
+            if (isinstance(seq, str | list | tuple) and isinstance(count, int)
+                    and len(seq) * count > _MAX_REPEAT):
+                raise SecurityError(f"result longer than {_MAX_REPEAT}")
+        return left * right
+
+
+class _Loader(BaseLoader):
+    """User templates by key ('email.subject.j2', 'zh-CN/email.subject.j2'), then built-ins."""
+
+    def __init__(self, user: dict[str, tuple[str, str]]) -> None:
+        self.user = user
+        self.root = builtin_template_dir()
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Callable[[], bool]]:
+        if not template.startswith(_BUILTIN) and template in self.user:
+            source, filename = self.user[template]
+            return source, filename, lambda: True
+        path = self.root / template.removeprefix(_BUILTIN)
+        if ".." in Path(template).parts or not path.is_file():
             raise TemplateNotFound(template)
         return path.read_text(encoding="utf-8"), str(path), lambda: True
 
 
-class Renderer:
-    """Renders notifications with the built-in templates."""
+def _autoescape(name: str | None) -> bool:
+    return bool(name) and str(name).removesuffix(".j2").endswith((".html", ".htm"))
 
-    def __init__(self) -> None:
-        self._env = SandboxedEnvironment(loader=_BuiltinLoader(), autoescape=False)
+
+def _where(exc: BaseException) -> tuple[str, int | None]:
+    """The template file and line an error happened at, from the rewritten traceback."""
+    if isinstance(exc, TemplateSyntaxError):
+        return exc.filename or exc.name or "<template>", exc.lineno
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not frame.filename.endswith(".py"):
+            return frame.filename, frame.lineno
+    return "<template>", None
+
+
+def _describe(exc: BaseException) -> str:
+    filename, line = _where(exc)
+    message = exc.message if isinstance(exc, TemplateSyntaxError) else str(exc)
+    return f"{filename}:{line if line is not None else '?'}: {type(exc).__name__}: {message}"
+
+
+def _load_user_templates(patterns: list[str]) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """Expand the globs (relative to the current directory): key -> (source, filename)."""
+    found: dict[str, tuple[str, str]] = {}
+    problems: list[str] = []
+    for pattern in patterns:
+        for filename in sorted(glob.glob(os.path.expanduser(pattern), recursive=True)):
+            path = Path(filename)
+            if not path.is_file():
+                continue
+            key = path.name
+            if path.parent.name in LOCALES:
+                key = f"{path.parent.name}/{path.name}"
+            try:
+                found[key] = (path.read_text(encoding="utf-8"), str(path))
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(f"{path}: cannot read template: {exc}")
+    return found, problems
+
+
+class Renderer:
+    """Renders notifications; never raises for a broken user template at delivery time."""
+
+    def __init__(
+        self, config: Config, metrics: Metrics | None = None, *, clock: Clock | None = None
+    ) -> None:
+        self._timezone = config.global_.timezone
+        self._metrics = metrics
+        self._clock = clock or SystemClock()
+        self._user, self._load_problems = _load_user_templates(config.templates)
+        self._strings: dict[str, Template | Exception] = {}
+        self._env = _Sandbox(
+            loader=_Loader(self._user),
+            autoescape=_autoescape,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            auto_reload=False,
+        )
+        # Readable JSON for non-ASCII text (tojson still escapes <, >, & and ').
+        self._env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+        self._env.filters.update(
+            datetime=self._datetime_filter,
+            since=self._since_filter,
+            duration=self._duration_filter,
+            severity_icon=severity_icon,
+            truncate_bytes=lambda value, limit, end="…": truncate_bytes(str(value), limit, end),
+            slack_escape=slack_escape,
+            http_url=http_url,
+        )
+
+    # -- filters that need the context (zone, locale) or the clock
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.now(), UTC)
+
+    @pass_context
+    def _datetime_filter(
+        self, ctx: Context, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S %Z", tz: str | None = None
+    ) -> str:
+        return format_datetime(_as_datetime(value), tz or ctx.get("timezone"), fmt=fmt)
+
+    @pass_context
+    def _since_filter(self, ctx: Context, value: Any) -> str:
+        when = _as_datetime(value)
+        if when is None:
+            return ""
+        return humanize_duration((self._now() - when).total_seconds(), ctx.get("locale", "en"))
+
+    @pass_context
+    def _duration_filter(self, ctx: Context, value: Any, end: Any = None) -> str:
+        locale = ctx.get("locale", "en")
+        if isinstance(value, bool) or value is None or isinstance(value, Undefined):
+            return ""
+        if isinstance(value, int | float):
+            return humanize_duration(value, locale)
+        if isinstance(value, timedelta):
+            return humanize_duration(value.total_seconds(), locale)
+        if isinstance(value, Alert):
+            value, end = value.startsAt, value.endsAt
+        elif isinstance(value, Mapping) and "startsAt" in value:
+            value, end = value.get("startsAt"), value.get("endsAt")
+        start = _as_datetime(value)
+        if start is None:
+            return ""
+        stop = _as_datetime(end) or self._now()
+        return humanize_duration((stop - start).total_seconds(), locale)
+
+    # -- rendering
+
+    def context(self, notification: Notification, *, locale: str, **extra: Any) -> dict[str, Any]:
+        """The variables every template sees (see docs/templates.md)."""
+        n = notification
+        return {
+            "notification": n,
+            "n": n,
+            "status": n.status,
+            "receiver": n.receiver,
+            "group_key": n.group_key,
+            "alerts": n.alerts,
+            "firing": n.firing,
+            "resolved": n.resolved,
+            "group_labels": n.group_labels,
+            "common_labels": n.common_labels,
+            "common_annotations": n.common_annotations,
+            "external_url": n.external_url,
+            "truncated_alerts": n.truncated_alerts,
+            "reason": n.reason,
+            "timezone": self._timezone,
+            "locale": normalize_locale(locale),
+            "silence_url": partial(alert_silence_url, external_url=n.external_url),
+            "labels_text": labels_text,
+            **extra,
+        }
+
+    def render(self, name: str, notification: Notification, *, locale: str, **extra: Any) -> str:
+        """Template ``name`` (a logical name like 'email.subject'); always returns text."""
+        locale = normalize_locale(locale)
+        ctx = self.context(notification, locale=locale, **extra)
+        user = self._user_key(name, locale)
+        if user is not None:
+            try:
+                return _finish(name, self._env.get_template(user).render(ctx))
+            except Exception as exc:
+                self._failed(name, exc)
+        return self._render_builtin(name, locale, ctx, notification)
+
+    def render_string(
+        self, source: str, notification: Notification, *, locale: str, fallback: str,
+        **extra: Any,
+    ) -> str:
+        """A template string from config; on error the template named ``fallback`` is used."""
+        ctx = self.context(notification, locale=locale, **extra)
+        try:
+            return _finish(fallback, self._compile_string(source, fallback).render(ctx))
+        except Exception as exc:
+            self._failed(fallback, exc)
+        return self.render(fallback, notification, locale=locale, **extra)
 
     def render_text(self, channel: str, notification: Notification, *, locale: str = "en") -> str:
-        template = self._env.get_template(f"{locale}/{channel}.txt.j2")
-        return template.render(n=notification, alerts=notification.alerts).strip()
+        """The plain-text template of ``channel`` (``<channel>.txt``)."""
+        return self.render(f"{channel}.txt", notification, locale=locale)
+
+    def check(self) -> list[str]:
+        """Problems with the user's templates as 'file:line: message' (empty when fine).
+
+        Each file is compiled, and each override of a built-in name is rendered with the
+        sample notification in every locale it applies to.
+        """
+        from relay.sample import sample_notification
+
+        problems = dict.fromkeys(self._load_problems)
+        sample = sample_notification()
+        for key in self._user:
+            try:
+                template = self._env.get_template(key)
+            except Exception as exc:
+                problems[_describe(exc)] = None
+                continue
+            locale, _, base = key.rpartition("/")
+            name = base.removesuffix(".j2")
+            if name not in TEMPLATE_NAMES:
+                continue  # a macro or include file: compiled above, used by the others
+            extra = {"alert": sample.alerts[0]} if name == "slack.alert" else {}
+            for loc in [locale] if locale else LOCALES:
+                try:
+                    template.render(self.context(sample, locale=loc, **extra))
+                except Exception as exc:
+                    problems[f"{_describe(exc)} (rendering the sample notification)"] = None
+        return list(problems)
+
+    # -- internals
+
+    def _user_key(self, name: str, locale: str) -> str | None:
+        for key in (f"{locale}/{name}.j2", f"{name}.j2"):
+            if key in self._user:
+                return key
+        return None
+
+    def _compile_string(self, source: str, fallback: str) -> Template:
+        compiled = self._strings.get(source)
+        if compiled is None:
+            try:
+                code = self._env.compile(source, name=None, filename=f"<{fallback} from config>")
+                compiled = self._env.template_class.from_code(
+                    self._env, code, self._env.make_globals(None), None
+                )
+            except Exception as exc:
+                compiled = exc
+            if len(self._strings) < 256:
+                self._strings[source] = compiled
+        if isinstance(compiled, Exception):
+            raise compiled
+        return compiled
+
+    def _render_builtin(
+        self, name: str, locale: str, ctx: dict[str, Any], notification: Notification
+    ) -> str:
+        if name not in TEMPLATE_NAMES:
+            raise ValueError(f"unknown template {name!r} (known: {', '.join(TEMPLATE_NAMES)})")
+        try:
+            try:
+                template = self._env.get_template(f"{_BUILTIN}{locale}/{name}.j2")
+            except TemplateNotFound:
+                template = self._env.get_template(f"{_BUILTIN}en/{name}.j2")
+            return _finish(name, template.render(ctx))
+        except Exception as exc:
+            self._failed(name, exc)
+            return _last_resort(notification)
+
+    def _failed(self, name: str, exc: BaseException) -> None:
+        if self._metrics is not None:
+            self._metrics.template_errors.labels(template=name).inc()
+        logger.error("template %s failed, using the built-in: %s", name, _describe(exc))
+
+
+def _finish(name: str, text: str) -> str:
+    if name in _SINGLE_LINE:
+        return " ".join(text.split())
+    return text.strip()
+
+
+def _last_resort(n: Notification) -> str:
+    """Text when even a built-in template failed: a message must still go out."""
+    name = n.common_labels.get("alertname") or labels_text(n.group_labels) or n.receiver
+    return f"[{n.status.upper()}:{len(n.firing)}] {name} ({len(n.alerts)} alerts)"
