@@ -135,6 +135,8 @@ class RelayState:
     @contextlib.asynccontextmanager
     async def running(self, background: bool = True) -> AsyncIterator[None]:
         await self.store.open()
+        logger.info("relay started", extra={"storage": self.store.describe(),
+                                            "config_hash": self.runtime.config.digest})
         tasks: list[asyncio.Task[None]] = []
         if background:
             self.dispatcher.start()
@@ -159,6 +161,7 @@ class RelayState:
             await self.runtime.aclose()
             await self.http.aclose()
             await self.store.close()
+            logger.info("relay stopped; unfinished jobs stay queued in the store")
 
 
 # -- handlers ---------------------------------------------------------------------------
@@ -268,7 +271,7 @@ async def reload(request: Request, state: RelayState) -> Response:
     return JSONResponse({"status": "reloaded", "hash": state.runtime.config.digest})
 
 
-async def metrics(request: Request, state: RelayState) -> Response:
+async def metrics_text(request: Request, state: RelayState) -> Response:
     try:
         counts = await state.store.job_counts()
         for name, value in counts.items():
@@ -313,7 +316,7 @@ def create_app(
         Route("/-/healthy", bind(healthy), methods=["GET", "HEAD"]),
         Route("/-/ready", bind(ready), methods=["GET", "HEAD"]),
         Route("/-/reload", bind(protected(reload)), methods=["POST"]),
-        Route("/metrics", bind(metrics), methods=["GET"]),
+        Route("/metrics", bind(metrics_text), methods=["GET"]),
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

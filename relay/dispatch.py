@@ -39,7 +39,7 @@ class RetryPolicy:
     def __init__(self, delivery: DeliveryConfig) -> None:
         self._retrying = tenacity.AsyncRetrying(
             wait=tenacity.wait_exponential_jitter(
-                initial=delivery.backoff_initial,
+                multiplier=delivery.backoff_initial,
                 max=delivery.backoff_max,
                 jitter=delivery.backoff_initial,
             ),

@@ -71,7 +71,7 @@ def test_pending_jobs_survive_kill_9(tmp_path: Path) -> None:
             instances = {r.json()["alerts"][0]["labels"]["instance"] for r in sink.received}
             assert instances == {f"node-{i}" for i in range(20)}
         finally:
-            assert relay.stop() == 0
+            assert relay.stop(), relay.log()
 
 
 def test_sigterm_leaves_unfinished_jobs_queued(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_sigterm_leaves_unfinished_jobs_queued(tmp_path: Path) -> None:
     config = write_config(tmp_path, sink_port)
     relay = RelayProcess(config).start()
     post_groups(relay, 5)
-    assert relay.stop() == 0  # graceful
+    assert relay.stop(), relay.log()  # graceful
     with Sink(port=sink_port) as sink:
         relay = RelayProcess(config, port=relay.port).start()
         try:
@@ -114,7 +114,7 @@ def test_sighup_reloads_and_a_broken_config_keeps_the_old_one(tmp_path: Path) ->
             assert response.status_code == 200
             assert wait_for(lambda: sink.count() == 2, timeout=15), relay.log()
         finally:
-            assert relay.stop() == 0
+            assert relay.stop(), relay.log()
 
 
 def _status(relay: RelayProcess) -> dict:  # type: ignore[type-arg]

@@ -24,7 +24,7 @@ class RelayProcess:
                  env: dict[str, str] | None = None) -> None:
         self.config_path = config_path
         self.port = port or free_port()
-        self.log_path = log_path or config_path.with_suffix(f".{self.port}.log")
+        self.log_path = log_path or config_path.with_suffix(f".{self.port}.{id(self):x}.log")
         self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -64,15 +64,19 @@ class RelayProcess:
         self.proc.kill()
         self.proc.wait(10)
 
-    def stop(self, timeout: float = 15.0) -> int:
+    def stop(self, timeout: float = 15.0) -> bool:
+        """SIGTERM and wait; True when relay shut down gracefully (uvicorn re-raises the
+        signal after its graceful shutdown, so the exit status itself is -SIGTERM)."""
         if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
+            return False
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait(5)
+            self.proc.wait(5)
+            return False
+        return code in (0, -signal.SIGTERM) and "relay stopped" in self.log()
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1) -> bool:  # type: ignore[no-untyped-def]

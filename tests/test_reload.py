@@ -1,0 +1,62 @@
+"""POST /-/reload: a valid config takes effect at once; a broken one is refused."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import httpx
+
+from relay.app import create_app
+from relay.clock import FakeClock
+from relay.config import load_config
+from tests.helpers.webhooks import alert, webhook
+
+CONFIG = """
+storage:
+  url: sqlite:///{db}
+route:
+  receiver: first
+  routes:
+    - matchers: ['team="db"']
+      receiver: {db_receiver}
+receivers:
+  - name: first
+    log_configs: [{{}}]
+  - name: second
+    log_configs: [{{}}]
+"""
+
+
+async def test_reload_swaps_valid_config_and_refuses_broken_one(tmp_path: Path) -> None:
+    path = tmp_path / "relay.yml"
+    path.write_text(textwrap.dedent(CONFIG.format(db=tmp_path / "r.db", db_receiver="first")))
+    app = create_app(load_config(path), config_path=str(path), clock=FakeClock(), background=False)
+    state = app.state.relay
+    async with state.running(background=False):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
+            async def receivers_for(instance: str) -> list[str]:
+                body = webhook(alert(instance=instance, team="db"), group_key=instance)
+                assert (await client.post("/api/v1/alerts/webhook", json=body)).status_code == 200
+                jobs = await state.store.list_jobs(limit=100)
+                return [j.receiver for j in jobs if j.payload["group_key"] == instance]
+
+            assert await receivers_for("a") == ["first"]
+            path.write_text(textwrap.dedent(CONFIG.format(db=tmp_path / "r.db", db_receiver="second")))
+            response = await client.post("/-/reload")
+            assert response.status_code == 200
+            assert await receivers_for("b") == ["second"]
+
+            path.write_text(textwrap.dedent(CONFIG.format(db=tmp_path / "r.db", db_receiver="ghost")))
+            response = await client.post("/-/reload")
+            assert response.status_code == 500
+            assert "unknown receiver 'ghost'" in " ".join(response.json()["details"])
+            assert await receivers_for("c") == ["second"]  # the old routes keep working
+            metrics = (await client.get("/metrics")).text
+            assert "relay_config_last_reload_successful 0.0" in metrics
+
+            moved = CONFIG.format(db=tmp_path / "other.db", db_receiver="second")
+            path.write_text(textwrap.dedent(moved))
+            response = await client.post("/-/reload")
+            assert response.status_code == 500
+            assert "storage.url: cannot change on reload" in response.text
