@@ -1,14 +1,52 @@
-"""Slack: incoming webhooks or the Web API with a bot token (slack-sdk), Block Kit messages."""
+"""Slack: incoming webhooks or the Web API with a bot token (slack-sdk), Block Kit messages.
+
+A message is a header block and one section per alert inside an attachment coloured
+for firing or resolved; texts come from the ``slack.header`` and ``slack.alert``
+templates, which escape label and annotation values (``slack_escape``). A notification
+too big for Slack's limits goes out as several posts marked ``(1/3)``... With a bot
+token and ``update_on_resolve``, the firing post's channel and ts are kept in the store
+(``slack:<integration>:<group key>``); the resolved notification edits that post and
+replies in its thread.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import hashlib
+import logging
+import re
+from typing import Any, ClassVar
 
+import aiohttp
 from pydantic import SecretStr, model_validator
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from relay.channels.base import ChannelConfig, Notifier, NotifierContext
+from relay.channels.base import ChannelConfig, Delivery, Message, Notifier, NotifierContext
+from relay.errors import DeliveryError, PermanentError, RetryableError, parse_retry_after
+from relay.models import Alert, Notification
+from relay.secrets import redact
+from relay.templating import normalize_locale, slack_escape
 
 SLACK_API_BASE = "https://slack.com/api/"
+
+COLORS = {"firing": "#E01E5A", "resolved": "#2EB67D"}
+MAX_BLOCKS = 50  # per message
+MAX_SECTION_CHARS = 3000  # per section text
+MAX_HEADER_CHARS = 150  # header block, plain text
+MAX_POST_CHARS = 40_000  # all section texts of one post: Slack truncates text past this
+REF_TTL = 30 * 86400.0  # how long a firing post can still be updated when it resolves
+PROGRESS_TTL = 7 * 86400.0
+#: Web API errors (``{"ok": false, "error": ...}``) worth trying again; the rest are final.
+RETRYABLE_API_ERRORS = frozenset(
+    {"ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout"}
+)
+#: chat.update errors after which the resolved message is posted anew instead.
+_UPDATE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+_MORE = {"en": "… and {n} more", "zh-CN": "… 另有 {n} 条"}
+_REASON = re.compile(r"[^a-z0-9_]+")
+
+logger = logging.getLogger(__name__)
 
 
 class SlackConfig(ChannelConfig):
@@ -41,3 +79,293 @@ class SlackConfig(ChannelConfig):
 
     def build(self, ctx: NotifierContext) -> Notifier:
         return SlackNotifier(self, ctx)
+
+
+class _Redact(logging.Filter):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage(), self._secrets), None
+        return True
+
+
+def _sdk_logger(secrets: list[str]) -> logging.Logger:
+    """The SDK logs request URLs at debug (a webhook URL is a secret): give it a logger of
+    its own at WARNING that redacts, under relay.channels.slack."""
+    sdk = logging.Logger(f"{__name__}.sdk", logging.WARNING)
+    sdk.parent = logging.getLogger(__name__)
+    sdk.addFilter(_Redact(secrets))
+    return sdk
+
+
+def _reason(error: str) -> str:
+    return "slack_" + (_REASON.sub("_", error.lower())[:40].strip("_") or "error")
+
+
+def _cut_section(text: str) -> str:
+    if len(text) <= MAX_SECTION_CHARS:
+        return text
+    cut = text[: MAX_SECTION_CHARS - 1]
+    newline = cut.rfind("\n")
+    if newline > MAX_SECTION_CHARS * 2 // 3:
+        cut = cut[:newline]
+    amp = cut.rfind("&")
+    if amp > len(cut) - 5 and ";" not in cut[amp:]:
+        cut = cut[:amp]  # never leave half an escape like "&am"
+    return cut + "…"
+
+
+class SlackNotifier(Notifier):
+    """Posts Block Kit messages through an incoming webhook or chat.postMessage."""
+
+    def __init__(self, config: SlackConfig, ctx: NotifierContext) -> None:
+        self._cfg = config
+        self._ctx = ctx
+        self._secrets = config.secrets()
+        self._locale = normalize_locale(config.locale or ctx.config.global_.locale)
+        sdk_logger = _sdk_logger(self._secrets)
+        timeout = max(1, round(ctx.timeout))
+        self._web: AsyncWebClient | None = None
+        self._hook: AsyncWebhookClient | None = None
+        if config.token is not None:
+            base = config.api_url.get_secret_value() if config.api_url else SLACK_API_BASE
+            self._web = AsyncWebClient(
+                token=config.token.get_secret_value(), base_url=base, timeout=timeout,
+                logger=sdk_logger, retry_handlers=[],
+            )
+            where = f"{base}|{config.channel}"
+        else:
+            assert config.api_url is not None
+            where = config.api_url.get_secret_value()
+            self._hook = AsyncWebhookClient(
+                url=where, timeout=timeout, logger=sdk_logger, retry_handlers=[]
+            )
+        self.rate_limit_key = f"slack:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+        self.rate_limit_per_minute = config.rate_limit_per_minute
+
+    # -- rendering ---------------------------------------------------------------------
+
+    def render_posts(self, message: Message) -> list[dict[str, Any]]:
+        """The payloads ``send`` would post (``text``, ``attachments``, name/icon), in order."""
+        n = message.notification
+        render = self._ctx.renderer.render
+        header = render("slack.header", n, locale=self._locale)
+        sections = [
+            _cut_section(render("slack.alert", n, locale=self._locale, alert=a) or _fallback(a))
+            for a in n.alerts
+        ]
+        chunks = _chunk(sections)
+        posts = []
+        for index, chunk in enumerate(chunks, 1):
+            title = header
+            if len(chunks) > 1:
+                mark = f" ({index}/{len(chunks)})"
+                title = _cut_chars(header, MAX_HEADER_CHARS - len(mark)) + mark
+            blocks: list[dict[str, Any]] = [
+                {"type": "header", "text": {"type": "plain_text", "text": _header_text(title)}}
+            ]
+            blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in chunk]
+            if index == len(chunks) and n.truncated_alerts:
+                more = _MORE[self._locale].format(n=n.truncated_alerts)
+                blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+            posts.append(self._post_payload(n, title, blocks))
+        return posts
+
+    def _post_payload(
+        self, n: Notification, title: str, blocks: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        # `text` is the notification preview and is parsed as mrkdwn: escape it too.
+        payload: dict[str, Any] = {
+            "text": slack_escape(title),
+            "attachments": [{"color": COLORS[n.status], "fallback": title, "blocks": blocks}],
+        }
+        for key in ("username", "icon_emoji", "icon_url"):
+            value = getattr(self._cfg, key)
+            if value:
+                payload[key] = value
+        return payload
+
+    # -- sending -----------------------------------------------------------------------
+
+    async def send(self, message: Message) -> Delivery:
+        posts = self.render_posts(message)
+        n = message.notification
+        ref_key = f"slack:{message.integration}:{n.group_key}"
+        if self._web is not None and self._cfg.update_on_resolve and n.status == "resolved":
+            ref = await self._get_ref(ref_key)
+            if ref and ref.get("channel") and ref.get("ts"):
+                return await self._resolve(message, ref, posts)
+        keep = ref_key if self._web is not None and self._cfg.update_on_resolve else None
+        return await self._post_all(message, posts, keep)
+
+    async def _post_all(
+        self, message: Message, posts: list[dict[str, Any]], ref_key: str | None
+    ) -> Delivery:
+        """Post in order, resuming after the posts an earlier attempt delivered."""
+        progress_key = f"slack:job:{message.job_id}"
+        done: dict[str, Any] = {"sent": 0, "ts": [], "channel": None}
+        if len(posts) > 1:
+            saved = await self._get_ref(progress_key)
+            if saved and saved.get("total") == len(posts):
+                done.update(saved)
+        for index in range(int(done["sent"]), len(posts)):
+            try:
+                channel, ts = await self._post(posts[index])
+            except DeliveryError as exc:
+                raise _in_part(exc, index, len(posts)) from None
+            done.update(sent=index + 1, total=len(posts), channel=channel or done["channel"])
+            done["ts"] = [*done["ts"], ts]
+            if ref_key is not None and channel and done["ts"][0]:
+                ref = {"channel": channel, "ts": done["ts"][0], "parts": done["ts"]}
+                await self._set_ref(ref_key, ref, REF_TTL)
+            if len(posts) > 1:
+                await self._set_ref(progress_key, done, PROGRESS_TTL)
+        detail = f"{len(posts)} posts" if len(posts) > 1 else ""
+        return Delivery(detail=detail, data={"channel": done["channel"], "ts": done["ts"]})
+
+    async def _resolve(
+        self, message: Message, ref: dict[str, Any], posts: list[dict[str, Any]]
+    ) -> Delivery:
+        """Edit the firing post(s) to their resolved form, then reply in the thread."""
+        channel, ts = str(ref["channel"]), str(ref["ts"])
+        parts = [str(t) for t in ref.get("parts") or [ts]]
+        for index, part_ts in enumerate(parts):
+            edit = _edit_of(posts[index] if index < len(posts) else _header_only(posts[0]))
+            try:
+                await self._api("chat_update", channel=channel, ts=part_ts, **edit)
+            except PermanentError as exc:
+                if index == 0 and exc.reason.removeprefix("slack_") in _UPDATE_GONE:
+                    return await self._post_all(message, posts, None)  # the post is gone
+                raise
+        reply = {k: v for k, v in posts[0].items() if k != "attachments"}
+        for extra in [reply, *posts[len(parts):]]:
+            await self._api("chat_postMessage", channel=channel, thread_ts=ts, **extra)
+        return Delivery(detail="updated the firing message", data={"channel": channel, "ts": ts})
+
+    async def _get_ref(self, key: str) -> dict[str, Any] | None:
+        try:
+            return await self._ctx.store.get_ref(key)
+        except Exception as exc:  # without it a post is made anew: better than none
+            logger.warning("cannot read %s from the store: %s", key, exc)
+            return None
+
+    async def _set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        try:
+            await self._ctx.store.set_ref(key, value, ttl=ttl)
+        except Exception as exc:  # raising would post the delivered message again
+            logger.warning("cannot write %s to the store: %s", key, exc)
+
+    async def _post(self, payload: dict[str, Any]) -> tuple[str | None, str | None]:
+        if self._web is not None:
+            data = await self._api("chat_postMessage", channel=self._cfg.channel, **payload)
+            return data.get("channel"), data.get("ts")
+        assert self._hook is not None
+        try:
+            response = await self._hook.send_dict(payload)
+        except Exception as exc:
+            raise self._transport_error(exc) from None
+        status, body = response.status_code, (response.body or "").strip()
+        if 200 <= status < 300:
+            return None, None
+        message = redact(f"incoming webhook: HTTP {status}: {body[:300]}", self._secrets)
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise RetryableError("http_429", message, retry_after=retry_after)
+        if status == 408 or status >= 500:
+            raise RetryableError(f"http_{status}", message)
+        is_code = re.fullmatch(r"[a-z_]{1,40}", body) is not None
+        raise PermanentError(_reason(body) if is_code else f"http_{status}", message)
+
+    async def _api(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        assert self._web is not None
+        try:
+            response = await getattr(self._web, method)(**kwargs)
+        except SlackApiError as exc:
+            raise self._api_error(method, exc) from None
+        except Exception as exc:
+            raise self._transport_error(exc) from None
+        data = response.data
+        return data if isinstance(data, dict) else {}
+
+    def _api_error(self, method: str, exc: SlackApiError) -> DeliveryError:
+        response = exc.response
+        status = int(getattr(response, "status_code", 0) or 0)
+        data = getattr(response, "data", None)
+        error = str(data.get("error") or "") if isinstance(data, dict) else ""
+        details = ""
+        if isinstance(data, dict):
+            notes = (data.get("response_metadata") or {}).get("messages") or []
+            details = "; ".join(str(m) for m in notes)[:500]
+        text = f"{method}: {error or f'HTTP {status}'}" + (f" ({details})" if details else "")
+        message = redact(text, self._secrets)
+        headers = getattr(response, "headers", None) or {}
+        if status == 429 or error == "ratelimited":
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            return RetryableError(_reason(error or "ratelimited"), message, retry_after)
+        if status >= 500 or status == 408:
+            return RetryableError(f"http_{status}", message)
+        if error in RETRYABLE_API_ERRORS:
+            return RetryableError(_reason(error), message)
+        return PermanentError(_reason(error) if error else f"http_{status}", message)
+
+    def _transport_error(self, exc: BaseException) -> DeliveryError:
+        text = redact(f"Slack: {type(exc).__name__}: {exc}", self._secrets)
+        if isinstance(exc, TimeoutError):
+            return RetryableError("timeout", text)
+        if isinstance(exc, aiohttp.ClientConnectionError | OSError):
+            return RetryableError("connect", text)
+        if isinstance(exc, aiohttp.ClientError):
+            return RetryableError("transport", text)
+        if isinstance(exc, SlackClientError):
+            return PermanentError("slack_client", text)
+        raise exc
+
+
+def _edit_of(post: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in post.items() if k in ("text", "attachments")}
+
+
+def _header_only(post: dict[str, Any]) -> dict[str, Any]:
+    attachment = dict(post["attachments"][0])
+    attachment["blocks"] = attachment["blocks"][:1]
+    return {"text": post["text"], "attachments": [attachment]}
+
+
+def _in_part(exc: DeliveryError, index: int, total: int) -> DeliveryError:
+    if total == 1:
+        return exc
+    text = f"post {index + 1}/{total}"
+    if index:
+        text += f" (posts 1-{index} delivered, a retry resumes here)"
+    if isinstance(exc, RetryableError):
+        return RetryableError(exc.reason, f"{text}: {exc.message}", exc.retry_after)
+    return PermanentError(exc.reason, f"{text}: {exc.message}")
+
+
+def _chunk(sections: list[str]) -> list[list[str]]:
+    """Sections per post: at most MAX_BLOCKS with the header and "and N more" blocks, and
+    at most MAX_POST_CHARS of text."""
+    chunks: list[list[str]] = [[]]
+    used = 0
+    for section in sections:
+        current = chunks[-1]
+        if current and (len(current) >= MAX_BLOCKS - 2 or used + len(section) > MAX_POST_CHARS):
+            chunks.append([])
+            used = 0
+        chunks[-1].append(section)
+        used += len(section)
+    return chunks
+
+
+def _cut_chars(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def _header_text(text: str) -> str:
+    return _cut_chars(" ".join(text.split()), MAX_HEADER_CHARS) or "alert"
+
+
+def _fallback(alert: Alert) -> str:
+    return slack_escape(alert.labels.get("alertname", "alert"))
