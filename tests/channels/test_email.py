@@ -449,3 +449,30 @@ async def test_plain_connection_refused_by_starttls_only_server(
     with pytest.raises(PermanentError) as caught:
         await notifier.send(make_message())
     assert caught.value.reason == "smtp_530"
+
+
+async def test_require_tls_without_starttls_offered_is_permanent(
+    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+) -> None:
+    notifier = notifier_for(email_yaml(smtp_server(Sink())).replace(
+        "require_tls: false", "require_tls: true"))
+
+    with pytest.raises(PermanentError) as caught:
+        await notifier.send(make_message())
+    assert caught.value.reason == "smtp_unsupported"
+    assert "STARTTLS" in caught.value.message
+
+
+async def test_implicit_tls_delivers(
+    smtp_server: Callable[..., int], self_signed: tuple[Path, Path],
+    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*self_signed)
+    sink = Sink()
+    port = smtp_server(sink, ssl_context=context)
+    notifier = notifier_for(email_yaml(port, tls="true", tls_insecure_skip_verify="true"))
+
+    await notifier.send(make_message())
+    assert len(sink.mails) == 1
