@@ -129,27 +129,6 @@ def truncate_bytes(text: str, limit: int, end: str = "…") -> str:
     return data[: max(limit - len(tail), 0)].decode("utf-8", "ignore") + tail.decode("utf-8")
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """``text`` in chunks of at most ``limit`` UTF-8 bytes, split between lines where possible."""
-    chunks: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line.encode("utf-8", "replace")) > limit:  # one line longer than a chunk
-            head = truncate_bytes(line, limit, end="")
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.append(head)
-            line = line[len(head):]
-        if len((current + line).encode("utf-8", "replace")) > limit:
-            chunks.append(current)
-            current = ""
-        current += line
-    if current or not chunks:
-        chunks.append(current)
-    return [c.rstrip("\n") for c in chunks]
-
-
 def labels_text(
     labels: Mapping[str, str], exclude: list[str] | tuple[str, ...] = (), sep: str = ", "
 ) -> str:
