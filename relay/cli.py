@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -42,9 +41,10 @@ def main() -> None:
 @main.command()
 @config_option
 @click.option("--listen", default=None, metavar="HOST:PORT", help="Overrides server.listen.")
-@click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+@click.option("--log-format", type=click.Choice(["json", "text"]), default="json",
               show_default=True)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 def serve(config_path: str | None, listen: str | None, log_format: str, log_level: str,
           access_log: bool) -> None:
@@ -92,13 +92,16 @@ def check_config(config_path: str | None) -> None:
     routes = tree.walk()
     integrations = [i for r in config.receivers for i, _ in r.integrations()]
     click.echo(f"config {path} is valid (hash {config.digest})")
-    click.echo(f"  listen: {config.server.listen}, auth: "
-               f"{'bearer' if config.server.auth and config.server.auth.bearer_token else 'basic' if config.server.auth else 'none'}")
+    auth = config.server.auth
+    auth_kind = "none" if auth is None else "bearer" if auth.bearer_token else "basic"
+    click.echo(f"  listen: {config.server.listen}, auth: {auth_kind}")
     click.echo(f"  storage: {config.storage.url.split('@')[-1]}")
-    click.echo(f"  receivers: {len(config.receivers)}, integrations: {len(integrations)}, routes: {len(routes)}")
+    click.echo(f"  receivers: {len(config.receivers)}, integrations: {len(integrations)}, "
+               f"routes: {len(routes)}")
     for receiver in config.receivers:
         kinds = [i.split("/", 1)[1] for i, _ in receiver.integrations()]
-        click.echo(f"    {receiver.name}: {', '.join(kinds) or 'no integrations (alerts are dropped)'}")
+        described = ", ".join(kinds) or "no integrations (alerts are dropped)"
+        click.echo(f"    {receiver.name}: {described}")
     for route in routes:
         depth = route.id.count(".")
         matchers = ", ".join(str(m) for m in route.matchers) or "(all)"
@@ -203,26 +206,34 @@ def test_alert(url: str | None, token: str | None, severity: str, resolved: bool
 
 
 @main.command()
-@click.option("--channel", type=click.Choice(["log", "email", "slack", "wecom", "wecom_app", "webhook"]),
-              required=True)
-@click.option("--receiver", default=None, help="Use this receiver's first integration of the channel.")
-@click.option("--payload", "payload_path", type=click.Path(exists=True, dir_okay=False), default=None,
+@click.option("--channel", required=True,
+              type=click.Choice(["log", "email", "slack", "wecom", "wecom_app", "webhook"]))
+@click.option("--receiver", default=None,
+              help="Use this receiver's first integration of the channel (default: a default one).")
+@click.option("--payload", "payload_path", type=click.Path(dir_okay=False), default=None,
               help="An Alertmanager webhook JSON file (default: a built-in sample).")
+@click.option("--locale", type=click.Choice(["en", "zh-CN"]), default=None,
+              help="Overrides the integration's locale and global.locale.")
 @config_option
-def render(channel: str, receiver: str | None, payload_path: str | None, config_path: str | None) -> None:
-    """Print what would be sent for a webhook, without sending it."""
-    from relay.preview import render_preview
+def render(channel: str, receiver: str | None, payload_path: str | None, locale: str | None,
+           config_path: str | None) -> None:
+    """Print what would be sent for a webhook, without sending it.
+
+    Bodies go to stdout (JSON for Slack, WeCom and webhooks; headers and parts for email),
+    notes to stderr. Exits 1 when a template is broken, printing its file and line.
+    """
+    from relay.preview import PayloadError, load_payload, render_preview
 
     config, _ = _load(config_path)
     payload = None
     if payload_path is not None:
-        with open(payload_path, encoding="utf-8") as fh:
-            try:
-                payload = json.load(fh)
-            except json.JSONDecodeError as exc:
-                click.echo(f"{payload_path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}", err=True)
-                sys.exit(1)
-    sys.exit(asyncio.run(render_preview(config, channel, receiver, payload, click.echo)))
+        try:
+            payload = load_payload(payload_path)
+        except PayloadError as exc:
+            for problem in exc.problems:
+                click.echo(problem, err=True)
+            sys.exit(1)
+    sys.exit(asyncio.run(render_preview(config, channel, receiver, payload, click.echo, locale)))
 
 
 @main.group()
@@ -239,7 +250,8 @@ def _api(url: str | None, token: str | None) -> httpx.Client:
 @notifications.command("list")
 @click.option("--url", default=None)
 @click.option("--token", default=None, envvar="RELAY_TOKEN")
-@click.option("--status", type=click.Choice(["pending", "running", "delivered", "dead"]), default=None)
+@click.option("--status", type=click.Choice(["pending", "running", "delivered", "dead"]),
+              default=None)
 def notifications_list(url: str | None, token: str | None, status: str | None) -> None:
     """List notifications with their last error."""
     with _api(url, token) as client:
