@@ -1,0 +1,479 @@
+"""The CLI: `relay render` for every channel and locale, template and payload errors, and
+`relay test-alert --receiver` against local sinks and a mocked failing endpoint."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import pytest
+import respx
+from click.testing import CliRunner, Result
+
+from relay.cli import main, render
+from relay.models import fingerprint_of
+from relay.sample import sample_payload
+from relay.templating import TEMPLATE_NAMES
+from tests.helpers.sink import Answer, Sink
+
+CHANNELS = ["log", "email", "slack", "wecom", "wecom_app", "webhook"]
+JSON_CHANNELS = {"slack", "wecom", "wecom_app", "webhook"}
+
+
+def write_config(tmp_path: Path, text: str, name: str = "relay.yml") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return str(path)
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def minimal_config(tmp_path: Path, locale: str = "en", templates: list[str] | None = None) -> str:
+    return write_config(tmp_path, f"""
+        global: {{locale: {locale}, timezone: Asia/Shanghai}}
+        templates: {json.dumps(templates or [])}
+        route: {{receiver: default}}
+        receivers: [{{name: default, log_configs: [{{}}]}}]
+    """)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- render: every channel, both locales ----------------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_render_every_channel_from_the_sample(tmp_path: Path, channel: str, locale: str) -> None:
+    result = run("render", "--channel", channel, "--config", minimal_config(tmp_path, locale))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Traceback" not in result.output
+    # Every alert of the sample is in the message, firing and resolved.
+    for name in ("DiskWillFillIn4Hours", "HighCPUUsage", "CertificateExpiringSoon"):
+        assert name in out, name
+    if channel in JSON_CHANNELS:
+        body = json.loads(out)
+        assert body
+    if channel == "webhook":
+        # The default body is the v4 payload plus a relay object: no locale in it.
+        assert body["version"] == "4" and len(body["alerts"]) == 4
+        assert body["relay"]["receiver"] == "default"
+        assert body["relay"]["idempotency_key"]
+        assert "application/json" in result.stderr
+        return
+    if locale == "zh-CN":
+        assert "已恢复" in out
+        assert "CST" in out  # times in global.timezone, Asia/Shanghai
+    else:
+        assert "resolved" in out.lower()
+        assert "已恢复" not in out
+
+
+def test_render_locale_option_overrides_global(tmp_path: Path) -> None:
+    result = run("render", "--channel", "slack", "--locale", "zh-CN",
+                 "--config", minimal_config(tmp_path, "en"))
+    assert result.exit_code == 0, result.output
+    assert "已恢复" in result.stdout
+
+
+def test_render_email_shows_subject_text_and_html(tmp_path: Path) -> None:
+    result = run("render", "--channel", "email", "--config", minimal_config(tmp_path))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert re.search(r"^Subject: \[FIRING:3\] infra$", out, re.M), out[:300]
+    assert re.search(r"^In-Reply-To: <group-[0-9a-f]+@example\.com>$", out, re.M)
+    text_at, html_at = out.index("--- text/plain ---"), out.index("--- text/html ---")
+    assert text_at < html_at
+    assert "Firing (3)" in out[text_at:html_at]
+    assert "<!DOCTYPE html>" in out[html_at:]
+
+
+def test_render_slack_posts_are_block_kit(tmp_path: Path) -> None:
+    result = run("render", "--channel", "slack", "--config", minimal_config(tmp_path))
+    assert result.exit_code == 0, result.output
+    posts = json.loads(result.stdout)
+    assert len(posts) == 1
+    blocks = posts[0]["attachments"][0]["blocks"]
+    assert blocks[0]["type"] == "header"
+    assert [b["type"] for b in blocks[1:]] == ["section"] * 4  # one per alert
+    assert "slack: 1 post" in result.stderr
+
+
+# -- render with a receiver: that integration's own config ----------------------------
+
+
+RECEIVER_CONFIG = """
+    global: {locale: en}
+    route: {receiver: team}
+    receivers:
+      - name: team
+        email_configs:
+          - {to: [dba@example.com], from: relay@example.org, smarthost: "127.0.0.1:25",
+             locale: zh-CN, subject: "DB {{ status }} {{ alerts | length }}"}
+        slack_configs:
+          - {api_url: "https://hooks.slack.com/services/T/B/secret", username: relay-bot}
+        wecom_configs:
+          - {key: abc, msgtype: text, mentioned_mobile_list: ["13800000000"]}
+        wecom_app_configs:
+          - {corp_id: ww1, agent_id: 42, api_secret: s, to_party: "7", msgtype: text}
+        webhook_configs:
+          - url: https://hooks.example.com/a
+            body_template: '{"text": "{{ status }} {{ alerts | length }} {{ relay.receiver }}"}'
+"""
+
+
+def test_render_receiver_uses_its_integration_config(tmp_path: Path) -> None:
+    config = write_config(tmp_path, RECEIVER_CONFIG)
+
+    email = run("render", "--channel", "email", "--receiver", "team", "--config", config)
+    assert email.exit_code == 0, email.output
+    assert "Subject: DB firing 4" in email.stdout
+    assert "To: dba@example.com" in email.stdout
+    assert "已恢复" in email.stdout  # the integration's locale, not global.locale
+
+    slack = run("render", "--channel", "slack", "--receiver", "team", "--config", config)
+    assert json.loads(slack.stdout)[0]["username"] == "relay-bot"
+
+    wecom = run("render", "--channel", "wecom", "--receiver", "team", "--config", config)
+    bodies = json.loads(wecom.stdout)
+    assert {b["msgtype"] for b in bodies} == {"text"}
+    assert bodies[0]["text"]["mentioned_mobile_list"] == ["13800000000"]
+    assert "(limit 2048)" in wecom.stderr
+
+    app = run("render", "--channel", "wecom_app", "--receiver", "team", "--config", config)
+    assert json.loads(app.stdout)[0] | {"text": None} == {
+        "toparty": "7", "agentid": 42, "msgtype": "text", "text": None}
+
+    hook = run("render", "--channel", "webhook", "--receiver", "team", "--config", config)
+    assert json.loads(hook.stdout) == {"text": "firing 4 team"}
+
+
+def test_render_receiver_without_that_channel(tmp_path: Path) -> None:
+    config = minimal_config(tmp_path)
+    result = run("render", "--channel", "slack", "--receiver", "default", "--config", config)
+    assert result.exit_code == 1
+    assert "receiver 'default' has no slack integration (it has: log)" in result.stderr
+    unknown = run("render", "--channel", "slack", "--receiver", "ghost", "--config", config)
+    assert unknown.exit_code == 1
+    assert "unknown receiver 'ghost' (known: default)" in unknown.stderr
+
+
+# -- render: WeCom split parts --------------------------------------------------------
+
+
+def big_payload(count: int) -> dict[str, Any]:
+    start = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
+    alerts = []
+    for i in range(count):
+        labels = {"alertname": f"DiskFull{i:03d}", "instance": f"db-{i}:9100",
+                  "severity": "critical"}
+        alerts.append({
+            "status": "firing",
+            "labels": labels,
+            "annotations": {"summary": f"磁盘 {i} 快满了",
+                            "description": "剩余空间不足，请尽快扩容。" * 12},
+            "startsAt": (start + timedelta(minutes=i)).isoformat(),
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "",
+            "fingerprint": fingerprint_of(labels),
+        })
+    return {
+        "version": "4", "groupKey": '{}:{alertname=~"DiskFull.*"}', "truncatedAlerts": 5,
+        "receiver": "ops", "status": "firing", "alerts": alerts,
+        "groupLabels": {}, "commonLabels": {"severity": "critical"}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+    }
+
+
+@pytest.mark.parametrize(("msgtype", "limit"), [("markdown", 4096), ("text", 2048)])
+def test_render_wecom_prints_every_split_part(tmp_path: Path, msgtype: str, limit: int) -> None:
+    config = write_config(tmp_path, f"""
+        route: {{receiver: ops}}
+        receivers: [{{name: ops, wecom_configs: [{{key: k, msgtype: {msgtype}}}]}}]
+    """)
+    payload = tmp_path / "big.json"
+    payload.write_text(json.dumps(big_payload(30), ensure_ascii=False), encoding="utf-8")
+    result = run("render", "--channel", "wecom", "--receiver", "ops", "--payload", str(payload),
+                 "--config", config)
+    assert result.exit_code == 0, result.output
+    parts = [body[msgtype]["content"] for body in json.loads(result.stdout)]
+    assert len(parts) >= 2
+    for index, content in enumerate(parts, 1):
+        assert len(content.encode("utf-8")) <= limit
+        assert f"({index}/{len(parts)})" in content.splitlines()[0]
+    for i in range(30):
+        assert sum(f"DiskFull{i:03d}" in content for content in parts) == 1, i
+    assert "5" in parts[-1].splitlines()[-1]  # "and 5 more" closes the last part
+    sizes = [str(len(c.encode("utf-8"))) for c in parts]
+    summary = f"{len(parts)} messages, content bytes {', '.join(sizes)} (limit {limit})"
+    assert summary in result.stderr
+
+
+# -- render: broken templates -----------------------------------------------------------
+
+
+def test_render_broken_template_exits_nonzero_with_file_and_line(tmp_path: Path) -> None:
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "slack.alert.j2").write_text("{{ alert.labels.alertname }}\n{% if %}\n")
+    config = minimal_config(tmp_path, templates=[f"{custom}/*.j2"])
+    result = run("render", "--channel", "slack", "--config", config)
+    assert result.exit_code == 1
+    assert f"{custom}/slack.alert.j2:2: TemplateSyntaxError" in result.stderr
+    # What would go out at delivery time: the built-in template, still a full message.
+    assert len(json.loads(result.stdout)[0]["attachments"][0]["blocks"]) == 5
+    assert "Traceback" not in result.output
+
+
+def test_render_template_failing_only_on_this_payload(tmp_path: Path) -> None:
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    # Fine on the sample (4 alerts), fails on a payload with more than 10.
+    (custom / "email.subject.j2").write_text(
+        "{{ status }}\n{{ (1 / 0) if alerts | length > 10 else alerts | length }}\n"
+    )
+    config = minimal_config(tmp_path, templates=[f"{custom}/*.j2"])
+    ok = run("render", "--channel", "email", "--config", config)
+    assert ok.exit_code == 0, ok.output
+    assert "Subject: firing 4" in ok.stdout
+
+    payload = tmp_path / "big.json"
+    payload.write_text(json.dumps(big_payload(12)), encoding="utf-8")
+    bad = run("render", "--channel", "email", "--payload", str(payload), "--config", config)
+    assert bad.exit_code == 1
+    assert f"{custom}/email.subject.j2:2: ZeroDivisionError" in bad.stderr
+    assert "Subject: [FIRING:12]" in bad.stdout  # the built-in subject took over
+
+
+def test_render_broken_body_template_in_config(tmp_path: Path) -> None:
+    config = write_config(tmp_path, """
+        route: {receiver: hooks}
+        receivers:
+          - name: hooks
+            webhook_configs:
+              - {url: "https://hooks.example.com/", body_template: "{{ status | nope }}"}
+    """)
+    result = run("render", "--channel", "webhook", "--receiver", "hooks", "--config", config)
+    assert result.exit_code == 1
+    expected = "<webhook.body from config>:1: TemplateAssertionError: No filter named 'nope'"
+    assert expected in result.stderr
+    assert json.loads(result.stdout)["version"] == "4"  # the fallback: the default body
+
+
+def test_check_config_reports_broken_templates(tmp_path: Path) -> None:
+    custom = tmp_path / "custom"
+    (custom / "zh-CN").mkdir(parents=True)
+    (custom / "zh-CN" / "wecom.markdown.j2").write_text("ok\n\n{{ alerts | no_such_filter }}\n")
+    config = minimal_config(tmp_path, templates=[f"{custom}/**/*.j2"])
+    result = run("check-config", "--config", config)
+    assert result.exit_code == 1
+    assert f"{custom}/zh-CN/wecom.markdown.j2:3: TemplateAssertionError" in result.stderr
+
+
+# -- render: bad payload files ----------------------------------------------------------
+
+
+def test_render_payload_schema_error_names_file_and_field(tmp_path: Path) -> None:
+    data = sample_payload()
+    data["alerts"][2]["startsAt"] = "yesterday"
+    del data["alerts"][0]["labels"]
+    path = tmp_path / "payload.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    result = run("render", "--channel", "slack", "--payload", str(path),
+                 "--config", minimal_config(tmp_path))
+    assert result.exit_code == 1
+    assert f"{path}: not an Alertmanager v4 webhook" in result.stderr
+    assert f"{path}: alerts[0].labels: Field required" in result.stderr
+    assert f"{path}: alerts[2].startsAt: Input should be a valid datetime" in result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"version": "4",\n  "alerts": [}', ":2:14: invalid JSON: Expecting value"),
+        (b"\xff\xfe{}", ": not UTF-8 text"),
+        (b"[1, 2]", ": body: Input should be a valid dictionary"),
+    ],
+)
+def test_render_unreadable_payload(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "payload.json"
+    path.write_bytes(content)
+    result = run("render", "--channel", "log", "--payload", str(path),
+                 "--config", minimal_config(tmp_path))
+    assert result.exit_code == 1
+    assert f"{path}{expected}" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_render_missing_payload_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.json"
+    result = run("render", "--channel", "log", "--payload", str(path),
+                 "--config", minimal_config(tmp_path))
+    assert result.exit_code == 1
+    assert f"{path}: cannot read: No such file or directory" in result.stderr
+
+
+def test_render_payload_of_a_resolved_group(tmp_path: Path) -> None:
+    data = sample_payload()
+    for alert in data["alerts"]:
+        alert["status"] = "resolved"
+        alert["endsAt"] = alert["startsAt"]
+    data["status"] = "resolved"
+    path = tmp_path / "resolved.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    result = run("render", "--channel", "email", "--payload", str(path),
+                 "--config", minimal_config(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "Subject: [RESOLVED] infra" in result.stdout
+
+
+# -- test-alert --receiver ----------------------------------------------------------------
+
+
+def test_test_alert_receiver_sends_through_every_integration(tmp_path: Path) -> None:
+    with Sink() as hook, Sink(Answer(body={"errcode": 0, "errmsg": "ok"})) as robot:
+        config = write_config(tmp_path, f"""
+            route: {{receiver: oncall}}
+            receivers:
+              - name: oncall
+                webhook_configs: [{{url: "{hook.url}/alerts", hmac_secret: hush}}]
+                wecom_configs: [{{webhook_url: "{robot.url}/cgi-bin/webhook/send?key=k1"}}]
+        """)
+        result = run("test-alert", "--receiver", "oncall", "--label", "team=db",
+                     "--config", config)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines() == ["oncall/wecom/0: ok", "oncall/webhook/0: ok"]
+        sent = hook.received[0]
+        body = sent.json()
+        assert body["alerts"][0]["labels"] == {
+            "alertname": "RelayTestAlert", "severity": "warning", "team": "db"}
+        assert body["relay"]["receiver"] == "oncall"
+        assert sent.headers["Idempotency-Key"] == body["relay"]["idempotency_key"]
+        assert sent.headers["X-Relay-Signature"].startswith("sha256=")
+        content = robot.received[0].json()["markdown"]["content"]
+        assert "RelayTestAlert" in content
+
+
+def test_test_alert_receiver_reports_each_failure(tmp_path: Path) -> None:
+    closed = free_port()
+    with (
+        Sink(Answer(status=500, body="upstream exploded")) as hook,
+        Sink(Answer(body={"errcode": 93000, "errmsg": "bad url, key=robotkey2"})) as robot,
+        Sink(Answer(status=404, body="no_service")) as slack,
+        Sink() as fine,
+    ):
+        config = write_config(tmp_path, f"""
+            route: {{receiver: oncall}}
+            receivers:
+              - name: oncall
+                email_configs: [{{to: a@example.com, from: r@example.com,
+                                  smarthost: "127.0.0.1:{closed}", require_tls: false}}]
+                slack_configs: [{{api_url: "{slack.url}/services/T/B/x"}}]
+                wecom_configs: [{{webhook_url: "{robot.url}/send?key=robotkey2"}}]
+                webhook_configs: [{{url: "{hook.url}/"}}, {{url: "{fine.url}/"}}]
+        """)
+        result = run("test-alert", "--receiver", "oncall", "--config", config)
+    assert result.exit_code == 1
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())
+    assert lines["oncall/email/0"].startswith("failed (retryable, connect): ")
+    assert lines["oncall/slack/0"] == (
+        "failed (permanent, slack_no_service): incoming webhook: HTTP 404: no_service")
+    # The downstream's own words, with the robot key redacted.
+    assert lines["oncall/wecom/0"] == (
+        "failed (permanent, errcode_93000): errcode 93000: robot: bad url, key=<redacted>")
+    assert lines["oncall/webhook/0"] == (
+        "failed (retryable, http_500): HTTP 500 Internal Server Error: upstream exploded")
+    assert lines["oncall/webhook/1"] == "ok"
+    assert "robotkey2" not in result.output
+
+
+def test_test_alert_receiver_timeout_from_a_mocked_endpoint(tmp_path: Path) -> None:
+    config = write_config(tmp_path, """
+        delivery: {timeout: 2s}
+        route: {receiver: hooks}
+        receivers:
+          - name: hooks
+            webhook_configs: [{url: "https://hooks.example.com/alerts?token=t0ps3cret"}]
+    """)
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post("https://hooks.example.com/alerts").mock(
+            side_effect=httpx.ReadTimeout("read timed out")
+        )
+        result = run("test-alert", "--receiver", "hooks", "--config", config)
+    assert result.exit_code == 1
+    assert result.stdout.strip() == "hooks/webhook/0: failed (retryable, timeout): read timed out"
+    assert "t0ps3cret" not in result.output
+
+
+def test_test_alert_receiver_skips_when_send_resolved_is_off(tmp_path: Path) -> None:
+    with Sink() as hook:
+        config = write_config(tmp_path, f"""
+            route: {{receiver: r}}
+            receivers:
+              - name: r
+                webhook_configs:
+                  - {{url: "{hook.url}/a", send_resolved: false}}
+                  - {{url: "{hook.url}/b"}}
+        """)
+        result = run("test-alert", "--receiver", "r", "--resolved", "--config", config)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines() == [
+            "r/webhook/0: skipped (send_resolved: false)", "r/webhook/1: ok"]
+        assert [r.path for r in hook.received] == ["/b"]
+        assert hook.received[0].json()["status"] == "resolved"
+
+
+def test_test_alert_unknown_receiver_and_receiver_without_integrations(tmp_path: Path) -> None:
+    config = write_config(tmp_path, """
+        route: {receiver: default}
+        receivers: [{name: default, log_configs: [{}]}, {name: blackhole}]
+    """)
+    unknown = run("test-alert", "--receiver", "ghost", "--config", config)
+    assert unknown.exit_code == 2
+    assert "unknown receiver 'ghost' (known: default, blackhole)" in unknown.stderr
+    empty = run("test-alert", "--receiver", "blackhole", "--config", config)
+    assert empty.exit_code == 1
+    assert "receiver 'blackhole' has no integrations" in empty.stderr
+    logged = run("test-alert", "--receiver", "default", "--config", config)
+    assert logged.exit_code == 0, logged.output
+    assert logged.stdout.strip() == "default/log/0: ok"
+
+
+def test_test_alert_receiver_warns_when_a_template_fell_back(tmp_path: Path) -> None:
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "log.txt.j2").write_text("{{ alerts[0].labels.alertname }}\n{{ 1 // 0 }}\n")
+    config = write_config(tmp_path, f"""
+        templates: ["{custom}/*.j2"]
+        route: {{receiver: default}}
+        receivers: [{{name: default, log_configs: [{{}}]}}]
+    """)
+    result = run("test-alert", "--receiver", "default", "--config", config)
+    assert result.exit_code == 0, result.output  # delivered with the built-in
+    assert "default/log/0: ok" in result.stdout
+    assert f"template failed, the built-in was sent: {custom}/log.txt.j2:2: ZeroDivisionError" \
+        in result.stderr
+
+
+def test_render_offers_a_channel_for_every_template_family() -> None:
+    # A new built-in template family (a new channel) must be previewable too.
+    option = next(p for p in render.params if p.name == "channel")
+    assert isinstance(option.type, click.Choice)
+    assert set(option.type.choices) == {name.split(".")[0] for name in TEMPLATE_NAMES}
