@@ -1,12 +1,12 @@
 """Slack: incoming webhooks or the Web API with a bot token (slack-sdk), Block Kit messages.
 
-A message is a header block and one section per alert inside an attachment coloured
-for firing or resolved; texts come from the ``slack.header`` and ``slack.alert``
-templates, which escape label and annotation values (``slack_escape``). A notification
-too big for Slack's limits goes out as several posts marked ``(1/3)``... With a bot
-token and ``update_on_resolve``, the firing post's channel and ts are kept in the store
-(``slack:<integration>:<group key>``); the resolved notification edits that post and
-replies in its thread.
+A message is a header block and one section per alert (several when its text is longer
+than a section may be) inside an attachment coloured for firing or resolved; texts come
+from the ``slack.header`` and ``slack.alert`` templates, which escape label and
+annotation values (``slack_escape``). A notification too big for Slack's limits goes
+out as several posts marked ``(1/3)``... With a bot token and ``update_on_resolve``, the
+firing post's channel and ts are kept in the store (``slack:<integration>:<group
+key>``); the resolved notification edits that post and replies in its thread.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ RETRYABLE_API_ERRORS = frozenset(
 )
 #: chat.update errors after which the resolved message is posted anew instead.
 _UPDATE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+_ENTITIES = ("&amp;", "&lt;", "&gt;")  # what slack_escape produces
 _MORE = {"en": "… and {n} more", "zh-CN": "… 另有 {n} 条"}
 _REASON = re.compile(r"[^a-z0-9_]+")
 
@@ -104,17 +105,35 @@ def _reason(error: str) -> str:
     return "slack_" + (_REASON.sub("_", error.lower())[:40].strip("_") or "error")
 
 
-def _cut_section(text: str) -> str:
-    if len(text) <= MAX_SECTION_CHARS:
-        return text
-    cut = text[: MAX_SECTION_CHARS - 1]
-    newline = cut.rfind("\n")
-    if newline > MAX_SECTION_CHARS * 2 // 3:
-        cut = cut[:newline]
-    amp = cut.rfind("&")
-    if amp > len(cut) - 5 and ";" not in cut[amp:]:
-        cut = cut[:amp]  # never leave half an escape like "&am"
-    return cut + "…"
+def _split_section(text: str) -> list[str]:
+    """``text`` as pieces of at most MAX_SECTION_CHARS, one section block each (nothing is
+    cut off). Breaks at a newline, else a space, never inside a ``<link|text>`` or an
+    escape like ``&amp;`` (an untrusted value would show as broken markup)."""
+    pieces: list[str] = []
+    while len(text) > MAX_SECTION_CHARS:
+        cut = _break_at(text, MAX_SECTION_CHARS)
+        piece, text = text[:cut].rstrip(), text[cut:].lstrip()
+        if piece:
+            pieces.append(piece)
+    if text.strip() or not pieces:
+        pieces.append(text)
+    return pieces
+
+
+def _break_at(text: str, limit: int) -> int:
+    cut = limit
+    for sep in ("\n", " "):
+        at = text.rfind(sep, 0, limit + 1)
+        if at > limit // 2:
+            cut = at
+            break
+    opened = text.rfind("<", 0, cut)
+    if opened > 0 and opened > text.rfind(">", 0, cut):
+        cut = opened  # a link longer than a section is cut anyway (opened == 0)
+    amp = text.rfind("&", max(0, cut - 4), cut)
+    if amp >= 0 and any(text.startswith(e, amp) and amp + len(e) > cut for e in _ENTITIES):
+        cut = amp
+    return cut if cut > 0 else limit
 
 
 class SlackNotifier(Notifier):
@@ -153,7 +172,7 @@ class SlackNotifier(Notifier):
         render = self._ctx.renderer.render
         header = render("slack.header", n, locale=self._locale)
         sections = [
-            _cut_section(render("slack.alert", n, locale=self._locale, alert=a) or _fallback(a))
+            _split_section(render("slack.alert", n, locale=self._locale, alert=a) or _fallback(a))
             for a in n.alerts
         ]
         chunks = _chunk(sections)
@@ -308,6 +327,9 @@ class SlackNotifier(Notifier):
             return RetryableError(f"http_{status}", message)
         if error in RETRYABLE_API_ERRORS:
             return RetryableError(_reason(error), message)
+        if not error and 200 <= status < 300:  # not Slack's JSON: a proxy or a hiccup
+            text = f"{method}: HTTP {status}, no ok/error in the answer"
+            return RetryableError("bad_response", redact(text, self._secrets))
         return PermanentError(_reason(error) if error else f"http_{status}", message)
 
     def _transport_error(self, exc: BaseException) -> DeliveryError:
@@ -344,18 +366,25 @@ def _in_part(exc: DeliveryError, index: int, total: int) -> DeliveryError:
     return PermanentError(exc.reason, f"{text}: {exc.message}")
 
 
-def _chunk(sections: list[str]) -> list[list[str]]:
-    """Sections per post: at most MAX_BLOCKS with the header and "and N more" blocks, and
-    at most MAX_POST_CHARS of text."""
+def _chunk(alerts: list[list[str]]) -> list[list[str]]:
+    """Section texts per post: at most MAX_BLOCKS with the header and "and N more" blocks,
+    and at most MAX_POST_CHARS of text. An alert's sections start a new post rather than
+    straddle two, unless they do not fit in one post at all."""
+    room = MAX_BLOCKS - 2
     chunks: list[list[str]] = [[]]
     used = 0
-    for section in sections:
-        current = chunks[-1]
-        if current and (len(current) >= MAX_BLOCKS - 2 or used + len(section) > MAX_POST_CHARS):
+    for sections in alerts:
+        size = sum(len(s) for s in sections)
+        if chunks[-1] and (len(chunks[-1]) + len(sections) > room or used + size > MAX_POST_CHARS):
             chunks.append([])
             used = 0
-        chunks[-1].append(section)
-        used += len(section)
+        for section in sections:
+            current = chunks[-1]
+            if current and (len(current) >= room or used + len(section) > MAX_POST_CHARS):
+                chunks.append([])
+                used = 0
+            chunks[-1].append(section)
+            used += len(section)
     return chunks
 
 
