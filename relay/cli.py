@@ -208,8 +208,9 @@ def test_alert(url: str | None, token: str | None, severity: str, resolved: bool
 @main.command()
 @click.option("--channel", required=True,
               type=click.Choice(["log", "email", "slack", "wecom", "wecom_app", "webhook"]))
-@click.option("--receiver", default=None,
-              help="Use this receiver's first integration of the channel (default: a default one).")
+@click.option("--receiver", default=None, metavar="NAME|ID",
+              help="Use this receiver's first integration of the channel, or the integration "
+                   "with this id (team/wecom/1). Default: the channel's defaults.")
 @click.option("--payload", "payload_path", type=click.Path(dir_okay=False), default=None,
               help="An Alertmanager webhook JSON file (default: a built-in sample).")
 @click.option("--locale", type=click.Choice(["en", "zh-CN"]), default=None,

@@ -134,6 +134,10 @@ def _pick_integration(
     if receiver is None:
         default = CHANNEL_KINDS[channel].model_validate(_DEFAULT_CONFIGS[channel])
         return f"preview/{channel}/0", default
+    for rcv in config.receivers:  # an integration id ('team/wecom/1') picks that one
+        for iid, cfg in rcv.integrations():
+            if iid == receiver and cfg.kind == channel:
+                return iid, cfg
     found = config.receiver(receiver)
     if found is None:
         known = ", ".join(r.name for r in config.receivers)
@@ -146,8 +150,8 @@ def _pick_integration(
              f"(it has: {', '.join(kinds) or 'none'})", err=True)
         return None
     if len(matches) > 1:
-        echo(f"receiver {receiver!r} has {len(matches)} {channel} integrations; "
-             f"showing {matches[0][0]}", err=True)
+        echo(f"receiver {receiver!r} has {len(matches)} {channel} integrations; showing "
+             f"{matches[0][0]} (pass --receiver {receiver}/{channel}/N for another)", err=True)
     return matches[0]
 
 

@@ -163,6 +163,21 @@ def test_render_receiver_uses_its_integration_config(tmp_path: Path) -> None:
     assert json.loads(hook.stdout) == {"text": "firing 4 team"}
 
 
+def test_render_picks_an_integration_by_id(tmp_path: Path) -> None:
+    config = write_config(tmp_path, """
+        route: {receiver: team}
+        receivers:
+          - name: team
+            wecom_configs: [{key: a}, {key: b, msgtype: text}]
+    """)
+    first = run("render", "--channel", "wecom", "--receiver", "team", "--config", config)
+    assert json.loads(first.stdout)[0]["msgtype"] == "markdown"
+    assert "showing team/wecom/0 (pass --receiver team/wecom/N for another)" in first.stderr
+    second = run("render", "--channel", "wecom", "--receiver", "team/wecom/1", "--config", config)
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout)[0]["msgtype"] == "text"
+
+
 def test_render_receiver_without_that_channel(tmp_path: Path) -> None:
     config = minimal_config(tmp_path)
     result = run("render", "--channel", "slack", "--receiver", "default", "--config", config)
