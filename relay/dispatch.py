@@ -196,6 +196,9 @@ class Dispatcher:
         queue = self._queues[integration]
         while not queue.empty():
             job = queue.get_nowait()
+            if queue.qsize() == PER_INTEGRATION_BACKLOG // 2:
+                # Half drained: claim more now, or a backlog drains one batch per poll.
+                self.wake()
             try:
                 await self.deliver(job)
             finally:

@@ -14,7 +14,6 @@ identical webhooks and Alertmanager's re-sends produce no second message.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -25,7 +24,6 @@ from relay.store.base import (
     GroupUpdate,
     LogEntry,
     NewJob,
-    Transition,
     TransitionResult,
     new_job_id,
 )
@@ -133,10 +131,11 @@ def build_notification(
 
 def _fresh(state: GroupState | None, key: str, receiver: str, route: Route,
            labels: dict[str, str], now: float) -> GroupState:
+    # The store hands each transition a copy of its own, so it is updated in place.
     if state is None:
         return GroupState(key=key, receiver=receiver, route_id=route.id, labels=labels,
                           created_at=now, updated_at=now)
-    return copy.deepcopy(state)
+    return state
 
 
 def passthrough_update(
@@ -153,12 +152,18 @@ def passthrough_update(
 
     def transition(state: GroupState | None) -> TransitionResult:
         new = _fresh(state, key, receiver, route, group_labels, now)
-        new.route_id = route.id
-        new.alerts = {a.fingerprint: a.to_v4() for a in alerts}
-        new.meta = {"group_key": ctx.group_key, "external_url": ctx.external_url}
-        new.updated_at = now
+        current = {a.fingerprint: a.to_v4() for a in alerts}
+        meta = {"group_key": ctx.group_key, "external_url": ctx.external_url}
+        # An HA pair's second copy and Alertmanager's re-sends change nothing: saying so
+        # lets the store skip the write, which is most of what ingest costs.
+        changed = state is None or (new.route_id, new.alerts, new.meta) != (route.id, current, meta)
+        new.route_id, new.alerts, new.meta = route.id, current, meta
+        log_before = dict(new.log)
         jobs, suppressed = decide(new, alerts, integrations, route.repeat_interval, ctx, now)
-        return TransitionResult(new, jobs, suppressed)
+        changed = changed or new.log != log_before
+        if changed:
+            new.updated_at = now
+        return TransitionResult(new, jobs, suppressed, changed=changed)
 
     return GroupUpdate(key, transition)
 
@@ -176,17 +181,23 @@ def merge_update(
 
     def transition(state: GroupState | None) -> TransitionResult:
         new = _fresh(state, key, receiver, route, group_labels, now)
-        for alert in alerts:
-            new.alerts[alert.fingerprint] = alert.to_v4()
-        if new.next_flush_at is None:
-            new.next_flush_at = now + route.group_wait
-        new.meta = {
+        meta = {
             "group_key": ctx.group_key,
             "external_url": ctx.external_url,
             "truncated_alerts": ctx.truncated_alerts,
         }
-        new.updated_at = now
-        return TransitionResult(new)
+        changed = state is None or new.next_flush_at is None or new.meta != meta
+        for alert in alerts:
+            v4 = alert.to_v4()
+            if new.alerts.get(alert.fingerprint) != v4:
+                new.alerts[alert.fingerprint] = v4
+                changed = True
+        if new.next_flush_at is None:
+            new.next_flush_at = now + route.group_wait
+        new.meta = meta
+        if changed:
+            new.updated_at = now
+        return TransitionResult(new, changed=changed)
 
     return GroupUpdate(key, transition)
 
@@ -198,8 +209,8 @@ def flush_update(
 
     def transition(state: GroupState | None) -> TransitionResult:
         if state is None or state.next_flush_at is None or state.next_flush_at > now:
-            return TransitionResult(state)  # another replica flushed it first
-        new = copy.deepcopy(state)
+            return TransitionResult(state, changed=False)  # another replica flushed it first
+        new = state
         alerts = [Alert.model_validate(a) for a in new.alerts.values()]
         ctx = GroupContext(
             group_key=str(new.meta.get("group_key", new.key)),

@@ -171,14 +171,22 @@ class Job:
 
 @dataclass
 class TransitionResult:
-    """What a transition returns: the new state (None deletes the group) and new jobs."""
+    """What a transition returns: the new state (None deletes the group) and new jobs.
+
+    ``changed=False`` says the state is exactly what is already stored (an HA pair's
+    second webhook, an Alertmanager re-send): the backend may skip writing it. Jobs
+    are written whatever ``changed`` says.
+    """
 
     state: GroupState | None
     jobs: list[NewJob] = field(default_factory=list)
     suppressed: list[tuple[str, str]] = field(default_factory=list)  # (receiver, reason)
+    changed: bool = True
 
 
-# A pure function of the current state (None when the group does not exist yet).
+# A function of the current state (None when the group does not exist yet). The state
+# it receives is its own: a fresh copy loaded for this call, which it may modify and
+# return. It has no other side effects, because a backend may call it more than once.
 Transition = Callable[[GroupState | None], TransitionResult]
 
 
@@ -194,6 +202,10 @@ class Store(abc.ABC):
     Every method may raise :class:`relay.errors.StoreUnavailable` when the backend
     cannot be reached or cannot commit; callers turn that into 503 / a retry later.
     """
+
+    # True when this process is the only writer (SQLite): what it committed last is what
+    # is stored, which lets ingest skip re-applying a webhook it has just applied.
+    single_writer: bool = False
 
     # -- lifecycle -----------------------------------------------------------------
     @abc.abstractmethod

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import queue
 import sqlite3
 import threading
@@ -27,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
+
+import orjson
 
 from relay.errors import StoreUnavailable
 from relay.store.base import (
@@ -72,7 +73,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     last_error TEXT NOT NULL DEFAULT '',
     finished_at REAL
 );
-CREATE INDEX IF NOT EXISTS jobs_status_next_attempt_at ON jobs (status, next_attempt_at);
+-- Claiming seeks per integration: a full integration's backlog is never scanned.
+DROP INDEX IF EXISTS jobs_status_next_attempt_at;
+CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (status, integration, next_attempt_at, created_at);
 CREATE INDEX IF NOT EXISTS jobs_created_at ON jobs (created_at);
 CREATE TABLE IF NOT EXISTS refs (
     key TEXT PRIMARY KEY,
@@ -87,8 +90,27 @@ _JOB_COLUMNS = (
 )
 
 
+# The integrations that have pending jobs, one index seek each (a loose index scan):
+# a backlog of thousands for one integration costs nothing when it is excluded.
+_PENDING_INTEGRATIONS = """
+WITH RECURSIVE seen(integration) AS (
+    SELECT (SELECT MIN(integration) FROM jobs WHERE status = 'pending')
+    UNION ALL
+    SELECT (SELECT MIN(integration) FROM jobs
+            WHERE status = 'pending' AND integration > seen.integration)
+    FROM seen WHERE seen.integration IS NOT NULL
+)
+SELECT integration FROM seen WHERE integration IS NOT NULL
+"""
+_DUE_OF_INTEGRATION = (
+    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'pending' AND integration = ?"
+    " AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at LIMIT ?"
+)
+_LEASE_EXPIRED = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'running' AND lease_until < ?"
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(value).decode()
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -97,12 +119,12 @@ def _job(row: tuple[Any, ...]) -> Job:
         receiver=row[1],
         integration=row[2],
         group_key=row[3],
-        payload=json.loads(row[4]),
+        payload=orjson.loads(row[4]),
         status=cast(JobStatus, row[5]),
         created_at=row[6],
         next_attempt_at=row[7],
         handle=row[8] or "",
-        attempts=[Attempt.from_dict(a) for a in json.loads(row[9])],
+        attempts=[Attempt.from_dict(a) for a in orjson.loads(row[9])],
         last_error=row[10],
         finished_at=row[11],
     )
@@ -260,6 +282,7 @@ class _Writer(threading.Thread):
 
 
 class SQLiteStore(Store):
+    single_writer = True
     """The embedded store: ``sqlite:///relative/path.db`` or ``sqlite:////abs/path.db``.
 
     URL query options: ``synchronous=normal|full`` (default normal, see the module
@@ -396,18 +419,19 @@ class SQLiteStore(Store):
         lease: float,
         exclude_integrations: Collection[str] = (),
     ) -> list[Job]:
-        excluded = _dumps(sorted(exclude_integrations))
+        excluded = set(exclude_integrations)
 
         def op(conn: sqlite3.Connection) -> list[Job]:
-            rows = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs"
-                " WHERE ((status = 'pending' AND next_attempt_at <= ?)"
-                "     OR (status = 'running' AND lease_until < ?))"
-                " AND integration NOT IN (SELECT value FROM json_each(?))"
-                " ORDER BY next_attempt_at, created_at LIMIT ?",
-                (now, now, excluded, limit),
-            ).fetchall()
-            jobs = [_job(row) for row in rows]
+            rows: list[tuple[Any, ...]] = []
+            for (integration,) in conn.execute(_PENDING_INTEGRATIONS).fetchall():
+                if integration not in excluded:
+                    rows += conn.execute(_DUE_OF_INTEGRATION, (integration, now, limit)).fetchall()
+            rows += [
+                row for row in conn.execute(_LEASE_EXPIRED, (now,)).fetchall()
+                if row[2] not in excluded
+            ]
+            rows.sort(key=lambda row: (row[7], row[6]))  # next_attempt_at, created_at
+            jobs = [_job(row) for row in rows[:limit]]
             until = now + lease
             conn.executemany(
                 "UPDATE jobs SET status = 'running', lease_owner = ?, lease_until = ? WHERE id = ?",
@@ -454,7 +478,7 @@ class SQLiteStore(Store):
             if row is None:  # pruned meanwhile; nothing left to record on
                 return
             status, attempts, due = row
-            attempts = _dumps([*json.loads(attempts), attempt.to_dict()])
+            attempts = _dumps([*orjson.loads(attempts), attempt.to_dict()])
             if status == "delivered":  # another worker got there first; keep it delivered
                 conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job.id))
                 return
@@ -545,7 +569,7 @@ class SQLiteStore(Store):
             row = conn.execute(
                 "SELECT value FROM refs WHERE key = ? AND expires_at > ?", (key, now)
             ).fetchone()
-            return cast(dict[str, Any], json.loads(row[0])) if row is not None else None
+            return cast(dict[str, Any], orjson.loads(row[0])) if row is not None else None
 
         return await self._call(op)
 
@@ -561,13 +585,15 @@ class SQLiteStore(Store):
 
 def _load_group(conn: sqlite3.Connection, key: str) -> GroupState | None:
     row = conn.execute("SELECT state FROM groups WHERE key = ?", (key,)).fetchone()
-    return GroupState.from_dict(json.loads(row[0])) if row is not None else None
+    return GroupState.from_dict(orjson.loads(row[0])) if row is not None else None
 
 
 def _apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResult:
     result = update.transition(_load_group(conn, update.key))
     state = result.state
-    if state is None:
+    if not result.changed:
+        pass  # already stored as it is
+    elif state is None:
         conn.execute("DELETE FROM groups WHERE key = ?", (update.key,))
     else:
         conn.execute(

@@ -82,7 +82,7 @@ async def test_creates_directory_schema_and_wal(tmp_path: Path) -> None:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            assert {"groups", "jobs", "refs", "jobs_status_next_attempt_at"} <= tables
+            assert {"groups", "jobs", "refs", "jobs_claim"} <= tables
         sync = await store._call(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
         assert sync == 1  # NORMAL
     finally:
