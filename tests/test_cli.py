@@ -492,3 +492,48 @@ def test_render_offers_a_channel_for_every_template_family() -> None:
     option = next(p for p in render.params if p.name == "channel")
     assert isinstance(option.type, click.Choice)
     assert set(option.type.choices) == {name.split(".")[0] for name in TEMPLATE_NAMES}
+
+
+def test_the_example_templates_in_the_docs_render(tmp_path: Path) -> None:
+    # Each ```jinja block of docs/templates.md starts with the path it is saved as.
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "templates.md").read_text("utf-8")
+    blocks = re.findall(r"```jinja\n\{#- (templates/\S+\.j2)[^\n]*-#\}\n(.*?)```", docs, re.S)
+    assert len(blocks) >= 7
+    for name, source in blocks:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source, encoding="utf-8")
+    hook = re.search(r"    body_template: \|\n((?:      .*\n)+)", docs)
+    assert hook is not None
+    body = textwrap.indent(textwrap.dedent(hook.group(1)), " " * 20)
+    config = write_config(tmp_path, f"""
+        global: {{timezone: Asia/Shanghai, locale: en}}
+        templates: ["{tmp_path}/templates/*.j2", "{tmp_path}/templates/*/*.j2"]
+        route: {{receiver: team}}
+        receivers:
+          - name: team
+            log_configs: [{{}}]
+            email_configs: [{{to: a@example.com, from: r@example.com, smarthost: "h:25"}}]
+            slack_configs: [{{api_url: "https://hooks.slack.com/services/T/B/X"}}]
+            wecom_configs: [{{key: a, locale: zh-CN}}, {{key: b, msgtype: text}}]
+            webhook_configs:
+              - url: https://chat.example.com/hooks/alerts
+                body_template: |
+{body}
+    """)
+    assert run("check-config", "--config", config).exit_code == 0
+    outputs = {}
+    for channel in ("email", "slack", "wecom", "team/wecom/1", "webhook"):
+        kind = channel.split("/")[1] if "/" in channel else channel
+        receiver = channel if "/" in channel else "team"
+        result = run("render", "--channel", kind, "--receiver", receiver, "--config", config)
+        assert result.exit_code == 0, (channel, result.output)
+        outputs[channel] = result.stdout
+    assert "Subject: [FIRING:3] team=infra" in outputs["email"]
+    assert "started 23 Nov" in outputs["email"] and "<h2>FIRING: team=infra</h2>" in outputs["email"]
+    header = json.loads(outputs["slack"])[0]["attachments"][0]["blocks"][0]["text"]["text"]
+    assert header == "🔥 3 firing, 1 resolved: team=infra"
+    assert json.loads(outputs["wecom"])[0]["markdown"]["content"].startswith("### 🔥 告警：team=infra")
+    assert json.loads(outputs["team/wecom/1"])[0]["text"]["content"].startswith("[FIRING] team")
+    hook_body = json.loads(outputs["webhook"])
+    assert hook_body["title"] == "[FIRING] team" and len(hook_body["alerts"]) == 4
