@@ -145,7 +145,9 @@ def relay_config(tmp: Path, storage: str) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
@@ -163,7 +165,9 @@ def main() -> None:
         unique = tmp / "unique.lua"
         unique.write_text(wrk_script(body, unique_groups=True))
         python = sys.executable
-        uvicorn_flags = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+        uvicorn_flags = [
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+        ]
 
         targets: dict[str, Callable[[], list[str]]] = {}
 
@@ -175,7 +179,8 @@ def main() -> None:
 
         def start_relay(name: str, storage: str) -> str:
             port = free_port()
-            server = Server(name, [python, "-m", "relay", "serve", "--config", str(relay_config(tmp, storage)),
+            config = str(relay_config(tmp, storage))
+            server = Server(name, [python, "-m", "relay", "serve", "--config", config,
                                    "--listen", f"127.0.0.1:{port}", "--log-level", "warning"], port, tmp)
             stack.callback(server.stop)
             return f"http://127.0.0.1:{port}"

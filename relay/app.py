@@ -234,7 +234,7 @@ async def notifications(request: Request, state: RelayState) -> Response:
         return error(400, "limit must be a number from 1 to 1000")
     try:
         jobs = await state.store.list_jobs(
-            wanted,  # type: ignore[arg-type]
+            wanted,
             int(limit_text), request.query_params.get("receiver"),
         )
     except StoreUnavailable as exc:
@@ -326,7 +326,7 @@ def create_app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return error(exc.status_code, exc.detail, headers=exc.headers)
+        return error(exc.status_code, exc.detail, headers=dict(exc.headers or {}))
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)

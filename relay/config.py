@@ -177,7 +177,9 @@ class Config(StrictModel):
 
     def secrets(self) -> list[str]:
         """Every secret value in the config, so logs and errors can redact them."""
-        values = [cfg_secret for r in self.receivers for _, c in r.integrations() for cfg_secret in c.secrets()]
+        values = [
+            secret for r in self.receivers for _, c in r.integrations() for secret in c.secrets()
+        ]
         auth = self.server.auth
         if auth is not None:
             if auth.bearer_token is not None:

@@ -8,10 +8,12 @@ restart keeps the schedule; tenacity decides the backoff and when to give up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import tenacity
 
@@ -154,10 +156,8 @@ class Dispatcher:
             except Exception:
                 logger.exception("claim loop error")
                 await asyncio.sleep(1.0)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
 
     async def run_once(self) -> int:
@@ -269,7 +269,7 @@ class Dispatcher:
             next_at = RetryPolicy(runtime.config.delivery).next_attempt(
                 attempts_made(job) + 1, retry_window_start(job), now, error.retry_after
             )
-        outcome = "retry" if next_at is not None else "dead"
+        outcome: Literal["retry", "dead"] = "retry" if next_at is not None else "dead"
         attempt = Attempt(at=now, duration=duration, outcome=outcome, reason=error.reason, error=message)
         await self._store.record_attempt(job, attempt, next_at)
         self._metrics.notifications.labels(

@@ -31,7 +31,10 @@ def parse_duration(value: Any) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(f"invalid duration {value!r}: use a number and a unit (ms, s, m, h, d, w), e.g. 30s, 5m, 1h30m")
+        raise ValueError(
+            f"invalid duration {value!r}: use a number and a unit (ms, s, m, h, d, w),"
+            " e.g. 30s, 5m, 1h30m"
+        )
     return total
 
 

@@ -159,12 +159,12 @@ def _build(config: RouteConfig, parent: Route | None, route_id: str) -> Route:
         receiver=config.receiver or (parent.receiver if parent else ""),
         group_by=tuple(sorted(name for name in set(group_by) if name != "...")),
         group_by_all="..." in group_by,
-        group_wait=_inherit(config.group_wait, parent and parent.group_wait, DEFAULT_GROUP_WAIT),
+        group_wait=_inherit(config.group_wait, parent.group_wait if parent else None, DEFAULT_GROUP_WAIT),
         group_interval=_inherit(
-            config.group_interval, parent and parent.group_interval, DEFAULT_GROUP_INTERVAL
+            config.group_interval, parent.group_interval if parent else None, DEFAULT_GROUP_INTERVAL
         ),
         repeat_interval=_inherit(
-            config.repeat_interval, parent and parent.repeat_interval, DEFAULT_REPEAT_INTERVAL
+            config.repeat_interval, parent.repeat_interval if parent else None, DEFAULT_REPEAT_INTERVAL
         ),
         matchers=tuple(matchers),
         continue_=config.continue_,

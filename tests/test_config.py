@@ -109,7 +109,9 @@ def test_secret_and_file_both_set_is_an_error(tmp_path: Path) -> None:
                 auth_password: inline
                 auth_password_file: {secret}
     """)
-    assert found == ["receivers[0].email_configs[0]: set either auth_password or auth_password_file, not both"]
+    assert found == [
+        "receivers[0].email_configs[0]: set either auth_password or auth_password_file, not both"
+    ]
 
 
 def test_missing_secret_file_names_the_file(tmp_path: Path) -> None:
@@ -188,7 +190,8 @@ def test_invalid_yaml_names_line() -> None:
     [
         ("wecom_configs: [{msgtype: markdown}]", "set exactly one of webhook_url or key"),
         ("slack_configs: [{token: xoxb-1}]", "channel is required with token"),
-        ("slack_configs: [{api_url: 'http://x', update_on_resolve: true}]", "update_on_resolve needs a bot token"),
+        ("slack_configs: [{api_url: 'http://x', update_on_resolve: true}]",
+         "update_on_resolve needs a bot token"),
         ("webhook_configs: [{url: 'ftp://x'}]", "url must start with http"),
         ("email_configs: [{to: [], from: a@b, smarthost: 'h:25'}]", "at least one recipient"),
         ("email_configs: [{to: [x@y], from: a@b, smarthost: 'nohost'}]", "expected host:port"),

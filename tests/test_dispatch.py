@@ -57,7 +57,8 @@ async def test_503_then_200_is_delivered_once(relay_factory, sink) -> None:
 
 async def test_429_retry_after_is_honoured(relay_factory, sink) -> None:
     sink.answer(Answer(429, "slow down", {"Retry-After": "2"}))
-    async with relay_factory(hook_config(sink.url).replace("backoff_initial: 1s", "backoff_initial: 0.1s")) as relay:
+    config = hook_config(sink.url).replace("backoff_initial: 1s", "backoff_initial: 0.1s")
+    async with relay_factory(config) as relay:
         await relay.post(webhook(alert()))
         await relay.deliver_all()
         job = (await relay.jobs())[0]
@@ -148,7 +149,7 @@ receivers:
                     await client.post("/api/v1/alerts/webhook", json=webhook(alert(instance=f"n{i}"),
                                       group_key=f"g{i}"))
                 deadline = time.monotonic() + 3.0
-                while fast.count() < 3 and time.monotonic() < deadline:
+                while fast.count() < 3 and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a sink
                     await asyncio.sleep(0.05)
                 # All three reached the fast sink while the slow one still works on its first.
                 assert fast.count() == 3

@@ -22,7 +22,9 @@ receivers:
     log_configs: [{}]
 """
 
-BEARER = OPEN.replace("  max_body_bytes: 2048", "  max_body_bytes: 2048\n  auth:\n    bearer_token: s3cret-token")
+BEARER = OPEN.replace(
+    "  max_body_bytes: 2048", "  max_body_bytes: 2048\n  auth:\n    bearer_token: s3cret-token"
+)
 BASIC = OPEN.replace(
     "  max_body_bytes: 2048",
     "  max_body_bytes: 2048\n  auth:\n    basic_auth: {username: am, password: pa55word}",

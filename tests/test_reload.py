@@ -33,7 +33,7 @@ async def test_reload_swaps_valid_config_and_refuses_broken_one(tmp_path: Path) 
     path.write_text(textwrap.dedent(CONFIG.format(db=tmp_path / "r.db", db_receiver="first")))
     app = create_app(load_config(path), config_path=str(path), clock=FakeClock(), background=False)
     state = app.state.relay
-    async with state.running(background=False):
+    async with state.running(background=False):  # noqa: SIM117 - the client needs the running app
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
             async def receivers_for(instance: str) -> list[str]:
                 body = webhook(alert(instance=instance, team="db"), group_key=instance)

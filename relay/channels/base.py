@@ -86,5 +86,5 @@ class Notifier(abc.ABC):
     @abc.abstractmethod
     async def send(self, message: Message) -> Delivery: ...
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most notifiers hold nothing
         """Release resources (SMTP connections, SDK clients)."""

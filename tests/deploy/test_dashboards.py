@@ -133,7 +133,7 @@ def metric_names(expr: str) -> set[str]:
         ("1 - x / y > 0.8 and z > 1e3", {"x", "y", "z"}),
         ('ALERTS{alertstate="firing", severity=~"a|b{1}"}', {"ALERTS"}),
         ("node_cpu_seconds_total unless ignoring(mode) foo:bar_rate5m", {
-            "node_cpu_seconds_total", "foo:bar_rate5m"}),  # fmt: skip
+            "node_cpu_seconds_total", "foo:bar_rate5m"}),
     ],
 )
 def test_metric_names_tokenizer(expr: str, expected: set[str]) -> None:
