@@ -23,6 +23,7 @@ from relay import __version__
 from relay.channels import CHANNEL_TYPES
 from relay.channels.base import ChannelConfig, Message, Notifier, NotifierContext
 from relay.channels.email import EmailNotifier
+from relay.channels.log import LogNotifier
 from relay.channels.slack import SlackNotifier
 from relay.channels.webhook import WebhookNotifier
 from relay.channels.wecom import CONTENT_LIMITS, WeComAppNotifier, WeComNotifier
@@ -130,14 +131,16 @@ async def _notifier_context(
 
 def _pick_integration(
     config: Config, channel: str, receiver: str | None, echo: Echo
-) -> tuple[str, ChannelConfig] | None:
+) -> tuple[str | None, str, ChannelConfig] | None:
+    """(receiver name, integration id, its config); the channel's defaults without a
+    receiver; None (the reason printed) when there is no such integration."""
     if receiver is None:
         default = CHANNEL_KINDS[channel].model_validate(_DEFAULT_CONFIGS[channel])
-        return f"preview/{channel}/0", default
+        return None, f"preview/{channel}/0", default
     for rcv in config.receivers:  # an integration id ('team/wecom/1') picks that one
         for iid, cfg in rcv.integrations():
             if iid == receiver and cfg.kind == channel:
-                return iid, cfg
+                return rcv.name, iid, cfg
     found = config.receiver(receiver)
     if found is None:
         known = ", ".join(r.name for r in config.receivers)
@@ -152,7 +155,7 @@ def _pick_integration(
     if len(matches) > 1:
         echo(f"receiver {receiver!r} has {len(matches)} {channel} integrations; showing "
              f"{matches[0][0]} (pass --receiver {receiver}/{channel}/N for another)", err=True)
-    return matches[0]
+    return found.name, *matches[0]
 
 
 def _json(value: Any) -> str:
@@ -195,9 +198,10 @@ def render_message(
             content = str(part.get_content()).rstrip("\n")
             lines += ["", f"--- {part.get_content_type()} ---", content]
         return "\n".join(lines)
-    # The log channel writes the `log.txt` template to relay's log.
-    locale = normalize_locale(channel_cfg.locale or ctx.config.global_.locale)
-    return ctx.renderer.render_text("log", message.notification, locale=locale)
+    if isinstance(notifier, LogNotifier):  # it writes the `log.txt` template to relay's log
+        locale = normalize_locale(channel_cfg.locale or ctx.config.global_.locale)
+        return ctx.renderer.render_text("log", message.notification, locale=locale)
+    raise TypeError(f"no preview for {type(notifier).__name__}")
 
 
 async def render_preview(
@@ -219,12 +223,11 @@ async def render_preview(
     picked = _pick_integration(config, channel, receiver, echo)
     if picked is None:
         return 1
-    integration, channel_cfg = picked
+    name, integration, channel_cfg = picked
     if locale is not None:
         channel_cfg = channel_cfg.model_copy(update={"locale": normalize_locale(locale)})
-    name = receiver or "default"
     if payload is None:
-        notification = sample_notification(name)
+        notification = sample_notification(name or "default")
     else:
         try:
             webhook = validate_payload(payload, "payload")
@@ -232,6 +235,7 @@ async def render_preview(
             for problem in exc.problems:
                 echo(problem, err=True)
             return 1
+        name = name or webhook.receiver or "default"
         notification = notification_from_payload(webhook, name, _reason(webhook.status))
     renderer = RecordingRenderer(config)
     # Any broken user template, not only this channel's: `relay serve` refuses to start on one.

@@ -169,6 +169,7 @@ def test_render_picks_an_integration_by_id(tmp_path: Path) -> None:
         receivers:
           - name: team
             wecom_configs: [{key: a}, {key: b, msgtype: text}]
+            webhook_configs: [{url: "https://hooks.example.com/"}]
     """)
     first = run("render", "--channel", "wecom", "--receiver", "team", "--config", config)
     assert json.loads(first.stdout)[0]["msgtype"] == "markdown"
@@ -176,6 +177,9 @@ def test_render_picks_an_integration_by_id(tmp_path: Path) -> None:
     second = run("render", "--channel", "wecom", "--receiver", "team/wecom/1", "--config", config)
     assert second.exit_code == 0, second.output
     assert json.loads(second.stdout)[0]["msgtype"] == "text"
+    hook = run("render", "--channel", "webhook", "--receiver", "team/webhook/0", "--config", config)
+    assert json.loads(hook.stdout)["relay"]["receiver"] == "team"
+    assert json.loads(hook.stdout)["relay"]["integration"] == "team/webhook/0"
 
 
 def test_render_receiver_without_that_channel(tmp_path: Path) -> None:
