@@ -169,16 +169,16 @@ def render_split(
     ctx: NotifierContext, name: str, n: Notification, locale: str, limit: int
 ) -> list[str]:
     """The contents for template ``name``: one, or several parts each a complete
-    rendering of the template for its share of the alerts (and "and N more" last)."""
+    rendering of the template for its share of the alerts (and "and N more" last).
+
+    Only ``alerts`` and ``truncated_alerts`` change per part: ``firing``, ``resolved``
+    and the rest describe the whole group, so every part's header counts all alerts."""
 
     def render(indices: Sequence[int], last: bool) -> str:
-        part = n.model_copy(
-            update={
-                "alerts": [n.alerts[i] for i in indices],
-                "truncated_alerts": n.truncated_alerts if last else 0,
-            }
-        )
-        return ctx.renderer.render(name, part, locale=locale).strip()
+        return ctx.renderer.render(
+            name, n, locale=locale, alerts=[n.alerts[i] for i in indices],
+            truncated_alerts=n.truncated_alerts if last else 0,
+        ).strip()
 
     return split_rendered(render, len(n.alerts), limit)
 
@@ -280,17 +280,24 @@ class WeComNotifier(Notifier):
             if mobiles:
                 texts[0]["mentioned_mobile_list"] = mobiles
             return [{"msgtype": "text", "text": text} for text in texts]
-        # markdown ignores mentioned_*: userids go in the content; mobiles need a text ping
-        suffix = "\n" + " ".join(f"<@{u}>" for u in userids) if userids else ""
+        # markdown ignores mentioned_*: userids go in the content as <@userid>; mobiles and
+        # "@all" (which has no markdown form) need a text message after it to ping.
+        named = [u for u in userids if u != "@all"]
+        everyone = ["@all"] if len(named) < len(userids) else []
+        suffix = "\n" + " ".join(f"<@{u}>" for u in named) if named else ""
         limit -= nbytes(suffix)
         contents = render_split(self._ctx, "wecom.markdown", n, self._locale, limit)
         contents[0] += suffix
         bodies = [{"msgtype": "markdown", "markdown": {"content": c}} for c in contents]
-        if mobiles:
-            title = cut_bytes(_plain_first_line(contents[0]), CONTENT_LIMITS["text"])
-            bodies.append(
-                {"msgtype": "text", "text": {"content": title, "mentioned_mobile_list": mobiles}}
-            )
+        if mobiles or everyone:
+            ping: dict[str, Any] = {
+                "content": cut_bytes(_plain_first_line(contents[0]), CONTENT_LIMITS["text"])
+            }
+            if everyone:
+                ping["mentioned_list"] = everyone
+            if mobiles:
+                ping["mentioned_mobile_list"] = mobiles
+            bodies.append({"msgtype": "text", "text": ping})
         return bodies
 
     async def send(self, message: Message) -> Delivery:
