@@ -233,13 +233,19 @@ def report(results: dict[str, dict[str, list[float]]], args: argparse.Namespace)
         "Load: a 5-alert Alertmanager v4 webhook, 32 connections, "
         f"{args.duration} s per run, {args.rounds} rounds alternating between targets; medians.",
         "",
-        "- **same webhook**: every request is the same group (what an HA Alertmanager pair and its "
-        "re-sends look like): relay validates, routes, reads and writes the group's notification "
-        "log durably, and finds nothing new to send.",
-        "- **new group per request**: every request creates a notification job (worst case).",
+        "- **same webhook**: every request is the same group with the same alerts: what an HA "
+        "Alertmanager pair and Alertmanager's re-sends every `group_interval` look like, most of "
+        "the traffic in steady state. The first copy is validated, routed, deduplicated and "
+        "committed; later copies are recognised as already committed (an exact-body record, "
+        "valid only while the group is unchanged since, the config not reloaded and no repeat "
+        "due: `relay/quiet.py`) and answered without a new write.",
+        "- **new group per request**: every request creates a group and a notification job, "
+        "committed before the answer; the same process also delivers every job (log channel). "
+        "The worst case: a storm of distinct groups.",
         "",
-        "relay answers 200 only after the SQLite commit (WAL, `synchronous=NORMAL`); concurrent "
-        "requests share a commit (group commit), none is answered before its commit.",
+        "relay answers 200 only after the SQLite commit that holds the webhook's state (WAL, "
+        "`synchronous=NORMAL`); concurrent requests share a commit (group commit), none is "
+        "answered before its commit.",
         "",
         "| target | same webhook req/s | vs bare | new group per request req/s | vs bare | runs (same) |",
         "|---|---:|---:|---:|---:|---|",

@@ -155,8 +155,10 @@ def passthrough_update(
         current = {a.fingerprint: a.to_v4() for a in alerts}
         meta = {"group_key": ctx.group_key, "external_url": ctx.external_url}
         # An HA pair's second copy and Alertmanager's re-sends change nothing: saying so
-        # lets the store skip the write, which is most of what ingest costs.
-        changed = state is None or (new.route_id, new.alerts, new.meta) != (route.id, current, meta)
+        # lets the store skip the write, which is most of what ingest costs. The meta
+        # (which Alertmanager sent it last) is kept but is no reason to write: the two
+        # members of a pair differ in externalURL, and messages take it from the webhook.
+        changed = state is None or (new.route_id, new.alerts) != (route.id, current)
         new.route_id, new.alerts, new.meta = route.id, current, meta
         log_before = dict(new.log)
         jobs, suppressed = decide(new, alerts, integrations, route.repeat_interval, ctx, now)

@@ -56,6 +56,7 @@ class QuietWebhooks:
     # entry recorded before can never match again.
     _versions: dict[str, int] = field(default_factory=dict)
     _counter: int = 0
+    _base: int = 0  # the version of every key not in _versions; renewed when they are forgotten
     _entries: dict[bytes, QuietWebhook] = field(default_factory=dict)
 
     @staticmethod
@@ -76,14 +77,22 @@ class QuietWebhooks:
 
         def transition(state: GroupState | None) -> TransitionResult:
             result = inner(state)
+            if not result.changed and not result.jobs:
+                seen.version = self._version(key)
+                return result  # the stored group is as it was: entries about it still hold
             if len(self._versions) >= self.capacity * 16:
                 self._versions.clear()
                 self._entries.clear()
+                self._counter += 1
+                self._base = self._counter
             self._counter += 1
             seen.version = self._versions[key] = self._counter
             return result
 
         return GroupUpdate(key, transition), seen
+
+    def _version(self, key: str) -> int:
+        return self._versions.get(key, self._base)
 
     def lookup(self, digest: bytes, now: float) -> QuietWebhook | None:
         entry = self._entries.get(digest)
@@ -92,7 +101,7 @@ class QuietWebhooks:
         if (
             entry.generation != self.generation
             or now >= entry.quiet_until
-            or any(self._versions.get(key) != version for key, version in entry.versions)
+            or any(self._version(key) != version for key, version in entry.versions)
         ):
             self._entries.pop(digest, None)
             return None
@@ -101,7 +110,7 @@ class QuietWebhooks:
     def remember(self, digest: bytes, entry: QuietWebhook) -> None:
         if entry.generation != self.generation or not entry.versions:
             return
-        if any(self._versions.get(key) != version for key, version in entry.versions):
+        if any(self._version(key) != version for key, version in entry.versions):
             return  # another webhook changed one of its groups since
         self._entries.pop(digest, None)
         if len(self._entries) >= self.capacity:

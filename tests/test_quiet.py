@@ -48,6 +48,20 @@ async def test_a_resent_webhook_is_answered_without_a_commit(relay_factory) -> N
         assert len(await relay.jobs()) == 1
 
 
+async def test_an_ha_pair_with_different_external_urls_settles_without_commits(relay_factory) -> None:
+    first = webhook(A) | {"externalURL": "http://am-1:9093"}
+    second = webhook(A) | {"externalURL": "http://am-2:9093"}
+    async with relay_factory(PASSTHROUGH) as relay:
+        await relay.post(first)
+        await relay.post(second)  # no change to the group: nothing new is stored
+        before = transactions(relay)
+        for _ in range(3):
+            assert (await relay.post(first)).json()["notifications"] == 0
+            assert (await relay.post(second)).json()["notifications"] == 0
+        assert transactions(relay) == before
+        assert len(await relay.jobs()) == 1
+
+
 async def test_a_change_in_between_means_the_same_body_is_applied_again(relay_factory) -> None:
     async with relay_factory(PASSTHROUGH) as relay:
         await relay.post(webhook(A))
