@@ -235,6 +235,7 @@ def test_render_wecom_prints_every_split_part(tmp_path: Path, msgtype: str, limi
     for index, content in enumerate(parts, 1):
         assert len(content.encode("utf-8")) <= limit
         assert f"({index}/{len(parts)})" in content.splitlines()[0]
+        assert "[FIRING:30]" in content.splitlines()[0]  # every part counts the whole group
     for i in range(30):
         assert sum(f"DiskFull{i:03d}" in content for content in parts) == 1, i
     assert "5" in parts[-1].splitlines()[-1]  # "and 5 more" closes the last part
