@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from relay.channels.base import ChannelConfig, Delivery, Message, Notifier, NotifierContext
+from relay.channels.urls import url_secret_parts
 from relay.errors import DeliveryError, PermanentError, RetryableError, parse_retry_after
 from relay.models import Alert, Notification
 from relay.secrets import redact
@@ -143,6 +144,8 @@ class SlackNotifier(Notifier):
         self._cfg = config
         self._ctx = ctx
         self._secrets = config.secrets()
+        if config.token is None and config.api_url is not None:
+            self._secrets += url_secret_parts(config.api_url.get_secret_value())
         self._locale = normalize_locale(config.locale or ctx.config.global_.locale)
         sdk_logger = _sdk_logger(self._secrets)
         timeout = max(1, round(ctx.timeout))

@@ -22,6 +22,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from relay.channels.base import ChannelConfig, Delivery, Message, Notifier, NotifierContext
+from relay.channels.urls import url_secret_parts
 from relay.channels.wecom_split import cut_bytes, nbytes, split_messages, split_rendered
 from relay.errors import DeliveryError, PermanentError, RetryableError, parse_retry_after
 from relay.models import Notification
@@ -245,7 +246,7 @@ class WeComNotifier(Notifier):
         self._cfg = config
         self._ctx = ctx
         self._url = config.url
-        self._secrets = [*config.secrets(), self._url]
+        self._secrets = [*config.secrets(), *url_secret_parts(self._url)]
         self._locale = config.locale or ctx.config.global_.locale
         digest = hashlib.sha256(self._url.encode()).hexdigest()[:16]
         self.rate_limit_key = f"wecom:{digest}"
@@ -405,8 +406,9 @@ class WeComAppNotifier(Notifier):
         data = await self._message_send(token, body)
         if data.get("errcode") in TOKEN_ERRCODES:
             self._tokens.drop(self._key, token)
-            data = await self._message_send(await self._token(), body)
-        _check(data, "message/send", self._secrets)
+            token = await self._token()
+            data = await self._message_send(token, body)
+        _check(data, "message/send", [*self._secrets, token])
         invalid = [f"{k}={data[k]}" for k in _INVALID_KEYS if data.get(k)]
         if invalid:
             logger.warning(
