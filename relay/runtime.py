@@ -57,8 +57,22 @@ class Runtime:
 
     @staticmethod
     def check_templates(config: Config) -> list[str]:
-        """Problems in the user's templates ('file:line: message'); empty when all compile."""
-        return Renderer(config).check()
+        """Problems in the user's templates ('file:line: message') and in template strings
+        of the config ('receivers[0].email_configs[0].subject: line 1: ...'); empty when
+        all compile."""
+        renderer = Renderer(config)
+        problems = renderer.check()
+        for r_index, receiver in enumerate(config.receivers):
+            for integration_id, channel in receiver.integrations():
+                index = integration_id.rsplit("/", 1)[1]
+                for key in ("subject", "body_template"):
+                    source = getattr(channel, key, None)
+                    problem = renderer.check_string(source) if source else None
+                    if problem:
+                        problems.append(
+                            f"receivers[{r_index}].{channel.kind}_configs[{index}].{key}: {problem}"
+                        )
+        return problems
 
     def route_for(self, route_id: str) -> Route:
         """The route a stored group came from; the root if a reload removed it."""

@@ -375,6 +375,14 @@ class Renderer:
         """The plain-text template of ``channel`` (``<channel>.txt``)."""
         return self.render(f"{channel}.txt", notification, locale=locale)
 
+    def check_string(self, source: str) -> str | None:
+        """Why a template string from config does not compile ('line N: ...'), or None."""
+        try:
+            self._env.parse(source)
+        except TemplateSyntaxError as exc:
+            return f"line {exc.lineno}: {exc.message}"
+        return None
+
     def check(self) -> list[str]:
         """Problems with the user's templates as 'file:line: message' (empty when fine).
 

@@ -243,3 +243,24 @@ def test_check_config_cli(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "route.receiver: unknown receiver 'ghost'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_broken_template_strings_in_config_are_reported_with_their_place() -> None:
+    from relay.runtime import Runtime
+    from tests.conftest import make_config
+
+    config = make_config("""
+route:
+  receiver: team
+receivers:
+  - name: team
+    email_configs:
+      - {to: [a@example.com], from: r@example.com, smarthost: 'localhost:25', subject: '{{ status '}
+    webhook_configs:
+      - {url: 'http://127.0.0.1:1/', body_template: '{"ok": {{ 1 }}}'}
+      - {url: 'http://127.0.0.1:1/', body_template: "{% for a in alerts %}"}
+""")
+    problems = Runtime.check_templates(config)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("receivers[0].email_configs[0].subject: line 1:")
+    assert problems[1].startswith("receivers[0].webhook_configs[1].body_template: line 1:")
