@@ -1,0 +1,772 @@
+"""The Redis backend: several relay replicas share one Redis (high availability).
+
+``storage.url``: ``redis://[[user]:password@]host:port/db``, ``rediss://...`` for TLS,
+``unix:///path/redis.sock?db=0``. Query options: ``prefix`` (key namespace, default
+``relay:``), ``socket_timeout`` and ``socket_connect_timeout`` (seconds, defaults 5
+and 2), ``health_check_interval``, ``client_name`` and the ``ssl_*`` options of
+redis-py for ``rediss://`` (``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
+``ssl_cert_reqs``, ``ssl_check_hostname``).
+
+Layout (every key starts with the prefix; docs/ha.md has the full picture):
+
+* ``g:<group key>``: the group state as JSON. ``groups:due`` (zset, score
+  ``next_flush_at``) and ``groups:empty`` (zset of groups without alerts, score
+  ``updated_at``) index it for the flusher and for pruning.
+* ``j:<job id>``: a job as a hash (notification, status, attempts, lease).
+  ``jobs:all``, ``jobs:status:<status>`` and ``jobs:receiver:<name>`` (zsets, score
+  ``created_at``) serve the delivery log and the counts; ``finished`` (delivered jobs by
+  ``finished_at``) serves pruning.
+* ``due:<integration>``: pending jobs of one integration by ``next_attempt_at`` (the
+  retry schedule); ``integrations`` is the set of integrations that have one.
+* ``stream``: the hand-off stream with the consumer group ``relay``. Claiming a due job
+  adds an entry and reads it with ``XREADGROUP`` as the claiming replica (the consumer),
+  so the group's pending-entries list holds exactly the jobs being delivered and who
+  holds each. ``leases`` (zset, score ``lease_until``) times the leases; an expired
+  lease is taken over with ``XCLAIM``, which moves the entry to the new consumer.
+  Finishing or releasing a job acknowledges and deletes its entry.
+* ``ref:<key>``: message references, expiring by Redis TTL.
+
+Atomicity: :meth:`RedisStore.apply` reads the groups, runs the transitions in Python and
+commits the new states, the log and the new jobs in one ``MULTI``/``EXEC`` guarded by
+``WATCH`` on the group keys; when another replica committed in between, ``EXEC`` fails
+and the transitions run again on the fresh state. Everything about jobs runs in Lua
+scripts (atomic on the server). Lease times are the callers' clocks (``now`` in the
+interface), so replicas' clocks must agree to well within a lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import zlib
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, WatchError
+
+from relay.errors import StoreUnavailable
+from relay.store.base import (
+    JOB_STATUSES,
+    Attempt,
+    GroupState,
+    GroupUpdate,
+    Job,
+    JobStatus,
+    NewJob,
+    Store,
+    TransitionResult,
+)
+
+SCHEMA_VERSION = 1
+DEFAULT_PREFIX = "relay:"
+CONSUMER_GROUP = "relay"
+# How long apply() keeps retrying when other writers keep changing the same groups.
+CONTENTION_LIMIT = 5.0
+PRUNE_BATCH = 500  # keys deleted per script run, so pruning never blocks Redis for long
+LOCK_STRIPES = 64
+
+# redis-py options accepted in the URL's query string, besides our own ``prefix``.
+_CLIENT_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "socket_timeout": float,
+    "socket_connect_timeout": float,
+    "health_check_interval": int,
+    "client_name": str,
+    "ssl_ca_certs": str,
+    "ssl_ca_path": str,
+    "ssl_certfile": str,
+    "ssl_keyfile": str,
+    "ssl_cert_reqs": str,
+    "ssl_check_hostname": lambda v: v.lower() in ("1", "true", "yes"),
+}
+
+# -- Lua ----------------------------------------------------------------------------------
+# Scripts get the key prefix as ARGV[1] and build key names from it (one Redis, no
+# cluster). Numbers are passed and stored as the strings Python formatted: Lua would
+# print a float with only 14 significant digits. A script must not fail half way (Redis
+# keeps what it already wrote), so each checks before it writes.
+
+_CLAIM = """
+local P, owner, now_s, limit, until_s = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local STREAM = P .. 'stream'
+local excluded = {}
+for i = 6, #ARGV do excluded[ARGV[i]] = true end
+
+-- {id, next_attempt_at, created_at, integration, created_at as stored, lease ran out}
+local cands = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. now_s,
+                               'LIMIT', 0, 1000)) do
+  local f = redis.call('HMGET', P .. 'j:' .. id, 'integration', 'next_attempt_at', 'created_at',
+                       'status')
+  if not f[1] or f[4] ~= 'running' then
+    redis.call('ZREM', P .. 'leases', id)
+  elseif not excluded[f[1]] then
+    table.insert(cands, {id, tonumber(f[2]), tonumber(f[3]), f[1], f[3], true})
+  end
+end
+for _, integration in ipairs(redis.call('SMEMBERS', P .. 'integrations')) do
+  if not excluded[integration] then
+    local due = P .. 'due:' .. integration
+    local rows = redis.call('ZRANGEBYSCORE', due, '-inf', now_s, 'WITHSCORES', 'LIMIT', 0, limit)
+    if #rows == 0 and redis.call('EXISTS', due) == 0 then
+      redis.call('SREM', P .. 'integrations', integration)
+    end
+    for i = 1, #rows, 2 do
+      local created = redis.call('HGET', P .. 'j:' .. rows[i], 'created_at')
+      if created then
+        table.insert(cands, {rows[i], tonumber(rows[i + 1]), tonumber(created), integration,
+                             created, false})
+      else
+        redis.call('ZREM', due, rows[i])
+      end
+    end
+  end
+end
+if #cands == 0 then return {} end
+table.sort(cands, function(a, b)
+  if a[2] ~= b[2] then return a[2] < b[2] end
+  if a[3] ~= b[3] then return a[3] < b[3] end
+  return a[1] < b[1]
+end)
+
+-- The consumer group exists from the first claim on ('0': a group re-created by hand
+-- also sees entries already there; the XREADGROUP below drops those orphans).
+redis.pcall('XGROUP', 'CREATE', STREAM, 'relay', '0', 'MKSTREAM')
+local added = {}
+local fresh = 0
+local ids = {}
+for i = 1, math.min(limit, #cands) do
+  local c = cands[i]
+  local id = c[1]
+  local key = P .. 'j:' .. id
+  local entry = nil
+  if c[6] then
+    -- A lease ran out: take the stream entry over from the consumer that held it.
+    local old = redis.call('HGET', key, 'entry')
+    if old and old ~= '' then
+      local moved = redis.call('XCLAIM', STREAM, 'relay', owner, 0, old)
+      if #moved == 1 and moved[1] then entry = old end
+    end
+  else
+    redis.call('ZREM', P .. 'due:' .. c[4], id)
+    redis.call('ZREM', P .. 'jobs:status:pending', id)
+    redis.call('ZADD', P .. 'jobs:status:running', c[5], id)
+  end
+  if not entry then
+    entry = redis.call('XADD', STREAM, '*', 'job', id)
+    added[entry] = true
+    fresh = fresh + 1
+  end
+  redis.call('HSET', key, 'status', 'running', 'owner', owner, 'lease_until', until_s,
+             'entry', entry)
+  redis.call('ZADD', P .. 'leases', until_s, id)
+  table.insert(ids, id)
+end
+if fresh > 0 then
+  local got = redis.call('XREADGROUP', 'GROUP', 'relay', owner, 'STREAMS', STREAM, '>')
+  if got then
+    for _, e in ipairs(got[1][2]) do
+      if not added[e[1]] then
+        redis.call('XACK', STREAM, 'relay', e[1])
+        redis.call('XDEL', STREAM, e[1])
+      end
+    end
+  end
+end
+local out = {}
+for _, id in ipairs(ids) do table.insert(out, redis.call('HGETALL', P .. 'j:' .. id)) end
+return out
+"""
+
+# Shared by the scripts that take a job off the stream and move it between statuses.
+_HELPERS = """
+local function unlease(P, key, id)
+  local entry = redis.call('HGET', key, 'entry')
+  if entry and entry ~= '' then
+    redis.call('XACK', P .. 'stream', 'relay', entry)
+    redis.call('XDEL', P .. 'stream', entry)
+  end
+  redis.call('ZREM', P .. 'leases', id)
+  redis.call('HSET', key, 'owner', '', 'lease_until', '', 'entry', '')
+end
+local function move(P, id, from, to, created)
+  if from ~= to then
+    redis.call('ZREM', P .. 'jobs:status:' .. from, id)
+    redis.call('ZADD', P .. 'jobs:status:' .. to, created, id)
+  end
+end
+local function schedule(P, id, integration, due)
+  redis.call('ZADD', P .. 'due:' .. integration, due, id)
+  redis.call('SADD', P .. 'integrations', integration)
+end
+local function append(list, item)
+  if list == '[]' then return '[' .. item .. ']' end
+  return string.sub(list, 1, -2) .. ',' .. item .. ']'
+end
+"""
+
+_RECORD = _HELPERS + """
+-- ARGV: prefix, id, attempt JSON, outcome, at, error, next_attempt_at ('' = at)
+local P, id, attempt, outcome, at, err, nxt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local key = P .. 'j:' .. id
+local f = redis.call('HMGET', key, 'status', 'attempts', 'created_at', 'integration')
+if not f[1] then return 0 end
+local status, created, integration = f[1], f[3], f[4]
+local attempts = append(f[2], attempt)
+if status == 'delivered' then
+  -- another replica delivered it first (a lease ran out meanwhile): it stays delivered
+  redis.call('HSET', key, 'attempts', attempts)
+  return 1
+end
+unlease(P, key, id)
+redis.call('ZREM', P .. 'due:' .. integration, id)
+if outcome == 'delivered' then
+  redis.call('HSET', key, 'status', 'delivered', 'attempts', attempts, 'last_error', '',
+             'finished_at', at)
+  redis.call('ZADD', P .. 'finished', at, id)
+  move(P, id, status, 'delivered', created)
+elseif outcome == 'dead' then
+  redis.call('HSET', key, 'status', 'dead', 'attempts', attempts, 'last_error', err,
+             'finished_at', at)
+  move(P, id, status, 'dead', created)
+else
+  if nxt == '' then nxt = at end
+  redis.call('HSET', key, 'status', 'pending', 'attempts', attempts, 'last_error', err,
+             'finished_at', '', 'next_attempt_at', nxt)
+  schedule(P, id, integration, nxt)
+  move(P, id, status, 'pending', created)
+end
+return 1
+"""
+
+_RENEW = """
+-- ARGV: prefix, owner, until, ids...
+local P, owner, until_s = ARGV[1], ARGV[2], ARGV[3]
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local key = P .. 'j:' .. id
+  local f = redis.call('HMGET', key, 'status', 'owner', 'entry')
+  if f[1] == 'running' and f[2] == owner then
+    redis.call('HSET', key, 'lease_until', until_s)
+    redis.call('ZADD', P .. 'leases', until_s, id)
+    if f[3] and f[3] ~= '' then
+      -- claiming it to itself resets the entry's idle time, so XPENDING shows it alive
+      redis.call('XCLAIM', P .. 'stream', 'relay', owner, 0, f[3], 'JUSTID')
+    end
+  end
+end
+return 1
+"""
+
+_RELEASE = _HELPERS + """
+-- ARGV: prefix, owner, ids...
+local P, owner = ARGV[1], ARGV[2]
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local key = P .. 'j:' .. id
+  local f = redis.call('HMGET', key, 'status', 'owner', 'integration', 'next_attempt_at',
+                       'created_at')
+  if f[1] == 'running' and f[2] == owner then
+    unlease(P, key, id)
+    redis.call('HSET', key, 'status', 'pending')
+    schedule(P, id, f[3], f[4])
+    move(P, id, 'running', 'pending', f[5])
+  end
+end
+return 1
+"""
+
+_REQUEUE = _HELPERS + """
+-- ARGV: prefix, id, now, marker attempt JSON
+local P, id, now_s, marker = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local key = P .. 'j:' .. id
+local f = redis.call('HMGET', key, 'status', 'attempts', 'integration', 'created_at')
+if f[1] ~= 'dead' then return 0 end
+redis.call('HSET', key, 'status', 'pending', 'next_attempt_at', now_s, 'finished_at', '',
+           'attempts', append(f[2], marker))
+schedule(P, id, f[3], now_s)
+move(P, id, 'dead', 'pending', f[4])
+return 1
+"""
+
+_PRUNE = """
+-- ARGV: prefix, delivered-before, empty-groups-before, batch
+local P, jobs_before, groups_before, batch = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local removed = 0
+local jobs = redis.call('ZRANGEBYSCORE', P .. 'finished', '-inf', '(' .. jobs_before,
+                        'LIMIT', 0, batch)
+for _, id in ipairs(jobs) do
+  local key = P .. 'j:' .. id
+  local f = redis.call('HMGET', key, 'status', 'receiver')
+  redis.call('ZREM', P .. 'finished', id)
+  if f[1] == 'delivered' then
+    redis.call('DEL', key)
+    redis.call('ZREM', P .. 'jobs:all', id)
+    redis.call('ZREM', P .. 'jobs:status:delivered', id)
+    redis.call('ZREM', P .. 'jobs:receiver:' .. f[2], id)
+    removed = removed + 1
+  end
+end
+local groups = redis.call('ZRANGEBYSCORE', P .. 'groups:empty', '-inf', '(' .. groups_before,
+                          'LIMIT', 0, batch)
+for _, gk in ipairs(groups) do
+  redis.call('DEL', P .. 'g:' .. gk)
+  redis.call('ZREM', P .. 'groups:empty', gk)
+  redis.call('ZREM', P .. 'groups:due', gk)
+  removed = removed + 1
+end
+local more = 0
+if #jobs == batch or #groups == batch then more = 1 end
+return {removed, more}
+"""
+
+
+def _num(value: float) -> str:
+    """A float as Redis should store it: repr() round-trips exactly."""
+    return repr(float(value))
+
+
+def _job(fields: dict[str, str]) -> Job:
+    finished = fields.get("finished_at", "")
+    return Job(
+        id=fields["id"],
+        receiver=fields["receiver"],
+        integration=fields["integration"],
+        group_key=fields["group_key"],
+        payload=orjson.loads(fields["payload"]),
+        status=cast(JobStatus, fields["status"]),
+        created_at=float(fields["created_at"]),
+        next_attempt_at=float(fields["next_attempt_at"]),
+        attempts=[Attempt.from_dict(a) for a in orjson.loads(fields.get("attempts", "[]"))],
+        last_error=fields.get("last_error", ""),
+        finished_at=float(finished) if finished else None,
+        handle=fields.get("owner", ""),
+    )
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+@dataclass
+class _Plan:
+    """What one run of the transitions wants to commit."""
+
+    results: list[TransitionResult] = field(default_factory=list)
+    states: dict[str, GroupState | None] = field(default_factory=dict)  # key -> final state
+    jobs: list[NewJob] = field(default_factory=list)
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.states or self.jobs)
+
+
+class RedisStore(Store):
+    single_writer = False
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        options: dict[str, Any] | None = None,
+        instance: str = "relay",
+    ) -> None:
+        self.url = url  # without our own query options
+        self.prefix = prefix
+        self.instance = instance
+        self._options = options or {}
+        self._client: aioredis.Redis | None = None
+        self._locks: list[asyncio.Lock] = []
+        self._scripts: dict[str, Any] = {}
+
+    @classmethod
+    def from_url(cls, url: str, *, instance: str = "relay") -> RedisStore:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"storage.url {_safe(url)!r}: expected redis://, rediss:// or unix://")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError(f"storage.url {_safe(url)!r}: a host is required (redis://host:6379/0)")
+        if parts.scheme == "unix" and not parts.path:
+            raise ValueError(f"storage.url {_safe(url)!r}: a socket path is required")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValueError(f"storage.url {_safe(url)!r}: the port is not a number") from None
+        db = parts.path.strip("/") if parts.scheme != "unix" else ""
+        if db and not db.isdigit():
+            raise ValueError(f"storage.url {_safe(url)!r}: the database must be a number (/0)")
+        prefix = DEFAULT_PREFIX
+        options: dict[str, Any] = {}
+        passthrough: list[tuple[str, str]] = []
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name == "prefix":
+                prefix = value
+            elif name == "db" and parts.scheme == "unix":
+                if not value.isdigit():
+                    raise ValueError(f"storage.url {_safe(url)!r}: db must be a number")
+                passthrough.append((name, value))
+            elif name in _CLIENT_OPTIONS:
+                try:
+                    options[name] = _CLIENT_OPTIONS[name](value)
+                except ValueError:
+                    raise ValueError(
+                        f"storage.url {_safe(url)!r}: bad value for {name}: {value!r}"
+                    ) from None
+            else:
+                raise ValueError(f"storage.url {_safe(url)!r}: unknown option {name!r}")
+        base = urlunsplit(parts._replace(query=urlencode(passthrough)))
+        return cls(base, prefix=prefix, options=options, instance=instance)
+
+    # -- plumbing --------------------------------------------------------------------
+    def _key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def _gk(self, group_key: str) -> str:
+        return self.prefix + "g:" + group_key
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Every Redis failure is a StoreUnavailable naming the server (no password)."""
+        try:
+            yield
+        except StoreUnavailable:
+            raise
+        except (RedisError, OSError) as exc:
+            text = str(exc) or type(exc).__name__
+            raise StoreUnavailable(f"redis {self.describe()}: {text}") from exc
+
+    @property
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            raise StoreUnavailable(f"redis {self.describe()}: store is closed")
+        return self._client
+
+    async def _script(self, name: str, args: Sequence[str]) -> Any:
+        # redis-py sends EVALSHA and loads the script again after a Redis restart.
+        return await self._scripts[name](keys=[], args=list(args), client=self.client)
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._client is not None:
+            return
+        options = {
+            "socket_timeout": 5.0,
+            "socket_connect_timeout": 2.0,
+            "client_name": f"relay:{self.instance}",
+            **self._options,
+        }
+        # A pooled connection broken by a Redis restart fails once; one quick retry on a
+        # new connection hides that. When Redis is down, callers learn it in well under
+        # a second (ingest answers 503) instead of waiting through long backoffs.
+        retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), 2,
+                      supported_errors=(RedisConnectionError,))
+        self._client = aioredis.Redis.from_url(
+            self.url, decode_responses=True, retry=retry, retry_on_timeout=False, **options
+        )
+        self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
+        self._scripts = {
+            name: self._client.register_script(source)
+            for name, source in (("claim", _CLAIM), ("record", _RECORD), ("renew", _RENEW),
+                                 ("release", _RELEASE), ("requeue", _REQUEUE), ("prune", _PRUNE))
+        }
+        try:
+            with self._guard():
+                await self._client.set(self._key("schema"), SCHEMA_VERSION, nx=True)
+                version = cast(str | None, await self._client.get(self._key("schema")))
+            if version is not None and int(version) > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"redis {self.describe()}: data layout version {version} is newer than this"
+                    f" relay supports ({SCHEMA_VERSION}); upgrade relay"
+                )
+        except BaseException:
+            await self.close()
+            raise
+        # Leases of a previous run of this replica expire and are taken over like those
+        # of any other replica: nothing to hand back here.
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
+
+    async def ping(self) -> None:
+        with self._guard():
+            await self.client.ping()
+
+    def describe(self) -> str:
+        return f"{_safe(self.url)} (prefix {self.prefix!r})"
+
+    # -- groups ------------------------------------------------------------------------
+    def _plan(self, updates: Sequence[GroupUpdate], stored: dict[str, str | None]) -> _Plan:
+        """Run every transition on its own copy of the group as committed so far."""
+        plan = _Plan()
+        current = dict(stored)
+        for update in updates:
+            raw = current[update.key]
+            state = GroupState.from_dict(orjson.loads(raw)) if raw is not None else None
+            result = update.transition(state)
+            plan.results.append(result)
+            plan.jobs += result.jobs
+            if result.changed:
+                plan.states[update.key] = result.state
+                new = result.state
+                current[update.key] = orjson.dumps(new.to_dict()).decode() if new else None
+        return plan
+
+    def _write(self, pipe: Any, plan: _Plan) -> None:
+        for key, state in plan.states.items():
+            gk = self._gk(key)
+            if state is None:
+                pipe.delete(gk)
+                pipe.zrem(self._key("groups:due"), key)
+                pipe.zrem(self._key("groups:empty"), key)
+                continue
+            pipe.set(gk, orjson.dumps(state.to_dict()))
+            if state.next_flush_at is None:
+                pipe.zrem(self._key("groups:due"), key)
+            else:
+                pipe.zadd(self._key("groups:due"), {key: state.next_flush_at})
+            if state.alerts:
+                pipe.zrem(self._key("groups:empty"), key)
+            else:
+                pipe.zadd(self._key("groups:empty"), {key: state.updated_at})
+        for job in plan.jobs:
+            created = _num(job.created_at)
+            pipe.hset(self._key("j", job.id), mapping={
+                "id": job.id,
+                "receiver": job.receiver,
+                "integration": job.integration,
+                "group_key": job.group_key,
+                "payload": orjson.dumps(job.payload),
+                "status": "pending",
+                "created_at": created,
+                "next_attempt_at": created,
+                "attempts": "[]",
+                "last_error": "",
+                "finished_at": "",
+                "owner": "",
+                "lease_until": "",
+                "entry": "",
+            })
+            pipe.zadd(self._key("jobs:all"), {job.id: created})
+            pipe.zadd(self._key("jobs:status:pending"), {job.id: created})
+            pipe.zadd(self._key("jobs:receiver", job.receiver), {job.id: created})
+            pipe.zadd(self._key("due", job.integration), {job.id: created})
+            pipe.sadd(self._key("integrations"), job.integration)
+
+    async def apply(self, updates: Sequence[GroupUpdate]) -> list[TransitionResult]:
+        if not updates:
+            return []
+        keys = list(dict.fromkeys(u.key for u in updates))
+        gkeys = [self._gk(k) for k in keys]
+        with self._guard():
+            # Most webhooks (re-sends, an HA pair's second copy) change nothing: one MGET is
+            # a consistent snapshot, and when no transition wants to write, that is all.
+            raw = cast(list[str | None], await self.client.mget(gkeys))
+            plan = self._plan(updates, dict(zip(keys, raw, strict=True)))
+            if not plan.writes:
+                return plan.results
+            # Writers in this process take the same groups in turn (no WATCH retries among
+            # themselves); other replicas are caught by WATCH.
+            stripes = sorted({zlib.crc32(k.encode()) % LOCK_STRIPES for k in keys})
+            async with contextlib.AsyncExitStack() as stack:
+                for stripe in stripes:
+                    await stack.enter_async_context(self._locks[stripe])
+                return await self._commit(updates, keys, gkeys, raw, plan)
+
+    async def _commit(
+        self,
+        updates: Sequence[GroupUpdate],
+        keys: list[str],
+        gkeys: list[str],
+        raw: list[str | None],
+        plan: _Plan,
+    ) -> list[TransitionResult]:
+        deadline = time.monotonic() + CONTENTION_LIMIT
+        tries = 0
+        while True:
+            async with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(*gkeys)
+                    fresh = cast(list[str | None], await pipe.mget(gkeys))
+                    if fresh != raw:  # transitions may run again: they have no side effects
+                        raw = fresh
+                        plan = self._plan(updates, dict(zip(keys, raw, strict=True)))
+                    if not plan.writes:
+                        return plan.results
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    self._write(pipe, plan)
+                    await pipe.execute()
+                    return plan.results
+                except WatchError:
+                    tries += 1
+                    if time.monotonic() > deadline:
+                        raise StoreUnavailable(
+                            f"redis {self.describe()}: gave up after {tries} tries; other"
+                            " writers keep changing the same groups"
+                        ) from None
+                    raw = [None] * len(keys) + [""]  # never equal: read and plan again
+                    await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**tries)))
+
+    async def due_groups(self, now: float, limit: int = 100) -> list[str]:
+        with self._guard():
+            keys = await self.client.zrangebyscore(
+                self._key("groups:due"), "-inf", _num(now), start=0, num=limit
+            )
+        return cast(list[str], keys)
+
+    async def get_group(self, key: str) -> GroupState | None:
+        with self._guard():
+            raw = await self.client.get(self._gk(key))
+        return GroupState.from_dict(orjson.loads(raw)) if raw is not None else None
+
+    # -- jobs --------------------------------------------------------------------------
+    async def claim_jobs(
+        self,
+        owner: str,
+        now: float,
+        limit: int,
+        lease: float,
+        exclude_integrations: Collection[str] = (),
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        args = [self.prefix, owner, _num(now), str(int(limit)), _num(now + lease),
+                *exclude_integrations]
+        with self._guard():
+            rows = await self._script("claim", args)
+        return [_job(_pairs(row)) for row in rows]
+
+    async def renew(self, owner: str, job_ids: Collection[str], until: float) -> None:
+        if not job_ids:
+            return
+        with self._guard():
+            await self._script("renew", [self.prefix, owner, _num(until), *job_ids])
+
+    async def release(self, owner: str, job_ids: Collection[str]) -> None:
+        if not job_ids:
+            return
+        with self._guard():
+            await self._script("release", [self.prefix, owner, *job_ids])
+
+    async def record_attempt(
+        self, job: Job, attempt: Attempt, next_attempt_at: float | None = None
+    ) -> None:
+        error = attempt.error or attempt.reason
+        args = [
+            self.prefix, job.id, orjson.dumps(attempt.to_dict()).decode(), attempt.outcome,
+            _num(attempt.at), error, "" if next_attempt_at is None else _num(next_attempt_at),
+        ]
+        with self._guard():
+            await self._script("record", args)
+
+    async def requeue(self, job_id: str, now: float) -> bool:
+        # The dispatcher restarts its retry window at the latest "requeued" attempt.
+        marker = Attempt(at=now, duration=0.0, outcome="retry", reason="requeued").to_dict()
+        with self._guard():
+            done = await self._script(
+                "requeue", [self.prefix, job_id, _num(now), orjson.dumps(marker).decode()]
+            )
+        return bool(done)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        with self._guard():
+            fields = cast(dict[str, str], await self.client.hgetall(self._key("j", job_id)))
+        return _job(fields) if fields else None
+
+    async def _jobs(self, ids: Sequence[str]) -> list[Job]:
+        if not ids:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(self._key("j", job_id))
+            rows: list[dict[str, str]] = await pipe.execute()
+        return [_job(row) for row in rows if row]  # pruned meanwhile: skipped
+
+    async def list_jobs(
+        self, status: JobStatus | None = None, limit: int = 100, receiver: str | None = None
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        with self._guard():
+            client = self.client
+            if status is None and receiver is None:
+                index = self._key("jobs:all")
+            elif receiver is None:
+                index = self._key("jobs:status", str(status))
+            elif status is None:
+                index = self._key("jobs:receiver", receiver)
+            else:
+                # Both filters: walk the smaller index and check the other field.
+                by_status = self._key("jobs:status", status)
+                by_receiver = self._key("jobs:receiver", receiver)
+                sizes = await client.zcard(by_status), await client.zcard(by_receiver)
+                index = by_status if sizes[0] <= sizes[1] else by_receiver
+            found: list[Job] = []
+            start, page = 0, max(limit, 100)
+            while len(found) < limit:
+                ids = cast(list[str], await client.zrevrange(index, start, start + page - 1))
+                if not ids:
+                    break
+                for job in await self._jobs(ids):
+                    if (status is None or job.status == status) and (
+                        receiver is None or job.receiver == receiver
+                    ):
+                        found.append(job)
+                start += page
+            return found[:limit]
+
+    async def job_counts(self) -> dict[str, int]:
+        with self._guard():
+            async with self.client.pipeline(transaction=True) as pipe:
+                for status in JOB_STATUSES:
+                    pipe.zcard(self._key("jobs:status", status))
+                counts: list[int] = await pipe.execute()
+        return dict(zip(JOB_STATUSES, counts, strict=True))
+
+    # -- retention ---------------------------------------------------------------------
+    async def prune(self, now: float, job_retention: float, group_retention: float) -> int:
+        args = [self.prefix, _num(now - job_retention), _num(now - group_retention),
+                str(PRUNE_BATCH)]
+        total = 0
+        with self._guard():
+            while True:  # in batches, so other replicas' commands run in between
+                removed, more = await self._script("prune", args)
+                total += int(removed)
+                if not more:
+                    return total
+
+    # -- message references ------------------------------------------------------------
+    async def get_ref(self, key: str) -> dict[str, Any] | None:
+        with self._guard():
+            raw = await self.client.get(self._key("ref", key))
+        return cast(dict[str, Any], orjson.loads(raw)) if raw is not None else None
+
+    async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        with self._guard():
+            await self.client.set(
+                self._key("ref", key), orjson.dumps(value), px=max(1, round(ttl * 1000))
+            )
+
+
+def _safe(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = quote(parts.username or "", safe="")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
