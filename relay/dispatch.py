@@ -217,13 +217,19 @@ class Dispatcher:
             )
             await self._finish(job, kind, error, 0.0, runtime)
             return
-        await self._limiters.get(notifier.rate_limit_key, notifier.rate_limit_per_minute).acquire()
         message = Message(
             job_id=job.id,
             notification=Notification.model_validate(job.payload),
             integration=job.integration,
             attempt=len(job.attempts) + 1,
         )
+        limiter = self._limiters.get(notifier.rate_limit_key, notifier.rate_limit_per_minute)
+        try:
+            count = notifier.messages_for(message) if notifier.rate_limit_key else 1
+        except Exception:  # counting must never keep a message from being sent
+            logger.exception("counting the messages of %s failed", job.integration)
+            count = 1
+        await limiter.acquire(count)
         started = time.monotonic()
         # A notifier has its own timeouts; this outer bound catches one that ignores them.
         hard_timeout = runtime.config.delivery.timeout * 3 + 5

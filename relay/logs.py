@@ -51,3 +51,6 @@ def setup_logging(fmt: str = "json", level: str = "info") -> None:
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = True
+    # httpx logs every request URL at INFO, and WeCom and Slack keep their keys in URLs.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

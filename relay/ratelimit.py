@@ -10,8 +10,8 @@ from typing import Protocol
 
 
 class RateLimiter(Protocol):
-    async def acquire(self) -> None:
-        """Wait until one more message may go to this destination."""
+    async def acquire(self, count: int = 1) -> None:
+        """Wait until ``count`` more messages may go to this destination."""
         ...
 
 
@@ -36,24 +36,26 @@ class SlidingWindowLimiter:
         self._monotonic = monotonic
         self._sleep = sleep
 
-    def delay(self) -> float:
-        """Seconds until a slot frees up (0 if one is free now)."""
+    def delay(self, count: int = 1) -> float:
+        """Seconds until ``count`` slots are free (0 if they are free now)."""
+        count = max(1, min(count, self.limit))  # a longer burst waits for a whole window
         now = self._monotonic()
         while self._sent and self._sent[0] <= now - self.window:
             self._sent.popleft()
-        if len(self._sent) < self.limit:
+        if len(self._sent) + count <= self.limit:
             return 0.0
-        return self._sent[0] + self.window - now
+        return self._sent[len(self._sent) + count - self.limit - 1] + self.window - now
 
-    async def acquire(self) -> None:
+    async def acquire(self, count: int = 1) -> None:
         async with self._lock:  # one waiter at a time keeps the order of arrival
-            while (wait := self.delay()) > 0:
+            while (wait := self.delay(count)) > 0:
                 await self._sleep(wait)  # type: ignore[misc]
-            self._sent.append(self._monotonic())
+            now = self._monotonic()
+            self._sent.extend([now] * max(1, min(count, self.limit)))
 
 
 class Unlimited:
-    async def acquire(self) -> None:
+    async def acquire(self, count: int = 1) -> None:
         return None
 
 

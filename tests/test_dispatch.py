@@ -181,3 +181,24 @@ async def test_sliding_window_limiter_allows_limit_per_window() -> None:
     assert slept == []
     await limiter.acquire()  # the 21st waits for the first to leave the window
     assert slept == [60.0]
+
+
+async def test_the_limiter_counts_every_message_of_a_split_notification() -> None:
+    from relay.ratelimit import SlidingWindowLimiter
+
+    clock = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    limiter = SlidingWindowLimiter(20, 60.0, monotonic=lambda: clock[0], sleep=sleep)
+    await limiter.acquire(15)
+    clock[0] = 10.0
+    await limiter.acquire(5)  # exactly 20 in the window: no wait
+    assert slept == []
+    await limiter.acquire(3)  # must wait for the first 15 to leave the window at t=60
+    assert slept == [50.0]
+    await limiter.acquire(40)  # longer than the limit: waits for a whole free window
+    assert len(slept) == 2

@@ -86,5 +86,10 @@ class Notifier(abc.ABC):
     @abc.abstractmethod
     async def send(self, message: Message) -> Delivery: ...
 
+    def messages_for(self, message: Message) -> int:
+        """How many messages ``send`` posts (WeCom split parts, Slack posts), so the rate
+        limiter counts what the destination counts."""
+        return 1
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most notifiers hold nothing
         """Release resources (SMTP connections, SDK clients)."""

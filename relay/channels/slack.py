@@ -169,6 +169,9 @@ class SlackNotifier(Notifier):
 
     # -- rendering ---------------------------------------------------------------------
 
+    def messages_for(self, message: Message) -> int:
+        return len(self.render_posts(message))
+
     def render_posts(self, message: Message) -> list[dict[str, Any]]:
         """The payloads ``send`` would post (``text``, ``attachments``, name/icon), in order."""
         n = message.notification

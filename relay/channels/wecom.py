@@ -267,6 +267,9 @@ class WeComNotifier(Notifier):
                         userids.append(item)
         return list(dict.fromkeys(userids)), list(dict.fromkeys(mobiles))
 
+    def messages_for(self, message: Message) -> int:
+        return len(self.render_parts(message))
+
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The JSON bodies ``send`` would POST, in order."""
         n = message.notification
@@ -382,6 +385,9 @@ class WeComAppNotifier(Notifier):
         where = f"{config.api_url}|{config.corp_id}|{config.agent_id}"
         self.rate_limit_key = f"wecom_app:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
         self.rate_limit_per_minute = config.rate_limit_per_minute
+
+    def messages_for(self, message: Message) -> int:
+        return len(self.render_parts(message))
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The JSON bodies ``send`` would POST to message/send, in order."""

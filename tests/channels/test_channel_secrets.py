@@ -214,13 +214,6 @@ async def test_wecom_app_secret_and_token_never_leak(
 # -- relay's logging setup and the shared HTTP client --------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="relay.logs.setup_logging leaves the 'httpx' logger at the root level (info), "
-    "and httpx logs every request URL at INFO: WeCom's ?key=, corpsecret= and "
-    "access_token=, and webhook URLs with tokens, reach the log. Fix in relay/logs.py "
-    "(e.g. the 'httpx' logger at WARNING); then drop this marker.",
-)
 async def test_http_client_request_lines_carry_no_secrets(
     respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message], capsys: pytest.CaptureFixture[str],
