@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -27,7 +28,8 @@ def _answers_ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            # -NOAUTH is an answer too: a server with requirepass is up
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -36,8 +38,9 @@ class RedisServer:
     """``redis-server`` from PATH (``require_binary("redis-server")`` first in tests)."""
 
     def __init__(self, *, appendonly: bool = False, data_dir: Path | None = None,
-                 binary: str = "redis-server") -> None:
+                 binary: str = "redis-server", args: Sequence[str] = ()) -> None:
         self.binary = binary
+        self.args = list(args)  # more redis-server options, e.g. ["--requirepass", "s3cret"]
         self.appendonly = appendonly
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="relay-redis-"))
@@ -62,6 +65,7 @@ class RedisServer:
         ]
         if self.appendonly:
             argv += ["--appendonly", "yes", "--appendfsync", "always"]
+        argv += self.args
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
