@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
+import ssl
 import time
 import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -50,8 +52,9 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, WatchError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from relay.errors import StoreUnavailable
 from relay.store.base import (
@@ -65,6 +68,8 @@ from relay.store.base import (
     Store,
     TransitionResult,
 )
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DEFAULT_PREFIX = "relay:"
@@ -387,6 +392,7 @@ class RedisStore(Store):
         self._client: aioredis.Redis | None = None
         self._locks: list[asyncio.Lock] = []
         self._scripts: dict[str, Any] = {}
+        self._layout_checked = False
 
     @classmethod
     def from_url(cls, url: str, *, instance: str = "relay") -> RedisStore:
@@ -479,19 +485,32 @@ class RedisStore(Store):
                                  ("release", _RELEASE), ("requeue", _REQUEUE), ("prune", _PRUNE))
         }
         try:
-            with self._guard():
-                await self._client.set(self._key("schema"), SCHEMA_VERSION, nx=True)
-                version = cast(str | None, await self._client.get(self._key("schema")))
-            if version is not None and int(version) > SCHEMA_VERSION:
-                raise StoreUnavailable(
-                    f"redis {self.describe()}: data layout version {version} is newer than this"
-                    f" relay supports ({SCHEMA_VERSION}); upgrade relay"
-                )
+            await self._check_layout()
+        except StoreUnavailable as exc:
+            if _fixable_by_waiting(exc.__cause__):
+                # Redis is down or restarting: start anyway, not ready (/-/ready pings)
+                # until it answers, so replicas and Redis may start in any order.
+                logger.warning("redis unreachable at start; not ready until it answers: %s", exc)
+            else:
+                await self.close()
+                raise
         except BaseException:
             await self.close()
             raise
         # Leases of a previous run of this replica expire and are taken over like those
         # of any other replica: nothing to hand back here.
+
+    async def _check_layout(self) -> None:
+        """Mark a new key space with our layout version; refuse one newer than ours."""
+        with self._guard():
+            await self.client.set(self._key("schema"), SCHEMA_VERSION, nx=True)
+            version = cast(str | None, await self.client.get(self._key("schema")))
+        if version is not None and int(version) > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"redis {self.describe()}: data layout version {version} is newer than this"
+                f" relay supports ({SCHEMA_VERSION}); upgrade relay"
+            )
+        self._layout_checked = True
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -500,6 +519,9 @@ class RedisStore(Store):
                 await client.aclose()
 
     async def ping(self) -> None:
+        if not self._layout_checked:
+            await self._check_layout()  # Redis was down when relay started
+            return
         with self._guard():
             await self.client.ping()
 
@@ -757,6 +779,20 @@ class RedisStore(Store):
             await self.client.set(
                 self._key("ref", key), orjson.dumps(value), px=max(1, round(ttl * 1000))
             )
+
+
+def _fixable_by_waiting(exc: BaseException | None) -> bool:
+    """A refused or timed-out connection (Redis down), not a wrong password or certificate."""
+    if isinstance(exc, AuthenticationError | AuthorizationError) or not isinstance(
+        exc, RedisConnectionError | RedisTimeoutError
+    ):
+        return False
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return True
 
 
 def _safe(url: str) -> str:

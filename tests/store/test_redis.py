@@ -166,6 +166,24 @@ async def test_outage_is_store_unavailable_and_the_store_reconnects() -> None:
             await store.close()
 
 
+async def test_relay_may_start_before_redis() -> None:
+    server = RedisServer(binary=require_binary("redis-server"))
+    store = RedisStore.from_url(server.url)
+    try:
+        await store.open()  # nothing listens yet: opens anyway, not ready
+        with pytest.raises(StoreUnavailable, match="connecting to 127.0.0.1"):
+            await store.ping()
+        with pytest.raises(StoreUnavailable):
+            await add_jobs(store, new_job())
+        server.start()
+        await store.ping()
+        await add_jobs(store, new_job())
+        assert (await store.job_counts())["pending"] == 1
+    finally:
+        await store.close()
+        server.cleanup()
+
+
 async def test_closed_store_is_unavailable(redis_server: RedisServer) -> None:
     store = RedisStore.from_url(redis_server.url)
     await store.open()
