@@ -171,7 +171,7 @@ async def test_relay_may_start_before_redis() -> None:
     store = RedisStore.from_url(server.url)
     try:
         await store.open()  # nothing listens yet: opens anyway, not ready
-        with pytest.raises(StoreUnavailable, match="connecting to 127.0.0.1"):
+        with pytest.raises(StoreUnavailable, match=r"connecting to 127\.0\.0\.1"):
             await store.ping()
         with pytest.raises(StoreUnavailable):
             await add_jobs(store, new_job())
