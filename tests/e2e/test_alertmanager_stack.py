@@ -325,6 +325,9 @@ def test_single_alertmanager_one_message_per_change(stack: Stack) -> None:
     require_binary("prometheus")
     require_binary("prometheus-alertmanager")
     relay = start_relay(stack)
+    # Auth is on: only Alertmanager, with the token from its credentials_file, gets in.
+    anonymous = httpx.post(f"{relay.url}/api/v1/alerts/webhook", json={}, timeout=5)
+    assert anonymous.status_code == 401
     [am] = start_alertmanagers(stack, relay, 1)
     start_prometheus(stack, [am.ready_url.removesuffix("/-/ready")])
 
