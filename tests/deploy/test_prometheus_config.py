@@ -8,7 +8,6 @@ Debian: ``apt-get install prometheus prometheus-alertmanager``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.conftest import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -27,20 +28,6 @@ DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 
 TOKEN_PATH = "/etc/alertmanager/relay_token"
 SEVERITIES = {"critical", "warning", "info"}
-
-
-def require_binary(name: str) -> str:
-    """The path of ``name``; skips the test if it is missing, or fails it when CI=true."""
-    path = shutil.which(name)
-    if path is None:
-        message = (
-            f"{name} is not installed "
-            "(Debian: apt-get install prometheus prometheus-alertmanager)"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI=true requires it")
-        pytest.skip(message)
-    return path
 
 
 def run(*args: str | Path, cwd: Path = ROOT) -> str:
