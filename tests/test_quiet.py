@@ -6,15 +6,7 @@ from relay.quiet import QuietWebhook, QuietWebhooks
 from relay.store.base import GroupUpdate, TransitionResult
 from tests.conftest import make_config
 from tests.helpers.webhooks import alert, webhook
-
-PASSTHROUGH = """
-route:
-  receiver: team
-  repeat_interval: 4h
-receivers:
-  - name: team
-    log_configs: [{}]
-"""
+from tests.test_grouping import PASSTHROUGH
 
 GROUPED = """
 route:
