@@ -134,7 +134,7 @@ def relay_config(tmp: Path, storage: str) -> Path:
     path = tmp / f"relay-{abs(hash(storage))}.yml"
     path.write_text(textwrap.dedent(f"""
         storage:
-          url: {storage}
+          url: "{storage}"
         route:
           receiver: default
         receivers:

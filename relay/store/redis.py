@@ -26,18 +26,22 @@ Layout (every key starts with the prefix; docs/ha.md has the full picture):
   Finishing or releasing a job acknowledges and deletes its entry.
 * ``ref:<key>``: message references, expiring by Redis TTL.
 
-Atomicity: :meth:`RedisStore.apply` reads the groups, runs the transitions in Python and
-commits the new states, the log and the new jobs in one ``MULTI``/``EXEC`` guarded by
-``WATCH`` on the group keys; when another replica committed in between, ``EXEC`` fails
-and the transitions run again on the fresh state. Everything about jobs runs in Lua
-scripts (atomic on the server). Lease times are the callers' clocks (``now`` in the
-interface), so replicas' clocks must agree to well within a lease.
+Atomicity: :meth:`RedisStore.apply` reads the groups (one ``MGET``), runs the
+transitions in Python and commits the new states, the log and the new jobs with one Lua
+script that first checks that every group still is what the transitions saw (an
+optimistic check-and-set, like ``WATCH``/``MULTI`` but one round trip). When another
+replica committed in between, nothing is written and the transitions run again on what
+it committed. When no transition changes anything (a re-send, an HA pair's second copy),
+the ``MGET`` is all. Everything about jobs runs in Lua scripts too (atomic on the
+server). Lease times are the callers' clocks (``now`` in the interface), so replicas'
+clocks must agree to well within a lease.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import ssl
@@ -52,7 +56,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, WatchError
+from redis.exceptions import AuthenticationError, AuthorizationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -98,6 +102,27 @@ _CLIENT_OPTIONS: dict[str, Callable[[str], Any]] = {
 # cluster). Numbers are passed and stored as the strings Python formatted: Lua would
 # print a float with only 14 significant digits. A script must not fail half way (Redis
 # keeps what it already wrote), so each checks before it writes.
+
+# apply(): the groups' current values must still hash to what the transitions were run
+# on (KEYS[i] <-> ARGV[i], '' = absent); then the commands follow as (argc, args...).
+# Comparing contents, not versions, is enough: a transition depends only on the state.
+_COMMIT = """
+for i, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  if value then
+    if redis.sha1hex(value) ~= ARGV[i] then return 0 end
+  elseif ARGV[i] ~= '' then
+    return 0
+  end
+end
+local i = #KEYS + 1
+while i <= #ARGV do
+  local argc = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + argc))
+  i = i + argc + 1
+end
+return 1
+"""
 
 _CLAIM = """
 local P, owner, now_s, limit, until_s = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
@@ -481,8 +506,10 @@ class RedisStore(Store):
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
         self._scripts = {
             name: self._client.register_script(source)
-            for name, source in (("claim", _CLAIM), ("record", _RECORD), ("renew", _RENEW),
-                                 ("release", _RELEASE), ("requeue", _REQUEUE), ("prune", _PRUNE))
+            for name, source in (
+                ("commit", _COMMIT), ("claim", _CLAIM), ("record", _RECORD), ("renew", _RENEW),
+                ("release", _RELEASE), ("requeue", _REQUEUE), ("prune", _PRUNE),
+            )
         }
         try:
             await self._check_layout()
@@ -545,46 +572,51 @@ class RedisStore(Store):
                 current[update.key] = orjson.dumps(new.to_dict()).decode() if new else None
         return plan
 
-    def _write(self, pipe: Any, plan: _Plan) -> None:
+    def _commands(self, plan: _Plan) -> list[list[str | bytes]]:
+        """The writes that commit ``plan``: group states, their indexes, new jobs."""
+        out: list[list[str | bytes]] = []
+        due, empty = self._key("groups:due"), self._key("groups:empty")
         for key, state in plan.states.items():
             gk = self._gk(key)
             if state is None:
-                pipe.delete(gk)
-                pipe.zrem(self._key("groups:due"), key)
-                pipe.zrem(self._key("groups:empty"), key)
+                out += [["DEL", gk], ["ZREM", due, key], ["ZREM", empty, key]]
                 continue
-            pipe.set(gk, orjson.dumps(state.to_dict()))
+            out.append(["SET", gk, orjson.dumps(state.to_dict())])
             if state.next_flush_at is None:
-                pipe.zrem(self._key("groups:due"), key)
+                out.append(["ZREM", due, key])
             else:
-                pipe.zadd(self._key("groups:due"), {key: state.next_flush_at})
+                out.append(["ZADD", due, _num(state.next_flush_at), key])
             if state.alerts:
-                pipe.zrem(self._key("groups:empty"), key)
+                out.append(["ZREM", empty, key])
             else:
-                pipe.zadd(self._key("groups:empty"), {key: state.updated_at})
+                out.append(["ZADD", empty, _num(state.updated_at), key])
         for job in plan.jobs:
             created = _num(job.created_at)
-            pipe.hset(self._key("j", job.id), mapping={
-                "id": job.id,
-                "receiver": job.receiver,
-                "integration": job.integration,
-                "group_key": job.group_key,
-                "payload": orjson.dumps(job.payload),
-                "status": "pending",
-                "created_at": created,
-                "next_attempt_at": created,
-                "attempts": "[]",
-                "last_error": "",
-                "finished_at": "",
-                "owner": "",
-                "lease_until": "",
-                "entry": "",
-            })
-            pipe.zadd(self._key("jobs:all"), {job.id: created})
-            pipe.zadd(self._key("jobs:status:pending"), {job.id: created})
-            pipe.zadd(self._key("jobs:receiver", job.receiver), {job.id: created})
-            pipe.zadd(self._key("due", job.integration), {job.id: created})
-            pipe.sadd(self._key("integrations"), job.integration)
+            out.append([
+                "HSET", self._key("j", job.id),
+                "id", job.id,
+                "receiver", job.receiver,
+                "integration", job.integration,
+                "group_key", job.group_key,
+                "payload", orjson.dumps(job.payload),
+                "status", "pending",
+                "created_at", created,
+                "next_attempt_at", created,
+                "attempts", "[]",
+                "last_error", "",
+                "finished_at", "",
+                "owner", "",
+                "lease_until", "",
+                "entry", "",
+            ])
+            out += [
+                ["ZADD", self._key("jobs:all"), created, job.id],
+                ["ZADD", self._key("jobs:status:pending"), created, job.id],
+                ["ZADD", self._key("jobs:receiver", job.receiver), created, job.id],
+                ["ZADD", self._key("due", job.integration), created, job.id],
+                ["SADD", self._key("integrations"), job.integration],
+            ]
+        return out
 
     async def apply(self, updates: Sequence[GroupUpdate]) -> list[TransitionResult]:
         if not updates:
@@ -598,8 +630,8 @@ class RedisStore(Store):
             plan = self._plan(updates, dict(zip(keys, raw, strict=True)))
             if not plan.writes:
                 return plan.results
-            # Writers in this process take the same groups in turn (no WATCH retries among
-            # themselves); other replicas are caught by WATCH.
+            # Writers in this process take the same groups in turn (no retries among
+            # themselves); other replicas are caught by the check in the commit script.
             stripes = sorted({zlib.crc32(k.encode()) % LOCK_STRIPES for k in keys})
             async with contextlib.AsyncExitStack() as stack:
                 for stripe in stripes:
@@ -614,31 +646,28 @@ class RedisStore(Store):
         raw: list[str | None],
         plan: _Plan,
     ) -> list[TransitionResult]:
+        """Commit ``plan`` if the groups are still as read; else read and plan again."""
         deadline = time.monotonic() + CONTENTION_LIMIT
         tries = 0
-        while True:
-            async with self.client.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(*gkeys)
-                    fresh = cast(list[str | None], await pipe.mget(gkeys))
-                    if fresh != raw:  # transitions may run again: they have no side effects
-                        raw = fresh
-                        plan = self._plan(updates, dict(zip(keys, raw, strict=True)))
-                    if not plan.writes:
-                        return plan.results
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    self._write(pipe, plan)
-                    await pipe.execute()
-                    return plan.results
-                except WatchError:
-                    tries += 1
-                    if time.monotonic() > deadline:
-                        raise StoreUnavailable(
-                            f"redis {self.describe()}: gave up after {tries} tries; other"
-                            " writers keep changing the same groups"
-                        ) from None
-                    raw = [None] * len(keys) + [""]  # never equal: read and plan again
-                    await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**tries)))
+        while plan.writes:
+            expected = [hashlib.sha1(v.encode()).hexdigest() if v is not None else "" for v in raw]
+            args: list[str | bytes] = [*expected]
+            for command in self._commands(plan):
+                args += [str(len(command)), *command]
+            if await self._scripts["commit"](keys=gkeys, args=args, client=self.client):
+                break
+            tries += 1
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(
+                    f"redis {self.describe()}: gave up after {tries} tries; other writers keep"
+                    " changing the same groups"
+                )
+            await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**tries)))
+            # Another replica committed in between: the transitions run again (they have
+            # no side effects) on what it committed.
+            raw = cast(list[str | None], await self.client.mget(gkeys))
+            plan = self._plan(updates, dict(zip(keys, raw, strict=True)))
+        return plan.results
 
     async def due_groups(self, now: float, limit: int = 100) -> list[str]:
         with self._guard():

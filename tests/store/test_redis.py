@@ -1,5 +1,5 @@
 """Redis specifics: URLs, passwords and TLS, outages as StoreUnavailable and reconnecting,
-WATCH conflicts between replicas, the stream's consumer group as the record of leases."""
+commit conflicts between replicas, the stream's consumer group as the record of leases."""
 
 from __future__ import annotations
 
@@ -201,7 +201,7 @@ async def test_newer_data_layout_is_refused(redis_server: RedisServer, raw: aior
 
 
 # -- apply across replicas --------------------------------------------------------------------
-async def test_a_commit_between_read_and_exec_makes_the_transition_run_again(
+async def test_a_commit_between_read_and_write_makes_the_transition_run_again(
     redis_server: RedisServer, replicas: tuple[RedisStore, RedisStore]
 ) -> None:
     store, _ = replicas
@@ -211,9 +211,9 @@ async def test_a_commit_between_read_and_exec_makes_the_transition_run_again(
     def bump(old: GroupState | None) -> TransitionResult:
         calls.append(old.meta.get("n", 0) if old else -1)
         if len(calls) <= 2:
-            # Another replica commits after this run read the group: after the first run
-            # (the read without WATCH), so the read under WATCH differs and the transition
-            # runs again; after the second (under WATCH, before EXEC), so EXEC fails.
+            # Another replica commits after this run read the group and before its commit:
+            # the commit finds the group changed, writes nothing, and the transition runs
+            # again on what the other replica committed.
             racing = group("g")
             racing.meta["n"] = 5 * len(calls)
             other.set(f"{store.prefix}g:g", orjson.dumps(racing.to_dict()).decode())
