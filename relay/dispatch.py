@@ -201,8 +201,25 @@ class Dispatcher:
                 self.wake()
             try:
                 await self.deliver(job)
+            except StoreUnavailable as exc:
+                # The attempt could not be recorded: this job is no longer renewed, so its
+                # lease runs out and it is attempted again (at least once). The rest of the
+                # queue waits for the store, rather than be sent unrecorded as well.
+                logger.warning("could not record an attempt; the job will be retried: %s", exc,
+                               extra={"job_id": job.id, "integration": job.integration})
+                self._held.pop(job.id, None)
+                await self._until_store_answers()
             finally:
                 self._held.pop(job.id, None)
+
+    async def _until_store_answers(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(1.0)
+            try:
+                await self._store.ping()
+                return
+            except StoreUnavailable:
+                continue
 
     # -- one attempt --------------------------------------------------------------------
     async def deliver(self, job: Job) -> None:

@@ -202,7 +202,9 @@ def test_redis_outage_answers_503_and_everything_accepted_is_delivered(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     with ExitStack() as stack:
-        sink = stack.enter_context(Sink())
+        # Slow enough that deliveries are under way when Redis goes: their attempts
+        # cannot be recorded, and the jobs must still be delivered in the end.
+        sink = stack.enter_context(Sink(default=Answer(delay=0.1)))
         config = write_config(tmp_path, redis_server.url, sink.port)
         replicas = start_replicas(stack, config, 2)
         answers: dict[int, list[tuple[int, str | None]]] = collections.defaultdict(list)
