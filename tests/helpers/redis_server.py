@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,6 +47,8 @@ class RedisServer:
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="relay-redis-"))
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        if self._own_dir:  # removed at exit too, for callers that only ever stop()
+            weakref.finalize(self, shutil.rmtree, self.data_dir, True)
 
     @property
     def url(self) -> str:
