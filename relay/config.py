@@ -98,6 +98,10 @@ class StorageConfig(StrictModel):
     def _scheme(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "redis://", "rediss://", "unix://")):
             raise ValueError("expected sqlite:///path, redis://host:port/db or rediss://...")
+        if value.startswith(("redis://", "rediss://", "unix://")):
+            from relay.store.redis import RedisStore
+
+            RedisStore.from_url(value)  # parses only (no connection): bad options named here
         return value
 
 

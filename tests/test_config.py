@@ -264,3 +264,11 @@ receivers:
     assert len(problems) == 2, problems
     assert problems[0].startswith("receivers[0].email_configs[0].subject: line 1:")
     assert problems[1].startswith("receivers[0].webhook_configs[1].body_template: line 1:")
+
+
+def test_a_bad_redis_url_option_is_a_config_problem() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("storage:\n  url: redis://127.0.0.1:6379/0?bogus_option=1\n"
+                     "route: {receiver: a}\nreceivers: [{name: a}]\n", env={})
+    assert caught.value.problems[0].startswith("storage.url: ")
+    assert "bogus_option" in caught.value.problems[0]

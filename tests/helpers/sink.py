@@ -43,7 +43,7 @@ class Sink:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
                 with sink._lock:
@@ -62,7 +62,7 @@ class Sink:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_PUT = do_POST  # noqa: N815
+            do_PUT = do_POST
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
