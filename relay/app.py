@@ -149,6 +149,8 @@ class RelayState:
                 asyncio.create_task(self._every(FLUSH_INTERVAL, self.flush_due, "group flush")),
                 asyncio.create_task(self._every(PRUNE_INTERVAL, self.prune, "prune")),
             ]
+            # No signal handlers on some platforms (NotImplementedError) or outside the
+            # main thread (RuntimeError): reload stays available through POST /-/reload.
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 asyncio.get_running_loop().add_signal_handler(
                     signal.SIGHUP, lambda: asyncio.ensure_future(self.reload())

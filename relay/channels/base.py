@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -90,6 +91,18 @@ class Notifier(abc.ABC):
         """How many messages ``send`` posts (WeCom split parts, Slack posts), so the rate
         limiter counts what the destination counts."""
         return 1
+
+    def rendered(
+        self, message: Message, render: Callable[[Message], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """``render(message)``, once per message: the dispatcher counts the bodies
+        (messages_for) and then sends them, and rendering is the costly part."""
+        cached: tuple[Message, list[dict[str, Any]]] | None = getattr(self, "_rendered_last", None)
+        if cached is not None and cached[0] is message:
+            return cached[1]
+        bodies = render(message)
+        self._rendered_last = (message, bodies)
+        return bodies
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most notifiers hold nothing
         """Release resources (SMTP connections, SDK clients)."""

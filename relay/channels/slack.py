@@ -170,7 +170,7 @@ class SlackNotifier(Notifier):
     # -- rendering ---------------------------------------------------------------------
 
     def messages_for(self, message: Message) -> int:
-        return len(self.render_posts(message))
+        return len(self.rendered(message, self.render_posts))
 
     def render_posts(self, message: Message) -> list[dict[str, Any]]:
         """The payloads ``send`` would post (``text``, ``attachments``, name/icon), in order."""
@@ -215,7 +215,7 @@ class SlackNotifier(Notifier):
     # -- sending -----------------------------------------------------------------------
 
     async def send(self, message: Message) -> Delivery:
-        posts = self.render_posts(message)
+        posts = self.rendered(message, self.render_posts)
         n = message.notification
         ref_key = f"slack:{message.integration}:{n.group_key}"
         if self._web is not None and self._cfg.update_on_resolve and n.status == "resolved":

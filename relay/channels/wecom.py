@@ -268,7 +268,7 @@ class WeComNotifier(Notifier):
         return list(dict.fromkeys(userids)), list(dict.fromkeys(mobiles))
 
     def messages_for(self, message: Message) -> int:
-        return len(self.render_parts(message))
+        return len(self.rendered(message, self.render_parts))
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The JSON bodies ``send`` would POST, in order."""
@@ -305,7 +305,7 @@ class WeComNotifier(Notifier):
         return bodies
 
     async def send(self, message: Message) -> Delivery:
-        return await send_parts(self._ctx, message, self.render_parts(message), self._post)
+        return await send_parts(self._ctx, message, self.rendered(message, self.render_parts), self._post)
 
     async def _post(self, body: dict[str, Any]) -> None:
         data = await wecom_call(
@@ -387,7 +387,7 @@ class WeComAppNotifier(Notifier):
         self.rate_limit_per_minute = config.rate_limit_per_minute
 
     def messages_for(self, message: Message) -> int:
-        return len(self.render_parts(message))
+        return len(self.rendered(message, self.render_parts))
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The JSON bodies ``send`` would POST to message/send, in order."""
@@ -405,7 +405,7 @@ class WeComAppNotifier(Notifier):
         ]
 
     async def send(self, message: Message) -> Delivery:
-        return await send_parts(self._ctx, message, self.render_parts(message), self._post)
+        return await send_parts(self._ctx, message, self.rendered(message, self.render_parts), self._post)
 
     async def _post(self, body: dict[str, Any]) -> None:
         token = await self._token()
