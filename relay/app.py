@@ -29,7 +29,6 @@ from relay.errors import ConfigError, StoreUnavailable
 from relay.grouping import flush_update
 from relay.ingest import error, handle_webhook
 from relay.metrics import Metrics
-from relay.quiet import QuietWebhooks
 from relay.runtime import Runtime
 from relay.store import open_store
 from relay.store.base import JOB_STATUSES, Store
@@ -57,8 +56,6 @@ class RelayState:
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
         self.runtime = Runtime.build(config, http=self.http, store=store, metrics=metrics)
-        # Only a store with one writer can vouch that a group is as this process left it.
-        self.quiet: QuietWebhooks | None = QuietWebhooks() if store.single_writer else None
         self.owner = f"{socket.gethostname()}-{os.getpid()}"
         self.dispatcher = Dispatcher(
             store=store, clock=clock, metrics=metrics, runtime=lambda: self.runtime, owner=self.owner,
@@ -89,8 +86,6 @@ class RelayState:
                              extra={"problems": exc.problems})
                 return str(exc)
             old, self.runtime = self.runtime, new
-            if self.quiet is not None:
-                self.quiet.config_changed()
             self.loaded_at = time.time()
             self.last_reload_error = ""
             self.metrics.config_last_reload_successful.set(1)

@@ -7,7 +7,6 @@ they created; anything temporary on relay's side is a 503 so Alertmanager retrie
 from __future__ import annotations
 
 import logging
-import math
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -18,13 +17,10 @@ from relay.config import format_loc
 from relay.errors import StoreUnavailable
 from relay.grouping import plan_webhook
 from relay.models import Alert, WebhookPayload
-from relay.quiet import QuietWebhook, Seen, quiet_until
 from relay.routing import Route
-from relay.store.base import GroupUpdate, TransitionResult
 
 if TYPE_CHECKING:
     from relay.app import RelayState
-    from relay.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +89,6 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
         body = await read_limited(request, server.max_body_bytes)
     except BodyTooLarge:
         return error(413, f"body larger than server.max_body_bytes ({server.max_body_bytes} bytes)")
-    quiet = state.quiet
-    digest = b""
-    generation = 0
-    if quiet is not None:
-        digest, generation = quiet.digest(body, receiver), quiet.generation
-        known = quiet.lookup(digest, state.clock.now())
-        if known is not None:
-            return answer_quiet(state, known)
     try:
         payload = WebhookPayload.model_validate_json(body)
     except ValidationError as exc:
@@ -114,9 +102,6 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
         buckets, runtime.integrations, payload.groupKey, payload.groupLabels,
         payload.externalURL, payload.truncatedAlerts, now,
     )
-    tracked = [quiet.track(u) for u in updates] if quiet is not None else []
-    if tracked:
-        updates = [update for update, _ in tracked]
     try:
         results = await state.store.apply(updates) if updates else []
     except StoreUnavailable as exc:
@@ -134,10 +119,6 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
     count_alerts(state, len(payload.alerts), firing)
     if jobs:
         state.dispatcher.wake()
-    if quiet is not None and tracked:
-        entry = quiet_entry(runtime, results, tracked, generation, len(payload.alerts), firing)
-        if entry is not None:
-            quiet.remember(digest, entry)
     return JSONResponse({"status": "accepted", "alerts": len(payload.alerts), "notifications": jobs})
 
 
@@ -146,40 +127,3 @@ def count_alerts(state: RelayState, alerts: int, firing: int) -> None:
         state.metrics.alerts_received.labels("firing").inc(firing)
     if alerts - firing:
         state.metrics.alerts_received.labels("resolved").inc(alerts - firing)
-
-
-def answer_quiet(state: RelayState, known: QuietWebhook) -> Response:
-    """The answer applying the webhook again would give, without applying it again."""
-    for rcv in known.suppressed:
-        state.metrics.suppressed.labels(rcv, "duplicate").inc()
-    count_alerts(state, known.alerts, known.firing)
-    return JSONResponse({"status": "accepted", "alerts": known.alerts, "notifications": 0})
-
-
-def quiet_entry(
-    runtime: Runtime,
-    results: list[TransitionResult],
-    tracked: list[tuple[GroupUpdate, Seen]],
-    generation: int,
-    alerts: int,
-    firing: int,
-) -> QuietWebhook | None:
-    """What re-applying this webhook would do now that it is committed, if it is
-    provably nothing (only pass-through groups, no repeat due); else None."""
-    until = math.inf
-    suppressed: list[str] = []
-    for result in results:
-        group = result.state
-        route = runtime.routes.get(group.route_id) if group is not None else None
-        if group is None or route is None or not route.passthrough:
-            return None
-        until = min(until, quiet_until(group, route.repeat_interval))
-        suppressed += [group.receiver] * len(runtime.integrations.get(group.receiver, []))
-    return QuietWebhook(
-        versions=tuple((update.key, seen.version) for update, seen in tracked),
-        quiet_until=until,
-        generation=generation,
-        alerts=alerts,
-        firing=firing,
-        suppressed=tuple(suppressed),
-    )
