@@ -215,9 +215,12 @@ def test_alert(url: str | None, token: str | None, severity: str, resolved: bool
               help="An Alertmanager webhook JSON file (default: a built-in sample).")
 @click.option("--locale", type=click.Choice(["en", "zh-CN"]), default=None,
               help="Overrides the integration's locale and global.locale.")
+@click.option("--at", "at_text", default=None, metavar="TIME",
+              help="Render as of this time (RFC 3339, e.g. 2026-11-25T10:00:00Z): the sample's "
+                   "alerts start relative to it, 'firing for' counts up to it. Default: now.")
 @config_option
 def render(channel: str, receiver: str | None, payload_path: str | None, locale: str | None,
-           config_path: str | None) -> None:
+           at_text: str | None, config_path: str | None) -> None:
     """Print what would be sent for a webhook, without sending it.
 
     Bodies go to stdout (JSON for Slack, WeCom and webhooks; headers and parts for email),
@@ -225,6 +228,7 @@ def render(channel: str, receiver: str | None, payload_path: str | None, locale:
     """
     from relay.preview import PayloadError, load_payload, render_preview
 
+    at = _parse_time(at_text, "--at") if at_text is not None else None
     config, _ = _load(config_path)
     payload = None
     if payload_path is not None:
@@ -234,7 +238,18 @@ def render(channel: str, receiver: str | None, payload_path: str | None, locale:
             for problem in exc.problems:
                 click.echo(problem, err=True)
             sys.exit(1)
-    sys.exit(asyncio.run(render_preview(config, channel, receiver, payload, click.echo, locale)))
+    sys.exit(asyncio.run(render_preview(config, channel, receiver, payload, click.echo, locale, at)))
+
+
+def _parse_time(text: str, option: str) -> float:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an RFC 3339 time", param_hint=option) from None
+    if when.tzinfo is None:
+        raise click.BadParameter(f"{text!r} has no time zone (add Z or +08:00)",
+                                 param_hint=option)
+    return when.timestamp()
 
 
 @main.group()

@@ -13,6 +13,7 @@ import json
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from relay.channels.log import LogNotifier
 from relay.channels.slack import SlackNotifier
 from relay.channels.webhook import WebhookNotifier
 from relay.channels.wecom import CONTENT_LIMITS, WeComAppNotifier, WeComNotifier
+from relay.clock import Clock, FakeClock
 from relay.config import Config, format_loc
 from relay.errors import DeliveryError
 from relay.models import WebhookPayload
@@ -97,8 +99,8 @@ class RecordingRenderer(Renderer):
     """A renderer that also keeps every template failure ('file:line: ...') it fell back
     from, so a preview can report them instead of only logging them."""
 
-    def __init__(self, config: Config) -> None:
-        super().__init__(config)
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+        super().__init__(config, clock=clock)
         self.failures: list[str] = []
 
     def _failed(self, name: str, exc: BaseException) -> None:
@@ -211,8 +213,12 @@ async def render_preview(
     payload: dict[str, Any] | None,
     echo: Echo,
     locale: str | None = None,
+    at: float | None = None,
 ) -> int:
     """Print what ``channel`` would send for ``payload`` (default: the built-in sample).
+
+    ``at`` (unix seconds) is the moment to render as of: the sample's alerts start
+    relative to it and "firing for ..." counts up to it. Default: now.
 
     Returns the exit code: 0, or 1 when a template failed (each failure printed with file
     and line) or the receiver has no such integration.
@@ -227,7 +233,8 @@ async def render_preview(
     if locale is not None:
         channel_cfg = channel_cfg.model_copy(update={"locale": normalize_locale(locale)})
     if payload is None:
-        notification = sample_notification(name or "default")
+        when = datetime.fromtimestamp(at, UTC) if at is not None else None
+        notification = sample_notification(name or "default", now=when)
     else:
         try:
             webhook = validate_payload(payload, "payload")
@@ -237,7 +244,7 @@ async def render_preview(
             return 1
         name = name or webhook.receiver or "default"
         notification = notification_from_payload(webhook, name, _reason(webhook.status))
-    renderer = RecordingRenderer(config)
+    renderer = RecordingRenderer(config, FakeClock(at) if at is not None else None)
     # Any broken user template, not only this channel's: `relay serve` refuses to start on one.
     problems = renderer.check()
     message = Message(job_id=PREVIEW_JOB_ID, notification=notification, integration=integration)

@@ -531,7 +531,8 @@ def test_the_example_templates_in_the_docs_render(tmp_path: Path) -> None:
     for channel in ("email", "slack", "wecom", "team/wecom/1", "webhook"):
         kind = channel.split("/")[1] if "/" in channel else channel
         receiver = channel if "/" in channel else "team"
-        result = run("render", "--channel", kind, "--receiver", receiver, "--config", config)
+        result = run("render", "--channel", kind, "--receiver", receiver, "--config", config,
+                     "--at", "2026-11-25T10:00:00Z")
         assert result.exit_code == 0, (channel, result.output)
         outputs[channel] = result.stdout
     assert "Subject: [FIRING:3] team=infra" in outputs["email"]
@@ -542,3 +543,20 @@ def test_the_example_templates_in_the_docs_render(tmp_path: Path) -> None:
     assert json.loads(outputs["team/wecom/1"])[0]["text"]["content"].startswith("[FIRING] team")
     hook_body = json.loads(outputs["webhook"])
     assert hook_body["title"] == "[FIRING] team" and len(hook_body["alerts"]) == 4
+
+
+def test_render_at_a_given_time_is_the_same_whenever_it_runs(tmp_path: Path) -> None:
+    config = write_config(tmp_path, """
+        global: {timezone: UTC}
+        route: {receiver: team}
+        receivers: [{name: team, log_configs: [{}]}]
+    """)
+    first = run("render", "--channel", "log", "--config", config, "--at", "2030-01-02T03:04:05Z")
+    assert first.exit_code == 0, first.output
+    # CertificateExpiringSoon starts 2 days 3 hours before; the resolved one lasted 11m 59s.
+    assert "since 2029-12-31 00:04:05 UTC" in first.stdout
+    assert "resolved 2030-01-02 02:34:04 UTC after 11m 59s" in first.stdout
+    bad = run("render", "--channel", "log", "--config", config, "--at", "yesterday")
+    assert bad.exit_code == 2 and "'yesterday' is not an RFC 3339 time" in bad.output
+    naive = run("render", "--channel", "log", "--config", config, "--at", "2030-01-02T03:04:05")
+    assert naive.exit_code == 2 and "has no time zone" in naive.output
