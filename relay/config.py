@@ -111,7 +111,28 @@ class DeliveryConfig(StrictModel):
     backoff_initial: Duration = 1.0
     backoff_max: Duration = 300.0
     max_in_flight: int = Field(default=64, gt=0)  # concurrent attempts, all destinations
+    # Jobs one integration may hold at once (queued here + being sent); unset:
+    # max(1, max_in_flight // 8). A destination that hangs holds this many, never more.
+    max_in_flight_per_integration: int | None = Field(default=None, gt=0)
     lease: Duration = 60.0  # how long a claimed job is held before others may take it
+
+    @model_validator(mode="after")
+    def _share_leaves_room(self) -> DeliveryConfig:
+        share = self.max_in_flight_per_integration
+        if share is not None and share > 1 and share * 2 > self.max_in_flight:
+            raise ValueError(
+                f"max_in_flight_per_integration ({share}) must be at most half of max_in_flight"
+                f" ({self.max_in_flight}), so that a destination that hangs leaves slots to the"
+                " others; raise max_in_flight or lower the share"
+            )
+        return self
+
+    @property
+    def integration_share(self) -> int:
+        """Jobs one integration may hold in this process: its share of ``max_in_flight``."""
+        if self.max_in_flight_per_integration is not None:
+            return self.max_in_flight_per_integration
+        return max(1, self.max_in_flight // 8)
 
 
 class RouteConfig(StrictModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -196,6 +196,31 @@ class GroupUpdate:
     transition: Transition
 
 
+@dataclass(frozen=True)
+class ClaimRoom:
+    """How many jobs of each integration one :meth:`Store.claim_jobs` call may hand out."""
+
+    limit: int
+    exclude: frozenset[str] = frozenset()
+    per_integration: int | None = None
+    held: Mapping[str, int] = field(default_factory=dict)
+
+    def of(self, integration: str) -> int:
+        if integration in self.exclude:
+            return 0
+        return max(0, min(self.unlisted, self.limit if self.per_integration is None
+                          else self.per_integration - self.held.get(integration, 0)))
+
+    @property
+    def unlisted(self) -> int:
+        """The room of an integration neither excluded nor held."""
+        return self.limit if self.per_integration is None else min(self.limit, self.per_integration)
+
+    def listed(self) -> dict[str, int]:
+        """The room of every integration excluded or held (the others have ``unlisted``)."""
+        return {name: self.of(name) for name in sorted({*self.exclude, *self.held})}
+
+
 class Store(abc.ABC):
     """Durable state shared by ingest, the group flusher and the dispatcher.
 
@@ -249,11 +274,18 @@ class Store(abc.ABC):
         limit: int,
         lease: float,
         exclude_integrations: Collection[str] = (),
+        *,
+        per_integration: int | None = None,
+        held: Mapping[str, int] | None = None,
     ) -> list[Job]:
         """Lease up to ``limit`` due pending jobs (and jobs whose lease ran out) to ``owner``.
 
         Oldest first. A leased job is not handed to anyone else until ``now + lease``,
-        unless renewed with :meth:`renew`.
+        unless renewed with :meth:`renew`. No job of ``exclude_integrations`` is handed
+        out. With ``per_integration``, an integration gets at most ``per_integration -
+        held[integration]`` jobs (``held``: how many of its jobs the caller holds
+        already), counting jobs whose lease ran out: none once it holds its share.
+        :class:`ClaimRoom` is that rule.
         """
 
     @abc.abstractmethod

@@ -47,7 +47,7 @@ import random
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -64,6 +64,7 @@ from relay.errors import StoreUnavailable
 from relay.store.base import (
     JOB_STATUSES,
     Attempt,
+    ClaimRoom,
     GroupState,
     GroupUpdate,
     Job,
@@ -124,11 +125,19 @@ end
 return 1
 """
 
+# claim_jobs(): ARGV[6] is the room of an integration not listed after it, then come
+# (integration, room) pairs: ClaimRoom decides in Python, the script only applies it.
 _CLAIM = """
 local P, owner, now_s, limit, until_s = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local STREAM = P .. 'stream'
-local excluded = {}
-for i = 6, #ARGV do excluded[ARGV[i]] = true end
+local default_room = tonumber(ARGV[6])
+local rooms = {}
+for i = 7, #ARGV, 2 do rooms[ARGV[i]] = tonumber(ARGV[i + 1]) end
+local function room_of(integration)
+  local room = rooms[integration]
+  if room == nil then return default_room end
+  return room
+end
 
 -- {id, next_attempt_at, created_at, integration, created_at as stored, lease ran out}
 local cands = {}
@@ -138,14 +147,15 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. no
                        'status')
   if not f[1] or f[4] ~= 'running' then
     redis.call('ZREM', P .. 'leases', id)
-  elseif not excluded[f[1]] then
+  elseif room_of(f[1]) > 0 then
     table.insert(cands, {id, tonumber(f[2]), tonumber(f[3]), f[1], f[3], true})
   end
 end
 for _, integration in ipairs(redis.call('SMEMBERS', P .. 'integrations')) do
-  if not excluded[integration] then
+  local room = room_of(integration)
+  if room > 0 then
     local due = P .. 'due:' .. integration
-    local rows = redis.call('ZRANGEBYSCORE', due, '-inf', now_s, 'WITHSCORES', 'LIMIT', 0, limit)
+    local rows = redis.call('ZRANGEBYSCORE', due, '-inf', now_s, 'WITHSCORES', 'LIMIT', 0, room)
     if #rows == 0 and redis.call('EXISTS', due) == 0 then
       redis.call('SREM', P .. 'integrations', integration)
     end
@@ -166,6 +176,16 @@ table.sort(cands, function(a, b)
   if a[3] ~= b[3] then return a[3] < b[3] end
   return a[1] < b[1]
 end)
+-- Oldest first, each integration within its room (leases that ran out count too).
+local chosen, taken = {}, {}
+for _, c in ipairs(cands) do
+  if #chosen == limit then break end
+  local n = taken[c[4]] or 0
+  if n < room_of(c[4]) then
+    taken[c[4]] = n + 1
+    table.insert(chosen, c)
+  end
+end
 
 -- The consumer group exists from the first claim on ('0': a group re-created by hand
 -- also sees entries already there; the XREADGROUP below drops those orphans).
@@ -173,8 +193,7 @@ redis.pcall('XGROUP', 'CREATE', STREAM, 'relay', '0', 'MKSTREAM')
 local added = {}
 local fresh = 0
 local ids = {}
-for i = 1, math.min(limit, #cands) do
-  local c = cands[i]
+for _, c in ipairs(chosen) do
   local id = c[1]
   local key = P .. 'j:' .. id
   local entry = nil
@@ -689,11 +708,17 @@ class RedisStore(Store):
         limit: int,
         lease: float,
         exclude_integrations: Collection[str] = (),
+        *,
+        per_integration: int | None = None,
+        held: Mapping[str, int] | None = None,
     ) -> list[Job]:
         if limit <= 0:
             return []
+        room = ClaimRoom(limit, frozenset(exclude_integrations), per_integration, held or {})
         args = [self.prefix, owner, _num(now), str(int(limit)), _num(now + lease),
-                *exclude_integrations]
+                str(room.unlisted)]
+        for integration, n in room.listed().items():
+            args += [integration, str(n)]
         with self._guard():
             rows = await self._script("claim", args)
         return [_job(_pairs(row)) for row in rows]

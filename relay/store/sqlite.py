@@ -21,7 +21,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -33,6 +33,7 @@ from relay.errors import StoreUnavailable
 from relay.store.base import (
     JOB_STATUSES,
     Attempt,
+    ClaimRoom,
     GroupState,
     GroupUpdate,
     Job,
@@ -418,20 +419,33 @@ class SQLiteStore(Store):
         limit: int,
         lease: float,
         exclude_integrations: Collection[str] = (),
+        *,
+        per_integration: int | None = None,
+        held: Mapping[str, int] | None = None,
     ) -> list[Job]:
-        excluded = set(exclude_integrations)
+        room = ClaimRoom(limit, frozenset(exclude_integrations), per_integration, held or {}).of
 
         def op(conn: sqlite3.Connection) -> list[Job]:
             rows: list[tuple[Any, ...]] = []
             for (integration,) in conn.execute(_PENDING_INTEGRATIONS).fetchall():
-                if integration not in excluded:
-                    rows += conn.execute(_DUE_OF_INTEGRATION, (integration, now, limit)).fetchall()
+                if room(integration) > 0:
+                    rows += conn.execute(
+                        _DUE_OF_INTEGRATION, (integration, now, room(integration))
+                    ).fetchall()
             rows += [
                 row for row in conn.execute(_LEASE_EXPIRED, (now,)).fetchall()
-                if row[2] not in excluded
+                if room(row[2]) > 0
             ]
             rows.sort(key=lambda row: (row[7], row[6]))  # next_attempt_at, created_at
-            jobs = [_job(row) for row in rows[:limit]]
+            taken: dict[str, int] = {}
+            chosen: list[tuple[Any, ...]] = []
+            for row in rows:  # oldest first, each integration within its room
+                if len(chosen) == limit:
+                    break
+                if taken.get(row[2], 0) < room(row[2]):
+                    taken[row[2]] = taken.get(row[2], 0) + 1
+                    chosen.append(row)
+            jobs = [_job(row) for row in chosen]
             until = now + lease
             conn.executemany(
                 "UPDATE jobs SET status = 'running', lease_owner = ?, lease_until = ? WHERE id = ?",

@@ -189,6 +189,63 @@ async def test_claim_skips_excluded_integrations(store: Store) -> None:
     assert [j.id for j in claimed] == [slack]
 
 
+def integrations_of(jobs: list[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.integration] = counts.get(job.integration, 0) + 1
+    return counts
+
+
+async def test_claim_per_integration_gives_each_at_most_its_share(store: Store) -> None:
+    # The hanging destination's backlog is older than everything else: without a share
+    # it would take the whole limit.
+    stuck = await add_jobs(store, *(new_job(at=T0 + i, integration="a/webhook/0") for i in range(6)))
+    fast = await add_jobs(store, *(new_job(at=T0 + 10 + i, integration="b/webhook/0") for i in range(3)))
+    claimed = await store.claim_jobs("w", now=T0 + 20, limit=10, lease=30, per_integration=2)
+    assert [j.id for j in claimed] == stuck[:2] + fast[:2]  # oldest first within the shares
+    assert await store.claim_jobs("w", now=T0 + 20, limit=10, lease=30, per_integration=2,
+                                  held={"a/webhook/0": 2, "b/webhook/0": 2}) == []
+    again = await store.claim_jobs("w", now=T0 + 20, limit=10, lease=30, per_integration=2,
+                                   held={"a/webhook/0": 2, "b/webhook/0": 1})
+    assert [j.id for j in again] == [fast[2]]  # share - held
+
+
+async def test_claim_per_integration_below_share_gets_the_difference(store: Store) -> None:
+    ids = await add_jobs(store, *(new_job(at=T0 + i, integration="a/webhook/0") for i in range(6)))
+    claimed = await store.claim_jobs("w", now=T0 + 10, limit=10, lease=30, per_integration=4,
+                                     held={"a/webhook/0": 1, "gone/webhook/0": 9})
+    assert [j.id for j in claimed] == ids[:3]
+
+
+async def test_claim_per_integration_within_the_overall_limit(store: Store) -> None:
+    await add_jobs(store, *(new_job(at=T0 + i, integration=f"r{i % 3}/webhook/0") for i in range(12)))
+    claimed = await store.claim_jobs("w", now=T0 + 20, limit=5, lease=30, per_integration=2)
+    assert len(claimed) == 5
+    assert max(integrations_of(claimed).values()) == 2
+    assert [j.created_at for j in claimed] == [T0 + i for i in range(5)]
+
+
+async def test_claim_per_integration_counts_leases_that_ran_out(store: Store) -> None:
+    stuck = await add_jobs(store, *(new_job(at=T0 + i, integration="a/webhook/0") for i in range(5)))
+    [fast] = await add_jobs(store, new_job(at=T0 + 9, integration="b/webhook/0"))
+    # A replica that died held every job of the hanging destination.
+    assert len(await store.claim_jobs("dead", now=T0 + 10, limit=5, lease=30)) == 5
+    claimed = await store.claim_jobs("w", now=T0 + 41, limit=10, lease=30, per_integration=2)
+    assert [j.id for j in claimed] == [*stuck[:2], fast]
+    assert await store.claim_jobs("w", now=T0 + 41, limit=10, lease=30, per_integration=2,
+                                  held={"a/webhook/0": 2}) == []
+    later = await store.claim_jobs("w", now=T0 + 41, limit=10, lease=30, per_integration=3,
+                                   held={"a/webhook/0": 2})
+    assert [j.id for j in later] == [stuck[2]]
+
+
+async def test_claim_per_integration_still_skips_excluded(store: Store) -> None:
+    await add_jobs(store, new_job(integration="a/webhook/0"), new_job(integration="b/webhook/0"))
+    claimed = await store.claim_jobs("w", now=T0, limit=10, lease=30, per_integration=5,
+                                     exclude_integrations={"a/webhook/0"})
+    assert integrations_of(claimed) == {"b/webhook/0": 1}
+
+
 async def test_lease_blocks_other_claims_until_it_expires(store: Store) -> None:
     [job_id] = await add_jobs(store, new_job())
     assert len(await store.claim_jobs("w1", now=T0, limit=10, lease=30)) == 1
