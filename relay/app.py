@@ -31,12 +31,13 @@ from relay.ingest import error, handle_webhook
 from relay.metrics import Metrics
 from relay.runtime import Runtime
 from relay.store import open_store
-from relay.store.base import JOB_STATUSES, Store
+from relay.store.base import JOB_STATUSES, GroupUpdate, Store, TransitionResult
 
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.5
 PRUNE_INTERVAL = 600.0
+WRITE_PROBE_KEY = "relay:ready-probe"
 
 
 class RelayState:
@@ -61,6 +62,9 @@ class RelayState:
             store=store, clock=clock, metrics=metrics, runtime=lambda: self.runtime, owner=self.owner,
         )
         self.last_reload_error = ""
+        # Why the store last failed to commit; None while commits succeed. A SELECT can
+        # succeed while every commit fails (disk full), so readiness follows this.
+        self.store_problem: str | None = None
         self._reload_lock = asyncio.Lock()
         metrics.config_last_reload_successful.set(1)
         metrics.config_last_reload_success_timestamp.set(self.loaded_at)
@@ -94,6 +98,49 @@ class RelayState:
             await old.aclose()
             return None
 
+    async def apply(self, updates: list[GroupUpdate]) -> list[TransitionResult]:
+        """store.apply, remembering whether the store could commit (for readiness)."""
+        if not updates:
+            return []
+        try:
+            results = await self.store.apply(updates)
+        except StoreUnavailable as exc:
+            self._commit_failed(str(exc))
+            raise
+        self._commit_succeeded()
+        return results
+
+    def _commit_failed(self, problem: str) -> None:
+        if self.store_problem is None:
+            logger.warning("storage cannot commit; not ready until a commit succeeds: %s", problem)
+        self.store_problem = problem
+
+    def _commit_succeeded(self) -> None:
+        if self.store_problem is not None:
+            logger.info("storage commits again; ready")
+        self.store_problem = None
+
+    async def store_health(self) -> str | None:
+        """None when the store can take webhooks, else why not.
+
+        While commits succeed this is a ping; after a failed commit it is a small write
+        (a ref with a short TTL), so readiness recovers with the store even when no
+        webhook arrives to find out.
+        """
+        if self.store_problem is not None:
+            try:
+                await self.store.set_ref(WRITE_PROBE_KEY, {"at": self.clock.now()}, 60.0)
+            except StoreUnavailable as exc:
+                self._commit_failed(str(exc))
+                return f"storage cannot commit: {exc}"
+            self._commit_succeeded()
+            return None
+        try:
+            await self.store.ping()
+        except StoreUnavailable as exc:
+            return f"storage unavailable: {exc}"
+        return None
+
     async def flush_due(self) -> int:
         """Flush relay-side groups whose timer has fired; returns notifications created."""
         runtime = self.runtime
@@ -109,7 +156,7 @@ class RelayState:
             route = runtime.route_for(group.route_id)
             integrations = runtime.integrations.get(group.receiver, [])
             updates.append(flush_update(key, route, integrations, now))
-        results = await self.store.apply(updates)
+        results = await self.apply(updates)
         jobs = sum(len(r.jobs) for r in results)
         for result in results:
             for receiver, reason in result.suppressed:
@@ -189,8 +236,15 @@ async def webhook(request: Request, state: RelayState) -> Response:
 
 
 def counted_webhook(handler: Handler) -> Handler:
+    """Every answer is counted in relay_webhooks_received_total, an unexpected error as a
+    500 (logged once here, with its traceback, and answered without one)."""
+
     async def count(request: Request, state: RelayState) -> Response:
-        response = await handler(request, state)
+        try:
+            response = await handler(request, state)
+        except Exception:
+            logger.exception("unhandled error on %s %s", request.method, request.url.path)
+            response = error(500, "internal error; see relay's log")
         state.metrics.webhooks_received.labels(str(response.status_code)).inc()
         return response
 
@@ -258,10 +312,9 @@ async def healthy(request: Request, state: RelayState) -> Response:
 
 
 async def ready(request: Request, state: RelayState) -> Response:
-    try:
-        await state.store.ping()
-    except StoreUnavailable as exc:
-        return PlainTextResponse(f"not ready: storage unavailable: {exc}", 503)
+    problem = await state.store_health()
+    if problem is not None:
+        return PlainTextResponse(f"not ready: {problem}", 503)
     return PlainTextResponse("OK")
 
 

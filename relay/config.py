@@ -71,6 +71,13 @@ class AuthConfig(SecretFieldsModel):
 class ServerConfig(StrictModel):
     listen: str = "0.0.0.0:9095"
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    # A request's line and headers must arrive within read_timeout of its first byte
+    # (or of the connection), and its body within read_timeout of the headers.
+    read_timeout: Duration = Field(default=15.0, gt=0)
+    # Open connections; past it a request is answered 503 + Retry-After and closed.
+    # `relay serve` lowers it (with a warning) to fit the open-file limit.
+    max_connections: int = Field(default=1024, gt=0)
+    keepalive_timeout: Duration = Field(default=30.0, gt=0)  # idle keep-alive connection
     auth: AuthConfig | None = None
 
     @field_validator("listen")

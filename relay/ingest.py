@@ -6,14 +6,16 @@ they created; anything temporary on relay's side is a 503 so Alertmanager retrie
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from relay.config import format_loc
+from relay.durations import format_duration
 from relay.errors import StoreUnavailable
 from relay.grouping import plan_webhook
 from relay.models import Alert, WebhookPayload
@@ -25,9 +27,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "5"
+# nginx's "client closed request": counted in relay_webhooks_received_total, never sent.
+CLIENT_CLOSED = 499
 
 
 class BodyTooLarge(Exception):
+    pass
+
+
+class BodyTimeout(Exception):
     pass
 
 
@@ -36,18 +44,23 @@ def error(status: int, message: str, details: list[str] | None = None,
     return JSONResponse({"error": message, "details": details or []}, status, headers=headers)
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The body, refusing as soon as it passes ``limit`` bytes (never buffering more)."""
+async def read_limited(request: Request, limit: int, seconds: float) -> bytes:
+    """The body, refusing as soon as it passes ``limit`` bytes (never buffering more)
+    or when it has not all arrived within ``seconds`` (BodyTimeout)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout from None
     return b"".join(chunks)
 
 
@@ -86,9 +99,18 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
     if not is_json_type(request.headers.get("content-type", "")):
         return error(415, "expected Content-Type: application/json")
     try:
-        body = await read_limited(request, server.max_body_bytes)
+        body = await read_limited(request, server.max_body_bytes, server.read_timeout)
     except BodyTooLarge:
         return error(413, f"body larger than server.max_body_bytes ({server.max_body_bytes} bytes)")
+    except BodyTimeout:
+        # The rest of the body may still come: close rather than read it as the next request.
+        return error(408, "body not received within server.read_timeout "
+                     f"({format_duration(server.read_timeout)})", headers={"Connection": "close"})
+    except ClientDisconnect:
+        # The client's doing, and nobody is left to answer: no traceback, no error.
+        logger.debug("client disconnected before sending the whole body",
+                     extra={"client": request.client.host if request.client else ""})
+        return Response(status_code=CLIENT_CLOSED)
     try:
         payload = WebhookPayload.model_validate_json(body)
     except ValidationError as exc:
@@ -103,7 +125,7 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
         payload.externalURL, payload.truncatedAlerts, now,
     )
     try:
-        results = await state.store.apply(updates) if updates else []
+        results = await state.apply(updates)
     except StoreUnavailable as exc:
         logger.error("storage unavailable, answering 503: %s", exc)
         return error(503, "storage unavailable, retry later", [str(exc)],

@@ -3,15 +3,65 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Status = Literal["firing", "resolved"]
 
 # Alertmanager marks "no end yet" with Go's zero time; it must never reach a message.
 _GO_ZERO_YEAR = 1
+# The latest time every IANA zone (up to UTC+14) can still show: later ones overflow
+# datetime when a template converts them to global.timezone.
+_LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+# What the store's JSON encoder (orjson) can write: 64-bit integers, signed or not.
+_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1
+_MAX_DEPTH = 32  # of an extra field's nesting; Alertmanager's own fields are flat
+
+
+def _storable(value: Any, where: str = "", depth: int = 0) -> Any:
+    """``value`` (an extra field, parsed from JSON) if every part of it can be stored.
+
+    Raises ValueError naming the place inside the field (``.a[1]``): integers beyond
+    64 bits, NaN and Infinity (not JSON, though the parser accepts them), and nesting
+    past _MAX_DEPTH.
+    """
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"nested more than {_MAX_DEPTH} levels deep")
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _UINT_MAX:
+            raise ValueError(f"integer{' at ' + where if where else ''} does not fit in 64 bits")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} {'at ' + where + ' ' if where else ''}is not a JSON number")
+        return value
+    if isinstance(value, list):
+        return [_storable(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _storable(v, f"{where}.{k}", depth + 1) for k, v in value.items()}
+    raise ValueError(f"unexpected value of type {type(value).__name__}")
+
+
+# Unknown keys are kept in the stored alert; each must be something the store can write.
+ExtraValue = Annotated[Any, AfterValidator(_storable)]
+
+
+def _utc(value: datetime) -> datetime:
+    """``value`` in UTC (naive means UTC), if every time zone can show it."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date is out of range once converted to UTC") from None
+    if value > _LATEST:
+        raise ValueError("date is too far in the future (latest: 9999-12-30T23:59:59Z)")
+    return value
 
 
 def fingerprint_of(labels: dict[str, str]) -> str:
@@ -29,6 +79,7 @@ class Alert(BaseModel):
     """One alert as Alertmanager sends it. Unknown keys are kept and ignored."""
 
     model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, ExtraValue] = Field(init=False)
 
     status: Status
     labels: dict[str, str]
@@ -38,12 +89,17 @@ class Alert(BaseModel):
     generatorURL: str = ""
     fingerprint: str = ""
 
+    @field_validator("startsAt", mode="after")
+    @classmethod
+    def _start_in_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
     @field_validator("endsAt", mode="after")
     @classmethod
     def _zero_is_none(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.year <= _GO_ZERO_YEAR:
+        if value is None or value.year <= _GO_ZERO_YEAR:
             return None
-        return value
+        return _utc(value)
 
     @model_validator(mode="after")
     def _ensure_fingerprint(self) -> Alert:
@@ -66,10 +122,11 @@ class WebhookPayload(BaseModel):
     """Alertmanager's webhook body, version 4. Newer keys (routeLabels, ...) are accepted."""
 
     model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, ExtraValue] = Field(init=False)
 
     version: Literal["4"]
     groupKey: str
-    truncatedAlerts: int = Field(default=0, ge=0)
+    truncatedAlerts: int = Field(default=0, ge=0, le=2**63 - 1)
     receiver: str = ""
     status: Status
     alerts: list[Alert]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
 
 import pytest
 
@@ -191,3 +193,130 @@ async def test_metrics_expose_the_design_names(relay_factory) -> None:
         "relay_config_last_reload_successful 1.0",
     ):
         assert name in text
+
+
+# -- bad input is a 4xx naming the field, never a 500 -----------------------------------
+
+def _with(path: str, value: object) -> bytes:
+    """A good webhook with ``value`` set at a dotted path ('alerts.0.endsAt')."""
+    body = webhook(alert())
+    node: object = body
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]  # type: ignore[index]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value  # type: ignore[index]
+    return json.dumps(body).encode()
+
+
+UNSTORABLE = [
+    # (name, body, field path the 422 must name)
+    ("integer beyond 64 bits in an extra alert field", _with("alerts.0.value", 2**64), "alerts[0].value"),
+    ("negative integer beyond 64 bits nested in an extra field",
+     _with("alerts.0.extra", {"a": [1, -(2**63) - 1]}), "alerts[0].extra"),
+    ("integer beyond 64 bits in truncatedAlerts", _with("truncatedAlerts", 2**70), "truncatedAlerts"),
+    ("integer beyond 64 bits in a top-level extra field", _with("routeLabels", {"n": 10**30}),
+     "routeLabels"),
+    ("endsAt overflows when converted to UTC", _with("alerts.0.endsAt", "9999-12-31T23:59:59-01:00"),
+     "alerts[0].endsAt"),
+    ("startsAt overflows when converted to UTC", _with("alerts.0.startsAt", "0001-01-01T00:00:00+01:00"),
+     "alerts[0].startsAt"),
+    ("startsAt cannot be shown in every time zone", _with("alerts.0.startsAt", "9999-12-31T23:00:00Z"),
+     "alerts[0].startsAt"),
+    ("NaN is not a JSON number", _with("alerts.0.value", 1.0).replace(b"1.0", b"NaN"), "alerts[0].value"),
+    ("Infinity is not a JSON number", _with("alerts.0.value", 1.0).replace(b"1.0", b"-Infinity"),
+     "alerts[0].value"),
+    ("an extra field nested too deeply", _with("alerts.0.deep", json.loads("[" * 100 + "]" * 100)),
+     "alerts[0].deep"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "where"), UNSTORABLE, ids=[c[0] for c in UNSTORABLE])
+async def test_unstorable_values_are_422_naming_the_field(relay_factory, caplog, name, body, where) -> None:
+    async with relay_factory(OPEN.replace("2048", "65536")) as relay:
+        response = await relay.client.post("/api/v1/alerts/webhook", content=body, headers=JSON)
+        assert response.status_code == 422, response.text
+        assert any(d.startswith(f"{where}:") for d in response.json()["details"]), response.text
+        assert relay.state.metrics.registry.get_sample_value(
+            "relay_webhooks_received_total", {"code": "422"}) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_dates_are_normalised_to_utc_and_go_zero_end_is_open(relay_factory) -> None:
+    body = webhook(alert())
+    body["alerts"][0]["startsAt"] = "2026-11-22T14:25:51+08:00"
+    body["alerts"][0]["endsAt"] = "0001-01-01T00:00:00+01:00"  # Go's zero time, any offset
+    async with relay_factory(OPEN) as relay:
+        assert (await relay.post(body)).status_code == 200
+        [job] = await relay.jobs()
+    stored = job.payload["alerts"][0]
+    assert stored["startsAt"].startswith("2026-11-22T06:25:51")
+    assert stored["endsAt"] is None  # open: never shown as year 1
+
+
+async def test_an_unexpected_error_is_a_counted_500_logged_once(relay_factory, monkeypatch, caplog) -> None:
+    async with relay_factory(OPEN) as relay:
+        async def broken(updates):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(relay.state.store, "apply", broken)
+        response = await relay.post(webhook(alert()))
+        assert response.status_code == 500
+        assert set(response.json()) == {"error", "details"}
+        assert "a bug" not in response.text and "Traceback" not in response.text
+        assert relay.state.metrics.registry.get_sample_value(
+            "relay_webhooks_received_total", {"code": "500"}) == 1
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+
+
+async def _call_asgi(app, body_events: list[dict], hang: bool = False) -> list[dict]:
+    """Drive the ASGI app directly: the body arrives as ``body_events``, then (``hang``)
+    nothing more ever arrives, or the client is gone (http.disconnect)."""
+    events = list(body_events)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if events:
+            return events.pop(0)
+        if hang:
+            await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/api/v1/alerts/webhook", "raw_path": b"/api/v1/alerts/webhook",
+        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 9095),
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_a_client_disconnect_mid_body_is_a_debug_line(relay_factory, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="relay")
+    async with relay_factory(OPEN) as relay:
+        await _call_asgi(relay.app, [{"type": "http.request", "body": b'{"ver', "more_body": True}])
+        assert relay.state.metrics.registry.get_sample_value(
+            "relay_webhooks_received_total", {"code": "499"}) == 1
+        assert await relay.jobs() == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and "disconnect" in r.getMessage()]
+    assert len(debug) == 1 and debug[0].exc_info is None
+
+
+async def test_a_body_that_stops_arriving_is_a_408(relay_factory) -> None:
+    config = OPEN.replace("  max_body_bytes: 2048", "  max_body_bytes: 2048\n  read_timeout: 50ms")
+    async with relay_factory(config) as relay:
+        sent = await _call_asgi(relay.app, [{"type": "http.request", "body": b"{", "more_body": True}],
+                                hang=True)
+        assert sent[0]["status"] == 408
+        assert (b"connection", b"close") in sent[0]["headers"]
+        assert relay.state.metrics.registry.get_sample_value(
+            "relay_webhooks_received_total", {"code": "408"}) == 1
