@@ -59,6 +59,10 @@ class GroupState:
     updated_at: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)  # external url, truncated count, ...
 
+    def firing_count(self) -> int:
+        """Alerts still firing; a group with none (all resolved, or no alerts) can be pruned."""
+        return sum(1 for alert in self.alerts.values() if alert.get("status") == "firing")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
@@ -233,6 +237,11 @@ class Store(abc.ABC):
     single_writer: bool = False
 
     # -- lifecycle -----------------------------------------------------------------
+    def prepare(self) -> None:
+        """Checks that need no connection, run before serving (SQLite: take the file for
+        this process). Raises StoreUnavailable; open() runs them too."""
+        return None
+
     @abc.abstractmethod
     async def open(self) -> None:
         """Connect, create the schema, and return leases held by a previous run."""

@@ -10,8 +10,9 @@ redis-py for ``rediss://`` (``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
 Layout (every key starts with the prefix; docs/ha.md has the full picture):
 
 * ``g:<group key>``: the group state as JSON. ``groups:due`` (zset, score
-  ``next_flush_at``) and ``groups:empty`` (zset of groups without alerts, score
-  ``updated_at``) index it for the flusher and for pruning.
+  ``next_flush_at``) and ``groups:resolved`` (zset of groups without a firing alert:
+  none left, or all resolved; score ``updated_at``) index it for the flusher and for
+  pruning.
 * ``j:<job id>``: a job as a hash (notification, status, attempts, lease).
   ``jobs:all``, ``jobs:status:<status>`` and ``jobs:receiver:<name>`` (zsets, score
   ``created_at``) serve the delivery log and the counts; ``finished`` (delivered jobs by
@@ -76,7 +77,8 @@ from relay.store.base import (
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: groups:resolved replaces groups:empty (all-resolved groups are pruned)
+UNFINISHED_JOBS_SCAN_LIMIT = 10_000  # prune checks groups against at most this many open jobs
 DEFAULT_PREFIX = "relay:"
 CONSUMER_GROUP = "relay"
 # How long apply() keeps retrying when other writers keep changing the same groups.
@@ -347,8 +349,9 @@ return 1
 """
 
 _PRUNE = """
--- ARGV: prefix, delivered-before, empty-groups-before, batch
+-- ARGV: prefix, delivered-before, resolved-groups-before, batch, unfinished-jobs scan limit
 local P, jobs_before, groups_before, batch = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local scan_limit = tonumber(ARGV[5])
 local removed = 0
 local jobs = redis.call('ZRANGEBYSCORE', P .. 'finished', '-inf', '(' .. jobs_before,
                         'LIMIT', 0, batch)
@@ -364,17 +367,36 @@ for _, id in ipairs(jobs) do
     removed = removed + 1
   end
 end
-local groups = redis.call('ZRANGEBYSCORE', P .. 'groups:empty', '-inf', '(' .. groups_before,
+local groups = redis.call('ZRANGEBYSCORE', P .. 'groups:resolved', '-inf', '(' .. groups_before,
                           'LIMIT', 0, batch)
+-- A group whose notification is still pending or being delivered keeps its log.
+local busy = {}
+if #groups > 0 then
+  local open = redis.call('ZCARD', P .. 'jobs:status:pending')
+             + redis.call('ZCARD', P .. 'jobs:status:running')
+  if open > scan_limit then
+    groups = {}  -- a backlog this large: prune groups another time
+  else
+    for _, status in ipairs({'pending', 'running'}) do
+      for _, id in ipairs(redis.call('ZRANGE', P .. 'jobs:status:' .. status, 0, -1)) do
+        local gk = redis.call('HGET', P .. 'j:' .. id, 'group_key')
+        if gk then busy[gk] = true end
+      end
+    end
+  end
+end
+local groups_removed = 0
 for _, gk in ipairs(groups) do
-  redis.call('DEL', P .. 'g:' .. gk)
-  redis.call('ZREM', P .. 'groups:empty', gk)
-  redis.call('ZREM', P .. 'groups:due', gk)
-  removed = removed + 1
+  if not busy[gk] then
+    redis.call('DEL', P .. 'g:' .. gk)
+    redis.call('ZREM', P .. 'groups:resolved', gk)
+    redis.call('ZREM', P .. 'groups:due', gk)
+    groups_removed = groups_removed + 1
+  end
 end
 local more = 0
-if #jobs == batch or #groups == batch then more = 1 end
-return {removed, more}
+if #jobs == batch or (#groups == batch and groups_removed > 0) then more = 1 end
+return {removed + groups_removed, more}
 """
 
 
@@ -556,7 +578,28 @@ class RedisStore(Store):
                 f"redis {self.describe()}: data layout version {version} is newer than this"
                 f" relay supports ({SCHEMA_VERSION}); upgrade relay"
             )
+        if version is not None and int(version) < 2:
+            await self._index_resolved_groups()
         self._layout_checked = True
+
+    async def _index_resolved_groups(self) -> None:
+        """Layout 1 -> 2: index groups without a firing alert in ``groups:resolved``
+        (layout 1 indexed only groups without any alert, in ``groups:empty``). Idempotent:
+        replicas starting together may both run it."""
+        resolved = self._key("groups:resolved")
+        with self._guard():
+            client = self.client
+            async for gk in client.scan_iter(match=self._gk("*"), count=500):
+                raw = await client.get(gk)
+                if raw is None:
+                    continue
+                state = GroupState.from_dict(orjson.loads(raw))
+                if not state.firing_count():
+                    await client.zadd(resolved, {state.key: state.updated_at})
+            await client.delete(self._key("groups:empty"))
+            await client.set(self._key("schema"), SCHEMA_VERSION)
+        logger.info("redis layout upgraded to version %d (resolved groups indexed for pruning)",
+                    SCHEMA_VERSION)
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -594,21 +637,21 @@ class RedisStore(Store):
     def _commands(self, plan: _Plan) -> list[list[str | bytes]]:
         """The writes that commit ``plan``: group states, their indexes, new jobs."""
         out: list[list[str | bytes]] = []
-        due, empty = self._key("groups:due"), self._key("groups:empty")
+        due, resolved = self._key("groups:due"), self._key("groups:resolved")
         for key, state in plan.states.items():
             gk = self._gk(key)
             if state is None:
-                out += [["DEL", gk], ["ZREM", due, key], ["ZREM", empty, key]]
+                out += [["DEL", gk], ["ZREM", due, key], ["ZREM", resolved, key]]
                 continue
             out.append(["SET", gk, orjson.dumps(state.to_dict())])
             if state.next_flush_at is None:
                 out.append(["ZREM", due, key])
             else:
                 out.append(["ZADD", due, _num(state.next_flush_at), key])
-            if state.alerts:
-                out.append(["ZREM", empty, key])
+            if state.firing_count():
+                out.append(["ZREM", resolved, key])
             else:
-                out.append(["ZADD", empty, _num(state.updated_at), key])
+                out.append(["ZADD", resolved, _num(state.updated_at), key])
         for job in plan.jobs:
             created = _num(job.created_at)
             out.append([
@@ -813,7 +856,7 @@ class RedisStore(Store):
     # -- retention ---------------------------------------------------------------------
     async def prune(self, now: float, job_retention: float, group_retention: float) -> int:
         args = [self.prefix, _num(now - job_retention), _num(now - group_retention),
-                str(PRUNE_BATCH)]
+                str(PRUNE_BATCH), str(UNFINISHED_JOBS_SCAN_LIMIT)]
         total = 0
         with self._guard():
             while True:  # in batches, so other replicas' commands run in between

@@ -7,16 +7,23 @@ own savepoint (a failing operation fails only its own caller), commits once and 
 then resolves the futures. Concurrent ``apply()`` calls from many webhooks therefore
 share one commit (group commit) and nothing is reported done before it is durable.
 
-Durability: ``synchronous=NORMAL`` (the default) in WAL mode survives ``kill -9`` of
-relay, because a committed transaction is in the WAL file (the OS page cache) before
-COMMIT returns; only an OS crash or power loss can lose the last transactions. Add
-``?synchronous=full`` to the URL to fsync the WAL on every commit as well.
+Durability: ``synchronous=FULL`` (the default) fsyncs the WAL before COMMIT returns, so
+a webhook answered 200 survives a power loss or a kernel crash too; group commit shares
+one fsync among every webhook of a batch. ``?synchronous=normal`` is an opt-in that skips
+the fsync: it survives ``kill -9`` of relay (the WAL is in the OS page cache), but an OS
+crash or power loss can lose the last transactions.
+
+One process owns the file: :meth:`SQLiteStore.prepare` takes an exclusive ``flock`` on
+``<file>.lock`` (holding the owner's pid) for as long as the store is open. A second relay
+on the same file would hand out the first one's leased jobs again, so it is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -45,7 +52,7 @@ from relay.store.base import (
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], T]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: groups.firing_count (prune groups whose alerts are all resolved)
 MAX_BATCH = 512  # operations per group commit; bounds the latency of one transaction
 
 _SCHEMA = """
@@ -55,7 +62,8 @@ CREATE TABLE IF NOT EXISTS groups (
     next_flush_at REAL,
     updated_at REAL NOT NULL,
     alert_count INTEGER NOT NULL,
-    state TEXT NOT NULL
+    state TEXT NOT NULL,
+    firing_count INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS groups_next_flush_at ON groups (next_flush_at)
     WHERE next_flush_at IS NOT NULL;
@@ -143,6 +151,7 @@ class _Request:
 
 
 _STOP = object()
+_AUTO_VACUUM_INCREMENTAL = 2
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]]) -> None:
@@ -179,12 +188,14 @@ class _Writer(threading.Thread):
         return StoreUnavailable(f"sqlite database {self.path}: {text}{hint}")
 
     def _connect(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreUnavailable(f"cannot create directory {self.path.parent}: {exc}") from exc
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
+            # Pages freed by prune go back to the file system (prune runs incremental_vacuum).
+            # A file made before relay set this is converted once, by a full VACUUM.
+            if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _AUTO_VACUUM_INCREMENTAL:
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                    conn.execute("VACUUM")
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreUnavailable(f"sqlite database {self.path}: cannot enable WAL ({mode})")
@@ -286,7 +297,7 @@ class SQLiteStore(Store):
     single_writer = True
     """The embedded store: ``sqlite:///relative/path.db`` or ``sqlite:////abs/path.db``.
 
-    URL query options: ``synchronous=normal|full`` (default normal, see the module
+    URL query options: ``synchronous=full|normal`` (default full, see the module
     docstring) and ``busy_timeout`` in seconds (default 5).
     """
 
@@ -294,7 +305,7 @@ class SQLiteStore(Store):
         self,
         path: str | Path,
         *,
-        synchronous: str = "normal",
+        synchronous: str = "full",
         busy_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -306,6 +317,7 @@ class SQLiteStore(Store):
         self.clock = clock
         self._lock = threading.Lock()
         self._writer: _Writer | None = None
+        self._owner_fd: int | None = None  # the flock on <file>.lock while open
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -344,7 +356,46 @@ class SQLiteStore(Store):
         return await future
 
     # -- lifecycle -------------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def prepare(self) -> None:
+        """Create the directory and take the file for this process, or raise
+        StoreUnavailable naming the relay that has it. Idempotent; open() calls it."""
+        if self._owner_fd is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create directory {self.path.parent}: {exc}") from exc
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"sqlite database {self.path}: cannot open {self.lock_path}: {exc.strerror}"
+                f" (relay needs write access to {self.path.parent})"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreUnavailable(
+                f"database {self.path} is in use by another relay (pid {holder}); one relay"
+                " process per SQLite file (use Redis storage to run several)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._owner_fd = fd
+
+    def _release_file(self) -> None:
+        fd, self._owner_fd = self._owner_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the flock
+
     async def open(self) -> None:
+        self.prepare()
         with self._lock:
             if self._writer is not None:
                 return
@@ -369,6 +420,13 @@ class SQLiteStore(Store):
                 f"sqlite database {self.path}: schema version {row[0]} is newer than this"
                 f" relay supports ({SCHEMA_VERSION}); upgrade relay"
             )
+        elif row[0] < 2:
+            conn.execute("ALTER TABLE groups ADD COLUMN firing_count INTEGER NOT NULL DEFAULT 0")
+            conn.execute(
+                "UPDATE groups SET firing_count = (SELECT count(*) FROM json_each(groups.state,"
+                " '$.alerts') WHERE json_extract(json_each.value, '$.status') = 'firing')"
+            )
+            conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
         # One process owns the file: whatever a previous run was delivering is due again.
         conn.execute(
             "UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_until = NULL"
@@ -379,15 +437,17 @@ class SQLiteStore(Store):
         with self._lock:
             writer, self._writer = self._writer, None
             if writer is None:
+                self._release_file()
                 return
             writer.queue.put(_STOP)
         await asyncio.to_thread(writer.join)
+        self._release_file()
 
     async def ping(self) -> None:
         await self._call(lambda conn: conn.execute("SELECT 1").fetchone())
 
     def describe(self) -> str:
-        query = "?synchronous=full" if self.synchronous == "FULL" else ""
+        query = "?synchronous=normal" if self.synchronous == "NORMAL" else ""
         return f"sqlite:///{self.path}{query}"
 
     # -- groups ------------------------------------------------------------------------
@@ -566,11 +626,17 @@ class SQLiteStore(Store):
                 "DELETE FROM jobs WHERE status = 'delivered' AND finished_at < ?",
                 (now - job_retention,),
             )
+            # A group with no firing alert (none left, or all resolved: Alertmanager's
+            # pass-through groups keep their resolved alerts), no notification still to
+            # deliver, and no change for group_retention is forgotten; if its alerts fire
+            # again they are new and notify again.
             groups = conn.execute(
-                "DELETE FROM groups WHERE alert_count = 0 AND updated_at < ?",
+                "DELETE FROM groups WHERE firing_count = 0 AND updated_at < ?"
+                " AND key NOT IN (SELECT group_key FROM jobs WHERE status IN ('pending', 'running'))",
                 (now - group_retention,),
             )
             refs = conn.execute("DELETE FROM refs WHERE expires_at <= ?", (now,))
+            _give_back_free_pages(conn)
             return jobs.rowcount + groups.rowcount + refs.rowcount
 
         return await self._call(op)
@@ -597,6 +663,16 @@ class SQLiteStore(Store):
         )
 
 
+def _give_back_free_pages(conn: sqlite3.Connection) -> None:
+    """Truncate the file by its free pages (auto_vacuum=INCREMENTAL). Python's sqlite3
+    steps ``PRAGMA incremental_vacuum`` once, which frees a single page: repeat it."""
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    for _ in range(free):
+        conn.execute("PRAGMA incremental_vacuum")
+        if not conn.execute("PRAGMA freelist_count").fetchone()[0]:
+            break
+
+
 def _load_group(conn: sqlite3.Connection, key: str) -> GroupState | None:
     row = conn.execute("SELECT state FROM groups WHERE key = ?", (key,)).fetchone()
     return GroupState.from_dict(orjson.loads(row[0])) if row is not None else None
@@ -611,13 +687,14 @@ def _apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResul
         conn.execute("DELETE FROM groups WHERE key = ?", (update.key,))
     else:
         conn.execute(
-            "INSERT OR REPLACE INTO groups (key, next_flush_at, updated_at, alert_count, state)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO groups (key, next_flush_at, updated_at, alert_count,"
+            " firing_count, state) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 update.key,
                 state.next_flush_at,
                 state.updated_at,
                 len(state.alerts),
+                state.firing_count(),
                 _dumps(state.to_dict()),
             ),
         )

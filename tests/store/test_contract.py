@@ -22,14 +22,20 @@ T0 = 1_700_000_000.0
 
 
 def group(
-    key: str, *, alerts: int = 1, next_flush_at: float | None = None, at: float = T0
+    key: str, *, alerts: int = 1, next_flush_at: float | None = None, at: float = T0,
+    resolved: int = 0,
 ) -> GroupState:
+    """A group with ``alerts`` firing alerts and ``resolved`` resolved ones."""
+    statuses = ["firing"] * alerts + ["resolved"] * resolved
     return GroupState(
         key=key,
         receiver="oncall",
         route_id="0",
         labels={"alertname": key},
-        alerts={f"fp{i}": {"labels": {"alertname": key}} for i in range(alerts)},
+        alerts={
+            f"fp{i}": {"labels": {"alertname": key, "i": str(i)}, "status": status}
+            for i, status in enumerate(statuses)
+        },
         next_flush_at=next_flush_at,
         created_at=at,
         updated_at=at,
@@ -400,17 +406,39 @@ async def test_prune(store: Store) -> None:
             GroupUpdate("empty-old", put(group("empty-old", alerts=0, at=T0))),
             GroupUpdate("empty-new", put(group("empty-new", alerts=0, at=now - 60))),
             GroupUpdate("full-old", put(group("full-old", alerts=2, at=T0))),
+            # Alertmanager's pass-through groups keep their resolved alerts.
+            GroupUpdate("resolved-old", put(group("resolved-old", alerts=0, resolved=2, at=T0))),
+            GroupUpdate("resolved-new", put(group("resolved-new", alerts=0, resolved=2, at=now - 60))),
+            GroupUpdate("mixed-old", put(group("mixed-old", alerts=1, resolved=1, at=T0))),
+            # Its "resolved" notification is still to be delivered: keep its log.
+            GroupUpdate("resolved-old-pending",
+                        put(group("resolved-old-pending", alerts=0, resolved=1, at=T0),
+                            new_job("resolved-old-pending", at=T0))),
         ]
     )
 
     removed = await store.prune(now, job_retention=day, group_retention=day)
-    assert removed >= 2  # the old delivered job and the old empty group (plus backend extras)
+    assert removed >= 3  # the old delivered job, the old empty and resolved groups (plus extras)
     assert await store.get_job(old_delivered) is None
     for kept in (new_delivered, old_dead, old_pending):
         assert await store.get_job(kept) is not None
-    assert await store.get_group("empty-old") is None
-    assert await store.get_group("empty-new") is not None
-    assert await store.get_group("full-old") is not None
+    for gone in ("empty-old", "resolved-old"):
+        assert await store.get_group(gone) is None, gone
+    for kept_group in ("empty-new", "full-old", "resolved-new", "mixed-old", "resolved-old-pending"):
+        assert await store.get_group(kept_group) is not None, kept_group
+
+
+async def test_a_group_changed_from_firing_to_resolved_is_pruned(store: Store) -> None:
+    day = 86400.0
+    await store.apply([GroupUpdate("g", put(group("g", alerts=2, at=T0)))])
+    await store.apply([GroupUpdate("g", put(group("g", alerts=0, resolved=2, at=T0 + 1)))])
+    assert await store.prune(T0 + 3 * day, job_retention=day, group_retention=day) >= 1
+    assert await store.get_group("g") is None
+    # Firing again after that: the other way round, it is kept.
+    await store.apply([GroupUpdate("g", put(group("g", alerts=0, resolved=1, at=T0)))])
+    await store.apply([GroupUpdate("g", put(group("g", alerts=1, at=T0 + 1)))])
+    await store.prune(T0 + 3 * day, job_retention=day, group_retention=day)
+    assert await store.get_group("g") is not None
 
 
 async def test_refs_with_ttl(store: Store) -> None:

@@ -200,6 +200,28 @@ async def test_newer_data_layout_is_refused(redis_server: RedisServer, raw: aior
         await store.open()
 
 
+async def test_a_layout_1_key_space_is_upgraded_and_its_resolved_groups_pruned(
+    redis_server: RedisServer, raw: aioredis.Redis
+) -> None:
+    prefix = unique_prefix()
+    # What layout 1 wrote: groups without alerts in groups:empty, resolved ones nowhere.
+    await raw.set(f"{prefix}schema", 1)
+    for state in (group("resolved", alerts=0, resolved=2), group("firing", alerts=1, resolved=1),
+                  group("empty", alerts=0)):
+        await raw.set(f"{prefix}g:{state.key}", orjson.dumps(state.to_dict()))
+    await raw.zadd(f"{prefix}groups:empty", {"empty": T0})
+    store = RedisStore.from_url(f"{redis_server.url}?prefix={prefix}")
+    await store.open()
+    try:
+        assert await raw.get(f"{prefix}schema") == "2"
+        assert not await raw.exists(f"{prefix}groups:empty")
+        assert await store.prune(T0 + 86400, job_retention=60, group_retention=60) == 2
+        assert await store.get_group("resolved") is None and await store.get_group("empty") is None
+        assert await store.get_group("firing") is not None
+    finally:
+        await store.close()
+
+
 # -- apply across replicas --------------------------------------------------------------------
 async def test_a_commit_between_read_and_write_makes_the_transition_run_again(
     redis_server: RedisServer, replicas: tuple[RedisStore, RedisStore]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -57,10 +58,11 @@ def read_only_dir(path: Path) -> Iterator[None]:
 def test_from_url() -> None:
     assert SQLiteStore.from_url("sqlite:///data/relay.db").path == Path("data/relay.db").absolute()
     assert SQLiteStore.from_url("sqlite:////srv/relay.db").path == Path("/srv/relay.db")
-    store = SQLiteStore.from_url("sqlite:////srv/relay.db?synchronous=full&busy_timeout=1.5")
-    assert (store.synchronous, store.busy_timeout) == ("FULL", 1.5)
-    assert store.describe() == "sqlite:////srv/relay.db?synchronous=full"
+    store = SQLiteStore.from_url("sqlite:////srv/relay.db?synchronous=normal&busy_timeout=1.5")
+    assert (store.synchronous, store.busy_timeout) == ("NORMAL", 1.5)
+    assert store.describe() == "sqlite:////srv/relay.db?synchronous=normal"
     assert SQLiteStore.from_url("sqlite:////srv/relay.db").describe() == "sqlite:////srv/relay.db"
+    assert SQLiteStore.from_url("sqlite:////srv/relay.db?synchronous=full").synchronous == "FULL"
     for bad in (
         "sqlite://:memory:",
         "sqlite:///:memory:",
@@ -80,20 +82,93 @@ async def test_creates_directory_schema_and_wal(tmp_path: Path) -> None:
     try:
         with contextlib.closing(sqlite3.connect(path)) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+            assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # INCREMENTAL
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
             assert {"groups", "jobs", "refs", "jobs_claim"} <= tables
         sync = await store._call(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
-        assert sync == 1  # NORMAL
+        assert sync == 2  # FULL: a webhook answered 200 is fsynced
     finally:
         await store.close()
 
 
-async def test_synchronous_full_from_url(tmp_path: Path) -> None:
-    store = SQLiteStore.from_url(url(tmp_path / "relay.db", "?synchronous=full"))
+async def test_synchronous_normal_is_an_opt_in(tmp_path: Path) -> None:
+    store = SQLiteStore.from_url(url(tmp_path / "relay.db", "?synchronous=normal"))
     await store.open()
     try:
-        assert await store._call(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]) == 2
+        assert await store._call(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]) == 1
+    finally:
+        await store.close()
+
+
+async def test_a_second_store_on_the_same_file_is_refused_until_the_first_closes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "relay.db"
+    first, second = SQLiteStore.from_url(url(path)), SQLiteStore.from_url(url(path))
+    await first.open()
+    try:
+        with pytest.raises(StoreUnavailable) as refused:
+            await second.open()
+        assert f"database {path} is in use by another relay (pid {os.getpid()})" in str(refused.value)
+        with pytest.raises(StoreUnavailable):
+            second.prepare()  # also before any open: what `relay serve` checks first
+        await first.apply([with_job("g")])  # the first one is unaffected
+    finally:
+        await first.close()
+    await second.open()  # free once the first has closed
+    try:
+        assert await second.get_group("g") is not None
+    finally:
+        await second.close()
+
+
+async def test_a_version_1_file_is_upgraded_and_its_resolved_groups_can_be_pruned(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "relay.db"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        # What relay 0.1 created: no firing_count, no auto_vacuum.
+        conn.executescript("""
+            CREATE TABLE schema_version (version INTEGER NOT NULL);
+            INSERT INTO schema_version VALUES (1);
+            CREATE TABLE groups (key TEXT PRIMARY KEY, next_flush_at REAL, updated_at REAL NOT NULL,
+                                 alert_count INTEGER NOT NULL, state TEXT NOT NULL);
+        """)
+        for key, statuses in (("resolved", ["resolved", "resolved"]), ("firing", ["resolved", "firing"])):
+            state = GroupState(key=key, receiver="r", route_id="0", labels={}, updated_at=T0,
+                               alerts={f"fp{i}": {"status": s} for i, s in enumerate(statuses)})
+            conn.execute("INSERT INTO groups VALUES (?, NULL, ?, ?, ?)",
+                         (key, T0, len(statuses), json.dumps(state.to_dict())))
+    store = SQLiteStore.from_url(url(path))
+    await store.open()
+    try:
+        await store.prune(T0 + 86400, job_retention=60, group_retention=60)
+        assert await store.get_group("resolved") is None
+        assert await store.get_group("firing") is not None
+    finally:
+        await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+
+
+async def test_prune_gives_the_space_back_to_the_disk(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    store = SQLiteStore.from_url(url(path))
+    await store.open()
+    try:
+        big = {f"fp{i}": {"status": "resolved", "annotations": {"d": "x" * 2000}} for i in range(20)}
+        await store.apply([
+            GroupUpdate(f"g{n}", lambda _old, n=n: TransitionResult(GroupState(
+                key=f"g{n}", receiver="r", route_id="0", labels={}, alerts=dict(big), updated_at=T0)))
+            for n in range(200)
+        ])
+        pages = await store._call(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
+        assert await store.prune(T0 + 86400, job_retention=60, group_retention=60) == 200
+        after = await store._call(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
+        free = await store._call(lambda c: c.execute("PRAGMA freelist_count").fetchone()[0])
+        assert after < pages / 10 and free == 0
     finally:
         await store.close()
 
