@@ -25,7 +25,7 @@ from relay.channels.webhook import WebhookConfig
 from relay.channels.wecom import WeComAppConfig, WeComConfig
 from relay.durations import Duration
 from relay.errors import ConfigError
-from relay.secrets import SecretFieldsModel, StrictModel
+from relay.secrets import SecretFieldsModel, StrictModel, header_credentials
 
 DEFAULT_CONFIG_PATH = "config/relay.yml"
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -208,17 +208,32 @@ class Config(StrictModel):
         return None
 
     def secrets(self) -> list[str]:
-        """Every secret value in the config, so logs and errors can redact them."""
-        values = [
-            secret for r in self.receivers for _, c in r.integrations() for secret in c.secrets()
-        ]
+        """Every secret value in the config, so logs and errors can redact them.
+
+        Besides each value: the ``user:password`` of every basic auth (webhooks, the
+        server) and SMTP's AUTH PLAIN ``\\0user\\0password``, whose base64 is what goes on
+        the wire, and the credential inside ``<scheme> <credential>`` header values.
+        ``redact`` covers the encoded forms (base64, URL, JSON, hex) of each.
+        """
+        values: list[str] = []
+        for receiver in self.receivers:
+            for _, channel in receiver.integrations():
+                values += channel.secrets()
+                if isinstance(channel, WebhookConfig) and channel.basic_auth is not None:
+                    basic = channel.basic_auth
+                    values.append(f"{basic.username}:{basic.password.get_secret_value()}")
+                if isinstance(channel, EmailConfig) and channel.auth_password is not None:
+                    password = channel.auth_password.get_secret_value()
+                    values.append(f"\0{channel.auth_username or ''}\0{password}")
         auth = self.server.auth
         if auth is not None:
             if auth.bearer_token is not None:
                 values.append(auth.bearer_token.get_secret_value())
             if auth.basic_auth is not None:
-                values.append(auth.basic_auth.password.get_secret_value())
-        return [v for v in values if v]
+                password = auth.basic_auth.password.get_secret_value()
+                values += [password, f"{auth.basic_auth.username}:{password}"]
+        values += [part for value in values for part in header_credentials(value)]
+        return list(dict.fromkeys(v for v in values if v))
 
 
 # -- loading ------------------------------------------------------------------------

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
+import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote, quote_plus
 
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
@@ -56,11 +62,129 @@ _BEARERISH = re.compile(r"\b(xox[abposr]-)[A-Za-z0-9-]+")
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """``text`` with known secret values and secret-looking URL parts replaced by '<redacted>'."""
-    for value in secrets:
-        if value and len(value) >= 4:
-            text = text.replace(value, "<redacted>")
+    """``text`` with known secret values, in every form of :func:`secret_forms`, and
+    secret-looking URL parts replaced by '<redacted>'."""
+    pattern = _secrets_pattern(tuple(secrets))
+    if pattern is not None:
+        text = pattern.sub("<redacted>", text)
     text = _URL_SECRET_PARAMS.sub(r"\1<redacted>", text)
     text = _URL_USERINFO.sub(r"\1<redacted>@", text)
     text = _SLACK_HOOK.sub(r"\1<redacted>", text)
     return _BEARERISH.sub(r"\1<redacted>", text)
+
+
+# -- the forms a secret takes on the wire ---------------------------------------------
+
+#: A shorter secret is a word, not a credential: redacting it would mangle messages.
+MIN_SECRET = 4
+#: Base64 and hex forms shorter than this are not redacted. Such short runs of letters and
+#: digits turn up in ids, hashes and words, and one stands for under 4 bytes of the secret.
+#: So a password of 4 bytes inside base64("user:password") is left to the pair's own
+#: entry (Config.secrets lists it); from 5 bytes on the password alone is enough.
+MIN_ENCODED = 6
+
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+_TO_URLSAFE = str.maketrans("+/", "-_")
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every way ``secret`` plausibly comes back from a destination that echoes it.
+
+    The value itself; JSON-escaped (``\\uXXXX``, ``\\/``); URL-encoded (``quote`` with and
+    without '/' safe, ``quote_plus``, upper- and lower-case hex); hex of its UTF-8 bytes;
+    base64, standard and URL-safe, padded or not, and URL-encoded; and the pieces of
+    base64 that stand for it inside a longer encoded value, at each of the three byte
+    alignments (a password inside ``Authorization: Basic base64(user:password)``).
+    Empty for a secret shorter than :data:`MIN_SECRET`.
+    """
+    if len(secret) < MIN_SECRET:
+        return set()
+    raw = secret.encode()
+    escaped = json.dumps(secret)[1:-1]
+    forms = {secret, escaped, escaped.replace("/", "\\/"), json.dumps(secret, ensure_ascii=False)[1:-1]}
+    for encoded in (quote(secret, safe=""), quote(secret), quote_plus(secret)):
+        forms |= {encoded, _PERCENT.sub(lambda m: m.group(0).lower(), encoded)}
+    binary = {raw.hex(), raw.hex().upper()}
+    padded = base64.b64encode(raw).decode()
+    for text in (padded, padded.translate(_TO_URLSAFE)):
+        binary |= {text, text.rstrip("="), quote(text, safe="")}
+    for piece in _base64_pieces(raw):
+        binary |= {piece, piece.translate(_TO_URLSAFE), quote(piece, safe="")}
+    return forms | {form for form in binary if len(form) >= MIN_ENCODED}
+
+
+def _base64_pieces(raw: bytes) -> Iterable[str]:
+    """For each alignment ``shift`` = len(prefix) % 3: the characters of
+    base64(prefix + raw + suffix) made of ``raw``'s bits only, the same whatever the prefix
+    and suffix. The one or two characters either side mix in a few bits of the
+    neighbours and stay (at most 4 bits of the secret each)."""
+    for shift in range(3):
+        encoded = base64.b64encode(bytes(shift) + raw).decode()
+        first = -(-8 * shift // 6)  # the first character wholly after the prefix
+        end = 8 * (shift + len(raw)) // 6  # past the last one wholly inside raw
+        yield encoded[first:end]
+
+
+def header_credentials(value: str) -> list[str]:
+    """The credential inside an ``Authorization``-style value, which a destination may echo
+    without its scheme: ``Bearer T`` -> T; ``Basic B`` -> B, and the ``user:password`` and
+    password B decodes to."""
+    scheme, _, credential = value.strip().partition(" ")
+    credential = credential.strip()
+    if not scheme.isalpha() or not credential or " " in credential:
+        return []
+    found = [credential]
+    if scheme.lower() == "basic":
+        try:
+            pair = base64.b64decode(credential, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return found
+        found += [pair, pair.partition(":")[2]]
+    return [v for v in found if v]
+
+
+@functools.lru_cache(maxsize=256)
+def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One compiled regex for every form of every secret, built once per list of secrets
+    (call sites pass the same list for every failed attempt of a config).
+
+    The forms go into a trie written as a regex, so that the matcher follows at most one
+    branch per character instead of trying every alternative at every position; at each
+    position the longest form wins."""
+    forms: set[str] = set()
+    for secret in secrets:
+        forms |= secret_forms(secret)
+    if not forms:
+        return None
+    try:
+        return re.compile(_trie_regex(sorted(forms)))
+    except (RecursionError, re.error):  # a trie nested too deep for the parser
+        return re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
+
+
+def _trie_regex(words: list[str]) -> str:
+    """A regex matching exactly ``words``, preferring the longest; single-child chains are
+    written as one literal, so nesting grows only where words share a prefix."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _emit(trie)
+
+
+def _emit(node: dict[str, Any]) -> str:
+    branches = []
+    for char, child in sorted(node.items()):
+        if not char:
+            continue
+        literal = re.escape(char)
+        while "" not in child and len(child) == 1:  # compress a chain
+            (char, child), = child.items()
+            literal += re.escape(char)
+        branches.append(literal + _emit(child))
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if "" in node else body

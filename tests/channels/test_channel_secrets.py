@@ -4,9 +4,12 @@ echoes them back or the connection fails."""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -241,3 +244,64 @@ async def test_http_client_request_lines_carry_no_secrets(
     logged = capsys.readouterr().err
     assert "delivery failed" in logged  # the capture works...
     assert WECOM_KEY not in logged  # ... and the key is not in it
+
+
+# -- a destination that echoes the request's headers ----------------------------------
+
+BASIC_USER = "relay-bot"
+BASIC_PASSWORD = "basicPass+word/9&z"  # '+', '/', '&': its URL-encoded form differs
+ECHO_CONFIG = f"""
+route: {{receiver: hook, group_wait: 0s}}
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: http://127.0.0.1:9/echo
+        basic_auth: {{username: {BASIC_USER}, password: '{BASIC_PASSWORD}'}}
+"""
+
+
+def echo_headers(request: httpx.Request) -> httpx.Response:
+    """400 with the request's headers in the body, first as a proxy prints them, then
+    URL-encoded as a redirect target would carry them, then as JSON."""
+    auth = request.headers["Authorization"]
+    return httpx.Response(400, text=(
+        f"bad request; you sent Authorization: {auth} "
+        f"next=/login?auth={quote(auth, safe='')}&pw={quote_plus(BASIC_PASSWORD)} "
+        f"{json.dumps(dict(request.headers))}"
+    ))
+
+
+async def test_basic_auth_echoed_by_the_destination_never_leaks(
+    respx_mock: respx.MockRouter, relay_factory: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.helpers.webhooks import alert, webhook
+
+    pair = f"{BASIC_USER}:{BASIC_PASSWORD}".encode()
+    encoded = base64.b64encode(pair).decode()
+    forbidden = {
+        "password": BASIC_PASSWORD,
+        "url-encoded password": quote_plus(BASIC_PASSWORD),
+        "base64(user:password)": encoded,
+        "base64 without padding": encoded.rstrip("="),
+        "URL-encoded base64": quote(encoded, safe=""),
+        "URL-safe base64": base64.urlsafe_b64encode(pair).decode(),
+    }
+    route = respx_mock.post("http://127.0.0.1:9/echo").mock(side_effect=echo_headers)
+    async with relay_factory(ECHO_CONFIG) as relay:
+        await relay.post(webhook(alert()))
+        await relay.flush()
+        assert await relay.deliver_all() == 1
+        listed = (await relay.client.get("/api/v1/notifications")).json()["notifications"]
+
+    assert route.call_count == 1
+    assert route.calls[0].request.headers["Authorization"] == f"Basic {encoded}"  # it was sent
+    [job] = listed
+    errors = [job["last_error"], *(a["error"] for a in job["attempts"])]
+    assert errors[0].startswith("HTTP 400 Bad Request: bad request; you sent Authorization:")
+    logged = [" ".join(str(v) for v in vars(r).values()) for r in caplog.records]
+    assert any("delivery failed" in line for line in logged)  # the failure was logged
+    leaked = [f"{what} in {place}" for what, value in forbidden.items()
+              for place, text in (("error", " ".join(errors)), ("log", "\n".join(logged)))
+              if value in text]
+    assert leaked == []

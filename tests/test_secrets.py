@@ -1,0 +1,195 @@
+"""Redaction (hypothesis): a secret does not survive in any form a destination plausibly
+echoes (literal, base64 of it or of ``user:password``, percent-encoded, JSON-escaped, hex),
+and text without secrets comes back unchanged."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import textwrap
+from collections.abc import Callable
+from urllib.parse import quote, quote_plus
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from relay.config import parse_config
+from relay.secrets import redact
+
+# Derandomized: the same examples on every run, so a rare chance hit cannot flake CI.
+PROPERTY = settings(derandomize=True, max_examples=300, deadline=None)
+
+# Secrets: printable text of 4+ characters, some non-ASCII (JSON \u escapes, UTF-8 bytes).
+secret_text = st.text(
+    st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs")), min_size=4, max_size=40
+).filter(lambda s: s.strip() == s and s not in "<redacted>")
+
+# Filler around a secret: no '=', ':', '/', '@', '%', '\\', '&', '-', so it cannot make a
+# URL with credentials, a 'key=' parameter or an 'xoxb-' token on its own.
+filler = st.text(
+    st.characters(codec="utf-8", categories=("L", "N", "P", "Zs", "Cc"),
+                  exclude_characters="=:/@%\\&-"),
+    max_size=60,
+)
+
+
+def _b64(data: bytes) -> list[str]:
+    std, url = base64.b64encode(data).decode(), base64.urlsafe_b64encode(data).decode()
+    return [std, std.rstrip("="), url, url.rstrip("=")]
+
+
+def _lower_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
+
+
+def oracle_forms(secret: str) -> dict[str, str]:
+    """Each way a destination may echo ``secret``, by name; written independently of relay."""
+    raw = secret.encode()
+    forms = {"literal": secret, "json": json.dumps(secret)[1:-1],
+             "json_utf8": json.dumps(secret, ensure_ascii=False)[1:-1],
+             "json_slash": json.dumps(secret)[1:-1].replace("/", "\\/"),
+             "quote": quote(secret), "quote_all": quote(secret, safe=""),
+             "quote_plus": quote_plus(secret), "quote_lower": _lower_hex(quote(secret, safe="")),
+             "hex": raw.hex(), "HEX": raw.hex().upper()}
+    for name, value in zip(("b64", "b64_nopad", "b64url", "b64url_nopad"), _b64(raw),
+                           strict=True):
+        forms[name] = value
+    forms["b64_quoted"] = quote(forms["b64"], safe="")  # base64 in a query string
+    return forms
+
+
+def decodes_to(text: str, secret: str) -> bool:
+    """Whether any run of base64 characters in ``text``, read at any alignment, decodes to
+    bytes containing ``secret``: the secret survived inside some base64, whatever came before."""
+    raw = secret.encode()
+    for run in re.findall(r"[A-Za-z0-9+/_=-]{4,}", text):
+        run = run.replace("-", "+").replace("_", "/").rstrip("=")
+        for start in range(4):
+            chunk = run[start:]
+            chunk = chunk[:-1] if len(chunk) % 4 == 1 else chunk  # a lone 6 bits: no byte
+            try:
+                decoded = base64.b64decode(chunk + "=" * (-len(chunk) % 4))
+            except (binascii.Error, ValueError):
+                continue
+            if raw in decoded:
+                return True
+    return False
+
+
+@PROPERTY
+@given(secret=secret_text, left=filler, right=filler, data=st.data())
+def test_no_encoded_form_of_a_secret_survives(secret: str, left: str, right: str,
+                                              data: st.DataObject) -> None:
+    forms = oracle_forms(secret)
+    name = data.draw(st.sampled_from(sorted(forms)), label="form")
+    out = redact(f"{left}{forms[name]}{right}", [secret])
+    assert forms[name] not in out
+    assert secret not in out
+    assert not decodes_to(out, secret)
+    assert "<redacted>" in out
+
+
+@PROPERTY
+@given(user=st.text(st.characters(codec="ascii", categories=("L", "N")), max_size=12),
+       password=secret_text, left=filler, right=filler, pair_known=st.booleans(),
+       encode=st.sampled_from(["b64", "b64_nopad", "b64url", "b64url_nopad", "b64_quoted"]))
+def test_basic_auth_credentials_do_not_survive(user: str, password: str, left: str, right: str,
+                                               pair_known: bool, encode: str) -> None:
+    # Config.secrets() lists 'user:password'; a notifier may know only the password: the
+    # password's part of base64("user:password") must go either way.
+    pair = f"{user}:{password}"
+    assume(not any(form in left + right for form in oracle_forms(password).values()))
+    # Without the pair, only pieces of 6+ characters are redacted (see relay.secrets):
+    # the password must cover 5+ bytes to fill one at every alignment.
+    assume(pair_known or len(password.encode()) >= 5)
+    header = oracle_forms(pair)[encode]
+    secrets = [pair, password] if pair_known else [password]
+    out = redact(f"{left}Authorization: Basic {header}{right}", secrets)
+    assert header not in out
+    assert not decodes_to(out, password)
+    if pair_known:
+        assert out == redact(f"{left}Authorization: Basic <redacted>{right}", [])
+
+
+@PROPERTY
+@given(secrets=st.lists(secret_text, max_size=4), text=filler)
+def test_text_without_secrets_is_unchanged(secrets: list[str], text: str) -> None:
+    assume(not any(form in text for s in secrets for form in oracle_forms(s).values()))
+    assert redact(text, secrets) == text
+
+
+def test_short_secrets_and_their_short_encodings_leave_text_alone() -> None:
+    # A 3-character secret is a word, not a credential: redacting it would mangle messages.
+    assert redact("abc YWJj 616263", ["abc"]) == "abc YWJj 616263"
+    # A 4-character one is redacted, and so are its encodings of 6+ characters...
+    assert redact("pw9z cHc5eg== cHc5eg 7077397A!", ["pw9z"]) == (
+        "<redacted> <redacted> <redacted> <redacted>!"
+    )
+    # ...but not 4-5 character pieces of base64 that contain it at another alignment:
+    # they match ordinary words and ids too often.
+    assert redact("dXNlcjpwdzl6", ["pw9z"]) == "dXNlcjpwdzl6"
+    assert redact("dXNlcjpwdzl6", ["user:pw9z", "pw9z"]) == "<redacted>"
+
+
+def test_longest_form_wins_and_nothing_is_half_redacted() -> None:
+    secret = "s3cr3t-Value/with+plus"
+    url = f"https://example.test/hook?token={quote(secret, safe='')}"
+    out = redact(f"posting to {url} failed", [url, secret])
+    assert out == "posting to <redacted> failed"
+
+
+def test_many_secrets_in_a_long_text() -> None:
+    secrets = [f"secret-number-{i:04d}-xyz" for i in range(200)]
+    text = "x" * 5000 + base64.b64encode(f"user:{secrets[-1]}".encode()).decode()
+    out = redact(text, secrets)
+    assert out.startswith("x" * 5000) and not decodes_to(out, secrets[-1])
+    assert redact(text, list(secrets)) == out  # a new list with the same secrets
+
+
+config_text: Callable[[str], str] = textwrap.dedent
+
+
+def test_config_secrets_cover_every_basic_auth_pair_and_header_credential() -> None:
+    config = parse_config(config_text("""
+    server:
+      auth: {basic_auth: {username: amuser, password: 'inbound+Pass/1'}}
+    route: {receiver: hook}
+    receivers:
+      - name: hook
+        webhook_configs:
+          - url: http://127.0.0.1:9/hook
+            basic_auth: {username: relay, password: 'outbound Pass&2'}
+          - url: http://127.0.0.1:9/other
+            headers: {Authorization: 'Bearer hdrTokenValue3', X-Api-Key: 'apiKeyValue4'}
+        email_configs:
+          - {to: a@example.test, from: r@example.test, smarthost: '127.0.0.1:25',
+             auth_username: mailer, auth_password: 'smtpPass5'}
+    """), source="<test>", env={})
+    secrets = config.secrets()
+    echoed = {
+        "server basic": base64.b64encode(b"amuser:inbound+Pass/1").decode(),
+        "webhook basic": base64.urlsafe_b64encode(b"relay:outbound Pass&2").decode(),
+        "webhook basic, url-encoded": quote(base64.b64encode(b"relay:outbound Pass&2").decode()),
+        "bearer header": "Bearer hdrTokenValue3",
+        "bearer token alone": "hdrTokenValue3",
+        "api key": quote_plus("apiKeyValue4"),
+        "smtp AUTH PLAIN": base64.b64encode(b"\0mailer\0smtpPass5").decode(),
+    }
+    for what, value in echoed.items():
+        out = redact(f"echo: [{value}] end", secrets)
+        assert out == "echo: [<redacted>] end", what
+
+
+@PROPERTY
+@given(words=st.lists(st.text("ab/+%", min_size=1, max_size=8), min_size=1, max_size=12),
+       text=st.text("ab/+% x", max_size=80))
+def test_the_trie_regex_matches_like_a_longest_first_alternation(words: list[str],
+                                                                  text: str) -> None:
+    # The trie is a fast path; the plain alternation, longest first, is the contract.
+    from relay.secrets import _trie_regex
+
+    plain = "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+    trie = _trie_regex(sorted(set(words)))
+    assert re.sub(trie, "#", text) == re.sub(plain, "#", text)
