@@ -1,8 +1,12 @@
 """Dispatch: workers take due jobs, wait for the destination's limiter, send, record.
 
 Each integration has its own worker, so a destination that hangs only delays its own
-jobs. Retries are persisted (a job's next attempt time lives in the store), so a
-restart keeps the schedule; tenacity decides the backoff and when to give up.
+jobs, and its own share of what this dispatcher holds: an integration holds at most
+``delivery.max_in_flight_per_integration`` jobs (queued for its worker + being sent,
+rate-limiter waits included), so one that hangs holds its share and never more, and the
+others keep the rest of ``max_in_flight``. Retries are persisted (a job's next attempt
+time lives in the store), so a restart keeps the schedule; tenacity decides the backoff
+and when to give up.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -29,10 +34,6 @@ from relay.secrets import redact
 from relay.store.base import Attempt, Job, Store
 
 logger = logging.getLogger(__name__)
-
-# Jobs of one integration held in memory at once; the rest wait in the store, so a
-# hanging destination cannot take every slot.
-PER_INTEGRATION_BACKLOG = 8
 
 
 class RetryPolicy:
@@ -160,18 +161,27 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
             self._wake.clear()
 
+    def held(self) -> dict[str, int]:
+        """Jobs this dispatcher holds per integration: queued for its worker or being sent."""
+        return dict(Counter(job.integration for job in self._held.values()))
+
     async def run_once(self) -> int:
-        """Claim what is due and hand it to the integration workers; returns jobs claimed."""
-        runtime = self._runtime()
-        capacity = runtime.config.delivery.max_in_flight - len(self._held)
+        """Claim what is due and hand it to the integration workers; returns jobs claimed.
+
+        Each integration gets at most its share minus what it holds already, so a stuck
+        one cannot take the slots of the others (the store applies the share).
+        """
+        delivery = self._runtime().config.delivery
+        capacity = delivery.max_in_flight - len(self._held)
         if capacity <= 0:
             return 0
-        busy = [i for i, q in self._queues.items() if q.qsize() >= PER_INTEGRATION_BACKLOG]
         jobs = await self._store.claim_jobs(
-            self._owner, self._clock.now(), capacity, runtime.config.delivery.lease,
-            exclude_integrations=busy,
+            self._owner, self._clock.now(), capacity, delivery.lease,
+            per_integration=delivery.integration_share, held=self.held(),
         )
         for job in jobs:
+            if job.id in self._held:
+                continue  # our own lease ran out and came back to us: it is queued already
             self._held[job.id] = job
             queue = self._queues.setdefault(job.integration, asyncio.Queue())
             queue.put_nowait(job)
@@ -196,9 +206,6 @@ class Dispatcher:
         queue = self._queues[integration]
         while not queue.empty():
             job = queue.get_nowait()
-            if queue.qsize() == PER_INTEGRATION_BACKLOG // 2:
-                # Half drained: claim more now, or a backlog drains one batch per poll.
-                self.wake()
             try:
                 await self.deliver(job)
             except StoreUnavailable as exc:
@@ -211,6 +218,10 @@ class Dispatcher:
                 await self._until_store_answers()
             finally:
                 self._held.pop(job.id, None)
+                if queue.qsize() <= self._runtime().config.delivery.integration_share // 2:
+                    # Half its share free: claim more now, or a backlog drains one batch
+                    # per poll.
+                    self.wake()
 
     async def _until_store_answers(self) -> None:
         while not self._stopping:

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from relay.channels.base import Delivery, Message, Notifier
 from relay.clock import SystemClock
 from relay.config import DeliveryConfig
 from relay.dispatch import RetryPolicy
@@ -154,6 +155,91 @@ receivers:
                 # All three reached the fast sink while the slow one still works on its first.
                 assert fast.count() == 3
                 assert slow.count() == 1
+
+
+class Hanging(Notifier):
+    """A destination that accepts and never answers: every send waits until released."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release = asyncio.Event()
+
+    async def send(self, message: Message) -> Delivery:
+        self.started.append(message.job_id)
+        await self.release.wait()
+        return Delivery()
+
+
+class Fast(Notifier):
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, message: Message) -> Delivery:
+        self.sent.append(message.job_id)
+        return Delivery()
+
+
+def two_receivers(url: str, delivery: str) -> str:
+    return f"""
+delivery: {{{delivery}}}
+route:
+  receiver: stuck
+receivers:
+  - name: stuck
+    webhook_configs: [{{url: {url}/stuck}}]
+  - name: fast
+    webhook_configs: [{{url: {url}/fast}}]
+"""
+
+
+async def settle() -> None:
+    """Let the integration workers run until each is idle or waiting on its destination."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(("delivery", "share"), [
+    ("max_in_flight: 16", 2),  # the default share: max_in_flight // 8
+    ("max_in_flight: 12, max_in_flight_per_integration: 3", 3),
+])
+async def test_a_hanging_integration_holds_only_its_share(relay_factory, delivery, share) -> None:
+    async with relay_factory(two_receivers("http://127.0.0.1:9", delivery)) as relay:
+        hanging, fast = Hanging(), Fast()
+        relay.state.runtime.notifiers["stuck/webhook/0"] = hanging
+        relay.state.runtime.notifiers["fast/webhook/0"] = fast
+        # The hanging destination's backlog is the oldest: claimed oldest first, it would
+        # take every slot without a share.
+        for i in range(40):
+            await relay.post(webhook(alert(instance=f"s{i}"), group_key=f"s{i}"), receiver="stuck")
+            relay.clock.advance(0.001)
+        for i in range(25):
+            await relay.post(webhook(alert(instance=f"f{i}"), group_key=f"f{i}"), receiver="fast")
+            relay.clock.advance(0.001)
+        dispatcher = relay.state.dispatcher
+
+        async def leased_to_stuck() -> int:
+            return len([j for j in await relay.jobs() if j.receiver == "stuck" and j.status == "running"])
+
+        try:
+            for i in range(30):
+                await dispatcher.run_once()
+                await settle()
+                assert await leased_to_stuck() <= share
+                await relay.post(webhook(alert(instance=f"late{i}"), group_key=f"late{i}"),
+                                 receiver="stuck")
+                relay.clock.advance(0.001)
+            assert len(hanging.started) == 1  # one send under way, the rest wait their turn
+            assert await leased_to_stuck() == share
+            assert dispatcher.held() == {"stuck/webhook/0": share}
+            jobs = await relay.jobs()
+            assert sum(j.receiver == "stuck" and j.status == "pending" for j in jobs) == 70 - share
+            fast_jobs = [j for j in jobs if j.receiver == "fast"]
+            assert len(fast.sent) == 25
+            assert {j.status for j in fast_jobs} == {"delivered"}
+            assert sorted(fast.sent) == sorted(j.id for j in fast_jobs)
+        finally:
+            hanging.release.set()
+            await dispatcher.stop(grace=1.0)
 
 
 def test_retry_policy_backs_off_exponentially_and_stops_at_retry_for() -> None:
