@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 FLUSH_INTERVAL = 0.5
 PRUNE_INTERVAL = 600.0
 WRITE_PROBE_KEY = "relay:ready-probe"
+WEBHOOK_PATH = "/api/v1/alerts/webhook"
 
 
 class RelayState:
@@ -119,6 +120,11 @@ class RelayState:
         if self.store_problem is not None:
             logger.info("storage commits again; ready")
         self.store_problem = None
+
+    def count_refused(self, path: str) -> None:
+        """A request answered 503 past server.max_connections, before reaching the app."""
+        if path.startswith(WEBHOOK_PATH):
+            self.metrics.webhooks_received.labels("503").inc()
 
     async def store_health(self) -> str | None:
         """None when the store can take webhooks, else why not.
@@ -362,8 +368,8 @@ def create_app(
 
     webhook_handler = counted_webhook(protected(webhook))
     routes = [
-        Route("/api/v1/alerts/webhook", bind(webhook_handler), methods=["POST"]),
-        Route("/api/v1/alerts/webhook/{receiver}", bind(webhook_handler), methods=["POST"]),
+        Route(WEBHOOK_PATH, bind(webhook_handler), methods=["POST"]),
+        Route(WEBHOOK_PATH + "/{receiver}", bind(webhook_handler), methods=["POST"]),
         Route("/api/v1/status", bind(protected(status)), methods=["GET"]),
         Route("/api/v1/notifications", bind(protected(notifications)), methods=["GET"]),
         Route("/api/v1/notifications/{id}/retry", bind(protected(retry_notification)),

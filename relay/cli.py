@@ -54,6 +54,7 @@ def serve(config_path: str | None, listen: str | None, log_format: str, log_leve
     from relay.app import create_app
     from relay.logs import setup_logging
     from relay.runtime import Runtime
+    from relay.server import connection_cap, default_http, protocol_class, raise_open_file_limit
 
     setup_logging(log_format, log_level)
     config, path = _load(config_path)
@@ -68,9 +69,15 @@ def serve(config_path: str | None, listen: str | None, log_format: str, log_leve
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from None
     app = create_app(config, config_path=path)
+    server = config.server
+    # Many slow clients must meet max_connections, not the open-file limit.
+    max_connections = connection_cap(server.max_connections, raise_open_file_limit())
+    http = protocol_class(default_http(), read_timeout=server.read_timeout,
+                          max_connections=max_connections, refused=app.state.relay.count_refused)
     uvicorn.run(
         app, host=host, port=port, log_config=None, access_log=access_log,
-        timeout_graceful_shutdown=10, server_header=False,
+        timeout_graceful_shutdown=10, server_header=False, http=http,
+        timeout_keep_alive=max(1, round(server.keepalive_timeout)),
     )
 
 
