@@ -171,15 +171,18 @@ class RelayState:
             self.dispatcher.wake()
         return jobs
 
-    async def _every(self, interval: float, work: Callable[[], Awaitable[Any]], name: str) -> None:
-        while True:
+    async def _every(self, interval: float, work: Callable[[], Awaitable[Any]], name: str,
+                     *, at_start: bool = False) -> None:
+        if not at_start:
             await asyncio.sleep(interval)
+        while True:
             try:
                 await work()
             except StoreUnavailable as exc:
                 logger.warning("%s: storage unavailable: %s", name, exc)
             except Exception:
                 logger.exception("%s failed", name)
+            await asyncio.sleep(interval)
 
     async def prune(self) -> int:
         storage = self.runtime.config.storage
@@ -195,7 +198,8 @@ class RelayState:
             self.dispatcher.start()
             tasks = [
                 asyncio.create_task(self._every(FLUSH_INTERVAL, self.flush_due, "group flush")),
-                asyncio.create_task(self._every(PRUNE_INTERVAL, self.prune, "prune")),
+                # At start too: a relay restarted more often than PRUNE_INTERVAL still prunes.
+                asyncio.create_task(self._every(PRUNE_INTERVAL, self.prune, "prune", at_start=True)),
             ]
             # No signal handlers on some platforms (NotImplementedError) or outside the
             # main thread (RuntimeError): reload stays available through POST /-/reload.

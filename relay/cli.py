@@ -52,9 +52,11 @@ def serve(config_path: str | None, listen: str | None, log_format: str, log_leve
     import uvicorn
 
     from relay.app import create_app
+    from relay.errors import StoreUnavailable
     from relay.logs import setup_logging
     from relay.runtime import Runtime
     from relay.server import connection_cap, default_http, protocol_class, raise_open_file_limit
+    from relay.store import open_store
 
     setup_logging(log_format, log_level)
     config, path = _load(config_path)
@@ -68,7 +70,13 @@ def serve(config_path: str | None, listen: str | None, log_format: str, log_leve
         host, port = split_listen(listen or config.server.listen)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from None
-    app = create_app(config, config_path=path)
+    store = open_store(config.storage.url)
+    try:
+        store.prepare()  # a second relay on the same SQLite file stops here, before serving
+    except StoreUnavailable as exc:
+        click.echo(f"relay cannot start: {exc}", err=True)
+        raise SystemExit(1) from None
+    app = create_app(config, config_path=path, store=store)
     server = config.server
     # Many slow clients must meet max_connections, not the open-file limit.
     max_connections = connection_cap(server.max_connections, raise_open_file_limit())

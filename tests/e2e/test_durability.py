@@ -119,3 +119,26 @@ def test_sighup_reloads_and_a_broken_config_keeps_the_old_one(tmp_path: Path) ->
 
 def _status(relay: RelayProcess) -> dict:  # type: ignore[type-arg]
     return httpx.get(f"{relay.url}/api/v1/status", timeout=5).json()
+
+
+def test_a_second_relay_on_the_same_database_exits_with_the_owner_pid(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port(), receiver="quiet")
+    first = RelayProcess(config).start()
+    try:
+        second = RelayProcess(config)
+        try:
+            second.start(timeout=15)
+        except RuntimeError as exc:
+            refused = str(exc)
+        else:
+            second.stop()
+            raise AssertionError("a second relay started on the same SQLite file")
+        assert second.proc is not None and second.proc.returncode == 1
+        assert f"is in use by another relay (pid {first.proc.pid})" in refused  # type: ignore[union-attr]
+        assert "Traceback" not in refused
+        post_groups(first, 1)  # the first one is untouched
+    finally:
+        assert first.stop()
+    # Once the first is gone, the file is free again.
+    third = RelayProcess(config).start()
+    assert third.stop()
