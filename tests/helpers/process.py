@@ -13,6 +13,14 @@ from pathlib import Path
 import httpx
 
 
+def system_env() -> dict[str, str]:
+    """The environment for the machine's own servers (redis-server, Prometheus, ...):
+    without a shifted clock preloaded (libfaketime breaks redis-server's allocator), since
+    only relay's code is under test when the suite runs with the clock moved."""
+    return {name: value for name, value in os.environ.items()
+            if name != "LD_PRELOAD" and not name.startswith("FAKETIME")}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

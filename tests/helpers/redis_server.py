@@ -18,6 +18,8 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
+from tests.helpers.process import system_env
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -70,7 +72,7 @@ class RedisServer:
             argv += ["--appendonly", "yes", "--appendfsync", "always"]
         argv += self.args
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+                                     stderr=subprocess.DEVNULL, env=system_env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -20,6 +20,8 @@ import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
+from tests.helpers.process import system_env
+
 
 class ServiceProcess:
     """A server binary started with its output in a log file, ready when ``ready_url``
@@ -35,7 +37,7 @@ class ServiceProcess:
     def start(self, timeout: float = 20.0) -> ServiceProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL, env=system_env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
