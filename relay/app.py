@@ -16,9 +16,11 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay import __version__
 from relay.auth import authorized, challenge
@@ -245,20 +247,48 @@ async def webhook(request: Request, state: RelayState) -> Response:
     return response
 
 
-def counted_webhook(handler: Handler) -> Handler:
-    """Every answer is counted in relay_webhooks_received_total, an unexpected error as a
-    500 (logged once here, with its traceback, and answered without one)."""
+def answered(handler: Handler) -> Handler:
+    """An unexpected error is answered 500 without a traceback and logged once, here
+    (Starlette's error middleware would log it and re-raise it for uvicorn to log again)."""
 
-    async def count(request: Request, state: RelayState) -> Response:
+    async def answer(request: Request, state: RelayState) -> Response:
         try:
-            response = await handler(request, state)
+            return await handler(request, state)
         except Exception:
             logger.exception("unhandled error on %s %s", request.method, request.url.path)
-            response = error(500, "internal error; see relay's log")
-        state.metrics.webhooks_received.labels(str(response.status_code)).inc()
-        return response
+            return error(500, "internal error; see relay's log")
 
-    return count
+    return answer
+
+
+class CountWebhooks:
+    """Counts every answer to a request under WEBHOOK_PATH in relay_webhooks_received_total,
+    by status, whoever gave it: the handler, the router (404, 405, 307 for a trailing
+    slash) or an error that escaped (500)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path != WEBHOOK_PATH and not path.startswith(WEBHOOK_PATH + "/"):
+            await self.app(scope, receive, send)
+            return
+        status: int | None = None
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start" and status is None:
+                status = int(message["status"])
+                self.metrics.webhooks_received.labels(str(status)).inc()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            if status is None:
+                self.metrics.webhooks_received.labels("500").inc()
 
 
 async def status(request: Request, state: RelayState) -> Response:
@@ -370,7 +400,7 @@ def create_app(
 
         return endpoint
 
-    webhook_handler = counted_webhook(protected(webhook))
+    webhook_handler = answered(protected(webhook))
     routes = [
         Route(WEBHOOK_PATH, bind(webhook_handler), methods=["POST"]),
         Route(WEBHOOK_PATH + "/{receiver}", bind(webhook_handler), methods=["POST"]),
@@ -401,6 +431,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: internal_error},
+        middleware=[Middleware(CountWebhooks, metrics=state.metrics)],
     )
     app.state.relay = state
     return app

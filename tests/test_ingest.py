@@ -320,3 +320,19 @@ async def test_a_body_that_stops_arriving_is_a_408(relay_factory) -> None:
         assert (b"connection", b"close") in sent[0]["headers"]
         assert relay.state.metrics.registry.get_sample_value(
             "relay_webhooks_received_total", {"code": "408"}) == 1
+
+
+async def test_answers_the_router_gives_under_the_webhook_path_are_counted(relay_factory) -> None:
+    async with relay_factory(OPEN) as relay:
+        codes = [
+            (await relay.client.post("/api/v1/alerts/webhook/", content=GOOD, headers=JSON)).status_code,
+            (await relay.client.post("/api/v1/alerts/webhook/a/b", content=GOOD, headers=JSON)).status_code,
+            (await relay.client.get("/api/v1/alerts/webhook")).status_code,
+        ]
+        counted = {
+            code: relay.state.metrics.registry.get_sample_value(
+                "relay_webhooks_received_total", {"code": str(code)})
+            for code in codes
+        }
+    assert codes == [307, 404, 405]
+    assert counted == {307: 1, 404: 1, 405: 1}
