@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from tests.helpers.webhooks import alert, webhook
+from tests.test_grouping import PASSTHROUGH
 
-CONFIG = """
-storage: {group_retention: 1h, retention: 1h}
-route:
-  receiver: team
-  repeat_interval: 4h
-receivers:
-  - name: team
-    log_configs: [{}]
-"""
+CONFIG = "storage: {group_retention: 1h, retention: 1h}\n" + PASSTHROUGH
 
 
 def group_key(n: int) -> str:
