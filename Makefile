@@ -35,6 +35,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest --redis
+	$(BIN)/python -m bench.isolation --rounds 5
 
 stack-up:
 	$(COMPOSE) up -d --build
