@@ -242,6 +242,15 @@ async def test_a_hanging_integration_holds_only_its_share(relay_factory, deliver
             await dispatcher.stop(grace=1.0)
 
 
+def test_the_share_of_one_integration_leaves_room_for_the_others() -> None:
+    assert DeliveryConfig().integration_share == 8  # max_in_flight 64 // 8
+    assert DeliveryConfig(max_in_flight=4).integration_share == 1
+    assert DeliveryConfig(max_in_flight=1).integration_share == 1
+    assert DeliveryConfig(max_in_flight=10, max_in_flight_per_integration=5).integration_share == 5
+    with pytest.raises(ValueError, match="at most half of max_in_flight"):
+        DeliveryConfig(max_in_flight=10, max_in_flight_per_integration=6)
+
+
 def test_retry_policy_backs_off_exponentially_and_stops_at_retry_for() -> None:
     policy = RetryPolicy(DeliveryConfig(backoff_initial=1, backoff_max=60, retry_for=100))
     delays = [policy.next_attempt(n, 0.0, 0.0, None) for n in range(1, 7)]
