@@ -232,10 +232,6 @@ class Store(abc.ABC):
     cannot be reached or cannot commit; callers turn that into 503 / a retry later.
     """
 
-    # True when this process is the only writer (SQLite): what it committed last is what
-    # is stored, which lets ingest skip re-applying a webhook it has just applied.
-    single_writer: bool = False
-
     # -- lifecycle -----------------------------------------------------------------
     def prepare(self) -> None:
         """Checks that need no connection, run before serving (SQLite: take the file for

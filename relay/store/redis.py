@@ -441,8 +441,6 @@ class _Plan:
 
 
 class RedisStore(Store):
-    single_writer = False
-
     def __init__(
         self,
         url: str,

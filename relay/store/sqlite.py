@@ -294,7 +294,6 @@ class _Writer(threading.Thread):
 
 
 class SQLiteStore(Store):
-    single_writer = True
     """The embedded store: ``sqlite:///relative/path.db`` or ``sqlite:////abs/path.db``.
 
     URL query options: ``synchronous=full|normal`` (default full, see the module
