@@ -6,6 +6,7 @@ remove an integration, and clock jumps past ``repeat_interval`` are applied to:
 
 * relay over SQLite as it runs (an unchanged group is not rewritten);
 * relay over SQLite with that shortcut off (every transition's state is written);
+* relay over Redis as it runs (a webhook that changes nothing is one MGET, no commit);
 * a model: Alertmanager's notification log per (receiver, group, integration) and its
   DedupStage rule, written out here independently of relay's code.
 
@@ -18,24 +19,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import shutil
 import tempfile
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from relay.app import RelayState, create_app
 from relay.clock import FakeClock
 from relay.config import parse_config
 from relay.metrics import Metrics
-from relay.store.base import GroupUpdate, TransitionResult
+from relay.store.base import GroupUpdate, Store, TransitionResult
+from relay.store.redis import RedisStore
 from relay.store.sqlite import SQLiteStore
+from tests.conftest import require_binary
+from tests.helpers.redis_server import RedisServer
 from tests.helpers.webhooks import alert, webhook
 
 REPEAT = 4 * 3600.0
@@ -129,6 +135,9 @@ def notified(jobs: list[Any]) -> list[Notified]:
 
 
 class DedupMachine(RuleBasedStateMachine):
+    redis_url = ""  # set by the test: one redis-server, a key prefix per run
+    _prefixes = itertools.count()
+
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
@@ -138,8 +147,12 @@ class DedupMachine(RuleBasedStateMachine):
         self.model = Model()
         self.seen_jobs: list[set[str]] = []
         self.relays: list[tuple[RelayState, httpx.AsyncClient, Any]] = []
-        for name, store_class in (("as-run", SQLiteStore), ("every-state-written", EveryStateWritten)):
-            store = store_class(self.scratch / f"{name}.db")
+        stores: list[Store] = [
+            SQLiteStore(self.scratch / "as-run.db"),
+            EveryStateWritten(self.scratch / "every-state-written.db"),
+            RedisStore.from_url(f"{self.redis_url}?prefix=model{next(self._prefixes)}:"),
+        ]
+        for store in stores:
             app = create_app(parse_config(config_text(False), env={}), store=store,
                              clock=self.clock, metrics=Metrics(), background=False)
             state: RelayState = app.state.relay
@@ -207,8 +220,16 @@ class DedupMachine(RuleBasedStateMachine):
             assert self.new_notifications(index) == []
 
 
-DedupMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=25, deadline=None, derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-TestDedupModel = DedupMachine.TestCase
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    server = RedisServer(binary=require_binary("redis-server"))
+    with server:
+        yield server.url
+
+
+def test_every_store_sends_what_the_model_says(redis_url: str) -> None:
+    DedupMachine.redis_url = redis_url
+    run_state_machine_as_test(DedupMachine, settings=settings(
+        max_examples=60, stateful_step_count=25, deadline=None, derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    ))
