@@ -167,8 +167,8 @@ class RelayState:
         results = await self.apply(updates)
         jobs = sum(len(r.jobs) for r in results)
         for result in results:
-            for receiver, reason in result.suppressed:
-                self.metrics.suppressed.labels(receiver, reason).inc()
+            for skipped in result.suppressed:
+                self.metrics.suppressed.labels(skipped.receiver, skipped.reason).inc()
         if jobs:
             self.dispatcher.wake()
         return jobs

@@ -24,6 +24,7 @@ from relay.store.base import (
     GroupUpdate,
     LogEntry,
     NewJob,
+    Suppressed,
     TransitionResult,
     new_job_id,
 )
@@ -77,24 +78,28 @@ def decide(
     repeat_interval: float,
     ctx: GroupContext,
     now: float,
-) -> tuple[list[NewJob], list[tuple[str, str]]]:
-    """Run dedup for every integration, update ``state.log`` in place, return jobs."""
+) -> tuple[list[NewJob], list[Suppressed]]:
+    """Run dedup for every integration, update ``state.log`` in place, return the jobs
+    and, for each integration that sends nothing, why (with its log entry's time)."""
     firing = {a.fingerprint for a in alerts if a.status == "firing"}
     resolved = {a.fingerprint for a in alerts if a.status == "resolved"}
     jobs: list[NewJob] = []
-    suppressed: list[tuple[str, str]] = []
+    suppressed: list[Suppressed] = []
     for integration in integrations:
+        entry = state.log.get(integration.id)
         reason = needs_update(
-            state.log.get(integration.id), firing, resolved,
-            integration.send_resolved, repeat_interval, now,
+            entry, firing, resolved, integration.send_resolved, repeat_interval, now,
         )
+        # When the last notification went out: the entry as it was before this decision.
+        last_sent = entry.at if entry is not None else None
         if reason is None:
-            suppressed.append((state.receiver, "duplicate"))
+            suppressed.append(Suppressed(state.receiver, integration.id, "duplicate", last_sent))
             continue
         state.log[integration.id] = LogEntry(sorted(firing), sorted(resolved), now)
         to_send = alerts if integration.send_resolved else [a for a in alerts if a.status == "firing"]
         if not to_send:
-            suppressed.append((state.receiver, "resolved_not_sent"))
+            suppressed.append(
+                Suppressed(state.receiver, integration.id, "resolved_not_sent", last_sent))
             continue
         notification = build_notification(state, to_send, ctx, reason)
         jobs.append(

@@ -132,16 +132,21 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
                      headers={"Retry-After": RETRY_AFTER_SECONDS})
 
     jobs = 0
+    suppressed = []
     metrics = state.metrics
     for result in results:
         jobs += len(result.jobs)
-        for rcv, reason in result.suppressed:
-            metrics.suppressed.labels(rcv, reason).inc()
+        for skipped in result.suppressed:
+            metrics.suppressed.labels(skipped.receiver, skipped.reason).inc()
+            suppressed.append(skipped.to_api())
     firing = sum(1 for a in payload.alerts if a.status == "firing")
     count_alerts(state, len(payload.alerts), firing)
     if jobs:
         state.dispatcher.wake()
-    return JSONResponse({"status": "accepted", "alerts": len(payload.alerts), "notifications": jobs})
+    # "suppressed" says why nothing was sent (an HA copy, a re-send inside repeat_interval,
+    # resolved alerts with send_resolved off); a group_by route decides later, at its flush.
+    return JSONResponse({"status": "accepted", "alerts": len(payload.alerts),
+                         "notifications": jobs, "suppressed": suppressed})
 
 
 def count_alerts(state: RelayState, alerts: int, firing: int) -> None:

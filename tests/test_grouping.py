@@ -215,3 +215,35 @@ async def test_each_integration_has_its_own_log(relay_factory) -> None:
         await relay.post(webhook(A, B_RESOLVED))
         jobs = await relay.jobs()
         assert sorted(j.integration for j in jobs) == ["team/log/0", "team/log/0", "team/log/1"]
+
+
+async def test_suppressed_names_each_integration_and_its_last_send(relay_factory) -> None:
+    config = """
+    route:
+      receiver: team
+    receivers:
+      - name: team
+        log_configs: [{send_resolved: true}, {send_resolved: false}]
+    """
+    async with relay_factory(config) as relay:
+        await relay.post(webhook(A, B))
+        first = relay.clock.now()
+        relay.clock.advance(60)
+        answer = await relay.post(webhook(A, B_RESOLVED))
+    assert answer.json()["notifications"] == 1  # team/log/0 tells of B's resolution
+    assert answer.json()["suppressed"] == [
+        {"receiver": "team", "integration": "team/log/1", "reason": "duplicate", "last_sent": first},
+    ]
+
+
+async def test_a_flush_with_nothing_new_is_counted_as_suppressed(relay_factory) -> None:
+    async with relay_factory(GROUPED) as relay:
+        answer = await relay.post(webhook(A))
+        assert answer.json()["suppressed"] == []  # a group_by route decides at its flush
+        relay.clock.advance(30)
+        assert await relay.flush() == 1
+        relay.clock.advance(300)
+        assert await relay.flush() == 0
+        counted = relay.state.metrics.registry.get_sample_value(
+            "relay_notifications_suppressed_total", {"receiver": "team", "reason": "duplicate"})
+    assert counted == 1

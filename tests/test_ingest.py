@@ -195,6 +195,38 @@ async def test_metrics_expose_the_design_names(relay_factory) -> None:
         assert name in text
 
 
+# -- an accepted webhook that sends nothing says why ------------------------------------
+
+NO_RESOLVED = OPEN.replace("log_configs: [{}]\n  - name: other",
+                           "log_configs: [{send_resolved: false}]\n  - name: other")
+
+
+async def test_an_ha_copy_answers_why_it_sent_nothing(relay_factory) -> None:
+    async with relay_factory(OPEN) as relay:
+        first = await relay.post(webhook(alert()))
+        sent_at = relay.clock.now()
+        relay.clock.advance(7)
+        copy = await relay.post(webhook(alert()))
+    assert first.json() == {"status": "accepted", "alerts": 1, "notifications": 1, "suppressed": []}
+    assert copy.json() == {
+        "status": "accepted", "alerts": 1, "notifications": 0,
+        "suppressed": [{"receiver": "team", "integration": "team/log/0", "reason": "duplicate",
+                        "last_sent": sent_at}],
+    }
+
+
+async def test_resolved_without_send_resolved_answers_resolved_not_sent(relay_factory) -> None:
+    async with relay_factory(NO_RESOLVED) as relay:
+        await relay.post(webhook(alert()))
+        sent_at = relay.clock.now()
+        relay.clock.advance(60)
+        answer = await relay.post(webhook(alert(status="resolved")))
+    assert answer.json()["notifications"] == 0
+    assert answer.json()["suppressed"] == [{
+        "receiver": "team", "integration": "team/log/0", "reason": "resolved_not_sent",
+        "last_sent": sent_at}]
+
+
 # -- bad input is a 4xx naming the field, never a 500 -----------------------------------
 
 def _with(path: str, value: object) -> bytes:

@@ -173,6 +173,20 @@ class Job:
         }
 
 
+@dataclass(frozen=True)
+class Suppressed:
+    """A notification dedup decided not to send, and why (answered to the webhook)."""
+
+    receiver: str
+    integration: str  # "<receiver>/<type>/<index>"
+    reason: str  # duplicate | resolved_not_sent; the metric's reason label
+    last_sent: float | None  # the notification-log entry's time, None without one
+
+    def to_api(self) -> dict[str, Any]:
+        return {"receiver": self.receiver, "integration": self.integration,
+                "reason": self.reason, "last_sent": self.last_sent}
+
+
 @dataclass
 class TransitionResult:
     """What a transition returns: the new state (None deletes the group) and new jobs.
@@ -184,7 +198,7 @@ class TransitionResult:
 
     state: GroupState | None
     jobs: list[NewJob] = field(default_factory=list)
-    suppressed: list[tuple[str, str]] = field(default_factory=list)  # (receiver, reason)
+    suppressed: list[Suppressed] = field(default_factory=list)
     changed: bool = True
 
 
