@@ -254,11 +254,15 @@ class WeComNotifier(Notifier):
 
     def mentions(self, n: Notification) -> tuple[list[str], list[str]]:
         """(userids, mobiles) to mention: the static lists, then ``mention_label`` values
-        (all digits: a mobile; else a userid). "@all" is honoured only from config."""
+        of the firing alerts (all digits: a mobile; else a userid). "@all" is honoured only
+        from config. Nobody is woken for a resolved alert: a notification with no firing
+        alert mentions no one."""
+        if not n.firing:
+            return [], []
         userids = list(self._cfg.mentioned_list)
         mobiles = list(self._cfg.mentioned_mobile_list)
         if self._cfg.mention_label:
-            for alert in n.alerts:
+            for alert in n.firing:
                 value = alert.labels.get(self._cfg.mention_label, "")
                 for item in _MENTION_SPLIT.split(value.strip()):
                     if item.lstrip("+").isdigit():

@@ -283,6 +283,51 @@ def test_without_mentions_there_are_no_lists(
     assert set(body["text"]) == {"content"}
 
 
+@pytest.mark.parametrize("msgtype", ["markdown", "text"])
+def test_owners_of_resolved_alerts_are_not_mentioned(
+    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    msgtype: str,
+) -> None:
+    notifier = notifier_for(robot_yaml(msgtype=msgtype, mention_label="owner"))
+    assert isinstance(notifier, WeComNotifier)
+    firing = _owned(make_alert, ["zhangsan", "13900000001"])
+    resolved = [make_alert("Fixed", "resolved"), make_alert("AlsoFixed", "resolved")]
+    resolved[0].labels["owner"] = "lisi"
+    resolved[1].labels["owner"] = "13900000002"
+    n = make_notification(alerts=firing + resolved)
+
+    assert notifier.mentions(n) == (["zhangsan"], ["13900000001"])
+    bodies = notifier.render_parts(make_message(n))
+    texts = [b["text"] for b in bodies if b["msgtype"] == "text"]
+    assert [t.get("mentioned_list") for t in texts] == [["zhangsan"] if msgtype == "text" else None]
+    assert [t["mentioned_mobile_list"] for t in texts] == [["13900000001"]]
+    if msgtype == "markdown":
+        assert bodies[0]["markdown"]["content"].endswith("\n<@zhangsan>")
+        assert "<@lisi>" not in bodies[0]["markdown"]["content"]
+
+
+@pytest.mark.parametrize("msgtype", ["markdown", "text"])
+def test_a_notification_with_every_alert_resolved_mentions_nobody(
+    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    msgtype: str,
+) -> None:
+    notifier = notifier_for(robot_yaml(
+        msgtype=msgtype, mentioned_list=["@all", "lisi"], mentioned_mobile_list=["13800000000"],
+        mention_label="owner",
+    ))
+    assert isinstance(notifier, WeComNotifier)
+    alert = make_alert("Fixed", "resolved")
+    alert.labels["owner"] = "zhangsan"
+    n = make_notification(alerts=[alert], status="resolved")
+
+    assert notifier.mentions(n) == ([], [])
+    (body,) = notifier.render_parts(make_message(n))  # markdown: no ping message after it
+    assert set(body[msgtype]) == {"content"}
+    assert "<@" not in body[msgtype]["content"]
+
+
 # -- the group robot: splitting ------------------------------------------------------
 
 
