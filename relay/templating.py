@@ -16,7 +16,6 @@ import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -29,6 +28,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from relay.clock import Clock, SystemClock
 from relay.models import Alert, Notification
+from relay.resources import TEMPLATES, packaged
 
 if TYPE_CHECKING:
     from relay.config import Config
@@ -45,15 +45,6 @@ TEMPLATE_NAMES = (
 _SINGLE_LINE = ("email.subject", "slack.header")
 _BUILTIN = "builtin/"
 _MAX_REPEAT = 100_000  # longest string/list a template may build with '*'
-
-
-def builtin_template_dir() -> Path:
-    """Where the built-in templates are: the wheel's package data, or the checkout's templates/."""
-    try:
-        return Path(str(resources.files("relay.builtin_templates")))
-    except ModuleNotFoundError:
-        # Running from a source checkout with `relay/` first on sys.path.
-        return Path(__file__).resolve().parent.parent / "templates"
 
 
 # -- helpers usable from Python --------------------------------------------------------
@@ -201,16 +192,18 @@ class _Loader(BaseLoader):
 
     def __init__(self, user: dict[str, tuple[str, str]]) -> None:
         self.user = user
-        self.root = builtin_template_dir()
 
     def get_source(self, environment: Any, template: str) -> tuple[str, str, Callable[[], bool]]:
         if not template.startswith(_BUILTIN) and template in self.user:
             source, filename = self.user[template]
             return source, filename, lambda: True
-        path = self.root / template.removeprefix(_BUILTIN)
-        if ".." in Path(template).parts or not path.is_file():
+        relative = template.removeprefix(_BUILTIN)
+        if ".." in Path(relative).parts:
             raise TemplateNotFound(template)
-        return path.read_text(encoding="utf-8"), str(path), lambda: True
+        packaged_file = packaged(TEMPLATES, relative)
+        if not packaged_file.is_file():
+            raise TemplateNotFound(template)
+        return packaged_file.read_text(encoding="utf-8"), f"{_BUILTIN}{relative}", lambda: True
 
 
 def _autoescape(name: str | None) -> bool:

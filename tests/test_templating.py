@@ -120,11 +120,10 @@ def test_builtin_renders_sample(name: str, locale: str) -> None:
 
 
 def test_builtins_exist_for_every_name_and_locale() -> None:
-    from relay.templating import builtin_template_dir
+    from relay.resources import TEMPLATES, packaged
 
-    root = builtin_template_dir()
     missing = [f"{loc}/{name}.j2" for loc in LOCALES for name in TEMPLATE_NAMES
-               if not (root / loc / f"{name}.j2").is_file()]
+               if not packaged(TEMPLATES, f"{loc}/{name}.j2").is_file()]
     assert missing == []
 
 

@@ -1,0 +1,1 @@
+"""The default and example configs, installed as the package relay.defaults (package data)."""

@@ -1,0 +1,1 @@
+"""The built-in templates, installed as the package relay.builtin_templates (package data)."""
