@@ -6,17 +6,29 @@ every problem as a 'path: problem' line (``route.routes[1].matchers[0]: ...``).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
+import types
+import typing
 import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from relay.channels import CHANNEL_TYPES
 from relay.channels.base import ChannelConfig, Locale
 from relay.channels.email import EmailConfig
 from relay.channels.log import LogConfig
@@ -200,6 +212,12 @@ class Config(StrictModel):
     # Set by load_config: where it came from and a hash of the text, for /api/v1/status.
     source: str = Field(default="", exclude=True)
     digest: str = Field(default="", exclude=True)
+    # Set by load_config: settings accepted but likely wrong ('path: warning' lines).
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._warnings
 
     def receiver(self, name: str) -> ReceiverConfig | None:
         for receiver in self.receivers:
@@ -238,7 +256,24 @@ class Config(StrictModel):
 
 # -- loading ------------------------------------------------------------------------
 
-_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+Loc = tuple[int | str, ...]
+Finding = tuple[Loc, str]  # where, what
+
+# `$$`, `${VAR}`, `${VAR:-default}`, and a bare `$VAR`, which is not expanded.
+_ENV_REF = re.compile(
+    r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
+)
+#: A bare `$NAME` inside a longer value that looks like an environment variable. Lower
+#: case (`$labels` in a template, `pa$sword`) is left alone.
+_ENV_LIKE = re.compile(r"^[A-Z_][A-Z0-9_]+$")
+
+
+class InvalidConfig(ConfigError):
+    """A ConfigError that also carries the warnings found in the same run."""
+
+    def __init__(self, problems: list[str], warnings: list[str] | None = None) -> None:
+        super().__init__(problems)
+        self.warnings = warnings or []
 
 
 def format_loc(loc: tuple[int | str, ...] | list[int | str]) -> str:
@@ -253,69 +288,161 @@ def format_loc(loc: tuple[int | str, ...] | list[int | str]) -> str:
     return out
 
 
-def _expand_env(node: Any, loc: list[int | str], env: dict[str, str], problems: list[str]) -> Any:
+def _expand_env(
+    node: Any, loc: Loc, env: dict[str, str], problems: list[Finding], warnings: list[Finding]
+) -> Any:
     if isinstance(node, dict):
-        return {k: _expand_env(v, [*loc, str(k)], env, problems) for k, v in node.items()}
+        return {k: _expand_env(v, (*loc, str(k)), env, problems, warnings) for k, v in node.items()}
     if isinstance(node, list):
-        return [_expand_env(v, [*loc, i], env, problems) for i, v in enumerate(node)]
+        return [_expand_env(v, (*loc, i), env, problems, warnings) for i, v in enumerate(node)]
     if not isinstance(node, str) or "$" not in node:
         return node
 
     def substitute(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
+        text = match.group(0)
+        if text == "$$":
             return "$"
+        bare = match.group(3)
+        if bare is not None:
+            literal = (f"{text!r} is sent as written: relay expands only ${{{bare}}} "
+                       f"(write ${{{bare}}}, or $${bare} for a literal '$')")
+            if text == node:  # nothing but a reference: it was meant to be expanded
+                problems.append((loc, literal))
+            elif _ENV_LIKE.match(bare):
+                warnings.append((loc, literal))
+            return text
         name, default = match.group(1), match.group(2)
         if name in env:
             return env[name]
         if default is not None:
             return default
         problems.append(
-            f"{format_loc(loc)}: environment variable {name} is not set "
-            f"(set it, or write ${{{name}:-default}})"
+            (loc, f"environment variable {name} is not set (set it, or write ${{{name}:-default}})")
         )
         return ""
 
     return _ENV_REF.sub(substitute, node)
 
 
-def _pydantic_problems(exc: ValidationError) -> list[str]:
-    problems = []
+def _pydantic_problems(exc: ValidationError) -> list[Finding]:
+    problems: list[Finding] = []
     for err in exc.errors(include_url=False):
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        where = format_loc(loc) or "config"
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see docs/configuration.md)"
+            guess = _did_you_mean(loc)
+            message = (f"unknown key; did you mean {guess}?" if guess else
+                       "unknown key (check the spelling; see docs/configuration.md)")
         elif err["type"] == "missing":
             message = "required key is missing"
-        problems.append(f"{where}: {message}")
+        problems.append((loc, message))
     return problems
 
 
+def _did_you_mean(loc: Loc) -> str | None:
+    """The key of the model at ``loc[:-1]`` closest to the unknown ``loc[-1]``, if any is."""
+    model = _model_at(loc[:-1])
+    if model is None or not isinstance(loc[-1], str):
+        return None
+    keys = [info.alias or name for name, info in model.model_fields.items()]
+    keys += [f"{name}_file" for name in getattr(model, "secret_fields", ())]
+    found = difflib.get_close_matches(loc[-1], keys, n=1)
+    return found[0] if found else None
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at ``loc`` of a Config."""
+    kind: Any = Config
+    for part in loc:
+        kind = _unwrap_optional(kind)
+        if isinstance(part, int):
+            if typing.get_origin(kind) is not list:
+                return None
+            kind = typing.get_args(kind)[0]
+        elif isinstance(kind, type) and issubclass(kind, BaseModel):
+            fields = kind.model_fields
+            info = next((f for n, f in fields.items() if part in (n, f.alias)), None)
+            if info is None:
+                return None
+            kind = info.annotation
+        elif typing.get_origin(kind) is dict:
+            kind = typing.get_args(kind)[1]
+        else:
+            return None
+    kind = _unwrap_optional(kind)
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+
+
+def _unwrap_optional(kind: Any) -> Any:
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return kind
+
+
+def _channel_warnings(raw: dict[str, Any], config: Config | None) -> list[Finding]:
+    """Warnings of every channel entry that validates (``config_warnings()`` of its model),
+    also when another part of the file does not."""
+    found: list[Finding] = []
+    receivers = raw.get("receivers")
+    for i, receiver in enumerate(receivers if isinstance(receivers, list) else []):
+        if not isinstance(receiver, dict):
+            continue
+        for key, model in CHANNEL_TYPES.items():
+            entries = receiver.get(key)
+            for j, entry in enumerate(entries if isinstance(entries, list) else []):
+                channel: ChannelConfig
+                if config is not None:
+                    channel = getattr(config.receivers[i], key)[j]
+                else:
+                    try:
+                        channel = model.model_validate(entry)
+                    except ValidationError:
+                        continue
+                check = getattr(channel, "config_warnings", None)
+                for name, message in check() if check is not None else []:
+                    found.append((("receivers", i, key, j, name), message))
+    return found
+
+
 def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | None = None) -> Config:
-    """Validate config text; raise ConfigError listing every problem."""
+    """Validate config text; raise InvalidConfig listing every problem and warning.
+
+    One pass reports all of them: YAML, environment, schema, cross-references and
+    warnings (``Config.warnings`` when the config is valid).
+    """
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+        raise InvalidConfig([yaml_problem(exc, text, source)]) from None
     if not isinstance(raw, dict):
-        raise ConfigError([f"{source}: expected a mapping at the top level"])
-    problems: list[str] = []
-    raw = _expand_env(raw, [], dict(os.environ) if env is None else env, problems)
-    if problems:
-        raise ConfigError(problems)
+        raise InvalidConfig([f"{source}: expected a mapping at the top level"])
+    problems: list[Finding] = []
+    warnings: list[Finding] = []
+    raw = _expand_env(raw, (), dict(os.environ) if env is None else env, problems, warnings)
+    env_locs = [loc for loc, _ in problems]
+
+    def follows_from_env(loc: Loc) -> bool:
+        # An unset ${VAR} expands to '' and a bare $VAR stays: what the field, or the model
+        # holding it, then says about that value would only repeat the problem.
+        return any(loc[: len(u)] == u or loc == u[:-1] for u in env_locs)
+
+    config: Config | None = None
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_pydantic_problems(exc)) from None
-    problems = cross_check(config)
-    if problems:
-        raise ConfigError(problems)
+        problems += [p for p in _pydantic_problems(exc) if not follows_from_env(p[0])]
+    problems += [p for p in _cross_check(raw) if not follows_from_env(p[0])]
+    warnings += _channel_warnings(raw, config)
+
+    def lines(found: list[Finding]) -> list[str]:
+        return [f"{format_loc(loc) or 'config'}: {message}" for loc, message in found]
+
+    if problems or config is None:
+        raise InvalidConfig(lines(problems), lines(warnings))
     config.source = source
     config.digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    config._warnings = lines(warnings)
     return config
 
 
@@ -323,7 +450,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read config: {exc.strerror}"]) from None
+        raise InvalidConfig([f"{path}: cannot read config: {exc.strerror}"]) from None
     return parse_config(text, source=str(path))
 
 
@@ -331,41 +458,128 @@ def default_config_path() -> str:
     return os.environ.get("RELAY_CONFIG") or DEFAULT_CONFIG_PATH
 
 
-def cross_check(config: Config) -> list[str]:
-    """Checks that span sections: receiver names, route references, matchers."""
+def _cross_check(raw: dict[str, Any]) -> list[Finding]:
+    """Checks that span sections: receiver names, route references, matchers.
+
+    They read the raw (expanded) mapping, not the validated Config, so that they run
+    also when some other section is invalid; a value of the wrong type is skipped
+    (the schema reports it).
+    """
     from relay.routing import parse_matcher
 
-    problems: list[str] = []
+    problems: list[Finding] = []
     seen: dict[str, int] = {}
-    for index, receiver in enumerate(config.receivers):
-        if receiver.name in seen:
-            problems.append(
-                f"receivers[{index}].name: duplicate receiver name {receiver.name!r} "
-                f"(first at receivers[{seen[receiver.name]}])"
-            )
-        seen.setdefault(receiver.name, index)
+    receivers = raw.get("receivers")
+    for index, receiver in enumerate(receivers if isinstance(receivers, list) else []):
+        name = receiver.get("name") if isinstance(receiver, dict) else None
+        if not isinstance(name, str) or not name:
+            continue
+        if name in seen:
+            problems.append((("receivers", index, "name"),
+                             f"duplicate receiver name {name!r} (first at receivers[{seen[name]}])"))
+        seen.setdefault(name, index)
 
-    if config.route.receiver is None:
-        problems.append("route.receiver: the root route needs a receiver")
+    route = raw.get("route")
+    if not isinstance(route, dict):
+        return problems
+    if route.get("receiver") is None:
+        problems.append((("route", "receiver"), "the root route needs a receiver"))
 
-    def walk(route: RouteConfig, where: str) -> None:
-        if route.receiver is not None and route.receiver not in seen:
-            problems.append(
-                f"{where}.receiver: unknown receiver {route.receiver!r} "
-                f"(known: {', '.join(sorted(seen)) or 'none'})"
-            )
-        for i, text in enumerate(route.matchers):
+    def walk(node: dict[str, Any], where: Loc) -> None:
+        receiver = node.get("receiver")
+        if isinstance(receiver, str) and receiver not in seen:
+            problems.append(((*where, "receiver"), f"unknown receiver {receiver!r} "
+                             f"(known: {', '.join(sorted(seen)) or 'none'})"))
+        matchers = node.get("matchers")
+        for i, text in enumerate(matchers if isinstance(matchers, list) else []):
             try:
-                parse_matcher(text)
+                parse_matcher(text) if isinstance(text, str) else None
             except ValueError as exc:
-                problems.append(f"{where}.matchers[{i}]: {exc}")
-        for name, pattern in route.match_re.items():
+                problems.append(((*where, "matchers", i), str(exc)))
+        match_re = node.get("match_re")
+        for name, pattern in match_re.items() if isinstance(match_re, dict) else ():
             try:
-                re.compile(pattern)
+                re.compile(pattern) if isinstance(pattern, str) else None
             except re.error as exc:
-                problems.append(f"{where}.match_re.{name}: invalid regex: {exc}")
-        for i, child in enumerate(route.routes):
-            walk(child, f"{where}.routes[{i}]")
+                problems.append(((*where, "match_re", str(name)), f"invalid regex: {exc}"))
+        children = node.get("routes")
+        for i, child in enumerate(children if isinstance(children, list) else []):
+            if isinstance(child, dict):
+                walk(child, (*where, "routes", i))
 
-    walk(config.route, "route")
+    walk(route, ("route",))
     return problems
+
+
+# -- YAML syntax errors -------------------------------------------------------------
+
+#: PyYAML's problem -> what to tell an operator: (what, hint).
+_YAML_PROBLEMS: list[tuple[str, str, str]] = [
+    ("found character '\\t'", "a tab character", "indent with spaces; YAML does not allow tabs"),
+    ("could not find expected ':'", "missing ':' after a key", "write 'key: value'"),
+    ("found unexpected end of stream", "unclosed quote", "close the quoted string on this line"),
+    ("found undefined alias", "undefined alias", "define the &anchor before using *it"),
+    ("found unknown escape character", "unknown escape in a double-quoted string",
+     "use single quotes, or write \\\\ for a backslash"),
+]
+
+
+def yaml_problem(exc: yaml.YAMLError, text: str, source: str) -> str:
+    """One line, ``source:line:column: invalid YAML: what (hint)``, for a PyYAML error."""
+    problem = str(getattr(exc, "problem", None) or exc).strip()
+    context = str(getattr(exc, "context", None) or "")
+    mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    lines = text.splitlines()
+    what, hint = problem, ""
+    for needle, label, advice in _YAML_PROBLEMS:
+        if needle in problem:
+            what, hint = label, advice
+            if context_mark is not None and needle != "found character '\\t'":
+                mark = context_mark  # where the key or the quote starts
+            break
+    else:
+        if "flow sequence" in context or "flow mapping" in context or "flow node" in context:
+            opener = _unclosed_bracket(text)
+            if opener is not None:
+                line, column, char = opener
+                closer = "]" if char == "[" else "}"
+                return (f"{source}:{line + 1}:{column + 1}: invalid YAML: unclosed '{char}' "
+                        f"(close it with '{closer}')")
+            what, hint = "bad list or mapping in brackets", "separate items with ', '"
+        elif problem == "mapping values are not allowed here" and mark is not None:
+            before = lines[mark.line][: mark.column] if mark.line < len(lines) else ""
+            what = "unexpected ':'"
+            if ": " in before or before.rstrip().endswith(":"):
+                hint = "a value that contains ': ' must be quoted"
+            else:
+                above = next((n for n in range(mark.line - 1, -1, -1)
+                              if lines[n].strip() and not lines[n].lstrip().startswith("#")), None)
+                hint = (f"is ':' missing after the key on line {above + 1}?"
+                        if above is not None else "a key may be missing its ':'")
+        elif problem.startswith("expected <block end>"):
+            what, hint = "bad indentation", "line this up with the keys or list items above it"
+    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+    return f"{where}: invalid YAML: {what}" + (f" ({hint})" if hint else "")
+
+
+def _unclosed_bracket(text: str) -> tuple[int, int, str] | None:
+    """(line, column, char) of the innermost '[' or '{' never closed, skipping quoted
+    strings and comments; None if every bracket is closed."""
+    stack: list[tuple[int, int, str]] = []
+    for number, line in enumerate(text.splitlines()):
+        quote, previous = "", " "
+        for column, char in enumerate(line):
+            if quote:
+                if char == quote and previous != "\\":
+                    quote = ""
+            elif char in "'\"" and previous in " \t,:[{-":  # not the ' of "don't"
+                quote = char
+            elif char == "#" and (column == 0 or line[column - 1] in " \t"):
+                break
+            elif char in "[{":
+                stack.append((number, column, char))
+            elif char in "]}" and stack:
+                stack.pop()
+            previous = char
+    return stack[-1] if stack else None

@@ -151,7 +151,10 @@ def test_every_problem_is_reported_with_its_path() -> None:
     assert any(p.startswith("global.timezone: unknown IANA time zone") for p in found)
     assert any(p.startswith("delivery.retry_for: invalid duration 'forever'") for p in found)
     assert any(p.startswith("receivers[1].slack_configs[0]: set api_url") for p in found)
-    # Cross-checks run only once every section parses; check them separately.
+    # Cross-checks run in the same pass, also while other sections are invalid.
+    assert "route.receiver: unknown receiver 'nobody' (known: default)" in found
+    assert "receivers[1].name: duplicate receiver name 'default' (first at receivers[0])" in found
+    assert any(p.startswith("route.routes[1].matchers[0]: unknown operator '=>'") for p in found)
     found = problems("""
         route:
           receiver: nobody
@@ -176,13 +179,61 @@ def test_every_problem_is_reported_with_its_path() -> None:
 
 def test_unknown_keys_are_errors() -> None:
     found = problems(BASE + "\nserver:\n  listne: 0.0.0.0:1\n")
-    assert found == ["server.listne: unknown key (check the spelling; see docs/configuration.md)"]
+    assert found == ["server.listne: unknown key; did you mean listen?"]
+    found = problems(BASE + "\nserver:\n  zzz: 1\n")
+    assert found == ["server.zzz: unknown key (check the spelling; see docs/configuration.md)"]
+
+
+@pytest.mark.parametrize(
+    ("receiver", "where", "guess"),
+    [
+        ("wecom_config: [{key: abc}]", "receivers[0].wecom_config", "wecom_configs"),
+        ("slack_configs: [{api_url: 'https://x', chanel: '#a'}]",
+         "receivers[0].slack_configs[0].chanel", "channel"),
+        ("webhook_configs: [{url: 'https://x', hmac_secret_fil: /s}]",
+         "receivers[0].webhook_configs[0].hmac_secret_fil", "hmac_secret_file"),
+    ],
+)
+def test_unknown_key_suggests_the_closest_key_of_its_section(
+    receiver: str, where: str, guess: str
+) -> None:
+    found = problems(f"""
+        route:
+          receiver: r
+        receivers:
+          - name: r
+            {receiver}
+    """)
+    assert f"{where}: unknown key; did you mean {guess}?" in found, found
 
 
 def test_invalid_yaml_names_line() -> None:
     found = problems("route:\n  receiver: [\n")
     assert found[0].startswith("<string>:")
     assert "invalid YAML" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("route:\n\treceiver: a\n",
+         "relay.yml:2:1: invalid YAML: a tab character (indent with spaces; YAML does not allow tabs)"),
+        ("route:\n  receiver: a\n  group_by: [alertname, team\nreceivers: []\n",
+         "relay.yml:3:13: invalid YAML: unclosed '[' (close it with ']')"),
+        ("route: {receiver: a\n",
+         "relay.yml:1:8: invalid YAML: unclosed '{' (close it with '}')"),
+        ("route:\n  receiver a\n  group_by: []\n",
+         "relay.yml:3:11: invalid YAML: unexpected ':' (is ':' missing after the key on line 2?)"),
+        ("route:\n  receiver: a\nreceivers\n  - name: a\n",
+         "relay.yml:3:1: invalid YAML: missing ':' after a key (write 'key: value')"),
+        ("route:\n  receiver: a: b\n",
+         "relay.yml:2:14: invalid YAML: unexpected ':' (a value that contains ': ' must be quoted)"),
+    ],
+)
+def test_yaml_errors_are_one_line_with_file_line_column_and_a_hint(text: str, line: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="relay.yml", env={})
+    assert info.value.problems == [line]
 
 
 @pytest.mark.parametrize(
@@ -195,6 +246,7 @@ def test_invalid_yaml_names_line() -> None:
         ("webhook_configs: [{url: 'ftp://x'}]", "url must start with http"),
         ("email_configs: [{to: [], from: a@b, smarthost: 'h:25'}]", "at least one recipient"),
         ("email_configs: [{to: [x@y], from: a@b, smarthost: 'nohost'}]", "expected host:port"),
+        ("email_configs: [{to: [x@y], from: a@b, smarthost: 'smtp://mail:25'}]", "not a URL"),
         ("wecom_app_configs: [{corp_id: c, api_secret: s}]", "agent_id: required key is missing"),
     ],
 )
@@ -272,3 +324,136 @@ def test_a_bad_redis_url_option_is_a_config_problem() -> None:
                      "route: {receiver: a}\nreceivers: [{name: a}]\n", env={})
     assert caught.value.problems[0].startswith("storage.url: ")
     assert "bogus_option" in caught.value.problems[0]
+
+
+def warnings_of(text: str, env: dict[str, str] | None = None) -> list[str]:
+    return parse_config(textwrap.dedent(text), env=env or {}).warnings
+
+
+def test_slack_api_url_without_a_scheme_is_an_error() -> None:
+    found = problems("""
+        route:
+          receiver: r
+        receivers:
+          - name: r
+            slack_configs: [{api_url: hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX}]
+    """)
+    assert found == ["receivers[0].slack_configs[0].api_url: must be a full URL starting with "
+                     "https:// (the incoming webhook is https://hooks.slack.com/services/...)"]
+    assert "XXXX" not in found[0]  # the URL is a secret
+
+
+def test_wecom_webhook_url_without_a_scheme_is_an_error() -> None:
+    found = problems("""
+        route:
+          receiver: r
+        receivers:
+          - name: r
+          - name: cn
+            wecom_configs: [{webhook_url: 'qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc'}]
+    """)
+    assert found == ["receivers[1].wecom_configs[0].webhook_url: must be a full URL starting with "
+                     "https:// (https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...)"]
+
+
+def test_a_whole_robot_url_in_wecom_key_is_an_error_suggesting_the_key() -> None:
+    key = "693axxxx-7aoc-4bc4-97a0-0ec2sifa5aaa"
+    found = problems(f"""
+        route:
+          receiver: r
+        receivers:
+          - name: r
+          - name: cn
+            wecom_configs:
+              - key: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc
+              - key: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={key}
+              - key: ''
+    """)
+    assert found == [
+        "receivers[1].wecom_configs[0].key: is a whole URL, not a robot key: set key to the value "
+        "after key= (3 characters), or set webhook_url instead",
+        "receivers[1].wecom_configs[1].key: is a whole URL, not a robot key: set key to the value "
+        "after key= (36 characters, 693a...), or set webhook_url instead",
+        "receivers[1].wecom_configs[2].key: is empty",
+    ]
+    assert not any(key in p for p in found)  # the key is a secret
+
+
+def test_slack_channel_in_webhook_mode_is_a_warning() -> None:
+    found = warnings_of("""
+        route:
+          receiver: r
+        receivers:
+          - name: r
+            slack_configs:
+              - {api_url: 'https://hooks.slack.com/services/T/B/x', channel: '#alerts'}
+              - {token: xoxb-1, channel: '#alerts'}
+    """)
+    assert found == [
+        "receivers[0].slack_configs[0].channel: ignored with an incoming webhook (api_url), which "
+        "always posts to the channel it was created for; remove it, or use token and channel (bot)"
+    ]
+
+
+def test_bare_dollar_var_is_a_warning_inside_a_value_and_an_error_as_the_whole_value() -> None:
+    text = """
+        route:
+          receiver: r
+        receivers:
+          - name: r
+            webhook_configs:
+              - url: https://hooks.example.com/alerts?token=$HOOK_TOKEN
+              - url: https://hooks.example.com/$$HOOK_TOKEN/{{ $labels }}
+                headers: {X-Pass: pa$sword}
+    """
+    assert warnings_of(text, env={"HOOK_TOKEN": "t"}) == [
+        "receivers[0].webhook_configs[0].url: '$HOOK_TOKEN' is sent as written: relay expands "
+        "only ${HOOK_TOKEN} (write ${HOOK_TOKEN}, or $$HOOK_TOKEN for a literal '$')"
+    ]
+    found = problems(BASE + "server:\n  auth:\n    bearer_token: $RELAY_TOKEN\n")
+    assert found == [
+        "server.auth.bearer_token: '$RELAY_TOKEN' is sent as written: relay expands only "
+        "${RELAY_TOKEN} (write ${RELAY_TOKEN}, or $$RELAY_TOKEN for a literal '$')"
+    ]
+
+
+def test_every_kind_of_problem_is_reported_in_one_run() -> None:
+    """Environment, YAML schema, channel checks and cross-references together, and the
+    warnings beside them: a file is fixed in one round, not one kind at a time."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(textwrap.dedent("""
+            server:
+              listne: 0.0.0.0:9095
+              auth:
+                bearer_token: ${RELAY_TOKEN}
+            route:
+              receiver: default
+              routes:
+                - receiver: ghost
+                  matchers: ['team=>"db"']
+            receivers:
+              - name: default
+                slack_configs:
+                  - api_url: hooks.slack.com/services/T0/B0/x
+                  - {api_url: 'https://hooks.slack.com/services/T0/B0/x', channel: '#alerts'}
+              - name: default
+                wecom_configs:
+                  - key: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc
+        """), source="relay.yml", env={})
+    found = info.value.problems
+    assert found == [
+        "server.auth.bearer_token: environment variable RELAY_TOKEN is not set "
+        "(set it, or write ${RELAY_TOKEN:-default})",
+        "server.listne: unknown key; did you mean listen?",
+        "receivers[0].slack_configs[0].api_url: must be a full URL starting with https:// "
+        "(the incoming webhook is https://hooks.slack.com/services/...)",
+        "receivers[1].wecom_configs[0].key: is a whole URL, not a robot key: set key to the "
+        "value after key= (3 characters), or set webhook_url instead",
+        "receivers[1].name: duplicate receiver name 'default' (first at receivers[0])",
+        "route.routes[0].receiver: unknown receiver 'ghost' (known: default)",
+        "route.routes[0].matchers[0]: unknown operator '=>' in 'team=>\"db\"' (use =, !=, =~ or !~)",
+    ]
+    assert getattr(info.value, "warnings", None) == [
+        "receivers[0].slack_configs[1].channel: ignored with an incoming webhook (api_url), which "
+        "always posts to the channel it was created for; remove it, or use token and channel (bot)"
+    ]

@@ -61,6 +61,8 @@ class EmailConfig(ChannelConfig):
     @field_validator("smarthost")
     @classmethod
     def _host_port(cls, value: str) -> str:
+        if "://" in value:  # smtp://host:25 would pass the split below, and never connect
+            raise ValueError(f"expected host:port, not a URL, got {value!r}")
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValueError(f"expected host:port, got {value!r}")

@@ -17,7 +17,7 @@ import re
 from typing import Any, ClassVar
 
 import aiohttp
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -64,6 +64,16 @@ class SlackConfig(ChannelConfig):
     icon_url: str | None = None
     rate_limit_per_minute: float = 60.0
 
+    @field_validator("api_url")
+    @classmethod
+    def _absolute_url(cls, value: SecretStr | None) -> SecretStr | None:
+        url = value.get_secret_value() if value is not None else None
+        if url is not None and not url.startswith(("https://", "http://")):
+            # The value is a secret: the message describes it, never echoes it.
+            raise ValueError("must be a full URL starting with https:// (the incoming webhook "
+                             "is https://hooks.slack.com/services/...)" if url else "is empty")
+        return value
+
     @model_validator(mode="after")
     def _mode(self) -> SlackConfig:
         if self.token is None:
@@ -74,6 +84,14 @@ class SlackConfig(ChannelConfig):
         elif not self.channel:
             raise ValueError("channel is required with token")
         return self
+
+    def config_warnings(self) -> list[tuple[str, str]]:
+        """(key, warning) for settings that are accepted but have no effect."""
+        if self.token is None and self.channel:
+            return [("channel", "ignored with an incoming webhook (api_url), which always posts "
+                                "to the channel it was created for; remove it, or use token "
+                                "and channel (bot)")]
+        return []
 
     @property
     def bot_mode(self) -> bool:

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -64,6 +64,31 @@ class WeComConfig(ChannelConfig):
     mentioned_mobile_list: list[str] = Field(default_factory=list)
     mention_label: str | None = None
     rate_limit_per_minute: float = 20.0
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _absolute_url(cls, value: SecretStr | None) -> SecretStr | None:
+        url = value.get_secret_value() if value is not None else None
+        if url is not None and not url.startswith(("https://", "http://")):
+            # The value is a secret: the message describes it, never echoes it.
+            raise ValueError(f"must be a full URL starting with https:// ({WECOM_ROBOT_URL}"
+                             "?key=...)" if url else "is empty")
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _bare_key(cls, value: SecretStr | None) -> SecretStr | None:
+        key = value.get_secret_value() if value is not None else None
+        if key == "":
+            raise ValueError("is empty")
+        if key is None or ("://" not in key and "key=" not in key and "/" not in key):
+            return value
+        found = dict(parse_qsl(urlsplit(key).query)).get("key", "")
+        # A key is a secret: name its length and, when long, its first characters only.
+        shown = f", {found[:4]}..." if len(found) >= 16 else ""
+        hint = (f"set key to the value after key= ({len(found)} characters{shown})"
+                if found else "set key to the value after key= in the robot's URL")
+        raise ValueError(f"is a whole URL, not a robot key: {hint}, or set webhook_url instead")
 
     @model_validator(mode="after")
     def _one_address(self) -> WeComConfig:
