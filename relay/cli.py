@@ -3,30 +3,54 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
 import httpx
 
 from relay import __version__
-from relay.config import Config, default_config_path, load_config, split_listen
+from relay.config import DEFAULT_CONFIG_PATH, Config, load_config, split_listen
 from relay.errors import ConfigError
 from relay.models import fingerprint_of
+from relay.resources import PACKAGED_DEFAULT_SOURCE, load_packaged_default
+
+logger = logging.getLogger("relay.cli")
 
 config_option = click.option(
     "--config", "config_path", default=None, metavar="PATH",
-    help="Config file (default: $RELAY_CONFIG, else config/relay.yml).",
+    help="Config file (default: $RELAY_CONFIG, else ./config/relay.yml if it exists, else the"
+         " default config shipped with relay).",
 )
 
 
-def _load(config_path: str | None) -> tuple[Config, str]:
-    path = config_path or default_config_path()
+def _config_path() -> str | None:
+    """$RELAY_CONFIG, else config/relay.yml when it exists here; None means the default
+    config shipped inside the package (what a plain `pip install` runs with)."""
+    path = os.environ.get("RELAY_CONFIG")
+    if path:
+        return path
+    return DEFAULT_CONFIG_PATH if Path(DEFAULT_CONFIG_PATH).is_file() else None
+
+
+def _load(config_path: str | None) -> tuple[Config, str | None]:
+    """The config and its file; (the packaged default, None) when no file is given, set in
+    $RELAY_CONFIG or found at config/relay.yml."""
+    path = config_path or _config_path()
     try:
+        if path is None:
+            # A log line (JSON under `serve --log-format json`), printed on stderr elsewhere.
+            logger.warning("no config file (--config, $RELAY_CONFIG or ./config/relay.yml): using"
+                           " the default config shipped with relay (`relay config example`"
+                           " prints a starting point)")
+            return load_packaged_default(), None
         return load_config(path), path
     except ConfigError as exc:
-        click.echo(f"config {path} is invalid:", err=True)
+        click.echo(f"config {path or PACKAGED_DEFAULT_SOURCE} is invalid:", err=True)
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         raise SystemExit(1) from None
@@ -70,6 +94,9 @@ def serve(config_path: str | None, listen: str | None, log_format: str, log_leve
         host, port = split_listen(listen or config.server.listen)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from None
+    if config.server.auth is None and not _is_loopback(host):
+        logger.warning("listening on %s:%d without server.auth: anyone who can reach it can post"
+                       " alerts, read the delivery log and reload the config", host, port)
     store = open_store(config.storage.url)
     try:
         store.prepare()  # a second relay on the same SQLite file stops here, before serving
@@ -96,17 +123,17 @@ def check_config(config_path: str | None) -> None:
     from relay.routing import build_route_tree
     from relay.runtime import Runtime
 
-    config, path = _load(config_path)
+    config, _ = _load(config_path)
     problems = Runtime.check_templates(config)
     if problems:
-        click.echo(f"config {path} is invalid:", err=True)
+        click.echo(f"config {config.source} is invalid:", err=True)
         for problem in problems:
             click.echo(f"  {problem}", err=True)
         raise SystemExit(1)
     tree = build_route_tree(config.route)
     routes = tree.walk()
     integrations = [i for r in config.receivers for i, _ in r.integrations()]
-    click.echo(f"config {path} is valid (hash {config.digest})")
+    click.echo(f"config {config.source} is valid (hash {config.digest})")
     auth = config.server.auth
     auth_kind = "none" if auth is None else "bearer" if auth.bearer_token else "basic"
     click.echo(f"  listen: {config.server.listen}, auth: {auth_kind}")
@@ -124,6 +151,33 @@ def check_config(config_path: str | None) -> None:
             [*route.group_by, *(["..."] if route.group_by_all else [])])
         click.echo(f"    {'  ' * depth}route {route.id}: {matchers} -> {route.receiver} "
                    f"[{group}{', continue' if route.continue_ else ''}]")
+
+
+@main.group("config")
+def config_group() -> None:
+    """Starting points for a config file."""
+
+
+@config_group.command("example")
+@click.option("--channel", default=None, metavar="NAME",
+              help="An example for one channel or setup (see --list); default: the embedded "
+                   "default config.")
+@click.option("--list", "list_names", is_flag=True, help="Name the examples there are.")
+def config_example(channel: str | None, list_names: bool) -> None:
+    """Print a commented config to start from: relay config example --channel wecom > relay.yml"""
+    from relay.resources import default_config_text, example_config_text, example_names
+
+    names = example_names()
+    if list_names:
+        click.echo("\n".join(names))
+        return
+    if channel is None:
+        click.echo(default_config_text(), nl=False)
+        return
+    if channel not in names:
+        raise click.BadParameter(f"no example {channel!r} (there are: {', '.join(names)})",
+                                 param_hint="--channel")
+    click.echo(example_config_text(channel), nl=False)
 
 
 @main.group()
@@ -254,6 +308,17 @@ def render(channel: str, receiver: str | None, payload_path: str | None, locale:
                 click.echo(problem, err=True)
             sys.exit(1)
     sys.exit(asyncio.run(render_preview(config, channel, receiver, payload, click.echo, locale, at)))
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may well resolve beyond this machine
 
 
 def _parse_time(text: str, option: str) -> float:

@@ -278,7 +278,8 @@ class Renderer:
 
     # -- filters that need the context (zone, locale) or the clock
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
+        """The renderer's clock (pinned by `relay render --at`), for times in messages."""
         return datetime.fromtimestamp(self._clock.now(), UTC)
 
     @pass_context
@@ -292,7 +293,7 @@ class Renderer:
         when = _as_datetime(value)
         if when is None:
             return ""
-        return humanize_duration((self._now() - when).total_seconds(), ctx.get("locale", "en"))
+        return humanize_duration((self.now() - when).total_seconds(), ctx.get("locale", "en"))
 
     @pass_context
     def _duration_filter(self, ctx: Context, value: Any, end: Any = None) -> str:
@@ -310,7 +311,7 @@ class Renderer:
         start = _as_datetime(value)
         if start is None:
             return ""
-        stop = _as_datetime(end) or self._now()
+        stop = _as_datetime(end) or self.now()
         return humanize_duration((stop - start).total_seconds(), locale)
 
     # -- rendering

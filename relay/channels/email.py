@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import ssl
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 from typing import ClassVar
@@ -130,7 +129,7 @@ class EmailNotifier(Notifier):
         mail["To"] = ", ".join(cfg.to)
         if cfg.cc:
             mail["Cc"] = ", ".join(cfg.cc)
-        mail["Date"] = format_datetime(datetime.now(UTC))
+        mail["Date"] = format_datetime(self._renderer.now())
         mail["Message-ID"] = f"<{message.job_id}@{self._domain}>"
         thread = thread_id(n.receiver, n.group_key, self._domain)
         mail["In-Reply-To"] = thread

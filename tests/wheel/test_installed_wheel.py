@@ -1,0 +1,157 @@
+"""What users install is what we test: the wheel, in a fresh virtual environment outside
+the checkout, run from an empty directory.
+
+The checkout's editable install reads templates/ and config/ from the source tree, so a
+packaging mistake (package data left out, read as a path that only exists in the
+checkout) passes every other test. Here the wheel is built, installed with its
+dependencies into a new venv, and relay is run with no PYTHONPATH, no $RELAY_CONFIG and no
+config/ in sight: it must serve its packaged default, deliver a real message, render every
+channel in both locales byte for byte as the checkout does, and accept every example.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers.process import free_port, wait_for
+from tests.helpers.webhooks import alert, webhook
+from tests.test_examples import with_secret_files
+
+ROOT = Path(__file__).resolve().parents[2]
+CHANNELS = ["log", "email", "slack", "wecom", "wecom_app", "webhook"]
+LOCALES = ["en", "zh-CN"]
+AT = "2026-11-25T10:00:00Z"  # every render pinned to one moment
+EXAMPLES = sorted(p.stem for p in (ROOT / "config" / "examples").glob("*.yml"))
+
+
+@dataclass
+class Installed:
+    relay: Path  # the installed console script
+    workdir: Path  # an empty directory: no config/, no templates/, no relay/
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PYTHONPATH", "RELAY_CONFIG", "VIRTUAL_ENV")}
+        env["PATH"] = f"{self.relay.parent}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(self.relay), *args], cwd=self.workdir, env=self.env(),
+                              capture_output=True, text=True, timeout=120)
+        if check:
+            assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    base = tmp_path_factory.mktemp("wheel")
+    dist, venv, workdir = base / "dist", base / "venv", base / "empty"
+    workdir.mkdir()
+    # Build from a copy of the sources git knows, as a release would (no .venv, no data/).
+    source = base / "source"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist),
+                            str(source)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    # setuptools warns about package data it would ignore or misplace: none of that.
+    assert "Package would be ignored" not in build.stderr + build.stdout
+    wheel = next(dist.glob("relay-*.whl"))
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                          str(wheel)], capture_output=True, text=True, timeout=600)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    yield Installed(relay=venv / "bin" / "relay", workdir=workdir)
+
+
+def test_the_wheel_carries_the_templates_and_configs(installed: Installed) -> None:
+    found = subprocess.run(
+        [str(installed.relay.parent / "python"), "-c",
+         "import relay, relay.resources as r; print(relay.__file__);"
+         " print(r.packaged(r.TEMPLATES, 'zh-CN/wecom.markdown.j2').is_file());"
+         " print(r.example_names())"],
+        cwd=installed.workdir, env=installed.env(), capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    assert "site-packages" in found[0] and str(ROOT) not in found[0]
+    assert found[1] == "True"
+    assert found[2] == repr(EXAMPLES)
+
+
+def test_check_config_uses_the_packaged_default_from_an_empty_directory(installed: Installed) -> None:
+    done = installed.run("check-config")
+    assert "config <relay's packaged default config> is valid" in done.stdout
+    assert "using the default config shipped with relay" in done.stderr
+    assert installed.run("config", "example").stdout == (ROOT / "config" / "relay.yml").read_text()
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_render_is_byte_for_byte_the_checkouts(installed: Installed, channel: str) -> None:
+    checkout = ROOT / ".venv" / "bin" / "relay"
+    for locale in LOCALES:
+        args = ("render", "--channel", channel, "--locale", locale, "--at", AT)
+        wheel = installed.run(*args)
+        here = subprocess.run([str(checkout), *args], cwd=installed.workdir,
+                              capture_output=True, text=True, timeout=60, check=True)
+        assert wheel.stdout == here.stdout, (channel, locale)
+        # The built-in templates were found: not the last-resort "[FIRING:3] ... (4 alerts)".
+        assert "(4 alerts)" not in wheel.stdout and "template problem" not in wheel.stderr
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_the_wheel_prints_is_valid(installed: Installed, name: str,
+                                                 tmp_path: Path) -> None:
+    printed = tmp_path / "printed" / f"{name}.yml"
+    printed.parent.mkdir()
+    printed.write_text(installed.run("config", "example", "--channel", name).stdout)
+    config = with_secret_files(printed, tmp_path)
+    done = installed.run("check-config", "--config", str(config))
+    assert "is valid" in done.stdout
+
+
+def test_serve_on_the_packaged_default_delivers_a_message(installed: Installed) -> None:
+    port = free_port()
+    log = installed.workdir / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(installed.relay), "serve", "--listen", f"127.0.0.1:{port}",
+                                 "--log-format", "text"], cwd=installed.workdir,
+                                env=installed.env(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(ready, timeout=30), log.read_text()
+        body = webhook(alert(name="HostDiskSpaceLow", instance="db-1:9100"))
+        answer = httpx.post(f"{url}/api/v1/alerts/webhook", json=body, timeout=10)
+        assert answer.status_code == 200 and answer.json()["notifications"] == 1, answer.text
+        # The log receiver writes the message its built-in template renders.
+        assert wait_for(lambda: "HostDiskSpaceLow on db-1:9100" in log.read_text(), timeout=15)
+        text = log.read_text()
+        assert "using the default config shipped with relay" in text
+        assert (installed.workdir / "data" / "relay.db").is_file()
+        assert "Traceback" not in text
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
