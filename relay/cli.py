@@ -48,12 +48,21 @@ def _load(config_path: str | None) -> tuple[Config, str | None]:
                            " the default config shipped with relay (`relay config example`"
                            " prints a starting point)")
             return load_packaged_default(), None
-        return load_config(path), path
+        config = load_config(path)
     except ConfigError as exc:
         click.echo(f"config {path or PACKAGED_DEFAULT_SOURCE} is invalid:", err=True)
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
+        _warn(getattr(exc, "warnings", []))
         raise SystemExit(1) from None
+    _warn(config.warnings)
+    return config, path
+
+
+def _warn(warnings: list[str]) -> None:
+    """Config warnings: accepted, but likely not what was meant (every command, serve too)."""
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.group()
