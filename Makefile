@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 CONFIG ?= config/relay.yml
 COMPOSE := docker compose -f deploy/docker-compose.yml
 
@@ -10,14 +11,19 @@ COMPOSE := docker compose -f deploy/docker-compose.yml
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# `make run` installs what running needs; `make test` (and lint, bench) add the dev tools.
+$(RUN_STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+) on PATH, or make PYTHON=python3.12"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/relay serve --config $(CONFIG) --log-format text
 
 test: $(STAMP)

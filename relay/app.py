@@ -347,6 +347,23 @@ async def retry_notification(request: Request, state: RelayState) -> Response:
     return JSONResponse({"id": job_id, "status": "pending"}, 202)
 
 
+async def index(request: Request, state: RelayState) -> Response:
+    """What a browser or curl pointed at relay's address finds: where to go next."""
+    return JSONResponse({
+        "name": "relay",
+        "version": __version__,
+        "about": "Alertmanager webhook receiver and notification router",
+        "webhook": f"POST {WEBHOOK_PATH} (or {WEBHOOK_PATH}/<receiver>)",
+        "links": {
+            "status": "/api/v1/status",
+            "notifications": "/api/v1/notifications",
+            "metrics": "/metrics",
+            "ready": "/-/ready",
+        },
+        "docs": "docs/operations.md in relay's source: the HTTP API, the CLI, metrics, runbooks",
+    })
+
+
 async def healthy(request: Request, state: RelayState) -> Response:
     return PlainTextResponse("OK")
 
@@ -408,6 +425,7 @@ def create_app(
         Route("/api/v1/notifications", bind(protected(notifications)), methods=["GET"]),
         Route("/api/v1/notifications/{id}/retry", bind(protected(retry_notification)),
               methods=["POST"]),
+        Route("/", bind(index), methods=["GET", "HEAD"]),
         Route("/-/healthy", bind(healthy), methods=["GET", "HEAD"]),
         Route("/-/ready", bind(ready), methods=["GET", "HEAD"]),
         Route("/-/reload", bind(protected(reload)), methods=["POST"]),

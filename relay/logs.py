@@ -9,7 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 # Attributes every LogRecord has; anything else was passed with extra= and is kept.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# uvicorn adds color_message, its message with ANSI colour codes, to every record: dropped.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "color_message",
+}
 
 
 class JSONFormatter(logging.Formatter):

@@ -579,6 +579,26 @@ class RedisStore(Store):
         if version is not None and int(version) < 2:
             await self._index_resolved_groups()
         self._layout_checked = True
+        await self._warn_without_persistence()
+
+    async def _warn_without_persistence(self) -> None:
+        """A 200 is only as durable as Redis' persistence (docs/operations.md): say so at
+        start when Redis keeps accepted alerts in memory only, or until its next snapshot."""
+        try:
+            aof = (await self.client.info("persistence")).get("aof_enabled")
+            save = (await self.client.config_get("save")).get("save", "")
+        except RedisError:
+            return  # CONFIG is often disabled on managed Redis: nothing to tell
+        if aof:
+            return
+        if not save:
+            logger.warning("redis %s has no persistence (appendonly no, no save points): a Redis"
+                           " restart loses every accepted alert; set appendonly yes",
+                           self.describe())
+        else:
+            logger.warning("redis %s persists by snapshots only (save %s, appendonly no): a Redis"
+                           " crash loses the alerts accepted since the last snapshot; set"
+                           " appendonly yes", self.describe(), save)
 
     async def _index_resolved_groups(self) -> None:
         """Layout 1 -> 2: index groups without a firing alert in ``groups:resolved``

@@ -393,3 +393,20 @@ async def test_prune_works_in_batches(replicas: tuple[RedisStore, RedisStore]) -
     assert removed == 7
     assert all([await store.get_job(i) is None for i in ids])
     assert await store.list_jobs(receiver="oncall") == []
+
+
+async def test_a_redis_without_persistence_is_named_at_start(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = RedisStore.from_url(f"{redis_server.url}?prefix={unique_prefix()}")
+    await store.open()  # the session's server runs with --save "" and no appendonly
+    await store.close()
+    assert any("has no persistence" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
+
+    caplog.clear()
+    with RedisServer(appendonly=True, binary=require_binary("redis-server")) as durable:
+        store = RedisStore.from_url(durable.url)
+        await store.open()
+        await store.close()
+    assert not any("persist" in r.getMessage() for r in caplog.records)
