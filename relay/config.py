@@ -44,7 +44,9 @@ _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class GlobalConfig(StrictModel):
-    external_url: str = "http://localhost:9095"
+    # relay's address as the readers of its messages reach it: emails link to the
+    # receiver's delivery log there. Empty: no such link (localhost would be a dead one).
+    external_url: str = ""
     timezone: str = "UTC"
     locale: Locale = "en"
 

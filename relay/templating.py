@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import re
 import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -77,15 +78,46 @@ def _as_datetime(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def utc_offset(when: datetime) -> str:
+    """'+08:00', '-05:00', '+05:45': the UTC offset of an aware datetime."""
+    offset = int((when.utcoffset() or timedelta(0)).total_seconds()) // 60
+    sign = "-" if offset < 0 else "+"
+    hours, minutes = divmod(abs(offset), 60)
+    return f"{sign}{hours:02d}:{minutes:02d}"
+
+
+def zone_label(when: datetime) -> str:
+    """'UTC' in UTC, else the offset ('+08:00'). Never an abbreviation: 'CST' is China,
+    US Central and Cuba, so a reader could not tell which one a message meant."""
+    if when.utcoffset() == timedelta(0) and when.tzname() == "UTC":
+        return "UTC"
+    return utc_offset(when)
+
+
+_DIRECTIVE = re.compile(r"%(?::z|.)", re.S)
+
+
 def format_datetime(
     dt: datetime | str | None, tz: str | tzinfo | None = "UTC", locale: str = "en",
     fmt: str = "%Y-%m-%d %H:%M:%S %Z",
 ) -> str:
-    """'2026-11-22 14:25:51 CST' in zone ``tz``; '' for None and Go's zero time (year 1)."""
+    """'2026-11-22 14:25:51 +08:00' in zone ``tz``; '' for None and Go's zero time (year 1).
+
+    ``fmt`` is strftime's, except that ``%Z`` is :func:`zone_label` ('UTC' or '+08:00',
+    never 'CST') and ``%:z`` is the offset with a colon on every Python version."""
     when = _as_datetime(dt)
     if when is None:
         return ""
-    return when.astimezone(_zone(tz)).strftime(fmt)
+    when = when.astimezone(_zone(tz))
+
+    def directive(match: re.Match[str]) -> str:
+        if match.group() == "%Z":
+            return zone_label(when)
+        if match.group() == "%:z":
+            return utc_offset(when)
+        return match.group()
+
+    return when.strftime(_DIRECTIVE.sub(directive, fmt))
 
 
 _UNITS = {
@@ -109,6 +141,17 @@ def humanize_duration(seconds: float, locale: str = "en") -> str:
     return ("" if normalize_locale(locale) == "zh-CN" else " ").join(parts)
 
 
+def plural(count: Any, singular: str, plural_form: str | None = None) -> str:
+    """'1 alert', '2 alerts', '0 alerts': the count and the English noun in its form
+    (``plural_form`` for irregular ones, else ``singular`` + 's')."""
+    try:
+        number = int(count)
+    except (TypeError, ValueError):
+        number = 0
+    noun = singular if number == 1 else plural_form or f"{singular}s"
+    return f"{number} {noun}"
+
+
 def truncate_bytes(text: str, limit: int, end: str = "…") -> str:
     """``text`` cut to at most ``limit`` UTF-8 bytes at a character boundary, ending in ``end``."""
     data = text.encode("utf-8", "replace")
@@ -125,6 +168,13 @@ def labels_text(
 ) -> str:
     """'instance=db-1, job=node': the labels sorted by name, without ``exclude``."""
     return sep.join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in exclude)
+
+
+def delivery_log_url(relay_url: str, receiver: str) -> str:
+    """relay's delivery log of ``receiver`` ('' when ``global.external_url`` is not set)."""
+    if not relay_url:
+        return ""
+    return f"{relay_url.rstrip('/')}/api/v1/notifications?receiver={quote(receiver, safe='')}"
 
 
 def alert_silence_url(alert: Alert, external_url: str) -> str:
@@ -252,6 +302,7 @@ class Renderer:
         self, config: Config, metrics: Metrics | None = None, *, clock: Clock | None = None
     ) -> None:
         self._timezone = config.global_.timezone
+        self._relay_url = config.global_.external_url.rstrip("/")
         self._metrics = metrics
         self._clock = clock or SystemClock()
         self._user, self._load_problems = _load_user_templates(config.templates)
@@ -271,6 +322,7 @@ class Renderer:
             since=self._since_filter,
             duration=self._duration_filter,
             severity_icon=severity_icon,
+            plural=plural,
             truncate_bytes=lambda value, limit, end="…": truncate_bytes(str(value), limit, end),
             slack_escape=slack_escape,
             http_url=http_url,
@@ -335,6 +387,8 @@ class Renderer:
             "truncated_alerts": n.truncated_alerts,
             "reason": n.reason,
             "timezone": self._timezone,
+            "relay_url": self._relay_url,
+            "delivery_log_url": delivery_log_url(self._relay_url, n.receiver),
             "locale": normalize_locale(locale),
             "silence_url": partial(alert_silence_url, external_url=n.external_url),
             "labels_text": labels_text,
@@ -442,7 +496,7 @@ class Renderer:
             return _finish(name, template.render(ctx))
         except Exception as exc:
             self._failed(name, exc)
-            return _last_resort(notification)
+            return _last_resort(notification, locale)
 
     def _failed(self, name: str, exc: BaseException) -> None:
         if self._metrics is not None:
@@ -456,7 +510,10 @@ def _finish(name: str, text: str) -> str:
     return text.strip()
 
 
-def _last_resort(n: Notification) -> str:
+def _last_resort(n: Notification, locale: str = "en") -> str:
     """Text when even a built-in template failed: a message must still go out."""
     name = n.common_labels.get("alertname") or labels_text(n.group_labels) or n.receiver
-    return f"[{n.status.upper()}:{len(n.firing)}] {name} ({len(n.alerts)} alerts)"
+    if normalize_locale(locale) == "zh-CN":
+        status = f"告警:{len(n.firing)}" if n.status == "firing" else "已恢复"
+        return f"[{status}] {name}（{len(n.alerts)} 条告警）"
+    return f"[{n.status.upper()}:{len(n.firing)}] {name} ({plural(len(n.alerts), 'alert')})"

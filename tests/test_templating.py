@@ -35,10 +35,12 @@ NOW = datetime(2026, 11, 22, 6, 30, 0, tzinfo=UTC)
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "templates.md"
 
 
-def make_config(*, timezone: str = "UTC", templates: list[str] | None = None) -> Config:
+def make_config(
+    *, timezone: str = "UTC", templates: list[str] | None = None, external_url: str = ""
+) -> Config:
     globs = json.dumps(templates or [])
     return parse_config(
-        f"global: {{timezone: {timezone}}}\n"
+        f"global: {{timezone: {timezone}, external_url: {json.dumps(external_url)}}}\n"
         f"templates: {globs}\n"
         "route: {receiver: default}\n"
         "receivers: [{name: default, log_configs: [{}]}]\n"
@@ -46,10 +48,11 @@ def make_config(*, timezone: str = "UTC", templates: list[str] | None = None) ->
 
 
 def make_renderer(
-    *, timezone: str = "UTC", templates: list[str] | None = None, metrics: Metrics | None = None
+    *, timezone: str = "UTC", templates: list[str] | None = None, metrics: Metrics | None = None,
+    external_url: str = "",
 ) -> Renderer:
     return Renderer(
-        make_config(timezone=timezone, templates=templates),
+        make_config(timezone=timezone, templates=templates, external_url=external_url),
         metrics,
         clock=FakeClock(NOW.timestamp()),
     )
@@ -413,7 +416,7 @@ def test_firing_alert_never_shows_year_one(tmp_path: Path) -> None:
 def test_timezone_shanghai_is_eight_hours_ahead() -> None:
     n = notification(alert())
     text = make_renderer(timezone="Asia/Shanghai").render("email.txt", n, locale="zh-CN")
-    assert "2026-11-22 14:25:51 CST" in text
+    assert "2026-11-22 14:25:51 +08:00" in text
     text = make_renderer().render("email.txt", n, locale="en")
     assert "2026-11-22 06:25:51 UTC" in text
 
@@ -507,7 +510,152 @@ def test_every_variable_and_filter_is_documented() -> None:
     for name in renderer.context(notification(), locale="en"):
         assert f"`{name}`" in docs, name
     for name in ("datetime", "since", "duration", "severity_icon", "truncate_bytes",
-                 "slack_escape", "http_url"):
+                 "slack_escape", "http_url", "plural"):
         assert f"`{name}`" in docs, name
     for name in TEMPLATE_NAMES:
         assert f"`{name}`" in docs, name
+
+
+# -- what a reader sees on a phone at 3 a.m. (issue 10) -------------------------------------
+
+
+def _render_all(renderer: Renderer, n: Notification, locale: str) -> dict[str, str]:
+    return {
+        name: renderer.render(
+            name, n, locale=locale, **({"alert": n.alerts[0]} if name == "slack.alert" else {})
+        )
+        for name in TEMPLATE_NAMES
+    }
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", ["wecom.markdown", "wecom_app.markdown"])
+def test_wecom_markdown_links_the_runbook(name: str, locale: str) -> None:
+    runbook = "https://runbooks.example.com/disk-full"
+    n = notification(alert(annotations={"runbook_url": runbook}),
+                     alert("resolved", ends="2026-11-22T06:28:00Z",
+                           annotations={"runbook_url": "javascript:alert(1)"}))
+    text = make_renderer().render(name, n, locale=locale)
+    word = "Runbook" if locale == "en" else "处理手册"
+    assert f"[{word}]({runbook})" in text
+    assert "javascript:" not in text
+    # An alert without a runbook gets no link, only the graph.
+    text = make_renderer().render(name, notification(alert()), locale=locale)
+    assert f"[{word}]" not in text and ("[View graph](" in text or "[查看图表](" in text)
+
+
+def _label_line_problems(name: str, text: str) -> list[str]:
+    """Lines that announce labels and then show none."""
+    problems = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        plain = re.sub(r"<[^>]*>|[*>`]", "", line).strip()
+        if plain.rstrip(":：").strip() in ("Labels", "标签"):
+            problems.append(line)
+        if re.search(r"\|\s*\|", line):  # log: "name | | since"
+            problems.append(line)
+        # wecom.text prints the labels on their own line, just before "Started"
+        if re.match(r"\s*(Started|开始时间)", plain) and i and not lines[i - 1].strip():
+            problems.append(f"blank line before {line!r}")
+    return problems
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_an_alert_with_only_alertname_has_no_empty_labels_line(locale: str) -> None:
+    # relay test-alert's synthetic alert is little more than this.
+    bare = Alert.model_validate({
+        "status": "firing", "labels": {"alertname": "RelayTestAlert"}, "annotations": {},
+        "startsAt": "2026-11-22T06:25:51Z", "endsAt": "0001-01-01T00:00:00Z",
+    })
+    n = notification(bare)
+    n.group_labels, n.common_labels = {}, {"alertname": "RelayTestAlert"}
+    for name, text in _render_all(make_renderer(), n, locale).items():
+        assert "RelayTestAlert" in text, name
+        assert _label_line_problems(name, text) == [], name
+    # The labels still show when there are any.
+    full = notification(alert(labels={"instance": "db-1:9100"}))
+    for name, text in _render_all(make_renderer(), full, locale).items():
+        if name not in ("email.subject", "slack.header", "webhook.body"):
+            assert "instance=db-1:9100" in text, name
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_no_ambiguous_zone_abbreviation_in_any_message(locale: str) -> None:
+    renderer = make_renderer(timezone="Asia/Shanghai")
+    n = sample_notification(now=NOW)
+    for name, text in _render_all(renderer, n, locale).items():
+        assert "CST" not in text, name
+        if name not in ("email.subject", "slack.header", "webhook.body"):
+            assert re.search(r"\d\d:\d\d:\d\d \+08:00", text), name
+
+
+def test_datetime_shows_the_offset_never_an_abbreviation(tmp_path: Path) -> None:
+    when = datetime(2026, 11, 22, 6, 25, 51, tzinfo=UTC)
+    assert format_datetime(when, "Asia/Shanghai") == "2026-11-22 14:25:51 +08:00"
+    assert format_datetime(when, "America/Chicago") == "2026-11-22 00:25:51 -06:00"
+    assert format_datetime(when, "America/Havana") == "2026-11-22 01:25:51 -05:00"
+    assert format_datetime(when, "Asia/Kathmandu") == "2026-11-22 12:10:51 +05:45"
+    assert format_datetime(when, "Europe/London") == "2026-11-22 06:25:51 +00:00"
+    assert format_datetime(when, "UTC") == "2026-11-22 06:25:51 UTC"
+    assert format_datetime(when, "Asia/Shanghai", fmt="%H:%M %:z|%z|%%Z") == "14:25 +08:00|+0800|%Z"
+    # A user's own format with %Z gets the offset too.
+    globs = user_templates(tmp_path, {
+        "log.txt.j2": "{{ alerts[0].startsAt | datetime('%d %b %H:%M %Z') }}",
+    })
+    text = make_renderer(timezone="Asia/Shanghai", templates=globs).render_text("log", notification())
+    assert text == "22 Nov 14:25 +08:00"
+
+
+def test_counts_read_right_in_both_languages(tmp_path: Path) -> None:
+    from relay.templating import _last_resort, plural
+
+    assert [plural(i, "alert") for i in (0, 1, 2)] == ["0 alerts", "1 alert", "2 alerts"]
+    assert plural(1, "more alert") == "1 more alert" and plural(3, "person", "people") == "3 people"
+    one, two = notification(alert()), notification(alert(), alert())
+    assert _last_resort(one) == "[FIRING:1] DiskFull (1 alert)"
+    assert _last_resort(two) == "[FIRING:2] DiskFull (2 alerts)"
+    assert _last_resort(one, "zh-CN") == "[告警:1] DiskFull（1 条告警）"
+    renderer = make_renderer()
+    for count, en in ((1, "1 more alert not shown"), (2, "2 more alerts not shown")):
+        n = notification(alert(), truncated=count)
+        for name in ("email.txt", "email.html", "wecom.markdown", "wecom_app.markdown"):
+            assert en in renderer.render(name, n, locale="en"), (name, count)
+            assert f"另有 {count} 条告警未显示" in renderer.render(name, n, locale="zh-CN"), name
+    for text in _render_all(renderer, notification(alert(), truncated=1), "en").values():
+        assert not re.search(r"\b1 (alerts|more alerts)\b", text)
+
+
+def test_a_broken_builtin_falls_back_to_a_counted_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    renderer = make_renderer()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(renderer._env, "get_template", broken)
+    assert renderer.render("log.txt", notification(alert()), locale="en") == (
+        "[FIRING:1] DiskFull (1 alert)"
+    )
+    assert renderer.render("log.txt", notification(alert()), locale="zh-CN") == (
+        "[告警:1] DiskFull（1 条告警）"
+    )
+
+
+def test_external_url_links_emails_to_the_delivery_log() -> None:
+    assert make_config().global_.external_url == ""
+    n = notification(alert())
+    n.receiver = "on call"
+    plain = _render_all(make_renderer(), n, "en")
+    assert not any("/api/v1/notifications" in text for text in plain.values())
+
+    renderer = make_renderer(external_url="https://relay.example.com/")
+    log = "https://relay.example.com/api/v1/notifications?receiver=on%20call"
+    assert renderer.context(n, locale="en")["delivery_log_url"] == log
+    assert renderer.context(n, locale="en")["relay_url"] == "https://relay.example.com"
+    for locale, words in (("en", ("Delivery log: ", "Delivery log</a>")),
+                          ("zh-CN", ("发送记录：", "发送记录</a>"))):
+        texts = _render_all(renderer, n, locale)
+        assert f"{words[0]}{log}" in texts["email.txt"]
+        assert f'<a href="{log}">{words[1]}' in texts["email.html"]
+        # Chat messages read on a phone stay short: no link to relay's JSON API there.
+        others = [k for k in texts if k not in ("email.txt", "email.html")]
+        assert not any("relay.example.com" in texts[k] for k in others)
