@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import click
 import httpx
@@ -223,6 +225,115 @@ def _parse_labels(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     return labels
 
 
+DEFAULT_URL = "http://127.0.0.1:9095"
+WEBHOOK_PATH = "/api/v1/alerts/webhook"
+url_option = click.option(
+    "--url", default=None, metavar="URL",
+    help=f"relay's base URL, or its webhook URL as in an Alertmanager config (default {DEFAULT_URL}).",
+)
+token_option = click.option("--token", default=None, envvar="RELAY_TOKEN",
+                            help="Bearer token ($RELAY_TOKEN).")
+
+
+def relay_urls(url: str | None) -> tuple[str, str]:
+    """(relay's base URL, the webhook URL to post to) from what a user gives as --url:
+    the base URL, or a webhook URL copied from an Alertmanager config
+    (``.../api/v1/alerts/webhook``, with or without ``/{receiver}``, trailing slashes)."""
+    text = (url or DEFAULT_URL).strip()
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parsed = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise click.BadParameter(f"{url!r}: {exc}", param_hint="--url") from None
+    path = parsed.path.rstrip("/")
+    base_path, found, tail = path.partition(WEBHOOK_PATH)
+    if found and (tail == "" or (tail.startswith("/") and "/" not in tail[1:])):
+        webhook_path = path
+    else:
+        base_path, webhook_path = path, path + WEBHOOK_PATH
+    base = str(parsed.copy_with(path=base_path or "/", query=None, fragment=None)).rstrip("/")
+    return base, str(parsed.copy_with(path=webhook_path, fragment=None))
+
+
+def _shown(url: str | httpx.URL) -> str:
+    """The URL without a password in it, for printing."""
+    return str(httpx.URL(str(url)).copy_with(password=None))
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    """A transport failure in a few words: connection refused, timed out, ..."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "not an http:// or https:// URL"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the connection broke ({exc})"
+    text = str(exc) or type(exc).__name__
+    if text.startswith("[Errno"):  # "[Errno 111] Connection refused"
+        text = text.split("]", 1)[-1].strip()
+    return text[:1].lower() + text[1:]
+
+
+def _request(method: str, url: str, token: str | None, **kwargs: Any) -> httpx.Response:
+    """One request to a running relay; when it cannot be reached, one line and exit 1."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        return httpx.request(method, url, headers=headers, timeout=10, **kwargs)
+    except httpx.HTTPError as exc:
+        click.echo(f"cannot reach relay at {_shown(url)}: {_why(exc)}", err=True)
+        sys.exit(1)
+
+
+def _fail(response: httpx.Response) -> NoReturn:
+    """Print relay's error answer (its message and details) on stderr, exit 1."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    head = f"{response.status_code} {response.reason_phrase}"
+    if isinstance(body, dict) and "error" in body:
+        click.echo(f"{head}: {body['error']}", err=True)
+        for detail in body.get("details") or []:
+            click.echo(f"  {detail}", err=True)
+    else:
+        text = " ".join(response.text.split())[:200] or "(empty body)"
+        click.echo(f"{head} from {_shown(response.url)}, not an answer of relay's: {text}", err=True)
+    sys.exit(1)
+
+
+def _display_zone(config_path: str | None) -> tzinfo | None:
+    """global.timezone of --config, else of the default config file if it loads;
+    None (local time) when there is none."""
+    if config_path is not None:
+        config, _ = _load(config_path)
+        return ZoneInfo(config.global_.timezone)
+    from relay.config import default_config_path  # the file's path, whether it exists or not
+
+    try:
+        return ZoneInfo(load_config(default_config_path()).global_.timezone)
+    except ConfigError:
+        return None
+
+
+def _when(seconds: float, zone: tzinfo | None) -> str:
+    """``2026-11-22 14:25:51 +08:00``: in ``zone``, or in local time when None."""
+    when = datetime.fromtimestamp(seconds, zone or UTC)
+    if zone is None:
+        when = when.astimezone()
+    offset = when.strftime("%z")
+    return f"{when:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:5]}"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def new_test_id() -> str:
+    """A label value unique to one test alert, so dedup never takes it for the last one."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
 def synthetic_webhook(severity: str, resolved: bool, labels: dict[str, str]) -> dict[str, Any]:
     """A v4 webhook as Alertmanager would send it for one test alert."""
     alert_labels = {"alertname": "RelayTestAlert", "severity": severity, **labels}
@@ -254,8 +365,8 @@ def synthetic_webhook(severity: str, resolved: bool, labels: dict[str, str]) -> 
 
 
 @main.command("test-alert")
-@click.option("--url", default=None, help="relay's base URL (default http://127.0.0.1:9095).")
-@click.option("--token", default=None, envvar="RELAY_TOKEN", help="Bearer token ($RELAY_TOKEN).")
+@url_option
+@token_option
 @click.option("--severity", default="warning", show_default=True)
 @click.option("--resolved", is_flag=True, help="Send the alert as resolved.")
 @click.option("--label", "labels", multiple=True, metavar="K=V", help="Extra label (repeatable).")
@@ -264,23 +375,38 @@ def synthetic_webhook(severity: str, resolved: bool, labels: dict[str, str]) -> 
 @config_option
 def test_alert(url: str | None, token: str | None, severity: str, resolved: bool,
                labels: tuple[str, ...], receiver: str | None, config_path: str | None) -> None:
-    """Post a synthetic alert to a running relay, or (--receiver) straight to its channels."""
-    payload = synthetic_webhook(severity, resolved, _parse_labels(labels))
+    """Post a synthetic alert to a running relay, or (--receiver) straight to its channels.
+
+    An alert posted to relay carries a unique test_id label, so it is a new alert, never a
+    duplicate of the last one. When relay sends nothing, its reasons are printed.
+    """
     if receiver is not None:
         from relay.preview import send_direct
 
         config, _ = _load(config_path)
+        payload = synthetic_webhook(severity, resolved, _parse_labels(labels))
         sys.exit(asyncio.run(send_direct(config, receiver, payload, click.echo)))
-    target = (url or "http://127.0.0.1:9095").rstrip("/") + "/api/v1/alerts/webhook"
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        response = httpx.post(target, json=payload, headers=headers, timeout=10)
-    except httpx.HTTPError as exc:
-        click.echo(f"could not reach relay at {target}: {exc}", err=True)
-        sys.exit(2)
-    click.echo(f"{response.status_code} {response.reason_phrase}")
-    click.echo(response.text)
-    sys.exit(0 if response.status_code == 200 else 1)
+    _, target = relay_urls(url)
+    zone = _display_zone(config_path)
+    payload = synthetic_webhook(severity, resolved, {"test_id": new_test_id(), **_parse_labels(labels)})
+    response = _request("POST", target, token, json=payload)
+    click.echo(f"posted to {_shown(target)}")
+    if response.status_code != 200:
+        _fail(response)
+    answer = response.json()
+    notified = int(answer.get("notifications", 0))
+    click.echo(f"{answer.get('status', 'accepted')}: {_count(int(answer.get('alerts', 0)), 'alert')}, "
+               f"{_count(notified, 'notification')}")
+    if notified:
+        return
+    suppressed = answer.get("suppressed") or []
+    for item in suppressed:
+        last = item.get("last_sent")
+        since = f" (last sent {_when(float(last), zone)})" if last is not None else ""
+        click.echo(f"  {item.get('integration') or item.get('receiver')}: {item['reason']}{since}")
+    if not suppressed:
+        click.echo("  nothing suppressed: a group_by route notifies when its group flushes "
+                   "(group_wait), and a receiver without integrations sends nothing")
 
 
 @main.command()
@@ -346,37 +472,62 @@ def notifications() -> None:
     """Inspect and retry notifications in a running relay."""
 
 
-def _api(url: str | None, token: str | None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=(url or "http://127.0.0.1:9095").rstrip("/"), headers=headers,
-                        timeout=10)
+def group_name(job: dict[str, Any]) -> str:
+    """The alert group of a listed job: the group labels of its key, which is
+    ``<receiver>|<Alertmanager group key>`` or ``<receiver>|<route>|{route=..}:{labels}``."""
+    key = str(job.get("group_key", ""))
+    rest = key.removeprefix(f"{job.get('receiver', '')}|")
+    _, sep, labels = rest.partition("}:{")
+    return "{" + labels if sep else rest
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Columns padded to their widest cell; the last one, free text, is not padded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)),
+                       row[-1]]).rstrip() for row in rows]
 
 
 @notifications.command("list")
-@click.option("--url", default=None)
-@click.option("--token", default=None, envvar="RELAY_TOKEN")
+@url_option
+@token_option
 @click.option("--status", type=click.Choice(["pending", "running", "delivered", "dead"]),
               default=None)
-def notifications_list(url: str | None, token: str | None, status: str | None) -> None:
-    """List notifications with their last error."""
-    with _api(url, token) as client:
-        response = client.get("/api/v1/notifications", params={"status": status} if status else {})
+@config_option
+def notifications_list(url: str | None, token: str | None, status: str | None,
+                       config_path: str | None) -> None:
+    """List notifications, newest first, with their group, status and last error.
+
+    Times are in the config's global.timezone (local time when there is no config file).
+    """
+    zone = _display_zone(config_path)
+    base, _ = relay_urls(url)
+    response = _request("GET", f"{base}/api/v1/notifications", token,
+                        params={"status": status} if status else {})
     if response.status_code != 200:
-        click.echo(f"{response.status_code}: {response.text}", err=True)
-        sys.exit(1)
-    for job in response.json()["notifications"]:
-        created = datetime.fromtimestamp(job["created_at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(f"{job['id']}  {job['status']:<9} {created}  {job['integration']:<28} "
-                   f"attempts={len(job['attempts'])} {job['last_error']}")
+        _fail(response)
+    jobs = response.json()["notifications"]
+    if not jobs:
+        click.echo(f"no {status} notifications" if status else "no notifications")
+        return
+    header = ("ID", "STATUS", "CREATED", "INTEGRATION", "GROUP", "ATTEMPTS", "LAST ERROR")
+    rows: list[tuple[str, ...]] = [header]
+    for job in jobs:
+        rows.append((job["id"], job["status"], _when(job["created_at"], zone), job["integration"],
+                     group_name(job), str(len(job["attempts"])),
+                     " ".join(str(job.get("last_error") or "-").split())))
+    for line in _table(rows):
+        click.echo(line)
 
 
 @notifications.command("retry")
 @click.argument("job_id")
-@click.option("--url", default=None)
-@click.option("--token", default=None, envvar="RELAY_TOKEN")
+@url_option
+@token_option
 def notifications_retry(job_id: str, url: str | None, token: str | None) -> None:
     """Re-queue a dead notification."""
-    with _api(url, token) as client:
-        response = client.post(f"/api/v1/notifications/{job_id}/retry")
-    click.echo(f"{response.status_code}: {response.text}")
-    sys.exit(0 if response.status_code == 202 else 1)
+    base, _ = relay_urls(url)
+    response = _request("POST", f"{base}/api/v1/notifications/{job_id}/retry", token)
+    if response.status_code != 202:
+        _fail(response)
+    click.echo(f"notification {job_id} re-queued")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import textwrap
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import httpx
@@ -17,10 +18,11 @@ import pytest
 import respx
 from click.testing import CliRunner, Result
 
-from relay.cli import main, render
+from relay.cli import _when, main, render
 from relay.models import fingerprint_of
 from relay.sample import sample_payload
 from relay.templating import TEMPLATE_NAMES
+from tests.helpers.process import RelayProcess, free_port, wait_for
 from tests.helpers.sink import Answer, Sink
 
 CHANNELS = ["log", "email", "slack", "wecom", "wecom_app", "webhook"]
@@ -44,13 +46,6 @@ def minimal_config(tmp_path: Path, locale: str = "en", templates: list[str] | No
         route: {{receiver: default}}
         receivers: [{{name: default, log_configs: [{{}}]}}]
     """)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- render: every channel, both locales ----------------------------------------------
@@ -78,7 +73,7 @@ def test_render_every_channel_from_the_sample(tmp_path: Path, channel: str, loca
         return
     if locale == "zh-CN":
         assert "已恢复" in out
-        assert "+08:00" in out and "CST" not in out  # global.timezone, with its offset
+        assert "CST" in out  # times in global.timezone, Asia/Shanghai
     else:
         assert "resolved" in out.lower()
         assert "已恢复" not in out
@@ -560,3 +555,135 @@ def test_render_at_a_given_time_is_the_same_whenever_it_runs(tmp_path: Path) -> 
     assert bad.exit_code == 2 and "'yesterday' is not an RFC 3339 time" in bad.output
     naive = run("render", "--channel", "log", "--config", config, "--at", "2030-01-02T03:04:05")
     assert naive.exit_code == 2 and "has no time zone" in naive.output
+
+
+# -- commands that talk to a running relay ------------------------------------------------
+
+LIVE_CONFIG = """
+    global: {timezone: Asia/Shanghai}
+    storage: {url: "sqlite:///./relay.db"}
+    route:
+      receiver: team
+      routes:
+        - matchers: ['target="broken"']
+          receiver: broken
+    receivers:
+      - name: team
+        log_configs: [{}]
+      - name: broken
+        webhook_configs: [{url: "http://127.0.0.1:%d/hook"}]
+"""
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RelayProcess, str]]:
+    """A real relay (Asia/Shanghai) and its config file, shared by this section's tests."""
+    tmp_path = tmp_path_factory.mktemp("live")
+    config = write_config(tmp_path, LIVE_CONFIG % free_port())
+    relay = RelayProcess(Path(config)).start()
+    try:
+        yield relay, config
+    finally:
+        relay.stop()
+
+
+def notifications_api(relay: RelayProcess) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{relay.url}/api/v1/notifications", params={"limit": 1000}, timeout=5)
+    return list(answer.json()["notifications"])
+
+
+@pytest.mark.parametrize("path", [
+    "", "/", "/api/v1/alerts/webhook", "/api/v1/alerts/webhook/", "/api/v1/alerts/webhook/team",
+    "/api/v1/alerts/webhook/team/",
+])
+def test_test_alert_takes_a_base_url_or_a_webhook_url(live: tuple[RelayProcess, str],
+                                                       path: str) -> None:
+    relay, _ = live
+    result = run("test-alert", "--url", relay.url + path)
+    assert result.exit_code == 0, result.output
+    receiver = "/team" if "team" in path else ""
+    assert result.stdout.splitlines() == [
+        f"posted to {relay.url}/api/v1/alerts/webhook{receiver}",
+        "accepted: 1 alert, 1 notification",
+    ]
+
+
+def test_every_test_alert_is_a_new_alert(live: tuple[RelayProcess, str]) -> None:
+    relay, _ = live
+    before = {job["id"] for job in notifications_api(relay)}
+    for _ in range(2):
+        result = run("test-alert", "--url", relay.url, "--label", "case=twice")
+        assert result.exit_code == 0, result.output
+        assert "accepted: 1 alert, 1 notification" in result.stdout
+    new = [job for job in notifications_api(relay) if job["id"] not in before]
+    assert len(new) == 2
+
+
+def test_test_alert_says_why_nothing_was_sent(live: tuple[RelayProcess, str]) -> None:
+    relay, config = live
+    args = ("test-alert", "--url", relay.url, "--label", "test_id=same", "--config", config)
+    assert run(*args).exit_code == 0
+    again = run(*args)
+    assert again.exit_code == 0, again.output
+    lines = again.stdout.splitlines()
+    assert lines[1] == "accepted: 1 alert, 0 notifications"
+    # team/log/0: duplicate (last sent 2026-11-22 14:25:51 +08:00), in global.timezone
+    assert re.fullmatch(r"  team/log/0: duplicate \(last sent "
+                        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00\)", lines[2]), lines
+
+
+def test_test_alert_prints_relay_error_message(live: tuple[RelayProcess, str]) -> None:
+    relay, _ = live
+    result = run("test-alert", "--url", f"{relay.url}/api/v1/alerts/webhook/ghost")
+    assert result.exit_code == 1
+    assert result.stdout == f"posted to {relay.url}/api/v1/alerts/webhook/ghost\n"
+    assert result.stderr == "404 Not Found: unknown receiver 'ghost'\n"
+
+
+def test_notifications_list_names_group_status_and_last_error(
+    live: tuple[RelayProcess, str],
+) -> None:
+    relay, config = live
+    assert run("test-alert", "--url", relay.url, "--label", "target=broken").exit_code == 0
+    assert wait_for(lambda: any(job["integration"] == "broken/webhook/0" and job["attempts"]
+                                for job in notifications_api(relay)))
+    result = run("notifications", "list", "--url", relay.url, "--config", config)
+    assert result.exit_code == 0, result.output
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["ID", "STATUS", "CREATED", "INTEGRATION", "GROUP", "ATTEMPTS",
+                              "LAST", "ERROR"]
+    broken = next(row for row in rows if "broken/webhook/0" in row)
+    # <id>  pending  2026-11-22 14:25:51 +08:00  broken/webhook/0  {alertname="..."}  1  <error>
+    match = re.fullmatch(r"[0-9a-f]{32}  (pending|dead) +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00  "
+                         r'broken/webhook/0 +\{alertname="RelayTestAlert"\} +(\d+) +(.+)', broken)
+    assert match, broken
+    assert int(match[2]) >= 1 and "connect" in match[3].lower()
+    # Every row starts under its column: the table is aligned on the header.
+    assert all(row.index("+08:00") == header.index("CREATED") + 20 for row in rows)
+
+
+def test_times_are_shown_with_their_utc_offset() -> None:
+    assert _when(0, ZoneInfo("Asia/Shanghai")) == "1970-01-01 08:00:00 +08:00"
+    assert _when(1_800_000_000.5, ZoneInfo("America/St_Johns")) == "2027-01-15 04:30:00 -03:30"
+    assert _when(0, None).endswith(datetime.fromtimestamp(0).astimezone().strftime("%z")[3:])
+
+
+@pytest.mark.parametrize("args", [
+    ("test-alert",), ("notifications", "list"), ("notifications", "retry", "0123abcd"),
+])
+def test_commands_say_in_one_line_that_relay_is_unreachable(args: tuple[str, ...]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run(*args, "--url", url)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert re.fullmatch(rf"cannot reach relay at {re.escape(url)}/api/v1/\S+: connection refused\n",
+                        result.stderr), result.stderr
+
+
+def test_a_password_in_the_url_is_never_printed() -> None:
+    port = free_port()
+    result = run("test-alert", "--url", f"http://am:hush@127.0.0.1:{port}")
+    assert result.exit_code == 1
+    assert "hush" not in result.output
+    assert result.stderr == (
+        f"cannot reach relay at http://127.0.0.1:{port}/api/v1/alerts/webhook: connection refused\n")
