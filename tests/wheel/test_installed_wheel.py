@@ -11,7 +11,9 @@ channel in both locales byte for byte as the checkout does, and accept every exa
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,19 +54,48 @@ class Installed:
         return done
 
 
+def docker_context() -> list[str]:
+    """The files `docker build .` sends: tracked and untracked-not-ignored files, less the
+    patterns of .dockerignore (a name, a glob, or **/ for any depth)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+
+    def ignored(name: str) -> bool:
+        parts = name.split("/")
+        prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        return any(fnmatch.fnmatch(prefix, pattern.removeprefix("**/")) or
+                   fnmatch.fnmatch(prefix, pattern)
+                   for pattern in patterns for prefix in prefixes)
+
+    return [name for name in files if (ROOT / name).is_file() and not ignored(name)]
+
+
+def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
+    context = docker_context()
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    sources = [src for line in re.findall(r"^COPY\s+(?!--from)(.+)$", text, re.M)
+               for src in line.split()[:-1] if not src.startswith("--")]
+    assert sources, "no COPY in the Dockerfile"
+    for src in sources:
+        if src == ".":
+            assert "pyproject.toml" in context and "templates/en/log.txt.j2" in context
+        else:
+            assert src in context, f"the Dockerfile copies {src}, which the build context lacks"
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     base = tmp_path_factory.mktemp("wheel")
     dist, venv, workdir = base / "dist", base / "venv", base / "empty"
     workdir.mkdir()
-    # Build from a copy of the sources git knows, as a release would (no .venv, no data/).
+    # Build from what the Dockerfile's builder stage gets: the sources git knows, less
+    # .dockerignore (no .venv, no data/), so the image's wheel is the one tested here.
     source = base / "source"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, source / name)
+    for name in docker_context():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist),
                             str(source)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stdout + build.stderr
