@@ -308,10 +308,11 @@ def _display_zone(config_path: str | None) -> tzinfo | None:
     if config_path is not None:
         config, _ = _load(config_path)
         return ZoneInfo(config.global_.timezone)
-    from relay.config import default_config_path  # the file's path, whether it exists or not
-
+    path = _config_path()
+    if path is None:
+        return None
     try:
-        return ZoneInfo(load_config(default_config_path()).global_.timezone)
+        return ZoneInfo(load_config(path).global_.timezone)
     except ConfigError:
         return None
 

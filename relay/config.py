@@ -456,10 +456,6 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return parse_config(text, source=str(path))
 
 
-def default_config_path() -> str:
-    return os.environ.get("RELAY_CONFIG") or DEFAULT_CONFIG_PATH
-
-
 def _cross_check(raw: dict[str, Any]) -> list[Finding]:
     """Checks that span sections: receiver names, route references, matchers.
 
