@@ -16,6 +16,7 @@ import click
 import httpx
 
 from relay import __version__
+from relay.channels import CHANNELS_BY_KIND
 from relay.config import DEFAULT_CONFIG_PATH, Config, load_config, split_listen
 from relay.errors import ConfigError
 from relay.models import fingerprint_of
@@ -412,7 +413,7 @@ def test_alert(url: str | None, token: str | None, severity: str, resolved: bool
 
 @main.command()
 @click.option("--channel", required=True,
-              type=click.Choice(["log", "email", "slack", "wecom", "wecom_app", "webhook"]))
+              type=click.Choice(list(CHANNELS_BY_KIND)))
 @click.option("--receiver", default=None, metavar="NAME|ID",
               help="Use this receiver's first integration of the channel, or the integration "
                    "with this id (team/wecom/1). Default: the channel's defaults.")

@@ -15,7 +15,7 @@ import typing
 import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import (
@@ -24,17 +24,13 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
-from relay.channels import CHANNEL_TYPES
+from relay.channels import CHANNEL_TYPES, CHANNELS
 from relay.channels.base import ChannelConfig, Locale
-from relay.channels.email import EmailConfig
-from relay.channels.log import LogConfig
-from relay.channels.slack import SlackConfig
-from relay.channels.webhook import WebhookConfig
-from relay.channels.wecom import WeComAppConfig, WeComConfig
 from relay.durations import Duration
 from relay.errors import ConfigError
 from relay.secrets import SecretFieldsModel, StrictModel, header_credentials
@@ -179,27 +175,32 @@ class RouteConfig(StrictModel):
         return value
 
 
-class ReceiverConfig(StrictModel):
+class _Receiver(StrictModel):
+    """A receiver: its name, and one ``<kind>_configs`` list per registered channel
+    (added from the registry below, so a new channel needs no edit here)."""
+
     name: str = Field(min_length=1)
-    log_configs: list[LogConfig] = Field(default_factory=list)
-    email_configs: list[EmailConfig] = Field(default_factory=list)
-    slack_configs: list[SlackConfig] = Field(default_factory=list)
-    wecom_configs: list[WeComConfig] = Field(default_factory=list)
-    wecom_app_configs: list[WeComAppConfig] = Field(default_factory=list)
-    webhook_configs: list[WebhookConfig] = Field(default_factory=list)
+
+    if TYPE_CHECKING:  # the ``*_configs`` fields are created from the registry
+        def __getattr__(self, name: str) -> list[Any]: ...
 
     def integrations(self) -> Iterator[tuple[str, ChannelConfig]]:
         """(integration id, config) for every entry: '<receiver>/<type>/<index>'."""
-        for configs in (
-            self.log_configs,
-            self.email_configs,
-            self.slack_configs,
-            self.wecom_configs,
-            self.wecom_app_configs,
-            self.webhook_configs,
-        ):
-            for index, cfg in enumerate(configs):
+        for channel in CHANNELS:
+            for index, cfg in enumerate(getattr(self, channel.field)):
                 yield f"{self.name}/{cfg.kind}/{index}", cfg
+
+
+if TYPE_CHECKING:
+    ReceiverConfig = _Receiver
+else:
+    ReceiverConfig = create_model(
+        "ReceiverConfig",
+        __base__=_Receiver,
+        __doc__=_Receiver.__doc__,
+        **{field: (list[config], Field(default_factory=list))
+           for field, config in CHANNEL_TYPES.items()},
+    )
 
 
 class Config(StrictModel):
@@ -239,12 +240,6 @@ class Config(StrictModel):
         for receiver in self.receivers:
             for _, channel in receiver.integrations():
                 values += channel.secrets()
-                if isinstance(channel, WebhookConfig) and channel.basic_auth is not None:
-                    basic = channel.basic_auth
-                    values.append(f"{basic.username}:{basic.password.get_secret_value()}")
-                if isinstance(channel, EmailConfig) and channel.auth_password is not None:
-                    password = channel.auth_password.get_secret_value()
-                    values.append(f"\0{channel.auth_username or ''}\0{password}")
         auth = self.server.auth
         if auth is not None:
             if auth.bearer_token is not None:

@@ -22,7 +22,7 @@ from typing import Literal
 
 import tenacity
 
-from relay.channels.base import Message
+from relay.channels.base import Message, Notifier
 from relay.clock import Clock
 from relay.config import DeliveryConfig
 from relay.errors import DeliveryError, PermanentError, RetryableError, StoreUnavailable
@@ -251,7 +251,7 @@ class Dispatcher:
             integration=job.integration,
             attempt=len(job.attempts) + 1,
         )
-        limiter = self._limiters.get(notifier.rate_limit_key, notifier.rate_limit_per_minute)
+        limiter = self._limiters.get(notifier.rate_limit_key, notifier.rate_limits)
         try:
             count = notifier.messages_for(message) if notifier.rate_limit_key else 1
         except Exception:  # counting must never keep a message from being sent
@@ -275,6 +275,10 @@ class Dispatcher:
         except Exception as exc:  # a bug in a notifier must not lose the alert
             logger.exception("notifier %s raised unexpectedly", job.integration)
             outcome = RetryableError("internal_error", redact(repr(exc), runtime.secrets))
+        if isinstance(outcome, RetryableError) and outcome.throttled:
+            # The vendor counts more than relay sent (another sender shares the robot, or
+            # a restart forgot the window): hold every message to it, not only this one.
+            limiter.block(_throttle_wait(notifier, outcome))
         await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail)
 
     async def _finish(
@@ -322,3 +326,12 @@ class Dispatcher:
                        "permanent": not error.retryable},
             )
 
+
+def _throttle_wait(notifier: Notifier, error: RetryableError) -> float:
+    """How long a throttled destination waits: what the vendor said, else the channel's
+    block time, else its longest window."""
+    if error.retry_after is not None:
+        return error.retry_after
+    if notifier.throttle_block is not None:
+        return notifier.throttle_block
+    return max((rate.per for rate in notifier.rate_limits), default=0.0)

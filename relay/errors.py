@@ -24,9 +24,19 @@ class RetryableError(DeliveryError):
 
     retryable = True
 
-    def __init__(self, reason: str, message: str = "", retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        message: str = "",
+        retry_after: float | None = None,
+        *,
+        throttled: bool = False,
+    ) -> None:
         super().__init__(reason, message)
         self.retry_after = retry_after
+        # The destination said "too many messages" (HTTP 429, DingTalk 130101, WeCom
+        # 45009): the dispatcher holds every message to it, not only this one.
+        self.throttled = throttled
 
 
 class PermanentError(DeliveryError):

@@ -21,13 +21,8 @@ import httpx
 from pydantic import ValidationError
 
 from relay import __version__
-from relay.channels import CHANNEL_TYPES
+from relay.channels import CHANNELS_BY_KIND
 from relay.channels.base import ChannelConfig, Message, Notifier, NotifierContext
-from relay.channels.email import EmailNotifier
-from relay.channels.log import LogNotifier
-from relay.channels.slack import SlackNotifier
-from relay.channels.webhook import WebhookNotifier
-from relay.channels.wecom import CONTENT_LIMITS, WeComAppNotifier, WeComNotifier
 from relay.clock import Clock, FakeClock
 from relay.config import Config, format_loc
 from relay.errors import DeliveryError
@@ -40,20 +35,6 @@ from relay.templating import Renderer, _describe, normalize_locale
 
 #: ``click.echo``: ``echo(text)`` to stdout, ``echo(text, err=True)`` to stderr.
 Echo = Callable[..., None]
-
-CHANNEL_KINDS: dict[str, type[ChannelConfig]] = {cls.kind: cls for cls in CHANNEL_TYPES.values()}
-
-#: Placeholder endpoints for previewing a channel no receiver is given for. Nothing is
-#: sent in a preview, so they only have to pass validation.
-_DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
-    "log": {},
-    "email": {"to": ["ops@example.com"], "from": "relay@example.com",
-              "smarthost": "smtp.example.com:587"},
-    "slack": {"api_url": "https://hooks.slack.com/services/T00000000/B00000000/preview"},
-    "wecom": {"key": "preview"},
-    "wecom_app": {"corp_id": "preview", "agent_id": 1000002, "api_secret": "preview"},
-    "webhook": {"url": "https://hooks.example.com/alerts"},
-}
 
 #: The job id shown in a preview (Idempotency-Key, Message-ID); a real job gets a fresh one.
 PREVIEW_JOB_ID = "0" * 32
@@ -137,7 +118,8 @@ def _pick_integration(
     """(receiver name, integration id, its config); the channel's defaults without a
     receiver; None (the reason printed) when there is no such integration."""
     if receiver is None:
-        default = CHANNEL_KINDS[channel].model_validate(_DEFAULT_CONFIGS[channel])
+        spec = CHANNELS_BY_KIND[channel]
+        default = spec.config.model_validate(spec.preview_settings)
         return None, f"preview/{channel}/0", default
     for rcv in config.receivers:  # an integration id ('team/wecom/1') picks that one
         for iid, cfg in rcv.integrations():
@@ -160,50 +142,11 @@ def _pick_integration(
     return found.name, *matches[0]
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=2)
-
-
-def _content_bytes(body: dict[str, Any]) -> int:
-    msgtype = body.get("msgtype", "")
-    part = body.get(msgtype)
-    content = part.get("content", "") if isinstance(part, dict) else ""
-    return len(str(content).encode("utf-8"))
-
-
-def render_message(
-    notifier: Notifier, channel_cfg: ChannelConfig, message: Message, ctx: NotifierContext,
-    echo: Echo,
-) -> str:
-    """What ``notifier.send(message)`` would transmit, as text; notes go to stderr."""
-    if isinstance(notifier, SlackNotifier):
-        posts = notifier.render_posts(message)
-        echo(f"slack: {len(posts)} post{'s' if len(posts) != 1 else ''}", err=True)
-        return _json(posts)
-    if isinstance(notifier, WeComNotifier | WeComAppNotifier):
-        parts = notifier.render_parts(message)
-        msgtype = str(getattr(channel_cfg, "msgtype", "markdown"))
-        sizes = ", ".join(str(_content_bytes(p)) for p in parts)
-        echo(f"{channel_cfg.kind}: {len(parts)} message{'s' if len(parts) != 1 else ''}, "
-             f"content bytes {sizes} (limit {CONTENT_LIMITS[msgtype]})", err=True)
-        return _json(parts)
-    if isinstance(notifier, WebhookNotifier):
-        body, content_type = notifier.body(message)
-        echo(f"webhook: {content_type}, {len(body)} bytes as sent"
-             f"{' (shown indented)' if content_type == 'application/json' else ''}", err=True)
-        text = body.decode("utf-8", "replace")
-        return _json(json.loads(text)) if content_type == "application/json" else text
-    if isinstance(notifier, EmailNotifier):
-        mail = notifier.compose(message)
-        lines = [f"{name}: {value}" for name, value in mail.items()]
-        for part in mail.iter_parts():
-            content = str(part.get_content()).rstrip("\n")
-            lines += ["", f"--- {part.get_content_type()} ---", content]
-        return "\n".join(lines)
-    if isinstance(notifier, LogNotifier):  # it writes the `log.txt` template to relay's log
-        locale = normalize_locale(channel_cfg.locale or ctx.config.global_.locale)
-        return ctx.renderer.render_text("log", message.notification, locale=locale)
-    raise TypeError(f"no preview for {type(notifier).__name__}")
+def render_message(notifier: Notifier, message: Message, echo: Echo) -> str:
+    """What ``notifier.send(message)`` would transmit, as text; its note goes to stderr."""
+    preview = notifier.preview(message)
+    echo(preview.note, err=True)
+    return preview.text
 
 
 async def render_preview(
@@ -223,8 +166,8 @@ async def render_preview(
     Returns the exit code: 0, or 1 when a template failed (each failure printed with file
     and line) or the receiver has no such integration.
     """
-    if channel not in CHANNEL_KINDS:
-        echo(f"unknown channel {channel!r} (known: {', '.join(CHANNEL_KINDS)})", err=True)
+    if channel not in CHANNELS_BY_KIND:
+        echo(f"unknown channel {channel!r} (known: {', '.join(CHANNELS_BY_KIND)})", err=True)
         return 2
     picked = _pick_integration(config, channel, receiver, echo)
     if picked is None:
@@ -251,7 +194,7 @@ async def render_preview(
     async with _notifier_context(config, renderer, open_store=False) as ctx:
         notifier = channel_cfg.build(ctx)
         try:
-            text = render_message(notifier, channel_cfg, message, ctx, echo)
+            text = render_message(notifier, message, echo)
         finally:
             await notifier.aclose()
     echo(text)

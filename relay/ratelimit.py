@@ -1,17 +1,47 @@
-"""Per-destination rate limiters. Channels declare limits; the dispatcher waits on them."""
+"""Per-destination rate limiters. Channels declare limits; the dispatcher waits on them.
+
+A destination (one WeCom robot, one Telegram chat) has one limiter, shared by every
+notifier that talks to it and by every part and ping of a split message. It enforces all
+of the channel's windows at once (Feishu: 5 per second and 100 per minute) exactly, as a
+sliding window, because vendors count that way and block past it (DingTalk blocks a
+robot for 10 minutes). When the vendor still answers "too many" (another sender shares
+the robot), :meth:`DestinationLimiter.block` holds every message to it for the time the
+vendor asks, or the channel's block time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most ``count`` messages in any ``per`` seconds, to one destination."""
+
+    count: int
+    per: float
+
+    @classmethod
+    def per_minute(cls, value: float) -> Rate:
+        """A ``rate_limit_per_minute`` setting; a fractional one (0.5) is 1 per 2 minutes."""
+        return cls(int(value), 60.0) if value >= 1 else cls(1, 60.0 / value)
+
+    def describe(self) -> str:
+        return f"{self.count}/{self.per:g}s"
 
 
 class RateLimiter(Protocol):
     async def acquire(self, count: int = 1) -> None:
         """Wait until ``count`` more messages may go to this destination."""
+        ...
+
+    def block(self, seconds: float) -> None:
+        """Send nothing to this destination for ``seconds`` (the vendor throttled it)."""
         ...
 
 
@@ -20,58 +50,109 @@ class SlidingWindowLimiter:
     WeCom counts 20 per rolling minute and answers 45009 past it)."""
 
     def __init__(
-        self,
-        limit: int,
-        window: float = 60.0,
-        *,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] = asyncio.sleep,
+        self, limit: int, window: float = 60.0, *, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self.limit = limit
         self.window = window
         self._sent: deque[float] = deque()
-        self._lock = asyncio.Lock()
         self._monotonic = monotonic
-        self._sleep = sleep
+
+    def _expire(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - self.window:
+            self._sent.popleft()
 
     def delay(self, count: int = 1) -> float:
         """Seconds until ``count`` slots are free (0 if they are free now)."""
         count = max(1, min(count, self.limit))  # a longer burst waits for a whole window
         now = self._monotonic()
-        while self._sent and self._sent[0] <= now - self.window:
-            self._sent.popleft()
+        self._expire(now)
         if len(self._sent) + count <= self.limit:
             return 0.0
         return self._sent[len(self._sent) + count - self.limit - 1] + self.window - now
+
+    def take(self, count: int) -> None:
+        now = self._monotonic()
+        self._sent.extend([now] * max(1, min(count, self.limit)))
+
+    def used(self) -> int:
+        self._expire(self._monotonic())
+        return len(self._sent)
+
+
+class DestinationLimiter:
+    """Every window of one destination, plus a block after a throttle answer."""
+
+    def __init__(
+        self,
+        rates: Sequence[Rate],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ) -> None:
+        if not rates:
+            raise ValueError("a limiter needs at least one rate")
+        self.rates = tuple(rates)
+        self._windows = [SlidingWindowLimiter(r.count, r.per, monotonic=monotonic) for r in rates]
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._blocked_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def delay(self, count: int = 1) -> float:
+        """Seconds until ``count`` messages may go (0 if now)."""
+        blocked = max(0.0, self._blocked_until - self._monotonic())
+        return max([blocked, *(w.delay(count) for w in self._windows)])
 
     async def acquire(self, count: int = 1) -> None:
         async with self._lock:  # one waiter at a time keeps the order of arrival
             while (wait := self.delay(count)) > 0:
                 await self._sleep(wait)  # type: ignore[misc]
-            now = self._monotonic()
-            self._sent.extend([now] * max(1, min(count, self.limit)))
+            for window in self._windows:
+                window.take(count)
+
+    def block(self, seconds: float) -> None:
+        self._blocked_until = max(self._blocked_until, self._monotonic() + max(0.0, seconds))
+
+    def state(self) -> dict[str, Any]:
+        """For the console: what was sent in each window and when the next slot is free."""
+        return {
+            "windows": [
+                {"limit": r.count, "per_seconds": r.per, "used": w.used()}
+                for r, w in zip(self.rates, self._windows, strict=True)
+            ],
+            "next_free_in": round(self.delay(1), 3),
+            "blocked_for": round(max(0.0, self._blocked_until - self._monotonic()), 3),
+        }
 
 
 class Unlimited:
     async def acquire(self, count: int = 1) -> None:
         return None
 
+    def block(self, seconds: float) -> None:
+        return None
+
 
 class LimiterRegistry:
     """Limiters by destination key; kept across config reloads so a reload cannot reset them."""
 
-    def __init__(self) -> None:
-        self._limiters: dict[tuple[str, float], SlidingWindowLimiter] = {}
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._limiters: dict[tuple[str, tuple[Rate, ...]], DestinationLimiter] = {}
         self._unlimited = Unlimited()
+        self._monotonic = monotonic
 
-    def get(self, key: str | None, per_minute: float | None) -> RateLimiter:
-        if key is None or not per_minute:
+    def get(self, key: str | None, rates: Sequence[Rate]) -> RateLimiter:
+        if key is None or not rates:
             return self._unlimited
-        limiter = self._limiters.get((key, per_minute))
+        index = (key, tuple(rates))
+        limiter = self._limiters.get(index)
         if limiter is None:
-            # A fractional rate (0.5/min) becomes 1 per 2 minutes.
-            limit, window = (int(per_minute), 60.0) if per_minute >= 1 else (1, 60.0 / per_minute)
-            limiter = self._limiters[(key, per_minute)] = SlidingWindowLimiter(limit, window)
+            limiter = self._limiters[index] = DestinationLimiter(rates, monotonic=self._monotonic)
         return limiter
+
+    def state(self, key: str) -> dict[str, Any] | None:
+        """The state of ``key``'s limiter (its latest rates), or None before its first use."""
+        found = [limiter for (k, _), limiter in self._limiters.items() if k == key]
+        return found[-1].state() if found else None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from relay.channels import CHANNELS_BY_KIND
 from relay.channels.base import Notifier, NotifierContext
 from relay.config import Config
 from relay.grouping import IntegrationPolicy
@@ -65,7 +66,7 @@ class Runtime:
         for r_index, receiver in enumerate(config.receivers):
             for integration_id, channel in receiver.integrations():
                 index = integration_id.rsplit("/", 1)[1]
-                for key in ("subject", "body_template"):
+                for key in CHANNELS_BY_KIND[channel.kind].template_keys:
                     source = getattr(channel, key, None)
                     problem = renderer.check_string(source) if source else None
                     if problem:

@@ -9,12 +9,14 @@ file and line and counted in ``relay_template_errors_total{template}``.
 
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import os
 import re
 import traceback
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
 from pathlib import Path
@@ -38,12 +40,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("relay.templating")
 
 LOCALES = ("en", "zh-CN")
-TEMPLATE_NAMES = (
-    "log.txt", "email.subject", "email.txt", "email.html", "slack.header", "slack.alert",
-    "wecom.markdown", "wecom.text", "wecom_app.markdown", "wecom_app.text", "webhook.body",
-)
-# Rendered as one line (mail headers, Slack header blocks): newlines would break them.
-_SINGLE_LINE = ("email.subject", "slack.header")
 _BUILTIN = "builtin/"
 _MAX_REPEAT = 100_000  # longest string/list a template may build with '*'
 
@@ -449,9 +445,9 @@ class Renderer:
                 continue
             locale, _, base = key.rpartition("/")
             name = base.removesuffix(".j2")
-            if name not in TEMPLATE_NAMES:
+            if name not in _names().all:
                 continue  # a macro or include file: compiled above, used by the others
-            extra = {"alert": sample.alerts[0]} if name == "slack.alert" else {}
+            extra = {"alert": sample.alerts[0]} if name in _names().per_alert else {}
             for loc in [locale] if locale else LOCALES:
                 try:
                     template.render(self.context(sample, locale=loc, **extra))
@@ -486,8 +482,8 @@ class Renderer:
     def _render_builtin(
         self, name: str, locale: str, ctx: dict[str, Any], notification: Notification
     ) -> str:
-        if name not in TEMPLATE_NAMES:
-            raise ValueError(f"unknown template {name!r} (known: {', '.join(TEMPLATE_NAMES)})")
+        if name not in _names().all:
+            raise ValueError(f"unknown template {name!r} (known: {', '.join(_names().all)})")
         try:
             try:
                 template = self._env.get_template(f"{_BUILTIN}{locale}/{name}.j2")
@@ -504,8 +500,28 @@ class Renderer:
         logger.error("template %s failed, using the built-in: %s", name, _describe(exc))
 
 
+@dataclass(frozen=True)
+class _TemplateNames:
+    all: tuple[str, ...]
+    single_line: frozenset[str]  # mail headers, Slack header blocks: newlines break them
+    per_alert: frozenset[str]  # rendered once per alert, with ``alert`` in the context
+
+
+@functools.cache
+def _names() -> _TemplateNames:
+    # The channel registry imports channel modules, which import this one: look it up
+    # on first use rather than at import.
+    from relay.channels import CHANNELS
+
+    return _TemplateNames(
+        all=tuple(name for c in CHANNELS for name in c.templates),
+        single_line=frozenset(name for c in CHANNELS for name in c.single_line),
+        per_alert=frozenset(name for c in CHANNELS for name in c.per_alert),
+    )
+
+
 def _finish(name: str, text: str) -> str:
-    if name in _SINGLE_LINE:
+    if name in _names().single_line:
         return " ".join(text.split())
     return text.strip()
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from relay.cli import _when, main, render
 from relay.models import fingerprint_of
 from relay.sample import sample_payload
-from relay.templating import TEMPLATE_NAMES
+from relay.channels import TEMPLATE_NAMES
 from tests.helpers.process import RelayProcess, free_port, wait_for
 from tests.helpers.sink import Answer, Sink
 

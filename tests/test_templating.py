@@ -19,9 +19,9 @@ from relay.config import Config, parse_config
 from relay.metrics import Metrics
 from relay.models import Alert, Notification
 from relay.sample import sample_notification, sample_payload
+from relay.channels import TEMPLATE_NAMES
 from relay.templating import (
     LOCALES,
-    TEMPLATE_NAMES,
     Renderer,
     alert_silence_url,
     format_datetime,

@@ -11,6 +11,7 @@ import httpx
 from pydantic import Field
 
 from relay.models import Notification
+from relay.ratelimit import Rate
 from relay.secrets import SecretFieldsModel
 
 if TYPE_CHECKING:
@@ -44,6 +45,32 @@ class ChannelConfig(SecretFieldsModel):
 
 
 @dataclass(frozen=True)
+class Channel:
+    """A channel as the rest of relay sees it: its entry in the registry
+    (``relay.channels.CHANNELS``), from which the config's ``<kind>_configs`` keys, the
+    CLI's ``--channel`` choices, the template names and previews all come."""
+
+    kind: str  # "dingtalk": the integration type in ids, metrics and ``<kind>_configs``
+    config: type[ChannelConfig]
+    #: Its built-in templates by logical name ("dingtalk.markdown" is
+    #: templates/<locale>/dingtalk.markdown.j2); users override them by the same name.
+    templates: tuple[str, ...]
+    #: Settings that pass validation, to preview the channel with its defaults (nothing
+    #: is sent in a preview).
+    preview_settings: dict[str, Any] = field(default_factory=dict)
+    #: Templates whose output is one line (a subject, a header): newlines are folded.
+    single_line: tuple[str, ...] = ()
+    #: Templates rendered once per alert, with ``alert`` in their context.
+    per_alert: tuple[str, ...] = ()
+    #: Config keys that hold a template string, checked at load ("subject").
+    template_keys: tuple[str, ...] = ()
+
+    @property
+    def field(self) -> str:
+        return f"{self.kind}_configs"
+
+
+@dataclass(frozen=True)
 class Message:
     """One delivery attempt's input: the notification and the job it belongs to."""
 
@@ -55,10 +82,42 @@ class Message:
 
 @dataclass
 class Delivery:
-    """A successful delivery; ``detail`` notes partial success (recipients refused...)."""
+    """A successful delivery; ``detail`` notes partial success (recipients refused...).
+
+    ``sent`` is every body this attempt transmitted, exactly as sent (JSON as posted, the
+    mail as composed), for the delivery log."""
 
     detail: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    sent: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Preview:
+    """What a send would transmit, for `relay render` and the console's playground."""
+
+    text: str  # the whole message as shown (JSON indented, or the mail)
+    note: str  # one line: what it is, how many parts, their sizes against the limit
+    parts: list[str] = field(default_factory=list)  # each part as it would be sent
+    sizes: list[int] = field(default_factory=list)  # each part, counted as the vendor does
+    limit: int | None = None  # the vendor's limit per part, in ``unit``
+    unit: str = ""  # "bytes" or "characters"
+
+
+def parts_preview(
+    kind: str, bodies: list[Any], sizes: list[int], limit: int | None, unit: str,
+    noun: str = "message",
+) -> Preview:
+    """The Preview of a channel that posts JSON bodies: all of them, indented."""
+    import json
+
+    count = f"{len(bodies)} {noun}{'s' if len(bodies) != 1 else ''}"
+    note = f"{kind}: {count}"
+    if limit is not None:
+        note += f", {unit} {', '.join(map(str, sizes))} (limit {limit})"
+    text = json.dumps(bodies, ensure_ascii=False, indent=2)
+    parts = [json.dumps(b, ensure_ascii=False, separators=(",", ":")) for b in bodies]
+    return Preview(text=text, note=note, parts=parts, sizes=sizes, limit=limit, unit=unit)
 
 
 @dataclass
@@ -81,11 +140,18 @@ class Notifier(abc.ABC):
     #: Key shared by every notifier that talks to the same rate-limited destination
     #: (one WeCom robot, one Slack channel); None means not rate limited.
     rate_limit_key: str | None = None
-    #: Messages per minute allowed for that destination.
-    rate_limit_per_minute: float | None = None
+    #: The destination's limits, all enforced (Feishu: 5 per second and 100 per minute).
+    rate_limits: tuple[Rate, ...] = ()
+    #: How long the vendor blocks a destination that went over its limit (DingTalk: 10
+    #: minutes): after a throttle answer the whole destination waits this long.
+    throttle_block: float | None = None
 
     @abc.abstractmethod
     async def send(self, message: Message) -> Delivery: ...
+
+    @abc.abstractmethod
+    def preview(self, message: Message) -> Preview:
+        """What ``send(message)`` would transmit, without sending."""
 
     def messages_for(self, message: Message) -> int:
         """How many messages ``send`` posts (WeCom split parts, Slack posts), so the rate

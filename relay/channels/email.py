@@ -12,7 +12,15 @@ from typing import ClassVar
 import aiosmtplib
 from pydantic import Field, SecretStr, field_validator
 
-from relay.channels.base import ChannelConfig, Delivery, Message, Notifier, NotifierContext
+from relay.channels.base import (
+    Channel,
+    ChannelConfig,
+    Delivery,
+    Message,
+    Notifier,
+    NotifierContext,
+    Preview,
+)
 from relay.durations import Duration
 from relay.errors import DeliveryError, PermanentError, RetryableError
 from relay.secrets import redact
@@ -91,6 +99,14 @@ class EmailConfig(ChannelConfig):
     def implicit_tls(self) -> bool:
         return self.tls if self.tls is not None else self.port == 465
 
+    def secrets(self) -> list[str]:
+        values = super().secrets()
+        if self.auth_password is not None:
+            # AUTH PLAIN sends base64("\0user\0password"): redact() covers its encodings.
+            password = self.auth_password.get_secret_value()
+            values.append(f"\0{self.auth_username or ''}\0{password}")
+        return values
+
     def build(self, ctx: NotifierContext) -> Notifier:
         return EmailNotifier(self, ctx)
 
@@ -144,6 +160,15 @@ class EmailNotifier(Notifier):
                              subtype="html", charset="utf-8")
         return mail
 
+    def preview(self, message: Message) -> Preview:
+        mail = self.compose(message)
+        lines = [f"{name}: {value}" for name, value in mail.items()]
+        for part in mail.iter_parts():
+            content = str(part.get_content()).rstrip("\n")
+            lines += ["", f"--- {part.get_content_type()} ---", content]
+        text = "\n".join(lines)
+        return Preview(text=text, note="email: one message, text and HTML parts", parts=[text])
+
     async def send(self, message: Message) -> Delivery:
         cfg = self._cfg
         mail = self.compose(message)
@@ -168,12 +193,13 @@ class EmailNotifier(Notifier):
             # ``from None``: the chained aiosmtplib traceback adds nothing the message lacks.
             raise self._error(exc) from None
         data = {"message_id": mail["Message-ID"]}
+        sent = [mail.as_string()]
         if not refused:
-            return Delivery(data=data)
+            return Delivery(data=data, sent=sent)
         detail = "refused: " + "; ".join(
             f"{rcpt} ({resp.code} {resp.message})" for rcpt, resp in sorted(refused.items())
         )
-        return Delivery(detail=self._clean(detail), data=data)
+        return Delivery(detail=self._clean(detail), data=data, sent=sent)
 
     def _clean(self, text: str) -> str:
         return redact(" ".join(text.split()), self._secrets)
@@ -224,3 +250,15 @@ def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+CHANNELS = (
+    Channel(
+        "email", EmailConfig,
+        templates=("email.subject", "email.txt", "email.html"),
+        preview_settings={"to": ["ops@example.com"], "from": "relay@example.com",
+                          "smarthost": "smtp.example.com:587"},
+        single_line=("email.subject",),
+        template_keys=("subject",),
+    ),
+)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import logging
 from typing import ClassVar, Literal
 
-from relay.channels.base import ChannelConfig, Delivery, Message, Notifier, NotifierContext
+from relay.channels.base import (
+    Channel,
+    ChannelConfig,
+    Delivery,
+    Message,
+    Notifier,
+    NotifierContext,
+    Preview,
+)
 
 logger = logging.getLogger("relay.notification")
 
@@ -25,6 +33,10 @@ class LogNotifier(Notifier):
         self._locale = config.locale or ctx.config.global_.locale
         self._renderer = ctx.renderer
 
+    def preview(self, message: Message) -> Preview:
+        text = self._renderer.render_text("log", message.notification, locale=self._locale)
+        return Preview(text=text, note="log: written to relay's log", parts=[text])
+
     async def send(self, message: Message) -> Delivery:
         text = self._renderer.render_text("log", message.notification, locale=self._locale)
         n = message.notification
@@ -40,4 +52,7 @@ class LogNotifier(Notifier):
                 "alerts": len(n.alerts),
             },
         )
-        return Delivery()
+        return Delivery(sent=[text])
+
+
+CHANNELS = (Channel("log", LogConfig, templates=("log.txt",)),)

@@ -14,18 +14,34 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import aiohttp
+import httpx
 from pydantic import SecretStr, field_validator, model_validator
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from relay.channels.base import ChannelConfig, Delivery, Message, Notifier, NotifierContext
+from relay.channels.base import (
+    Channel,
+    ChannelConfig,
+    Delivery,
+    Message,
+    Notifier,
+    NotifierContext,
+    Preview,
+    parts_preview,
+)
+from relay.channels.http import Answer, error_redacted, status_error
+from relay.channels.parts import send_parts
+from relay.channels.split import split_rendered
 from relay.channels.urls import url_secret_parts
-from relay.errors import DeliveryError, PermanentError, RetryableError, parse_retry_after
+from relay.errors import DeliveryError, PermanentError, RetryableError
 from relay.models import Alert, Notification
+from relay.ratelimit import Rate
 from relay.secrets import redact
 from relay.templating import normalize_locale, slack_escape
 
@@ -37,7 +53,6 @@ MAX_SECTION_CHARS = 3000  # per section text
 MAX_HEADER_CHARS = 150  # header block, plain text
 MAX_POST_CHARS = 40_000  # all section texts of one post: Slack truncates text past this
 REF_TTL = 30 * 86400.0  # how long a firing post can still be updated when it resolves
-PROGRESS_TTL = 7 * 86400.0
 #: Web API errors (``{"ok": false, "error": ...}``) worth trying again; the rest are final.
 RETRYABLE_API_ERRORS = frozenset(
     {"ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout"}
@@ -183,7 +198,7 @@ class SlackNotifier(Notifier):
                 url=where, timeout=timeout, logger=sdk_logger, retry_handlers=[]
             )
         self.rate_limit_key = f"slack:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
-        self.rate_limit_per_minute = config.rate_limit_per_minute
+        self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
 
     # -- rendering ---------------------------------------------------------------------
 
@@ -199,22 +214,37 @@ class SlackNotifier(Notifier):
             _split_section(render("slack.alert", n, locale=self._locale, alert=a) or _fallback(a))
             for a in n.alerts
         ]
-        chunks = _chunk(sections)
+        more = _MORE[self._locale].format(n=n.truncated_alerts) if n.truncated_alerts else ""
+
+        def chunk(indices: Sequence[int], last: bool) -> _Chunk:
+            return _Chunk([s for i in indices for s in sections[i]], more if last else "")
+
+        chunks = split_rendered(
+            chunk, len(sections), MAX_POST_CHARS, measure=_Chunk.size, cut=_Chunk.cut,
+            mark=_Chunk.marked,
+        )
         posts = []
-        for index, chunk in enumerate(chunks, 1):
+        for part in chunks:
             title = header
-            if len(chunks) > 1:
-                mark = f" ({index}/{len(chunks)})"
-                title = _cut_chars(header, MAX_HEADER_CHARS - len(mark)) + mark
+            if part.mark:
+                title = _cut_chars(header, MAX_HEADER_CHARS - len(part.mark)) + part.mark
             blocks: list[dict[str, Any]] = [
                 {"type": "header", "text": {"type": "plain_text", "text": _header_text(title)}}
             ]
-            blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in chunk]
-            if index == len(chunks) and n.truncated_alerts:
-                more = _MORE[self._locale].format(n=n.truncated_alerts)
-                blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+            blocks += [
+                {"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in part.sections
+            ]
+            if part.more:
+                blocks.append(
+                    {"type": "context", "elements": [{"type": "mrkdwn", "text": part.more}]}
+                )
             posts.append(self._post_payload(n, title, blocks))
         return posts
+
+    def preview(self, message: Message) -> Preview:
+        posts = self.render_posts(message)
+        sizes = [sum(len(s) for s in sections_of(p)) for p in posts]
+        return parts_preview("slack", posts, sizes, MAX_POST_CHARS, "characters", noun="post")
 
     def _post_payload(
         self, n: Notification, title: str, blocks: list[dict[str, Any]]
@@ -246,27 +276,23 @@ class SlackNotifier(Notifier):
     async def _post_all(
         self, message: Message, posts: list[dict[str, Any]], ref_key: str | None
     ) -> Delivery:
-        """Post in order, resuming after the posts an earlier attempt delivered."""
-        progress_key = f"slack:job:{message.job_id}"
-        done: dict[str, Any] = {"sent": 0, "ts": [], "channel": None}
-        if len(posts) > 1:
-            saved = await self._get_ref(progress_key)
-            if saved and saved.get("total") == len(posts):
-                done.update(saved)
-        for index in range(int(done["sent"]), len(posts)):
-            try:
-                channel, ts = await self._post(posts[index])
-            except DeliveryError as exc:
-                raise _in_part(exc, index, len(posts)) from None
-            done.update(sent=index + 1, total=len(posts), channel=channel or done["channel"])
-            done["ts"] = [*done["ts"], ts]
-            if ref_key is not None and channel and done["ts"][0]:
-                ref = {"channel": channel, "ts": done["ts"][0], "parts": done["ts"]}
-                await self._set_ref(ref_key, ref, REF_TTL)
-            if len(posts) > 1:
-                await self._set_ref(progress_key, done, PROGRESS_TTL)
-        detail = f"{len(posts)} posts" if len(posts) > 1 else ""
-        return Delivery(detail=detail, data={"channel": done["channel"], "ts": done["ts"]})
+        """Post in order, resuming after the posts an earlier attempt delivered; with
+        ``ref_key``, keep where the first post went so a resolve can edit it."""
+
+        async def keep(results: list[Any]) -> None:
+            if ref_key is not None and results[0] and results[0][0] and results[0][1]:
+                ts = [r[1] if r else None for r in results]
+                await self._set_ref(ref_key, {"channel": results[0][0], "ts": ts[0], "parts": ts},
+                                    REF_TTL)
+
+        delivery = await send_parts(
+            self._ctx, message, posts, self._post, noun="post",
+            on_progress=keep if ref_key is not None else None,
+        )
+        results = delivery.data.pop("results")
+        channel = next((r[0] for r in results if r and r[0]), None)
+        delivery.data.update(channel=channel, ts=[r[1] if r else None for r in results])
+        return delivery
 
     async def _resolve(
         self, message: Message, ref: dict[str, Any], posts: list[dict[str, Any]]
@@ -300,26 +326,23 @@ class SlackNotifier(Notifier):
         except Exception as exc:  # raising would post the delivered message again
             logger.warning("cannot write %s to the store: %s", key, exc)
 
-    async def _post(self, payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    async def _post(self, payload: dict[str, Any]) -> list[str | None]:
+        """Post one message; [channel, ts] (None for an incoming webhook, which says neither)."""
         if self._web is not None:
             data = await self._api("chat_postMessage", channel=self._cfg.channel, **payload)
-            return data.get("channel"), data.get("ts")
+            return [data.get("channel"), data.get("ts")]
         assert self._hook is not None
         try:
             response = await self._hook.send_dict(payload)
         except Exception as exc:
             raise self._transport_error(exc) from None
-        status, body = response.status_code, (response.body or "").strip()
-        if 200 <= status < 300:
-            return None, None
-        message = redact(f"incoming webhook: HTTP {status}: {body[:300]}", self._secrets)
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise RetryableError("http_429", message, retry_after=retry_after)
-        if status == 408 or status >= 500:
-            raise RetryableError(f"http_{status}", message)
-        is_code = re.fullmatch(r"[a-z_]{1,40}", body) is not None
-        raise PermanentError(_reason(body) if is_code else f"http_{status}", message)
+        body = (response.body or "").strip()
+        answer = Answer(response.status_code, httpx.Headers(dict(response.headers or {})), body,
+                        None)
+        error = _hook_error(answer) or status_error(answer, "Slack incoming webhook")
+        if error is not None:
+            raise error_redacted(error, self._secrets)
+        return [None, None]
 
     async def _api(self, method: str, **kwargs: Any) -> dict[str, Any]:
         assert self._web is not None
@@ -336,25 +359,14 @@ class SlackNotifier(Notifier):
         response = exc.response
         status = int(getattr(response, "status_code", 0) or 0)
         data = getattr(response, "data", None)
-        error = str(data.get("error") or "") if isinstance(data, dict) else ""
-        details = ""
-        if isinstance(data, dict):
-            notes = (data.get("response_metadata") or {}).get("messages") or []
-            details = "; ".join(str(m) for m in notes)[:500]
-        text = f"{method}: {error or f'HTTP {status}'}" + (f" ({details})" if details else "")
-        message = redact(text, self._secrets)
-        headers = getattr(response, "headers", None) or {}
-        if status == 429 or error == "ratelimited":
-            retry_after = parse_retry_after(headers.get("Retry-After"))
-            return RetryableError(_reason(error or "ratelimited"), message, retry_after)
-        if status >= 500 or status == 408:
-            return RetryableError(f"http_{status}", message)
-        if error in RETRYABLE_API_ERRORS:
-            return RetryableError(_reason(error), message)
-        if not error and 200 <= status < 300:  # not Slack's JSON: a proxy or a hiccup
-            text = f"{method}: HTTP {status}, no ok/error in the answer"
-            return RetryableError("bad_response", redact(text, self._secrets))
-        return PermanentError(_reason(error) if error else f"http_{status}", message)
+        headers = httpx.Headers(dict(getattr(response, "headers", None) or {}))
+        answer = Answer(status, headers, "", data if isinstance(data, dict) else None)
+        error = _api_check(answer, f"Slack {method}")
+        if error is None:
+            error = status_error(answer, f"Slack {method}") or RetryableError(
+                "bad_response", f"Slack {method}: HTTP {status}, no ok/error in the answer"
+            )
+        return error_redacted(error, self._secrets)
 
     def _transport_error(self, exc: BaseException) -> DeliveryError:
         text = redact(f"Slack: {type(exc).__name__}: {exc}", self._secrets)
@@ -379,37 +391,63 @@ def _header_only(post: dict[str, Any]) -> dict[str, Any]:
     return {"text": post["text"], "attachments": [attachment]}
 
 
-def _in_part(exc: DeliveryError, index: int, total: int) -> DeliveryError:
-    if total == 1:
-        return exc
-    text = f"post {index + 1}/{total}"
-    if index:
-        text += f" (posts 1-{index} delivered, a retry resumes here)"
-    if isinstance(exc, RetryableError):
-        return RetryableError(exc.reason, f"{text}: {exc.message}", exc.retry_after)
-    return PermanentError(exc.reason, f"{text}: {exc.message}")
+@dataclass
+class _Chunk:
+    """The section texts of one post, its "and N more" note, and its " (i/n)" mark."""
+
+    sections: list[str]
+    more: str = ""
+    mark: str = ""
+
+    def size(self) -> int:
+        """Characters, with blocks weighed so that a post of ``MAX_BLOCKS`` blocks (the
+        header and the note included) counts as full: a post must respect both."""
+        blocks = len(self.sections) * MAX_POST_CHARS // (MAX_BLOCKS - 2)
+        return max(sum(len(s) for s in self.sections) + len(self.more), blocks)
+
+    def cut(self, budget: int) -> _Chunk:
+        """An alert too big for a whole post: the sections that fit, then "…"."""
+        kept = _Chunk([], self.more)
+        for section in self.sections:
+            if _Chunk([*kept.sections, section, "…"], self.more).size() > budget:
+                break
+            kept.sections.append(section)
+        kept.sections.append("…")
+        return kept
+
+    def marked(self, index: int, total: int) -> _Chunk:
+        return _Chunk(self.sections, self.more, f" ({index}/{total})")
 
 
-def _chunk(alerts: list[list[str]]) -> list[list[str]]:
-    """Section texts per post: at most MAX_BLOCKS with the header and "and N more" blocks,
-    and at most MAX_POST_CHARS of text. An alert's sections start a new post rather than
-    straddle two, unless they do not fit in one post at all."""
-    room = MAX_BLOCKS - 2
-    chunks: list[list[str]] = [[]]
-    used = 0
-    for sections in alerts:
-        size = sum(len(s) for s in sections)
-        if chunks[-1] and (len(chunks[-1]) + len(sections) > room or used + size > MAX_POST_CHARS):
-            chunks.append([])
-            used = 0
-        for section in sections:
-            current = chunks[-1]
-            if current and (len(current) >= room or used + len(section) > MAX_POST_CHARS):
-                chunks.append([])
-                used = 0
-            chunks[-1].append(section)
-            used += len(section)
-    return chunks
+def sections_of(post: dict[str, Any]) -> list[str]:
+    return [b["text"]["text"] for b in post["attachments"][0]["blocks"] if b["type"] == "section"]
+
+
+def _hook_error(answer: Answer) -> DeliveryError | None:
+    """An incoming webhook answers errors as a bare code ("invalid_token", "no_service")."""
+    if 200 <= answer.status < 300 or answer.status == 429 or answer.status >= 500:
+        return None
+    if re.fullmatch(r"[a-z_]{1,40}", answer.text) is None:
+        return None
+    message = f"Slack incoming webhook: HTTP {answer.status}: {answer.text}"
+    return PermanentError(_reason(answer.text), message)
+
+
+def _api_check(answer: Answer, what: str) -> DeliveryError | None:
+    """The Web API answers ``{"ok": false, "error": ...}``; ``ratelimited`` and a few
+    server-side errors are worth another try, the rest are final."""
+    data = answer.data
+    error = str(data.get("error") or "") if isinstance(data, dict) else ""
+    if not error:
+        return None
+    notes = (data.get("response_metadata") or {}).get("messages") or [] if data else []
+    details = "; ".join(str(m) for m in notes)[:500]
+    message = f"{what}: {error}" + (f" ({details})" if details else "")
+    if answer.status == 429 or error == "ratelimited":
+        return RetryableError(_reason(error), message, answer.retry_after, throttled=True)
+    if error in RETRYABLE_API_ERRORS or answer.status >= 500:
+        return RetryableError(_reason(error), message, answer.retry_after)
+    return PermanentError(_reason(error), message)
 
 
 def _cut_chars(text: str, limit: int) -> str:
@@ -422,3 +460,14 @@ def _header_text(text: str) -> str:
 
 def _fallback(alert: Alert) -> str:
     return slack_escape(alert.labels.get("alertname", "alert"))
+
+
+CHANNELS = (
+    Channel(
+        "slack", SlackConfig,
+        templates=("slack.header", "slack.alert"),
+        preview_settings={"api_url": "https://hooks.slack.com/services/T00000000/B00000000/preview"},
+        single_line=("slack.header",),
+        per_alert=("slack.alert",),
+    ),
+)

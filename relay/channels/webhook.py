@@ -15,17 +15,22 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from relay import __version__
-from relay.channels.base import ChannelConfig, Delivery, Message, Notifier, NotifierContext
+from relay.channels.base import (
+    Channel,
+    ChannelConfig,
+    Delivery,
+    Message,
+    Notifier,
+    NotifierContext,
+    Preview,
+)
+from relay.channels.http import call
 from relay.durations import Duration
-from relay.errors import PermanentError, RetryableError, parse_retry_after
 from relay.models import Notification
-from relay.secrets import SecretFieldsModel, redact
+from relay.secrets import SecretFieldsModel
 
 # Header names whose values are credentials even though ``headers`` is a plain map.
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|signature|cookie|password", re.I)
-_ERROR_BODY_CHARS = 200
-_ERROR_BODY_BYTES = 8192  # read no more of an error response than this
-_RETRY_STATUS = frozenset({408, 425, 429})
 
 
 class BasicAuth(SecretFieldsModel):
@@ -60,7 +65,8 @@ class WebhookConfig(ChannelConfig):
     def secrets(self) -> list[str]:
         values = super().secrets()
         if self.basic_auth is not None:
-            values.append(self.basic_auth.password.get_secret_value())
+            password = self.basic_auth.password.get_secret_value()
+            values += [password, f"{self.basic_auth.username}:{password}"]
         # The parts of the URL that carry credentials, in case a server echoes only those.
         parts = urlsplit(self.url.get_secret_value())
         if parts.password:
@@ -149,41 +155,30 @@ class WebhookNotifier(Notifier):
             headers["X-Relay-Signature"] = sign(secret, timestamp, body)
         return headers
 
+    def preview(self, message: Message) -> Preview:
+        body, content_type = self.body(message)
+        text = body.decode("utf-8", "replace")
+        is_json = content_type == "application/json"
+        note = (f"webhook: {content_type}, {len(body)} bytes as sent"
+                f"{' (shown indented)' if is_json else ''}")
+        shown = json.dumps(json.loads(text), ensure_ascii=False, indent=2) if is_json else text
+        return Preview(text=shown, note=note, parts=[text], sizes=[len(body)], unit="bytes")
+
     async def send(self, message: Message) -> Delivery:
         body, content_type = self.body(message)
         headers = self.headers(message, body, content_type)
-        auth = self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT
-        try:
-            async with self._http.stream(
-                "POST", self._url, content=body, headers=headers, auth=auth,
-                timeout=self._timeout,
-            ) as response:
-                if response.is_success:
-                    return Delivery(data={"status": response.status_code})
-                head = await _read_head(response, _ERROR_BODY_BYTES)
-        except httpx.TimeoutException as exc:
-            raise RetryableError("timeout", self._clean(str(exc) or "timed out")) from None
-        except httpx.ConnectError as exc:
-            raise RetryableError("connect", self._clean(str(exc) or "cannot connect")) from None
-        except httpx.TransportError as exc:  # reset mid-response, protocol errors, proxies
-            raise RetryableError("transport", self._clean(str(exc) or type(exc).__name__)) from None
-        code = response.status_code
-        words = self._clean(head.decode("utf-8", "replace"))[:_ERROR_BODY_CHARS]
-        text = f"HTTP {code} {response.reason_phrase}: {words}".rstrip(": ")
-        if code in _RETRY_STATUS or code >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise RetryableError(f"http_{code}", text, retry_after=retry_after)
-        raise PermanentError(f"http_{code}", text)
-
-    def _clean(self, text: str) -> str:
-        return redact(" ".join(text.split()), self._secrets)
+        answer = await call(
+            self._http, "POST", self._url, what="webhook", request_timeout=self._timeout,
+            secrets=self._secrets, content=body, headers=headers, auth=self._auth,
+        )
+        return Delivery(data={"status": answer.status}, sent=[body.decode("utf-8", "replace")])
 
 
-async def _read_head(response: httpx.Response, limit: int) -> bytes:
-    """At most ``limit`` bytes of the body: an error page may be huge."""
-    head = b""
-    async for chunk in response.aiter_bytes():
-        head += chunk
-        if len(head) >= limit:
-            break
-    return head[:limit]
+CHANNELS = (
+    Channel(
+        "webhook", WebhookConfig,
+        templates=("webhook.body",),
+        preview_settings={"url": "https://hooks.example.com/alerts"},
+        template_keys=("body_template",),
+    ),
+)

@@ -2,9 +2,8 @@
 
 Both take one JSON message of bounded size (UTF-8 bytes of ``content``). A notification
 that does not fit is split on alert boundaries into parts marked ``(1/3)``, ``(2/3)``...
-(see :func:`split_messages`); the parts of one job are sent in order, and how many went
-through is kept in the store under ``wecom:<job id>``, so a retry resumes at the part
-that failed instead of sending the earlier ones again.
+(relay.channels.split); the parts are sent in order by relay.channels.parts, so a retry
+resumes at the part that failed instead of sending the earlier ones again.
 """
 
 from __future__ import annotations
@@ -14,19 +13,30 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from relay.channels.base import ChannelConfig, Delivery, Message, Notifier, NotifierContext
+from relay.channels.base import (
+    Channel,
+    ChannelConfig,
+    Delivery,
+    Message,
+    Notifier,
+    NotifierContext,
+    Preview,
+    parts_preview,
+)
+from relay.channels.http import Answer, VendorCheck, call, errcode_check, error_redacted
+from relay.channels.parts import send_parts
+from relay.channels.split import cut_bytes, nbytes, split_messages, split_rendered
 from relay.channels.urls import url_secret_parts
-from relay.channels.wecom_split import cut_bytes, nbytes, split_messages, split_rendered
-from relay.errors import DeliveryError, PermanentError, RetryableError, parse_retry_after
+from relay.errors import RetryableError
 from relay.models import Notification
-from relay.secrets import redact
+from relay.ratelimit import Rate
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +49,6 @@ WECOM_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 
 #: Bytes of UTF-8 ``content`` WeCom accepts, per msgtype.
 CONTENT_LIMITS: dict[str, int] = {"markdown": 4096, "text": 2048}
-#: How long the delivered-part count of a split job is kept (past any retry window).
-PROGRESS_TTL = 7 * 86400.0
 #: errcode -> retry_after for the codes that mean "try again".
 RETRYABLE_ERRCODES: dict[int, float | None] = {-1: None, 45009: 60.0}
 #: access_token invalid (40014), missing (41001), expired (42001): refresh and resend once.
@@ -140,55 +148,37 @@ class WeComAppConfig(ChannelConfig):
 
 # -- HTTP and errcodes ----------------------------------------------------------------
 
+#: errcode -> relay's hint on what to change.
+EXPLAIN: dict[int, str] = {
+    93000: "the robot's key is invalid or the robot was removed: check key / webhook_url",
+    40058: "a field is missing or invalid",
+}
 
-def errcode_error(errcode: int, errmsg: str) -> DeliveryError:
-    """The error for a WeCom answer with ``errcode != 0`` (-1 busy and 45009 retry)."""
-    reason = f"errcode_{errcode}"
-    message = f"errcode {errcode}: {errmsg}" if errmsg else f"errcode {errcode}"
-    if errcode in RETRYABLE_ERRCODES:
-        return RetryableError(reason, message, retry_after=RETRYABLE_ERRCODES[errcode])
-    return PermanentError(reason, message)
+
+def wecom_check(what: str) -> VendorCheck:
+    """WeCom answers HTTP 200 with ``errcode``: 0 delivered; -1 (busy) and 45009 (over
+    the rate) retryable; anything else permanent."""
+    return errcode_check(
+        "errcode", "errmsg", retryable=RETRYABLE_ERRCODES, what=what, explain=EXPLAIN,
+        throttled=frozenset({45009}),
+    )
 
 
 async def wecom_call(
-    http: httpx.AsyncClient,
-    method: str,
-    url: str,
-    *,
-    json: dict[str, Any] | None = None,
-    request_timeout: float,
-    secrets: Sequence[str],
+    ctx: NotifierContext, method: str, url: str, *, what: str, secrets: Sequence[str],
+    json: dict[str, Any] | None = None, check: bool = True,
 ) -> dict[str, Any]:
-    """One WeCom API call: its JSON answer, or RetryableError / PermanentError for HTTP
-    and transport failures. The errcode is left to the caller."""
-    try:
-        response = await http.request(method, url, json=json, timeout=request_timeout)
-    except httpx.TimeoutException as exc:
-        message = f"WeCom did not answer in {request_timeout:g}s: {exc!r}"
-        raise RetryableError("timeout", redact(message, list(secrets))) from None
-    except httpx.TransportError as exc:
-        message = f"cannot reach WeCom: {exc!r}"
-        raise RetryableError("connect", redact(message, list(secrets))) from None
-    status = response.status_code
-    if status >= 400:
-        message = redact(f"HTTP {status}: {response.text[:500]}", list(secrets))
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise RetryableError("http_429", message, retry_after=retry_after)
-        if status == 408 or status >= 500:
-            raise RetryableError(f"http_{status}", message)
-        raise PermanentError(f"http_{status}", message)
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        message = redact(f"HTTP {status}, not a JSON object: {response.text[:200]}", list(secrets))
-        raise RetryableError("bad_response", message)
+    """One WeCom API call: its JSON answer, or the error the outcome rules give.
+    ``check=False`` leaves the errcode to the caller (token expiry is handled there)."""
+    answer = await call(
+        ctx.http, method, url, what=what, request_timeout=ctx.timeout, secrets=secrets, json=json,
+        check=wecom_check(what) if check else None, expect_json=True,
+    )
+    data: dict[str, Any] = answer.data
     return data
 
 
-# -- rendering and progress (shared by the robot and the application) -----------------
+# -- rendering (shared by the robot and the application) ------------------------------
 
 
 def render_split(
@@ -209,56 +199,14 @@ def render_split(
     return split_rendered(render, len(n.alerts), limit)
 
 
-async def send_parts(
-    ctx: NotifierContext, message: Message, bodies: list[dict[str, Any]], post: PostBody
-) -> Delivery:
-    """Send ``bodies`` in order, resuming after the parts an earlier attempt delivered."""
-    key = f"wecom:{message.job_id}"
-    total = len(bodies)
-    start = 0
-    if total > 1:
-        try:
-            ref = await ctx.store.get_ref(key)
-        except Exception as exc:  # progress is an optimisation: a store hiccup costs a resend
-            logger.warning("cannot read progress of job %s: %s", message.job_id, exc)
-            ref = None
-        if ref is not None and ref.get("total") == total:
-            start = min(int(ref.get("sent", 0)), total)
-    for index in range(start, total):
-        try:
-            await post(bodies[index])
-        except DeliveryError as exc:
-            if total == 1:
-                raise
-            where = f"part {index + 1}/{total}"
-            if index > start:
-                where += f" (parts {start + 1}-{index} delivered, a retry resumes here)"
-            if isinstance(exc, RetryableError):
-                message_ = f"{where}: {exc.message}"
-                raise RetryableError(exc.reason, message_, exc.retry_after) from None
-            raise PermanentError(exc.reason, f"{where}: {exc.message}") from None
-        if total > 1:
-            try:
-                await ctx.store.set_ref(key, {"sent": index + 1, "total": total}, ttl=PROGRESS_TTL)
-            except Exception as exc:
-                logger.warning("cannot record progress of job %s: %s", message.job_id, exc)
-    detail = f"{total} parts" if total > 1 else ""
-    if start:
-        detail += f", resumed at part {start + 1}"
-    resumed_at = start + 1 if start else None
-    return Delivery(detail=detail, data={"parts": total, "resumed_at": resumed_at})
+def _content_bytes(body: dict[str, Any]) -> int:
+    part = body.get(body.get("msgtype", ""))
+    return nbytes(str(part.get("content", ""))) if isinstance(part, dict) else 0
 
 
-PostBody = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-def _check(data: dict[str, Any], what: str, secrets: Sequence[str]) -> None:
-    errcode = data.get("errcode")
-    if errcode == 0:
-        return
-    if not isinstance(errcode, int):
-        raise RetryableError("bad_response", f"{what}: no errcode in the answer")
-    raise errcode_error(errcode, redact(f"{what}: {data.get('errmsg', '')}", list(secrets)))
+def wecom_preview(kind: str, bodies: list[dict[str, Any]], msgtype: str) -> Preview:
+    sizes = [_content_bytes(b) for b in bodies]
+    return parts_preview(kind, bodies, sizes, CONTENT_LIMITS[msgtype], "content bytes")
 
 
 # -- the group robot ------------------------------------------------------------------
@@ -275,7 +223,7 @@ class WeComNotifier(Notifier):
         self._locale = config.locale or ctx.config.global_.locale
         digest = hashlib.sha256(self._url.encode()).hexdigest()[:16]
         self.rate_limit_key = f"wecom:{digest}"
-        self.rate_limit_per_minute = config.rate_limit_per_minute
+        self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
 
     def mentions(self, n: Notification) -> tuple[list[str], list[str]]:
         """(userids, mobiles) to mention: the static lists, then ``mention_label`` values
@@ -333,15 +281,17 @@ class WeComNotifier(Notifier):
             bodies.append({"msgtype": "text", "text": ping})
         return bodies
 
+    def preview(self, message: Message) -> Preview:
+        return wecom_preview("wecom", self.render_parts(message), self._cfg.msgtype)
+
     async def send(self, message: Message) -> Delivery:
-        return await send_parts(self._ctx, message, self.rendered(message, self.render_parts), self._post)
+        bodies = self.rendered(message, self.render_parts)
+        return await send_parts(self._ctx, message, bodies, self._post)
 
     async def _post(self, body: dict[str, Any]) -> None:
-        data = await wecom_call(
-            self._ctx.http, "POST", self._url, json=body,
-            request_timeout=self._ctx.timeout, secrets=self._secrets,
+        await wecom_call(
+            self._ctx, "POST", self._url, what="WeCom robot", json=body, secrets=self._secrets
         )
-        _check(data, "robot", self._secrets)
 
 
 def _plain_first_line(markdown: str) -> str:
@@ -413,7 +363,7 @@ class WeComAppNotifier(Notifier):
         self._locale = config.locale or ctx.config.global_.locale
         where = f"{config.api_url}|{config.corp_id}|{config.agent_id}"
         self.rate_limit_key = f"wecom_app:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
-        self.rate_limit_per_minute = config.rate_limit_per_minute
+        self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
 
     def messages_for(self, message: Message) -> int:
         return len(self.rendered(message, self.render_parts))
@@ -433,8 +383,12 @@ class WeComAppNotifier(Notifier):
             for c in contents
         ]
 
+    def preview(self, message: Message) -> Preview:
+        return wecom_preview("wecom_app", self.render_parts(message), self._cfg.msgtype)
+
     async def send(self, message: Message) -> Delivery:
-        return await send_parts(self._ctx, message, self.rendered(message, self.render_parts), self._post)
+        bodies = self.rendered(message, self.render_parts)
+        return await send_parts(self._ctx, message, bodies, self._post)
 
     async def _post(self, body: dict[str, Any]) -> None:
         token = await self._token()
@@ -443,7 +397,10 @@ class WeComAppNotifier(Notifier):
             self._tokens.drop(self._key, token)
             token = await self._token()
             data = await self._message_send(token, body)
-        _check(data, "message/send", [*self._secrets, token])
+        secrets = [*self._secrets, token]
+        error = wecom_check("WeCom message/send")(_json_answer(data))
+        if error is not None:
+            raise error_redacted(error, secrets)
         invalid = [f"{k}={data[k]}" for k in _INVALID_KEYS if data.get(k)]
         if invalid:
             logger.warning(
@@ -454,8 +411,8 @@ class WeComAppNotifier(Notifier):
     async def _message_send(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self._cfg.api_url}message/send?access_token={quote(token, safe='')}"
         return await wecom_call(
-            self._ctx.http, "POST", url, json=body,
-            request_timeout=self._ctx.timeout, secrets=[*self._secrets, token],
+            self._ctx, "POST", url, what="WeCom message/send", json=body,
+            secrets=[*self._secrets, token], check=False,
         )
 
     async def _token(self) -> str:
@@ -472,9 +429,8 @@ class WeComAppNotifier(Notifier):
                 f"&corpsecret={quote(cfg.api_secret.get_secret_value(), safe='')}"
             )
             data = await wecom_call(
-                self._ctx.http, "GET", url, request_timeout=self._ctx.timeout, secrets=self._secrets
+                self._ctx, "GET", url, what="WeCom gettoken", secrets=self._secrets
             )
-            _check(data, "gettoken", self._secrets)
             token = data.get("access_token")
             if not isinstance(token, str) or not token:
                 raise RetryableError("bad_response", "gettoken: no access_token in the answer")
@@ -483,3 +439,21 @@ class WeComAppNotifier(Notifier):
                 expires_in = 7200
             self._tokens.put(self._key, token, float(expires_in))
             return token
+
+
+def _json_answer(data: dict[str, Any]) -> Answer:
+    return Answer(200, httpx.Headers(), "", data)
+
+
+CHANNELS = (
+    Channel(
+        "wecom", WeComConfig,
+        templates=("wecom.markdown", "wecom.text"),
+        preview_settings={"key": "preview"},
+    ),
+    Channel(
+        "wecom_app", WeComAppConfig,
+        templates=("wecom_app.markdown", "wecom_app.text"),
+        preview_settings={"corp_id": "preview", "agent_id": 1000002, "api_secret": "preview"},
+    ),
+)

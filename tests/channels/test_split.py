@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from relay.channels.base import Message, NotifierContext
 from relay.channels.wecom import CONTENT_LIMITS, WeComNotifier
-from relay.channels.wecom_split import nbytes, split_messages
+from relay.channels.split import nbytes, split_messages
 from relay.config import parse_config
 from relay.metrics import Metrics
 from relay.models import Alert, Notification

@@ -1,0 +1,191 @@
+"""One rule for what an HTTP answer means: delivered, retryable (after when), or permanent.
+
+Every HTTP channel posts through :func:`call`. The rules, the same for all of them:
+
+- a transport error (cannot connect, reset, timeout) is retryable;
+- 408, 425, 429 and every 5xx are retryable, after ``Retry-After`` when the answer has
+  one (seconds or an HTTP date);
+- any other 4xx is permanent: the request itself is wrong and sending it again cannot help;
+- a 2xx is delivered unless the channel's vendor check finds an error code in the body
+  (WeCom and DingTalk answer HTTP 200 with ``errcode`` != 0, Feishu with ``code`` != 0).
+
+The vendor check sees every answer that has a JSON body, 2xx or not, so a vendor that
+puts its own retry hint in an error body (Telegram's ``parameters.retry_after``) can say
+so; returning None leaves the decision to the status rules above.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from relay.errors import DeliveryError, PermanentError, RetryableError, parse_retry_after
+from relay.secrets import redact
+
+#: Statuses worth sending again besides 5xx: timeout, too early, too many requests.
+RETRY_STATUSES = frozenset({408, 425, 429})
+#: How much of an error answer is read (an error page may be huge) and quoted.
+ERROR_BODY_BYTES = 8192
+ERROR_BODY_CHARS = 300
+#: How much of a successful answer is read: vendor answers are small JSON objects.
+ANSWER_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response as the vendor check sees it."""
+
+    status: int
+    headers: httpx.Headers
+    text: str
+    data: Any  # the parsed JSON body, or None when it is not JSON
+
+    @property
+    def retry_after(self) -> float | None:
+        return parse_retry_after(self.headers.get("Retry-After"))
+
+
+#: ``check(answer)``: the error a vendor's answer means, or None when the status decides
+#: (a 2xx is then delivered).
+VendorCheck = Callable[[Answer], DeliveryError | None]
+
+
+def status_error(answer: Answer, what: str) -> DeliveryError | None:
+    """The error for a non-2xx status (None for 2xx), with the body quoted."""
+    status = answer.status
+    if 200 <= status < 300:
+        return None
+    words = " ".join(answer.text.split())[:ERROR_BODY_CHARS]
+    message = f"{what}: HTTP {status}" + (f": {words}" if words else "")
+    if status in RETRY_STATUSES or status >= 500:
+        return RetryableError(
+            f"http_{status}", message, retry_after=answer.retry_after, throttled=status == 429
+        )
+    return PermanentError(f"http_{status}", message)
+
+
+def transport_error(exc: httpx.TransportError, what: str, timeout: float) -> RetryableError:
+    if isinstance(exc, httpx.TimeoutException):
+        return RetryableError("timeout", f"{what} did not answer in {timeout:g}s ({exc!r})")
+    if isinstance(exc, httpx.ConnectError):
+        return RetryableError("connect", f"cannot reach {what}: {exc!r}")
+    return RetryableError("transport", f"{what}: {type(exc).__name__}: {exc}")
+
+
+def error_redacted(error: DeliveryError, secrets: Sequence[str]) -> DeliveryError:
+    message = redact(error.message, list(secrets))
+    if isinstance(error, RetryableError):
+        return RetryableError(
+            error.reason, message, retry_after=error.retry_after, throttled=error.throttled
+        )
+    return PermanentError(error.reason, message)
+
+
+async def call(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    request_timeout: float,
+    secrets: Sequence[str],
+    check: VendorCheck | None = None,
+    expect_json: bool = False,
+    json: Any = None,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    auth: httpx.Auth | None = None,
+) -> Answer:
+    """Send one request; its Answer when delivered, else RetryableError / PermanentError
+    with the vendor's words and every secret redacted.
+
+    ``what`` names the destination in messages ("DingTalk robot"). ``expect_json``: a 2xx
+    whose body is not a JSON object is retryable (a proxy's page, a truncated answer), not
+    a success nobody can verify.
+    """
+    try:
+        async with http.stream(
+            method, url, json=json, content=content, headers=headers,
+            auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
+            timeout=request_timeout,
+        ) as response:
+            limit = ANSWER_BYTES if response.is_success else ERROR_BODY_BYTES
+            body = await _read_head(response, limit)
+    except httpx.TransportError as exc:
+        raise error_redacted(transport_error(exc, what, request_timeout), secrets) from None
+    text = body.decode("utf-8", "replace")
+    data: Any = None
+    if text.strip().startswith(("{", "[")):
+        try:
+            data = jsonlib.loads(text)
+        except ValueError:
+            data = None
+    answer = Answer(response.status_code, response.headers, text, data)
+    error = check(answer) if check is not None and data is not None else None
+    if error is None:
+        error = status_error(answer, what)
+    if error is None and expect_json and not isinstance(data, dict):
+        words = " ".join(text.split())[:200]
+        error = RetryableError("bad_response", f"{what}: HTTP {answer.status}, not a JSON "
+                                               f"object: {words}")
+    if error is not None:
+        raise error_redacted(error, secrets)
+    return answer
+
+
+async def _read_head(response: httpx.Response, limit: int) -> bytes:
+    head = b""
+    async for chunk in response.aiter_bytes():
+        head += chunk
+        if len(head) >= limit:
+            break
+    return head[:limit]
+
+
+def errcode_check(
+    field: str,
+    message_field: str,
+    *,
+    retryable: dict[int, float | None],
+    what: str,
+    reason_prefix: str = "errcode",
+    explain: dict[int, str] | None = None,
+    throttled: frozenset[int] = frozenset(),
+) -> VendorCheck:
+    """A vendor check for APIs that answer ``{<field>: 0}`` on success and another code
+    on failure (WeCom and DingTalk ``errcode``/``errmsg``, Feishu ``code``/``msg``).
+
+    ``retryable`` maps the codes worth sending again to their wait (None: the retry
+    policy's backoff); every other non-zero code is permanent. ``explain`` adds relay's
+    hint to a code's message (what to change in the config). An answer without the field
+    is left to the status rules (HTTP 4xx/5xx with a proxy's body). ``throttled``: the
+    codes that mean "too many messages": the destination's limiter then holds every
+    message to it, not only this one (see RetryableError.throttled).
+    """
+
+    def check(answer: Answer) -> DeliveryError | None:
+        data = answer.data
+        if not isinstance(data, dict) or field not in data:
+            return None
+        code = data.get(field)
+        if code == 0:
+            return None
+        if not isinstance(code, int):
+            return RetryableError("bad_response", f"{what}: {field} is {code!r}, not a number")
+        vendor_words = str(data.get(message_field) or "").strip()
+        message = f"{what}: {field} {code}" + (f": {vendor_words}" if vendor_words else "")
+        hint = (explain or {}).get(code)
+        if hint:
+            message += f" ({hint})"
+        reason = f"{reason_prefix}_{code}"
+        if code in retryable:
+            return RetryableError(
+                reason, message, retry_after=retryable[code], throttled=code in throttled
+            )
+        return PermanentError(reason, message)
+
+    return check

@@ -1,0 +1,110 @@
+"""Sending the parts of one split message in order, resuming where a failed attempt stopped.
+
+How many parts of a job went through is kept in the store under ``parts:<job id>``
+(with what each post answered, e.g. a Slack message's ts), so a retry resumes at the
+part that failed instead of sending the earlier ones again. An error names the part
+("part 2/3 (part 1 delivered, a retry resumes here): ..."). The bodies go into
+``Delivery.sent`` exactly as posted, for the delivery log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from relay.channels.base import Delivery, Message, NotifierContext
+from relay.errors import DeliveryError, PermanentError, RetryableError
+
+logger = logging.getLogger(__name__)
+
+#: How long the delivered-part count of a split job is kept (past any retry window).
+PROGRESS_TTL = 7 * 86400.0
+
+#: ``post(body)``: send one part; returns what to remember of the answer (JSON-able).
+PostPart = Callable[[Any], Awaitable[Any]]
+
+
+def as_sent(body: Any) -> str:
+    """A body as the delivery log shows it: text as is, anything else as JSON."""
+    if isinstance(body, str):
+        return body
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "replace")
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def in_part(exc: DeliveryError, index: int, total: int, start: int = 0,
+            noun: str = "part") -> DeliveryError:
+    """``exc`` with the part it happened in named; unchanged for a message of one part."""
+    if total == 1:
+        return exc
+    where = f"{noun} {index + 1}/{total}"
+    if index > start:
+        delivered = f"{noun} {start + 1}" if index == start + 1 else f"{noun}s {start + 1}-{index}"
+        where += f" ({delivered} delivered, a retry resumes here)"
+    elif start:
+        where += " (a retry resumed here)"
+    message = f"{where}: {exc.message}"
+    if isinstance(exc, RetryableError):
+        return RetryableError(exc.reason, message, exc.retry_after, throttled=exc.throttled)
+    return PermanentError(exc.reason, message)
+
+
+async def send_parts(
+    ctx: NotifierContext,
+    message: Message,
+    bodies: Sequence[Any],
+    post: PostPart,
+    *,
+    noun: str = "part",
+    on_progress: Callable[[list[Any]], Awaitable[None]] | None = None,
+) -> Delivery:
+    """Post ``bodies`` in order, resuming after the parts an earlier attempt delivered.
+
+    ``on_progress(results)`` runs after each part with what every delivered part's post
+    returned so far (Slack keeps the first post's ts to edit it when the group resolves).
+    ``Delivery.data["results"]`` holds the same list.
+    """
+    key = f"parts:{message.job_id}"
+    total = len(bodies)
+    start = 0
+    results: list[Any] = []
+    if total > 1:
+        saved = await _read(ctx, key)
+        if saved is not None and saved.get("total") == total:
+            start = min(int(saved.get("sent", 0)), total)
+            results = list(saved.get("results") or [None] * start)[:start]
+    for index in range(start, total):
+        try:
+            results.append(await post(bodies[index]))
+        except DeliveryError as exc:
+            raise in_part(exc, index, total, start, noun) from None
+        if on_progress is not None:
+            await on_progress(results)
+        if total > 1:
+            await _write(ctx, key, {"sent": index + 1, "total": total, "results": results})
+    detail = f"{total} {noun}s" if total > 1 else ""
+    if start:
+        detail += f", resumed at {noun} {start + 1}"
+    return Delivery(
+        detail=detail,
+        data={"parts": total, "resumed_at": start + 1 if start else None, "results": results},
+        sent=[as_sent(body) for body in bodies[start:]],
+    )
+
+
+async def _read(ctx: NotifierContext, key: str) -> dict[str, Any] | None:
+    try:
+        return await ctx.store.get_ref(key)
+    except Exception as exc:  # progress is an optimisation: a store hiccup costs a resend
+        logger.warning("cannot read %s from the store: %s", key, exc)
+        return None
+
+
+async def _write(ctx: NotifierContext, key: str, value: dict[str, Any]) -> None:
+    try:
+        await ctx.store.set_ref(key, value, ttl=PROGRESS_TTL)
+    except Exception as exc:  # raising would send the delivered part again
+        logger.warning("cannot write %s to the store: %s", key, exc)
