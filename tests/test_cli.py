@@ -409,12 +409,13 @@ def test_test_alert_receiver_reports_each_failure(tmp_path: Path) -> None:
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())
     assert lines["oncall/email/0"].startswith("failed (retryable, connect): ")
     assert lines["oncall/slack/0"] == (
-        "failed (permanent, slack_no_service): incoming webhook: HTTP 404: no_service")
+        "failed (permanent, slack_no_service): Slack incoming webhook: HTTP 404: no_service")
     # The downstream's own words, with the robot key redacted.
     assert lines["oncall/wecom/0"] == (
-        "failed (permanent, errcode_93000): errcode 93000: robot: bad url, key=<redacted>")
+        "failed (permanent, errcode_93000): WeCom robot: errcode 93000: bad url, key=<redacted> "
+        "(the robot's key is invalid or the robot was removed: check key / webhook_url)")
     assert lines["oncall/webhook/0"] == (
-        "failed (retryable, http_500): HTTP 500 Internal Server Error: upstream exploded")
+        "failed (retryable, http_500): webhook: HTTP 500 Internal Server Error: upstream exploded")
     assert lines["oncall/webhook/1"] == "ok"
     assert "robotkey2" not in result.output
 
@@ -433,7 +434,9 @@ def test_test_alert_receiver_timeout_from_a_mocked_endpoint(tmp_path: Path) -> N
         )
         result = run("test-alert", "--receiver", "hooks", "--config", config)
     assert result.exit_code == 1
-    assert result.stdout.strip() == "hooks/webhook/0: failed (retryable, timeout): read timed out"
+    assert result.stdout.strip() == (
+        "hooks/webhook/0: failed (retryable, timeout): webhook did not answer in 2s "
+        "(ReadTimeout('read timed out'))")
     assert "t0ps3cret" not in result.output
 
 

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from relay.channels.base import Delivery, Message, Notifier
+from relay.channels.base import Delivery, Message, Notifier, Preview
 from relay.clock import SystemClock
 from relay.config import DeliveryConfig
 from relay.dispatch import RetryPolicy
-from relay.ratelimit import SlidingWindowLimiter
+from relay.ratelimit import DestinationLimiter, Rate
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.webhooks import alert, webhook
 
@@ -157,7 +157,12 @@ receivers:
                 assert slow.count() == 1
 
 
-class Hanging(Notifier):
+class Preless(Notifier):
+    def preview(self, message: Message) -> Preview:
+        raise AssertionError("not previewed in these tests")
+
+
+class Hanging(Preless):
     """A destination that accepts and never answers: every send waits until released."""
 
     def __init__(self) -> None:
@@ -170,7 +175,7 @@ class Hanging(Notifier):
         return Delivery()
 
 
-class Fast(Notifier):
+class Fast(Preless):
     def __init__(self) -> None:
         self.sent: list[str] = []
 
@@ -270,7 +275,7 @@ async def test_sliding_window_limiter_allows_limit_per_window() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    limiter = SlidingWindowLimiter(20, 60.0, monotonic=lambda: now[0], sleep=fake_sleep)
+    limiter = DestinationLimiter([Rate(20, 60.0)], monotonic=lambda: now[0], sleep=fake_sleep)
     for _ in range(20):
         await limiter.acquire()
     assert slept == []
@@ -279,8 +284,6 @@ async def test_sliding_window_limiter_allows_limit_per_window() -> None:
 
 
 async def test_the_limiter_counts_every_message_of_a_split_notification() -> None:
-    from relay.ratelimit import SlidingWindowLimiter
-
     clock = [0.0]
     slept: list[float] = []
 
@@ -288,7 +291,7 @@ async def test_the_limiter_counts_every_message_of_a_split_notification() -> Non
         slept.append(seconds)
         clock[0] += seconds
 
-    limiter = SlidingWindowLimiter(20, 60.0, monotonic=lambda: clock[0], sleep=sleep)
+    limiter = DestinationLimiter([Rate(20, 60.0)], monotonic=lambda: clock[0], sleep=sleep)
     await limiter.acquire(15)
     clock[0] = 10.0
     await limiter.acquire(5)  # exactly 20 in the window: no wait

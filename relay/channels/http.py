@@ -19,6 +19,7 @@ from __future__ import annotations
 import json as jsonlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -30,7 +31,7 @@ from relay.secrets import redact
 RETRY_STATUSES = frozenset({408, 425, 429})
 #: How much of an error answer is read (an error page may be huge) and quoted.
 ERROR_BODY_BYTES = 8192
-ERROR_BODY_CHARS = 300
+ERROR_BODY_CHARS = 200
 #: How much of a successful answer is read: vendor answers are small JSON objects.
 ANSWER_BYTES = 1 << 20
 
@@ -60,7 +61,11 @@ def status_error(answer: Answer, what: str) -> DeliveryError | None:
     if 200 <= status < 300:
         return None
     words = " ".join(answer.text.split())[:ERROR_BODY_CHARS]
-    message = f"{what}: HTTP {status}" + (f": {words}" if words else "")
+    try:
+        phrase = " " + HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    message = f"{what}: HTTP {status}{phrase}" + (f": {words}" if words else "")
     if status in RETRY_STATUSES or status >= 500:
         return RetryableError(
             f"http_{status}", message, retry_after=answer.retry_after, throttled=status == 429
@@ -170,7 +175,9 @@ def errcode_check(
     def check(answer: Answer) -> DeliveryError | None:
         data = answer.data
         if not isinstance(data, dict) or field not in data:
-            return None
+            if 200 <= answer.status < 300:  # a proxy's JSON, or an API that changed
+                return RetryableError("bad_response", f"{what}: no {field} in the answer")
+            return None  # HTTP 4xx/5xx with someone else's body: the status rules decide
         code = data.get(field)
         if code == 0:
             return None

@@ -391,6 +391,11 @@ def _header_only(post: dict[str, Any]) -> dict[str, Any]:
     return {"text": post["text"], "attachments": [attachment]}
 
 
+#: What a section block weighs in _Chunk.size: MAX_BLOCKS - 2 of them (the header and the
+#: "and N more" note take the rest) weigh more than MAX_POST_CHARS, one more does not fit.
+_BLOCK_WEIGHT = -(-MAX_POST_CHARS // (MAX_BLOCKS - 3))
+
+
 @dataclass
 class _Chunk:
     """The section texts of one post, its "and N more" note, and its " (i/n)" mark."""
@@ -402,7 +407,7 @@ class _Chunk:
     def size(self) -> int:
         """Characters, with blocks weighed so that a post of ``MAX_BLOCKS`` blocks (the
         header and the note included) counts as full: a post must respect both."""
-        blocks = len(self.sections) * MAX_POST_CHARS // (MAX_BLOCKS - 2)
+        blocks = len(self.sections) * _BLOCK_WEIGHT
         return max(sum(len(s) for s in self.sections) + len(self.more), blocks)
 
     def cut(self, budget: int) -> _Chunk:
@@ -445,7 +450,9 @@ def _api_check(answer: Answer, what: str) -> DeliveryError | None:
     message = f"{what}: {error}" + (f" ({details})" if details else "")
     if answer.status == 429 or error == "ratelimited":
         return RetryableError(_reason(error), message, answer.retry_after, throttled=True)
-    if error in RETRYABLE_API_ERRORS or answer.status >= 500:
+    if answer.status >= 500 or answer.status == 408:  # the status names the reason
+        return RetryableError(f"http_{answer.status}", message, answer.retry_after)
+    if error in RETRYABLE_API_ERRORS:
         return RetryableError(_reason(error), message, answer.retry_after)
     return PermanentError(_reason(error), message)
 

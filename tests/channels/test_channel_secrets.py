@@ -298,7 +298,7 @@ async def test_basic_auth_echoed_by_the_destination_never_leaks(
     assert route.calls[0].request.headers["Authorization"] == f"Basic {encoded}"  # it was sent
     [job] = listed
     errors = [job["last_error"], *(a["error"] for a in job["attempts"])]
-    assert errors[0].startswith("HTTP 400 Bad Request: bad request; you sent Authorization:")
+    assert errors[0].startswith("webhook: HTTP 400 Bad Request: bad request; you sent Authorization:")
     logged = [" ".join(str(v) for v in vars(r).values()) for r in caplog.records]
     assert any("delivery failed" in line for line in logged)  # the failure was logged
     leaked = [f"{what} in {place}" for what, value in forbidden.items()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from relay.channels.base import Message, Notifier, NotifierContext
+from relay.ratelimit import Rate
 from relay.channels.slack import MAX_BLOCKS, MAX_SECTION_CHARS, SlackNotifier
 from relay.config import Config
 from relay.errors import ConfigError, PermanentError, RetryableError
@@ -207,7 +208,8 @@ async def test_bot_outcome_table(
 
     if outcome is None:
         delivery = await notifier.send(make_message())
-        assert delivery.data == {"channel": "C0ALERTS", "ts": [TS]}
+        assert delivery.data["channel"] == "C0ALERTS"
+        assert delivery.data["ts"] == [TS]
     else:
         with pytest.raises(outcome) as caught:
             await notifier.send(make_message())
@@ -253,7 +255,7 @@ def test_rate_limit_is_per_destination_and_hides_the_url(
     hook = notifier_for(hook_yaml(slack))
     same = notifier_for(hook_yaml(slack, username="relay"))
     bot = notifier_for(bot_yaml(slack))
-    assert hook.rate_limit_per_minute == 60  # about one message per second per channel
+    assert hook.rate_limits == (Rate(60, 60.0),)  # about one message per second per channel
     assert hook.rate_limit_key == same.rate_limit_key != bot.rate_limit_key
     assert hook.rate_limit_key is not None
     assert "hookSecret" not in hook.rate_limit_key
@@ -391,11 +393,11 @@ async def test_split_posts_are_all_sent_and_a_retry_resumes(
 
     with pytest.raises(RetryableError) as caught:
         await notifier.send(message)
-    assert "post 2/3 (posts 1-1 delivered, a retry resumes here)" in str(caught.value)
+    assert "post 2/3 (post 1 delivered, a retry resumes here)" in str(caught.value)
     assert slack.count() == 2
 
     delivery = await notifier.send(message)
-    assert delivery.detail == "3 posts"
+    assert delivery.detail == "3 posts, resumed at post 2"
     headers = [r.json()["text"] for r in slack.received]
     assert [h[-5:] for h in headers] == ["(1/3)", "(2/3)", "(2/3)", "(3/3)"]
 

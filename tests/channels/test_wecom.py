@@ -24,7 +24,7 @@ from relay.channels.wecom import (
 from relay.config import Config
 from relay.errors import ConfigError, PermanentError, RetryableError
 from relay.models import Alert, Notification
-from relay.ratelimit import LimiterRegistry, SlidingWindowLimiter
+from relay.ratelimit import DestinationLimiter, LimiterRegistry, Rate
 
 KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 CORP = "ww0123456789abcdef"
@@ -172,13 +172,13 @@ def test_default_rate_limit_is_20_per_minute_per_robot(
     first = notifier_for(robot_yaml())
     again = notifier_for(robot_yaml(msgtype="text"))
     other = notifier_for(robot_yaml(key="another-robot-key-0000"))
-    assert first.rate_limit_per_minute == 20
+    assert first.rate_limits == (Rate(20, 60.0),)
     assert first.rate_limit_key == again.rate_limit_key != other.rate_limit_key
     assert first.rate_limit_key is not None and KEY not in first.rate_limit_key
     # ... and the dispatcher turns that into 20 per rolling minute for this robot.
-    limiter = LimiterRegistry().get(first.rate_limit_key, first.rate_limit_per_minute)
-    assert isinstance(limiter, SlidingWindowLimiter)
-    assert (limiter.limit, limiter.window) == (20, 60.0)
+    limiter = LimiterRegistry().get(first.rate_limit_key, first.rate_limits)
+    assert isinstance(limiter, DestinationLimiter)
+    assert limiter.rates == (Rate(20, 60.0),)
 
 
 # -- the group robot: messages -------------------------------------------------------
@@ -426,14 +426,14 @@ async def test_parts_are_sent_in_order_and_a_retry_resumes(
     with pytest.raises(RetryableError) as caught:
         await notifier.send(message)
     assert caught.value.reason == "errcode_45009"
-    assert f"part 2/{len(expected)} (parts 1-1 delivered" in str(caught.value)
+    assert f"part 2/{len(expected)} (part 1 delivered" in str(caught.value)
 
     robot.side_effect = None
     robot.return_value = httpx.Response(200, json=OK)
     delivery = await notifier.send(message)
 
     assert bodies(robot) == [expected[0], expected[1], *expected[1:]]
-    assert delivery.data == {"parts": len(expected), "resumed_at": 2}
+    assert (delivery.data["parts"], delivery.data["resumed_at"]) == (len(expected), 2)
 
 
 async def test_a_permanent_error_in_a_later_part_names_it(
@@ -636,7 +636,7 @@ def test_app_rate_limit_and_config(
     notifier_for: Callable[..., Notifier], config_for: Callable[..., Config],
 ) -> None:
     notifier = notifier_for(app_yaml(api_url="http://127.0.0.1:9/cgi-bin"))
-    assert notifier.rate_limit_per_minute == 30
+    assert notifier.rate_limits == (Rate(30, 60.0),)
     assert notifier.rate_limit_key is not None and APP_SECRET not in notifier.rate_limit_key
     with pytest.raises(ConfigError) as caught:
         config_for(app_yaml(agent_id="not-a-number"))
