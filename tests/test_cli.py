@@ -18,10 +18,10 @@ import pytest
 import respx
 from click.testing import CliRunner, Result
 
+from relay.channels import TEMPLATE_NAMES
 from relay.cli import _when, main, render
 from relay.models import fingerprint_of
 from relay.sample import sample_payload
-from relay.channels import TEMPLATE_NAMES
 from tests.helpers.process import RelayProcess, free_port, wait_for
 from tests.helpers.sink import Answer, Sink
 

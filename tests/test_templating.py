@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from relay.channels import TEMPLATE_NAMES
 from relay.clock import FakeClock
 from relay.config import Config, parse_config
 from relay.metrics import Metrics
 from relay.models import Alert, Notification
 from relay.sample import sample_notification, sample_payload
-from relay.channels import TEMPLATE_NAMES
 from relay.templating import (
     LOCALES,
     Renderer,

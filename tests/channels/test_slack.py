@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from relay.channels.base import Message, Notifier, NotifierContext
-from relay.ratelimit import Rate
 from relay.channels.slack import MAX_BLOCKS, MAX_SECTION_CHARS, SlackNotifier
 from relay.config import Config
 from relay.errors import ConfigError, PermanentError, RetryableError
 from relay.models import Alert, Notification
+from relay.ratelimit import Rate
 from relay.store.sqlite import SQLiteStore
 from tests.helpers.sink import Answer, Sink
 

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from relay.channels.base import Message, NotifierContext
-from relay.channels.wecom import CONTENT_LIMITS, WeComNotifier
 from relay.channels.split import nbytes, split_messages
+from relay.channels.wecom import CONTENT_LIMITS, WeComNotifier
 from relay.config import parse_config
 from relay.metrics import Metrics
 from relay.models import Alert, Notification
