@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import tenacity
 
@@ -164,6 +164,11 @@ class Dispatcher:
     def held(self) -> dict[str, int]:
         """Jobs this dispatcher holds per integration: queued for its worker or being sent."""
         return dict(Counter(job.integration for job in self._held.values()))
+
+    def rate_limit_state(self, key: str) -> dict[str, Any] | None:
+        """A destination's limiter (sent per window, next free slot, block), for the
+        console; None before anything was sent to it."""
+        return self._limiters.state(key)
 
     async def run_once(self) -> int:
         """Claim what is due and hand it to the integration workers; returns jobs claimed.

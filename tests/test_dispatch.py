@@ -11,6 +11,7 @@ from relay.channels.base import Delivery, Message, Notifier, Preview
 from relay.clock import SystemClock
 from relay.config import DeliveryConfig
 from relay.dispatch import RetryPolicy
+from relay.errors import RetryableError
 from relay.ratelimit import DestinationLimiter, Rate
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.webhooks import alert, webhook
@@ -300,3 +301,45 @@ async def test_the_limiter_counts_every_message_of_a_split_notification() -> Non
     assert slept == [50.0]
     await limiter.acquire(40)  # longer than the limit: waits for a whole free window
     assert len(slept) == 2
+
+
+class Throttled(Preless):
+    """A robot that says "too many" once, then accepts; both integrations share it."""
+
+    rate_limit_key = "robot:shared"
+    rate_limits = (Rate(20, 60.0),)
+    throttle_block = 600.0
+
+    def __init__(self, answers: list[Exception | None]) -> None:
+        self.answers = answers
+        self.sent: list[str] = []
+
+    async def send(self, message: Message) -> Delivery:
+        answer = self.answers.pop(0) if self.answers else None
+        if answer is not None:
+            raise answer
+        self.sent.append(message.job_id)
+        return Delivery()
+
+
+@pytest.mark.parametrize(("error", "blocked_for"), [
+    (RetryableError("errcode_130101", "too fast", throttled=True), 600.0),  # the block time
+    (RetryableError("http_429", "slow down", retry_after=30.0, throttled=True), 30.0),
+    (RetryableError("http_503", "busy"), 0.0),  # not a throttle: the others go on
+])
+async def test_a_throttle_answer_holds_the_whole_destination(
+    relay_factory, error: RetryableError, blocked_for: float
+) -> None:
+    async with relay_factory(two_receivers("http://127.0.0.1:9", "max_in_flight: 16")) as relay:
+        robot = Throttled([error])
+        relay.state.runtime.notifiers["stuck/webhook/0"] = robot
+        await relay.post(webhook(alert(instance="a"), group_key="a"), receiver="stuck")
+        dispatcher = relay.state.dispatcher
+        try:
+            await dispatcher.run_once()
+            await settle()
+            state = dispatcher.rate_limit_state("robot:shared")
+            assert state is not None
+            assert state["blocked_for"] == pytest.approx(blocked_for, abs=1.0)
+        finally:
+            await dispatcher.stop(grace=1.0)
