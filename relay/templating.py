@@ -323,6 +323,7 @@ class Renderer:
             slack_escape=slack_escape,
             http_url=http_url,
         )
+        self._env.filters.update(_channel_filters())
 
     # -- filters that need the context (zone, locale) or the clock
 
@@ -518,6 +519,12 @@ def _names() -> _TemplateNames:
         single_line=frozenset(name for c in CHANNELS for name in c.single_line),
         per_alert=frozenset(name for c in CHANNELS for name in c.per_alert),
     )
+
+
+def _channel_filters() -> dict[str, Callable[[Any], str]]:
+    from relay.channels import CHANNELS  # at first use: the registry imports this module
+
+    return {name: f for c in CHANNELS for name, f in c.filters.items()}
 
 
 def _finish(name: str, text: str) -> str:

@@ -64,6 +64,9 @@ class Channel:
     per_alert: tuple[str, ...] = ()
     #: Config keys that hold a template string, checked at load ("subject").
     template_keys: tuple[str, ...] = ()
+    #: Jinja filters for this channel's markup (``lark_md``), available to every
+    #: template, built-in or user's, so an override can escape values the same way.
+    filters: dict[str, Callable[[Any], str]] = field(default_factory=dict)
 
     @property
     def field(self) -> str:
