@@ -202,6 +202,21 @@ def slack_escape(value: Any) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+#: What Adaptive Card markdown (Teams) and CommonMark give a meaning inside a line.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_~\[\]()<>#|!])")
+#: What starts a list, a heading or a quote at the beginning of a line.
+_MARKDOWN_LINE_START = re.compile(r"^(\s*(?:[0-9]+)?)([-+=.)])")
+
+
+def markdown_escape(value: Any) -> str:
+    """``value`` as literal text in Markdown (Teams' Adaptive Cards): punctuation that
+    would make bold, a link, a mention (``<at>``) or a list is backslash-escaped, and a
+    newline becomes a space so a value cannot start a line of its own."""
+    text = " ".join(str(value).splitlines())
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return _MARKDOWN_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
 def http_url(value: Any) -> str:
     """The URL if it is http(s), else '' (no javascript: links from an alert's payload)."""
     text = str(value or "")
@@ -321,6 +336,7 @@ class Renderer:
             plural=plural,
             truncate_bytes=lambda value, limit, end="…": truncate_bytes(str(value), limit, end),
             slack_escape=slack_escape,
+            markdown_escape=markdown_escape,
             http_url=http_url,
         )
         self._env.filters.update(_channel_filters())

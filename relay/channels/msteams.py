@@ -1,0 +1,264 @@
+"""Microsoft Teams through a Workflows (Power Automate) webhook: an Adaptive Card 1.4.
+
+The card is built here; its texts come from two templates: ``msteams.title`` (first
+line: the title, coloured by status; the rest: a subtitle) and ``msteams.alert`` per
+alert (first line: its heading; every other ``Name: value`` line: a fact of its FactSet).
+The templates escape values with ``markdown_escape``, since Teams reads TextBlocks and
+facts as Markdown. Graph, silence and runbook links are ``Action.OpenUrl`` buttons. A
+card over 28 KB of JSON is split on alert boundaries into cards marked ``(1/3)``...
+The retired Office 365 connector format (MessageCard) is not implemented.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from pydantic import SecretStr, field_validator
+
+from relay.channels.base import (
+    Channel,
+    ChannelConfig,
+    Delivery,
+    Message,
+    Notifier,
+    NotifierContext,
+    Preview,
+    parts_preview,
+)
+from relay.channels.http import Answer, call
+from relay.channels.parts import send_parts
+from relay.channels.split import cut_bytes, nbytes, split_rendered
+from relay.errors import DeliveryError, PermanentError
+from relay.models import Alert, Notification
+from relay.ratelimit import Rate
+from relay.templating import alert_silence_url, http_url, markdown_escape, normalize_locale
+
+#: Bytes of the posted JSON Teams accepts (it answers 413 past about 28 KB).
+BODY_LIMIT = 28_000
+CARD_TYPE = "application/vnd.microsoft.card.adaptive"
+COLORS = {"firing": "Attention", "resolved": "Good"}
+#: An alert's heading by severity (resolved: Good; anything else: Default).
+SEVERITY_COLORS = {"critical": "Attention", "error": "Attention", "page": "Attention",
+                   "warning": "Warning", "warn": "Warning"}
+#: Button titles and the "and N more" note, by locale.
+WORDS = {
+    "en": {"graph": "📈 Graph", "silence": "🔕 Silence", "runbook": "📖 Runbook",
+           "more": "… and {n} more not shown"},
+    "zh-CN": {"graph": "📈 查看图表", "silence": "🔕 静默", "runbook": "📖 处理手册",
+              "more": "……另有 {n} 条告警未显示"},
+}
+#: HTTP status -> relay's hint on what to change (Teams' own words are kept too).
+HINTS = {
+    400: "the workflow refused the card: its trigger must be 'When a Teams webhook request "
+         "is received' and the flow must post the card it receives",
+    401: "the URL's sig= is wrong or the workflow only accepts signed-in callers",
+    403: "the workflow's trigger does not allow anonymous calls ('Who can trigger: Anyone')",
+    404: "the workflow was deleted or the URL is incomplete: copy it again from the trigger",
+}
+#: Query parameters of a Workflows URL that are not secret (the signature, sig=, is).
+_PUBLIC_PARAMS = frozenset({"api-version", "sp", "sv"})
+_RETIRED = ("webhook.office.com/webhookb2/", "outlook.office.com/webhook/")
+
+
+class MSTeamsConfig(ChannelConfig):
+    kind: ClassVar[str] = "msteams"
+    secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url",)
+
+    webhook_url: SecretStr
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _absolute_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if not url.startswith(("https://", "http://")):
+            # A secret: the message describes it, never echoes it.
+            raise ValueError("must be the workflow's full URL (https://...logic.azure.com/"
+                             "workflows/...&sig=...)" if url else "is empty")
+        return value
+
+    def config_warnings(self) -> list[tuple[str, str]]:
+        url = self.webhook_url.get_secret_value()
+        if any(marker in url for marker in _RETIRED):
+            return [("webhook_url", "is an Office 365 connector URL; connectors are retired: "
+                                    "create a Workflow and use its URL (docs/channels.md)")]
+        return []
+
+    def secrets(self) -> list[str]:
+        """The URL, its signature and its workflow id (path segments of 16+ characters)."""
+        url = self.webhook_url.get_secret_value()
+        parts = urlsplit(url)
+        found = [url, *(v for k, v in parse_qsl(parts.query) if k not in _PUBLIC_PARAMS)]
+        found += [unquote(s) for s in parts.path.split("/") if len(s) >= 16]
+        return list(dict.fromkeys(v for v in found if v))
+
+    def build(self, ctx: NotifierContext) -> Notifier:
+        return MSTeamsNotifier(self, ctx)
+
+
+def teams_check(answer: Answer) -> DeliveryError | None:
+    """The status rules decide; a 4xx gets relay's hint beside the workflow's words."""
+    hint = HINTS.get(answer.status)
+    if hint is None:
+        return None
+    data = answer.data
+    error = data.get("error") if isinstance(data, dict) else None
+    words = " ".join(answer.text.split())[:300]
+    if isinstance(error, dict):
+        words = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")[:300]
+    message = f"Teams workflow: HTTP {answer.status}" + (f": {words}" if words else "")
+    return PermanentError(f"http_{answer.status}", f"{message} ({hint})")
+
+
+def body_bytes(body: dict[str, Any]) -> int:
+    """The size Teams counts: the JSON as posted, in UTF-8 bytes."""
+    return nbytes(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+
+
+def message_of(card: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "message",
+            "attachments": [{"contentType": CARD_TYPE, "contentUrl": None, "content": card}]}
+
+
+def card_of(body: dict[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = body["attachments"][0]["content"]
+    return content
+
+
+def mark_card(body: dict[str, Any], index: int, total: int) -> dict[str, Any]:
+    """The card with " (index/total)" after its title."""
+    marked = copy.deepcopy(body)
+    card_of(marked)["body"][0]["text"] += f" ({index}/{total})"
+    return marked
+
+
+def cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
+    """One alert too big for a card of its own: its longest texts are cut, with "…",
+    until the card fits."""
+    cut = copy.deepcopy(body)
+    while (over := body_bytes(cut) - budget) > 0:
+        texts = [(node, key) for node, key in _texts(card_of(cut)) if node[key]]
+        if not texts:
+            break
+        node, key = max(texts, key=lambda t: nbytes(t[0][t[1]]))
+        text = cut_bytes(node[key], max(0, nbytes(node[key]) - over - 8))
+        while text.endswith("\\…"):  # a dangling escape would eat the ellipsis
+            text = text[:-2] + "…"
+        node[key] = text if text != node[key] else ""
+    return cut
+
+
+def _texts(node: Any) -> list[tuple[dict[str, Any], str]]:
+    """(dict, key) of every text in the card that may be cut: texts, facts, titles."""
+    found: list[tuple[dict[str, Any], str]] = []
+    if isinstance(node, dict):
+        found += [(node, k) for k in ("text", "title", "value") if isinstance(node.get(k), str)]
+        for child in node.values():
+            found += _texts(child)
+    elif isinstance(node, list):
+        for child in node:
+            found += _texts(child)
+    return found
+
+
+class MSTeamsNotifier(Notifier):
+    """POSTs Adaptive Card messages to a Workflows webhook."""
+
+    def __init__(self, config: MSTeamsConfig, ctx: NotifierContext) -> None:
+        self._cfg = config
+        self._ctx = ctx
+        self._url = config.webhook_url.get_secret_value()
+        self._secrets = config.secrets()
+        self._locale = normalize_locale(config.locale or ctx.config.global_.locale)
+        digest = hashlib.sha256(self._url.encode()).hexdigest()[:16]
+        self.rate_limit_key = f"msteams:{digest}"
+        self.rate_limits = (Rate(4, 1.0),)  # Teams throttles a webhook past ~4 per second
+
+    def messages_for(self, message: Message) -> int:
+        return len(self.rendered(message, self.render_parts))
+
+    def render_parts(self, message: Message) -> list[dict[str, Any]]:
+        """The message bodies ``send`` would POST, in order."""
+        n = message.notification
+        render = self._ctx.renderer.render
+        title, _, subtitle = render("msteams.title", n, locale=self._locale).partition("\n")
+        head: list[dict[str, Any]] = [
+            {"type": "TextBlock", "text": title.strip() or "alert", "size": "Large",
+             "weight": "Bolder", "color": COLORS[n.status], "wrap": True},
+        ]
+        if subtitle.strip():
+            head.append({"type": "TextBlock", "text": subtitle.strip(), "isSubtle": True,
+                         "spacing": "None", "wrap": True})
+        alerts = [self._alert(n, a, render("msteams.alert", n, locale=self._locale, alert=a))
+                  for a in n.alerts]
+        words = WORDS[self._locale]
+        more = words["more"].format(n=n.truncated_alerts) if n.truncated_alerts else ""
+
+        def card(indices: Sequence[int], last: bool) -> dict[str, Any]:
+            body = head + [alerts[i] for i in indices]
+            if last and more:
+                body.append({"type": "TextBlock", "text": more, "isSubtle": True, "wrap": True})
+            return message_of({
+                "type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "version": "1.4", "msteams": {"width": "Full"}, "body": copy.deepcopy(body),
+            })
+
+        return split_rendered(card, len(n.alerts), BODY_LIMIT, measure=body_bytes,
+                              cut=cut_card, mark=mark_card)
+
+    def _alert(self, n: Notification, alert: Alert, text: str) -> dict[str, Any]:
+        """A container: the heading, the facts, the links."""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        heading = lines.pop(0) if lines else markdown_escape(alert.labels.get("alertname", "alert"))
+        facts = []
+        for line in lines:
+            name, sep, value = line.partition(": ")
+            facts.append({"title": name, "value": value} if sep else {"title": "", "value": line})
+        items: list[dict[str, Any]] = [
+            {"type": "TextBlock", "text": heading, "weight": "Bolder", "wrap": True,
+             "color": "Good" if alert.status == "resolved" else
+             SEVERITY_COLORS.get(alert.labels.get("severity", "").lower(), "Default")},
+        ]
+        if facts:
+            items.append({"type": "FactSet", "facts": facts})
+        words = WORDS[self._locale]
+        links = [
+            ("graph", http_url(alert.generatorURL)),
+            ("silence", http_url(alert_silence_url(alert, n.external_url))
+             if alert.status == "firing" else ""),
+            ("runbook", http_url(alert.annotations.get("runbook_url"))),
+        ]
+        actions = [{"type": "Action.OpenUrl", "title": words[kind], "url": url}
+                   for kind, url in links if url]
+        if actions:
+            items.append({"type": "ActionSet", "actions": actions})
+        return {"type": "Container", "separator": True, "items": items}
+
+    def preview(self, message: Message) -> Preview:
+        bodies = self.render_parts(message)
+        return parts_preview("msteams", bodies, [body_bytes(b) for b in bodies], BODY_LIMIT,
+                             "bytes")
+
+    async def send(self, message: Message) -> Delivery:
+        bodies = self.rendered(message, self.render_parts)
+        return await send_parts(self._ctx, message, bodies, self._post)
+
+    async def _post(self, body: dict[str, Any]) -> None:
+        await call(self._ctx.http, "POST", self._url, what="Teams workflow",
+                   request_timeout=self._ctx.timeout, secrets=self._secrets, json=body,
+                   check=teams_check)
+
+
+CHANNELS = (
+    Channel(
+        "msteams", MSTeamsConfig,
+        templates=("msteams.title", "msteams.alert"),
+        preview_settings={"webhook_url": "https://prod-00.westus.logic.azure.com/workflows/"
+                                         "0123456789abcdef/triggers/manual/paths/invoke?sig=preview"},
+        per_alert=("msteams.alert",),
+    ),
+)
