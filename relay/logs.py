@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from relay.secrets import redact
+
 # Attributes every LogRecord has; anything else was passed with extra= and is kept.
 # uvicorn adds color_message, its message with ANSI colour codes, to every record: dropped.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -40,6 +42,19 @@ class TextFormatter(logging.Formatter):
         return base
 
 
+class RedactURLs(logging.Filter):
+    """Redacts credentials by their shape (``key=``, ``sig=``, a Telegram bot token in a
+    path) from a library's records: httpx writes every request URL, and with
+    ``--log-level debug`` or a logger configured by hand those lines may be written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        clean = redact(text)
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
+
+
 def setup_logging(fmt: str = "json", level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
@@ -56,4 +71,7 @@ def setup_logging(fmt: str = "json", level: str = "info") -> None:
     logging.getLogger("uvicorn.access").propagate = True
     # httpx logs every request URL at INFO, and WeCom and Slack keep their keys in URLs.
     for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+        client_logger = logging.getLogger(name)
+        client_logger.setLevel(max(logging.WARNING, root.level))
+        if not any(isinstance(f, RedactURLs) for f in client_logger.filters):
+            client_logger.addFilter(RedactURLs())

@@ -59,6 +59,8 @@ _URL_SECRET_PARAMS = re.compile(
 _URL_USERINFO = re.compile(r"(\w+://)[^/@\s:]+:[^/@\s]+@")
 _SLACK_HOOK = re.compile(r"(hooks\.slack\.com/services/)[A-Za-z0-9/_-]+")
 _BEARERISH = re.compile(r"\b(xox[abposr]-)[A-Za-z0-9-]+")
+#: A Telegram bot token, <bot id>:<35 characters>, also inside /bot<token>/ of a URL path.
+_TELEGRAM_TOKEN = re.compile(r"(?<![0-9])([0-9]{5,20}(?::|%3A))[A-Za-z0-9_-]{30,}", re.I)
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
@@ -70,6 +72,7 @@ def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     text = _URL_SECRET_PARAMS.sub(r"\1<redacted>", text)
     text = _URL_USERINFO.sub(r"\1<redacted>@", text)
     text = _SLACK_HOOK.sub(r"\1<redacted>", text)
+    text = _TELEGRAM_TOKEN.sub(r"\1<redacted>", text)
     return _BEARERISH.sub(r"\1<redacted>", text)
 
 
