@@ -145,7 +145,9 @@ def cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
         if not texts:
             break
         node, key = max(texts, key=lambda t: nbytes(t[0][t[1]]))
-        text = cut_bytes(node[key], max(0, nbytes(node[key]) - over - 8))
+        value: str = node[key]
+        escaped = nbytes(json.dumps(value, ensure_ascii=False))  # what it weighs in the body
+        text = cut_bytes(value, nbytes(value) * max(0, escaped - over - 8) // escaped)
         while text.endswith("\\…"):  # a dangling escape would eat the ellipsis
             text = text[:-2] + "…"
         node[key] = text if text != node[key] else ""
