@@ -28,6 +28,7 @@ SHAPED = {
     "url_file": "https://hooks.example.com/alerts",
     "key_file": "00000000-0000-0000-0000-000000000000",
     "token_file": "xoxb-example",
+    "bot_token_file": "123456789:AAHexampleexampleexampleexampleexam",
 }
 
 
@@ -56,7 +57,7 @@ def with_secret_files(path: Path, directory: Path) -> Path:
 
 def test_there_is_an_example_per_channel() -> None:
     names = {p.stem for p in CONFIGS}
-    assert {"email", "slack", "wecom", "webhook", "redis-ha"} <= names
+    assert {"email", "slack", "wecom", "webhook", "msteams", "telegram", "redis-ha"} <= names
 
 
 def test_examples_keep_secrets_in_files() -> None:

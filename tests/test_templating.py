@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.channels import TEMPLATE_NAMES
+from relay.channels import CHANNELS, TEMPLATE_NAMES
 from relay.clock import FakeClock
 from relay.config import Config, parse_config
 from relay.metrics import Metrics
@@ -101,13 +101,19 @@ def user_templates(tmp_path: Path, files: dict[str, str]) -> list[str]:
 # -- built-ins ---------------------------------------------------------------------------
 
 
+#: Templates rendered once per alert, with ``alert`` in their context.
+PER_ALERT = frozenset(name for channel in CHANNELS for name in channel.per_alert)
+#: Templates that show the group (a subject, a header, a card's title), not each alert.
+HEADERS = ("email.subject", "slack.header", "msteams.title", "webhook.body")
+
+
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("name", TEMPLATE_NAMES)
 def test_builtin_renders_sample(name: str, locale: str) -> None:
     metrics = Metrics()
     renderer = make_renderer(metrics=metrics)
     n = sample_notification(now=NOW)
-    extra: dict[str, Any] = {"alert": n.alerts[0]} if name == "slack.alert" else {}
+    extra: dict[str, Any] = {"alert": n.alerts[0]} if name in PER_ALERT else {}
 
     text = renderer.render(name, n, locale=locale, **extra)
 
@@ -115,7 +121,7 @@ def test_builtin_renders_sample(name: str, locale: str) -> None:
     assert errors(metrics, name) == 0
     if name != "webhook.body":
         assert "0001" not in text
-    if locale == "zh-CN" and name not in ("webhook.body", "slack.alert"):
+    if locale == "zh-CN" and name not in ("webhook.body", "slack.alert", "msteams.alert"):
         assert "告警" in text
     if locale == "zh-CN" and name in ("email.txt", "wecom.markdown"):
         assert "开始时间" in text and "已恢复" in text and "持续" in text
@@ -510,7 +516,7 @@ def test_every_variable_and_filter_is_documented() -> None:
     for name in renderer.context(notification(), locale="en"):
         assert f"`{name}`" in docs, name
     for name in ("datetime", "since", "duration", "severity_icon", "truncate_bytes",
-                 "slack_escape", "http_url", "plural"):
+                 "slack_escape", "markdown_escape", "http_url", "plural"):
         assert f"`{name}`" in docs, name
     for name in TEMPLATE_NAMES:
         assert f"`{name}`" in docs, name
@@ -522,7 +528,7 @@ def test_every_variable_and_filter_is_documented() -> None:
 def _render_all(renderer: Renderer, n: Notification, locale: str) -> dict[str, str]:
     return {
         name: renderer.render(
-            name, n, locale=locale, **({"alert": n.alerts[0]} if name == "slack.alert" else {})
+            name, n, locale=locale, **({"alert": n.alerts[0]} if name in PER_ALERT else {})
         )
         for name in TEMPLATE_NAMES
     }
@@ -575,7 +581,7 @@ def test_an_alert_with_only_alertname_has_no_empty_labels_line(locale: str) -> N
     # The labels still show when there are any.
     full = notification(alert(labels={"instance": "db-1:9100"}))
     for name, text in _render_all(make_renderer(), full, locale).items():
-        if name not in ("email.subject", "slack.header", "webhook.body"):
+        if name not in HEADERS:
             assert "instance=db-1:9100" in text, name
 
 
@@ -585,7 +591,7 @@ def test_no_ambiguous_zone_abbreviation_in_any_message(locale: str) -> None:
     n = sample_notification(now=NOW)
     for name, text in _render_all(renderer, n, locale).items():
         assert "CST" not in text, name
-        if name not in ("email.subject", "slack.header", "webhook.body"):
+        if name not in HEADERS:
             assert re.search(r"\d\d:\d\d:\d\d \+08:00", text), name
 
 
