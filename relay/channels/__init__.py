@@ -12,7 +12,9 @@ import importlib
 from relay.channels.base import Channel, ChannelConfig
 
 #: Modules under relay.channels, in the order their keys appear in docs and listings.
-CHANNEL_MODULES = ("log", "email", "slack", "wecom", "webhook", "msteams", "telegram")
+CHANNEL_MODULES = (
+    "log", "email", "slack", "wecom", "dingtalk", "webhook", "msteams", "telegram",
+)
 
 
 def _load() -> tuple[Channel, ...]:
