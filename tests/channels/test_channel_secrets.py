@@ -214,6 +214,55 @@ async def test_wecom_app_secret_and_token_never_leak(
     assert leaks((APP_SECRET, ACCESS_TOKEN), errors, caplog) == []
 
 
+# -- DingTalk ------------------------------------------------------------------------
+
+DINGTALK_TOKEN = "dingTalkTokenSecret-0a1b2c3d4e5f"
+DINGTALK_SECRET = "SECdingTalkSignSecret-9z8y7x6w5v"
+
+
+def dingtalk_echo(request: httpx.Request) -> httpx.Response:
+    """DingTalk's answers, each quoting the request URL (token, timestamp and sign)."""
+    url = str(request.url)
+    answers = [
+        httpx.Response(200, json={"errcode": 310000, "errmsg": f"sign not match, url {url}"}),
+        httpx.Response(502, text=f"upstream {url} failed"),
+        httpx.Response(200, text=f"<html>{url} {DINGTALK_TOKEN}</html>"),
+        httpx.Response(200, json={"errcode": 130101, "errmsg": f"too fast: {url}"}),
+    ]
+    dingtalk_echo.calls += 1  # type: ignore[attr-defined]
+    if dingtalk_echo.calls > len(answers):  # type: ignore[attr-defined]
+        raise httpx.ConnectError(f"cannot connect to {url}")
+    return answers[dingtalk_echo.calls - 1]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("address", ["access_token", "webhook_url"])
+async def test_dingtalk_token_secret_and_sign_never_leak(
+    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message], caplog: pytest.LogCaptureFixture, address: str,
+) -> None:
+    from relay.channels.dingtalk import DINGTALK_API_URL
+
+    dingtalk_echo.calls = 0  # type: ignore[attr-defined]
+    route = respx_mock.post(DINGTALK_API_URL).mock(side_effect=dingtalk_echo)
+    value = (DINGTALK_TOKEN if address == "access_token"
+             else f"{DINGTALK_API_URL}?access_token={DINGTALK_TOKEN}")
+    notifier = notifier_for(f"""
+    route: {{receiver: oncall}}
+    receivers:
+      - name: oncall
+        dingtalk_configs: [{{{address}: '{value}', secret: '{DINGTALK_SECRET}'}}]
+    """)
+    errors = await failures(notifier, make_message(), 5)
+
+    assert [e.reason for e in errors] == [
+        "errcode_310000", "http_502", "bad_response", "errcode_130101", "connect",
+    ]
+    signs = [dict(call.request.url.params)["sign"] for call in route.calls]
+    assert len(signs) == 5 and all(signs)
+    assert leaks((DINGTALK_TOKEN, DINGTALK_SECRET, *signs), errors, caplog) == []
+    assert "sign not match, url" in errors[0].message  # the vendor's words stay
+
+
 # -- relay's logging setup and the shared HTTP client --------------------------------
 
 
