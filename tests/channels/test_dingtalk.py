@@ -5,7 +5,6 @@ with multi-byte text), the robot's keywords, and the config's checks."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from relay.config import Config
 from relay.errors import ConfigError, PermanentError, RetryableError
 from relay.models import Alert, Notification
 from relay.ratelimit import Rate
+from tests.helpers.dingtalk import independent_sign
 
 TOKEN = "b1d6c4c9e0f24c4aa1f0dd1d2c3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e"
 SECRET = "SEC0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
@@ -167,15 +167,6 @@ def test_the_docs_error_table_is_what_relay_does() -> None:
 
 
 # -- the signature --------------------------------------------------------------------
-
-
-def independent_sign(secret: str, timestamp: str) -> str:
-    """RFC 2104 HMAC-SHA256 by hand (no hmac module), Base64, then percent-encoded by hand."""
-    key = secret.encode()
-    key = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key) + f"{timestamp}\n{secret}".encode())
-    mac = hashlib.sha256(bytes(b ^ 0x5C for b in key) + inner.digest()).digest()
-    return "".join(c if c.isalnum() else f"%{ord(c):02X}" for c in base64.b64encode(mac).decode())
 
 
 def test_signature_known_answer() -> None:

@@ -15,8 +15,9 @@ import respx
 from relay.channels.dingtalk import DINGTALK_API_URL
 from relay.clock import FakeClock
 from relay.ratelimit import DestinationLimiter, LimiterRegistry, Rate, RateLimiter
-from tests.channels.test_dingtalk import SECRET, TOKEN, independent_sign
+from tests.channels.test_dingtalk import SECRET, TOKEN
 from tests.conftest import Relay
+from tests.helpers.dingtalk import independent_sign
 from tests.helpers.webhooks import alert, webhook
 
 CONFIG = f"""
