@@ -516,7 +516,8 @@ def test_every_variable_and_filter_is_documented() -> None:
     for name in renderer.context(notification(), locale="en"):
         assert f"`{name}`" in docs, name
     for name in ("datetime", "since", "duration", "severity_icon", "truncate_bytes",
-                 "slack_escape", "markdown_escape", "http_url", "plural"):
+                 "slack_escape", "markdown_escape", "http_url", "plural",
+                 *(name for channel in CHANNELS for name in channel.filters)):
         assert f"`{name}`" in docs, name
     for name in TEMPLATE_NAMES:
         assert f"`{name}`" in docs, name
