@@ -13,7 +13,7 @@ from relay.channels.base import Channel, ChannelConfig
 
 #: Modules under relay.channels, in the order their keys appear in docs and listings.
 CHANNEL_MODULES = (
-    "log", "email", "slack", "wecom", "dingtalk", "webhook", "msteams", "telegram",
+    "log", "email", "slack", "wecom", "dingtalk", "feishu", "webhook", "msteams", "telegram",
 )
 
 

@@ -1,0 +1,342 @@
+"""Feishu / Lark custom bot (飞书自定义机器人): an interactive card, or plain text.
+
+A card has a header coloured by status and top severity, one lark_md section per alert
+(texts from the ``feishu.title`` and ``feishu.alert`` templates, values escaped with the
+``lark_md`` filter) and link buttons to the graph, the runbook and a pre-filled
+Alertmanager silence. A body over 20 KB of JSON is split into cards marked ``(i/n)``.
+Signed bots get ``timestamp`` and ``sign`` in every body, computed at each request.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+
+from relay.channels.base import (
+    Channel,
+    ChannelConfig,
+    Delivery,
+    Message,
+    Notifier,
+    NotifierContext,
+    Preview,
+    parts_preview,
+)
+from relay.channels.http import Answer, call, errcode_check
+from relay.channels.parts import send_parts
+from relay.channels.split import ELLIPSIS, cut_bytes, nbytes, split_rendered
+from relay.channels.urls import url_secret_parts
+from relay.errors import DeliveryError, PermanentError
+from relay.models import Alert, Notification
+from relay.ratelimit import Rate
+from relay.templating import alert_silence_url, http_url, normalize_locale
+
+FEISHU_HOSTS = ("open.feishu.cn", "open.larksuite.com")
+HOOK_PATH = "/open-apis/bot/v2/hook/"
+#: The request body limit (JSON bytes), less room for ``timestamp`` and ``sign``.
+BODY_LIMIT = 20_000
+SIGN_RESERVE = 96
+COLORS = {"critical": "red", "error": "red", "page": "red", "warning": "orange",
+          "warn": "orange"}
+#: code -> relay's hint on what to change.
+EXPLAIN = {
+    19021: "the signature did not match or its timestamp is over an hour off: check secret "
+           "(签名校验) and this host's clock",
+    19022: "this host's IP is not in the bot's IP whitelist (IP 白名单)",
+    19024: "the message has none of the bot's keywords (自定义关键词): add one to the "
+           "templates, or remove the keyword setting",
+    19036: "the card is too large",
+    11246: "an @-mentioned user id is not valid in this group: check at_user_ids and "
+           "mention_label values",
+}
+_THROTTLED = frozenset({11232, 9499})
+_CHECK = errcode_check("code", "msg", retryable={11232: None, 9499: None}, what="Feishu bot",
+                       explain=EXPLAIN, throttled=_THROTTLED)
+_USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SPLIT_IDS = re.compile(r"[\s,;|]+")
+#: Characters that are markup in lark_md (tags, links, emphasis, code, headings), as the
+#: numeric entities Feishu cards display as the characters themselves.
+_LARK_MD = {c: f"&#{ord(c)};" for c in "&<>\\`*_~[]()#"}
+_UI = {
+    "en": {"graph": "Graph", "runbook": "Runbook", "silence": "Silence",
+           "more": "… and {n} more alerts not shown"},
+    "zh-CN": {"graph": "查看图表", "runbook": "处理手册", "silence": "静默",
+              "more": "……另有 {n} 条告警未显示"},
+}
+
+
+def lark_md(value: Any) -> str:
+    """``value`` shown as is in lark_md: ``<at>``, ``<font>``, links, emphasis and emoji
+    codes become HTML entities, which Feishu cards display as the characters."""
+    return "".join(_LARK_MD.get(c, c) for c in str(value if value is not None else ""))
+
+
+def plain_text(value: Any) -> str:
+    """``value`` for a text message, where ``<at user_id=...>`` is the only markup: angle
+    brackets become their full-width forms so no value can mention anyone."""
+    return str(value if value is not None else "").replace("<", "＜").replace(">", "＞")
+
+
+def sign(timestamp: int, secret: str) -> str:
+    """Feishu's signature: HMAC-SHA256 keyed with ``timestamp + "\\n" + secret`` over an
+    empty message, Base64."""
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+
+
+class FeishuConfig(ChannelConfig):
+    kind: ClassVar[str] = "feishu"
+    secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "secret")
+
+    webhook_url: SecretStr
+    secret: SecretStr | None = None
+    msgtype: Literal["interactive", "text"] = "interactive"
+    at_user_ids: list[str] = Field(default_factory=list)
+    at_all: bool = False
+    mention_label: str | None = None
+    rate_limit_per_minute: float = Field(default=100.0, gt=0)
+    rate_limit_per_second: int = Field(default=5, ge=1)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _absolute_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if not url.startswith(("https://", "http://")):
+            # The value is a secret: the message describes it, never echoes it.
+            raise ValueError(f"must be a full URL starting with https://{FEISHU_HOSTS[0]}"
+                             f"{HOOK_PATH}..." if url else "is empty")
+        return value
+
+    @field_validator("at_user_ids")
+    @classmethod
+    def _user_ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not _USER_ID.match(v) or v == "all"]
+        if bad:
+            raise ValueError(f"not open_id/user_id values: {', '.join(bad)[:200]} (use "
+                             "at_all: true to mention everyone)")
+        return value
+
+    def config_warnings(self) -> list[tuple[str, str]]:
+        """A URL elsewhere than Feishu's or Lark's bot hooks is accepted (a proxy, a
+        private deployment) but is most often a mistake: say so."""
+        parts = urlsplit(self.webhook_url.get_secret_value())
+        if parts.hostname in FEISHU_HOSTS and parts.path.startswith(HOOK_PATH):
+            return []
+        return [("webhook_url", f"not a Feishu or Lark bot hook (https://{FEISHU_HOSTS[0]}"
+                                f"{HOOK_PATH}... or https://{FEISHU_HOSTS[1]}{HOOK_PATH}...); "
+                                "fine for a proxy or a private deployment")]
+
+    def build(self, ctx: NotifierContext) -> Notifier:
+        return FeishuNotifier(self, ctx)
+
+
+def feishu_check(answer: Answer) -> DeliveryError | None:
+    """``code`` 0 delivered (older answers say ``StatusCode``); 11232 throttled; 9499 is
+    throttled when its message says "too many", else a malformed body (permanent)."""
+    data = answer.data
+    if isinstance(data, dict) and "code" not in data and "StatusCode" in data:
+        data = {"code": data["StatusCode"], "msg": data.get("StatusMessage")}
+        answer = Answer(answer.status, answer.headers, answer.text, data)
+    if isinstance(data, dict) and data.get("code") == 9499:
+        words = str(data.get("msg") or "")
+        if not re.search(r"too many|frequen|limit", words, re.I):
+            return PermanentError("code_9499", f"Feishu bot: code 9499: {words} (the body "
+                                               "was refused as malformed or over 20 KB)")
+    return _CHECK(answer)
+
+
+class FeishuNotifier(Notifier):
+    """POSTs a card (or text) per part to one custom bot, signed when ``secret`` is set."""
+
+    def __init__(self, config: FeishuConfig, ctx: NotifierContext) -> None:
+        self._cfg = config
+        self._ctx = ctx
+        self._url = config.webhook_url.get_secret_value()
+        self._secret = config.secret.get_secret_value() if config.secret else None
+        self._secrets = [*config.secrets(), *url_secret_parts(self._url)]
+        self._locale = normalize_locale(config.locale or ctx.config.global_.locale)
+        self.rate_limit_key = f"feishu:{hashlib.sha256(self._url.encode()).hexdigest()[:16]}"
+        self.rate_limits = (Rate(config.rate_limit_per_second, 1.0),
+                            Rate.per_minute(config.rate_limit_per_minute))
+
+    def mentions(self, n: Notification) -> list[str]:
+        """Ids to @: the configured ones, then ``mention_label`` values of firing alerts
+        ("all" only from ``at_all``). Nobody is woken for a group with nothing firing."""
+        if not n.firing:
+            return []
+        ids = ["all"] if self._cfg.at_all else []
+        ids += self._cfg.at_user_ids
+        for alert in n.firing if self._cfg.mention_label else []:
+            value = alert.labels.get(self._cfg.mention_label or "", "")
+            ids += [v for v in _SPLIT_IDS.split(value) if _USER_ID.match(v) and v != "all"]
+        return list(dict.fromkeys(ids))
+
+    # -- rendering ---------------------------------------------------------------------
+
+    def messages_for(self, message: Message) -> int:
+        return len(self.rendered(message, self.render_parts))
+
+    def render_parts(self, message: Message) -> list[dict[str, Any]]:
+        """The bodies ``send`` posts, in order, before signing."""
+        if self._cfg.msgtype == "text":
+            return self._text_parts(message.notification)
+        return self._card_parts(message.notification)
+
+    def _text_parts(self, n: Notification) -> list[dict[str, Any]]:
+        ids = self.mentions(n)
+        ats = " ".join(f'<at user_id="{i}">{"所有人" if i == "all" else ""}</at>' for i in ids)
+        suffix = f"\n{ats}" if ats else ""
+
+        def render(indices: Sequence[int], last: bool) -> str:
+            return self._ctx.renderer.render(
+                "feishu.text", n, locale=self._locale, alerts=[n.alerts[i] for i in indices],
+                truncated_alerts=n.truncated_alerts if last else 0,
+            )
+
+        def measure(text: str) -> int:
+            return _json_bytes({"msg_type": "text", "content": {"text": text}})
+
+        limit = BODY_LIMIT - SIGN_RESERVE - measure(suffix) + measure("")
+        texts = split_rendered(render, len(n.alerts), limit, measure=measure)
+        texts[0] += suffix
+        return [{"msg_type": "text", "content": {"text": t}} for t in texts]
+
+    def _card_parts(self, n: Notification) -> list[dict[str, Any]]:
+        render = self._ctx.renderer.render
+        title = render("feishu.title", n, locale=self._locale) or "alert"
+        sections = [self._alert_elements(n, a) for a in n.alerts]
+        ui = _UI[self._locale]
+        more = [_note(ui["more"].format(n=n.truncated_alerts))] if n.truncated_alerts else []
+        header = {"template": _color(n), "title": {"tag": "plain_text", "content": title}}
+
+        def card(indices: Sequence[int], last: bool) -> dict[str, Any]:
+            elements = [e for k, i in enumerate(indices) for e in ([_HR] if k else []) + sections[i]]
+            elements += more if last else []
+            return {"msg_type": "interactive",
+                    "card": {"config": {"wide_screen_mode": True}, "header": header,
+                             "elements": elements}}
+
+        ids = self.mentions(n)
+        at = [_div(" ".join(f"<at id={i}></at>" for i in ids))] if ids else []
+        limit = BODY_LIMIT - SIGN_RESERVE - (_json_bytes(at) if at else 0)
+        cards = split_rendered(card, len(n.alerts), limit, measure=_json_bytes, cut=_cut_card,
+                               mark=_mark_card)
+        cards[0]["card"]["elements"] += at
+        return cards
+
+    def _alert_elements(self, n: Notification, a: Alert) -> list[dict[str, Any]]:
+        text = self._ctx.renderer.render("feishu.alert", n, locale=self._locale, alert=a)
+        ui = _UI[self._locale]
+        links = [("graph", http_url(a.generatorURL)),
+                 ("runbook", http_url(a.annotations.get("runbook_url"))),
+                 ("silence", http_url(alert_silence_url(a, n.external_url))
+                  if a.status == "firing" else "")]
+        buttons = [{"tag": "button", "type": "danger" if key == "silence" else "default",
+                    "text": {"tag": "plain_text", "content": ui[key]}, "url": url}
+                   for key, url in links if url]
+        return [_div(text or lark_md(a.labels.get("alertname", "alert")))] + (
+            [{"tag": "action", "actions": buttons}] if buttons else [])
+
+    def preview(self, message: Message) -> Preview:
+        bodies = self.render_parts(message)
+        sizes = [_json_bytes(b) + (SIGN_RESERVE if self._secret else 0) for b in bodies]
+        return parts_preview("feishu", bodies, sizes, BODY_LIMIT, "JSON bytes")
+
+    # -- sending -----------------------------------------------------------------------
+
+    async def send(self, message: Message) -> Delivery:
+        bodies = self.rendered(message, self.render_parts)
+        noun = "card" if self._cfg.msgtype == "interactive" else "part"
+        return await send_parts(self._ctx, message, bodies, self._post, noun=noun)
+
+    async def _post(self, body: dict[str, Any]) -> None:
+        try:
+            await self._call(body)
+        except PermanentError as exc:
+            if exc.reason != "code_19021":
+                raise
+            if self._secret is None:
+                raise PermanentError(exc.reason, exc.message.replace(
+                    EXPLAIN[19021], "the bot has 签名校验 (signature) on: set secret")) from None
+            # A timestamp more than an hour off is refused: sign afresh, once, right away.
+            await self._call(body)
+
+    async def _call(self, body: dict[str, Any]) -> None:
+        if self._secret is not None:
+            timestamp = int(self._ctx.renderer.now().timestamp())
+            body = {**body, "timestamp": str(timestamp), "sign": sign(timestamp, self._secret)}
+        await call(self._ctx.http, "POST", self._url, what="Feishu bot",
+                   request_timeout=self._ctx.timeout, secrets=self._secrets, json=body,
+                   check=feishu_check, expect_json=True)
+
+
+_HR: dict[str, Any] = {"tag": "hr"}
+
+
+def _div(content: str) -> dict[str, Any]:
+    return {"tag": "div", "text": {"tag": "lark_md", "content": content}}
+
+
+def _note(content: str) -> dict[str, Any]:
+    return {"tag": "note", "elements": [{"tag": "lark_md", "content": lark_md(content)}]}
+
+
+def _color(n: Notification) -> str:
+    """green resolved; red critical, orange warning, blue anything else firing."""
+    if n.status == "resolved":
+        return "green"
+    found = {COLORS.get(a.labels.get("severity", "").lower(), "blue") for a in n.firing}
+    return next((c for c in ("red", "orange") if c in found), "blue")
+
+
+def _json_bytes(body: Any) -> int:
+    return nbytes(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+
+
+def _mark_card(body: dict[str, Any], index: int, total: int) -> dict[str, Any]:
+    marked = copy.deepcopy(body)
+    marked["card"]["header"]["title"]["content"] += f" ({index}/{total})"
+    return marked
+
+
+def _cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
+    """One alert too big for a card of its own: its text is cut (at a character, never
+    inside an entity), its buttons kept."""
+    cut = copy.deepcopy(body)
+    divs = [e for e in cut["card"]["elements"] if e.get("tag") == "div"]
+    while divs and _json_bytes(cut) > budget:
+        text = divs[0]["text"]
+        over = _json_bytes(cut) - budget
+        keep = max(0, nbytes(text["content"]) - max(over, 16) - nbytes(ELLIPSIS))
+        shorter = cut_bytes(text["content"], keep).removesuffix(ELLIPSIS)
+        shorter = re.sub(r"&#?\w*$", "", shorter)  # half an entity would show as text
+        text["content"] = shorter + ELLIPSIS
+        if not shorter:
+            divs.pop(0)
+    elements = cut["card"]["elements"]
+    while _json_bytes(cut) > budget and any(e.get("tag") == "action" for e in elements):
+        elements.remove(next(e for e in elements if e.get("tag") == "action"))  # huge URLs
+    return cut
+
+
+CHANNELS = (
+    Channel(
+        "feishu", FeishuConfig,
+        templates=("feishu.title", "feishu.alert", "feishu.text"),
+        preview_settings={"webhook_url": f"https://{FEISHU_HOSTS[0]}{HOOK_PATH}preview"},
+        single_line=("feishu.title",),
+        per_alert=("feishu.alert",),
+        filters={"lark_md": lark_md, "feishu_text": plain_text},
+    ),
+)
+
+__all__ = ["FeishuConfig", "FeishuNotifier", "feishu_check", "lark_md", "plain_text", "sign"]
