@@ -60,7 +60,7 @@ EXPLAIN = {
 }
 _THROTTLED = frozenset({11232, 9499})
 _CHECK = errcode_check("code", "msg", retryable={11232: None, 9499: None}, what="Feishu bot",
-                       explain=EXPLAIN, throttled=_THROTTLED)
+                       reason_prefix="code", explain=EXPLAIN, throttled=_THROTTLED)
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SPLIT_IDS = re.compile(r"[\s,;|]+")
 #: Characters that are markup in lark_md (tags, links, emphasis, code, headings), as the
