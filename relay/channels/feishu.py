@@ -141,11 +141,14 @@ class FeishuConfig(ChannelConfig):
 
 def feishu_check(answer: Answer) -> DeliveryError | None:
     """``code`` 0 delivered (older answers say ``StatusCode``); 11232 throttled; 9499 is
-    throttled when its message says "too many", else a malformed body (permanent)."""
+    throttled when its message says "too many", else a malformed body (permanent); a
+    5xx with another code is left to its status (retryable)."""
     data = answer.data
     if isinstance(data, dict) and "code" not in data and "StatusCode" in data:
         data = {"code": data["StatusCode"], "msg": data.get("StatusMessage")}
         answer = Answer(answer.status, answer.headers, answer.text, data)
+    if answer.status >= 500 and not (isinstance(data, dict) and data.get("code") in _THROTTLED):
+        return None  # the server failed (1500 internal error...): retryable by its status
     if isinstance(data, dict) and data.get("code") == 9499:
         words = str(data.get("msg") or "")
         if not re.search(r"too many|frequen|limit", words, re.I):

@@ -354,3 +354,52 @@ async def test_basic_auth_echoed_by_the_destination_never_leaks(
               for place, text in (("error", " ".join(errors)), ("log", "\n".join(logged)))
               if value in text]
     assert leaked == []
+
+
+# -- Feishu ---------------------------------------------------------------------------
+
+FEISHU_TOKEN = "feishuHookToken-7c1e2d3f4a5b"
+FEISHU_SECRET = "feishuSignSecret-6b7c8d9e"
+FEISHU_URL = f"https://open.feishu.cn/open-apis/bot/v2/hook/{FEISHU_TOKEN}"
+
+
+async def test_feishu_hook_token_and_secret_never_leak(
+    respx_mock: respx.MockRouter, relay_factory: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The bot echoes the URL, its token and the secret in its answers (as a proxy's
+    error page might): none of them reaches an error, a log line, the delivery log,
+    /api/v1/status or /metrics."""
+    from tests.helpers.webhooks import alert, webhook
+
+    echo = f"hook {FEISHU_URL} token {FEISHU_TOKEN} secret {FEISHU_SECRET}"
+    route = respx_mock.post(FEISHU_URL).mock(side_effect=[
+        httpx.Response(503, json={"code": 1500, "msg": f"internal error: {echo}"}),
+        httpx.Response(502, text=echo),
+        httpx.Response(200, json={"code": 19024, "msg": f"Key Words Not Found: {echo}"}),
+    ])
+    config = f"""
+    route: {{receiver: bot, group_wait: 0s}}
+    receivers:
+      - name: bot
+        feishu_configs: [{{webhook_url: '{FEISHU_URL}', secret: '{FEISHU_SECRET}'}}]
+    """
+    async with relay_factory(config) as relay:
+        await relay.post(webhook(alert()))
+        await relay.flush()
+        for _ in range(3):
+            assert await relay.deliver_all() == 1
+            job = (await relay.jobs())[0]
+            if job.next_attempt_at:
+                relay.clock.set(job.next_attempt_at)
+        listed = (await relay.client.get("/api/v1/notifications")).text
+        status = (await relay.client.get("/api/v1/status")).text
+        metrics = (await relay.client.get("/metrics")).text
+    assert route.call_count == 3
+    assert "19024" in listed and "<redacted>" in listed  # the echo is kept, redacted
+    logged = "\n".join(" ".join(str(v) for v in vars(r).values()) for r in caplog.records
+                       if not (r.name == "httpx" and r.msg.startswith("HTTP Request:")))
+    places = {"delivery log": listed, "status": status, "metrics": metrics, "log": logged}
+    leaked = [f"{secret} in {place}" for secret in (FEISHU_TOKEN, FEISHU_SECRET)
+              for place, text in places.items() if secret in text]
+    assert leaked == []

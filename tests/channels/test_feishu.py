@@ -103,12 +103,14 @@ def notifier_with_clock(
         ([httpx.Response(429, headers={"Retry-After": "7"}, text="slow down")],
          RetryableError, "http_429", "slow down"),
         ([httpx.Response(502, text="<html>bad gateway</html>")], RetryableError, "http_502", ""),
+        ([httpx.Response(500, json={"code": 1500, "msg": "internal error"})],
+         RetryableError, "http_500", "internal error"),
         ([httpx.Response(404, text="404 page not found")], PermanentError, "http_404", ""),
         ([httpx.Response(200, text="<html>proxy</html>")], RetryableError, "bad_response", ""),
         ([httpx.ConnectError("refused")], RetryableError, "connect", ""),
     ],
     ids=["0", "StatusCode-0", "11232", "9499-throttled", "9499-bad-request", "19022", "19024",
-         "11246", "19036", "19001", "19021-unsigned", "429", "502", "404", "not-json", "connect"],
+         "11246", "19036", "19001", "19021-unsigned", "429", "502", "500-1500", "404", "not-json", "connect"],
 )
 async def test_outcome_table(
     respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
