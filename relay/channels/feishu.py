@@ -45,6 +45,8 @@ HOOK_PATH = "/open-apis/bot/v2/hook/"
 #: The request body limit (JSON bytes), less room for ``timestamp`` and ``sign``.
 BODY_LIMIT = 20_000
 SIGN_RESERVE = 96
+#: A link this long goes first when an alert does not fit a card (URL bytes).
+LONG_URL = 2048
 COLORS = {"critical": "red", "error": "red", "page": "red", "warning": "orange",
           "warn": "orange"}
 #: code -> relay's hint on what to change.
@@ -277,8 +279,11 @@ class FeishuNotifier(Notifier):
         if self._secret is not None:
             timestamp = int(self._ctx.renderer.now().timestamp())
             body = {**body, "timestamp": str(timestamp), "sign": sign(timestamp, self._secret)}
+        # Sent as measured: compact UTF-8 JSON, whatever the HTTP client's defaults.
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         await call(self._ctx.http, "POST", self._url, what="Feishu bot",
-                   request_timeout=self._ctx.timeout, secrets=self._secrets, json=body,
+                   request_timeout=self._ctx.timeout, secrets=self._secrets, content=content,
+                   headers={"Content-Type": "application/json; charset=utf-8"},
                    check=feishu_check, expect_json=True)
 
 
@@ -312,10 +317,21 @@ def _mark_card(body: dict[str, Any], index: int, total: int) -> dict[str, Any]:
 
 
 def _cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
-    """One alert too big for a card of its own: its text is cut (at a character, never
-    inside an entity), its buttons kept."""
+    """One alert too big for a card of its own: first its longest links go (a silence
+    link carries every label, percent-encoded), then its text is cut (at a character,
+    never inside an entity), then the rest of its buttons."""
     cut = copy.deepcopy(body)
-    divs = [e for e in cut["card"]["elements"] if e.get("tag") == "div"]
+    elements = cut["card"]["elements"]
+    buttons = sorted((b for e in elements if e.get("tag") == "action" for b in e["actions"]),
+                     key=lambda b: -nbytes(b["url"]))
+    for button in buttons:
+        if _json_bytes(cut) <= budget or nbytes(button["url"]) < LONG_URL:
+            break
+        for action in (e for e in elements if e.get("tag") == "action"):
+            if button in action["actions"]:
+                action["actions"].remove(button)
+    elements[:] = [e for e in elements if e.get("tag") != "action" or e["actions"]]
+    divs = [e for e in elements if e.get("tag") == "div"]
     while divs and _json_bytes(cut) > budget:
         text = divs[0]["text"]
         over = _json_bytes(cut) - budget
@@ -325,9 +341,8 @@ def _cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
         text["content"] = shorter + ELLIPSIS
         if not shorter:
             divs.pop(0)
-    elements = cut["card"]["elements"]
     while _json_bytes(cut) > budget and any(e.get("tag") == "action" for e in elements):
-        elements.remove(next(e for e in elements if e.get("tag") == "action"))  # huge URLs
+        elements.remove(next(e for e in elements if e.get("tag") == "action"))
     return cut
 
 

@@ -370,7 +370,9 @@ def numbered(make_alert: Callable[..., Alert], texts: list[str]) -> list[Alert]:
     alerts = []
     for i, text in enumerate(texts):
         alert = make_alert(f"N{i:03d}X", description=text)
-        alerts.append(alert)
+        # A label too, so the silence link (every label, percent-encoded) grows with it.
+        labels = {**alert.labels, "note": text[: len(text) // 2]}
+        alerts.append(alert.model_copy(update={"labels": labels}))
     return alerts
 
 
@@ -421,6 +423,19 @@ def test_signed_parts_are_within_20_kb_as_sent(
     for call in route.calls:
         assert len(call.request.content) <= BODY_LIMIT
         assert "…" in call.request.content.decode() or b"N006X" not in call.request.content
+
+
+def test_an_alert_too_big_for_a_card_loses_its_long_links_first(
+    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+) -> None:
+    alert = make_alert("Flood")
+    alert = alert.model_copy(update={"labels": {**alert.labels, "blob": "洪" * 4000}})
+    card = card_of(notifier_for(bot_yaml()), make_message(make_notification(alerts=[alert])))
+    [div] = [e["text"]["content"] for e in card["elements"] if e["tag"] == "div"]
+    assert "洪" * 4000 in div and not div.endswith("…")  # the text fits once the link is gone
+    [action] = [e["actions"] for e in card["elements"] if e["tag"] == "action"]
+    assert [b["text"]["content"] for b in action] == ["Graph"]  # 36 KB silence link dropped
 
 
 # -- a storm through the dispatcher ---------------------------------------------------
@@ -515,3 +530,47 @@ def test_preview_names_the_limit(
     assert preview.note.startswith("feishu: 1 message, JSON bytes ")
     assert preview.note.endswith("(limit 20000)")
     assert isinstance(FeishuNotifier, type)
+
+
+# -- the CLI: render and test-alert ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("locale", "firing"), [("en", "[FIRING:3]"), ("zh-CN", "【告警:3】")])
+def test_relay_render_channel_feishu(tmp_path: Any, locale: str, firing: str) -> None:
+    from click.testing import CliRunner
+
+    from relay.cli import main
+
+    config = tmp_path / "relay.yml"
+    config.write_text(f"global: {{locale: {locale}}}\nroute: {{receiver: f}}\nreceivers:\n"
+                      f"  - name: f\n    feishu_configs: [{{webhook_url: '{URL}'}}]\n")
+    result = CliRunner().invoke(main, ["render", "--channel", "feishu", "--config", str(config)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    [body] = json.loads(result.stdout)
+    assert firing in body["card"]["header"]["title"]["content"]
+    assert "(limit 20000)" in result.stderr
+    assert TOKEN not in result.output
+
+
+def test_relay_test_alert_receiver_delivers_to_a_feishu_bot(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from relay.cli import main
+    from tests.helpers.sink import Answer, Sink
+
+    with Sink(Answer(body=OK)) as bot:
+        config = tmp_path / "relay.yml"
+        config.write_text(
+            "route: {receiver: f}\nreceivers:\n  - name: f\n    feishu_configs:\n"
+            f"      - {{webhook_url: '{bot.url}/open-apis/bot/v2/hook/{TOKEN}', secret: {SECRET},"
+            " msgtype: text}\n")
+        result = CliRunner().invoke(main, ["test-alert", "--receiver", "f", "--config",
+                                           str(config)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines() == ["f/feishu/0: ok"]
+        [sent] = bot.received
+    body = sent.json()
+    assert sent.path == f"/open-apis/bot/v2/hook/{TOKEN}"
+    assert body["sign"] == expected_sign(body["timestamp"], SECRET)
+    assert body["msg_type"] == "text" and "[FIRING:1]" in body["content"]["text"]
