@@ -18,15 +18,15 @@ import pytest
 import respx
 from click.testing import CliRunner, Result
 
-from relay.channels import TEMPLATE_NAMES
+from relay.channels import CHANNELS_BY_KIND, TEMPLATE_NAMES
 from relay.cli import _when, main, render
 from relay.models import fingerprint_of
 from relay.sample import sample_payload
 from tests.helpers.process import RelayProcess, free_port, wait_for
 from tests.helpers.sink import Answer, Sink
 
-CHANNELS = ["log", "email", "slack", "wecom", "wecom_app", "webhook"]
-JSON_CHANNELS = {"slack", "wecom", "wecom_app", "webhook"}
+CHANNELS = list(CHANNELS_BY_KIND)  # every registered channel
+JSON_CHANNELS = set(CHANNELS) - {"log", "email"}
 
 
 def write_config(tmp_path: Path, text: str, name: str = "relay.yml") -> str:

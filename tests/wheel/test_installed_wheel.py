@@ -24,12 +24,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from relay.channels import CHANNELS_BY_KIND
 from tests.helpers.process import free_port, wait_for
 from tests.helpers.webhooks import alert, webhook
 from tests.test_examples import with_secret_files
 
 ROOT = Path(__file__).resolve().parents[2]
-CHANNELS = ["log", "email", "slack", "wecom", "wecom_app", "webhook"]
+CHANNELS = list(CHANNELS_BY_KIND)  # every registered channel
 LOCALES = ["en", "zh-CN"]
 AT = "2026-11-25T10:00:00Z"  # every render pinned to one moment
 EXAMPLES = sorted(p.stem for p in (ROOT / "config" / "examples").glob("*.yml"))
