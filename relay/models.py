@@ -161,6 +161,13 @@ class Notification(BaseModel):
     def resolved(self) -> list[Alert]:
         return [a for a in self.alerts if a.status == "resolved"]
 
+    @property
+    def silence_url(self) -> str:
+        """Alertmanager's new-silence form for this group ('' without an externalURL)."""
+        from relay.silence_links import group_silence_labels, silence_url
+
+        return silence_url(group_silence_labels(self), self.external_url)
+
     def to_v4(self) -> dict[str, Any]:
         """This notification as an Alertmanager v4 webhook body."""
         return {

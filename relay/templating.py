@@ -18,7 +18,6 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -32,6 +31,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from relay.clock import Clock, SystemClock
 from relay.models import Alert, Notification
 from relay.resources import TEMPLATES, packaged
+from relay.silence_links import group_silence_labels, silence_url
 
 if TYPE_CHECKING:
     from relay.config import Config
@@ -175,15 +175,26 @@ def delivery_log_url(relay_url: str, receiver: str) -> str:
 
 def alert_silence_url(alert: Alert, external_url: str) -> str:
     """Alertmanager's 'new silence' page pre-filled with the alert's labels ('' without a URL)."""
-    if not external_url:
-        return ""
+    return silence_url(alert.labels, external_url)
 
-    def quoted(value: str) -> str:
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    names = sorted(alert.labels, key=lambda k: (k != "alertname", k))
-    matchers = "{" + ",".join(f"{k}={quoted(alert.labels[k])}" for k in names) + "}"
-    return f"{external_url.rstrip('/')}/#/silences/new?filter={quote(matchers, safe='')}"
+def _silence_url_helper(notification: Notification) -> Callable[..., str]:
+    """``silence_url`` in templates: ``()`` the group, ``(alert)`` one alert, ``(labels)``
+    any labels; a second argument names another Alertmanager than the webhook's."""
+
+    def helper(target: Any = None, external_url: str | None = None) -> str:
+        url = notification.external_url if external_url is None else str(external_url)
+        if target is None:
+            labels: Mapping[str, str] = group_silence_labels(notification)
+        elif isinstance(target, Alert):
+            labels = target.labels
+        elif isinstance(target, Mapping):
+            labels = {str(k): str(v) for k, v in target.items()}
+        else:
+            raise TypeError(f"silence_url() takes an alert or labels, not {type(target).__name__}")
+        return silence_url(labels, url)
+
+    return helper
 
 
 _ICONS = {"critical": "🔴", "error": "🔴", "page": "🔴", "warning": "🟠", "warn": "🟠",
@@ -403,7 +414,7 @@ class Renderer:
             "relay_url": self._relay_url,
             "delivery_log_url": delivery_log_url(self._relay_url, n.receiver),
             "locale": normalize_locale(locale),
-            "silence_url": partial(alert_silence_url, external_url=n.external_url),
+            "silence_url": _silence_url_helper(n),
             "labels_text": labels_text,
             **extra,
         }

@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import given
@@ -104,9 +105,9 @@ def user_templates(tmp_path: Path, files: dict[str, str]) -> list[str]:
 # -- built-ins ---------------------------------------------------------------------------
 
 
-#: Templates rendered once per alert, with ``alert`` in their context.
-#: Templates that show the group (a subject, a header, a card's title), not each alert.
-HEADERS = ("webhook.body", "msteams.title", *SINGLE_LINE_TEMPLATES)
+#: Templates that show the group (a subject, a header, a card's title, the Slack footer's
+#: link), not each alert.
+HEADERS = ("webhook.body", "msteams.title", "slack.footer", *SINGLE_LINE_TEMPLATES)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -123,7 +124,7 @@ def test_builtin_renders_sample(name: str, locale: str) -> None:
     assert errors(metrics, name) == 0
     if name != "webhook.body":
         assert "0001" not in text
-    if locale == "zh-CN" and name != "webhook.body" and name not in PER_ALERT:
+    if locale == "zh-CN" and name not in ("webhook.body", "slack.footer") and name not in PER_ALERT:
         assert "告警" in text
     if locale == "zh-CN" and name in ("email.txt", "wecom.markdown"):
         assert "开始时间" in text and "已恢复" in text and "持续" in text
@@ -153,7 +154,8 @@ def test_log_is_compact_multiline() -> None:
     text = make_renderer().render_text("log", n, locale="en")
     lines = text.splitlines()
     assert len(lines) == 1 + len(n.alerts)
-    assert lines[0] == "[FIRING:3] infra (default)"
+    assert lines[0] == ("[FIRING:3] infra (default) | silence: "
+                        "http://alertmanager:9093/#/silences/new?filter=%7Bteam%3D%22infra%22%7D")
     assert all(line.startswith("- [") for line in lines[1:])
 
 
@@ -579,6 +581,9 @@ def test_an_alert_with_only_alertname_has_no_empty_labels_line(locale: str) -> N
     n = notification(bare)
     n.group_labels, n.common_labels = {}, {"alertname": "RelayTestAlert"}
     for name, text in _render_all(make_renderer(), n, locale).items():
+        if name == "slack.footer":  # a link only, whose filter names the alert
+            assert "RelayTestAlert" in unquote(text), name
+            continue
         assert "RelayTestAlert" in text, name
         assert _label_line_problems(name, text) == [], name
     # The labels still show when there are any.

@@ -472,7 +472,7 @@ def _fallback(alert: Alert) -> str:
 CHANNELS = (
     Channel(
         "slack", SlackConfig,
-        templates=("slack.header", "slack.alert"),
+        templates=("slack.header", "slack.alert", "slack.footer"),
         preview_settings={"api_url": "https://hooks.slack.com/services/T00000000/B00000000/preview"},
         single_line=("slack.header",),
         per_alert=("slack.alert",),

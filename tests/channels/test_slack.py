@@ -280,7 +280,9 @@ async def test_block_kit_shape_on_the_wire(
     header, *rest = attachment["blocks"]
     assert header == {"type": "header",
                       "text": {"type": "plain_text", "text": body["text"]}}
-    assert [b["type"] for b in rest] == ["section"] * 3
+    # Three alerts, then the footer: the group's silence link.
+    assert [b["type"] for b in rest] == ["section"] * 3 + ["context"]
+    assert "|🔕 Silence this group in Alertmanager>" in rest[3]["elements"][0]["text"]
     for i, text in enumerate(sections(body)):
         assert rest[i]["text"]["type"] == "mrkdwn"
         assert f"*Alert{i}*" in text
@@ -338,9 +340,9 @@ def test_more_than_fifty_blocks_split_into_numbered_posts(
         assert "[FIRING:120] DiskFull" in post["text"]
         seen += re.findall(r"\*(Alert\d{3})\*", "\n".join(sections(post)))
         more = [b for b in blocks if b["type"] == "context"]
-        assert len(more) == (1 if index == 3 else 0)
+        assert len(more) == (2 if index == 3 else 0)  # "and 7 more", the silence link
     assert seen == [a.labels["alertname"] for a in alerts]  # each once, in order
-    assert "and 7 more" in posts[-1]["attachments"][0]["blocks"][-1]["elements"][0]["text"]
+    assert "and 7 more" in posts[-1]["attachments"][0]["blocks"][-2]["elements"][0]["text"]
 
 
 def test_a_long_alert_is_split_across_sections_and_nothing_is_lost(
