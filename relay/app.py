@@ -32,8 +32,9 @@ from relay.grouping import flush_update
 from relay.ingest import error, handle_webhook
 from relay.metrics import Metrics
 from relay.runtime import Runtime
+from relay.slack_interactions import INTERACTIONS_PATH, SlackInteractions
 from relay.store import open_store
-from relay.store.base import JOB_STATUSES, GroupUpdate, Store, TransitionResult
+from relay.store.base import JOB_STATUSES, GroupUpdate, Job, Store, TransitionResult
 
 logger = logging.getLogger(__name__)
 
@@ -328,9 +329,23 @@ async def notifications(request: Request, state: RelayState) -> Response:
             wanted,
             int(limit_text), request.query_params.get("receiver"),
         )
+        acks = await group_acknowledgements(state.store, jobs)
     except StoreUnavailable as exc:
         return error(503, "storage unavailable", [str(exc)], headers={"Retry-After": "5"})
-    return JSONResponse({"notifications": [job.to_api() for job in jobs]})
+    return JSONResponse({"notifications": [
+        {**job.to_api(), "group_acknowledged": acks.get(job.group_key)} for job in jobs
+    ]})
+
+
+async def group_acknowledgements(store: Store, jobs: list[Job]) -> dict[str, dict[str, Any]]:
+    """group key -> its acknowledgement ({"by", "at"}) for the groups of ``jobs`` that
+    have one now (relay.grouping.acknowledge_update)."""
+    acks: dict[str, dict[str, Any]] = {}
+    for key in dict.fromkeys(job.group_key for job in jobs):
+        group = await store.get_group(key)
+        if group is not None and group.ack is not None:
+            acks[key] = {"by": group.ack.get("by"), "at": group.ack.get("at")}
+    return acks
 
 
 async def retry_notification(request: Request, state: RelayState) -> Response:
@@ -418,6 +433,8 @@ def create_app(
         return endpoint
 
     webhook_handler = answered(protected(webhook))
+    # Signed by Slack with the app's signing secret, so not behind server.auth.
+    slack_interactions = SlackInteractions()
     routes = [
         Route(WEBHOOK_PATH, bind(webhook_handler), methods=["POST"]),
         Route(WEBHOOK_PATH + "/{receiver}", bind(webhook_handler), methods=["POST"]),
@@ -425,6 +442,7 @@ def create_app(
         Route("/api/v1/notifications", bind(protected(notifications)), methods=["GET"]),
         Route("/api/v1/notifications/{id}/retry", bind(protected(retry_notification)),
               methods=["POST"]),
+        Route(INTERACTIONS_PATH, bind(answered(slack_interactions.handle)), methods=["POST"]),
         Route("/", bind(index), methods=["GET", "HEAD"]),
         Route("/-/healthy", bind(healthy), methods=["GET", "HEAD"]),
         Route("/-/ready", bind(ready), methods=["GET", "HEAD"]),
@@ -452,4 +470,5 @@ def create_app(
         middleware=[Middleware(CountWebhooks, metrics=state.metrics)],
     )
     app.state.relay = state
+    app.state.slack_interactions = slack_interactions
     return app

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from relay.alertmanager import AlertmanagerConfig
 from relay.channels import CHANNEL_TYPES, CHANNELS
 from relay.channels.base import ChannelConfig, Locale
 from relay.durations import Duration
@@ -209,6 +210,8 @@ class Config(StrictModel):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     templates: list[str] = Field(default_factory=list)
+    # Where silences made from a message (Slack's buttons) are created; unset: no such buttons.
+    alertmanager: AlertmanagerConfig | None = None
     route: RouteConfig
     receivers: list[ReceiverConfig] = Field(min_length=1)
 
@@ -240,6 +243,8 @@ class Config(StrictModel):
         for receiver in self.receivers:
             for _, channel in receiver.integrations():
                 values += channel.secrets()
+        if self.alertmanager is not None:
+            values += self.alertmanager.secrets()
         auth = self.server.auth
         if auth is not None:
             if auth.bearer_token is not None:

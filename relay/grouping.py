@@ -83,6 +83,8 @@ def decide(
     and, for each integration that sends nothing, why (with its log entry's time)."""
     firing = {a.fingerprint for a in alerts if a.status == "firing"}
     resolved = {a.fingerprint for a in alerts if a.status == "resolved"}
+    if state.ack is not None and set(state.ack.get("firing", ())) != firing:
+        state.ack = None  # the group changed (new alerts, or some resolved): ack is over
     jobs: list[NewJob] = []
     suppressed: list[Suppressed] = []
     for integration in integrations:
@@ -94,6 +96,10 @@ def decide(
         last_sent = entry.at if entry is not None else None
         if reason is None:
             suppressed.append(Suppressed(state.receiver, integration.id, "duplicate", last_sent))
+            continue
+        if reason == "repeat" and state.ack is not None:
+            suppressed.append(
+                Suppressed(state.receiver, integration.id, "acknowledged", last_sent))
             continue
         state.log[integration.id] = LogEntry(sorted(firing), sorted(resolved), now)
         to_send = alerts if integration.send_resolved else [a for a in alerts if a.status == "firing"]
@@ -165,9 +171,9 @@ def passthrough_update(
         # members of a pair differ in externalURL, and messages take it from the webhook.
         changed = state is None or (new.route_id, new.alerts) != (route.id, current)
         new.route_id, new.alerts, new.meta = route.id, current, meta
-        log_before = dict(new.log)
+        log_before, ack_before = dict(new.log), new.ack
         jobs, suppressed = decide(new, alerts, integrations, route.repeat_interval, ctx, now)
-        changed = changed or new.log != log_before
+        changed = changed or new.log != log_before or new.ack != ack_before
         if changed:
             new.updated_at = now
         return TransitionResult(new, jobs, suppressed, changed=changed)
@@ -229,6 +235,19 @@ def flush_update(
         new.next_flush_at = now + route.group_interval if new.alerts else None
         new.updated_at = now
         return TransitionResult(new, jobs, suppressed)
+
+    return GroupUpdate(key, transition)
+
+
+def acknowledge_update(key: str, firing: list[str], by: str, now: float) -> GroupUpdate:
+    """Someone acknowledged the notification that showed ``firing`` (fingerprints): while
+    the group's firing alerts are exactly those, its repeat notifications stop."""
+
+    def transition(state: GroupState | None) -> TransitionResult:
+        if state is None:
+            return TransitionResult(None, changed=False)  # pruned: nothing left to repeat
+        state.ack = {"by": by, "at": now, "firing": sorted(firing)}
+        return TransitionResult(state)
 
     return GroupUpdate(key, transition)
 

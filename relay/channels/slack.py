@@ -43,6 +43,7 @@ from relay.errors import DeliveryError, PermanentError, RetryableError
 from relay.models import Alert, Notification
 from relay.ratelimit import Rate
 from relay.secrets import redact
+from relay.slack_actions import actions_block
 from relay.templating import normalize_locale, slack_escape
 
 SLACK_API_BASE = "https://slack.com/api/"
@@ -68,7 +69,7 @@ logger = logging.getLogger(__name__)
 
 class SlackConfig(ChannelConfig):
     kind: ClassVar[str] = "slack"
-    secret_fields: ClassVar[tuple[str, ...]] = ("api_url", "token")
+    secret_fields: ClassVar[tuple[str, ...]] = ("api_url", "token", "signing_secret")
 
     api_url: SecretStr | None = None  # incoming-webhook URL; with token, the Web API base
     token: SecretStr | None = None
@@ -78,6 +79,9 @@ class SlackConfig(ChannelConfig):
     icon_emoji: str | None = None
     icon_url: str | None = None
     rate_limit_per_minute: float = 60.0
+    # The Slack app's signing secret: with it (bot mode), firing messages get buttons
+    # (Silence 1h/4h, Acknowledge) whose clicks relay verifies (relay.slack_interactions).
+    signing_secret: SecretStr | None = None
 
     @field_validator("api_url")
     @classmethod
@@ -96,6 +100,8 @@ class SlackConfig(ChannelConfig):
                 raise ValueError("set api_url (incoming webhook) or token and channel (bot)")
             if self.update_on_resolve:
                 raise ValueError("update_on_resolve needs a bot token (token and channel)")
+            if self.signing_secret is not None:
+                raise ValueError("signing_secret (buttons) needs a bot token (token and channel)")
         elif not self.channel:
             raise ValueError("channel is required with token")
         return self
@@ -215,12 +221,13 @@ class SlackNotifier(Notifier):
             for a in n.alerts
         ]
         more = _MORE[self._locale].format(n=n.truncated_alerts) if n.truncated_alerts else ""
+        footer = _cut_chars(render("slack.footer", n, locale=self._locale), MAX_SECTION_CHARS)
 
         def chunk(indices: Sequence[int], last: bool) -> _Chunk:
             return _Chunk([s for i in indices for s in sections[i]], more if last else "")
 
         chunks = split_rendered(
-            chunk, len(sections), MAX_POST_CHARS, measure=_Chunk.size, cut=_Chunk.cut,
+            chunk, len(sections), MAX_POST_CHARS - len(footer), measure=_Chunk.size, cut=_Chunk.cut,
             mark=_Chunk.marked,
         )
         posts = []
@@ -238,8 +245,23 @@ class SlackNotifier(Notifier):
                 blocks.append(
                     {"type": "context", "elements": [{"type": "mrkdwn", "text": part.more}]}
                 )
+            if part is chunks[-1]:
+                blocks += self._closing_blocks(message, footer)
             posts.append(self._post_payload(n, title, blocks))
         return posts
+
+    def _closing_blocks(self, message: Message, footer: str) -> list[dict[str, Any]]:
+        """The last post's end: the ``slack.footer`` text (the group's silence link) and,
+        on a firing message in bot mode with a signing secret, relay's buttons. The
+        splitter leaves room for both (_BLOCK_WEIGHT; the footer's length)."""
+        n = message.notification
+        blocks: list[dict[str, Any]] = []
+        if footer:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
+        if n.status == "firing" and self._web is not None and self._cfg.signing_secret:
+            silences = self._ctx.config.alertmanager is not None
+            blocks.append(actions_block(message.job_id, self._locale, silences=silences))
+        return blocks
 
     def preview(self, message: Message) -> Preview:
         posts = self.render_posts(message)
@@ -391,8 +413,9 @@ def _header_only(post: dict[str, Any]) -> dict[str, Any]:
     return {"text": post["text"], "attachments": [attachment]}
 
 
-#: What a section block weighs in _Chunk.size: MAX_BLOCKS - 2 of them (the header and the
-#: "and N more" note take the rest) weigh more than MAX_POST_CHARS, one more does not fit.
+#: What a section block weighs in _Chunk.size: MAX_BLOCKS - 3 of them weigh more than
+#: MAX_POST_CHARS, so a post has at most MAX_BLOCKS - 4 sections, leaving room for the
+#: header, the "and N more" note, the footer and the buttons.
 _BLOCK_WEIGHT = -(-MAX_POST_CHARS // (MAX_BLOCKS - 3))
 
 

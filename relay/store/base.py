@@ -58,6 +58,9 @@ class GroupState:
     created_at: float = 0.0
     updated_at: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)  # external url, truncated count, ...
+    # Someone acknowledged the group ({"by", "at", "firing": fingerprints}): its repeat
+    # notifications stop while exactly those alerts fire (relay.grouping.decide).
+    ack: dict[str, Any] | None = None
 
     def firing_count(self) -> int:
         """Alerts still firing; a group with none (all resolved, or no alerts) can be pruned."""
@@ -75,6 +78,7 @@ class GroupState:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "meta": self.meta,
+            "ack": self.ack,
         }
 
     @classmethod
@@ -90,6 +94,7 @@ class GroupState:
             created_at=data["created_at"],
             updated_at=data["updated_at"],
             meta=dict(data.get("meta", {})),
+            ack=data.get("ack"),
         )
 
 
