@@ -1,0 +1,52 @@
+"""A real Alertmanager (Debian's prometheus-alertmanager) on loopback, and amtool to read
+its silences: what relay creates there is checked by Alertmanager's own tools."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import require_binary
+from tests.helpers.process import free_port, system_env
+from tests.helpers.services import ServiceProcess
+
+
+def start_alertmanager(tmp_path: Path) -> ServiceProcess:
+    """One Alertmanager without a cluster port, routing everything to a receiver that
+    sends nothing (only its silences API is used)."""
+    binary = require_binary("prometheus-alertmanager")
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(textwrap.dedent("""
+        route:
+          receiver: nobody
+        receivers:
+          - name: nobody
+    """))
+    port = free_port()
+    data = tmp_path / "alertmanager-data"
+    data.mkdir()
+    argv = [
+        binary, f"--config.file={config}", f"--storage.path={data}",
+        f"--web.listen-address=127.0.0.1:{port}", f"--web.external-url=http://127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    am = ServiceProcess("alertmanager", argv, f"http://127.0.0.1:{port}/-/ready",
+                        tmp_path / "alertmanager.log")
+    return am.start()
+
+
+def url_of(am: ServiceProcess) -> str:
+    return am.ready_url.removesuffix("/-/ready")
+
+
+def amtool_silences(am: ServiceProcess, *matchers: str) -> list[dict[str, Any]]:
+    """``amtool silence query -o json <matchers>``: the active silences that match."""
+    amtool = require_binary("amtool")
+    out = subprocess.run(
+        [amtool, "silence", "query", "-o", "json", f"--alertmanager.url={url_of(am)}", *matchers],
+        capture_output=True, text=True, timeout=30, env=system_env(), check=True,
+    )
+    return list(json.loads(out.stdout or "[]") or [])
