@@ -9,9 +9,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -236,7 +236,7 @@ async def test_zh_cn_message_and_time_in_the_configured_zone(
     assert ends == datetime.fromtimestamp(clock.now() + 4 * 3600, UTC)
     (update,) = [r for r in slack.received if r.path == "/respond/zh"]
     shanghai = datetime.fromtimestamp(clock.now() + 4 * 3600, UTC).astimezone(
-        __import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+        ZoneInfo("Asia/Shanghai"))
     assert status_lines(update.json()) == [
         f"🔕 已由 <@U024BE7LH> 静默 4小时，至 {shanghai:%H:%M} +08:00"]
 
