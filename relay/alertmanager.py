@@ -11,10 +11,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from relay.durations import Duration
 from relay.secrets import SecretFieldsModel, redact
@@ -22,6 +22,15 @@ from relay.secrets import SecretFieldsModel, redact
 logger = logging.getLogger(__name__)
 
 SILENCES_PATH = "/api/v2/silences"
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return value
+
+
+HttpURL = Annotated[str, AfterValidator(_http_url)]
 
 
 class AlertmanagerBasicAuth(SecretFieldsModel):
@@ -37,21 +46,11 @@ class AlertmanagerConfig(SecretFieldsModel):
 
     secret_fields: ClassVar[tuple[str, ...]] = ("bearer_token",)
 
-    url: str | None = None
-    urls: list[str] = Field(default_factory=list)
+    url: HttpURL | None = None
+    urls: list[HttpURL] = Field(default_factory=list)
     bearer_token: SecretStr | None = None
     basic_auth: AlertmanagerBasicAuth | None = None
     timeout: Duration = Field(default=5.0, gt=0)  # per URL
-
-    @field_validator("url")
-    @classmethod
-    def _one_url(cls, value: str | None) -> str | None:
-        return _http_url(value) if value is not None else None
-
-    @field_validator("urls")
-    @classmethod
-    def _many_urls(cls, value: list[str]) -> list[str]:
-        return [_http_url(url) for url in value]
 
     @model_validator(mode="after")
     def _complete(self) -> AlertmanagerConfig:
@@ -83,12 +82,6 @@ class AlertmanagerConfig(SecretFieldsModel):
             pair = f"{self.basic_auth.username}:{self.basic_auth.password.get_secret_value()}"
             return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
         return {}
-
-
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
-    return value
 
 
 class AlertmanagerError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.grouping import needs_update
+from relay.grouping import acknowledge_update, needs_update
 from relay.store.base import LogEntry
 from tests.helpers.webhooks import alert, webhook
 
@@ -247,3 +247,42 @@ async def test_a_flush_with_nothing_new_is_counted_as_suppressed(relay_factory) 
         counted = relay.state.metrics.registry.get_sample_value(
             "relay_notifications_suppressed_total", {"receiver": "team", "reason": "duplicate"})
     assert counted == 1
+
+
+async def acknowledge(relay, index: int = -1) -> None:  # type: ignore[no-untyped-def]
+    """What a click on Acknowledge does to the group of the notification ``index``."""
+    job = (await relay.jobs())[index]
+    firing = [a["fingerprint"] for a in job.payload["alerts"] if a["status"] == "firing"]
+    await relay.state.apply([acknowledge_update(job.group_key, firing, "alice", relay.clock.now())])
+
+
+async def test_acknowledged_group_is_not_repeated_until_it_changes(relay_factory) -> None:
+    async with relay_factory(PASSTHROUGH) as relay:
+        await relay.post(webhook(A, B))
+        await acknowledge(relay)
+        relay.clock.advance(5 * 3600)  # repeat_interval passed
+        answer = (await relay.post(webhook(A, B))).json()
+        assert [s["reason"] for s in answer["suppressed"]] == ["acknowledged"]
+        assert len(await relay.jobs()) == 1
+        await relay.post(webhook(A, B_RESOLVED))  # one resolved: the group changed
+        jobs = await relay.jobs()
+        assert [j.payload["reason"] for j in jobs] == ["new_alerts", "resolved"]
+        relay.clock.advance(5 * 3600)
+        await relay.post(webhook(A, B_RESOLVED))
+        assert [j.payload["reason"] for j in await relay.jobs()][-1] == "repeat"
+
+
+async def test_acknowledged_relay_side_group_is_not_repeated(relay_factory) -> None:
+    async with relay_factory(GROUPED) as relay:
+        await relay.post(webhook(A))
+        relay.clock.advance(30)
+        assert await relay.flush() == 1
+        await acknowledge(relay)
+        for _ in range(4 * 12 + 1):  # flushes every group_interval, past repeat_interval
+            relay.clock.advance(300)
+            assert await relay.flush() == 0
+        await relay.post(webhook(A, B))  # a new alert joins
+        relay.clock.advance(300)
+        assert await relay.flush() == 1
+        assert [j.payload["reason"] for j in await relay.jobs()] == ["new_alerts", "new_alerts"]
+

@@ -580,3 +580,21 @@ async def test_without_update_on_resolve_nothing_is_stored(
     await notifier.send(make_message(make_notification(2, "resolved"), job_id="job-2"))
     assert store.refs == {}
     assert [r.path for r in slack.received] == ["/api/chat.postMessage"] * 2
+
+
+def test_signing_secret_needs_a_bot_token(slack: Sink, config_for: Callable[..., Config]) -> None:
+    with pytest.raises(ConfigError, match="signing_secret .buttons. needs a bot token"):
+        config_for(hook_yaml(slack, signing_secret="'s3cret'"))
+
+
+def test_signing_secret_from_a_file_is_a_redacted_secret(
+    slack: Sink, config_for: Callable[..., Config], tmp_path: Path,
+) -> None:
+    secret_file = tmp_path / "signing"
+    secret_file.write_text("signingSecret-4f3e2d1c\n")
+    config = config_for(bot_yaml(slack, signing_secret_file=f"'{secret_file}'"))
+    cfg = config.receivers[0].slack_configs[0]
+    assert cfg.signing_secret is not None
+    assert cfg.signing_secret.get_secret_value() == "signingSecret-4f3e2d1c"
+    assert "signingSecret-4f3e2d1c" in config.secrets()
+    assert "signingSecret-4f3e2d1c" not in repr(cfg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from relay.grouping import acknowledge_update
 from relay.store.base import (
     JOB_STATUSES,
     Attempt,
@@ -100,6 +101,17 @@ async def test_apply_passes_current_state_and_updates(store: Store) -> None:
     assert stored is not None
     assert stored.meta["n"] == 3
     assert stored.log == {"oncall/slack/0": LogEntry(["fp0"], [], T0)}
+
+
+async def test_acknowledgement_is_kept_with_the_group(store: Store) -> None:
+    await store.apply([GroupUpdate("g", put(group("g")))])
+    await store.apply([acknowledge_update("g", ["fp1", "fp0"], "alice", T0 + 5)])
+    stored = await store.get_group("g")
+    assert stored is not None
+    assert stored.ack == {"by": "alice", "at": T0 + 5, "firing": ["fp0", "fp1"]}
+    # A group already pruned is not brought back by a late click.
+    await store.apply([acknowledge_update("gone", ["fp0"], "bob", T0 + 6)])
+    assert await store.get_group("gone") is None
 
 
 async def test_apply_deletes_group_when_state_is_none(store: Store) -> None:
