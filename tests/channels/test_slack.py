@@ -583,7 +583,7 @@ async def test_without_update_on_resolve_nothing_is_stored(
 
 
 def test_signing_secret_needs_a_bot_token(slack: Sink, config_for: Callable[..., Config]) -> None:
-    with pytest.raises(ConfigError, match="signing_secret .buttons. needs a bot token"):
+    with pytest.raises(ConfigError, match=re.escape("signing_secret (buttons) needs a bot token")):
         config_for(hook_yaml(slack, signing_secret="'s3cret'"))
 
 
