@@ -24,7 +24,8 @@ class Metrics:
         )
         self.suppressed = Counter(
             "relay_notifications_suppressed_total",
-            "Notifications not sent: duplicate (dedup), resolved_not_sent (send_resolved: false).",
+            "Notifications not sent: duplicate (dedup), resolved_not_sent (send_resolved: false),"
+            " acknowledged (a repeat of a group acknowledged from Slack).",
             ["receiver", "reason"], registry=r,
         )
         self.attempts = Counter(
