@@ -5,7 +5,6 @@ faked by a local server (chat.postMessage and the click's response_url)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -20,7 +19,12 @@ from relay.clock import FakeClock
 from relay.slack_actions import ACTIONS_BLOCK_ID, STATUS_BLOCK_ID
 from relay.slack_interactions import INTERACTIONS_PATH, signature
 from tests.conftest import Relay
-from tests.helpers.alertmanager import amtool_silences, start_alertmanager, url_of
+from tests.helpers.alertmanager import (
+    alertmanager_now,
+    amtool_silences,
+    start_alertmanager,
+    url_of,
+)
 from tests.helpers.process import free_port
 from tests.helpers.services import ServiceProcess
 from tests.helpers.sink import Answer, Sink
@@ -144,12 +148,6 @@ def buttons(message: dict[str, Any]) -> list[str]:
     return []
 
 
-def now_clock() -> FakeClock:
-    # Alertmanager judges a silence's times by its own clock, so relay's starts at the
-    # real time; every check below is relative to it.
-    return FakeClock(float(int(time.time())))
-
-
 # -- the message --------------------------------------------------------------------------
 
 
@@ -189,7 +187,7 @@ async def test_without_alertmanager_only_acknowledge(
 async def test_signed_click_creates_the_silence_and_updates_the_message(
     relay_factory: RelayFactory, slack: Sink, alertmanager: ServiceProcess,
 ) -> None:
-    clock = now_clock()
+    clock = FakeClock(alertmanager_now(alertmanager))
     yaml_text = config_yaml(slack, [url_of(alertmanager)])
     async with started(relay_factory, yaml_text, clock) as relay:
         tricky = 'db "core" \\ 数据库 ☃'
@@ -223,7 +221,7 @@ async def test_signed_click_creates_the_silence_and_updates_the_message(
 async def test_zh_cn_message_and_time_in_the_configured_zone(
     relay_factory: RelayFactory, slack: Sink, alertmanager: ServiceProcess,
 ) -> None:
-    clock = now_clock()
+    clock = FakeClock(alertmanager_now(alertmanager))
     yaml_text = config_yaml(slack, [url_of(alertmanager)], locale="zh-CN",
                             timezone="Asia/Shanghai")
     async with started(relay_factory, yaml_text, clock) as relay:
@@ -244,7 +242,7 @@ async def test_zh_cn_message_and_time_in_the_configured_zone(
 async def test_ha_pair_first_url_down_second_accepts(
     relay_factory: RelayFactory, slack: Sink, alertmanager: ServiceProcess,
 ) -> None:
-    clock = now_clock()
+    clock = FakeClock(alertmanager_now(alertmanager))
     yaml_text = config_yaml(slack, [dead_url(), url_of(alertmanager)])
     async with started(relay_factory, yaml_text, clock) as relay:
         job_id, message = await notify(relay, slack, alert("SilenceHA"), group="SilenceHA")
@@ -260,7 +258,7 @@ async def test_ha_pair_first_url_down_second_accepts(
 async def test_unverified_request_is_401_and_creates_nothing(
     relay_factory: RelayFactory, slack: Sink, alertmanager: ServiceProcess, case: str,
 ) -> None:
-    clock = now_clock()
+    clock = FakeClock(alertmanager_now(alertmanager))
     group = f"Refused{case.title().replace('_', '')}"
     yaml_text = config_yaml(slack, [url_of(alertmanager)])
     async with started(relay_factory, yaml_text, clock) as relay:
@@ -297,7 +295,7 @@ async def test_timestamp_just_inside_five_minutes_is_accepted(
 async def test_unreachable_alertmanager_gives_a_readable_error_in_the_message(
     relay_factory: RelayFactory, slack: Sink,
 ) -> None:
-    clock = now_clock()
+    clock = FakeClock()
     down = [dead_url(), dead_url()]
     async with started(relay_factory, config_yaml(slack, down), clock) as relay:
         job_id, message = await notify(relay, slack, alert("NoAM"), group="NoAM")

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from tests.conftest import require_binary
 from tests.helpers.process import free_port, system_env
@@ -40,6 +43,14 @@ def start_alertmanager(tmp_path: Path) -> ServiceProcess:
 
 def url_of(am: ServiceProcess) -> str:
     return am.ready_url.removesuffix("/-/ready")
+
+
+def alertmanager_now(am: ServiceProcess) -> float:
+    """Alertmanager's own clock (its Date header, whole seconds): silences are judged
+    by it, so a test creates them at this time whatever the test's clock says (the suite
+    also runs with its clock shifted a year, while Alertmanager's is not)."""
+    date = httpx.get(am.ready_url, timeout=5).headers["date"]
+    return parsedate_to_datetime(date).timestamp()
 
 
 def amtool_silences(am: ServiceProcess, *matchers: str) -> list[dict[str, Any]]:
