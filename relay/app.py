@@ -42,6 +42,7 @@ FLUSH_INTERVAL = 0.5
 PRUNE_INTERVAL = 600.0
 WRITE_PROBE_KEY = "relay:ready-probe"
 WEBHOOK_PATH = "/api/v1/alerts/webhook"
+SHUTDOWN_ACTIONS_WAIT = 15.0  # seconds Slack actions in progress get at shutdown
 
 
 class RelayState:
@@ -462,6 +463,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with state.running(background):
             yield
+            # A click being acted on finishes (its Alertmanager call is bounded), so the
+            # user hears back what happened before the store closes.
+            await slack_interactions.idle(at_most=SHUTDOWN_ACTIONS_WAIT)
 
     app = Starlette(
         routes=routes,

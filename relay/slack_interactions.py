@@ -123,10 +123,10 @@ class SlackInteractions:
             task.add_done_callback(self._tasks.discard)
         return Response(status_code=200)
 
-    async def idle(self) -> None:
-        """Wait until every started action has finished."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    async def idle(self, at_most: float | None = None) -> None:
+        """Wait until every started action has finished (or ``at_most`` seconds)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=at_most)
 
 
 async def _body(request: Request) -> bytes | None:
