@@ -122,6 +122,7 @@ class WebhookNotifier(Notifier):
             "notification_reason": notification.reason,
             "idempotency_key": message.job_id,
             "integration": message.integration,
+            "silence_url": notification.silence_url,
         }
         return body
 

@@ -147,7 +147,9 @@ async def test_default_body_is_v4_plus_relay_object(
         "notification_reason": "repeat_interval",
         "idempotency_key": message.job_id,
         "integration": "oncall/webhook/0",
+        "silence_url": notification.silence_url,
     }
+    assert relay["silence_url"].startswith("http")  # the notification has an externalURL
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["User-Agent"] == f"relay/{__version__}"
     assert request.headers["Idempotency-Key"] == message.job_id
