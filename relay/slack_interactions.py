@@ -50,7 +50,9 @@ logger = logging.getLogger(__name__)
 
 INTERACTIONS_PATH = "/api/v1/slack/interactions"
 MAX_AGE = 300.0  # seconds a signed request stays valid (Slack's own advice)
-MAX_BODY = 256 * 1024  # a block_actions payload carries the message: tens of kB at most
+# A click carries the whole message, form-encoded: a 40,000-character Chinese message is
+# about 360 kB that way.
+MAX_BODY = 1024 * 1024
 _GONE = {
     "en": "relay no longer has this notification (older than storage.retention)",
     "zh-CN": "relay 已不再保存这条通知（超过 storage.retention）",

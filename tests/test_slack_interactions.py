@@ -17,7 +17,7 @@ import pytest
 
 from relay.clock import FakeClock
 from relay.slack_actions import ACTIONS_BLOCK_ID, STATUS_BLOCK_ID
-from relay.slack_interactions import INTERACTIONS_PATH, signature
+from relay.slack_interactions import INTERACTIONS_PATH, MAX_BODY, signature
 from tests.conftest import Relay
 from tests.helpers.alertmanager import (
     alertmanager_now,
@@ -324,6 +324,9 @@ async def test_not_configured_is_404_and_malformed_body_is_400(
             response = await send_click(relay, body, signed(body, clock.now()))
             assert response.status_code == 400, body
             assert "payload" in response.json()["error"]
+        huge = b"payload=" + b"x" * MAX_BODY
+        response = await send_click(relay, huge, signed(huge, clock.now()))
+        assert response.status_code == 413
 
 
 # -- acknowledgement ----------------------------------------------------------------------
