@@ -105,7 +105,8 @@ def test_render_slack_posts_are_block_kit(tmp_path: Path) -> None:
     assert len(posts) == 1
     blocks = posts[0]["attachments"][0]["blocks"]
     assert blocks[0]["type"] == "header"
-    assert [b["type"] for b in blocks[1:]] == ["section"] * 4  # one per alert
+    # One section per alert, then the footer: the group's silence link.
+    assert [b["type"] for b in blocks[1:]] == ["section"] * 4 + ["context"]
     assert "slack: 1 post" in result.stderr
 
 
@@ -233,7 +234,10 @@ def test_render_wecom_prints_every_split_part(tmp_path: Path, msgtype: str, limi
         assert "[FIRING:30]" in content.splitlines()[0]  # every part counts the whole group
     for i in range(30):
         assert sum(f"DiskFull{i:03d}" in content for content in parts) == 1, i
-    assert "5" in parts[-1].splitlines()[-1]  # "and 5 more" closes the last part
+    last = parts[-1].splitlines()
+    assert any("and 5 more" in line for line in last[:-1])  # "and 5 more" in the last part
+    # ... and the group's silence link ends the message.
+    assert "silences/new?filter=%7Bseverity%3D%22critical%22%7D" in last[-1]
     sizes = [str(len(c.encode("utf-8"))) for c in parts]
     summary = f"{len(parts)} messages, content bytes {', '.join(sizes)} (limit {limit})"
     assert summary in result.stderr
@@ -251,7 +255,7 @@ def test_render_broken_template_exits_nonzero_with_file_and_line(tmp_path: Path)
     assert result.exit_code == 1
     assert f"{custom}/slack.alert.j2:2: TemplateSyntaxError" in result.stderr
     # What would go out at delivery time: the built-in template, still a full message.
-    assert len(json.loads(result.stdout)[0]["attachments"][0]["blocks"]) == 5
+    assert len(json.loads(result.stdout)[0]["attachments"][0]["blocks"]) == 6  # + footer
     assert "Traceback" not in result.output
 
 
