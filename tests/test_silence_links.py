@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from relay.channels import TEMPLATE_NAMES
 from relay.clock import FakeClock
 from relay.config import parse_config
 from relay.models import Notification
 from relay.sample import sample_notification
 from relay.silence_links import group_silence_labels, silence_filter, silence_url
-from relay.templating import LOCALES, TEMPLATE_NAMES, Renderer
+from relay.templating import LOCALES, Renderer
 
 NOW = datetime(2026, 11, 22, 6, 30, tzinfo=UTC)
 AM = "http://am.example:9093/"
@@ -32,9 +33,10 @@ TRICKY_URL = (
 
 # Where the group's link and the per-alert links appear, per built-in template.
 GROUP_LINK = {"email.txt", "email.html", "log.txt", "wecom.markdown", "wecom.text",
-              "wecom_app.markdown", "wecom_app.text", "slack.footer"}
+              "wecom_app.markdown", "wecom_app.text", "slack.footer", "dingtalk.markdown",
+              "telegram.html"}
 ALERT_LINKS = {"email.txt", "email.html", "slack.alert", "wecom.markdown",
-               "wecom_app.markdown"}
+               "wecom_app.markdown", "dingtalk.markdown", "telegram.html"}
 
 
 def test_exact_url_with_quotes_backslashes_and_unicode() -> None:

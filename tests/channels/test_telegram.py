@@ -254,7 +254,8 @@ def test_labels_and_annotations_cannot_break_entities(
     assert parsed.problems == []
     assert value in parsed.visible  # shown as written
     assert f"team={value}" in parsed.visible
-    assert parsed.tags.count("a") == 2  # graph and silence: no link from the value
+    # Graph, the alert's silence and the group's silence: no link from the value.
+    assert parsed.tags.count("a") == 3
     assert visible_length(text) == parsed.utf16
 
 
