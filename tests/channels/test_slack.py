@@ -598,3 +598,27 @@ def test_signing_secret_from_a_file_is_a_redacted_secret(
     assert cfg.signing_secret.get_secret_value() == "signingSecret-4f3e2d1c"
     assert "signingSecret-4f3e2d1c" in config.secrets()
     assert "signingSecret-4f3e2d1c" not in repr(cfg)
+
+
+def test_buttons_and_footer_fit_in_the_last_post_of_a_split_message(
+    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+) -> None:
+    yaml_text = bot_yaml(slack, signing_secret="'s3cret'").replace(
+        "route:", "alertmanager: {url: 'http://127.0.0.1:9093'}\n    route:", 1)
+    notifier = notifier_for(yaml_text)
+    assert isinstance(notifier, SlackNotifier)
+    for count in (1, 46, 47, 120):
+        n = make_notification(alerts=_numbered(make_alert, count), truncated_alerts=7)
+        message = make_message(n)
+        posts = notifier.render_posts(message)
+        for post in posts:
+            assert len(post["attachments"][0]["blocks"]) <= MAX_BLOCKS
+        *_, more, footer, actions = posts[-1]["attachments"][0]["blocks"]
+        assert "and 7 more" in more["elements"][0]["text"]
+        assert "|🔕 Silence this group in Alertmanager>" in footer["elements"][0]["text"]
+        assert [e["action_id"] for e in actions["elements"]] == [
+            "relay_silence_1h", "relay_silence_4h", "relay_ack"]
+        assert {e["value"] for e in actions["elements"]} == {message.job_id}
+        for post in posts[:-1]:  # buttons once, at the end
+            assert all(b["type"] != "actions" for b in post["attachments"][0]["blocks"])
