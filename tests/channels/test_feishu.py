@@ -275,8 +275,9 @@ def test_a_section_and_link_buttons_per_alert(
     assert [d.split("**")[1] for d in divs] == ["🔴 DiskFull", "✅ CpuHigh"]
     actions = [[(b["text"]["content"], b["url"]) for b in e["actions"]]
                for e in card["elements"] if e["tag"] == "action"]
+    # The filter as Alertmanager's UI writes it: {alertname="DiskFull", instance=..., ...}.
     silence = ("http://alertmanager.local:9093/#/silences/new?filter=%7Balertname%3D%22DiskFull"
-               "%22%2Cinstance%3D%22db-1%3A9100%22%2Cseverity%3D%22critical%22%7D")
+               "%22%2C%20instance%3D%22db-1%3A9100%22%2C%20severity%3D%22critical%22%7D")
     assert actions == [
         [("Graph", "http://prometheus.local/graph?g0.expr=up"),
          ("Runbook", "https://wiki.local/disk"), ("Silence", silence)],
