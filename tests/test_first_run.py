@@ -38,7 +38,7 @@ def test_config_example_prints_the_shipped_files() -> None:
         printed = runner.invoke(main, ["config", "example", "--channel", name]).stdout
         assert printed == (ROOT / f"config/examples/{name}.yml").read_text()
     unknown = runner.invoke(main, ["config", "example", "--channel", "pager"])
-    assert unknown.exit_code == 2 and "no example 'pager' (there are: email" in unknown.output
+    assert unknown.exit_code == 2 and "no example 'pager' (there are: dingtalk, email" in unknown.output
 
 
 @pytest.mark.parametrize(("host", "loopback"), [
