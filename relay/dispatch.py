@@ -25,6 +25,7 @@ import tenacity
 from relay.channels.base import Message, Notifier
 from relay.clock import Clock
 from relay.config import DeliveryConfig
+from relay.digest import DigestMessage, digest_of_payload
 from relay.errors import DeliveryError, PermanentError, RetryableError, StoreUnavailable
 from relay.metrics import Metrics
 from relay.models import Notification
@@ -32,6 +33,7 @@ from relay.ratelimit import LimiterRegistry
 from relay.runtime import Runtime
 from relay.secrets import redact
 from relay.store.base import Attempt, Job, Store
+from relay.storm import StormMerger
 
 logger = logging.getLogger(__name__)
 
@@ -107,11 +109,13 @@ class Dispatcher:
         self._runtime = runtime
         self._owner = owner
         self._poll_interval = poll_interval
-        self._limiters = LimiterRegistry()
+        #: Rate limiters by destination; tests replace it with one on a fake clock.
+        self.limiters = LimiterRegistry()
         self._queues: dict[str, asyncio.Queue[Job]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._held: dict[str, Job] = {}  # job id -> job, leased by this dispatcher
         self._wake = asyncio.Event()
+        self._storms = StormMerger(self)
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -184,18 +188,36 @@ class Dispatcher:
             self._owner, self._clock.now(), capacity, delivery.lease,
             per_integration=delivery.integration_share, held=self.held(),
         )
+        claimed: dict[str, list[Job]] = {}
         for job in jobs:
             if job.id in self._held:
                 continue  # our own lease ran out and came back to us: it is queued already
             self._held[job.id] = job
-            queue = self._queues.setdefault(job.integration, asyncio.Queue())
-            queue.put_nowait(job)
-            worker = self._workers.get(job.integration)
-            if worker is None or worker.done():
-                self._workers[job.integration] = asyncio.create_task(
-                    self._work(job.integration), name=f"relay-send-{job.integration}"
+            claimed.setdefault(job.integration, []).append(job)
+        for integration, batch in claimed.items():
+            queue = self._queues.setdefault(integration, asyncio.Queue())
+            # What this integration has queued is taken out (no await in between, so its
+            # worker cannot start one of them meanwhile) and, unless a storm merges it,
+            # put back in order.
+            waiting = [queue.get_nowait() for _ in range(queue.qsize())]
+            try:
+                to_send = await self._storms.merge(integration, [*waiting, *batch])
+            except StoreUnavailable as exc:
+                logger.warning("could not merge a storm, sending one by one: %s", exc)
+                to_send = [*waiting, *batch]
+            for job in to_send:
+                queue.put_nowait(job)
+            worker = self._workers.get(integration)
+            if to_send and (worker is None or worker.done()):
+                self._workers[integration] = asyncio.create_task(
+                    self._work(integration), name=f"relay-send-{integration}"
                 )
         return len(jobs)
+
+    async def settle(self) -> None:
+        """Wait until every worker has emptied its queue (tests, benchmarks)."""
+        while workers := [w for w in self._workers.values() if not w.done()]:
+            await asyncio.gather(*workers, return_exceptions=True)
 
     async def _renew_loop(self) -> None:
         while not self._stopping:
@@ -250,15 +272,27 @@ class Dispatcher:
             )
             await self._finish(job, kind, error, 0.0, runtime)
             return
-        message = Message(
-            job_id=job.id,
-            notification=Notification.model_validate(job.payload),
-            integration=job.integration,
-            attempt=len(job.attempts) + 1,
-        )
-        limiter = self._limiters.get(notifier.rate_limit_key, notifier.rate_limits)
+        message: Message | DigestMessage
+        if "digest" in job.payload:
+            message = DigestMessage(
+                job_id=job.id, digest=digest_of_payload(job.payload),  # type: ignore[arg-type]
+                integration=job.integration, attempt=len(job.attempts) + 1,
+            )
+        else:
+            message = Message(
+                job_id=job.id,
+                notification=Notification.model_validate(job.payload),
+                integration=job.integration,
+                attempt=len(job.attempts) + 1,
+            )
+        limiter = self.limiters.get(notifier.rate_limit_key, notifier.rate_limits)
+        digest = digest_of_payload(job.payload)
         try:
-            count = notifier.messages_for(message) if notifier.rate_limit_key else 1
+            if digest is not None:
+                count = notifier.digest_messages(digest) if notifier.supports_digest else 1
+            else:
+                assert isinstance(message, Message)
+                count = notifier.messages_for(message) if notifier.rate_limit_key else 1
         except Exception:  # counting must never keep a message from being sent
             logger.exception("counting the messages of %s failed", job.integration)
             count = 1
@@ -269,7 +303,9 @@ class Dispatcher:
         outcome: DeliveryError | None
         detail = ""
         try:
-            delivery = await asyncio.wait_for(notifier.send(message), timeout=hard_timeout)
+            sending = (notifier.send_digest(message) if isinstance(message, DigestMessage)
+                       else notifier.send(message))
+            delivery = await asyncio.wait_for(sending, timeout=hard_timeout)
             outcome, detail = None, delivery.detail
         except DeliveryError as exc:
             outcome = exc

@@ -44,6 +44,11 @@ class Metrics:
             "relay_template_errors_total", "Template errors at delivery (fell back to built-in).",
             ["template"], registry=r,
         )
+        self.storm_merged = Counter(
+            "relay_storm_merged_notifications_total",
+            "Notifications merged into storm digests instead of sent one by one.",
+            ["integration"], registry=r,
+        )
         self.config_last_reload_successful = Gauge(
             "relay_config_last_reload_successful", "1 if the last config (re)load succeeded.",
             registry=r,

@@ -44,6 +44,10 @@ class RateLimiter(Protocol):
         """Send nothing to this destination for ``seconds`` (the vendor throttled it)."""
         ...
 
+    def admits(self, within: float, most: int) -> int:
+        """How many messages could go in the next ``within`` seconds (at most ``most``)."""
+        ...
+
 
 class SlidingWindowLimiter:
     """At most ``limit`` messages in any ``window`` seconds (exact, unlike a token bucket:
@@ -115,6 +119,29 @@ class DestinationLimiter:
     def block(self, seconds: float) -> None:
         self._blocked_until = max(self._blocked_until, self._monotonic() + max(0.0, seconds))
 
+    def admits(self, within: float, most: int) -> int:
+        """How many messages every window (and a block) lets go in the next ``within``
+        seconds, counting up to ``most``: what decides whether a backlog is a storm."""
+        now = self._monotonic()
+        horizon = now + within
+        sent = [deque(w._sent) for w in self._windows]
+        at = max(now, self._blocked_until)
+        count = 0
+        while count < most:
+            # A window that is full frees a slot when its oldest counted send expires;
+            # once free at some time it stays free later, so the latest of them is it.
+            for window, times in zip(self._windows, sent, strict=True):
+                while times and times[0] <= at - window.window:
+                    times.popleft()
+                if len(times) >= window.limit:
+                    at = max(at, times[len(times) - window.limit] + window.window)
+            if at > horizon:
+                break
+            for times in sent:
+                times.append(at)
+            count += 1
+        return count
+
     def state(self) -> dict[str, Any]:
         """For the console: what was sent in each window and when the next slot is free."""
         return {
@@ -134,14 +161,22 @@ class Unlimited:
     def block(self, seconds: float) -> None:
         return None
 
+    def admits(self, within: float, most: int) -> int:
+        return most
+
 
 class LimiterRegistry:
     """Limiters by destination key; kept across config reloads so a reload cannot reset them."""
 
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ) -> None:
         self._limiters: dict[tuple[str, tuple[Rate, ...]], DestinationLimiter] = {}
         self._unlimited = Unlimited()
         self._monotonic = monotonic
+        self._sleep = sleep
 
     def get(self, key: str | None, rates: Sequence[Rate]) -> RateLimiter:
         if key is None or not rates:
@@ -149,7 +184,9 @@ class LimiterRegistry:
         index = (key, tuple(rates))
         limiter = self._limiters.get(index)
         if limiter is None:
-            limiter = self._limiters[index] = DestinationLimiter(rates, monotonic=self._monotonic)
+            limiter = self._limiters[index] = DestinationLimiter(
+                rates, monotonic=self._monotonic, sleep=self._sleep
+            )
         return limiter
 
     def state(self, key: str) -> dict[str, Any] | None:

@@ -45,7 +45,8 @@ class Runtime:
             policies = integrations.setdefault(receiver.name, [])
             for integration_id, channel in receiver.integrations():
                 policies.append(IntegrationPolicy(integration_id, channel.send_resolved))
-                notifiers[integration_id] = channel.build(ctx)
+                notifier = notifiers[integration_id] = channel.build(ctx)
+                notifier.storm = channel.storm_policy()
         return cls(
             config=config,
             tree=tree,

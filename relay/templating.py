@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -35,6 +35,7 @@ from relay.silence_links import group_silence_labels, silence_url
 
 if TYPE_CHECKING:
     from relay.config import Config
+    from relay.digest import Digest, DigestEntry
     from relay.metrics import Metrics
 
 logger = logging.getLogger("relay.templating")
@@ -42,6 +43,10 @@ logger = logging.getLogger("relay.templating")
 LOCALES = ("en", "zh-CN")
 _BUILTIN = "builtin/"
 _MAX_REPEAT = 100_000  # longest string/list a template may build with '*'
+#: A digest of at most this many groups quotes up to SUMMARIES_QUOTED alerts per group;
+#: a bigger one quotes one, so a storm of hundreds of groups stays a few messages.
+QUOTE_ALL_UP_TO = 30
+SUMMARIES_QUOTED = 3
 
 
 # -- helpers usable from Python --------------------------------------------------------
@@ -420,7 +425,16 @@ class Renderer:
         }
 
     def render(self, name: str, notification: Notification, *, locale: str, **extra: Any) -> str:
-        """Template ``name`` (a logical name like 'email.subject'); always returns text."""
+        """Template ``name`` (a logical name like 'email.subject'); always returns text.
+
+        A digest template (``<kind>.digest``) renders the digest of this one notification.
+        """
+        if is_digest_template(name):
+            from relay.digest import Digest
+
+            return self.render_digest(
+                name, Digest.of_notification(notification, self._clock.now()), locale=locale
+            )
         locale = normalize_locale(locale)
         ctx = self.context(notification, locale=locale, **extra)
         user = self._user_key(name, locale)
@@ -430,6 +444,61 @@ class Renderer:
             except Exception as exc:
                 self._failed(name, exc)
         return self._render_builtin(name, locale, ctx, notification)
+
+    def digest_context(
+        self, digest: Digest, *, locale: str, entries: Sequence[DigestEntry] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """The variables a digest template sees (see docs/templates.md)."""
+        window = digest.window
+        return {
+            "digest": digest,
+            "kind": digest.kind,
+            "entries": list(digest.entries if entries is None else entries),
+            "groups": digest.groups,
+            "firing": digest.firing,
+            "resolved": digest.resolved,
+            "alerts_total": digest.alerts,
+            "window_start": datetime.fromtimestamp(window[0], UTC) if window else None,
+            "window_end": datetime.fromtimestamp(window[1], UTC) if window else None,
+            "receiver": digest.receiver,
+            "external_url": digest.external_url,
+            "timezone": self._timezone,
+            "relay_url": self._relay_url,
+            "delivery_log_url": delivery_log_url(self._relay_url, digest.receiver),
+            "locale": normalize_locale(locale),
+            "labels_text": labels_text,
+            # A big digest quotes one summary per group, so it stays a few messages.
+            "quoted": SUMMARIES_QUOTED if digest.groups <= QUOTE_ALL_UP_TO else 1,
+            **extra,
+        }
+
+    def render_digest(
+        self, name: str, digest: Digest, *, locale: str,
+        entries: Sequence[DigestEntry] | None = None, **extra: Any,
+    ) -> str:
+        """Digest template ``name`` ('wecom.digest') for ``entries`` (default: all) of
+        ``digest``; a failing user template falls back to the built-in, that to a line
+        of totals. Always returns text."""
+        locale = normalize_locale(locale)
+        ctx = self.digest_context(digest, locale=locale, entries=entries, **extra)
+        user = self._user_key(name, locale)
+        if user is not None:
+            try:
+                return _finish(name, self._env.get_template(user).render(ctx))
+            except Exception as exc:
+                self._failed(name, exc)
+        if name not in _names().all:
+            raise ValueError(f"unknown template {name!r} (known: {', '.join(_names().all)})")
+        try:
+            try:
+                template = self._env.get_template(f"{_BUILTIN}{locale}/{name}.j2")
+            except TemplateNotFound:
+                template = self._env.get_template(f"{_BUILTIN}en/{name}.j2")
+            return _finish(name, template.render(ctx))
+        except Exception as exc:
+            self._failed(name, exc)
+            return _digest_last_resort(digest, ctx["entries"], locale)
 
     def render_string(
         self, source: str, notification: Notification, *, locale: str, fallback: str,
@@ -478,6 +547,12 @@ class Renderer:
             extra = {"alert": sample.alerts[0]} if name in _names().per_alert else {}
             for loc in [locale] if locale else LOCALES:
                 try:
+                    if is_digest_template(name):
+                        from relay.digest import Digest
+
+                        digest = Digest.of_notification(sample, self._clock.now())
+                        template.render(self.digest_context(digest, locale=loc))
+                        continue
                     template.render(self.context(sample, locale=loc, **extra))
                 except Exception as exc:
                     problems[f"{_describe(exc)} (rendering the sample notification)"] = None
@@ -558,6 +633,23 @@ def _finish(name: str, text: str) -> str:
     if name in _names().single_line:
         return " ".join(text.split())
     return text.strip()
+
+
+def is_digest_template(name: str) -> bool:
+    """``<kind>.digest`` templates render a Digest, not a notification."""
+    return name.endswith(".digest")
+
+
+def _digest_last_resort(digest: Digest, entries: Sequence[DigestEntry], locale: str) -> str:
+    """Text when even a built-in digest template failed: totals, then a line per entry."""
+    if normalize_locale(locale) == "zh-CN":
+        head = f"告警摘要：{digest.groups} 个分组，{digest.firing} 条告警中，{digest.resolved} 条已恢复"
+    else:
+        head = (f"Alert digest: {plural(digest.groups, 'group')}, {digest.firing} firing,"
+                f" {digest.resolved} resolved")
+    lines = [f"[{e.status}] {e.alertname} {labels_text(e.labels, exclude=['alertname'])}"
+             f" ({e.count})" for e in entries]
+    return "\n".join([head, *lines])
 
 
 def _last_resort(n: Notification, locale: str = "en") -> str:

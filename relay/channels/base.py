@@ -10,25 +10,45 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import httpx
 from pydantic import Field
 
+from relay.durations import Duration
 from relay.models import Notification
 from relay.ratelimit import Rate
-from relay.secrets import SecretFieldsModel
+from relay.secrets import SecretFieldsModel, StrictModel
 
 if TYPE_CHECKING:
     from relay.config import Config
+    from relay.digest import Digest, DigestMessage
     from relay.store.base import Store
     from relay.templating import Renderer
 
 Locale = Literal["en", "zh-CN"]
 
 
+class StormConfig(StrictModel):
+    """When an integration's backlog becomes a digest (docs/storms-and-quiet-hours.md).
+
+    A storm is at least ``after`` pending notifications that its destination's rate limit
+    cannot all let out within ``window``: they are merged into digest messages. A
+    destination without a rate limit (log, email, webhook) never has a storm."""
+
+    enabled: bool = True
+    after: int = Field(default=3, ge=2)
+    window: Duration = Field(default=60.0, gt=0)
+
+
 class ChannelConfig(SecretFieldsModel):
     """Keys every ``*_configs`` entry accepts."""
 
     kind: ClassVar[str] = ""  # "email", "slack", ...: the integration type in ids and metrics
+    #: The storm policy of an entry without ``storm:`` (a channel may set its own).
+    storm_default: ClassVar[StormConfig] = StormConfig()
 
     send_resolved: bool = True
     locale: Locale | None = Field(default=None, description="overrides global.locale")
+    storm: StormConfig | None = Field(default=None, description="storm digests; see docs")
+
+    def storm_policy(self) -> StormConfig:
+        return self.storm if self.storm is not None else self.storm_default
 
     def secrets(self) -> list[str]:
         """Every secret value of this config, for redaction."""
@@ -148,6 +168,8 @@ class Notifier(abc.ABC):
     #: How long the vendor blocks a destination that went over its limit (DingTalk: 10
     #: minutes): after a throttle answer the whole destination waits this long.
     throttle_block: float | None = None
+    #: When a backlog to this destination is merged into a digest (set from the config).
+    storm: StormConfig | None = None
 
     @abc.abstractmethod
     async def send(self, message: Message) -> Delivery: ...
@@ -160,6 +182,36 @@ class Notifier(abc.ABC):
         """How many messages ``send`` posts (WeCom split parts, Slack posts), so the rate
         limiter counts what the destination counts."""
         return 1
+
+    # -- digests (a storm merged, a hold window's end: relay.digest) --------------------
+
+    def digest_bodies(self, digest: Digest) -> list[Any]:
+        """The bodies ``digest`` is posted as, in order, each within the vendor's limit
+        (render with relay.digest.render_digest and this channel's ``<kind>.digest``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not send digests")
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        """Send a digest job; channels post ``digest_bodies`` with send_parts."""
+        from relay.errors import PermanentError
+
+        raise PermanentError("no_digest", f"{type(self).__name__} does not send digests")
+
+    @property
+    def supports_digest(self) -> bool:
+        """Whether this channel implements digests (only then are storms merged)."""
+        return type(self).digest_bodies is not Notifier.digest_bodies
+
+    def digest_messages(self, digest: Digest) -> int:
+        """How many posts a digest takes, for the rate limiter."""
+        return len(self.digest_bodies(digest))
+
+    def digest_preview(self, digest: Digest) -> Preview:
+        """What ``send_digest`` would transmit: the bodies, as JSON unless text."""
+        bodies = self.digest_bodies(digest)
+        if all(isinstance(b, str) for b in bodies):
+            return Preview(text="\n\n".join(bodies), note=f"digest: {len(bodies)} part(s)",
+                           parts=list(bodies))
+        return parts_preview("digest", bodies, [], None, "", noun="part")
 
     def rendered(
         self, message: Message, render: Callable[[Message], list[dict[str, Any]]]

@@ -7,7 +7,7 @@ import re
 import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import aiosmtplib
 from pydantic import Field, SecretStr, field_validator
@@ -24,6 +24,9 @@ from relay.channels.base import (
 from relay.durations import Duration
 from relay.errors import DeliveryError, PermanentError, RetryableError
 from relay.secrets import redact
+
+if TYPE_CHECKING:
+    from relay.digest import Digest, DigestMessage
 
 # Headers relay owns: the MIME structure and the threading ids.
 _RESERVED_HEADERS = frozenset(
@@ -170,8 +173,38 @@ class EmailNotifier(Notifier):
         return Preview(text=text, note="email: one message, text and HTML parts", parts=[text])
 
     async def send(self, message: Message) -> Delivery:
+        return await self._transmit(self.compose(message))
+
+    # -- digests: one text/plain mail, its subject the digest's first line
+
+    def digest_bodies(self, digest: Digest) -> list[str]:
+        from relay.digest import render_digest
+
+        return render_digest(self._renderer, "email.digest", digest, locale=self._locale,
+                             limit=None)
+
+    def compose_digest(self, message: DigestMessage) -> EmailMessage:
+        text = self.digest_bodies(message.digest)[0]
+        mail = EmailMessage()
+        mail["Subject"] = " ".join(text.partition("\n")[0].split())
+        mail["From"] = self._cfg.from_
+        mail["To"] = ", ".join(self._cfg.to)
+        if self._cfg.cc:
+            mail["Cc"] = ", ".join(self._cfg.cc)
+        mail["Date"] = format_datetime(self._renderer.now())
+        mail["Message-ID"] = f"<{message.job_id}@{self._domain}>"
+        mail["Auto-Submitted"] = "auto-generated"
+        for name, value in self._cfg.headers.items():
+            del mail[name]
+            mail[name] = value
+        mail.set_content(text, charset="utf-8")
+        return mail
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        return await self._transmit(self.compose_digest(message))
+
+    async def _transmit(self, mail: EmailMessage) -> Delivery:
         cfg = self._cfg
-        mail = self.compose(message)
         use_tls = cfg.implicit_tls
         try:
             refused, _ = await aiosmtplib.send(
@@ -255,7 +288,7 @@ def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
 CHANNELS = (
     Channel(
         "email", EmailConfig,
-        templates=("email.subject", "email.txt", "email.html"),
+        templates=("email.subject", "email.txt", "email.html", "email.digest"),
         preview_settings={"to": ["ops@example.com"], "from": "relay@example.com",
                           "smarthost": "smtp.example.com:587"},
         single_line=("email.subject",),

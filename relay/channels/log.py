@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from relay.channels.base import (
     Channel,
@@ -14,6 +14,9 @@ from relay.channels.base import (
     NotifierContext,
     Preview,
 )
+
+if TYPE_CHECKING:
+    from relay.digest import Digest, DigestMessage
 
 logger = logging.getLogger("relay.notification")
 
@@ -54,5 +57,20 @@ class LogNotifier(Notifier):
         )
         return Delivery(sent=[text])
 
+    def digest_bodies(self, digest: Digest) -> list[str]:
+        from relay.digest import render_digest
 
-CHANNELS = (Channel("log", LogConfig, templates=("log.txt",)),)
+        return render_digest(self._renderer, "log.digest", digest, locale=self._locale, limit=None)
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        digest = message.digest
+        text = self.digest_bodies(digest)[0]
+        logger.log(self._level, text, extra={
+            "job_id": message.job_id, "receiver": digest.receiver,
+            "integration": message.integration, "digest": digest.kind,
+            "groups": digest.groups, "alerts": digest.alerts,
+        })
+        return Delivery(sent=[text])
+
+
+CHANNELS = (Channel("log", LogConfig, templates=("log.txt", "log.digest")),)

@@ -12,15 +12,22 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from relay.channels.base import Delivery, Message, NotifierContext
+from relay.channels.base import Delivery, NotifierContext
 from relay.errors import DeliveryError, PermanentError, RetryableError
 
 logger = logging.getLogger(__name__)
 
 #: How long the delivered-part count of a split job is kept (past any retry window).
 PROGRESS_TTL = 7 * 86400.0
+
+class JobMessage(Protocol):
+    """A message or a digest message: what identifies the job whose parts these are."""
+
+    @property
+    def job_id(self) -> str: ...
+
 
 #: ``post(body)``: send one part; returns what to remember of the answer (JSON-able).
 PostPart = Callable[[Any], Awaitable[Any]]
@@ -54,7 +61,7 @@ def in_part(exc: DeliveryError, index: int, total: int, start: int = 0,
 
 async def send_parts(
     ctx: NotifierContext,
-    message: Message,
+    message: JobMessage,
     bodies: Sequence[Any],
     post: PostPart,
     *,

@@ -39,6 +39,7 @@ from relay.channels.http import Answer, error_redacted, status_error
 from relay.channels.parts import send_parts
 from relay.channels.split import split_rendered
 from relay.channels.urls import url_secret_parts
+from relay.digest import Digest, DigestMessage, render_digest
 from relay.errors import DeliveryError, PermanentError, RetryableError
 from relay.models import Alert, Notification
 from relay.ratelimit import Rate
@@ -262,6 +263,32 @@ class SlackNotifier(Notifier):
             silences = self._ctx.config.alertmanager is not None
             blocks.append(actions_block(message.job_id, self._locale, silences=silences))
         return blocks
+
+    def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
+        """One post per part: the digest text in one mrkdwn section (its limit)."""
+        texts = render_digest(self._ctx.renderer, "slack.digest", digest, locale=self._locale,
+                              limit=MAX_SECTION_CHARS, measure=len)
+        color = COLORS["firing" if digest.firing else "resolved"]
+        posts = []
+        for text in texts:
+            title = text.partition("\n")[0].strip("*")
+            blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+            payload: dict[str, Any] = {
+                "text": title,  # already escaped by the template
+                "attachments": [{"color": color, "fallback": title, "blocks": blocks}],
+            }
+            for key in ("username", "icon_emoji", "icon_url"):
+                value = getattr(self._cfg, key)
+                if value:
+                    payload[key] = value
+            posts.append(payload)
+        return posts
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        posts = self.digest_bodies(message.digest)
+        delivery = await send_parts(self._ctx, message, posts, self._post, noun="post")
+        delivery.data.pop("results", None)
+        return delivery
 
     def preview(self, message: Message) -> Preview:
         posts = self.render_posts(message)
@@ -495,7 +522,7 @@ def _fallback(alert: Alert) -> str:
 CHANNELS = (
     Channel(
         "slack", SlackConfig,
-        templates=("slack.header", "slack.alert", "slack.footer"),
+        templates=("slack.header", "slack.alert", "slack.footer", "slack.digest"),
         preview_settings={"api_url": "https://hooks.slack.com/services/T00000000/B00000000/preview"},
         single_line=("slack.header",),
         per_alert=("slack.alert",),

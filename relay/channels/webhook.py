@@ -25,6 +25,8 @@ from relay.channels.base import (
     Preview,
 )
 from relay.channels.http import call
+from relay.channels.parts import JobMessage
+from relay.digest import Digest, DigestMessage, render_digest
 from relay.durations import Duration
 from relay.models import Notification
 from relay.secrets import SecretFieldsModel
@@ -143,7 +145,7 @@ class WebhookNotifier(Notifier):
             return text.encode(), "text/plain; charset=utf-8"
         return text.encode(), "application/json"
 
-    def headers(self, message: Message, body: bytes, content_type: str) -> dict[str, str]:
+    def headers(self, message: JobMessage, body: bytes, content_type: str) -> dict[str, str]:
         headers = {"Content-Type": content_type, "User-Agent": f"relay/{__version__}"}
         headers.update(self._cfg.headers)
         headers["Idempotency-Key"] = message.job_id
@@ -165,6 +167,47 @@ class WebhookNotifier(Notifier):
         shown = json.dumps(json.loads(text), ensure_ascii=False, indent=2) if is_json else text
         return Preview(text=shown, note=note, parts=[text], sizes=[len(body)], unit="bytes")
 
+    # -- digests: one JSON object (no size limit to split for)
+
+    def digest_object(self, job_id: str, digest: Digest) -> dict[str, Any]:
+        """The JSON a digest is posted as: totals, one entry per group with every alert's
+        fingerprint and the merged notifications' job ids, and the rendered text."""
+        text = render_digest(self._renderer, "webhook.digest", digest, locale=self._locale,
+                             limit=None)[0]
+        return {
+            "version": "relay.digest/1",
+            "kind": digest.kind,
+            "receiver": digest.receiver,
+            "groups": digest.groups,
+            "firing": digest.firing,
+            "resolved": digest.resolved,
+            "window": ({"start": digest.window[0], "end": digest.window[1]}
+                       if digest.window else None),
+            "externalURL": digest.external_url,
+            "entries": [
+                {"group_key": e.display_key, "status": e.status, "alertname": e.alertname,
+                 "labels": e.labels, "firing": e.firing, "resolved": e.resolved,
+                 "summaries": e.summaries, "fingerprints": e.fingerprints,
+                 "notifications": e.job_ids}
+                for e in digest.entries
+            ],
+            "text": text,
+            "relay": {"idempotency_key": job_id, "integration": digest.integration},
+        }
+
+    def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
+        return [self.digest_object("", digest)]
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        payload = self.digest_object(message.job_id, message.digest)
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = self.headers(message, body, "application/json")
+        answer = await call(
+            self._http, "POST", self._url, what="webhook", request_timeout=self._timeout,
+            secrets=self._secrets, content=body, headers=headers, auth=self._auth,
+        )
+        return Delivery(data={"status": answer.status}, sent=[body.decode("utf-8", "replace")])
+
     async def send(self, message: Message) -> Delivery:
         body, content_type = self.body(message)
         headers = self.headers(message, body, content_type)
@@ -178,7 +221,7 @@ class WebhookNotifier(Notifier):
 CHANNELS = (
     Channel(
         "webhook", WebhookConfig,
-        templates=("webhook.body",),
+        templates=("webhook.body", "webhook.digest"),
         preview_settings={"url": "https://hooks.example.com/alerts"},
         template_keys=("body_template",),
     ),

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
@@ -37,6 +37,9 @@ from relay.channels.urls import url_secret_parts
 from relay.errors import RetryableError
 from relay.models import Notification
 from relay.ratelimit import Rate
+
+if TYPE_CHECKING:
+    from relay.digest import Digest, DigestMessage
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +202,15 @@ def render_split(
     return split_rendered(render, len(n.alerts), limit)
 
 
+def digest_contents(ctx: NotifierContext, name: str, digest: Digest, locale: str,
+                    msgtype: str) -> list[str]:
+    """The contents of a digest in ``msgtype``, split between groups to WeCom's limit."""
+    from relay.digest import render_digest
+
+    return render_digest(ctx.renderer, name, digest, locale=locale,
+                         limit=CONTENT_LIMITS[msgtype], msgtype=msgtype)
+
+
 def _content_bytes(body: dict[str, Any]) -> int:
     part = body.get(body.get("msgtype", ""))
     return nbytes(str(part.get("content", ""))) if isinstance(part, dict) else 0
@@ -283,6 +295,15 @@ class WeComNotifier(Notifier):
 
     def preview(self, message: Message) -> Preview:
         return wecom_preview("wecom", self.render_parts(message), self._cfg.msgtype)
+
+    def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
+        # A digest mentions nobody: it summarises, the groups' own messages wake people.
+        msgtype = self._cfg.msgtype
+        contents = digest_contents(self._ctx, "wecom.digest", digest, self._locale, msgtype)
+        return [{"msgtype": msgtype, msgtype: {"content": c}} for c in contents]
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)
 
     async def send(self, message: Message) -> Delivery:
         bodies = self.rendered(message, self.render_parts)
@@ -386,6 +407,19 @@ class WeComAppNotifier(Notifier):
     def preview(self, message: Message) -> Preview:
         return wecom_preview("wecom_app", self.render_parts(message), self._cfg.msgtype)
 
+    def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
+        cfg, msgtype = self._cfg, self._cfg.msgtype
+        contents = digest_contents(self._ctx, "wecom_app.digest", digest, self._locale, msgtype)
+        to = {"touser": cfg.to_user, "toparty": cfg.to_party, "totag": cfg.to_tag}
+        recipients = {k: v for k, v in to.items() if v}
+        return [
+            {**recipients, "agentid": cfg.agent_id, "msgtype": msgtype, msgtype: {"content": c}}
+            for c in contents
+        ]
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)
+
     async def send(self, message: Message) -> Delivery:
         bodies = self.rendered(message, self.render_parts)
         return await send_parts(self._ctx, message, bodies, self._post)
@@ -448,12 +482,12 @@ def _json_answer(data: dict[str, Any]) -> Answer:
 CHANNELS = (
     Channel(
         "wecom", WeComConfig,
-        templates=("wecom.markdown", "wecom.text"),
+        templates=("wecom.markdown", "wecom.text", "wecom.digest"),
         preview_settings={"key": "preview"},
     ),
     Channel(
         "wecom_app", WeComAppConfig,
-        templates=("wecom_app.markdown", "wecom_app.text"),
+        templates=("wecom_app.markdown", "wecom_app.text", "wecom_app.digest"),
         preview_settings={"corp_id": "preview", "agent_id": 1000002, "api_secret": "preview"},
     ),
 )

@@ -160,8 +160,11 @@ class Job:
     finished_at: float | None = None  # delivered or dead-lettered at
     # Backend bookkeeping (a Redis stream entry id, a lease owner); opaque to the pipeline.
     handle: str = ""
+    #: Set when this notification went out merged into a storm digest: that digest's job.
+    digest_id: str | None = None
 
     def to_api(self) -> dict[str, Any]:
+        digest = self.payload.get("digest")
         return {
             "id": self.id,
             "receiver": self.receiver,
@@ -175,7 +178,21 @@ class Job:
             "last_error": self.last_error,
             "alerts": len(self.payload.get("alerts", [])),
             "status_of_group": self.payload.get("status"),
+            "digest_id": self.digest_id,
+            "digest": _digest_summary(digest) if isinstance(digest, dict) else None,
         }
+
+
+def _digest_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """What the job API says of a digest job: its kind, totals and the merged jobs."""
+    entries = data.get("entries", [])
+    return {
+        "kind": data.get("kind"),
+        "groups": len(entries),
+        "firing": sum(int(e.get("firing", 0)) for e in entries),
+        "resolved": sum(int(e.get("resolved", 0)) for e in entries),
+        "jobs": [job for e in entries for job in e.get("job_ids", [])],
+    }
 
 
 @dataclass(frozen=True)
@@ -311,6 +328,28 @@ class Store(abc.ABC):
         already), counting jobs whose lease ran out: none once it holds its share.
         :class:`ClaimRoom` is that rule.
         """
+
+    # Storm digests (relay.storm). Both backends implement these; the defaults are a
+    # store that cannot merge (test doubles): notifications then go one by one.
+    async def count_due(self, integration: str, now: float) -> int:
+        """Pending jobs of ``integration`` due at ``now`` (not leased): a storm's backlog."""
+        return 0
+
+    async def claim_integration(
+        self, owner: str, integration: str, now: float, limit: int, lease: float
+    ) -> list[Job]:
+        """Lease up to ``limit`` due jobs of one integration to ``owner`` (oldest first,
+        jobs whose lease ran out included): the rest of a storm, to merge it."""
+        return []
+
+    async def merge_into_digest(
+        self, owner: str, digest: NewJob, merged: Collection[str], now: float
+    ) -> bool:
+        """Atomically: mark every job of ``merged`` delivered as part of ``digest`` (an
+        attempt "digest", ``digest_id``) and add ``digest`` as a pending job. Only if
+        ``owner`` still holds the lease of every one of them; else nothing is written
+        and False is returned (a lease ran out: another replica may be sending it)."""
+        return False
 
     @abc.abstractmethod
     async def renew(self, owner: str, job_ids: Collection[str], until: float) -> None:

@@ -298,6 +298,37 @@ end
 return 1
 """
 
+_MERGE = _HELPERS + """
+-- ARGV: prefix, owner, at, attempt JSON, digest id, digest job fields (10 values:
+-- receiver, integration, group_key, payload, created_at), then the merged job ids.
+local P, owner, at, attempt, digest = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local receiver, integration, group_key, payload, created = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+for i = 11, #ARGV do
+  local f = redis.call('HMGET', P .. 'j:' .. ARGV[i], 'status', 'owner')
+  if f[1] ~= 'running' or f[2] ~= owner then return 0 end
+end
+for i = 11, #ARGV do
+  local id = ARGV[i]
+  local key = P .. 'j:' .. id
+  local f = redis.call('HMGET', key, 'attempts', 'created_at')
+  unlease(P, key, id)
+  redis.call('HSET', key, 'status', 'delivered', 'attempts', append(f[1], attempt),
+             'last_error', '', 'finished_at', at, 'digest_id', digest)
+  redis.call('ZADD', P .. 'finished', at, id)
+  move(P, id, 'running', 'delivered', f[2])
+end
+redis.call('HSET', P .. 'j:' .. digest, 'id', digest, 'receiver', receiver,
+           'integration', integration, 'group_key', group_key, 'payload', payload,
+           'status', 'pending', 'created_at', created, 'next_attempt_at', created,
+           'attempts', '[]', 'last_error', '', 'finished_at', '', 'owner', '',
+           'lease_until', '', 'entry', '')
+redis.call('ZADD', P .. 'jobs:all', created, digest)
+redis.call('ZADD', P .. 'jobs:status:pending', created, digest)
+redis.call('ZADD', P .. 'jobs:receiver:' .. receiver, created, digest)
+schedule(P, digest, integration, created)
+return 1
+"""
+
 _RENEW = """
 -- ARGV: prefix, owner, until, ids...
 local P, owner, until_s = ARGV[1], ARGV[2], ARGV[3]
@@ -420,6 +451,7 @@ def _job(fields: dict[str, str]) -> Job:
         last_error=fields.get("last_error", ""),
         finished_at=float(finished) if finished else None,
         handle=fields.get("owner", ""),
+        digest_id=fields.get("digest_id") or None,
     )
 
 
@@ -548,6 +580,7 @@ class RedisStore(Store):
             for name, source in (
                 ("commit", _COMMIT), ("claim", _CLAIM), ("record", _RECORD), ("renew", _RENEW),
                 ("release", _RELEASE), ("requeue", _REQUEUE), ("prune", _PRUNE),
+                ("merge", _MERGE),
             )
         }
         try:
@@ -783,6 +816,36 @@ class RedisStore(Store):
         with self._guard():
             rows = await self._script("claim", args)
         return [_job(_pairs(row)) for row in rows]
+
+    async def count_due(self, integration: str, now: float) -> int:
+        with self._guard():
+            return int(await self.client.zcount(self._key("due", integration), "-inf", _num(now)))
+
+    async def claim_integration(
+        self, owner: str, integration: str, now: float, limit: int, lease: float
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        # The claim script with a room of 0 for every integration but this one.
+        args = [self.prefix, owner, _num(now), str(int(limit)), _num(now + lease), "0",
+                integration, str(int(limit))]
+        with self._guard():
+            rows = await self._script("claim", args)
+        return [_job(_pairs(row)) for row in rows]
+
+    async def merge_into_digest(
+        self, owner: str, digest: NewJob, merged: Collection[str], now: float
+    ) -> bool:
+        attempt = Attempt(at=now, duration=0.0, outcome="delivered", reason="digest",
+                          detail=f"merged into digest {digest.id}")
+        args = [
+            self.prefix, owner, _num(now), orjson.dumps(attempt.to_dict()).decode(), digest.id,
+            digest.receiver, digest.integration, digest.group_key,
+            orjson.dumps(digest.payload).decode(), _num(digest.created_at), *merged,
+        ]
+        with self._guard():
+            done = await self._script("merge", args)
+        return bool(done)
 
     async def renew(self, owner: str, job_ids: Collection[str], until: float) -> None:
         if not job_ids:

@@ -45,6 +45,7 @@ from relay.store.base import (
     GroupUpdate,
     Job,
     JobStatus,
+    NewJob,
     Store,
     TransitionResult,
 )
@@ -52,7 +53,8 @@ from relay.store.base import (
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], T]
 
-SCHEMA_VERSION = 2  # 2: groups.firing_count (prune groups whose alerts are all resolved)
+SCHEMA_VERSION = 3  # 2: groups.firing_count (prune groups whose alerts are all resolved)
+# 3: jobs.digest_id (a notification merged into a storm digest)
 MAX_BATCH = 512  # operations per group commit; bounds the latency of one transaction
 
 _SCHEMA = """
@@ -80,7 +82,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     lease_until REAL,
     attempts TEXT NOT NULL DEFAULT '[]',
     last_error TEXT NOT NULL DEFAULT '',
-    finished_at REAL
+    finished_at REAL,
+    digest_id TEXT
 );
 -- Claiming seeks per integration: a full integration's backlog is never scanned.
 DROP INDEX IF EXISTS jobs_status_next_attempt_at;
@@ -95,7 +98,7 @@ CREATE TABLE IF NOT EXISTS refs (
 
 _JOB_COLUMNS = (
     "id, receiver, integration, group_key, payload, status, created_at, next_attempt_at,"
-    " lease_owner, attempts, last_error, finished_at"
+    " lease_owner, attempts, last_error, finished_at, digest_id"
 )
 
 
@@ -136,6 +139,7 @@ def _job(row: tuple[Any, ...]) -> Job:
         attempts=[Attempt.from_dict(a) for a in orjson.loads(row[9])],
         last_error=row[10],
         finished_at=row[11],
+        digest_id=row[12],
     )
 
 
@@ -425,6 +429,10 @@ class SQLiteStore(Store):
                 "UPDATE groups SET firing_count = (SELECT count(*) FROM json_each(groups.state,"
                 " '$.alerts') WHERE json_extract(json_each.value, '$.status') = 'firing')"
             )
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
+        if "digest_id" not in columns:
+            conn.execute("ALTER TABLE jobs ADD COLUMN digest_id TEXT")
+        if row[0] is not None and row[0] < SCHEMA_VERSION:
             conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
         # One process owns the file: whatever a previous run was delivering is due again.
         conn.execute(
@@ -483,36 +491,53 @@ class SQLiteStore(Store):
         held: Mapping[str, int] | None = None,
     ) -> list[Job]:
         room = ClaimRoom(limit, frozenset(exclude_integrations), per_integration, held or {}).of
+        return await self._call(lambda conn: _claim(conn, owner, now, limit, lease, room))
 
-        def op(conn: sqlite3.Connection) -> list[Job]:
-            rows: list[tuple[Any, ...]] = []
-            for (integration,) in conn.execute(_PENDING_INTEGRATIONS).fetchall():
-                if room(integration) > 0:
-                    rows += conn.execute(
-                        _DUE_OF_INTEGRATION, (integration, now, room(integration))
-                    ).fetchall()
-            rows += [
-                row for row in conn.execute(_LEASE_EXPIRED, (now,)).fetchall()
-                if room(row[2]) > 0
-            ]
-            rows.sort(key=lambda row: (row[7], row[6]))  # next_attempt_at, created_at
-            taken: dict[str, int] = {}
-            chosen: list[tuple[Any, ...]] = []
-            for row in rows:  # oldest first, each integration within its room
-                if len(chosen) == limit:
-                    break
-                if taken.get(row[2], 0) < room(row[2]):
-                    taken[row[2]] = taken.get(row[2], 0) + 1
-                    chosen.append(row)
-            jobs = [_job(row) for row in chosen]
-            until = now + lease
-            conn.executemany(
-                "UPDATE jobs SET status = 'running', lease_owner = ?, lease_until = ? WHERE id = ?",
-                [(owner, until, job.id) for job in jobs],
-            )
-            for job in jobs:
-                job.status, job.handle = "running", owner
-            return jobs
+    async def count_due(self, integration: str, now: float) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT count(*) FROM jobs WHERE status = 'pending' AND integration = ?"
+                " AND next_attempt_at <= ?", (integration, now),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._call(op)
+
+    async def claim_integration(
+        self, owner: str, integration: str, now: float, limit: int, lease: float
+    ) -> list[Job]:
+        def room(name: str) -> int:
+            return limit if name == integration else 0
+
+        return await self._call(lambda conn: _claim(conn, owner, now, limit, lease, room))
+
+    async def merge_into_digest(
+        self, owner: str, digest: NewJob, merged: Collection[str], now: float
+    ) -> bool:
+        ids = list(merged)
+        attempt = Attempt(at=now, duration=0.0, outcome="delivered", reason="digest",
+                          detail=f"merged into digest {digest.id}")
+        marker = _dumps(attempt.to_dict())
+
+        def op(conn: sqlite3.Connection) -> bool:
+            held = 0
+            for chunk in _chunks(ids, 500):
+                held += conn.execute(
+                    f"SELECT count(*) FROM jobs WHERE id IN ({_placeholders(len(chunk))})"
+                    " AND status = 'running' AND lease_owner = ?", (*chunk, owner),
+                ).fetchone()[0]
+            if held != len(ids):
+                return False
+            for chunk in _chunks(ids, 500):
+                conn.execute(
+                    "UPDATE jobs SET status = 'delivered', finished_at = ?, last_error = '',"
+                    " digest_id = ?, lease_owner = NULL, lease_until = NULL,"
+                    " attempts = json_insert(attempts, '$[#]', json(?))"
+                    f" WHERE id IN ({_placeholders(len(chunk))})",
+                    (now, digest.id, marker, *chunk),
+                )
+            _insert_jobs(conn, [digest])
+            return True
 
         return await self._call(op)
 
@@ -677,6 +702,58 @@ def _load_group(conn: sqlite3.Connection, key: str) -> GroupState | None:
     return GroupState.from_dict(orjson.loads(row[0])) if row is not None else None
 
 
+def _claim(
+    conn: sqlite3.Connection, owner: str, now: float, limit: int, lease: float,
+    room: Callable[[str], int],
+) -> list[Job]:
+    """Lease due jobs (and jobs whose lease ran out), oldest first, each integration
+    within ``room(integration)``."""
+    rows: list[tuple[Any, ...]] = []
+    for (integration,) in conn.execute(_PENDING_INTEGRATIONS).fetchall():
+        if room(integration) > 0:
+            rows += conn.execute(
+                _DUE_OF_INTEGRATION, (integration, now, room(integration))
+            ).fetchall()
+    rows += [
+        row for row in conn.execute(_LEASE_EXPIRED, (now,)).fetchall()
+        if room(row[2]) > 0
+    ]
+    rows.sort(key=lambda row: (row[7], row[6]))  # next_attempt_at, created_at
+    taken: dict[str, int] = {}
+    chosen: list[tuple[Any, ...]] = []
+    for row in rows:  # oldest first, each integration within its room
+        if len(chosen) == limit:
+            break
+        if taken.get(row[2], 0) < room(row[2]):
+            taken[row[2]] = taken.get(row[2], 0) + 1
+            chosen.append(row)
+    jobs = [_job(row) for row in chosen]
+    until = now + lease
+    conn.executemany(
+        "UPDATE jobs SET status = 'running', lease_owner = ?, lease_until = ? WHERE id = ?",
+        [(owner, until, job.id) for job in jobs],
+    )
+    for job in jobs:
+        job.status, job.handle = "running", owner
+    return jobs
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
+    conn.executemany(
+        "INSERT INTO jobs (id, receiver, integration, group_key, payload, status, created_at,"
+        " next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+        [
+            (j.id, j.receiver, j.integration, j.group_key, _dumps(j.payload), j.created_at,
+             j.created_at)
+            for j in jobs
+        ],
+    )
+
+
 def _apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResult:
     result = update.transition(_load_group(conn, update.key))
     state = result.state
@@ -697,20 +774,5 @@ def _apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResul
                 _dumps(state.to_dict()),
             ),
         )
-    conn.executemany(
-        "INSERT INTO jobs (id, receiver, integration, group_key, payload, status, created_at,"
-        " next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-        [
-            (
-                j.id,
-                j.receiver,
-                j.integration,
-                j.group_key,
-                _dumps(j.payload),
-                j.created_at,
-                j.created_at,
-            )
-            for j in result.jobs
-        ],
-    )
+    _insert_jobs(conn, result.jobs)
     return result

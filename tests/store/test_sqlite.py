@@ -82,7 +82,7 @@ async def test_creates_directory_schema_and_wal(tmp_path: Path) -> None:
     try:
         with contextlib.closing(sqlite3.connect(path)) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
             assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # INCREMENTAL
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
             assert {"groups", "jobs", "refs", "jobs_claim"} <= tables
@@ -149,7 +149,7 @@ async def test_a_version_1_file_is_upgraded_and_its_resolved_groups_can_be_prune
     finally:
         await store.close()
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
 
 

@@ -1,0 +1,121 @@
+"""Storm digests: an integration's backlog its rate limit cannot clear in time, merged.
+
+When at least ``storm.after`` notifications of one integration are pending and its
+destination's rate limit cannot let them all out within ``storm.window`` (a datacentre
+link drops: 500 groups for a robot that takes 20 a minute), the dispatcher leases every
+due notification of that integration and merges them into digest jobs: one entry per
+group, every alert counted (relay.digest). In one store transaction each merged job is
+marked delivered with ``digest_id`` and the digest job is added, so a crash before it
+loses nothing (the leases run out and the jobs are claimed again) and a crash after it
+sends the digest once (it is an ordinary job: leased, retried, resumed part by part).
+
+The notification log of each group already moved when its notification was decided
+(relay.grouping), exactly as if it were sent alone, so dedup and repeat_interval are
+unaffected. When the backlog fits the rate limit again, notifications go one by one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from relay.digest import Digest, digest_payload
+from relay.models import Notification
+from relay.store.base import Job, NewJob, new_job_id
+
+if TYPE_CHECKING:
+    from relay.channels.base import Notifier
+    from relay.dispatch import Dispatcher
+
+logger = logging.getLogger(__name__)
+
+#: Notifications merged at most per storm check (the rest wait for the next one).
+MAX_MERGE = 5000
+
+
+class StormMerger:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._d = dispatcher
+
+    async def merge(self, integration: str, jobs: list[Job]) -> list[Job]:
+        """``jobs`` (leased, in order) or, in a storm, the digest jobs' predecessors
+        removed: returns what is still to be sent one by one."""
+        d = self._d
+        runtime = d._runtime()
+        notifier = runtime.notifiers.get(integration)
+        policy = notifier.storm if notifier is not None else None
+        if (notifier is None or policy is None or not policy.enabled
+                or not notifier.supports_digest or not notifier.rate_limit_key
+                or not notifier.rate_limits):
+            return jobs
+        singles = [job for job in jobs if "digest" not in job.payload]
+        if not singles:
+            return jobs
+        now = d._clock.now()
+        backlog = len(singles) + await d._store.count_due(integration, now)
+        if backlog < policy.after:
+            return jobs
+        limiter = d.limiters.get(notifier.rate_limit_key, notifier.rate_limits)
+        if backlog <= limiter.admits(policy.window, backlog):
+            return jobs
+        lease = runtime.config.delivery.lease
+        more = await d._store.claim_integration(
+            d._owner, integration, now, max(0, MAX_MERGE - len(singles)), lease
+        )
+        for job in more:
+            d._held.setdefault(job.id, job)
+        known = {job.id for job in jobs}
+        everything = [*jobs, *(job for job in more if job.id not in known)]
+        members = [job for job in everything if "digest" not in job.payload]
+        keep = [job for job in everything if "digest" in job.payload]
+        merged = 0
+        for chunk in self._chunks(notifier, integration, members, now):
+            digest_job = self._digest_job(integration, chunk, now)
+            if await d._store.merge_into_digest(d._owner, digest_job, [j.id for j in chunk], now):
+                merged += len(chunk)
+                for job in chunk:
+                    d._held.pop(job.id, None)
+                logger.warning(
+                    "alert storm: %d notifications merged into digest %s",
+                    len(chunk), digest_job.id,
+                    extra={"integration": integration, "job_id": digest_job.id},
+                )
+                d._metrics.storm_merged.labels(_kind(integration)).inc(len(chunk))
+            else:  # a lease ran out meanwhile: send these one by one
+                keep += chunk
+        if merged:
+            d.wake()  # the digest jobs are due now
+        order = {job.id: i for i, job in enumerate(everything)}
+        return sorted(keep, key=lambda job: order[job.id])
+
+    def _digest_job(self, integration: str, jobs: list[Job], now: float) -> NewJob:
+        items = [(j.id, j.group_key, Notification.model_validate(j.payload)) for j in jobs]
+        digest = Digest.of_notifications("storm", jobs[0].receiver, integration, items, now)
+        return NewJob(
+            id=new_job_id(), receiver=jobs[0].receiver, integration=integration,
+            group_key=f"storm-digest|{integration}", payload=digest_payload(digest),
+            created_at=now,
+        )
+
+    def _chunks(
+        self, notifier: Notifier, integration: str, jobs: list[Job], now: float
+    ) -> list[list[Job]]:
+        """``jobs`` in digests each small enough to be sent within one window of the
+        destination's tightest rate (its parts are counted as one burst)."""
+        most = min(rate.count for rate in notifier.rate_limits)
+        pending = [jobs]
+        done: list[list[Job]] = []
+        while pending:
+            chunk = pending.pop(0)
+            digest = Digest.from_dict(self._digest_job(integration, chunk, now).payload["digest"])
+            if len(chunk) > 1 and notifier.digest_messages(digest) > most:
+                half = len(chunk) // 2
+                pending[:0] = [chunk[:half], chunk[half:]]
+                continue
+            done.append(chunk)
+        return done
+
+
+def _kind(integration: str) -> str:
+    parts = integration.split("/")
+    return parts[-2] if len(parts) >= 3 else "unknown"
