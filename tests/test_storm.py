@@ -1,0 +1,163 @@
+"""Alert storms (issue 13): a backlog a robot's rate limit cannot clear in time is merged
+into digests; nothing is lost, nothing is throttled, dedup still works, and afterwards
+notifications go one by one again. Everything runs on the fake clock: the rate limiter
+and the robot fake both count on it, and waiting for the limiter moves it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import deque
+from typing import Any
+
+import httpx
+import respx
+
+from relay.clock import FakeClock
+from relay.ratelimit import LimiterRegistry
+from tests.helpers.webhooks import alert, webhook
+
+ROBOT = "https://robot.example.com/cgi-bin/webhook/send?key=storm"
+GROUPS, PER_GROUP = 500, 20
+
+CONFIG = f"""
+route:
+  receiver: oncall
+receivers:
+  - name: oncall
+    wecom_configs:
+      - webhook_url: {ROBOT}
+"""
+
+
+class RobotFake:
+    """A WeCom robot: 20 messages per rolling minute (on the fake clock), errcode 45009
+    past it, as WeCom does."""
+
+    def __init__(self, clock: FakeClock, limit: int = 20, window: float = 60.0) -> None:
+        self.clock, self.limit, self.window = clock, limit, window
+        self.accepted: deque[float] = deque()
+        self.contents: list[str] = []
+        self.throttled = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        now = self.clock.now()
+        while self.accepted and self.accepted[0] <= now - self.window:
+            self.accepted.popleft()
+        if len(self.accepted) >= self.limit:
+            self.throttled += 1
+            return httpx.Response(200, json={"errcode": 45009, "errmsg": "api freq out of limit"})
+        self.accepted.append(now)
+        body = json.loads(request.content)
+        self.contents.append(body[body["msgtype"]]["content"])
+        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+
+
+def group_webhook(index: int, size: int = PER_GROUP) -> dict[str, Any]:
+    alerts = [alert("LinkDown", f"host-{index}-{n}:9100", group=f"g{index}")
+              for n in range(size)]
+    payload = webhook(*alerts, group_key=f'{{}}:{{group="g{index}"}}')
+    payload["groupLabels"] = {"alertname": "LinkDown", "group": f"g{index}"}
+    return payload
+
+
+async def deliver_everything(relay: Any) -> None:
+    dispatcher = relay.state.dispatcher
+    for _ in range(10_000):
+        await dispatcher.run_once()
+        await dispatcher.settle()
+        counts = await relay.state.store.job_counts()
+        if counts["pending"] == 0 and counts["running"] == 0:
+            return
+        due = [j.next_attempt_at for j in await relay.state.store.list_jobs("pending", 1000)]
+        if due and min(due) > relay.clock.now():
+            relay.clock.set(min(due))
+    raise AssertionError("jobs left undelivered")
+
+
+def use_fake_time(relay: Any) -> None:
+    async def sleep(seconds: float) -> None:
+        relay.clock.advance(seconds)  # waiting for the rate limit moves the fake clock
+        await asyncio.sleep(0)
+
+    relay.state.dispatcher.limiters = LimiterRegistry(monotonic=relay.clock.now, sleep=sleep)
+
+
+async def test_storm_of_500_groups_is_merged_within_the_rate_and_then_calms(relay_factory) -> None:
+    async with relay_factory(CONFIG) as relay:
+        use_fake_time(relay)
+        start = relay.clock.now()
+        with respx.mock(assert_all_called=False) as mock:
+            robot = RobotFake(relay.clock)
+            mock.post(ROBOT).mock(side_effect=robot)
+            for index in range(GROUPS):
+                assert (await relay.post(group_webhook(index))).status_code == 200
+            await deliver_everything(relay)
+
+            assert robot.throttled == 0
+            # Every alert is represented: each group's entry, counting all 20 alerts, once.
+            text = "\n".join(robot.contents)
+            for index in range(GROUPS):
+                entries = re.findall(rf"group=g{index}\b[^\n]*· (\d+) firing", text)
+                assert entries == [str(PER_GROUP)], index
+            assert len(robot.contents) < 40
+            assert relay.clock.now() - start <= 120  # every alert out within 2 minutes
+
+            jobs = await relay.jobs()
+            singles = [j for j in jobs if "digest" not in j.payload]
+            digests = {j.id: j for j in jobs if "digest" in j.payload}
+            assert len(singles) == GROUPS and all(j.status == "delivered" for j in jobs)
+            merged = [j for j in singles if j.digest_id is not None]
+            assert merged and all(j.digest_id in digests for j in merged)
+            listed = (await relay.client.get("/api/v1/notifications?limit=1000")).json()
+            by_id = {n["id"]: n for n in listed["notifications"]}
+            assert by_id[merged[0].id]["digest_id"] == merged[0].digest_id
+            assert by_id[merged[0].digest_id]["digest"]["groups"] == len(merged)
+            assert merged[0].attempts[-1].reason == "digest"
+            covered = {job for d in digests.values()
+                       for e in d.payload["digest"]["entries"] for job in e["job_ids"]}
+            assert covered == {j.id for j in merged}
+
+            # The notification log of every group moved: Alertmanager's re-send is a duplicate.
+            for index in range(GROUPS):
+                await relay.post(group_webhook(index))
+            assert len(await relay.jobs()) == len(jobs)
+
+            # The storm is over: a new group goes out alone, as its own message.
+            relay.clock.advance(120)
+            sent_before = len(robot.contents)
+            await relay.post(group_webhook(GROUPS))
+            await deliver_everything(relay)
+            alone = robot.contents[sent_before:]  # its own message, split in parts (20 alerts)
+            assert alone and all("[FIRING:20]" in part and "storm" not in part for part in alone)
+            assert all(f"group=g{GROUPS}" in part or "LinkDown" in part for part in alone)
+            last = (await relay.jobs())[-1]
+            assert last.digest_id is None and "digest" not in last.payload
+            assert robot.throttled == 0
+
+
+async def test_a_backlog_the_rate_allows_is_sent_one_by_one(relay_factory) -> None:
+    async with relay_factory(CONFIG) as relay:
+        use_fake_time(relay)
+        with respx.mock(assert_all_called=False) as mock:
+            robot = RobotFake(relay.clock)
+            mock.post(ROBOT).mock(side_effect=robot)
+            for index in range(15):  # 15 one-message groups < 20 per minute: no storm
+                await relay.post(group_webhook(index, size=2))
+            await deliver_everything(relay)
+        assert len(robot.contents) == 15 and robot.throttled == 0
+        assert all(j.digest_id is None and "digest" not in j.payload for j in await relay.jobs())
+
+
+async def test_storm_disabled_sends_one_by_one(relay_factory) -> None:
+    config = CONFIG + "        storm: {enabled: false}\n"
+    async with relay_factory(config) as relay:
+        use_fake_time(relay)
+        with respx.mock(assert_all_called=False) as mock:
+            robot = RobotFake(relay.clock)
+            mock.post(ROBOT).mock(side_effect=robot)
+            for index in range(30):
+                await relay.post(group_webhook(index, size=2))
+            await deliver_everything(relay)
+        assert len(robot.contents) == 30 and robot.throttled == 0
