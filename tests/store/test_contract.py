@@ -503,3 +503,50 @@ async def test_identical_racing_transitions_create_one_job(store: Store) -> None
 
 async def test_apply_nothing(store: Store) -> None:
     assert await store.apply([]) == []
+
+
+# -- storm digests -------------------------------------------------------------------------
+
+
+async def test_storm_counts_and_claims_one_integration(store: Store) -> None:
+    jobs = [new_job(f"g{i}", integration="oncall/wecom/0") for i in range(5)]
+    other = new_job("x", integration="oncall/slack/0")
+    await store.apply([GroupUpdate(j.group_key, put(group(j.group_key), j)) for j in [*jobs, other]])
+    assert await store.count_due("oncall/wecom/0", T0) == 5
+    assert await store.count_due("oncall/wecom/0", T0 - 1) == 0
+    claimed = await store.claim_integration("me", "oncall/wecom/0", T0, 3, 60.0)
+    assert len(claimed) == 3 and {j.id for j in claimed} <= {j.id for j in jobs}
+    assert all(j.integration == "oncall/wecom/0" and j.status == "running" for j in claimed)
+    assert await store.count_due("oncall/wecom/0", T0) == 2
+    assert await store.count_due("oncall/slack/0", T0) == 1
+
+
+async def test_merge_into_digest_is_all_or_nothing(store: Store) -> None:
+    jobs = [new_job(f"g{i}", integration="oncall/wecom/0") for i in range(4)]
+    await store.apply([GroupUpdate(j.group_key, put(group(j.group_key), j)) for j in jobs])
+    mine = await store.claim_integration("me", "oncall/wecom/0", T0, 4, 60.0)
+    digest = NewJob(id=new_job_id(), receiver="oncall", integration="oncall/wecom/0",
+                    group_key="storm-digest|oncall/wecom/0",
+                    payload={"digest": {"kind": "storm", "entries": []}}, created_at=T0)
+    # A lease that ran out and went to another replica: nothing is written.
+    await store.renew("me", [j.id for j in mine[1:]], T0 + 200)
+    taken = await store.claim_jobs("other", T0 + 61, 10, 60.0)
+    assert [j.id for j in taken] == [mine[0].id]
+    assert not await store.merge_into_digest("me", digest, [j.id for j in mine], T0 + 61)
+    assert await store.get_job(digest.id) is None
+    for job in mine:
+        stored = await store.get_job(job.id)
+        assert stored is not None and stored.status == "running" and stored.digest_id is None
+
+    # Leases still held: every merged job is delivered as part of the digest, which is due.
+    rest = [j.id for j in mine[1:]]
+    assert await store.merge_into_digest("me", digest, rest, T0 + 61)
+    for job_id in rest:
+        job = await store.get_job(job_id)
+        assert job is not None and job.status == "delivered" and job.digest_id == digest.id
+        assert job.attempts[-1].reason == "digest" and job.to_api()["digest_id"] == digest.id
+    queued = await store.claim_jobs("me", T0 + 61, 10, 60.0)
+    assert [j.id for j in queued] == [digest.id]
+    assert queued[0].to_api()["digest"]["kind"] == "storm"
+    counts = await store.job_counts()
+    assert counts["delivered"] == 3 and counts["running"] == 2
