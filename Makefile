@@ -42,6 +42,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest --redis
 	$(BIN)/python -m bench.isolation --rounds 5
+	$(BIN)/python -m bench.storm
 
 stack-up:
 	$(COMPOSE) up -d --build

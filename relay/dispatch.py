@@ -316,6 +316,7 @@ class Dispatcher:
         except Exception as exc:  # a bug in a notifier must not lose the alert
             logger.exception("notifier %s raised unexpectedly", job.integration)
             outcome = RetryableError("internal_error", redact(repr(exc), runtime.secrets))
+        limiter.sent(count)
         if isinstance(outcome, RetryableError) and outcome.throttled:
             # The vendor counts more than relay sent (another sender shares the robot, or
             # a restart forgot the window): hold every message to it, not only this one.

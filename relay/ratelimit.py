@@ -44,6 +44,10 @@ class RateLimiter(Protocol):
         """Send nothing to this destination for ``seconds`` (the vendor throttled it)."""
         ...
 
+    def sent(self, count: int = 1) -> None:
+        """The messages acquired last were answered (their window starts now)."""
+        ...
+
     def admits(self, within: float, most: int) -> int:
         """How many messages could go in the next ``within`` seconds (at most ``most``)."""
         ...
@@ -84,6 +88,14 @@ class SlidingWindowLimiter:
         self._expire(self._monotonic())
         return len(self._sent)
 
+    def restamp(self, count: int) -> None:
+        """Move the latest ``count`` sends to now (they have just been answered)."""
+        now = self._monotonic()
+        count = min(max(1, count), self.limit, len(self._sent))
+        for _ in range(count):
+            self._sent.pop()
+        self._sent.extend([now] * count)
+
 
 class DestinationLimiter:
     """Every window of one destination, plus a block after a throttle answer."""
@@ -118,6 +130,15 @@ class DestinationLimiter:
 
     def block(self, seconds: float) -> None:
         self._blocked_until = max(self._blocked_until, self._monotonic() + max(0.0, seconds))
+
+    def sent(self, count: int = 1) -> None:
+        """The ``count`` messages acquired last were answered: count them from now.
+
+        The vendor's window starts when it received a message, somewhere between the
+        acquire and the answer; a message that took longer on the way than the one a
+        window later would otherwise be counted by the vendor in both windows."""
+        for window in self._windows:
+            window.restamp(count)
 
     def admits(self, within: float, most: int) -> int:
         """How many messages every window (and a block) lets go in the next ``within``
@@ -159,6 +180,9 @@ class Unlimited:
         return None
 
     def block(self, seconds: float) -> None:
+        return None
+
+    def sent(self, count: int = 1) -> None:
         return None
 
     def admits(self, within: float, most: int) -> int:
