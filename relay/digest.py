@@ -290,13 +290,15 @@ def render_digest(
     locale: str,
     limit: int | None,
     measure: Callable[[str], int] | None = None,
+    cut: Callable[[str, int], str] | None = None,
     **extra: Any,
 ) -> list[str]:
     """Template ``name`` for ``digest``: one text, or several when it exceeds ``limit``
     (as ``measure`` counts, UTF-8 bytes by default), split between entries. Every part
     is a complete rendering with the digest's totals in its header and its share of
     the entries; each entry is in exactly one part, in order. ``limit=None``: one text.
-    ``extra`` goes into the template's context (WeCom's ``msgtype``)."""
+    ``cut`` shortens one entry too big alone (default: cut the text with "…"); ``extra``
+    goes into the template's context (WeCom's ``msgtype``)."""
     from relay.channels.split import nbytes, split_rendered
 
     def render(indices: Sequence[int], last: bool) -> str:
@@ -305,4 +307,4 @@ def render_digest(
 
     if limit is None:
         return [render(range(len(digest.entries)), True)]
-    return split_rendered(render, len(digest.entries), limit, measure=measure or nbytes)
+    return split_rendered(render, len(digest.entries), limit, measure=measure or nbytes, cut=cut)

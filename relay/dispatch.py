@@ -172,7 +172,7 @@ class Dispatcher:
     def rate_limit_state(self, key: str) -> dict[str, Any] | None:
         """A destination's limiter (sent per window, next free slot, block), for the
         console; None before anything was sent to it."""
-        return self._limiters.state(key)
+        return self.limiters.state(key)
 
     async def run_once(self) -> int:
         """Claim what is due and hand it to the integration workers; returns jobs claimed.

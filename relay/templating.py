@@ -459,6 +459,7 @@ class Renderer:
             "firing": digest.firing,
             "resolved": digest.resolved,
             "alerts_total": digest.alerts,
+            "created": datetime.fromtimestamp(digest.created_at, UTC),
             "window_start": datetime.fromtimestamp(window[0], UTC) if window else None,
             "window_end": datetime.fromtimestamp(window[1], UTC) if window else None,
             "receiver": digest.receiver,

@@ -34,6 +34,7 @@ from relay.channels.http import Answer, call, errcode_check
 from relay.channels.parts import send_parts
 from relay.channels.split import split_rendered
 from relay.channels.urls import url_secret_parts
+from relay.digest import Digest, DigestMessage, render_digest
 from relay.errors import DeliveryError, PermanentError
 from relay.models import Notification
 from relay.ratelimit import Rate
@@ -242,6 +243,20 @@ class DingTalkNotifier(Notifier):
         bodies = self.render_parts(message)
         return parts_preview("dingtalk", bodies, [_size(b) for b in bodies], BODY_LIMIT, "bytes")
 
+    def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
+        """The digest in this robot's msgtype, split between groups to the body limit. A
+        digest mentions nobody: the groups' own messages wake people."""
+        first = render_digest(self._ctx.renderer, "dingtalk.digest", digest,
+                              locale=self._locale, limit=None, msgtype=self._cfg.msgtype)[0]
+        title = _title(first)
+        texts = render_digest(self._ctx.renderer, "dingtalk.digest", digest, locale=self._locale,
+                              limit=BODY_LIMIT, msgtype=self._cfg.msgtype,
+                              measure=lambda text: _size(self._body(text, title)))
+        return [self._body(text, title) for text in texts]
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)
+
     async def send(self, message: Message) -> Delivery:
         bodies = self.rendered(message, self.render_parts)
         return await send_parts(self._ctx, message, bodies, self._post)
@@ -280,7 +295,7 @@ def _title(header: str) -> str:
 CHANNELS = (
     Channel(
         "dingtalk", DingTalkConfig,
-        templates=("dingtalk.markdown", "dingtalk.text"),
+        templates=("dingtalk.markdown", "dingtalk.text", "dingtalk.digest"),
         preview_settings={"access_token": "preview"},
         filters={"dingtalk_escape": dingtalk_escape},
     ),

@@ -33,6 +33,7 @@ from relay.channels.base import (
 from relay.channels.http import Answer, call
 from relay.channels.parts import send_parts
 from relay.channels.split import cut_bytes, nbytes, split_rendered
+from relay.digest import Digest, DigestMessage, render_digest
 from relay.errors import DeliveryError, PermanentError
 from relay.models import Alert, Notification
 from relay.ratelimit import Rate
@@ -240,6 +241,29 @@ class MSTeamsNotifier(Notifier):
             items.append({"type": "ActionSet", "actions": actions})
         return {"type": "Container", "separator": True, "items": items}
 
+    def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
+        """One card per part: the digest's first line as its title, the rest one block."""
+        color = COLORS["firing" if digest.firing else "resolved"]
+
+        def card(text: str) -> dict[str, Any]:
+            title, _, rest = text.partition("\n")
+            blocks: list[dict[str, Any]] = [
+                {"type": "TextBlock", "text": title.strip() or "digest", "size": "Large",
+                 "weight": "Bolder", "color": color, "wrap": True},
+                {"type": "TextBlock", "text": rest.strip(), "wrap": True},
+            ]
+            return message_of({
+                "type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "version": "1.4", "msteams": {"width": "Full"}, "body": blocks,
+            })
+
+        texts = render_digest(self._ctx.renderer, "msteams.digest", digest, locale=self._locale,
+                              limit=BODY_LIMIT, measure=lambda text: body_bytes(card(text)))
+        return [card(text) for text in texts]
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)
+
     def preview(self, message: Message) -> Preview:
         bodies = self.render_parts(message)
         return parts_preview("msteams", bodies, [body_bytes(b) for b in bodies], BODY_LIMIT,
@@ -258,7 +282,7 @@ class MSTeamsNotifier(Notifier):
 CHANNELS = (
     Channel(
         "msteams", MSTeamsConfig,
-        templates=("msteams.title", "msteams.alert"),
+        templates=("msteams.title", "msteams.alert", "msteams.digest"),
         preview_settings={"webhook_url": "https://prod-00.westus.logic.azure.com/workflows/"
                                          "0123456789abcdef/triggers/manual/paths/invoke?sig=preview"},
         per_alert=("msteams.alert",),

@@ -33,6 +33,7 @@ from relay.channels.base import (
 from relay.channels.http import Answer, call
 from relay.channels.parts import send_parts
 from relay.channels.split import ELLIPSIS, nchars, split_rendered
+from relay.digest import Digest, DigestMessage, render_digest
 from relay.errors import DeliveryError, PermanentError, RetryableError
 from relay.ratelimit import Rate
 
@@ -269,6 +270,25 @@ class TelegramNotifier(Notifier):
         sizes = [visible_length(b["text"]) for b in bodies]
         return parts_preview("telegram", bodies, sizes, TEXT_LIMIT, "characters")
 
+    def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
+        """sendMessage bodies of the digest (telegram.digest escapes every value), split
+        between groups at 4096 visible characters; a digest is sent silently."""
+        cfg = self._cfg
+        texts = render_digest(self._ctx.renderer, "telegram.digest", digest, locale=self._locale,
+                              limit=TEXT_LIMIT, measure=visible_length, cut=cut_html)
+        body: dict[str, Any] = {"chat_id": cfg.chat_id, "parse_mode": "HTML",
+                                "link_preview_options": {"is_disabled": True},
+                                "disable_notification": True}
+        if cfg.message_thread_id is not None:
+            body["message_thread_id"] = cfg.message_thread_id
+        return [{**body, "text": text} for text in texts]
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        bodies = self.digest_bodies(message.digest)
+        delivery = await send_parts(self._ctx, message, bodies, self._post)
+        delivery.data.pop("results", None)
+        return delivery
+
     async def send(self, message: Message) -> Delivery:
         bodies = self.rendered(message, self.render_parts)
         return await send_parts(self._ctx, message, bodies, self._post)
@@ -286,7 +306,7 @@ class TelegramNotifier(Notifier):
 CHANNELS = (
     Channel(
         "telegram", TelegramConfig,
-        templates=("telegram.html",),
+        templates=("telegram.html", "telegram.digest"),
         preview_settings={"bot_token": "123456789:preview-preview-preview-preview-pre",
                           "chat_id": -1001234567890},
     ),

@@ -14,6 +14,7 @@ import pytest
 
 from relay.channels.base import Notifier
 from relay.channels.split import nbytes
+from relay.channels.telegram import visible_length
 from relay.digest import Digest, DigestEntry, hold_digest_jobs
 from relay.models import Alert, Notification
 
@@ -32,6 +33,22 @@ def webhook_text(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False)
 
 
+def dingtalk_text(body: dict[str, Any]) -> str:
+    return str(body["markdown"]["text"] if body["msgtype"] == "markdown" else body["text"]["content"])
+
+
+def teams_text(body: dict[str, Any]) -> str:
+    return "\n".join(b["text"] for b in body["attachments"][0]["content"]["body"])
+
+
+def telegram_text(body: dict[str, Any]) -> str:
+    return str(body["text"])
+
+
+def json_bytes(body: dict[str, Any]) -> int:
+    return nbytes(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+
+
 @dataclass(frozen=True)
 class Kind:
     kind: str
@@ -39,6 +56,7 @@ class Kind:
     text: Callable[[Any], str]  # the text of one body
     limit: int | None  # the vendor's limit per body, in `measure` units
     measure: Callable[[str], int] = nbytes
+    whole: Callable[[Any], int] | None = None  # measures the whole body instead of its text
 
 
 #: Every channel with digests. A new channel adds its line here.
@@ -51,6 +69,12 @@ DIGEST_CHANNELS = [
     Kind("wecom", "{key: k, msgtype: text}", wecom_text, 2048),
     Kind("wecom_app", "{corp_id: c, agent_id: 1, api_secret: s}", wecom_text, 4096),
     Kind("webhook", "{url: 'https://hooks.example.com/x'}", webhook_text, None),
+    Kind("dingtalk", "{access_token: t}", dingtalk_text, 20000, whole=json_bytes),
+    Kind("dingtalk", "{access_token: t, msgtype: text}", dingtalk_text, 20000, whole=json_bytes),
+    Kind("msteams", "{webhook_url: 'https://prod-00.westus.logic.azure.com/workflows/0/triggers/"
+         "manual/paths/invoke?sig=s'}", teams_text, 28000, whole=json_bytes),
+    Kind("telegram", "{bot_token: '123456789:abcdefabcdefabcdefabcdefabcdefabcde',"
+         " chat_id: -100123}", telegram_text, 4096, visible_length),
 ]
 
 
@@ -102,6 +126,10 @@ def test_digest_renders_totals_and_every_group(
         assert text.count(f"group=g{group}") == 1
     assert "link 0/0 is down" in text
     assert ("告警" if locale == "zh-CN" else "storm") in text
+    if kind.kind == "telegram":
+        from relay.channels.telegram import entities_problem
+
+        assert not any(entities_problem(b["text"]) for b in bodies)
     assert "9" in text and "3" in text  # 9 firing, 3 resolved
 
 
@@ -119,7 +147,9 @@ def test_a_big_digest_splits_between_groups_each_once(
     seen: list[int] = []
     for index, body in enumerate(bodies, 1):
         text = kind.text(body)
-        if kind.kind != "slack":
+        if kind.whole is not None:
+            assert kind.whole(body) <= kind.limit
+        elif kind.kind != "slack":
             assert kind.measure(text) <= kind.limit
         else:
             for block in body["attachments"][0]["blocks"]:
