@@ -35,6 +35,7 @@ from relay.channels.http import Answer, call, errcode_check
 from relay.channels.parts import send_parts
 from relay.channels.split import ELLIPSIS, cut_bytes, nbytes, split_rendered
 from relay.channels.urls import url_secret_parts
+from relay.digest import Digest, DigestMessage, render_digest
 from relay.errors import DeliveryError, PermanentError
 from relay.models import Alert, Notification
 from relay.ratelimit import Rate
@@ -256,6 +257,29 @@ class FeishuNotifier(Notifier):
         sizes = [_json_bytes(b) + (SIGN_RESERVE if self._secret else 0) for b in bodies]
         return parts_preview("feishu", bodies, sizes, BODY_LIMIT, "JSON bytes")
 
+    def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
+        """The digest as text messages or cards (title: its first line), split between
+        groups to the body limit. A digest mentions nobody."""
+        msgtype = self._cfg.msgtype
+        color = "red" if digest.firing else "green"
+
+        def body(text: str) -> dict[str, Any]:
+            if msgtype == "text":
+                return {"msg_type": "text", "content": {"text": text}}
+            title, _, rest = text.partition("\n")
+            header = {"template": color, "title": {"tag": "plain_text", "content": title}}
+            return {"msg_type": "interactive",
+                    "card": {"config": {"wide_screen_mode": True}, "header": header,
+                             "elements": [_div(rest.strip())]}}
+
+        texts = render_digest(self._ctx.renderer, "feishu.digest", digest, locale=self._locale,
+                              limit=BODY_LIMIT - SIGN_RESERVE, msgtype=msgtype,
+                              measure=lambda text: _json_bytes(body(text)))
+        return [body(text) for text in texts]
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)
+
     # -- sending -----------------------------------------------------------------------
 
     async def send(self, message: Message) -> Delivery:
@@ -349,7 +373,7 @@ def _cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
 CHANNELS = (
     Channel(
         "feishu", FeishuConfig,
-        templates=("feishu.title", "feishu.alert", "feishu.text"),
+        templates=("feishu.title", "feishu.alert", "feishu.text", "feishu.digest"),
         preview_settings={"webhook_url": f"https://{FEISHU_HOSTS[0]}{HOOK_PATH}preview"},
         single_line=("feishu.title",),
         per_alert=("feishu.alert",),

@@ -41,6 +41,15 @@ def teams_text(body: dict[str, Any]) -> str:
     return "\n".join(b["text"] for b in body["attachments"][0]["content"]["body"])
 
 
+def feishu_card_text(body: dict[str, Any]) -> str:
+    card = body["card"]
+    return f'{card["header"]["title"]["content"]}\n{card["elements"][0]["text"]["content"]}'
+
+
+def feishu_text(body: dict[str, Any]) -> str:
+    return str(body["content"]["text"])
+
+
 def telegram_text(body: dict[str, Any]) -> str:
     return str(body["text"])
 
@@ -73,6 +82,11 @@ DIGEST_CHANNELS = [
     Kind("dingtalk", "{access_token: t, msgtype: text}", dingtalk_text, 20000, whole=json_bytes),
     Kind("msteams", "{webhook_url: 'https://prod-00.westus.logic.azure.com/workflows/0/triggers/"
          "manual/paths/invoke?sig=s'}", teams_text, 28000, whole=json_bytes),
+    Kind("feishu", "{webhook_url: 'https://open.feishu.cn/open-apis/bot/v2/hook/x'}",
+         feishu_card_text, 20000,
+         whole=json_bytes),
+    Kind("feishu", "{webhook_url: 'https://open.feishu.cn/open-apis/bot/v2/hook/x', msgtype: text}",
+         feishu_text, 20000, whole=json_bytes),
     Kind("telegram", "{bot_token: '123456789:abcdefabcdefabcdefabcdefabcdefabcde',"
          " chat_id: -100123}", telegram_text, 4096, visible_length),
 ]
