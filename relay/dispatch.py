@@ -109,8 +109,9 @@ class Dispatcher:
         self._runtime = runtime
         self._owner = owner
         self._poll_interval = poll_interval
-        # Rate limiters by destination; tests replace it with one on a fake clock.
-        self._limiters = LimiterRegistry()
+        # Rate limiters by destination. Public so a test (or a benchmark) can put one on
+        # a virtual clock: LimiterRegistry(monotonic=..., sleep=...).
+        self.limiters = LimiterRegistry()
         self._queues: dict[str, asyncio.Queue[Job]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._held: dict[str, Job] = {}  # job id -> job, leased by this dispatcher
@@ -172,7 +173,7 @@ class Dispatcher:
     def rate_limit_state(self, key: str) -> dict[str, Any] | None:
         """A destination's limiter (sent per window, next free slot, block), for the
         console; None before anything was sent to it."""
-        return self._limiters.state(key)
+        return self.limiters.state(key)
 
     async def run_once(self) -> int:
         """Claim what is due and hand it to the integration workers; returns jobs claimed.
@@ -285,7 +286,7 @@ class Dispatcher:
                 integration=job.integration,
                 attempt=len(job.attempts) + 1,
             )
-        limiter = self._limiters.get(notifier.rate_limit_key, notifier.rate_limits)
+        limiter = self.limiters.get(notifier.rate_limit_key, notifier.rate_limits)
         digest = digest_of_payload(job.payload)
         try:
             if digest is not None:

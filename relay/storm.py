@@ -55,7 +55,7 @@ class StormMerger:
         backlog = len(singles) + await d._store.count_due(integration, now)
         if backlog < policy.after:
             return jobs
-        limiter = d._limiters.get(notifier.rate_limit_key, notifier.rate_limits)
+        limiter = d.limiters.get(notifier.rate_limit_key, notifier.rate_limits)
         if backlog <= limiter.admits(policy.window, backlog):
             return jobs
         lease = runtime.config.delivery.lease

@@ -81,7 +81,7 @@ def use_fake_time(relay: Any) -> None:
         relay.clock.advance(seconds)  # waiting for the rate limit moves the fake clock
         await asyncio.sleep(0)
 
-    relay.state.dispatcher._limiters = LimiterRegistry(monotonic=relay.clock.now, sleep=sleep)
+    relay.state.dispatcher.limiters = LimiterRegistry(monotonic=relay.clock.now, sleep=sleep)
 
 
 async def test_storm_of_500_groups_is_merged_within_the_rate_and_then_calms(relay_factory) -> None:

@@ -6,7 +6,7 @@ robot), nothing goes to that robot for the 10 minutes DingTalk blocks it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,7 +14,7 @@ import respx
 
 from relay.channels.dingtalk import DINGTALK_API_URL
 from relay.clock import FakeClock
-from relay.ratelimit import DestinationLimiter, LimiterRegistry, Rate, RateLimiter
+from relay.ratelimit import LimiterRegistry
 from tests.channels.test_dingtalk import SECRET, TOKEN
 from tests.conftest import Relay
 from tests.helpers.dingtalk import independent_sign
@@ -28,25 +28,13 @@ receivers:
 """
 
 
-class FakeTimeLimiters(LimiterRegistry):
+def fake_time_limiters(clock: FakeClock) -> LimiterRegistry:
     """The dispatcher's limiters on the test's clock: waiting moves the clock."""
 
-    def __init__(self, clock: FakeClock) -> None:
-        super().__init__(monotonic=clock.now)
-        self._clock = clock
-        self._mine: dict[tuple[str, tuple[Rate, ...]], DestinationLimiter] = {}
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
 
-    def get(self, key: str | None, rates: Sequence[Rate]) -> RateLimiter:
-        if key is None or not rates:
-            return super().get(key, rates)
-
-        async def sleep(seconds: float) -> None:
-            self._clock.advance(seconds)
-
-        index = (key, tuple(rates))
-        if index not in self._mine:
-            self._mine[index] = DestinationLimiter(rates, monotonic=self._clock.now, sleep=sleep)
-        return self._mine[index]
+    return LimiterRegistry(monotonic=clock.now, sleep=sleep)
 
 
 class FakeRobot:
@@ -104,7 +92,7 @@ async def test_a_storm_of_100_notifications_never_trips_the_robots_limit(
     robot = FakeRobot(clock)
     route = respx_mock.post(DINGTALK_API_URL).mock(side_effect=robot)
     async with relay_factory(CONFIG, clock=clock) as relay:
-        relay.state.dispatcher._limiters = FakeTimeLimiters(clock)
+        relay.state.dispatcher.limiters = fake_time_limiters(clock)
         for payload in storm(100):
             assert (await relay.post(payload)).status_code == 200
         await relay.flush()
@@ -134,7 +122,7 @@ async def test_after_a_130101_nothing_goes_to_the_robot_for_10_minutes(
     robot.foreign = [clock.now() - 1] * 20  # another program just used the whole minute
     respx_mock.post(DINGTALK_API_URL).mock(side_effect=robot)
     async with relay_factory(CONFIG, clock=clock) as relay:
-        relay.state.dispatcher._limiters = FakeTimeLimiters(clock)
+        relay.state.dispatcher.limiters = fake_time_limiters(clock)
         for payload in storm(5, big_every=0):
             await relay.post(payload)
         await relay.flush()

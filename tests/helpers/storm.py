@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from relay.ratelimit import DestinationLimiter, LimiterRegistry, Rate, RateLimiter
+from relay.ratelimit import LimiterRegistry
 from tests.helpers.webhooks import alert, webhook
 
 
@@ -25,24 +25,6 @@ class VirtualTime:
     async def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
         await asyncio.sleep(0)
-
-
-class VirtualLimiters(LimiterRegistry):
-    """The dispatcher's limiters, waiting on ``time`` instead of the event loop's clock."""
-
-    def __init__(self, time: VirtualTime) -> None:
-        super().__init__(monotonic=time.monotonic)
-        self._time = time
-
-    def get(self, key: str | None, rates: Sequence[Rate]) -> RateLimiter:
-        if key is None or not rates:
-            return super().get(key, rates)
-        index = (key, tuple(rates))
-        if index not in self._limiters:
-            self._limiters[index] = DestinationLimiter(
-                rates, monotonic=self._time.monotonic, sleep=self._time.sleep
-            )
-        return self._limiters[index]
 
 
 class EnforcingVendor:
@@ -75,7 +57,7 @@ class EnforcingVendor:
 async def storm(relay: Any, time: VirtualTime, count: int = 100) -> None:
     """``count`` notifications of distinct groups into the relay, each delivered once
     through its dispatcher (the limiter waits in virtual time)."""
-    relay.state.dispatcher._limiters = VirtualLimiters(time)
+    relay.state.dispatcher.limiters = LimiterRegistry(monotonic=time.monotonic, sleep=time.sleep)
     for i in range(count):
         name = f"Storm{i:03d}"
         response = await relay.post(webhook(alert(name), group_key=f'{{}}:{{alertname="{name}"}}'))
