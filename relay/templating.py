@@ -443,7 +443,9 @@ class Renderer:
                 return _finish(name, self._env.get_template(user).render(ctx))
             except Exception as exc:
                 self._failed(name, exc)
-        return self._render_builtin(name, locale, ctx, notification)
+        return self._render_builtin(
+            name, locale, ctx, lambda: _last_resort(notification, locale)
+        )
 
     def digest_context(
         self, digest: Digest, *, locale: str, entries: Sequence[DigestEntry] | None = None,
@@ -489,17 +491,9 @@ class Renderer:
                 return _finish(name, self._env.get_template(user).render(ctx))
             except Exception as exc:
                 self._failed(name, exc)
-        if name not in _names().all:
-            raise ValueError(f"unknown template {name!r} (known: {', '.join(_names().all)})")
-        try:
-            try:
-                template = self._env.get_template(f"{_BUILTIN}{locale}/{name}.j2")
-            except TemplateNotFound:
-                template = self._env.get_template(f"{_BUILTIN}en/{name}.j2")
-            return _finish(name, template.render(ctx))
-        except Exception as exc:
-            self._failed(name, exc)
-            return _digest_last_resort(digest, ctx["entries"], locale)
+        return self._render_builtin(
+            name, locale, ctx, lambda: _digest_last_resort(digest, ctx["entries"], locale)
+        )
 
     def render_string(
         self, source: str, notification: Notification, *, locale: str, fallback: str,
@@ -584,8 +578,10 @@ class Renderer:
         return compiled
 
     def _render_builtin(
-        self, name: str, locale: str, ctx: dict[str, Any], notification: Notification
+        self, name: str, locale: str, ctx: dict[str, Any], last_resort: Callable[[], str]
     ) -> str:
+        """Built-in template ``name`` in ``locale`` (else English); ``last_resort()`` when
+        even that fails: a message must still go out."""
         if name not in _names().all:
             raise ValueError(f"unknown template {name!r} (known: {', '.join(_names().all)})")
         try:
@@ -596,7 +592,7 @@ class Renderer:
             return _finish(name, template.render(ctx))
         except Exception as exc:
             self._failed(name, exc)
-            return _last_resort(notification, locale)
+            return last_resort()
 
     def _failed(self, name: str, exc: BaseException) -> None:
         if self._metrics is not None:
