@@ -35,6 +35,8 @@ from relay.channels.base import ChannelConfig, Locale
 from relay.durations import Duration
 from relay.errors import ConfigError
 from relay.secrets import SecretFieldsModel, StrictModel, header_credentials
+from relay.timeintervals import TimeIntervalSpec
+from relay.timeintervals_config import TimeIntervalConfig
 
 DEFAULT_CONFIG_PATH = "config/relay.yml"
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -165,6 +167,11 @@ class RouteConfig(StrictModel):
     match: dict[str, str] = Field(default_factory=dict)  # legacy Alertmanager form
     match_re: dict[str, str] = Field(default_factory=dict)
     continue_: bool = Field(default=False, alias="continue")
+    # Names from the top-level time_intervals; as in Alertmanager, not inherited by
+    # child routes. mute/active drop notifications; hold keeps them for a digest.
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    active_time_intervals: list[str] = Field(default_factory=list)
+    hold_time_intervals: list[str] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)
 
     @field_validator("group_by")
@@ -212,6 +219,7 @@ class Config(StrictModel):
     templates: list[str] = Field(default_factory=list)
     # Where silences made from a message (Slack's buttons) are created; unset: no such buttons.
     alertmanager: AlertmanagerConfig | None = None
+    time_intervals: list[TimeIntervalConfig] = Field(default_factory=list)
     route: RouteConfig
     receivers: list[ReceiverConfig] = Field(min_length=1)
 
@@ -224,6 +232,10 @@ class Config(StrictModel):
     @property
     def warnings(self) -> list[str]:
         return self._warnings
+
+    def interval_specs(self) -> dict[str, tuple[TimeIntervalSpec, ...]]:
+        """Each named time interval's specs (names are unique: a cross-check)."""
+        return {interval.name: interval.specs() for interval in self.time_intervals}
 
     def receiver(self, name: str) -> ReceiverConfig | None:
         for receiver in self.receivers:
@@ -477,6 +489,17 @@ def _cross_check(raw: dict[str, Any]) -> list[Finding]:
                              f"duplicate receiver name {name!r} (first at receivers[{seen[name]}])"))
         seen.setdefault(name, index)
 
+    intervals: dict[str, int] = {}
+    raw_intervals = raw.get("time_intervals")
+    for index, interval in enumerate(raw_intervals if isinstance(raw_intervals, list) else []):
+        name = interval.get("name") if isinstance(interval, dict) else None
+        if not isinstance(name, str) or not name:
+            continue
+        if name in intervals:
+            problems.append((("time_intervals", index, "name"), f"duplicate time interval name "
+                             f"{name!r} (first at time_intervals[{intervals[name]}])"))
+        intervals.setdefault(name, index)
+
     route = raw.get("route")
     if not isinstance(route, dict):
         return problems
@@ -500,6 +523,13 @@ def _cross_check(raw: dict[str, Any]) -> list[Finding]:
                 re.compile(pattern) if isinstance(pattern, str) else None
             except re.error as exc:
                 problems.append(((*where, "match_re", str(name)), f"invalid regex: {exc}"))
+        for key in ("mute_time_intervals", "active_time_intervals", "hold_time_intervals"):
+            names = node.get(key)
+            for i, name in enumerate(names if isinstance(names, list) else []):
+                if isinstance(name, str) and name not in intervals:
+                    problems.append(((*where, key, i), f"unknown time interval {name!r} "
+                                     f"(known: {', '.join(sorted(intervals)) or 'none'}; "
+                                     "define it under time_intervals)"))
         children = node.get("routes")
         for i, child in enumerate(children if isinstance(children, list) else []):
             if isinstance(child, dict):

@@ -109,6 +109,10 @@ class Route:
     matchers: tuple[Matcher, ...]
     continue_: bool
     routes: list[Route]
+    # Names of time intervals; never inherited, as in Alertmanager.
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
+    hold_time_intervals: tuple[str, ...] = ()
 
     @property
     def passthrough(self) -> bool:
@@ -169,6 +173,9 @@ def _build(config: RouteConfig, parent: Route | None, route_id: str) -> Route:
         matchers=tuple(matchers),
         continue_=config.continue_,
         routes=[],
+        mute_time_intervals=tuple(config.mute_time_intervals),
+        active_time_intervals=tuple(config.active_time_intervals),
+        hold_time_intervals=tuple(config.hold_time_intervals),
     )
     route.routes = [_build(child, route, f"{route_id}.{i}") for i, child in enumerate(config.routes)]
     return route
