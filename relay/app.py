@@ -28,7 +28,8 @@ from relay.clock import Clock, SystemClock
 from relay.config import Config, load_config
 from relay.dispatch import Dispatcher
 from relay.errors import ConfigError, StoreUnavailable
-from relay.grouping import flush_update
+from relay.grouping import TimeGate, flush_update
+from relay.hold import ReleasedHolds, digest_update
 from relay.ingest import error, handle_webhook
 from relay.metrics import Metrics
 from relay.runtime import Runtime
@@ -39,6 +40,7 @@ from relay.store.base import JOB_STATUSES, GroupUpdate, Job, Store, TransitionRe
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.5
+DUE_GROUPS_PER_FLUSH = 1000
 PRUNE_INTERVAL = 600.0
 WRITE_PROBE_KEY = "relay:ready-probe"
 WEBHOOK_PATH = "/api/v1/alerts/webhook"
@@ -152,20 +154,27 @@ class RelayState:
         return None
 
     async def flush_due(self) -> int:
-        """Flush relay-side groups whose timer has fired; returns notifications created."""
+        """Flush groups whose timer has fired (relay-side groups, and groups whose hold
+        window ended); returns notifications created."""
         runtime = self.runtime
         now = self.clock.now()
-        keys = await self.store.due_groups(now)
+        # Every group a hold window's end makes due is released in this one batch, so
+        # that each integration gets one digest for the window.
+        keys = await self.store.due_groups(now, limit=DUE_GROUPS_PER_FLUSH)
         if not keys:
             return 0
+        released = ReleasedHolds()
         updates = []
+        gates: dict[str, TimeGate] = {}
         for key in keys:
             group = await self.store.get_group(key)
             if group is None:
                 continue
             route = runtime.route_for(group.route_id)
+            gate = gates.setdefault(route.id, runtime.gate(route, now))
             integrations = runtime.integrations.get(group.receiver, [])
-            updates.append(flush_update(key, route, integrations, now))
+            updates.append(flush_update(key, route, integrations, now, gate, released))
+        updates.append(digest_update(f"hold-digest|{now}", released, runtime.digest_builder, now))
         results = await self.apply(updates)
         jobs = sum(len(r.jobs) for r in results)
         for result in results:

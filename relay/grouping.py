@@ -14,9 +14,10 @@ identical webhooks and Alertmanager's re-sends produce no second message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from relay.hold import RECHECK, ReleasedHolds, hold, still_firing_jobs, take_held
 from relay.models import Alert, Notification, common_items
 from relay.routing import Route
 from relay.store.base import (
@@ -28,6 +29,7 @@ from relay.store.base import (
     TransitionResult,
     new_job_id,
 )
+from relay.timegate import Gate
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,44 @@ def decide(
     return jobs, suppressed
 
 
+@dataclass(frozen=True)
+class TimeGate:
+    """What the route's time intervals say at the decision (see relay.timegate)."""
+
+    gate: Gate = "send"
+    hold_until: float | None = None  # with "held": when the window ends
+
+
+SEND = TimeGate()
+#: Held notifications wait for a mute (or an inactive time) to end: looked at this often.
+MUTED_RECHECK = 60.0
+
+
+def decide_gated(
+    state: GroupState,
+    alerts: list[Alert],
+    integrations: list[IntegrationPolicy],
+    repeat_interval: float,
+    ctx: GroupContext,
+    gate: TimeGate,
+    now: float,
+) -> tuple[list[NewJob], list[Suppressed]]:
+    """:func:`decide` behind the route's time intervals. Inactive or muted: nothing is
+    decided and the log stays as it is (Alertmanager's time stages come before dedup).
+    Held: decided, and the jobs kept in the group's held entries."""
+    if gate.gate in ("inactive", "muted"):
+        return [], [
+            Suppressed(state.receiver, i.id, gate.gate,
+                       state.log[i.id].at if i.id in state.log else None)
+            for i in integrations
+        ]
+    jobs, suppressed = decide(state, alerts, integrations, repeat_interval, ctx, now)
+    if gate.gate == "held":
+        suppressed += hold(state, jobs, alerts, gate.hold_until, now)
+        jobs = []
+    return jobs, suppressed
+
+
 def build_notification(
     state: GroupState, alerts: list[Alert], ctx: GroupContext, reason: str
 ) -> Notification:
@@ -158,6 +198,7 @@ def passthrough_update(
     integrations: list[IntegrationPolicy],
     ctx: GroupContext,
     now: float,
+    gate: TimeGate = SEND,
 ) -> GroupUpdate:
     """A webhook's alerts for one receiver, decided on arrival (Alertmanager grouped them)."""
 
@@ -171,9 +212,12 @@ def passthrough_update(
         # members of a pair differ in externalURL, and messages take it from the webhook.
         changed = state is None or (new.route_id, new.alerts) != (route.id, current)
         new.route_id, new.alerts, new.meta = route.id, current, meta
-        log_before, ack_before = dict(new.log), new.ack
-        jobs, suppressed = decide(new, alerts, integrations, route.repeat_interval, ctx, now)
-        changed = changed or new.log != log_before or new.ack != ack_before
+        before = (dict(new.log), new.ack, repr(new.held), new.held_until)
+        jobs, suppressed = decide_gated(
+            new, alerts, integrations, route.repeat_interval, ctx, gate, now)
+        # Only held notifications give a pass-through group a timer: the window's end.
+        new.next_flush_at = new.held_until if new.held else None
+        changed = changed or (new.log, new.ack, repr(new.held), new.held_until) != before
         if changed:
             new.updated_at = now
         return TransitionResult(new, jobs, suppressed, changed=changed)
@@ -216,11 +260,24 @@ def merge_update(
 
 
 def flush_update(
-    key: str, route: Route, integrations: list[IntegrationPolicy], now: float
+    key: str,
+    route: Route,
+    integrations: list[IntegrationPolicy],
+    now: float,
+    gate: TimeGate = SEND,
+    released: ReleasedHolds | None = None,
 ) -> GroupUpdate:
-    """The group timer fired: decide, forget notified resolved alerts, re-arm the timer."""
+    """The group timer fired: decide, forget notified resolved alerts, re-arm the timer.
+
+    The timer also ends a hold window: when the route's hold is no longer in force, the
+    held entries go to ``released`` (for the digest) and the integrations that held
+    something notify the group again while some of its alerts still fire. A
+    pass-through group has a timer only for that.
+    """
 
     def transition(state: GroupState | None) -> TransitionResult:
+        if released is not None:
+            released.put(key, [])
         if state is None or state.next_flush_at is None or state.next_flush_at > now:
             return TransitionResult(state, changed=False)  # another replica flushed it first
         new = state
@@ -230,9 +287,38 @@ def flush_update(
             external_url=str(new.meta.get("external_url", "")),
             truncated_alerts=int(new.meta.get("truncated_alerts", 0)),
         )
-        jobs, suppressed = decide(new, alerts, integrations, route.repeat_interval, ctx, now)
-        new.alerts = {a.fingerprint: a.to_v4() for a in alerts if a.status == "firing"}
-        new.next_flush_at = now + route.group_interval if new.alerts else None
+        # Held entries wait while the route is muted or inactive, and go when it sends.
+        entries = take_held(new) if new.held and gate.gate == "send" else []
+        jobs: list[NewJob] = []
+        suppressed: list[Suppressed] = []
+        if not route.passthrough:
+            jobs, suppressed = decide_gated(
+                new, alerts, integrations, route.repeat_interval, ctx, gate, now)
+        elif new.held:  # the window goes on (the next one follows, or a reload), or waits
+            new.held_until = gate.hold_until if gate.gate == "held" else None
+        if entries and gate.gate == "send":
+            def make_job(integration: str, to_send: list[Alert]) -> NewJob:
+                notification = build_notification(new, to_send, ctx, "hold_ended")
+                return NewJob(new_job_id(), new.receiver, integration, new.key,
+                              notification.model_dump(mode="json"), now)
+
+            jobs += still_firing_jobs(
+                new, entries, alerts, {i.id: i.send_resolved for i in integrations}, make_job,
+                {job.integration for job in jobs}, now,
+            )
+        if released is not None:
+            released.put(key, entries)
+        next_flush_at = None
+        if not route.passthrough:
+            new.alerts = {a.fingerprint: a.to_v4() for a in alerts if a.status == "firing"}
+            next_flush_at = now + route.group_interval if new.alerts else None
+        if new.held:
+            if gate.gate != "held":
+                new.held_until = now + MUTED_RECHECK  # muted or inactive: look again soon
+            elif new.held_until is None or new.held_until <= now:
+                new.held_until = gate.hold_until or now + RECHECK
+            next_flush_at = min(next_flush_at or new.held_until, new.held_until)
+        new.next_flush_at = next_flush_at
         new.updated_at = now
         return TransitionResult(new, jobs, suppressed)
 
@@ -266,8 +352,10 @@ def plan_webhook(
     external_url: str,
     truncated_alerts: int,
     now: float,
+    gate_of: Callable[[Route], TimeGate] = lambda route: SEND,
 ) -> list[GroupUpdate]:
-    """Group updates for one webhook, given its alerts bucketed by (route id, receiver)."""
+    """Group updates for one webhook, given its alerts bucketed by (route id, receiver);
+    ``gate_of`` says what each route's time intervals say now."""
     updates: dict[str, GroupUpdate] = {}
     passthrough: dict[str, tuple[Route, str, dict[str, Alert]]] = {}
     grouped: dict[str, tuple[Route, str, dict[str, str], dict[str, Alert]]] = {}
@@ -286,7 +374,7 @@ def plan_webhook(
         ctx = GroupContext(upstream_group_key, external_url, truncated_alerts)
         updates[key] = passthrough_update(
             key, receiver, route, list(by_fp.values()), upstream_group_labels,
-            integrations_of.get(receiver, []), ctx, now,
+            integrations_of.get(receiver, []), ctx, now, gate_of(route),
         )
     for key, (route, receiver, labels, by_fp) in grouped.items():
         ctx = GroupContext(group_key_text(route, labels), external_url, truncated_alerts)

@@ -123,6 +123,7 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
     updates = plan_webhook(
         buckets, runtime.integrations, payload.groupKey, payload.groupLabels,
         payload.externalURL, payload.truncatedAlerts, now,
+        lambda route: runtime.gate(route, now),
     )
     try:
         results = await state.apply(updates)

@@ -10,11 +10,13 @@ import httpx
 from relay.channels import CHANNELS_BY_KIND
 from relay.channels.base import Notifier, NotifierContext
 from relay.config import Config
-from relay.grouping import IntegrationPolicy
+from relay.grouping import IntegrationPolicy, TimeGate
+from relay.hold import DigestBuilder, notification_digest
 from relay.metrics import Metrics
 from relay.routing import Route, build_route_tree
 from relay.store.base import Store
 from relay.templating import Renderer
+from relay.timegate import Intervals, hold_ends_at, route_gate
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,9 @@ class Runtime:
     notifiers: dict[str, Notifier]  # integration id -> notifier
     renderer: Renderer
     secrets: list[str] = field(default_factory=list)
+    intervals: Intervals = field(default_factory=dict)  # time interval name -> its specs
+    # How a released hold window becomes digest jobs (relay.hold.DigestBuilder).
+    digest_builder: DigestBuilder = notification_digest
 
     @classmethod
     def build(
@@ -55,6 +60,7 @@ class Runtime:
             notifiers=notifiers,
             renderer=renderer,
             secrets=config.secrets(),
+            intervals=config.interval_specs(),
         )
 
     @staticmethod
@@ -75,6 +81,13 @@ class Runtime:
                             f"receivers[{r_index}].{channel.kind}_configs[{index}].{key}: {problem}"
                         )
         return problems
+
+    def gate(self, route: Route, now: float) -> TimeGate:
+        """What the route's time intervals say at ``now``."""
+        gate = route_gate(route, self.intervals, now)
+        if gate != "held":
+            return TimeGate(gate)
+        return TimeGate(gate, hold_ends_at(route, self.intervals, now))
 
     def route_for(self, route_id: str) -> Route:
         """The route a stored group came from; the root if a reload removed it."""

@@ -61,10 +61,19 @@ class GroupState:
     # Someone acknowledged the group ({"by", "at", "firing": fingerprints}): its repeat
     # notifications stop while exactly those alerts fire (relay.grouping.decide).
     ack: dict[str, Any] | None = None
+    # hold_time_intervals: integration id -> a relay.hold.HeldEntry as JSON, and when
+    # the hold window in force ends (the group's timer fires then to release them).
+    held: dict[str, dict[str, Any]] = field(default_factory=dict)
+    held_until: float | None = None
 
     def firing_count(self) -> int:
         """Alerts still firing; a group with none (all resolved, or no alerts) can be pruned."""
         return sum(1 for alert in self.alerts.values() if alert.get("status") == "firing")
+
+    def kept_count(self) -> int:
+        """What keeps the group from being pruned: firing alerts and held notifications
+        (a hold window may outlast storage.group_retention)."""
+        return self.firing_count() + len(self.held)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +88,8 @@ class GroupState:
             "updated_at": self.updated_at,
             "meta": self.meta,
             "ack": self.ack,
+            "held": self.held,
+            "held_until": self.held_until,
         }
 
     @classmethod
@@ -95,6 +106,8 @@ class GroupState:
             updated_at=data["updated_at"],
             meta=dict(data.get("meta", {})),
             ack=data.get("ack"),
+            held=dict(data.get("held", {})),
+            held_until=data.get("held_until"),
         )
 
 
@@ -201,7 +214,8 @@ class Suppressed:
 
     receiver: str
     integration: str  # "<receiver>/<type>/<index>"
-    reason: str  # duplicate | resolved_not_sent; the metric's reason label
+    # duplicate | resolved_not_sent | inactive | muted | held; the metric's reason label
+    reason: str
     last_sent: float | None  # the notification-log entry's time, None without one
 
     def to_api(self) -> dict[str, Any]:

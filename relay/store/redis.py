@@ -645,7 +645,7 @@ class RedisStore(Store):
                 if raw is None:
                     continue
                 state = GroupState.from_dict(orjson.loads(raw))
-                if not state.firing_count():
+                if not state.kept_count():
                     await client.zadd(resolved, {state.key: state.updated_at})
             await client.delete(self._key("groups:empty"))
             await client.set(self._key("schema"), SCHEMA_VERSION)
@@ -699,7 +699,7 @@ class RedisStore(Store):
                 out.append(["ZREM", due, key])
             else:
                 out.append(["ZADD", due, _num(state.next_flush_at), key])
-            if state.firing_count():
+            if state.kept_count():
                 out.append(["ZREM", resolved, key])
             else:
                 out.append(["ZADD", resolved, _num(state.updated_at), key])

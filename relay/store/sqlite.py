@@ -770,7 +770,7 @@ def _apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResul
                 state.next_flush_at,
                 state.updated_at,
                 len(state.alerts),
-                state.firing_count(),
+                state.kept_count(),
                 _dumps(state.to_dict()),
             ),
         )
