@@ -18,6 +18,7 @@ import httpx
 from relay import __version__
 from relay.channels import CHANNELS_BY_KIND
 from relay.config import DEFAULT_CONFIG_PATH, Config, load_config, split_listen
+from relay.durations import format_duration
 from relay.errors import ConfigError
 from relay.models import fingerprint_of
 from relay.resources import PACKAGED_DEFAULT_SOURCE, load_packaged_default
@@ -199,12 +200,20 @@ def routes() -> None:
 
 @routes.command("test")
 @config_option
+@click.option("--at", "at_text", default=None, metavar="TIME",
+              help="The time intervals at this ISO 8601 time (2026-03-02T23:00+08:00; without"
+                   " an offset, in global.timezone) instead of now.")
 @click.argument("labels", nargs=-1, required=True)
-def routes_test(config_path: str | None, labels: tuple[str, ...]) -> None:
-    """Print the receivers that alerts with these labels (k=v ...) reach."""
+def routes_test(config_path: str | None, at_text: str | None, labels: tuple[str, ...]) -> None:
+    """Print the receivers that alerts with these labels (k=v ...) reach, and for each
+    route reached its mute, active and hold time intervals now and when they change."""
     from relay.routing import build_route_tree
+    from relay.timegate import interval_states
+    from relay.timeintervals import HORIZON_DAYS
 
     config, _ = _load(config_path)
+    zone = ZoneInfo(config.global_.timezone)
+    now = _parse_at(at_text, zone) if at_text is not None else datetime.now(UTC).timestamp()
     label_set = _parse_labels(labels)
     reached = build_route_tree(config.route).match(label_set)
     receivers: list[str] = []
@@ -212,8 +221,29 @@ def routes_test(config_path: str | None, labels: tuple[str, ...]) -> None:
         if route.receiver not in receivers:
             receivers.append(route.receiver)
     click.echo(",".join(receivers))
+    intervals = config.interval_specs()
     for route in reached:
         click.echo(f"  via route {route.id} -> {route.receiver}", err=True)
+        for state in interval_states(route, intervals, now):
+            names = ", ".join(state.in_force) if state.in_force else "none in force"
+            verb = "starts" if not state.in_force else "ends"
+            if state.kind == "active":
+                verb = "ends" if state.in_force else "starts"
+            until = (f"; {verb} {_when(state.changes_at, zone)} (in "
+                     f"{format_duration(state.changes_at - now)})"
+                     if state.changes_at is not None else
+                     f"; no change within {HORIZON_DAYS} days")
+            click.echo(f"    {state.kind}_time_intervals [{', '.join(state.names)}]: {names}"
+                       f" -> {state.effect}{until}", err=True)
+
+
+def _parse_at(text: str, zone: tzinfo) -> float:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time (e.g. 2026-03-02T23:00+08:00)",
+                                 param_hint="--at") from None
+    return (when if when.tzinfo is not None else when.replace(tzinfo=zone)).timestamp()
 
 
 def _parse_labels(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:

@@ -66,7 +66,7 @@ class IntervalState:
         if self.kind == "active":
             return "active" if self.in_force else "inactive: nothing is sent"
         if not self.in_force:
-            return "not in force"
+            return "nothing muted" if self.kind == "mute" else "nothing held"
         return "muted: nothing is sent" if self.kind == "mute" else "held for a digest"
 
 

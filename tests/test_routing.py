@@ -127,3 +127,58 @@ def test_routes_test_cli(tmp_path: Path) -> None:
     assert result.output.splitlines()[0] == "oncall,infra"
     bad = CliRunner().invoke(main, ["routes", "test", "--config", str(path), "novalue"])
     assert bad.exit_code != 0 and "expected name=value" in bad.output
+
+
+QUIET = """
+global: {timezone: Asia/Shanghai}
+time_intervals:
+  - name: night
+    time_intervals:
+      - times: [{start_time: "22:00", end_time: "24:00"}, {start_time: "00:00", end_time: "08:00"}]
+        location: Asia/Shanghai
+  - name: office
+    time_intervals:
+      - weekdays: ["monday:friday"]
+        times: [{start_time: "09:00", end_time: "18:00"}]
+        location: Asia/Shanghai
+route:
+  receiver: team
+  hold_time_intervals: [night]
+  routes:
+    - matchers: ['severity="critical"']
+    - matchers: ['team="web"']
+      active_time_intervals: [office]
+      mute_time_intervals: [night]
+receivers: [{name: team}]
+"""
+
+
+def test_routes_test_shows_the_intervals_in_force_and_when_they_change(tmp_path: Path) -> None:
+    path = tmp_path / "relay.yml"
+    path.write_text(QUIET)
+
+    def lines(at: str, *labels: str) -> list[str]:
+        result = CliRunner().invoke(
+            main, ["routes", "test", "--config", str(path), "--at", at, *labels])
+        assert result.exit_code == 0, result.output
+        return [line.strip() for line in result.stderr.splitlines()]
+
+    assert lines("2026-03-02T23:00", "severity=warning") == [
+        "via route 0 -> team",
+        "hold_time_intervals [night]: night -> held for a digest; ends 2026-03-03 08:00:00"
+        " +08:00 (in 9h)",
+    ]
+    # A sub-route names no interval: it sends (intervals are not inherited).
+    assert lines("2026-03-02T23:00", "severity=critical") == ["via route 0.0 -> team"]
+    assert lines("2026-03-02T10:00+08:00", "team=web") == [
+        "via route 0.1 -> team",
+        "active_time_intervals [office]: office -> active; ends 2026-03-02 18:00:00 +08:00"
+        " (in 8h)",
+        "mute_time_intervals [night]: none in force -> nothing muted; starts 2026-03-02"
+        " 22:00:00 +08:00 (in 12h)",
+    ]
+    assert lines("2026-03-07T10:00", "team=web")[1] == (  # a Saturday
+        "active_time_intervals [office]: none in force -> inactive: nothing is sent; starts"
+        " 2026-03-09 09:00:00 +08:00 (in 1d23h)")
+    bad = CliRunner().invoke(main, ["routes", "test", "--config", str(path), "--at", "soon", "a=b"])
+    assert bad.exit_code != 0 and "not an ISO 8601 time" in bad.output
