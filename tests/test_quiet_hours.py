@@ -5,14 +5,19 @@ Alertmanager does."""
 
 from __future__ import annotations
 
+import re
+import shlex
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 
+from relay.cli import main
 from relay.clock import FakeClock
+from tests.conftest import make_config
 from tests.helpers.sink import Sink
 from tests.helpers.webhooks import alert, webhook
 
@@ -278,4 +283,54 @@ route:
         clock.set(WINDOW_END)
         assert await relay.flush() == 0
         clock.set(shanghai(3, 9))
+        assert await relay.flush() == 2
+
+
+# -- what docs/storms-and-quiet-hours.md shows ------------------------------------------
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "storms-and-quiet-hours.md"
+
+
+def doc_blocks(kind: str) -> list[str]:
+    return re.findall(rf"```{kind}\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+
+
+def night_hold_config(tmp_path: Path, sink: Sink) -> str:
+    """The page's first example, its WeCom robot swapped for a webhook to ``sink``."""
+    text = doc_blocks("yaml")[0]
+    head, _, _ = text.partition("receivers:")
+    return head + f"receivers:\n  - name: team\n    webhook_configs:\n      - url: {sink.url}/hook\n"
+
+
+def test_the_documented_examples_are_valid(tmp_path: Path) -> None:
+    secret = tmp_path / "robot"
+    secret.write_text("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=example")
+    for text in doc_blocks("yaml"):
+        make_config(text.replace("/run/secrets/wecom_team_robot", str(secret)))
+
+
+def test_the_documented_routes_test_output(tmp_path: Path, sink) -> None:
+    path = tmp_path / "relay.yml"
+    path.write_text(night_hold_config(tmp_path, sink))
+    [console] = doc_blocks("console")
+    command, *expected = console.strip().splitlines()
+    args = shlex.split(command.removeprefix("$ relay "))
+    args[args.index("relay.yml")] = str(path)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert [result.stdout.strip(), *result.stderr.rstrip().splitlines()] == expected
+
+
+async def test_the_documented_night_and_weekend_make_one_window(
+        relay_factory, sink, tmp_path: Path) -> None:
+    clock = FakeClock(shanghai(6, 23))  # Friday 23:00
+    async with relay_factory(night_hold_config(tmp_path, sink), clock=clock) as relay:
+        response = await relay.post(webhook(alert()))
+        assert reasons(response) == ["held"]
+        assert relay.state.metrics.suppressed.labels("team", "held")._value.get() == 1
+        clock.set(shanghai(7, 8))  # Saturday 08:00: the weekend goes on
+        assert await relay.flush() == 0
+        clock.set(shanghai(9, 0))  # Monday 00:00: the night goes on
+        assert await relay.flush() == 0
+        clock.set(shanghai(9, 8))
         assert await relay.flush() == 2
