@@ -162,8 +162,11 @@ def check_config(config_path: str | None) -> None:
         matchers = ", ".join(str(m) for m in route.matchers) or "(all)"
         group = "pass-through" if route.passthrough else "group_by " + ",".join(
             [*route.group_by, *(["..."] if route.group_by_all else [])])
+        times = "".join(f", {kind} {' '.join(names)}" for kind, names in (
+            ("active", route.active_time_intervals), ("mute", route.mute_time_intervals),
+            ("hold", route.hold_time_intervals)) if names)
         click.echo(f"    {'  ' * depth}route {route.id}: {matchers} -> {route.receiver} "
-                   f"[{group}{', continue' if route.continue_ else ''}]")
+                   f"[{group}{', continue' if route.continue_ else ''}{times}]")
 
 
 @main.group("config")

@@ -112,19 +112,17 @@ def next_change(specs: Sequence[TimeIntervalSpec], when: float) -> float | None:
     """The first instant after ``when`` at which ``in_force(specs, ...)`` differs from
     its value at ``when``; None when that is more than HORIZON_DAYS away.
 
-    Whether a spec matches changes only where some location's wall clock crosses a
-    boundary minute (a ``times`` edge or midnight), or jumps over one at a DST change:
-    each local day's boundaries are tried in order, and a change found between two
-    candidates is narrowed down to the second (it can only be a clock jump).
+    Whether a spec matches depends only on its location's wall clock, so it changes only
+    where that clock reaches a boundary minute (a ``times`` edge or midnight: both
+    readings of a time DST repeats) or jumps (the instant the UTC offset changes). Those
+    instants are tried in order; the first with the other state is the change.
     """
     if not specs:
         return None
     state = in_force(specs, when)
-    lower = when
     for candidate in _candidates(specs, when):
         if in_force(specs, candidate) != state:
-            return _first_change(specs, state, lower, candidate)
-        lower = candidate
+            return candidate
     return None
 
 
@@ -180,21 +178,6 @@ def _offset_changes(zone: tzinfo, day: date) -> list[float]:
 
 def _offset(zone: tzinfo, when: float) -> timedelta | None:
     return datetime.fromtimestamp(when, zone).utcoffset()
-
-
-def _first_change(specs: Sequence[TimeIntervalSpec], state: bool, lower: float,
-                  upper: float) -> float:
-    """The earliest second in (lower, upper] where the state is no longer ``state``."""
-    low, high = int(lower), int(upper)
-    if high < upper:
-        high += 1
-    while high - low > 1:
-        middle = (low + high) // 2
-        if in_force(specs, middle) != state:
-            high = middle
-        else:
-            low = middle
-    return float(high)
 
 
 # -- parsing (Alertmanager's UnmarshalYAML checks) --------------------------------------

@@ -182,3 +182,14 @@ def test_routes_test_shows_the_intervals_in_force_and_when_they_change(tmp_path:
         " 2026-03-09 09:00:00 +08:00 (in 1d23h)")
     bad = CliRunner().invoke(main, ["routes", "test", "--config", str(path), "--at", "soon", "a=b"])
     assert bad.exit_code != 0 and "not an ISO 8601 time" in bad.output
+
+
+def test_check_config_names_each_routes_intervals(tmp_path: Path) -> None:
+    path = tmp_path / "relay.yml"
+    path.write_text(QUIET)
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert "route 0: (all) -> team [pass-through, hold night]" in lines
+    assert "route 0.0: severity=\"critical\" -> team [pass-through]" in lines
+    assert "route 0.1: team=\"web\" -> team [pass-through, active office, mute night]" in lines

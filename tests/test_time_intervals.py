@@ -3,6 +3,7 @@ interval in force ends (DST, day and month boundaries, several locations)."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -375,3 +376,57 @@ receivers: [{name: r}]
     assert caught.value.problems == [
         "time_intervals[1].name: duplicate time interval name 'night' (first at "
         "time_intervals[0])"]
+
+
+# -- next_change against a minute-by-minute scan ------------------------------------------
+
+ZONES = [None, "Asia/Shanghai", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe",
+         "America/Santiago"]
+# Instants near DST changes and month ends, where a shortcut would go wrong first.
+STARTS = ["2026-03-08T05:30:00+00:00", "2026-11-01T04:10:00+00:00", "2026-03-29T00:20:00+00:00",
+          "2026-10-25T00:40:00+00:00", "2026-04-04T14:50:00+00:00", "2026-02-27T21:00:00+00:00",
+          "2026-12-31T20:00:00+00:00", "2026-09-05T03:00:00+00:00"]
+
+
+def random_spec(rng: random.Random) -> TimeIntervalSpec:
+    def maybe(make):  # type: ignore[no-untyped-def]
+        return make() if rng.random() < 0.5 else None
+
+    def times() -> tuple[TimeRange, ...]:
+        out = []
+        for _ in range(rng.randint(1, 2)):
+            start = rng.randrange(0, 1440, 30)
+            out.append(TimeRange(start, rng.randrange(start + 30, 1441, 30)))
+        return tuple(out)
+
+    def weekdays() -> tuple[InclusiveRange, ...]:
+        first = rng.randint(0, 6)
+        return (R(first, rng.randint(first, 6)),)
+
+    def days() -> tuple[InclusiveRange, ...]:
+        return (rng.choice([R(1, 1), R(-1, -1), R(-3, -1), R(27, 31), R(1, 15)]),)
+
+    return TimeIntervalSpec(times=maybe(times), weekdays=maybe(weekdays),
+                            days_of_month=maybe(days), location=rng.choice(ZONES))
+
+
+def scanned_change(specs: list[TimeIntervalSpec], when: float, days: int) -> float | None:
+    state = in_force(specs, when)
+    minute = (int(when) // 60 + 1) * 60
+    for t in range(minute, int(when) + days * 86400, 60):
+        if in_force(specs, t) != state:
+            return float(t)
+    return None
+
+
+@pytest.mark.parametrize("seed", range(96))
+def test_next_change_matches_a_minute_by_minute_scan(seed: int) -> None:
+    rng = random.Random(seed)
+    specs = [random_spec(rng) for _ in range(rng.randint(1, 2))]
+    when = datetime.fromisoformat(rng.choice(STARTS)).timestamp() + rng.randrange(0, 3600, 7)
+    scanned = scanned_change(specs, when, days=2)
+    found = next_change(specs, when)
+    if scanned is None:
+        assert found is None or found > when + 2 * 86400 - 60, (specs, when)
+    else:
+        assert found == scanned, (specs, when)
