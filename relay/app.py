@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -37,10 +38,14 @@ from relay.slack_interactions import INTERACTIONS_PATH, SlackInteractions
 from relay.store import open_store
 from relay.store.base import JOB_STATUSES, GroupUpdate, Job, Store, TransitionResult
 
+# A group's flush, given (as released=) the batch's collector of released hold entries.
+Transitioned = Callable[..., GroupUpdate]
+
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.5
 DUE_GROUPS_PER_FLUSH = 1000
+FLUSH_BATCH = 100
 PRUNE_INTERVAL = 600.0
 WRITE_PROBE_KEY = "relay:ready-probe"
 WEBHOOK_PATH = "/api/v1/alerts/webhook"
@@ -158,13 +163,11 @@ class RelayState:
         window ended); returns notifications created."""
         runtime = self.runtime
         now = self.clock.now()
-        # Every group a hold window's end makes due is released in this one batch, so
-        # that each integration gets one digest for the window.
         keys = await self.store.due_groups(now, limit=DUE_GROUPS_PER_FLUSH)
         if not keys:
             return 0
-        released = ReleasedHolds()
-        updates = []
+        releases: list[Transitioned] = []
+        flushes: list[Transitioned] = []
         gates: dict[str, TimeGate] = {}
         for key in keys:
             group = await self.store.get_group(key)
@@ -173,9 +176,21 @@ class RelayState:
             route = runtime.route_for(group.route_id)
             gate = gates.setdefault(route.id, runtime.gate(route, now))
             integrations = runtime.integrations.get(group.receiver, [])
-            updates.append(flush_update(key, route, integrations, now, gate, released))
-        updates.append(digest_update(f"hold-digest|{now}", released, runtime.digest_builder, now))
-        results = await self.apply(updates)
+            # Every group a hold window's end releases goes in one batch, so that each
+            # integration gets one digest for the window; the others in batches as small
+            # as before, so that replicas on Redis seldom retry each other's.
+            bucket = releases if group.held and gate.gate == "send" else flushes
+            bucket.append(functools.partial(flush_update, key, route, integrations, now, gate))
+        batches = [flushes[i:i + FLUSH_BATCH] for i in range(0, len(flushes), FLUSH_BATCH)]
+        results = []
+        for batch in [releases, *batches] if releases else batches:
+            # Each batch ends with the digest of what its transitions released (nothing,
+            # unless a hold window ended), committed with them.
+            released = ReleasedHolds()
+            updates = [make(released=released) for make in batch]
+            updates.append(digest_update(f"hold-digest|{now}", released,
+                                         runtime.digest_builder, now))
+            results += await self.apply(updates)
         jobs = sum(len(r.jobs) for r in results)
         for result in results:
             for skipped in result.suppressed:

@@ -186,15 +186,16 @@ route:
 
 
 async def test_one_digest_per_integration_for_many_groups(relay_factory, sink) -> None:
+    # More groups than one flush batch (app.FLUSH_BATCH): the release is one batch anyway.
     clock = FakeClock(shanghai(2, 23))
     async with relay_factory(config(sink, HOLD), clock=clock) as relay:
-        for n in range(30):
+        for n in range(150):
             await relay.post(webhook(alert(f"A{n}"), group_key=f'{{}}:{{alertname="A{n}"}}'))
         clock.set(WINDOW_END)
-        assert await relay.flush() == 31
+        assert await relay.flush() == 151
         digests = [j for j in await relay.jobs() if j.payload["reason"] == "hold_digest"]
         assert len(digests) == 1
-        assert len(digests[0].payload["alerts"]) == 30
+        assert len(digests[0].payload["alerts"]) == 150
 
 
 # -- mute_time_intervals and active_time_intervals: Alertmanager's meaning ----------------
