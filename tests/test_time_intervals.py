@@ -12,7 +12,8 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from relay.config import InvalidConfig, parse_config
-from relay.timegate import names_in_force
+from relay.routing import Route
+from relay.timegate import names_in_force, route_gate
 from relay.timeintervals import (
     InclusiveRange,
     TimeIntervalSpec,
@@ -430,3 +431,50 @@ def test_next_change_matches_a_minute_by_minute_scan(seed: int) -> None:
         assert found is None or found > when + 2 * 86400 - 60, (specs, when)
     else:
         assert found == scanned, (specs, when)
+
+
+# -- TestTimeMuteStage and TestTimeActiveStage (notify/mute_test.go), at the route -------
+
+def route_with(**names: tuple[str, ...]) -> Route:
+    return Route(id="0", receiver="r", group_by=(), group_by_all=False, group_wait=30,
+                 group_interval=300, repeat_interval=14400, matchers=(), continue_=False,
+                 routes=[], **names)
+
+
+@pytest.mark.parametrize(("now", "gate"), [
+    (datetime(2024, 1, 1, 0, 0, tzinfo=SYDNEY), "muted"),  # outside working hours
+    (datetime(2024, 1, 1, 9, 0, tzinfo=SYDNEY), "send"),  # during working hours
+    (datetime(2024, 1, 6, 10, 0, tzinfo=SYDNEY), "muted"),  # weekend
+    (datetime(2024, 1, 1, 10, 0, tzinfo=UTC), "muted"),  # 12pm UTC on a weekday
+    (datetime(2024, 1, 6, 10, 0, tzinfo=UTC), "muted"),  # 12pm UTC on a weekend
+])
+def test_time_mute_stage(now: datetime, gate: str) -> None:
+    route = route_with(mute_time_intervals=("evenings", "weekends"))
+    assert route_gate(route, EVENINGS_AND_WEEKENDS, now.timestamp()) == gate
+
+
+WEEKDAYS = {"weekdays": [TimeIntervalSpec(weekdays=(R(1, 5),), times=(TimeRange(540, 1020),),
+                                          location="Australia/Sydney")]}
+
+
+@pytest.mark.parametrize(("now", "gate"), [
+    (datetime(2024, 1, 1, 0, 0, tzinfo=SYDNEY), "inactive"),  # outside working hours
+    (datetime(2024, 1, 1, 9, 0, tzinfo=SYDNEY), "send"),  # during working hours
+    (datetime(2024, 1, 6, 10, 0, tzinfo=SYDNEY), "inactive"),  # weekend
+    (datetime(2024, 1, 6, 10, 0, tzinfo=UTC), "inactive"),  # 12pm UTC
+])
+def test_time_active_stage(now: datetime, gate: str) -> None:
+    route = route_with(active_time_intervals=("weekdays",))
+    assert route_gate(route, WEEKDAYS, now.timestamp()) == gate
+
+
+def test_inactive_comes_before_muted_and_both_before_held() -> None:
+    # Alertmanager runs TimeActiveStage, then TimeMuteStage; relay's hold comes last.
+    intervals = {**EVENINGS_AND_WEEKENDS, **WEEKDAYS}
+    saturday = datetime(2024, 1, 6, 10, 0, tzinfo=SYDNEY).timestamp()
+    both = route_with(active_time_intervals=("weekdays",), mute_time_intervals=("weekends",),
+                      hold_time_intervals=("weekends",))
+    assert route_gate(both, intervals, saturday) == "inactive"
+    assert route_gate(route_with(mute_time_intervals=("weekends",),
+                                 hold_time_intervals=("weekends",)), intervals, saturday) == "muted"
+    assert route_gate(route_with(hold_time_intervals=("weekends",)), intervals, saturday) == "held"
