@@ -4,8 +4,10 @@ While a route's hold interval is in force, each notification dedup decides is fo
 into the group's :class:`HeldEntry` for that integration (kept in the group's state, so
 in the store, so across restarts and replicas) and the notification log moves on as if
 it had been sent. The group's timer is set to the window's end; at that flush
-(:func:`release`) every entry goes to the integration's digest, and each group that
-still has firing alerts is notified again, normally, through the integration.
+(relay.grouping.flush_update) the entries are taken out (:func:`take_held`) for the
+integration's digest (:func:`digest_update`, last in the same store batch), and each
+group that still has firing alerts is notified again, normally, through the
+integration (:func:`still_firing_jobs`).
 """
 
 from __future__ import annotations
