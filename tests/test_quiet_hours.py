@@ -292,13 +292,15 @@ route:
 DOC = Path(__file__).resolve().parents[1] / "docs" / "storms-and-quiet-hours.md"
 
 
-def doc_blocks(kind: str) -> list[str]:
-    return re.findall(rf"```{kind}\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+def doc_blocks(kind: str, containing: str) -> list[str]:
+    """The page's ``kind`` code blocks that contain ``containing``."""
+    blocks = re.findall(rf"```{kind}\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    return [block for block in blocks if containing in block]
 
 
 def night_hold_config(tmp_path: Path, sink: Sink) -> str:
-    """The page's first example, its WeCom robot swapped for a webhook to ``sink``."""
-    text = doc_blocks("yaml")[0]
+    """The night hold example, its WeCom robot swapped for a webhook to ``sink``."""
+    [text] = doc_blocks("yaml", "hold_time_intervals: [night, weekend]")
     head, _, _ = text.partition("receivers:")
     return head + f"receivers:\n  - name: team\n    webhook_configs:\n      - url: {sink.url}/hook\n"
 
@@ -306,14 +308,16 @@ def night_hold_config(tmp_path: Path, sink: Sink) -> str:
 def test_the_documented_examples_are_valid(tmp_path: Path) -> None:
     secret = tmp_path / "robot"
     secret.write_text("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=example")
-    for text in doc_blocks("yaml"):
+    examples = doc_blocks("yaml", "time_intervals:")
+    assert len(examples) == 2
+    for text in examples:
         make_config(text.replace("/run/secrets/wecom_team_robot", str(secret)))
 
 
 def test_the_documented_routes_test_output(tmp_path: Path, sink) -> None:
     path = tmp_path / "relay.yml"
     path.write_text(night_hold_config(tmp_path, sink))
-    [console] = doc_blocks("console")
+    [console] = doc_blocks("console", "relay routes test")
     command, *expected = console.strip().splitlines()
     args = shlex.split(command.removeprefix("$ relay "))
     args[args.index("relay.yml")] = str(path)
