@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay.models import Alert, Notification, common_items
+from relay.models import Alert
 from relay.store.base import (
     GroupState,
     GroupUpdate,
@@ -24,7 +24,6 @@ from relay.store.base import (
     NewJob,
     Suppressed,
     TransitionResult,
-    new_job_id,
 )
 
 #: A hold window that does not end within the search horizon is looked at again this often.
@@ -176,36 +175,9 @@ class ReleasedHolds:
         return out
 
 
-#: Builds one integration's digest jobs from its released entries; pure (it runs inside
-#: a store transition, maybe more than once).
+#: Builds one integration's digest jobs from its released entries (relay.digest's
+#: hold_digest_jobs); pure: it runs inside a store transition, maybe more than once.
 DigestBuilder = Callable[[str, str, list[HeldEntry], HoldWindow, float], list[NewJob]]
-
-
-def notification_digest(receiver: str, integration: str, entries: list[HeldEntry],
-                        window: HoldWindow, now: float) -> list[NewJob]:
-    """The digest as one ordinary notification of every alert held in the window (as
-    last seen: still firing, or resolved), rendered by the integration's template."""
-    alerts: dict[str, Alert] = {}
-    for entry in entries:
-        for fingerprint, raw in entry.alerts.items():
-            alerts[fingerprint] = Alert.model_validate(raw)
-    if not alerts:
-        return []
-    ordered = sorted(alerts.values(), key=lambda a: (a.status != "firing", a.startsAt,
-                                                     a.fingerprint))
-    key = f"hold-digest|{integration}|{window.ended_at:.0f}"
-    notification = Notification(
-        receiver=receiver,
-        group_key=key,
-        status="firing" if any(a.status == "firing" for a in ordered) else "resolved",
-        alerts=ordered,
-        common_labels=common_items([a.labels for a in ordered]),
-        common_annotations=common_items([a.annotations for a in ordered]),
-        external_url=entries[0].external_url,
-        reason="hold_digest",
-    )
-    return [NewJob(new_job_id(), receiver, integration, key,
-                   notification.model_dump(mode="json"), now)]
 
 
 def digest_update(key: str, released: ReleasedHolds, build: DigestBuilder,

@@ -10,8 +10,9 @@ import httpx
 from relay.channels import CHANNELS_BY_KIND
 from relay.channels.base import Notifier, NotifierContext
 from relay.config import Config
+from relay.digest import hold_digest_jobs
 from relay.grouping import IntegrationPolicy, TimeGate
-from relay.hold import DigestBuilder, notification_digest
+from relay.hold import DigestBuilder
 from relay.metrics import Metrics
 from relay.routing import Route, build_route_tree
 from relay.store.base import Store
@@ -32,7 +33,7 @@ class Runtime:
     secrets: list[str] = field(default_factory=list)
     intervals: Intervals = field(default_factory=dict)  # time interval name -> its specs
     # How a released hold window becomes digest jobs (relay.hold.DigestBuilder).
-    digest_builder: DigestBuilder = notification_digest
+    digest_builder: DigestBuilder = hold_digest_jobs
 
     @classmethod
     def build(

@@ -75,6 +75,16 @@ def alertnames(body: dict[str, Any]) -> list[tuple[str, str]]:
     return sorted((a["labels"]["alertname"], a["status"]) for a in body["alerts"])
 
 
+def kind(job: Any) -> str:
+    """'digest' for a digest job, else the notification's reason."""
+    return "digest" if "digest" in job.payload else str(job.payload["reason"])
+
+
+def digest_groups(digest: dict[str, Any]) -> list[tuple[str, str, int, int]]:
+    """(alertname, status, firing, resolved) of each group a digest lists."""
+    return [(e["alertname"], e["status"], e["firing"], e["resolved"]) for e in digest["entries"]]
+
+
 async def test_held_in_the_window_then_a_digest_and_the_still_firing_again(
         relay_factory, sink) -> None:
     clock = FakeClock(shanghai(2, 23))
@@ -103,8 +113,11 @@ async def test_held_in_the_window_then_a_digest_and_the_still_firing_again(
         assert await relay.flush() == 0  # released once
 
     bodies = [r.json() for r in sink.received]
-    digest = next(b for b in bodies if b["groupKey"].startswith("hold-digest|"))
-    assert alertnames(digest) == [("DiskFull", "firing"), ("HighCPU", "resolved")]
+    # The webhook channel's digest object (relay.digest/1).
+    digest = next(b for b in bodies if b.get("version") == "relay.digest/1")
+    assert digest["kind"] == "hold"
+    assert digest_groups(digest) == [("DiskFull", "firing", 1, 0), ("HighCPU", "resolved", 0, 1)]
+    assert digest["window"] == {"start": shanghai(2, 23), "end": WINDOW_END}
     renotified = next(b for b in bodies if b is not digest)
     assert renotified["groupKey"] == '{}:{alertname="DiskFull"}'
     assert alertnames(renotified) == [("DiskFull", "firing")]
@@ -138,8 +151,8 @@ async def test_a_group_that_resolved_in_the_window_is_only_in_the_digest(
         clock.set(WINDOW_END)
         assert await relay.flush() == 1
         jobs = await relay.jobs()
-        assert [j.payload["reason"] for j in jobs] == ["hold_digest"]
-        assert [a["status"] for a in jobs[0].payload["alerts"]] == ["resolved"]
+        assert [kind(j) for j in jobs] == ["digest"]
+        assert digest_groups(jobs[0].payload["digest"]) == [("HighCPUUsage", "resolved", 0, 1)]
 
 
 async def test_holding_survives_a_restart(relay_factory, sink, tmp_path: Path) -> None:
@@ -150,7 +163,7 @@ async def test_holding_survives_a_restart(relay_factory, sink, tmp_path: Path) -
     async with relay_factory(config(sink, HOLD), clock=clock) as relay:
         assert await relay.flush() == 2
         jobs = await relay.jobs()
-        assert sorted(j.payload["reason"] for j in jobs) == ["hold_digest", "hold_ended"]
+        assert sorted(kind(j) for j in jobs) == ["digest", "hold_ended"]
 
 
 async def test_a_relay_side_group_is_held_at_its_flushes_and_released_at_the_end(
@@ -174,10 +187,10 @@ route:
         clock.set(WINDOW_END)
         assert await relay.flush() == 2
         jobs = await relay.jobs()
-        by_reason = {j.payload["reason"]: j.payload for j in jobs}
-        assert set(by_reason) == {"hold_digest", "hold_ended"}
-        assert alertnames(by_reason["hold_ended"]) == [("A", "firing")]
-        assert alertnames(by_reason["hold_digest"]) == [("A", "firing"), ("A", "resolved")]
+        by_kind = {kind(j): j.payload for j in jobs}
+        assert set(by_kind) == {"digest", "hold_ended"}
+        assert alertnames(by_kind["hold_ended"]) == [("A", "firing")]
+        assert digest_groups(by_kind["digest"]["digest"]) == [("A", "firing", 1, 1)]
         # The group goes on flushing every group_interval from the release, and a
         # change after the window is sent at once.
         clock.advance(300)
@@ -193,9 +206,9 @@ async def test_one_digest_per_integration_for_many_groups(relay_factory, sink) -
             await relay.post(webhook(alert(f"A{n}"), group_key=f'{{}}:{{alertname="A{n}"}}'))
         clock.set(WINDOW_END)
         assert await relay.flush() == 151
-        digests = [j for j in await relay.jobs() if j.payload["reason"] == "hold_digest"]
+        digests = [j for j in await relay.jobs() if kind(j) == "digest"]
         assert len(digests) == 1
-        assert len(digests[0].payload["alerts"]) == 150
+        assert len(digests[0].payload["digest"]["entries"]) == 150
 
 
 # -- mute_time_intervals and active_time_intervals: Alertmanager's meaning ----------------

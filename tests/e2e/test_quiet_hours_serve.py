@@ -82,10 +82,13 @@ def test_held_overnight_released_at_eight_by_the_running_relay(tmp_path: Path) -
         try:
             assert wait_for(lambda: sink.count() >= 3, timeout=30), relay.log()
             bodies = [r.json() for r in sink.received[1:]]
-            keys = sorted(b["groupKey"] for b in bodies)
-            assert keys[0].startswith("hold-digest|team/webhook/0|")
-            assert keys[1] == '{}:{alertname="DiskFull"}'
-            assert all(b["alerts"][0]["labels"]["alertname"] == "DiskFull" for b in bodies)
+            [digest] = [b for b in bodies if b.get("version") == "relay.digest/1"]
+            [again] = [b for b in bodies if b is not digest]
+            assert digest["kind"] == "hold"
+            assert [(e["alertname"], e["status"]) for e in digest["entries"]] == [
+                ("DiskFull", "firing")]
+            assert again["groupKey"] == '{}:{alertname="DiskFull"}'
+            assert [a["labels"]["alertname"] for a in again["alerts"]] == ["DiskFull"]
             assert sink.count() == 3
         finally:
             relay.stop()

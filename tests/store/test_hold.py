@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from relay.digest import hold_digest_jobs
 from relay.grouping import GroupContext, IntegrationPolicy, TimeGate, flush_update, passthrough_update
-from relay.hold import ReleasedHolds, digest_update, notification_digest
+from relay.hold import ReleasedHolds, digest_update
 from relay.models import Alert
 from relay.routing import Route
 from relay.store.base import GroupUpdate, Store
@@ -70,17 +71,21 @@ async def test_the_release_and_its_digest_commit_in_one_batch(store) -> None:
     released = ReleasedHolds()
     updates = [flush_update(key, ROUTE, INTEGRATIONS, END, TimeGate("send"), released)
                for key in ("team|g1", "team|g2")]
-    updates.append(digest_update("hold-digest|test", released, notification_digest, END))
+    updates.append(digest_update("hold-digest|test", released, hold_digest_jobs, END))
     results = await store.apply(updates)
-    reasons = sorted(job.payload["reason"] for r in results for job in r.jobs)
-    assert reasons == ["hold_digest", "hold_ended", "hold_ended"]
-    assert {job.group_key for job in await store.list_jobs()} == {
-        "team|g1", "team|g2", "hold-digest|team/webhook/0|1800003600"}
+    kinds = sorted("digest" if "digest" in job.payload else job.payload["reason"]
+                   for r in results for job in r.jobs)
+    assert kinds == ["digest", "hold_ended", "hold_ended"]
+    stored = await store.list_jobs()
+    assert sorted(job.group_key for job in stored if "digest" not in job.payload) == [
+        "team|g1", "team|g2"]
+    [digest] = [job.payload["digest"] for job in stored if "digest" in job.payload]
+    assert [e["group_key"] for e in digest["entries"]] == ["team|g1", "team|g2"]
     for key in ("team|g1", "team|g2"):
         group = await store.get_group(key)
         assert group is not None and group.held == {} and group.next_flush_at is None
     # Applied again (another replica, a second flush): nothing left to release.
     released = ReleasedHolds()
     again = [flush_update("team|g1", ROUTE, INTEGRATIONS, END, TimeGate("send"), released),
-             digest_update("hold-digest|test", released, notification_digest, END)]
+             digest_update("hold-digest|test", released, hold_digest_jobs, END)]
     assert [r.jobs for r in await store.apply(again)] == [[], []]
