@@ -277,7 +277,7 @@ def hold_digest_jobs(
         return []
     return [NewJob(
         id=new_job_id(), receiver=receiver, integration=integration,
-        group_key=f"hold-digest|{integration}|{window.ended_at:g}",
+        group_key=f"hold-digest|{integration}|{window.ended_at:.0f}",
         payload=digest_payload(digest), created_at=now,
     )]
 

@@ -219,7 +219,7 @@ def test_hold_digest_jobs_count_what_fired_and_resolved(
     empty = Held("k8", "x", {}, "", {})
     window = Window(STARTS.timestamp(), STARTS.timestamp() + 8 * 3600)
     [job] = hold_digest_jobs("oncall", "oncall/wecom/0", [held, empty], window, window.ended_at)
-    assert job.group_key == f"hold-digest|oncall/wecom/0|{window.ended_at:g}"
+    assert job.group_key == f"hold-digest|oncall/wecom/0|{window.ended_at:.0f}"
     digest = Digest.from_dict(job.payload["digest"])
     assert digest.kind == "hold" and digest.window == (window.started_at, window.ended_at)
     assert [(e.firing, e.resolved) for e in digest.entries] == [(2, 1)]
