@@ -17,11 +17,54 @@ from typing import Any, Literal
 
 JobStatus = Literal["pending", "running", "delivered", "dead"]
 JOB_STATUSES: tuple[JobStatus, ...] = ("pending", "running", "delivered", "dead")
+# What the delivery log filters on: a job status, or "retrying" (pending with at least
+# one attempt behind it).
+LogStatus = Literal["pending", "retrying", "running", "delivered", "dead"]
+LOG_STATUSES: tuple[LogStatus, ...] = ("pending", "retrying", "running", "delivered", "dead")
+
+#: How much of the message as sent one attempt keeps (UTF-8 bytes, every part together).
+SENT_LIMIT = 256 * 1024
+#: The unit of the per-integration delivery counters (seconds): the last hour is the
+#: last 12 buckets, the last day the last 288.
+STATS_BUCKET = 300
+STATS_KEEP = 86400 + 2 * STATS_BUCKET  # counters older than a day and a bucket go
 
 
 def new_job_id() -> str:
     """A unique, URL-safe job id; also the Idempotency-Key and the Message-ID seed."""
     return uuid.uuid4().hex
+
+
+def bound_sent(parts: Sequence[str], limit: int = SENT_LIMIT) -> list[str]:
+    """``parts`` as kept with an attempt: whole while they fit in ``limit`` UTF-8 bytes;
+    the part that crosses it is cut, and a note says how much was left out."""
+    kept: list[str] = []
+    room = limit
+    for index, part in enumerate(parts):
+        encoded = part.encode("utf-8")
+        if len(encoded) <= room:
+            kept.append(part)
+            room -= len(encoded)
+            continue
+        left_out = len(encoded) - room + sum(len(p.encode("utf-8")) for p in parts[index + 1:])
+        cut = encoded[:room].decode("utf-8", "ignore")
+        if cut:
+            kept.append(cut)
+        kept.append(f"[truncated: {left_out} more bytes in {len(parts) - index} part(s) "
+                    f"were sent; relay keeps {limit} bytes per attempt]")
+        break
+    return kept
+
+
+def alertnames_of(payload: Mapping[str, Any]) -> list[str]:
+    """The distinct ``alertname`` labels of a stored notification's alerts, sorted."""
+    names = {
+        str(alert.get("labels", {}).get("alertname", ""))
+        for alert in payload.get("alerts", [])
+        if isinstance(alert, dict)
+    }
+    names.discard("")
+    return sorted(names)
 
 
 @dataclass
@@ -133,6 +176,9 @@ class Attempt:
     reason: str = ""  # short metric-label reason ("http_503", "timeout", "ok")
     error: str = ""  # the downstream's own message, secrets redacted
     detail: str = ""  # e.g. recipients refused on partial SMTP success
+    # Each part exactly as sent (a JSON body as posted, a mail as composed), secrets
+    # redacted, bounded by SENT_LIMIT (bound_sent).
+    sent: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,6 +188,7 @@ class Attempt:
             "reason": self.reason,
             "error": self.error,
             "detail": self.detail,
+            "sent": self.sent,
         }
 
     @classmethod
@@ -153,6 +200,7 @@ class Attempt:
             reason=data.get("reason", ""),
             error=data.get("error", ""),
             detail=data.get("detail", ""),
+            sent=list(data.get("sent", [])),
         )
 
 
@@ -175,6 +223,14 @@ class Job:
     handle: str = ""
     #: Set when this notification went out merged into a storm digest: that digest's job.
     digest_id: str | None = None
+    # What operators did to it: {"action": "retry"|"resend"|"resent_from", "by", "at",
+    # "job" (the other job of a resend)}, oldest first.
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def retrying(self) -> bool:
+        """Pending again after at least one attempt (LogStatus "retrying")."""
+        return self.status == "pending" and bool(self.attempts)
 
     def to_api(self) -> dict[str, Any]:
         digest = self.payload.get("digest")
@@ -184,6 +240,7 @@ class Job:
             "integration": self.integration,
             "group_key": self.group_key,
             "status": self.status,
+            "retrying": self.retrying,
             "created_at": self.created_at,
             "next_attempt_at": self.next_attempt_at if self.status == "pending" else None,
             "finished_at": self.finished_at,
@@ -193,6 +250,8 @@ class Job:
             "status_of_group": self.payload.get("status"),
             "digest_id": self.digest_id,
             "digest": _digest_summary(digest) if isinstance(digest, dict) else None,
+            "alertnames": alertnames_of(self.payload),
+            "actions": self.actions,
         }
 
 
@@ -206,6 +265,76 @@ def _digest_summary(data: dict[str, Any]) -> dict[str, Any]:
         "resolved": sum(int(e.get("resolved", 0)) for e in entries),
         "jobs": [job for e in entries for job in e.get("job_ids", [])],
     }
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """One page of the delivery log: newest first (created_at, then id, descending),
+    every filter given must hold, and only jobs strictly after ``cursor`` (the last
+    (created_at, id) of the previous page) in that order."""
+
+    status: LogStatus | None = None
+    receiver: str | None = None
+    integration: str | None = None
+    group_key: str | None = None
+    alertname: str | None = None
+    since: float | None = None  # created_at >= since
+    until: float | None = None  # created_at <= until
+    cursor: tuple[float, str] | None = None
+    limit: int = 50
+
+
+@dataclass
+class JobPage:
+    """A page of the log. ``next`` is where the next page starts, None at the end. A page
+    may hold fewer than ``limit`` jobs and still have a ``next`` (a backend that bounds
+    its scan per page stops early); only ``next is None`` means the end."""
+
+    jobs: list[Job]
+    next: tuple[float, str] | None
+
+
+@dataclass
+class IntegrationStats:
+    """Health of one integration, kept as counters (no scan of the log)."""
+
+    last_at: float | None = None
+    last_outcome: str = ""
+    last_reason: str = ""
+    last_error: str = ""
+    hour_delivered: int = 0
+    hour_failed: int = 0
+    day_delivered: int = 0
+    day_failed: int = 0
+    queue: int = 0  # pending + running
+    oldest_queued_at: float | None = None
+    dead: int = 0
+
+
+@dataclass
+class KeptWebhook:
+    """A webhook as received, kept for the console (server.ui.keep_webhooks)."""
+
+    id: str
+    received_at: float
+    receiver: str  # the receiver in the URL path, "" for the route tree
+    body: str
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "received_at": self.received_at, "receiver": self.receiver,
+                "bytes": len(self.body.encode("utf-8"))}
+
+
+def stats_bucket(at: float) -> int:
+    """The counter bucket an attempt at ``at`` falls in (its start, unix seconds)."""
+    return int(at // STATS_BUCKET) * STATS_BUCKET
+
+
+def hour_and_day_buckets(now: float) -> tuple[int, int]:
+    """The first bucket of the last hour and of the last day, the current one included."""
+    current = stats_bucket(now)
+    return current - (3600 // STATS_BUCKET - 1) * STATS_BUCKET, \
+        current - (86400 // STATS_BUCKET - 1) * STATS_BUCKET
 
 
 @dataclass(frozen=True)
@@ -381,8 +510,9 @@ class Store(abc.ABC):
         """Give leased jobs back unattempted (shutdown): they are due again at once."""
 
     @abc.abstractmethod
-    async def requeue(self, job_id: str, now: float) -> bool:
-        """Move a dead job back to pending with a fresh retry window; False if not dead."""
+    async def requeue(self, job_id: str, now: float, by: str | None = None) -> bool:
+        """Move a dead job back to pending with a fresh retry window; False if not dead.
+        ``by`` (who asked) is recorded in the job's actions as a ``retry``."""
 
     @abc.abstractmethod
     async def get_job(self, job_id: str) -> Job | None: ...
@@ -396,6 +526,38 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def job_counts(self) -> dict[str, int]:
         """Number of jobs per status (every status in JOB_STATUSES present)."""
+
+    # -- the console ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def query_jobs(self, query: JobQuery) -> JobPage:
+        """One page of the delivery log (:class:`JobQuery`). Its cost does not grow with
+        the number of stored jobs (indexes and keyset, no offset)."""
+
+    @abc.abstractmethod
+    async def resend(self, job_id: str, new_id: str, now: float, by: str) -> Job | None:
+        """A new pending job ``new_id`` with the notification of the delivered job
+        ``job_id``; both record the action (``resend`` / ``resent_from``) by ``by``. None
+        (nothing written) when ``job_id`` does not exist or is not delivered."""
+
+    @abc.abstractmethod
+    async def integration_stats(self, now: float) -> dict[str, IntegrationStats]:
+        """Health counters of every integration that has any (an attempt in the last
+        day, a queued or a dead job)."""
+
+    @abc.abstractmethod
+    async def list_groups(
+        self, after: str | None, limit: int, receiver: str | None = None
+    ) -> tuple[list[GroupState], str | None]:
+        """Groups by key (ascending) after ``after``; the key to continue from, or None
+        at the end. Like :meth:`query_jobs`, a page may be short and still continue."""
+
+    @abc.abstractmethod
+    async def keep_webhook(self, webhook: KeptWebhook, keep: int, keep_bytes: int) -> None:
+        """Keep ``webhook``; drop the oldest beyond ``keep`` webhooks or ``keep_bytes``."""
+
+    @abc.abstractmethod
+    async def recent_webhooks(self) -> list[KeptWebhook]:
+        """The kept webhooks, newest first."""
 
     # -- retention ---------------------------------------------------------------------
     @abc.abstractmethod

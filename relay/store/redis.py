@@ -48,7 +48,7 @@ import random
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -64,26 +64,42 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from relay.errors import StoreUnavailable
 from relay.store.base import (
     JOB_STATUSES,
+    STATS_BUCKET,
+    STATS_KEEP,
     Attempt,
     ClaimRoom,
     GroupState,
     GroupUpdate,
+    IntegrationStats,
     Job,
+    JobPage,
+    JobQuery,
     JobStatus,
+    KeptWebhook,
     NewJob,
     Store,
     TransitionResult,
+    alertnames_of,
+    hour_and_day_buckets,
+    stats_bucket,
 )
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: groups:resolved replaces groups:empty (all-resolved groups are pruned)
+# 2: groups:resolved replaces groups:empty (all-resolved groups are pruned)
+# 3: the console's indexes (jobs:integration|group|alertname, retrying, open, dead,
+#    groups:all) and counters; jobs' digest_id (merged into a storm digest)
+SCHEMA_VERSION = 3
 UNFINISHED_JOBS_SCAN_LIMIT = 10_000  # prune checks groups against at most this many open jobs
 DEFAULT_PREFIX = "relay:"
 CONSUMER_GROUP = "relay"
 # How long apply() keeps retrying when other writers keep changing the same groups.
 CONTENTION_LIMIT = 5.0
-PRUNE_BATCH = 500  # keys deleted per script run, so pruning never blocks Redis for long
+PRUNE_BATCH = 500
+# The delivery log reads its index in batches of LOG_BATCH and at most LOG_SCAN_LIMIT
+# entries per page (filters checked job by job; docs/architecture.md).
+LOG_BATCH = 200
+LOG_SCAN_LIMIT = 5000  # keys deleted per script run, so pruning never blocks Redis for long
 LOCK_STRIPES = 64
 
 # redis-py options accepted in the URL's query string, besides our own ``prefix``.
@@ -209,6 +225,7 @@ for _, c in ipairs(chosen) do
   else
     redis.call('ZREM', P .. 'due:' .. c[4], id)
     redis.call('ZREM', P .. 'jobs:status:pending', id)
+    redis.call('ZREM', P .. 'jobs:status:retrying', id)
     redis.call('ZADD', P .. 'jobs:status:running', c[5], id)
   end
   if not entry then
@@ -265,13 +282,26 @@ end
 """
 
 _RECORD = _HELPERS + """
--- ARGV: prefix, id, attempt JSON, outcome, at, error, next_attempt_at ('' = at)
+-- ARGV: prefix, id, attempt JSON, outcome, at, error, next_attempt_at ('' = at),
+--       stats bucket, seconds the bucket is kept, last-outcome JSON
 local P, id, attempt, outcome, at, err, nxt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local key = P .. 'j:' .. id
 local f = redis.call('HMGET', key, 'status', 'attempts', 'created_at', 'integration')
 if not f[1] then return 0 end
 local status, created, integration = f[1], f[3], f[4]
 local attempts = append(f[2], attempt)
+-- the integration's health: a counter in this bucket, and its latest outcome
+local bucket = P .. 'stats:' .. ARGV[8]
+if outcome == 'delivered' then
+  redis.call('HINCRBY', bucket, 'd:' .. integration, 1)
+else
+  redis.call('HINCRBY', bucket, 'f:' .. integration, 1)
+end
+redis.call('EXPIRE', bucket, ARGV[9])
+local last = redis.call('HGET', P .. 'last', integration)
+if not last or tonumber(cjson.decode(last)['at']) <= tonumber(at) then
+  redis.call('HSET', P .. 'last', integration, ARGV[10])
+end
 if status == 'delivered' then
   -- another replica delivered it first (a lease ran out meanwhile): it stays delivered
   redis.call('HSET', key, 'attempts', attempts)
@@ -284,48 +314,23 @@ if outcome == 'delivered' then
              'finished_at', at)
   redis.call('ZADD', P .. 'finished', at, id)
   move(P, id, status, 'delivered', created)
+  redis.call('ZREM', P .. 'jobs:status:retrying', id)
+  redis.call('ZREM', P .. 'open:' .. integration, id)
 elseif outcome == 'dead' then
   redis.call('HSET', key, 'status', 'dead', 'attempts', attempts, 'last_error', err,
              'finished_at', at)
   move(P, id, status, 'dead', created)
+  redis.call('ZREM', P .. 'jobs:status:retrying', id)
+  redis.call('ZREM', P .. 'open:' .. integration, id)
+  redis.call('ZADD', P .. 'dead:' .. integration, created, id)
 else
   if nxt == '' then nxt = at end
   redis.call('HSET', key, 'status', 'pending', 'attempts', attempts, 'last_error', err,
              'finished_at', '', 'next_attempt_at', nxt)
   schedule(P, id, integration, nxt)
   move(P, id, status, 'pending', created)
+  redis.call('ZADD', P .. 'jobs:status:retrying', created, id)
 end
-return 1
-"""
-
-_MERGE = _HELPERS + """
--- ARGV: prefix, owner, at, attempt JSON, digest id, digest job fields (10 values:
--- receiver, integration, group_key, payload, created_at), then the merged job ids.
-local P, owner, at, attempt, digest = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local receiver, integration, group_key, payload, created = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-for i = 11, #ARGV do
-  local f = redis.call('HMGET', P .. 'j:' .. ARGV[i], 'status', 'owner')
-  if f[1] ~= 'running' or f[2] ~= owner then return 0 end
-end
-for i = 11, #ARGV do
-  local id = ARGV[i]
-  local key = P .. 'j:' .. id
-  local f = redis.call('HMGET', key, 'attempts', 'created_at')
-  unlease(P, key, id)
-  redis.call('HSET', key, 'status', 'delivered', 'attempts', append(f[1], attempt),
-             'last_error', '', 'finished_at', at, 'digest_id', digest)
-  redis.call('ZADD', P .. 'finished', at, id)
-  move(P, id, 'running', 'delivered', f[2])
-end
-redis.call('HSET', P .. 'j:' .. digest, 'id', digest, 'receiver', receiver,
-           'integration', integration, 'group_key', group_key, 'payload', payload,
-           'status', 'pending', 'created_at', created, 'next_attempt_at', created,
-           'attempts', '[]', 'last_error', '', 'finished_at', '', 'owner', '',
-           'lease_until', '', 'entry', '')
-redis.call('ZADD', P .. 'jobs:all', created, digest)
-redis.call('ZADD', P .. 'jobs:status:pending', created, digest)
-redis.call('ZADD', P .. 'jobs:receiver:' .. receiver, created, digest)
-schedule(P, digest, integration, created)
 return 1
 """
 
@@ -355,31 +360,161 @@ for i = 3, #ARGV do
   local id = ARGV[i]
   local key = P .. 'j:' .. id
   local f = redis.call('HMGET', key, 'status', 'owner', 'integration', 'next_attempt_at',
-                       'created_at')
+                       'created_at', 'attempts')
   if f[1] == 'running' and f[2] == owner then
     unlease(P, key, id)
     redis.call('HSET', key, 'status', 'pending')
     schedule(P, id, f[3], f[4])
     move(P, id, 'running', 'pending', f[5])
+    if f[6] and f[6] ~= '[]' then
+      redis.call('ZADD', P .. 'jobs:status:retrying', f[5], id)
+    end
   end
 end
 return 1
 """
 
 _REQUEUE = _HELPERS + """
--- ARGV: prefix, id, now, marker attempt JSON
-local P, id, now_s, marker = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- ARGV: prefix, id, now, marker attempt JSON, action JSON ('' = none)
+local P, id, now_s, marker, action = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = P .. 'j:' .. id
-local f = redis.call('HMGET', key, 'status', 'attempts', 'integration', 'created_at')
+local f = redis.call('HMGET', key, 'status', 'attempts', 'integration', 'created_at', 'actions')
 if f[1] ~= 'dead' then return 0 end
 redis.call('HSET', key, 'status', 'pending', 'next_attempt_at', now_s, 'finished_at', '',
            'attempts', append(f[2], marker))
+if action ~= '' then
+  redis.call('HSET', key, 'actions', append(f[5] or '[]', action))
+end
 schedule(P, id, f[3], now_s)
 move(P, id, 'dead', 'pending', f[4])
+redis.call('ZADD', P .. 'jobs:status:retrying', f[4], id)
+redis.call('ZREM', P .. 'dead:' .. f[3], id)
+redis.call('ZADD', P .. 'open:' .. f[3], f[4], id)
 return 1
 """
 
-_PRUNE = """
+# The job's indexes, shared by apply (through Python), resend and the layout upgrade.
+_INDEX = """
+local function index_job(P, id, created, receiver, integration, group_key, alertnames)
+  redis.call('ZADD', P .. 'jobs:all', created, id)
+  redis.call('ZADD', P .. 'jobs:receiver:' .. receiver, created, id)
+  redis.call('ZADD', P .. 'jobs:integration:' .. integration, created, id)
+  redis.call('ZADD', P .. 'jobs:group:' .. group_key, created, id)
+  for name in string.gmatch(alertnames or '', '[^\\n]+') do
+    redis.call('ZADD', P .. 'jobs:alertname:' .. name, created, id)
+  end
+  redis.call('SADD', P .. 'console:integrations', integration)
+end
+local function unindex_job(P, id, receiver, integration, group_key, alertnames)
+  redis.call('ZREM', P .. 'jobs:all', id)
+  redis.call('ZREM', P .. 'jobs:receiver:' .. receiver, id)
+  redis.call('ZREM', P .. 'jobs:integration:' .. integration, id)
+  redis.call('ZREM', P .. 'jobs:group:' .. group_key, id)
+  for name in string.gmatch(alertnames or '', '[^\\n]+') do
+    redis.call('ZREM', P .. 'jobs:alertname:' .. name, id)
+  end
+end
+"""
+
+# merge_into_digest(): every merged job must still be leased to ``owner``; then each is
+# delivered as part of the digest, and the digest becomes a pending job like any other
+# (the same hash fields and indexes as a job committed by apply()).
+_MERGE = _HELPERS + _INDEX + """
+-- ARGV: prefix, owner, at, attempt JSON, digest id, then the digest job's receiver,
+-- integration, group_key, payload, created_at, alertnames, then the merged job ids.
+local P, owner, at, attempt, digest = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local receiver, integration, group_key, payload, created = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local alertnames = ARGV[11]
+for i = 12, #ARGV do
+  local f = redis.call('HMGET', P .. 'j:' .. ARGV[i], 'status', 'owner')
+  if f[1] ~= 'running' or f[2] ~= owner then return 0 end
+end
+for i = 12, #ARGV do
+  local id = ARGV[i]
+  local key = P .. 'j:' .. id
+  local f = redis.call('HMGET', key, 'attempts', 'created_at', 'integration')
+  unlease(P, key, id)
+  redis.call('HSET', key, 'status', 'delivered', 'attempts', append(f[1], attempt),
+             'last_error', '', 'finished_at', at, 'digest_id', digest)
+  redis.call('ZADD', P .. 'finished', at, id)
+  move(P, id, 'running', 'delivered', f[2])
+  redis.call('ZREM', P .. 'jobs:status:retrying', id)
+  redis.call('ZREM', P .. 'open:' .. f[3], id)
+end
+redis.call('HSET', P .. 'j:' .. digest, 'id', digest, 'receiver', receiver,
+           'integration', integration, 'group_key', group_key, 'payload', payload,
+           'status', 'pending', 'created_at', created, 'next_attempt_at', created,
+           'attempts', '[]', 'last_error', '', 'finished_at', '', 'owner', '',
+           'lease_until', '', 'entry', '', 'actions', '[]', 'alertnames', alertnames)
+index_job(P, digest, created, receiver, integration, group_key, alertnames)
+redis.call('ZADD', P .. 'jobs:status:pending', created, digest)
+redis.call('ZADD', P .. 'open:' .. integration, created, digest)
+schedule(P, digest, integration, created)
+return 1
+"""
+
+_RESEND = _HELPERS + _INDEX + """
+-- ARGV: prefix, original id, new id, now, action on the original, action on the new one
+local P, id, new_id, now_s = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local key = P .. 'j:' .. id
+local f = redis.call('HMGET', key, 'status', 'receiver', 'integration', 'group_key', 'payload',
+                     'alertnames', 'actions')
+if f[1] ~= 'delivered' then return 0 end
+redis.call('HSET', key, 'actions', append(f[7] or '[]', ARGV[5]))
+redis.call('HSET', P .. 'j:' .. new_id, 'id', new_id, 'receiver', f[2], 'integration', f[3],
+           'group_key', f[4], 'payload', f[5], 'alertnames', f[6] or '', 'status', 'pending',
+           'created_at', now_s, 'next_attempt_at', now_s, 'attempts', '[]', 'last_error', '',
+           'finished_at', '', 'owner', '', 'lease_until', '', 'entry', '',
+           'actions', '[' .. ARGV[6] .. ']')
+index_job(P, new_id, now_s, f[2], f[3], f[4], f[6])
+redis.call('ZADD', P .. 'jobs:status:pending', now_s, new_id)
+redis.call('ZADD', P .. 'open:' .. f[3], now_s, new_id)
+schedule(P, new_id, f[3], now_s)
+return 1
+"""
+
+# Layout 2 -> 3: the console's indexes for jobs stored before them (ARGV: prefix, ids...).
+_INDEX_OLD = _INDEX + """
+local P = ARGV[1]
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local f = redis.call('HMGET', P .. 'j:' .. id, 'status', 'receiver', 'integration',
+                       'group_key', 'alertnames', 'created_at', 'attempts')
+  if f[1] then
+    index_job(P, id, f[6], f[2], f[3], f[4], f[5])
+    if f[1] == 'pending' or f[1] == 'running' then
+      redis.call('ZADD', P .. 'open:' .. f[3], f[6], id)
+    elseif f[1] == 'dead' then
+      redis.call('ZADD', P .. 'dead:' .. f[3], f[6], id)
+    end
+    if f[1] == 'pending' and f[7] ~= '[]' then
+      redis.call('ZADD', P .. 'jobs:status:retrying', f[6], id)
+    end
+  end
+end
+return 1
+"""
+
+# Keep a received webhook (ARGV: prefix, entry '<bytes> <json>', keep, keep_bytes): the
+# newest first; the first that crosses either bound and every older one go.
+_KEEP_WEBHOOK = """
+local P, entry, keep, keep_bytes = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local list = P .. 'webhooks'
+local size = tonumber(string.match(entry, '^(%d+) '))
+if keep > 0 and size <= keep_bytes then redis.call('LPUSH', list, entry) end
+local total = 0
+local items = redis.call('LRANGE', list, 0, keep)
+for i, item in ipairs(items) do
+  total = total + tonumber(string.match(item, '^(%d+) '))
+  if i > keep or total > keep_bytes then
+    redis.call('LTRIM', list, 0, i - 2)
+    return 1
+  end
+end
+return 1
+"""
+
+_PRUNE = _INDEX + """
 -- ARGV: prefix, delivered-before, resolved-groups-before, batch, unfinished-jobs scan limit
 local P, jobs_before, groups_before, batch = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local scan_limit = tonumber(ARGV[5])
@@ -388,13 +523,13 @@ local jobs = redis.call('ZRANGEBYSCORE', P .. 'finished', '-inf', '(' .. jobs_be
                         'LIMIT', 0, batch)
 for _, id in ipairs(jobs) do
   local key = P .. 'j:' .. id
-  local f = redis.call('HMGET', key, 'status', 'receiver')
+  local f = redis.call('HMGET', key, 'status', 'receiver', 'integration', 'group_key',
+                       'alertnames')
   redis.call('ZREM', P .. 'finished', id)
   if f[1] == 'delivered' then
     redis.call('DEL', key)
-    redis.call('ZREM', P .. 'jobs:all', id)
     redis.call('ZREM', P .. 'jobs:status:delivered', id)
-    redis.call('ZREM', P .. 'jobs:receiver:' .. f[2], id)
+    unindex_job(P, id, f[2], f[3], f[4], f[5])
     removed = removed + 1
   end
 end
@@ -422,6 +557,7 @@ for _, gk in ipairs(groups) do
     redis.call('DEL', P .. 'g:' .. gk)
     redis.call('ZREM', P .. 'groups:resolved', gk)
     redis.call('ZREM', P .. 'groups:due', gk)
+    redis.call('ZREM', P .. 'groups:all', gk)
     groups_removed = groups_removed + 1
   end
 end
@@ -429,6 +565,21 @@ local more = 0
 if #jobs == batch or (#groups == batch and groups_removed > 0) then more = 1 end
 return {removed + groups_removed, more}
 """
+
+
+def _passes(job: Job, query: JobQuery) -> bool:
+    """Whether ``job`` passes every filter of ``query`` (the walked index passes one)."""
+    if query.status == "retrying":
+        if not job.retrying:
+            return False
+    elif query.status is not None and job.status != query.status:
+        return False
+    return (
+        (query.receiver is None or job.receiver == query.receiver)
+        and (query.integration is None or job.integration == query.integration)
+        and (query.group_key is None or job.group_key == query.group_key)
+        and (query.alertname is None or query.alertname in alertnames_of(job.payload))
+    )
 
 
 def _num(value: float) -> str:
@@ -452,6 +603,7 @@ def _job(fields: dict[str, str]) -> Job:
         finished_at=float(finished) if finished else None,
         handle=fields.get("owner", ""),
         digest_id=fields.get("digest_id") or None,
+        actions=orjson.loads(fields.get("actions") or "[]"),
     )
 
 
@@ -581,6 +733,7 @@ class RedisStore(Store):
                 ("commit", _COMMIT), ("claim", _CLAIM), ("record", _RECORD), ("renew", _RENEW),
                 ("release", _RELEASE), ("requeue", _REQUEUE), ("prune", _PRUNE),
                 ("merge", _MERGE),
+                ("resend", _RESEND), ("index_old", _INDEX_OLD), ("keep_webhook", _KEEP_WEBHOOK),
             )
         }
         try:
@@ -611,6 +764,8 @@ class RedisStore(Store):
             )
         if version is not None and int(version) < 2:
             await self._index_resolved_groups()
+        if version is not None and int(version) < 3:
+            await self._index_for_console()
         self._layout_checked = True
         await self._warn_without_persistence()
 
@@ -648,9 +803,41 @@ class RedisStore(Store):
                 if not state.kept_count():
                     await client.zadd(resolved, {state.key: state.updated_at})
             await client.delete(self._key("groups:empty"))
+            await client.set(self._key("schema"), 2)
+        logger.info("redis layout upgraded to version 2 (resolved groups indexed for pruning)")
+
+    async def _index_for_console(self) -> None:
+        """Layout 2 -> 3: the console's indexes for the jobs and groups already stored.
+        Idempotent (every index is a set), so replicas starting together may both run it."""
+        with self._guard():
+            client = self.client
+            async for gk in client.scan_iter(match=self._gk("*"), count=500):
+                await client.zadd(self._key("groups:all"), {gk[len(self._gk("")):]: 0})
+            batch: list[str] = []
+            async for job_id, _ in client.zscan_iter(self._key("jobs:all"), count=500):
+                batch.append(job_id)
+                if len(batch) == 500:
+                    await self._index_old_jobs(batch)
+                    batch = []
+            await self._index_old_jobs(batch)
             await client.set(self._key("schema"), SCHEMA_VERSION)
-        logger.info("redis layout upgraded to version %d (resolved groups indexed for pruning)",
+        logger.info("redis layout upgraded to version %d (indexes for the console)",
                     SCHEMA_VERSION)
+
+    async def _index_old_jobs(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(self._key("j", job_id), "payload")
+            payloads: list[str | None] = await pipe.execute()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for job_id, payload in zip(ids, payloads, strict=True):
+                if payload is not None:
+                    names = alertnames_of(orjson.loads(payload))
+                    pipe.hset(self._key("j", job_id), mapping={"alertnames": "\n".join(names)})
+            await pipe.execute()
+        await self._script("index_old", [self.prefix, *ids])
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -692,9 +879,11 @@ class RedisStore(Store):
         for key, state in plan.states.items():
             gk = self._gk(key)
             if state is None:
-                out += [["DEL", gk], ["ZREM", due, key], ["ZREM", resolved, key]]
+                out += [["DEL", gk], ["ZREM", due, key], ["ZREM", resolved, key],
+                        ["ZREM", self._key("groups:all"), key]]
                 continue
             out.append(["SET", gk, orjson.dumps(state.to_dict())])
+            out.append(["ZADD", self._key("groups:all"), "0", key])
             if state.next_flush_at is None:
                 out.append(["ZREM", due, key])
             else:
@@ -705,6 +894,7 @@ class RedisStore(Store):
                 out.append(["ZADD", resolved, _num(state.updated_at), key])
         for job in plan.jobs:
             created = _num(job.created_at)
+            names = alertnames_of(job.payload)
             out.append([
                 "HSET", self._key("j", job.id),
                 "id", job.id,
@@ -721,14 +911,21 @@ class RedisStore(Store):
                 "owner", "",
                 "lease_until", "",
                 "entry", "",
+                "actions", "[]",
+                "alertnames", "\n".join(names),
             ])
             out += [
                 ["ZADD", self._key("jobs:all"), created, job.id],
                 ["ZADD", self._key("jobs:status:pending"), created, job.id],
                 ["ZADD", self._key("jobs:receiver", job.receiver), created, job.id],
+                ["ZADD", self._key("jobs:integration", job.integration), created, job.id],
+                ["ZADD", self._key("jobs:group", job.group_key), created, job.id],
+                ["ZADD", self._key("open", job.integration), created, job.id],
+                ["SADD", self._key("console:integrations"), job.integration],
                 ["ZADD", self._key("due", job.integration), created, job.id],
                 ["SADD", self._key("integrations"), job.integration],
             ]
+            out += [["ZADD", self._key("jobs:alertname", name), created, job.id] for name in names]
         return out
 
     async def apply(self, updates: Sequence[GroupUpdate]) -> list[TransitionResult]:
@@ -841,7 +1038,8 @@ class RedisStore(Store):
         args = [
             self.prefix, owner, _num(now), orjson.dumps(attempt.to_dict()).decode(), digest.id,
             digest.receiver, digest.integration, digest.group_key,
-            orjson.dumps(digest.payload).decode(), _num(digest.created_at), *merged,
+            orjson.dumps(digest.payload).decode(), _num(digest.created_at),
+            "\n".join(alertnames_of(digest.payload)), *merged,
         ]
         with self._guard():
             done = await self._script("merge", args)
@@ -863,19 +1061,24 @@ class RedisStore(Store):
         self, job: Job, attempt: Attempt, next_attempt_at: float | None = None
     ) -> None:
         error = attempt.error or attempt.reason
+        last = {"at": attempt.at, "outcome": attempt.outcome, "reason": attempt.reason,
+                "error": attempt.error}
         args = [
             self.prefix, job.id, orjson.dumps(attempt.to_dict()).decode(), attempt.outcome,
             _num(attempt.at), error, "" if next_attempt_at is None else _num(next_attempt_at),
+            str(stats_bucket(attempt.at)), str(STATS_KEEP), orjson.dumps(last).decode(),
         ]
         with self._guard():
             await self._script("record", args)
 
-    async def requeue(self, job_id: str, now: float) -> bool:
+    async def requeue(self, job_id: str, now: float, by: str | None = None) -> bool:
         # The dispatcher restarts its retry window at the latest "requeued" attempt.
         marker = Attempt(at=now, duration=0.0, outcome="retry", reason="requeued").to_dict()
+        action = (orjson.dumps({"action": "retry", "by": by, "at": now}).decode()
+                  if by is not None else "")
         with self._guard():
             done = await self._script(
-                "requeue", [self.prefix, job_id, _num(now), orjson.dumps(marker).decode()]
+                "requeue", [self.prefix, job_id, _num(now), orjson.dumps(marker).decode(), action]
             )
         return bool(done)
 
@@ -933,6 +1136,181 @@ class RedisStore(Store):
                     pipe.zcard(self._key("jobs:status", status))
                 counts: list[int] = await pipe.execute()
         return dict(zip(JOB_STATUSES, counts, strict=True))
+
+    # -- the console -------------------------------------------------------------------
+    def _log_indexes(self, query: JobQuery) -> list[str]:
+        """The zsets (score created_at) whose members all pass one filter of ``query``."""
+        indexes = []
+        if query.status is not None:
+            indexes.append(self._key("jobs:status", query.status))
+        for name, value in (("jobs:receiver", query.receiver),
+                            ("jobs:integration", query.integration),
+                            ("jobs:group", query.group_key),
+                            ("jobs:alertname", query.alertname)):
+            if value is not None:
+                indexes.append(self._key(name, value))
+        return indexes or [self._key("jobs:all")]
+
+    async def _walk(
+        self, index: str, query: JobQuery
+    ) -> AsyncIterator[list[tuple[str, float]]]:
+        """(id, created_at) of ``index`` in log order (created_at, then id, descending),
+        strictly after the cursor and within since/until, in batches."""
+        client = self.client
+        low = _num(query.since) if query.since is not None else "-inf"
+        high = _num(query.until) if query.until is not None else "+inf"
+        if query.cursor is not None:
+            score, last_id = query.cursor
+            if query.until is None or score <= query.until:
+                # The rest of the cursor's own score first (the same created_at: one
+                # webhook's notifications), then strictly older ones.
+                offset = 0
+                while True:
+                    ids = cast(list[str], await client.zrevrangebyscore(
+                        index, _num(score), _num(score), start=offset, num=LOG_BATCH))
+                    yield [(i, score) for i in ids if i < last_id]
+                    if len(ids) < LOG_BATCH:
+                        break
+                    offset += LOG_BATCH
+                high = "(" + _num(score)
+        offset = 0
+        while True:
+            rows = cast(list[tuple[str, float]], await client.zrevrangebyscore(
+                index, high, low, start=offset, num=LOG_BATCH, withscores=True))
+            yield rows
+            if len(rows) < LOG_BATCH:
+                return
+            offset += LOG_BATCH
+
+    async def query_jobs(self, query: JobQuery) -> JobPage:
+        """Walk the smallest index among the query's filters and check the others on each
+        job. The walk reads at most LOG_SCAN_LIMIT entries per page: past that the page
+        ends short, with a cursor where the walk stopped (JobPage says so)."""
+        with self._guard():
+            indexes = self._log_indexes(query)
+            if len(indexes) > 1:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for index in indexes:
+                        pipe.zcard(index)
+                    sizes: list[int] = await pipe.execute()
+                index = indexes[sizes.index(min(sizes))]
+            else:
+                index = indexes[0]
+            found: list[Job] = []
+            scanned = 0
+            position: tuple[float, str] | None = None
+            async for rows in self._walk(index, query):
+                for job in await self._jobs([job_id for job_id, _ in rows]):
+                    if _passes(job, query):
+                        found.append(job)
+                        if len(found) > query.limit:
+                            last = found[query.limit - 1]
+                            return JobPage(found[: query.limit], (last.created_at, last.id))
+                if rows:
+                    scanned += len(rows)
+                    position = (rows[-1][1], rows[-1][0])
+                    if scanned >= LOG_SCAN_LIMIT:
+                        return JobPage(found, position)
+            return JobPage(found, None)
+
+    async def resend(self, job_id: str, new_id: str, now: float, by: str) -> Job | None:
+        on_original = {"action": "resend", "by": by, "at": now, "job": new_id}
+        on_new = {"action": "resent_from", "by": by, "at": now, "job": job_id}
+        with self._guard():
+            done = await self._script("resend", [
+                self.prefix, job_id, new_id, _num(now),
+                orjson.dumps(on_original).decode(), orjson.dumps(on_new).decode(),
+            ])
+        return await self.get_job(new_id) if done else None
+
+    async def integration_stats(self, now: float) -> dict[str, IntegrationStats]:
+        hour, day = hour_and_day_buckets(now)
+        buckets = list(range(day, stats_bucket(now) + 1, STATS_BUCKET))
+        stats: dict[str, IntegrationStats] = {}
+        with self._guard():
+            client = self.client
+            async with client.pipeline(transaction=False) as pipe:
+                for bucket in buckets:
+                    pipe.hgetall(self._key("stats", str(bucket)))
+                pipe.hgetall(self._key("last"))
+                pipe.smembers(self._key("console:integrations"))
+                *counted, last, integrations = await pipe.execute()
+            for bucket, counters in zip(buckets, counted, strict=True):
+                for name, value in cast(dict[str, str], counters).items():
+                    kind, _, integration = name.partition(":")
+                    entry = stats.setdefault(integration, IntegrationStats())
+                    if kind == "d":
+                        entry.day_delivered += int(value)
+                        entry.hour_delivered += int(value) if bucket >= hour else 0
+                    else:
+                        entry.day_failed += int(value)
+                        entry.hour_failed += int(value) if bucket >= hour else 0
+            for integration, raw in cast(dict[str, str], last).items():
+                seen = orjson.loads(raw)
+                entry = stats.setdefault(integration, IntegrationStats())
+                entry.last_at, entry.last_outcome = seen["at"], seen["outcome"]
+                entry.last_reason, entry.last_error = seen["reason"], seen["error"]
+            names = sorted(cast(set[str], integrations))
+            async with client.pipeline(transaction=False) as pipe:
+                for integration in names:
+                    pipe.zcard(self._key("open", integration))
+                    pipe.zrange(self._key("open", integration), 0, 0, withscores=True)
+                    pipe.zcard(self._key("dead", integration))
+                answers = await pipe.execute()
+        for i, integration in enumerate(names):
+            queue, oldest, dead = answers[3 * i: 3 * i + 3]
+            if not (queue or dead or integration in stats):
+                continue
+            entry = stats.setdefault(integration, IntegrationStats())
+            entry.queue, entry.dead = int(queue), int(dead)
+            entry.oldest_queued_at = float(oldest[0][1]) if oldest else None
+        return stats
+
+    async def list_groups(
+        self, after: str | None, limit: int, receiver: str | None = None
+    ) -> tuple[list[GroupState], str | None]:
+        """Groups by key from ``groups:all`` (one score, so in key order); a receiver
+        filter reads at most LOG_SCAN_LIMIT groups per page."""
+        found: list[GroupState] = []
+        scanned = 0
+        start = "(" + after if after is not None else "-"
+        with self._guard():
+            client = self.client
+            while True:
+                keys = cast(list[str], await client.zrangebylex(
+                    self._key("groups:all"), start, "+", start=0, num=LOG_BATCH))
+                if not keys:
+                    return found, None
+                raws = cast(list[str | None], await client.mget([self._gk(k) for k in keys]))
+                for raw in raws:
+                    if raw is None:
+                        continue
+                    state = GroupState.from_dict(orjson.loads(raw))
+                    if receiver is None or state.receiver == receiver:
+                        found.append(state)
+                        if len(found) > limit:
+                            return found[:limit], found[limit - 1].key
+                scanned += len(keys)
+                start = "(" + keys[-1]
+                if scanned >= LOG_SCAN_LIMIT and len(keys) == LOG_BATCH:
+                    return found, keys[-1]
+
+    async def keep_webhook(self, webhook: KeptWebhook, keep: int, keep_bytes: int) -> None:
+        entry = orjson.dumps({"id": webhook.id, "received_at": webhook.received_at,
+                              "receiver": webhook.receiver, "body": webhook.body}).decode()
+        size = len(webhook.body.encode("utf-8"))
+        with self._guard():
+            await self._script("keep_webhook", [self.prefix, f"{size} {entry}", str(keep),
+                                                str(keep_bytes)])
+
+    async def recent_webhooks(self) -> list[KeptWebhook]:
+        with self._guard():
+            items = cast(list[str], await self.client.lrange(self._key("webhooks"), 0, -1))
+        kept = []
+        for item in items:
+            data = orjson.loads(item.partition(" ")[2])
+            kept.append(KeptWebhook(data["id"], data["received_at"], data["receiver"], data["body"]))
+        return kept
 
     # -- retention ---------------------------------------------------------------------
     async def prune(self, now: float, job_retention: float, group_retention: float) -> int:

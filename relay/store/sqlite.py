@@ -39,22 +39,31 @@ import orjson
 from relay.errors import StoreUnavailable
 from relay.store.base import (
     JOB_STATUSES,
+    STATS_KEEP,
     Attempt,
     ClaimRoom,
     GroupState,
     GroupUpdate,
+    IntegrationStats,
     Job,
+    JobPage,
+    JobQuery,
     JobStatus,
     NewJob,
+    KeptWebhook,
     Store,
     TransitionResult,
+    hour_and_day_buckets,
+    stats_bucket,
 )
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], T]
 
-SCHEMA_VERSION = 3  # 2: groups.firing_count (prune groups whose alerts are all resolved)
-# 3: jobs.digest_id (a notification merged into a storm digest)
+# 2: groups.firing_count (prune groups whose alerts are all resolved)
+# 3: jobs.digest_id (a notification merged into a storm digest); the console:
+#    jobs.actions, groups.receiver, log indexes, counters, kept webhooks
+SCHEMA_VERSION = 3
 MAX_BATCH = 512  # operations per group commit; bounds the latency of one transaction
 
 _SCHEMA = """
@@ -65,7 +74,8 @@ CREATE TABLE IF NOT EXISTS groups (
     updated_at REAL NOT NULL,
     alert_count INTEGER NOT NULL,
     state TEXT NOT NULL,
-    firing_count INTEGER NOT NULL DEFAULT 0
+    firing_count INTEGER NOT NULL DEFAULT 0,
+    receiver TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS groups_next_flush_at ON groups (next_flush_at)
     WHERE next_flush_at IS NOT NULL;
@@ -83,12 +93,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts TEXT NOT NULL DEFAULT '[]',
     last_error TEXT NOT NULL DEFAULT '',
     finished_at REAL,
-    digest_id TEXT
+    digest_id TEXT,
+    actions TEXT NOT NULL DEFAULT '[]'
 );
 -- Claiming seeks per integration: a full integration's backlog is never scanned.
 DROP INDEX IF EXISTS jobs_status_next_attempt_at;
 CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (status, integration, next_attempt_at, created_at);
-CREATE INDEX IF NOT EXISTS jobs_created_at ON jobs (created_at);
 CREATE TABLE IF NOT EXISTS refs (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL,
@@ -96,9 +106,85 @@ CREATE TABLE IF NOT EXISTS refs (
 );
 """
 
+# Schema 3, created after the upgrade of an older file has added the columns it uses.
+# The delivery log pages by (created_at, id) descending within one index per filter, so
+# a page reads `limit` index entries however many jobs there are (no OFFSET).
+_CONSOLE_SCHEMA = """
+DROP INDEX IF EXISTS jobs_created_at;
+CREATE INDEX IF NOT EXISTS jobs_log ON jobs (created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_log_status ON jobs (status, created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_log_receiver ON jobs (receiver, created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_log_integration ON jobs (integration, created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_log_group ON jobs (group_key, created_at, id);
+-- The oldest queued job of an integration, one seek per status.
+CREATE INDEX IF NOT EXISTS jobs_queued ON jobs (status, integration, created_at);
+CREATE INDEX IF NOT EXISTS groups_receiver ON groups (receiver, key);
+-- A notification may carry several alertnames: one row each, kept by triggers.
+CREATE TABLE IF NOT EXISTS job_alertnames (
+    alertname TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (alertname, created_at, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS job_alertnames_id ON job_alertnames (id);
+CREATE TRIGGER IF NOT EXISTS jobs_alertnames_insert AFTER INSERT ON jobs BEGIN
+    INSERT OR IGNORE INTO job_alertnames (alertname, created_at, id)
+    SELECT DISTINCT json_extract(value, '$.labels.alertname'), new.created_at, new.id
+    FROM json_each(new.payload, '$.alerts')
+    WHERE coalesce(json_extract(value, '$.labels.alertname'), '') != '';
+END;
+CREATE TRIGGER IF NOT EXISTS jobs_alertnames_delete AFTER DELETE ON jobs BEGIN
+    DELETE FROM job_alertnames WHERE id = old.id;
+END;
+-- Jobs per (integration, status), kept by triggers in the same transaction as the jobs
+-- themselves: the overview and /metrics read counters instead of counting rows.
+CREATE TABLE IF NOT EXISTS job_counts (
+    integration TEXT NOT NULL,
+    status TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (integration, status)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS jobs_count_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO job_counts (integration, status, n) VALUES (new.integration, new.status, 1)
+    ON CONFLICT (integration, status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS jobs_count_update AFTER UPDATE OF status ON jobs
+WHEN old.status != new.status BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE integration = old.integration AND status = old.status;
+    INSERT INTO job_counts (integration, status, n) VALUES (new.integration, new.status, 1)
+    ON CONFLICT (integration, status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS jobs_count_delete AFTER DELETE ON jobs BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE integration = old.integration AND status = old.status;
+END;
+-- Attempts per integration in STATS_BUCKET-second buckets, and the last one.
+CREATE TABLE IF NOT EXISTS integration_stats (
+    integration TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (integration, bucket)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS integration_last (
+    integration TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    error TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhooks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    received_at REAL NOT NULL,
+    receiver TEXT NOT NULL,
+    body TEXT NOT NULL,
+    bytes INTEGER NOT NULL
+)
+"""
+
 _JOB_COLUMNS = (
     "id, receiver, integration, group_key, payload, status, created_at, next_attempt_at,"
-    " lease_owner, attempts, last_error, finished_at, digest_id"
+    " lease_owner, attempts, last_error, finished_at, digest_id, actions"
 )
 
 
@@ -140,6 +226,46 @@ def _job(row: tuple[Any, ...]) -> Job:
         last_error=row[10],
         finished_at=row[11],
         digest_id=row[12],
+        actions=orjson.loads(row[13]),
+    )
+
+
+def _split_statements(script: str) -> list[str]:
+    """The statements of ``script`` (triggers hold ';' inside BEGIN ... END)."""
+    statements, current = [], ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current)
+            current = ""
+    return statements
+
+
+def _upgrade_to_3(conn: sqlite3.Connection) -> None:
+    """Columns schema 3 adds to a file made by an older relay."""
+    # A table created by this run (a version-1 file had no jobs) has them already.
+    for table, column, kind in (("jobs", "digest_id", "TEXT"),
+                                ("jobs", "actions", "TEXT NOT NULL DEFAULT '[]'"),
+                                ("groups", "receiver", "TEXT NOT NULL DEFAULT ''")):
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    conn.execute("UPDATE groups SET receiver = coalesce(json_extract(state, '$.receiver'), '')")
+
+
+def _fill_console_tables(conn: sqlite3.Connection) -> None:
+    """What the schema-3 triggers would have written for the jobs already there."""
+    conn.execute("DELETE FROM job_counts")
+    conn.execute(
+        "INSERT INTO job_counts (integration, status, n)"
+        " SELECT integration, status, count(*) FROM jobs GROUP BY integration, status"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO job_alertnames (alertname, created_at, id)"
+        " SELECT DISTINCT json_extract(a.value, '$.labels.alertname'), jobs.created_at, jobs.id"
+        " FROM jobs, json_each(jobs.payload, '$.alerts') AS a"
+        " WHERE coalesce(json_extract(a.value, '$.labels.alertname'), '') != ''"
     )
 
 
@@ -412,9 +538,8 @@ class SQLiteStore(Store):
 
     def _init(self, conn: sqlite3.Connection) -> None:
         # executescript() would COMMIT the surrounding transaction; run statements one by one.
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        for statement in _split_statements(_SCHEMA):
+            conn.execute(statement)
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         if row[0] is None:
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
@@ -423,17 +548,21 @@ class SQLiteStore(Store):
                 f"sqlite database {self.path}: schema version {row[0]} is newer than this"
                 f" relay supports ({SCHEMA_VERSION}); upgrade relay"
             )
-        elif row[0] < 2:
-            conn.execute("ALTER TABLE groups ADD COLUMN firing_count INTEGER NOT NULL DEFAULT 0")
-            conn.execute(
-                "UPDATE groups SET firing_count = (SELECT count(*) FROM json_each(groups.state,"
-                " '$.alerts') WHERE json_extract(json_each.value, '$.status') = 'firing')"
-            )
-        columns = {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
-        if "digest_id" not in columns:
-            conn.execute("ALTER TABLE jobs ADD COLUMN digest_id TEXT")
-        if row[0] is not None and row[0] < SCHEMA_VERSION:
+        else:
+            if row[0] < 2:
+                conn.execute(
+                    "ALTER TABLE groups ADD COLUMN firing_count INTEGER NOT NULL DEFAULT 0")
+                conn.execute(
+                    "UPDATE groups SET firing_count = (SELECT count(*) FROM json_each(groups.state,"
+                    " '$.alerts') WHERE json_extract(json_each.value, '$.status') = 'firing')"
+                )
+            if row[0] < 3:
+                _upgrade_to_3(conn)
             conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+        for statement in _split_statements(_CONSOLE_SCHEMA):
+            conn.execute(statement)
+        if row[0] is not None and row[0] < 3:
+            _fill_console_tables(conn)
         # One process owns the file: whatever a previous run was delivering is due again.
         conn.execute(
             "UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_until = NULL"
@@ -577,6 +706,7 @@ class SQLiteStore(Store):
                 return
             status, attempts, due = row
             attempts = _dumps([*orjson.loads(attempts), attempt.to_dict()])
+            _count_attempt(conn, job.integration, attempt)
             if status == "delivered":  # another worker got there first; keep it delivered
                 conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job.id))
                 return
@@ -597,16 +727,19 @@ class SQLiteStore(Store):
 
         await self._call(op)
 
-    async def requeue(self, job_id: str, now: float) -> bool:
+    async def requeue(self, job_id: str, now: float, by: str | None = None) -> bool:
         # The dispatcher restarts its retry window at the latest "requeued" attempt.
         marker = _dumps(Attempt(at=now, duration=0.0, outcome="retry", reason="requeued").to_dict())
+        action = _dumps({"action": "retry", "by": by, "at": now}) if by is not None else None
 
         def op(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
                 "UPDATE jobs SET status = 'pending', next_attempt_at = ?, finished_at = NULL,"
-                " attempts = json_insert(attempts, '$[#]', json(?))"
+                " attempts = json_insert(attempts, '$[#]', json(?)),"
+                " actions = CASE WHEN ? IS NULL THEN actions"
+                " ELSE json_insert(actions, '$[#]', json(?)) END"
                 " WHERE id = ? AND status = 'dead'",
-                (now, marker, job_id),
+                (now, marker, action, action, job_id),
             )
             return cursor.rowcount == 1
 
@@ -637,9 +770,127 @@ class SQLiteStore(Store):
     async def job_counts(self) -> dict[str, int]:
         def op(conn: sqlite3.Connection) -> dict[str, int]:
             counts: dict[str, int] = dict.fromkeys(JOB_STATUSES, 0)
-            for status, n in conn.execute("SELECT status, count(*) FROM jobs GROUP BY status"):
+            # The trigger-kept counters (a few rows per integration), not a count of jobs.
+            for status, n in conn.execute("SELECT status, sum(n) FROM job_counts GROUP BY status"):
                 counts[status] = n
             return counts
+
+        return await self._call(op)
+
+    # -- the console -------------------------------------------------------------------
+    async def query_jobs(self, query: JobQuery) -> JobPage:
+        sql, args = _log_query(query)
+
+        def op(conn: sqlite3.Connection) -> JobPage:
+            rows = conn.execute(sql, args).fetchall()
+            jobs = [_job(row) for row in rows[: query.limit]]
+            more = len(rows) > query.limit
+            return JobPage(jobs, (jobs[-1].created_at, jobs[-1].id) if more and jobs else None)
+
+        return await self._call(op)
+
+    async def resend(self, job_id: str, new_id: str, now: float, by: str) -> Job | None:
+        def op(conn: sqlite3.Connection) -> Job | None:
+            row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row[5] != "delivered":
+                return None
+            original = _job(row)
+            conn.execute(
+                "INSERT INTO jobs (id, receiver, integration, group_key, payload, status,"
+                " created_at, next_attempt_at, actions) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                (new_id, original.receiver, original.integration, original.group_key, row[4], now,
+                 now, _dumps([{"action": "resent_from", "by": by, "at": now, "job": job_id}])),
+            )
+            conn.execute(
+                "UPDATE jobs SET actions = json_insert(actions, '$[#]', json(?)) WHERE id = ?",
+                (_dumps({"action": "resend", "by": by, "at": now, "job": new_id}), job_id),
+            )
+            found = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (new_id,))
+            return _job(found.fetchone())
+
+        return await self._call(op)
+
+    async def integration_stats(self, now: float) -> dict[str, IntegrationStats]:
+        hour, day = hour_and_day_buckets(now)
+
+        def op(conn: sqlite3.Connection) -> dict[str, IntegrationStats]:
+            stats: dict[str, IntegrationStats] = {}
+            for integration, bucket, delivered, failed in conn.execute(
+                "SELECT integration, bucket, delivered, failed FROM integration_stats"
+                " WHERE bucket >= ?", (day,)
+            ):
+                entry = stats.setdefault(integration, IntegrationStats())
+                entry.day_delivered += delivered
+                entry.day_failed += failed
+                if bucket >= hour:
+                    entry.hour_delivered += delivered
+                    entry.hour_failed += failed
+            for integration, at, outcome, reason, error in conn.execute(
+                "SELECT integration, at, outcome, reason, error FROM integration_last"
+            ):
+                entry = stats.setdefault(integration, IntegrationStats())
+                entry.last_at, entry.last_outcome = at, outcome
+                entry.last_reason, entry.last_error = reason, error
+            for integration, status, n in conn.execute(
+                "SELECT integration, status, n FROM job_counts WHERE n > 0"
+                " AND status IN ('pending', 'running', 'dead')"
+            ):
+                entry = stats.setdefault(integration, IntegrationStats())
+                if status == "dead":
+                    entry.dead = n
+                    continue
+                entry.queue += n
+                oldest = conn.execute(
+                    "SELECT min(created_at) FROM jobs WHERE status = ? AND integration = ?",
+                    (status, integration),
+                ).fetchone()[0]
+                if oldest is not None and (entry.oldest_queued_at is None
+                                           or oldest < entry.oldest_queued_at):
+                    entry.oldest_queued_at = oldest
+            return stats
+
+        return await self._call(op)
+
+    async def list_groups(
+        self, after: str | None, limit: int, receiver: str | None = None
+    ) -> tuple[list[GroupState], str | None]:
+        def op(conn: sqlite3.Connection) -> tuple[list[GroupState], str | None]:
+            rows = conn.execute(
+                "SELECT key, state FROM groups WHERE (?1 IS NULL OR receiver = ?1)"
+                " AND (?2 IS NULL OR key > ?2) ORDER BY key LIMIT ?3",
+                (receiver, after, limit + 1),
+            ).fetchall()
+            groups = [GroupState.from_dict(orjson.loads(row[1])) for row in rows[:limit]]
+            return groups, (rows[limit - 1][0] if len(rows) > limit and limit > 0 else None)
+
+        return await self._call(op)
+
+    async def keep_webhook(self, webhook: KeptWebhook, keep: int, keep_bytes: int) -> None:
+        size = len(webhook.body.encode("utf-8"))
+
+        def op(conn: sqlite3.Connection) -> None:
+            if keep > 0 and size <= keep_bytes:
+                conn.execute(
+                    "INSERT INTO webhooks (id, received_at, receiver, body, bytes)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (webhook.id, webhook.received_at, webhook.receiver, webhook.body, size),
+                )
+            # Newest first: the first that crosses either bound and every older one go.
+            kept = total = 0
+            for seq, n in conn.execute("SELECT seq, bytes FROM webhooks ORDER BY seq DESC"):
+                kept, total = kept + 1, total + n
+                if kept > keep or total > keep_bytes:
+                    conn.execute("DELETE FROM webhooks WHERE seq <= ?", (seq,))
+                    break
+
+        await self._call(op)
+
+    async def recent_webhooks(self) -> list[KeptWebhook]:
+        def op(conn: sqlite3.Connection) -> list[KeptWebhook]:
+            rows = conn.execute(
+                "SELECT id, received_at, receiver, body FROM webhooks ORDER BY seq DESC"
+            )
+            return [KeptWebhook(*row) for row in rows]
 
         return await self._call(op)
 
@@ -660,6 +911,7 @@ class SQLiteStore(Store):
                 (now - group_retention,),
             )
             refs = conn.execute("DELETE FROM refs WHERE expires_at <= ?", (now,))
+            conn.execute("DELETE FROM integration_stats WHERE bucket < ?", (now - STATS_KEEP,))
             _give_back_free_pages(conn)
             return jobs.rowcount + groups.rowcount + refs.rowcount
 
@@ -685,6 +937,67 @@ class SQLiteStore(Store):
                 (key, encoded, expires_at),
             )
         )
+
+
+def _count_attempt(conn: sqlite3.Connection, integration: str, attempt: Attempt) -> None:
+    """The integration's health counters: its bucket, and its last outcome."""
+    delivered = 1 if attempt.outcome == "delivered" else 0
+    conn.execute(
+        "INSERT INTO integration_stats (integration, bucket, delivered, failed)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (integration, bucket) DO UPDATE SET"
+        " delivered = delivered + excluded.delivered, failed = failed + excluded.failed",
+        (integration, stats_bucket(attempt.at), delivered, 1 - delivered),
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO integration_last (integration, at, outcome, reason, error)"
+        " SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS"
+        " (SELECT 1 FROM integration_last WHERE integration = ?1 AND at > ?2)",
+        (integration, attempt.at, attempt.outcome, attempt.reason, attempt.error),
+    )
+
+
+_LOG_COLUMNS = {  # LogStatus -> the condition on jobs
+    "pending": "j.status = 'pending'",
+    "retrying": "j.status = 'pending' AND j.attempts != '[]'",
+    "running": "j.status = 'running'",
+    "delivered": "j.status = 'delivered'",
+    "dead": "j.status = 'dead'",
+}
+
+
+def _log_query(query: JobQuery) -> tuple[str, list[Any]]:
+    """The SELECT for one page of the log. With an alertname the page walks that name's
+    rows of job_alertnames (its own index); otherwise SQLite picks the index of the most
+    selective equality filter, each ordered by (created_at, id)."""
+    columns = ", ".join(f"j.{c.strip()}" for c in _JOB_COLUMNS.split(","))
+    where: list[str] = []
+    args: list[Any] = []
+    if query.alertname is not None:
+        source, order = "job_alertnames a JOIN jobs j ON j.id = a.id", "a"
+        where.append("a.alertname = ?")
+        args.append(query.alertname)
+    else:
+        source, order = "jobs j", "j"
+    if query.status is not None:
+        where.append(_LOG_COLUMNS[query.status])
+    for column, value in (("receiver", query.receiver), ("integration", query.integration),
+                          ("group_key", query.group_key)):
+        if value is not None:
+            where.append(f"j.{column} = ?")
+            args.append(value)
+    if query.since is not None:
+        where.append(f"{order}.created_at >= ?")
+        args.append(query.since)
+    if query.until is not None:
+        where.append(f"{order}.created_at <= ?")
+        args.append(query.until)
+    if query.cursor is not None:
+        where.append(f"({order}.created_at, {order}.id) < (?, ?)")
+        args += [query.cursor[0], query.cursor[1]]
+    sql = (f"SELECT {columns} FROM {source}"
+           f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+           f" ORDER BY {order}.created_at DESC, {order}.id DESC LIMIT ?")
+    return sql, [*args, query.limit + 1]
 
 
 def _give_back_free_pages(conn: sqlite3.Connection) -> None:
@@ -764,7 +1077,7 @@ def _apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResul
     else:
         conn.execute(
             "INSERT OR REPLACE INTO groups (key, next_flush_at, updated_at, alert_count,"
-            " firing_count, state) VALUES (?, ?, ?, ?, ?, ?)",
+            " firing_count, state, receiver) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 update.key,
                 state.next_flush_at,
@@ -772,6 +1085,7 @@ def _apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResul
                 len(state.alerts),
                 state.kept_count(),
                 _dumps(state.to_dict()),
+                state.receiver,
             ),
         )
     _insert_jobs(conn, result.jobs)

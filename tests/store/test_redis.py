@@ -19,7 +19,7 @@ import relay.store.redis as redis_module
 from relay.errors import StoreUnavailable
 from relay.store import open_store
 from relay.store.base import Attempt, GroupState, GroupUpdate, LogEntry, NewJob, TransitionResult
-from relay.store.redis import RedisStore
+from relay.store.redis import SCHEMA_VERSION, RedisStore
 from tests.conftest import require_binary
 from tests.helpers.process import free_port
 from tests.helpers.redis_server import RedisServer
@@ -213,7 +213,7 @@ async def test_a_layout_1_key_space_is_upgraded_and_its_resolved_groups_pruned(
     store = RedisStore.from_url(f"{redis_server.url}?prefix={prefix}")
     await store.open()
     try:
-        assert await raw.get(f"{prefix}schema") == "2"
+        assert await raw.get(f"{prefix}schema") == str(SCHEMA_VERSION)
         assert not await raw.exists(f"{prefix}groups:empty")
         assert await store.prune(T0 + 86400, job_retention=60, group_retention=60) == 2
         assert await store.get_group("resolved") is None and await store.get_group("empty") is None
