@@ -507,7 +507,7 @@ local items = redis.call('LRANGE', list, 0, keep)
 for i, item in ipairs(items) do
   total = total + tonumber(string.match(item, '^(%d+) '))
   if i > keep or total > keep_bytes then
-    redis.call('LTRIM', list, 0, i - 2)
+    if i == 1 then redis.call('DEL', list) else redis.call('LTRIM', list, 0, i - 2) end
     return 1
   end
 end

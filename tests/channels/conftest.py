@@ -30,8 +30,12 @@ from relay.store.base import (
     Attempt,
     GroupState,
     GroupUpdate,
+    IntegrationStats,
     Job,
+    JobPage,
+    JobQuery,
     JobStatus,
+    KeptWebhook,
     Store,
     TransitionResult,
 )
@@ -99,7 +103,7 @@ class RefStore(Store):
     async def release(self, owner: str, job_ids: Collection[str]) -> None:
         self._unused()
 
-    async def requeue(self, job_id: str, now: float) -> bool:
+    async def requeue(self, job_id: str, now: float, by: str | None = None) -> bool:
         return self._unused()  # type: ignore[no-any-return]
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -113,6 +117,25 @@ class RefStore(Store):
         return self._unused()  # type: ignore[no-any-return]
 
     async def prune(self, now: float, job_retention: float, group_retention: float) -> int:
+        return self._unused()  # type: ignore[no-any-return]
+
+    async def query_jobs(self, query: JobQuery) -> JobPage:
+        return self._unused()  # type: ignore[no-any-return]
+
+    async def resend(self, job_id: str, new_id: str, now: float, by: str) -> Job | None:
+        return self._unused()  # type: ignore[no-any-return]
+
+    async def integration_stats(self, now: float) -> dict[str, IntegrationStats]:
+        return self._unused()  # type: ignore[no-any-return]
+
+    async def list_groups(self, after: str | None, limit: int,
+                          receiver: str | None = None) -> tuple[list[GroupState], str | None]:
+        return self._unused()  # type: ignore[no-any-return]
+
+    async def keep_webhook(self, webhook: KeptWebhook, keep: int, keep_bytes: int) -> None:
+        self._unused()
+
+    async def recent_webhooks(self) -> list[KeptWebhook]:
         return self._unused()  # type: ignore[no-any-return]
 
 
