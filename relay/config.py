@@ -81,6 +81,15 @@ class AuthConfig(SecretFieldsModel):
         return self
 
 
+class UIConfig(StrictModel):
+    """The operator console (/ui/ and the /api/v1/ console endpoints)."""
+
+    read_only: bool = False  # retry, resend and send-test answer 403
+    # The last received webhooks kept (in the store) for the template playground; 0 keeps none.
+    keep_webhooks: int = Field(default=50, ge=0, le=10_000)
+    keep_webhook_bytes: int = Field(default=1024 * 1024, ge=0)
+
+
 class ServerConfig(StrictModel):
     listen: str = "0.0.0.0:9095"
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
@@ -92,6 +101,7 @@ class ServerConfig(StrictModel):
     max_connections: int = Field(default=1024, gt=0)
     keepalive_timeout: Duration = Field(default=30.0, gt=0)  # idle keep-alive connection
     auth: AuthConfig | None = None
+    ui: UIConfig = Field(default_factory=UIConfig)
 
     @field_validator("listen")
     @classmethod

@@ -32,7 +32,7 @@ from relay.models import Notification
 from relay.ratelimit import LimiterRegistry
 from relay.runtime import Runtime
 from relay.secrets import redact
-from relay.store.base import Attempt, Job, Store
+from relay.store.base import Attempt, Job, Store, bound_sent
 from relay.storm import StormMerger
 
 logger = logging.getLogger(__name__)
@@ -303,13 +303,15 @@ class Dispatcher:
         hard_timeout = runtime.config.delivery.timeout * 3 + 5
         outcome: DeliveryError | None
         detail = ""
+        sent: list[str] = []
         try:
             sending = (notifier.send_digest(message) if isinstance(message, DigestMessage)
                        else notifier.send(message))
             delivery = await asyncio.wait_for(sending, timeout=hard_timeout)
-            outcome, detail = None, delivery.detail
+            outcome, detail, sent = None, delivery.detail, delivery.sent
         except DeliveryError as exc:
             outcome = exc
+            sent = list(getattr(exc, "sent", None) or [])  # the parts sent before it failed
         except TimeoutError:
             outcome = RetryableError("timeout", f"no answer within {hard_timeout:g}s")
         except asyncio.CancelledError:
@@ -322,7 +324,8 @@ class Dispatcher:
             # The vendor counts more than relay sent (another sender shares the robot, or
             # a restart forgot the window): hold every message to it, not only this one.
             limiter.block(_throttle_wait(notifier, outcome))
-        await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail)
+        await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail,
+                           sent)
 
     async def _finish(
         self,
@@ -332,11 +335,15 @@ class Dispatcher:
         duration: float,
         runtime: Runtime,
         detail: str = "",
+        sent: list[str] | None = None,
     ) -> None:
         now = self._clock.now()
+        # The message as sent is kept for the console: secrets out, size bounded.
+        kept = bound_sent([redact(part, runtime.secrets) for part in sent or []])
         log = {"job_id": job.id, "integration": job.integration, "receiver": job.receiver}
         if error is None:
-            attempt = Attempt(at=now, duration=duration, outcome="delivered", reason="ok", detail=detail)
+            attempt = Attempt(at=now, duration=duration, outcome="delivered", reason="ok",
+                              detail=detail, sent=kept)
             await self._store.record_attempt(job, attempt)
             self._metrics.attempts.labels(kind, "ok").inc()
             self._metrics.notifications.labels(job.receiver, kind, "delivered").inc()
@@ -351,7 +358,8 @@ class Dispatcher:
                 attempts_made(job) + 1, retry_window_start(job), now, error.retry_after
             )
         outcome: Literal["retry", "dead"] = "retry" if next_at is not None else "dead"
-        attempt = Attempt(at=now, duration=duration, outcome=outcome, reason=error.reason, error=message)
+        attempt = Attempt(at=now, duration=duration, outcome=outcome, reason=error.reason,
+                          error=message, sent=kept)
         await self._store.record_attempt(job, attempt, next_at)
         self._metrics.notifications.labels(
             job.receiver, kind, "failed" if next_at is not None else "dead"
