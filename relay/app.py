@@ -20,13 +20,16 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay import __version__
-from relay.auth import authorized, challenge
+from relay.auth import actor, authorized, challenge
 from relay.clock import Clock, SystemClock
 from relay.config import Config, load_config
+from relay.console.api import console_routes
+from relay.console.pages_routes import page_routes
+from relay.console.security import SecurityHeaders
 from relay.dispatch import Dispatcher
 from relay.errors import ConfigError, StoreUnavailable
 from relay.grouping import TimeGate, flush_update
@@ -36,7 +39,7 @@ from relay.metrics import Metrics
 from relay.runtime import Runtime
 from relay.slack_interactions import INTERACTIONS_PATH, SlackInteractions
 from relay.store import open_store
-from relay.store.base import JOB_STATUSES, GroupUpdate, Job, Store, TransitionResult
+from relay.store.base import GroupUpdate, Store, TransitionResult
 
 # A group's flush, given (as released=) the batch's collector of released hold entries.
 Transitioned = Callable[..., GroupUpdate]
@@ -257,12 +260,22 @@ Handler = Callable[[Request, RelayState], Awaitable[Response]]
 
 
 def protected(handler: Handler) -> Handler:
+    """Auth for the API: the configured credentials, or a console session that the
+    console's middleware checked already (it sets scope["relay.actor"]). The handler finds
+    who is acting in request.state.actor."""
+
     async def check(request: Request, state: RelayState) -> Response:
         auth = state.runtime.config.server.auth
-        if not authorized(auth, request.headers.get("authorization")):
+        session = request.scope.get("relay.actor")
+        if isinstance(session, str) and session:
+            request.state.actor = session
+            return await handler(request, state)
+        header = request.headers.get("authorization")
+        if not authorized(auth, header):
             assert auth is not None
             return error(401, "missing or wrong credentials",
                          headers={"WWW-Authenticate": challenge(auth)})
+        request.state.actor = actor(auth, header)
         return await handler(request, state)
 
     return check
@@ -342,68 +355,6 @@ async def status(request: Request, state: RelayState) -> Response:
     })
 
 
-async def notifications(request: Request, state: RelayState) -> Response:
-    wanted = request.query_params.get("status")
-    if wanted is not None and wanted not in JOB_STATUSES:
-        return error(400, f"unknown status {wanted!r}", [f"use one of: {', '.join(JOB_STATUSES)}"])
-    limit_text = request.query_params.get("limit", "100")
-    if not limit_text.isdigit() or not 0 < int(limit_text) <= 1000:
-        return error(400, "limit must be a number from 1 to 1000")
-    try:
-        jobs = await state.store.list_jobs(
-            wanted,
-            int(limit_text), request.query_params.get("receiver"),
-        )
-        acks = await group_acknowledgements(state.store, jobs)
-    except StoreUnavailable as exc:
-        return error(503, "storage unavailable", [str(exc)], headers={"Retry-After": "5"})
-    return JSONResponse({"notifications": [
-        {**job.to_api(), "group_acknowledged": acks.get(job.group_key)} for job in jobs
-    ]})
-
-
-async def group_acknowledgements(store: Store, jobs: list[Job]) -> dict[str, dict[str, Any]]:
-    """group key -> its acknowledgement ({"by", "at"}) for the groups of ``jobs`` that
-    have one now (relay.grouping.acknowledge_update)."""
-    acks: dict[str, dict[str, Any]] = {}
-    for key in dict.fromkeys(job.group_key for job in jobs):
-        group = await store.get_group(key)
-        if group is not None and group.ack is not None:
-            acks[key] = {"by": group.ack.get("by"), "at": group.ack.get("at")}
-    return acks
-
-
-async def retry_notification(request: Request, state: RelayState) -> Response:
-    job_id = request.path_params["id"]
-    try:
-        job = await state.store.get_job(job_id)
-        if job is None:
-            return error(404, f"no notification {job_id!r}")
-        if not await state.store.requeue(job_id, state.clock.now()):
-            return error(409, f"notification {job_id} is {job.status}, only dead ones can be retried")
-    except StoreUnavailable as exc:
-        return error(503, "storage unavailable", [str(exc)], headers={"Retry-After": "5"})
-    state.dispatcher.wake()
-    return JSONResponse({"id": job_id, "status": "pending"}, 202)
-
-
-async def index(request: Request, state: RelayState) -> Response:
-    """What a browser or curl pointed at relay's address finds: where to go next."""
-    return JSONResponse({
-        "name": "relay",
-        "version": __version__,
-        "about": "Alertmanager webhook receiver and notification router",
-        "webhook": f"POST {WEBHOOK_PATH} (or {WEBHOOK_PATH}/<receiver>)",
-        "links": {
-            "status": "/api/v1/status",
-            "notifications": "/api/v1/notifications",
-            "metrics": "/metrics",
-            "ready": "/-/ready",
-        },
-        "docs": "docs/operations.md in relay's source: the HTTP API, the CLI, metrics, runbooks",
-    })
-
-
 async def healthy(request: Request, state: RelayState) -> Response:
     return PlainTextResponse("OK")
 
@@ -460,20 +411,18 @@ def create_app(
     webhook_handler = answered(protected(webhook))
     # Signed by Slack with the app's signing secret, so not behind server.auth.
     slack_interactions = SlackInteractions()
-    routes = [
+    routes: list[BaseRoute] = [
+        Route(INTERACTIONS_PATH, bind(answered(slack_interactions.handle)), methods=["POST"]),
         Route(WEBHOOK_PATH, bind(webhook_handler), methods=["POST"]),
         Route(WEBHOOK_PATH + "/{receiver}", bind(webhook_handler), methods=["POST"]),
         Route("/api/v1/status", bind(protected(status)), methods=["GET"]),
-        Route("/api/v1/notifications", bind(protected(notifications)), methods=["GET"]),
-        Route("/api/v1/notifications/{id}/retry", bind(protected(retry_notification)),
-              methods=["POST"]),
-        Route(INTERACTIONS_PATH, bind(answered(slack_interactions.handle)), methods=["POST"]),
-        Route("/", bind(index), methods=["GET", "HEAD"]),
         Route("/-/healthy", bind(healthy), methods=["GET", "HEAD"]),
         Route("/-/ready", bind(ready), methods=["GET", "HEAD"]),
         Route("/-/reload", bind(protected(reload)), methods=["POST"]),
         Route("/metrics", bind(metrics_text), methods=["GET"]),
     ]
+    routes += console_routes(bind, protected, answered)  # the console's JSON API
+    routes += page_routes()  # the console's pages at /ui/; GET / sends browsers there
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -495,7 +444,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: internal_error},
-        middleware=[Middleware(CountWebhooks, metrics=state.metrics)],
+        middleware=[Middleware(SecurityHeaders), Middleware(CountWebhooks, metrics=state.metrics)],
     )
     app.state.relay = state
     app.state.slack_interactions = slack_interactions

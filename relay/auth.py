@@ -34,3 +34,14 @@ def authorized(auth: AuthConfig | None, header: str | None) -> bool:
     ok_user = hmac.compare_digest(username, auth.basic_auth.username.encode())
     ok_pass = hmac.compare_digest(password, auth.basic_auth.password.get_secret_value().encode())
     return bool(sep) and ok_user and ok_pass
+
+
+def actor(auth: AuthConfig | None, header: str | None) -> str:
+    """Who a request authorized by ``header`` acts as, for the console's action log:
+    "bearer" (the one token), "basic:<user>", or "anonymous" when no auth is configured."""
+    if auth is None:
+        return "anonymous"
+    if auth.bearer_token is not None:
+        return "bearer"
+    assert auth.basic_auth is not None
+    return f"basic:{auth.basic_auth.username}"

@@ -166,6 +166,19 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
             self._wake.clear()
 
+    def rate_limit(self, integration: str) -> dict[str, Any] | None:
+        """The integration's destination limits as this process sees them (limiters are
+        per process): each window's use, the next free slot; None when not limited."""
+        notifier = self._runtime().notifiers.get(integration)
+        if notifier is None or not notifier.rate_limit_key or not notifier.rate_limits:
+            return None
+        found = self.rate_limit_state(notifier.rate_limit_key)
+        if found is not None:
+            return found
+        return {"windows": [{"limit": r.count, "per_seconds": r.per, "used": 0}
+                            for r in notifier.rate_limits],
+                "next_free_in": 0.0, "blocked_for": 0.0}
+
     def held(self) -> dict[str, int]:
         """Jobs this dispatcher holds per integration: queued for its worker or being sent."""
         return dict(Counter(job.integration for job in self._held.values()))

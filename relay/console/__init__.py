@@ -1,0 +1,1 @@
+"""The operator console: its JSON API (api, queries) and its pages under /ui/."""
