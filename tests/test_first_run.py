@@ -50,13 +50,14 @@ def test_which_listen_addresses_are_loopback(host: str, loopback: bool) -> None:
     assert _is_loopback(host) is loopback
 
 
-async def test_get_root_says_where_to_go(relay_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_get_root_sends_a_browser_to_the_console(relay_factory) -> None:  # type: ignore[no-untyped-def]
     async with relay_factory("route: {receiver: r}\nreceivers: [{name: r, log_configs: [{}]}]\n") as relay:
         answer = await relay.client.get("/")
-        assert answer.status_code == 200
-        body = answer.json()
-        assert body["name"] == "relay" and body["webhook"].startswith("POST /api/v1/alerts/webhook")
-        for link in body["links"].values():
+        assert answer.status_code == 307 and answer.headers["location"] == "/ui/"
+        console = await relay.client.get("/ui/")
+        assert console.status_code == 200 and "text/html" in console.headers["content-type"]
+        for link in ("/ui/notifications", "/ui/groups", "/ui/playground", "/ui/routes", "/ui/config"):
+            assert f'href="{link}"' in console.text
             assert (await relay.client.get(link)).status_code == 200, link
 
 

@@ -37,11 +37,21 @@ def environment() -> Environment:
     )
     env.filters["pretty_json"] = pretty_json
     env.filters["yaml"] = as_yaml
+    env.filters["pretty_if_json"] = pretty_if_json
     return env
 
 
 def pretty_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=False)
+
+
+def pretty_if_json(text: str) -> str:
+    """A JSON body indented for reading (the playground previews it; the notification
+    page shows the bytes exactly as sent); any other text unchanged."""
+    try:
+        return pretty_json(json.loads(text))
+    except ValueError:
+        return text
 
 
 def as_yaml(value: Any) -> str:
