@@ -1,0 +1,146 @@
+"""The console in a real browser against a real `relay serve` and a real sink."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from tests.browser.conftest import Console
+from tests.helpers.process import wait_for
+from tests.helpers.sink import Answer
+from tests.helpers.webhooks import alert, webhook
+
+PAGES = ["/ui/", "/ui/notifications", "/ui/groups", "/ui/playground", "/ui/routes", "/ui/config"]
+
+
+def _hook_requests(console: Console, marker: str) -> list[Any]:
+    return [r for r in list(console.sink.received)
+            if r.path == "/hook" and marker in r.body.decode("utf-8", "replace")]
+
+
+def test_overview_shows_a_failing_integration_after_the_sink_answers_500(
+        page: Any, console: Console) -> None:
+    console.sink.answer(Answer(500, "downstream exploded"))
+    console.post(webhook(alert("OverviewFails"), group_key='{}:{alertname="OverviewFails"}'))
+    assert wait_for(lambda: any(n["attempts"] for n in console.notifications(alertname="OverviewFails")))
+    page.goto(f"{console.url}/ui/")
+    row = page.locator('tr[data-integration="hooks/webhook/0"]')
+    assert "failing" in row.locator(".badge").first.inner_text()
+    assert "downstream exploded" in row.inner_text()
+    # Later attempts succeed (the sink's script ran out): the poll turns the row ok again.
+    console.wait_for_status("delivered", "OverviewFails")
+    page.wait_for_function(
+        """() => document.querySelector('tr[data-integration="hooks/webhook/0"] .badge')
+                 .textContent.trim() === 'ok'""", timeout=12_000)
+
+
+def test_a_dead_notification_retried_from_its_page_reaches_the_sink(
+        page: Any, console: Console) -> None:
+    console.sink.answer(*[Answer(503, "maintenance")] * 30)
+    console.post(webhook(alert("RetryMe"), group_key='{}:{alertname="RetryMe"}'))
+    dead = console.wait_for_status("dead", "RetryMe")
+    with console.sink._lock:
+        console.sink.script.clear()  # the downstream works again
+    before = len(_hook_requests(console, "RetryMe"))
+    page.goto(f"{console.url}/ui/notifications?status=dead")
+    page.locator(f'a[href="/ui/notifications/{dead["id"]}"]').click()
+    page.wait_for_url(f"**/ui/notifications/{dead['id']}")
+    assert "maintenance" in page.locator("table.attempts").inner_text()
+    page.get_by_role("button", name="Retry").click()
+    assert "Queued again" in page.locator(".flash").inner_text()
+    console.wait_for_status("delivered", "RetryMe")
+    assert len(_hook_requests(console, "RetryMe")) == before + 1
+    page.reload()
+    assert page.locator("h1 .badge").inner_text() == "delivered"
+    log = page.locator("ul.log").inner_text()
+    assert "retry by session:Operator Li" in log
+
+
+def test_keyboard_alone_reaches_and_activates_retry(page: Any, console: Console) -> None:
+    console.sink.answer(*[Answer(400, "bad request")])  # permanent: dead at once
+    console.post(webhook(alert("KeyboardRetry"), group_key='{}:{alertname="KeyboardRetry"}'))
+    dead = console.wait_for_status("dead", "KeyboardRetry")
+    page.goto(f"{console.url}/ui/notifications/{dead['id']}")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")  # skip link: focus moves to the content
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "retry":
+            break
+    else:
+        raise AssertionError("Tab never reached the Retry button")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # the focus is visible
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/ui/notifications/{dead['id']}?done=retried")
+    console.wait_for_status("delivered", "KeyboardRetry")
+
+
+def test_playground_renders_wecom_in_chinese_and_shows_a_broken_templates_line(
+        page: Any, console: Console) -> None:
+    page.goto(f"{console.url}/ui/playground")
+    page.get_by_label("Integration or channel").select_option("integration:chat/wecom/0")
+    page.get_by_label("Template language").select_option("zh-CN")
+    page.get_by_role("button", name="Render").click()
+    part = page.locator("#result figure.part").first
+    part.wait_for()
+    counter = part.locator(".counter").inner_text()
+    assert "/ 4096" in counter and "字节" not in counter  # the page is in English
+
+    text = part.locator("pre").inner_text()
+    assert "告警" in text
+    size = int(part.locator(".counter").get_attribute("data-size") or "0")
+    body = json.loads(text)
+    assert size == len(body["markdown"]["content"].encode("utf-8"))
+
+    broken = webhook(alert("Boom", boom="yes", team="chat"), group_key='{}:{alertname="Boom"}')
+    page.get_by_label("Integration or channel").select_option("integration:chat/wecom/1")
+    page.get_by_label("Alertmanager webhook JSON").fill(json.dumps(broken))
+    assert page.locator("#src-paste").is_checked()  # typing picked the pasted payload
+    page.get_by_role("button", name="Render").click()
+    problems = page.locator("#result .problems")
+    problems.wait_for()
+    assert "custom/wecom.text.j2:3: ZeroDivisionError" in problems.inner_text()
+
+
+def test_groups_link_to_an_alertmanager_silence_with_the_groups_matchers(
+        page: Any, console: Console) -> None:
+    payload = webhook(alert("SilenceMe", team="db"), group_key='{}:{alertname="SilenceMe", team="db"}')
+    payload["groupLabels"] = {"alertname": "SilenceMe", "team": "db"}
+    payload["externalURL"] = "http://alertmanager.example:9093"
+    console.post(payload)
+    page.goto(f"{console.url}/ui/groups")
+    page.locator("table.groups a", has_text="SilenceMe").first.click()
+    href = page.locator("#silence").get_attribute("href") or ""
+    base, _, query = href.partition("#/silences/new?filter=")
+    assert base == "http://alertmanager.example:9093/"
+    matchers = unquote(query).strip("{}").split(",")
+    assert sorted(m.strip() for m in matchers) == ['alertname="SilenceMe"', 'team="db"']
+    assert 'alertname="SilenceMe"' in page.locator("main").inner_text()  # shown, quoted
+
+
+def test_labels_that_look_like_markup_or_templates_stay_text(page: Any, console: Console) -> None:
+    nasty = {"note": "<script>alert(1)</script>", "evil": '"><img src=x onerror=alert(2)>',
+             "tpl": "{{ 7*7 }}"}
+    console.post(webhook(alert("Escaped", **nasty), group_key='{}:{alertname="Escaped"}'))
+    dead_or_sent = console.notifications(alertname="Escaped")[0]
+    page.goto(f"{console.url}/ui/notifications/{dead_or_sent['id']}")
+    text = page.locator("main").inner_text()
+    for value in nasty.values():
+        assert value in text
+    assert page.locator("main img").count() == 0
+    assert "49" not in page.locator("ul.labels").first.inner_text()
+    page.goto(f"{console.url}/ui/groups")
+    assert page.locator("main img").count() == 0
+
+
+def test_every_page_fits_a_390px_phone_without_sideways_scrolling(
+        page: Any, console: Console) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    job = console.notifications()[0]
+    for path in [*PAGES, f"/ui/notifications/{job['id']}"]:
+        page.goto(console.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)
