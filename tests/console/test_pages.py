@@ -1,0 +1,265 @@
+"""The console's pages in-process: sign-in, CSRF, read-only, escaping, secrets, headers,
+language, and each page's answer to bad input (relay/console/pages*.py)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from relay.console.pages_actions import safe_next
+from relay.console.pages_views import parse_labels
+from relay.console.security import HEADERS
+from tests.conftest import Relay
+from tests.helpers.webhooks import alert, webhook
+
+TOKEN = "pages-test-token-0b7e"
+HMAC = "hmac-secret-pages-91c2"
+WECOM_KEY = "wecom-key-pages-44aa"
+CONFIG = f"""
+global: {{locale: en, timezone: Asia/Shanghai}}
+server:
+  auth: {{bearer_token: {TOKEN}}}
+  ui: {{read_only: READ_ONLY}}
+delivery: {{retry_for: 1s}}
+route:
+  receiver: hooks
+  routes:
+    - matchers: ['team="chat"']
+      receiver: chat
+receivers:
+  - name: hooks
+    webhook_configs: [{{url: "http://hooks.test/alerts", hmac_secret: {HMAC}}}]
+  - name: chat
+    wecom_configs: [{{key: {WECOM_KEY}}}]
+"""
+SECRETS = [TOKEN, HMAC, WECOM_KEY]
+NASTY = {"note": "<script>alert(1)</script>", "evil": '"><img src=x onerror=alert(2)>',
+         "tpl": "{{ 7*7 }}"}
+PAGES = ["/ui/", "/ui/notifications", "/ui/groups", "/ui/playground", "/ui/routes",
+         "/ui/config", "/ui/routes?labels=team%3Dchat"]
+
+
+@pytest.fixture
+def console(relay_factory: Callable[..., AbstractAsyncContextManager[Relay]]
+            ) -> Callable[..., AbstractAsyncContextManager[Relay]]:
+    @asynccontextmanager
+    async def started(read_only: bool = False) -> AsyncIterator[Relay]:
+        async with relay_factory(CONFIG.replace("READ_ONLY", str(read_only).lower())) as relay:
+            yield relay
+
+    return started
+
+
+async def sign_in(relay: Relay, name: str = "Ada") -> None:
+    answer = await relay.client.post("/ui/login", data={"username": name, "secret": TOKEN,
+                                                        "next": "/ui/groups"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/groups"
+    assert "relay_session" in relay.client.cookies
+
+
+async def csrf_of(relay: Relay, path: str) -> str:
+    page = await relay.client.get(path)
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+async def dead_job(relay: Relay, name: str = "Broken", **labels: str) -> str:
+    """A notification the downstream refused for good (HTTP 400): dead at once."""
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post("http://hooks.test/alerts").mock(return_value=httpx.Response(400, text="no <b>way</b>"))
+        await relay.post(webhook(alert(name, **labels), group_key=f'{{}}:{{alertname="{name}"}}'),
+                         headers={"Authorization": f"Bearer {TOKEN}"})
+        await relay.deliver_all()
+    dead = [j for j in await relay.jobs() if j.status == "dead"]
+    assert dead
+    return dead[-1].id
+
+
+async def test_a_browser_without_a_session_is_sent_to_the_login_form(console: Any) -> None:
+    async with console() as relay:
+        answer = await relay.client.get("/ui/notifications?status=dead")
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/ui/login?next=%2Fui%2Fnotifications%3Fstatus%3Ddead"
+        form = await relay.client.get(answer.headers["location"])
+        assert form.status_code == 200 and 'type="password"' in form.text
+        assert (await relay.client.post("/ui/notifications/x/retry", data={})).status_code == 401
+
+
+async def test_a_wrong_token_is_refused_and_a_right_one_signs_in(console: Any) -> None:
+    async with console() as relay:
+        wrong = await relay.client.post("/ui/login", data={"username": "Ada", "secret": "nope"})
+        assert wrong.status_code == 401 and "Wrong credentials" in wrong.text
+        assert "relay_session" not in relay.client.cookies
+        await sign_in(relay)
+        cookie = next(c for c in relay.client.cookies.jar if c.name == "relay_session")
+        assert cookie.path == "/ui" and cookie.has_nonstandard_attr("HttpOnly")
+        page = await relay.client.get("/ui/")
+        assert page.status_code == 200 and "Signed in as session:Ada" in page.text
+
+
+async def test_an_api_clients_bearer_header_opens_the_pages_too(console: Any) -> None:
+    async with console() as relay:
+        page = await relay.client.get("/ui/", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert page.status_code == 200
+
+
+def test_after_signing_in_a_browser_only_goes_to_console_pages() -> None:
+    assert safe_next("/ui/notifications?status=dead") == "/ui/notifications?status=dead"
+    for outside in ("https://evil.example/ui/", "//evil.example/ui/", "/api/v1/config",
+                    "/ui\\..\\x", "javascript:alert(1)"):
+        assert safe_next(outside) == "/ui/"
+
+
+async def test_retry_from_the_page_needs_the_csrf_token_and_records_who(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        job_id = await dead_job(relay)
+        path = f"/ui/notifications/{job_id}"
+        token = await csrf_of(relay, path)
+        refused = await relay.client.post(f"{path}/retry", data={"other": "field"})
+        assert refused.status_code == 403 and "CSRF" in refused.text
+        forged = await relay.client.post(f"{path}/retry", data={"csrf": token[::-1]})
+        assert forged.status_code == 403
+        done = await relay.client.post(f"{path}/retry", data={"csrf": token})
+        assert done.status_code == 303 and done.headers["location"] == f"{path}?done=retried"
+        page = await relay.client.get(done.headers["location"])
+        assert "Queued again" in page.text
+        assert "retry by session:Ada" in re.sub(r"\s+", " ", page.text)
+        assert (await relay.jobs())[-1].status == "pending"
+
+
+async def test_a_form_post_that_is_not_a_form_is_refused(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        job_id = await dead_job(relay)
+        answer = await relay.client.post(f"/ui/notifications/{job_id}/retry",
+                                         json={"csrf": "x"})
+        assert answer.status_code == 415
+
+
+async def test_a_read_only_console_disables_actions_and_refuses_them(console: Any) -> None:
+    async with console(read_only=True) as relay:
+        await sign_in(relay)
+        job_id = await dead_job(relay)
+        path = f"/ui/notifications/{job_id}"
+        page = await relay.client.get(path)
+        assert re.search(r'<button[^>]*id="retry"[^>]*disabled', page.text)
+        assert "read-only" in page.text
+        token = await csrf_of(relay, path)
+        answer = await relay.client.post(f"{path}/retry", data={"csrf": token})
+        assert answer.status_code == 403
+        assert (await relay.jobs())[-1].status == "dead"
+        playground = await relay.client.get("/ui/playground")
+        assert re.search(r'<button[^>]*id="send-test"[^>]*disabled', playground.text)
+        sent = await relay.client.post("/ui/playground/send", data={
+            "csrf": token, "target": "integration:chat/wecom/0", "source": "sample"})
+        assert sent.status_code == 403
+
+
+async def test_labels_annotations_and_downstream_errors_are_escaped(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        job_id = await dead_job(relay, "Escaped", **NASTY)
+        group_key = next(j.group_key for j in await relay.jobs() if j.id == job_id)
+        pages = [f"/ui/notifications/{job_id}", "/ui/notifications", "/ui/groups",
+                 f"/ui/group?key={httpx.QueryParams({'k': group_key})['k']}"]
+        for path in pages:
+            html = (await relay.client.get(path, params=None)).text
+            assert "<script>alert(1)" not in html and "<img src=x" not in html, path
+            assert "<b>way</b>" not in html, path
+        detail = (await relay.client.get(pages[0])).text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in detail
+        assert "&#34;&gt;&lt;img src=x onerror=alert(2)&gt;" in detail
+        assert "{{ 7*7 }}" in detail and ">49<" not in detail
+        assert "no &lt;b&gt;way&lt;/b&gt;" in detail
+
+
+async def test_no_page_shows_a_configured_secret(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        job_id = await dead_job(relay)
+        token = await csrf_of(relay, "/ui/playground")
+        answers = [await relay.client.get(path) for path in [*PAGES, f"/ui/notifications/{job_id}"]]
+        for target in ("integration:hooks/webhook/0", "integration:chat/wecom/0"):
+            answers.append(await relay.client.post("/ui/playground", data={
+                "csrf": token, "target": target, "source": "sample"}))
+        for answer in answers:
+            assert answer.status_code == 200, (answer.url, answer.text[:300])
+            for secret in SECRETS:
+                assert secret not in answer.text, (answer.url, secret)
+        assert "&lt;secret&gt;" in (await relay.client.get("/ui/config")).text
+
+
+async def test_every_answer_carries_the_security_headers(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        for path in ["/", "/ui/", "/ui/login", "/ui/static/console.css", "/ui/nope"]:
+            answer = await relay.client.get(path)
+            for name, value in HEADERS.items():
+                assert answer.headers.get(name) == value, (path, name)
+        assert "'unsafe-inline'" not in HEADERS["Content-Security-Policy"]
+        assert "default-src 'self'" in HEADERS["Content-Security-Policy"]
+
+
+async def test_the_language_follows_the_config_then_lang_then_the_cookie(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        english = await relay.client.get("/ui/")
+        assert '<html lang="en">' in english.text and "Overview" in english.text
+        chinese = await relay.client.get("/ui/?lang=zh-CN")
+        assert '<html lang="zh-CN">' in chinese.text and "总览" in chinese.text
+        assert (await relay.client.get("/ui/routes")).text.count("路由") >= 1  # remembered
+        assert 'href="/ui/routes?lang=en"' in (await relay.client.get("/ui/routes")).text
+
+
+async def test_the_playground_shows_the_counter_and_a_bad_payloads_place(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        token = await csrf_of(relay, "/ui/playground")
+        rendered = await relay.client.post("/ui/playground", data={
+            "csrf": token, "target": "integration:chat/wecom/0", "locale": "zh-CN",
+            "source": "sample"})
+        assert rendered.status_code == 200
+        assert re.search(r"\d+ / 4096 content bytes", rendered.text)
+        broken = await relay.client.post("/ui/playground", data={
+            "csrf": token, "target": "channel:wecom", "source": "paste", "payload": '{"version": '})
+        assert broken.status_code == 400 and "payload:1:13: invalid JSON" in broken.text
+        not_a_webhook = await relay.client.post("/ui/playground", data={
+            "csrf": token, "target": "channel:wecom", "source": "paste", "payload": '{"version": "3"}'})
+        assert not_a_webhook.status_code == 400 and "version" in not_a_webhook.text
+
+
+async def test_bad_filters_and_unknown_ids_get_pages_not_tracebacks(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        bad = await relay.client.get("/ui/notifications?since=yesterday")
+        assert bad.status_code == 400 and "since" in bad.text and "Traceback" not in bad.text
+        missing = await relay.client.get("/ui/notifications/0123456789abcdef")
+        assert missing.status_code == 404 and "<html" in missing.text
+        assert (await relay.client.get("/ui/group?key=nope")).status_code == 404
+        routes = await relay.client.get("/ui/routes?labels=not+a+label")
+        assert routes.status_code == 400 and "expected name=value" in routes.text
+
+
+async def test_a_local_time_filter_is_read_in_relays_time_zone(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        await dead_job(relay)  # created at the fake clock's 2027-01-15T08:00:00Z
+        before = await relay.client.get("/ui/notifications?until=2027-01-15T15:59:59")
+        after = await relay.client.get("/ui/notifications?until=2027-01-15T16:00:01")
+        assert "Broken" not in before.text  # 15:59:59 in Shanghai is 07:59:59 UTC
+        assert "Broken" in after.text
+
+
+def test_route_tester_labels_are_one_name_value_per_line() -> None:
+    assert parse_labels('alertname=Disk\n severity = "critical"\n\nteam=a,b') == {
+        "alertname": "Disk", "severity": "critical", "team": "a,b"}
+    with pytest.raises(ValueError, match="line 2: expected name=value"):
+        parse_labels("a=b\n1x=2")
