@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 CONFIG ?= config/relay.yml
 COMPOSE := docker compose -f deploy/docker-compose.yml
 
-.PHONY: venv run test test-shifted-clock lint bench stack-up stack-down stack-status stack-logs clean
+.PHONY: venv run test test-shifted-clock lint bench screenshots stack-up stack-down stack-status stack-logs clean
 
 venv: $(STAMP)
 
@@ -43,6 +43,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest --redis
 	$(BIN)/python -m bench.isolation --rounds 5
 	$(BIN)/python -m bench.storm
+
+# A PNG of every console page into docs/ui/ (docs/ui.md shows them): a real relay, a sink
+# and Debian's chromium; fonts-noto-cjk for the Chinese pages' glyphs.
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.browser.screenshots docs/ui
 
 stack-up:
 	$(COMPOSE) up -d --build
