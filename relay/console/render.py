@@ -38,6 +38,7 @@ def environment() -> Environment:
     env.filters["pretty_json"] = pretty_json
     env.filters["yaml"] = as_yaml
     env.filters["pretty_if_json"] = pretty_if_json
+    env.filters["message_text"] = message_text
     return env
 
 
@@ -52,6 +53,20 @@ def pretty_if_json(text: str) -> str:
         return pretty_json(json.loads(text))
     except ValueError:
         return text
+
+
+def message_text(text: str) -> str:
+    """The text a chat body carries, for reading: WeCom's ``{"msgtype": m, m: {"content":
+    ...}}`` (markdown with real line breaks, not JSON escapes); '' for anything else."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    inner = body.get(str(body.get("msgtype", "")))
+    content = inner.get("content") if isinstance(inner, dict) else None
+    return content if isinstance(content, str) else ""
 
 
 def as_yaml(value: Any) -> str:
@@ -93,6 +108,18 @@ class Formatting:
         iso = datetime.fromtimestamp(ts, self.zone).isoformat(timespec="seconds")
         return Markup('<time datetime="{}">{}</time> <span class="muted">({})</span>').format(
             iso, self.local(ts), self.relative(ts))
+
+    def when_text(self, text: str) -> Markup:
+        """:meth:`when` for an RFC 3339 time as Alertmanager writes it (startsAt)."""
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return Markup("{}").format(text)
+        return self.when(moment.timestamp())
+
+    def number(self, value: float) -> str:
+        """20 rather than 20.0; 0.5 stays 0.5."""
+        return f"{value:g}"
 
     def duration(self, seconds: float) -> str:
         if seconds < 1:
