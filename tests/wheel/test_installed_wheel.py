@@ -179,7 +179,14 @@ def test_serve_on_the_packaged_default_delivers_a_message(installed: Installed) 
         text = log.read_text()
         assert "using the default config shipped with relay" in text
         assert (installed.workdir / "data" / "relay.db").is_file()
-        assert "Traceback" not in text
+        # The console's templates and static files came with the wheel.
+        console = httpx.get(f"{url}/", follow_redirects=True, timeout=10)
+        assert console.status_code == 200 and "HostDiskSpaceLow" not in console.text
+        assert 'href="/ui/notifications"' in console.text
+        for static in ("console.css", "console.js", "htmx.min.js"):
+            asset = httpx.get(f"{url}/ui/static/{static}", timeout=10)
+            assert asset.status_code == 200 and asset.content, static
+        assert "Traceback" not in log.read_text()
     finally:
         proc.terminate()
         try:
