@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest --redis
 	$(BIN)/python -m bench.isolation --rounds 5
 	$(BIN)/python -m bench.storm
+	$(BIN)/python -m bench.console
 
 # A PNG of every console page into docs/ui/ (docs/ui.md shows them): a real relay, a sink
 # and Debian's chromium; fonts-noto-cjk for the Chinese pages' glyphs.

@@ -1152,7 +1152,7 @@ class RedisStore(Store):
         return indexes or [self._key("jobs:all")]
 
     async def _walk(
-        self, index: str, query: JobQuery
+        self, index: str, query: JobQuery, batch: int = LOG_BATCH
     ) -> AsyncIterator[list[tuple[str, float]]]:
         """(id, created_at) of ``index`` in log order (created_at, then id, descending),
         strictly after the cursor and within since/until, in batches."""
@@ -1167,20 +1167,20 @@ class RedisStore(Store):
                 offset = 0
                 while True:
                     ids = cast(list[str], await client.zrevrangebyscore(
-                        index, _num(score), _num(score), start=offset, num=LOG_BATCH))
+                        index, _num(score), _num(score), start=offset, num=batch))
                     yield [(i, score) for i in ids if i < last_id]
-                    if len(ids) < LOG_BATCH:
+                    if len(ids) < batch:
                         break
-                    offset += LOG_BATCH
+                    offset += batch
                 high = "(" + _num(score)
         offset = 0
         while True:
             rows = cast(list[tuple[str, float]], await client.zrevrangebyscore(
-                index, high, low, start=offset, num=LOG_BATCH, withscores=True))
+                index, high, low, start=offset, num=batch, withscores=True))
             yield rows
-            if len(rows) < LOG_BATCH:
+            if len(rows) < batch:
                 return
-            offset += LOG_BATCH
+            offset += batch
 
     async def query_jobs(self, query: JobQuery) -> JobPage:
         """Walk the smallest index among the query's filters and check the others on each
@@ -1199,7 +1199,9 @@ class RedisStore(Store):
             found: list[Job] = []
             scanned = 0
             position: tuple[float, str] | None = None
-            async for rows in self._walk(index, query):
+            # With one filter every entry of its index matches: read just one page's worth.
+            batch = query.limit + 1 if len(indexes) == 1 else LOG_BATCH
+            async for rows in self._walk(index, query, batch):
                 for job in await self._jobs([job_id for job_id, _ in rows]):
                     if _passes(job, query):
                         found.append(job)
