@@ -7,8 +7,9 @@ the ingest benchmark's load (bench/ingest.py: wrk posting a 5-alert webhook over
 connections, the same webhook or a new group per request). In half of the runs a headless
 chromium (Debian's, driven by Playwright) has /ui/ open: the page's own htmx poll fetches
 the overview every 5 seconds, as an operator's open tab does. Runs alternate between the
-two cases so machine noise hits both; medians are compared and written to
-docs/benchmarks.md. The target: with the console open, ingest stays within 5%.
+two cases (each pair back to back, the order swapped every round) so machine noise hits
+both; the figure is the median of the pairs' ratios, written to docs/benchmarks.md. The
+target: with the console open, ingest stays within 5%.
 """
 
 from __future__ import annotations
@@ -164,29 +165,43 @@ def report(results: dict[str, dict[bool, list[float]]], polls: list[int],
         "",
         "The ingest benchmark's load, once with no browser and once with /ui/ open in chromium, "
         "whose htmx poll fetches the overview every 5 s (an operator's open tab); "
-        f"{args.rounds} rounds alternating the two cases; medians. Overview fetches seen per "
+        f"{args.rounds} rounds, each pair of runs back to back (order swapped every round); "
+        "the change is the median of the pairs' ratios. Overview fetches seen per "
         f"{args.duration} s run with the console open: {', '.join(str(p) for p in polls)}.",
         "",
         f"One overview (`GET /ui/`) took {cost[0]:.1f} ms (median of 20, after the runs, "
         f"{cost[1]:,} notifications stored): a poll every 5 s keeps the server busy "
         f"{cost[0] / 5000:.2%} of the time.",
         "",
-        "| load | no browser req/s | console open req/s | change | runs without | runs with |",
+        "| load | no browser req/s | console open req/s | change (pairs) | runs without | runs with |",
         "|---|---:|---:|---:|---|---|",
     ]
     worst = 0.0
     names = {"same": "same webhook", "unique": "new group per request"}
     for scenario, runs in results.items():
         without, with_ = statistics.median(runs[False]), statistics.median(runs[True])
-        change = with_ / without - 1
+        # Runs i of both cases were back to back: their ratio cancels the machine's drift.
+        change = statistics.median(w / o for w, o in zip(runs[True], runs[False], strict=True)) - 1
         worst = min(worst, change)
         lines.append(
             f"| {names[scenario]} | {without:.0f} | {with_:.0f} | {change:+.1%} | "
             f"{', '.join(f'{v:.0f}' for v in runs[False])} | {', '.join(f'{v:.0f}' for v in runs[True])} |"
         )
-    verdict = "within" if worst >= -TARGET else "NOT within"
-    lines += ["", f"Target: the console open costs ingest at most {TARGET:.0%}: **{verdict}** "
-              f"(largest drop {-worst:.1%}).", ""]
+    # How far apart runs of the same case land: when that spread is several times the
+    # 5% to be measured, the pairs measure the machine's other load, not the console.
+    spread = max((max(r[False]) - min(r[False])) / statistics.median(r[False])
+                 for r in results.values())
+    if spread > 4 * TARGET:
+        verdict = (f"**inconclusive on this machine**: runs without the browser spread over "
+                   f"{spread:.0%} of their median (other work on the same CPUs), far more than "
+                   f"the {TARGET:.0%} to be measured (largest drop, median of the pairs: {-worst:.1%}). The "
+                   "overview's own cost above is the figure to go by; rerun on a quiet machine "
+                   "to measure the difference directly.")
+    elif worst >= -TARGET:
+        verdict = f"**within** (largest drop {-worst:.1%}; runs spread {spread:.0%})."
+    else:
+        verdict = f"**NOT within** (largest drop {-worst:.1%}; runs spread {spread:.0%})."
+    lines += ["", f"Target: the console open costs ingest at most {TARGET:.0%}: {verdict}", ""]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:

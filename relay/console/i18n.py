@@ -107,7 +107,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "overview.dead": ("Dead", "死信"),
     "overview.rate": ("Rate limit", "限流"),
     "overview.rate_value": ("{sent}/{limit} this minute", "本分钟 {sent}/{limit}"),
-    "overview.rate_next": ("next free {when}", "下次可发 {when}"),
+    "overview.rate_next": ("next free {when}", "{when}可再发送"),
     "overview.no_integrations": ("No integrations.", "没有集成。"),
     "health.ok": ("ok", "正常"),
     "health.failing": ("failing", "失败"),
@@ -171,7 +171,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                  "notification.",
                                  "将这条已送达的通知作为一条新通知再发送一次。"),
     "notification.retried": ("Queued again. It is sent as soon as a worker is free.",
-                             "已重新排队，空闲的发送线程会立即处理。"),
+                             "已重新排队，将尽快发送。"),
     "notification.resent": ("Resent as notification {id}.", "已重发，新通知为 {id}。"),
     "notification.payload": ("Notification data (alerts, labels)", "通知数据（告警、标签）"),
     # groups

@@ -195,10 +195,15 @@ def admit(request: Request, state: RelayState, key: bytes) -> tuple[Session, boo
         return new_session(by_header, now, signed_in=True), True
     if session is not None and session.signed_in:
         return session, False
-    if request.method == "GET":
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/ui/login?{urlencode({'next': target})}", 303)
-    return HTMLResponse("sign in first: /ui/login", 401)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    login = f"/ui/login?{urlencode({'next': target})}"
+    if request.headers.get("hx-request"):
+        # htmx (the overview's poll) would swap the login form into the page; it follows
+        # HX-Redirect with a full navigation instead.
+        return HTMLResponse("sign in first", 401, headers={"HX-Redirect": login})
+    if request.method in ("GET", "HEAD"):
+        return RedirectResponse(login, 303)
+    return HTMLResponse(f'sign in first: <a href="{login}">/ui/login</a>', 401)
 
 
 def finish(visit: Visit, response: Response) -> Response:

@@ -167,5 +167,7 @@ def page(browser: Any, console: Console) -> Iterator[Any]:
         yield tab
     finally:
         context.close()
-    # A CSP violation, a script error or an alert() opened by injected markup shows here.
-    assert errors == []
+    # A CSP violation, a script error, a missing asset or an alert() opened by injected
+    # markup shows here. A 400 is a page explaining a user's bad input (the playground's
+    # pasted JSON), which Chrome logs as a failed load too.
+    assert [e for e in errors if "status of 400 (Bad Request)" not in e] == []

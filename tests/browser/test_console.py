@@ -89,11 +89,12 @@ def test_playground_renders_wecom_in_chinese_and_shows_a_broken_templates_line(
     counter = part.locator(".counter").inner_text()
     assert "/ 4096" in counter and "字节" not in counter  # the page is in English
 
-    text = part.locator("pre").inner_text()
-    assert "告警" in text
+    readable = part.locator("pre.readable").text_content() or ""
+    assert "告警" in readable
     size = int(part.locator(".counter").get_attribute("data-size") or "0")
-    body = json.loads(text)
-    assert size == len(body["markdown"]["content"].encode("utf-8"))
+    body = json.loads(part.locator("details pre").text_content() or "")
+    assert body["markdown"]["content"] == readable
+    assert size == len(readable.encode("utf-8"))
 
     broken = webhook(alert("Boom", boom="yes", team="chat"), group_key='{}:{alertname="Boom"}')
     page.get_by_label("Integration or channel").select_option("integration:chat/wecom/1")
@@ -103,6 +104,11 @@ def test_playground_renders_wecom_in_chinese_and_shows_a_broken_templates_line(
     problems = page.locator("#result .problems")
     problems.wait_for()
     assert "custom/wecom.text.j2:3: ZeroDivisionError" in problems.inner_text()
+
+    page.get_by_label("Alertmanager webhook JSON").fill('{"version": "4",')
+    page.get_by_role("button", name="Render").click()  # answered 400, shown in place
+    page.locator("#result .problem", has_text="invalid JSON").wait_for()
+    assert page.url.endswith("/ui/playground")
 
 
 def test_groups_link_to_an_alertmanager_silence_with_the_groups_matchers(

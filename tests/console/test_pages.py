@@ -92,12 +92,21 @@ async def test_a_browser_without_a_session_is_sent_to_the_login_form(console: An
         assert (await relay.client.post("/ui/notifications/x/retry", data={})).status_code == 401
 
 
+async def test_an_expired_session_sends_the_overview_poll_to_the_login_form(console: Any) -> None:
+    async with console() as relay:
+        poll = await relay.client.get("/ui/", headers={"HX-Request": "true"})
+        assert poll.status_code == 401
+        assert poll.headers["HX-Redirect"] == "/ui/login?next=%2Fui%2F"
+
+
 async def test_a_wrong_token_is_refused_and_a_right_one_signs_in(console: Any) -> None:
     async with console() as relay:
         wrong = await relay.client.post("/ui/login", data={"username": "Ada", "secret": "nope"})
         assert wrong.status_code == 401 and "Wrong credentials" in wrong.text
         assert "relay_session" not in relay.client.cookies
         await sign_in(relay)
+        secure = next(c for c in relay.client.cookies.jar if c.name == "relay_session")
+        assert not secure.secure  # plain HTTP: a Secure cookie would never come back
         cookie = next(c for c in relay.client.cookies.jar if c.name == "relay_session")
         assert cookie.path == "/ui" and cookie.has_nonstandard_attr("HttpOnly")
         page = await relay.client.get("/ui/")
@@ -108,6 +117,14 @@ async def test_an_api_clients_bearer_header_opens_the_pages_too(console: Any) ->
     async with console() as relay:
         page = await relay.client.get("/ui/", headers={"Authorization": f"Bearer {TOKEN}"})
         assert page.status_code == 200
+
+
+async def test_over_https_the_session_cookie_is_secure(console: Any) -> None:
+    async with console() as relay:
+        relay.client.base_url = httpx.URL("https://relay")
+        await sign_in(relay)
+        cookie = next(c for c in relay.client.cookies.jar if c.name == "relay_session")
+        assert cookie.secure
 
 
 def test_after_signing_in_a_browser_only_goes_to_console_pages() -> None:
@@ -263,3 +280,23 @@ def test_route_tester_labels_are_one_name_value_per_line() -> None:
         "alertname": "Disk", "severity": "critical", "team": "a,b"}
     with pytest.raises(ValueError, match="line 2: expected name=value"):
         parse_labels("a=b\n1x=2")
+
+
+async def test_send_test_sends_once_through_the_chosen_integration(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        token = await csrf_of(relay, "/ui/playground")
+        with respx.mock(assert_all_called=False) as mock:
+            wecom = mock.post(url__startswith="https://qyapi.weixin.qq.com/").mock(
+                return_value=httpx.Response(200, json={"errcode": 0, "errmsg": "ok"}))
+            rendered = await relay.client.post("/ui/playground", data={
+                "csrf": token, "target": "integration:chat/wecom/0", "source": "sample"})
+            assert rendered.status_code == 200 and wecom.call_count == 0  # rendering sends nothing
+            sent = await relay.client.post("/ui/playground/send", data={
+                "csrf": token, "target": "integration:chat/wecom/0", "source": "sample"})
+        assert sent.status_code == 200, sent.text[:500]
+        assert wecom.call_count == 1
+        assert "Test sent through chat/wecom/0: ok" in sent.text
+        refused = await relay.client.post("/ui/playground/send", data={
+            "csrf": token, "target": "channel:wecom", "source": "sample"})
+        assert refused.status_code == 400 and "Pick an integration" in refused.text
