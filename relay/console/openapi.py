@@ -172,6 +172,17 @@ def openapi_document() -> dict[str, Any]:
                 "Alertmanager webhook for one receiver (route tree skipped)",
                 _json(_OBJ, "accepted"), params=[_path("receiver", "receiver name")],
                 body={"type": "object"}, extra={"404": "unknown receiver"})},
+            "/api/v1/slack/interactions": {"post": {
+                "summary": "The Slack app's interactivity URL (Silence, Acknowledge buttons); "
+                           "signed by Slack, not behind server.auth",
+                "security": [],
+                "requestBody": {"required": True, "content": {
+                    "application/x-www-form-urlencoded": {"schema": _OBJ}}},
+                "responses": {"200": {"description": "taken; the action runs in the background"},
+                              "400": _json(_ref("Error"), "not Slack's form body"),
+                              "401": _json(_ref("Error"), "bad signature or timestamp"),
+                              "404": _json(_ref("Error"), "no Slack config has a signing_secret"),
+                              "413": _json(_ref("Error"), "body over 1 MiB")}}},
             "/api/v1/status": {"get": _op("Version, config, storage and queue",
                                           _json(_OBJ, "status"))},
             "/api/v1/overview": {"get": _op("Health of every receiver and integration",

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 import respx
 
-from relay.channels.base import Delivery, Message, Notifier
+from relay.channels.base import Delivery, Message, Notifier, Preview
 from relay.console.api import ENDPOINTS
 from tests.conftest import Relay
 from tests.console_api.conftest import HOOK_URL, SECRETS, ConsoleFactory, json_of, leaked
@@ -124,6 +124,9 @@ async def test_a_notification_shows_attempts_and_the_message_as_sent(
         await post_alerts(relay, ["DiskFull"])
 
         class Recording(Notifier):
+            def preview(self, message: Message) -> Preview:
+                return Preview(text="", note="recording")
+
             async def send(self, message: Message) -> Delivery:
                 # A template may echo a secret: what is kept has it redacted.
                 return Delivery(sent=[f'{{"text": "disk <b> {SECRETS[4]}"}}', "x" * 300_000])
@@ -216,8 +219,8 @@ async def test_overview_shows_a_failing_integration(console: ConsoleFactory) -> 
         assert hook["hour"] == {"delivered": 0, "failed": 2} and hook["queue"] == 2
         assert hook["oldest_pending_at"] is not None and hook["dead"] == 0
         assert wecom["health"] == "ok" and wecom["day"] == {"delivered": 2, "failed": 0}
-        assert wecom["rate_limit"]["per_minute"] == 20
-        assert wecom["rate_limit"]["sent_in_window"] == 2
+        assert wecom["rate_limit"]["windows"][0]["limit"] == 20
+        assert wecom["rate_limit"]["windows"][0]["used"] == 2
         assert slack["health"] == "idle" and slack["last"] is None
         assert overview["queue"]["pending"] == 2 and overview["storage"]["reachable"]
 
@@ -266,7 +269,7 @@ async def test_kept_webhooks_feed_the_playground(console: ConsoleFactory) -> Non
         assert "告警" in part["text"] or "触发" in part["text"]
 
         sample = json_of(await relay.client.post("/api/v1/render", json={"channel": "slack"}))
-        assert sample["parts"][0]["unit"] == "text characters"
+        assert sample["parts"][0]["unit"] == "characters"
         for body, status in (({"integration": "oncall/slack/9"}, 404),
                              ({"channel": "fax"}, 400), ({}, 400),
                              ({"channel": "wecom", "locale": "fr"}, 400),
