@@ -106,7 +106,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "overview.oldest": ("Oldest pending", "最早待发"),
     "overview.dead": ("Dead", "死信"),
     "overview.rate": ("Rate limit", "限流"),
-    "overview.rate_value": ("{sent}/{limit} this minute", "本分钟 {sent}/{limit}"),
+    "overview.rate_window": ("{used}/{limit} per {per}", "{used}/{limit}（每 {per}）"),
+    "overview.rate_blocked": ("the destination asked to wait {span}", "下游要求暂停 {span}"),
     "overview.rate_next": ("next free {when}", "{when}可再发送"),
     "overview.no_integrations": ("No integrations.", "没有集成。"),
     "health.ok": ("ok", "正常"),
@@ -137,6 +138,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notifications.alerts": ("Alerts", "告警"),
     "notifications.attempts": ("Attempts", "尝试次数"),
     "notifications.last_error": ("Last error", "最近错误"),
+    "notifications.acked": ("acknowledged by {by}", "{by} 已确认"),
     "notifications.empty": ("No notifications match.", "没有符合条件的通知。"),
     "notifications.time_hint": ("Times are in {zone}.", "时间按 {zone} 时区。"),
     # one notification
