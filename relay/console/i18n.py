@@ -153,6 +153,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                               "尚未发送：还没有发送尝试。"),
     "notification.no_copy": ("relay kept no copy of what these attempts sent.",
                              "relay 没有保存这些尝试发送的内容。"),
+    "notification.render_here": ("Render its alerts in the template playground",
+                                 "在模板调试中渲染这些告警"),
     "notification.attempts": ("Attempts", "发送尝试"),
     "notification.attempt_at": ("Time", "时间"),
     "notification.duration": ("Duration", "耗时"),

@@ -21,6 +21,7 @@ from relay.console.session import (
     new_session,
     signing_key,
 )
+from relay.models import Notification
 
 
 async def retry(visit: Visit) -> Response:
@@ -46,16 +47,25 @@ async def playground(visit: Visit) -> Response:
     form = dict(PLAYGROUND_DEFAULTS)
     if visit.request.method == "POST":
         form.update({k: v for k, v in (await visit.form()).items() if k in form})
-    return await _playground_page(visit, form, send=False)
+        return await _playground_page(visit, form, send=False, render=True)
+    job_id = visit.request.query_params.get("job")
+    if job_id:  # "render it here": a stored notification's alerts, for its integration
+        item = await queries.notification(visit.state, job_id)
+        v4 = Notification.model_validate(item["notification"]).to_v4()
+        form.update(target=f"integration:{item['integration']}", source="paste",
+                    payload=json.dumps(v4, ensure_ascii=False, indent=2))
+        return await _playground_page(visit, form, send=False, render=True)
+    return await _playground_page(visit, form, send=False, render=False)
 
 
 async def playground_send(visit: Visit) -> Response:
     form = {**PLAYGROUND_DEFAULTS,
             **{k: v for k, v in (await visit.form()).items() if k in PLAYGROUND_DEFAULTS}}
-    return await _playground_page(visit, form, send=True)
+    return await _playground_page(visit, form, send=True, render=True)
 
 
-async def _playground_page(visit: Visit, form: dict[str, str], *, send: bool) -> Response:
+async def _playground_page(visit: Visit, form: dict[str, str], *, send: bool,
+                           render: bool) -> Response:
     config = visit.state.runtime.config
     integrations = [iid for r in config.receivers for iid, _ in r.integrations()]
     channels = sorted(cls.kind for cls in CHANNEL_TYPES.values())
@@ -67,7 +77,7 @@ async def _playground_page(visit: Visit, form: dict[str, str], *, send: bool) ->
     result: dict[str, Any] | None = None
     sent: dict[str, Any] | None = None
     problem, details = "", []
-    if visit.request.method == "POST":
+    if render:
         try:
             body = playground_body(form)
             if send:

@@ -300,3 +300,16 @@ async def test_send_test_sends_once_through_the_chosen_integration(console: Any)
         refused = await relay.client.post("/ui/playground/send", data={
             "csrf": token, "target": "channel:wecom", "source": "sample"})
         assert refused.status_code == 400 and "Pick an integration" in refused.text
+
+
+async def test_a_notification_without_a_kept_copy_renders_in_the_playground(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        job_id = await dead_job(relay, "RenderMe")
+        page = (await relay.client.get(f"/ui/notifications/{job_id}")).text
+        assert f'href="/ui/playground?job={job_id}"' in page
+        playground = await relay.client.get(f"/ui/playground?job={job_id}")
+        assert playground.status_code == 200
+        assert 'value="integration:hooks/webhook/0" selected' in playground.text
+        assert "RenderMe" in playground.text.split('id="result"')[1]  # rendered, not only pasted
+        assert (await relay.client.get("/ui/playground?job=nope")).status_code == 404
