@@ -134,7 +134,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         running.sink.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in this thread for
+# as long as it is open, and the async tests collected after this folder need none running.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     chromium = require_binary("chromium")
     with sync_playwright() as playwright:
