@@ -272,3 +272,43 @@ async def test_kept_webhooks_are_bounded_by_count_and_bytes(store: Store) -> Non
     await store.keep_webhook(KeptWebhook("u", T0, "team", '{"a": "é"}'), keep=2, keep_bytes=100)
     (kept,) = await store.recent_webhooks()
     assert (kept.receiver, kept.body, kept.summary()["bytes"]) == ("team", '{"a": "é"}', 11)
+
+
+async def test_a_storm_merge_keeps_the_log_counters_and_queue_right(store: Store) -> None:
+    """merge_into_digest writes the digest job with the console's indexes and takes the
+    merged jobs out of the queue: the log, its filters and the counters agree."""
+    jobs = [job_for(1, at=T0 + i, alertnames=("Disk",)) for i in range(4)]  # oncall/wecom/0
+    await store_jobs(store, jobs)
+    first = await store.claim_integration("w", "oncall/wecom/0", T0 + 10, 1, 60.0)
+    await store.record_attempt(first[0], attempt("retry", T0 + 11, reason="http_503"),
+                               next_attempt_at=T0 + 12)
+    mine = await store.claim_integration("w", "oncall/wecom/0", T0 + 20, 10, 60.0)
+    assert len(mine) == 4
+    digest = NewJob(id=new_job_id(), receiver="oncall", integration="oncall/wecom/0",
+                    group_key="storm-digest|oncall/wecom/0",
+                    payload={"digest": {"kind": "storm", "entries": [
+                        {"firing": 4, "resolved": 0, "job_ids": [j.id for j in mine]}]}},
+                    created_at=T0 + 20)
+    assert await store.merge_into_digest("w", digest, [j.id for j in mine], T0 + 20)
+
+    delivered = await all_pages(store, JobQuery(status="delivered", limit=3))
+    assert sorted(j.id for j in delivered) == sorted(j.id for j in jobs)
+    assert {j.digest_id for j in delivered} == {digest.id}
+    assert await all_pages(store, JobQuery(status="retrying", limit=3)) == []
+    pending = await all_pages(store, JobQuery(status="pending", integration="oncall/wecom/0",
+                                              receiver="oncall", limit=3))
+    assert [j.id for j in pending] == [digest.id]
+    assert pending[0].to_api()["digest"] == {"kind": "storm", "groups": 1, "firing": 4,
+                                             "resolved": 0, "jobs": [j.id for j in mine]}
+    wecom = await all_pages(store, JobQuery(integration="oncall/wecom/0", limit=2))
+    assert wecom[0].id == digest.id and len(wecom) == 5
+    group = await all_pages(store, JobQuery(group_key=digest.group_key, limit=2))
+    assert [j.id for j in group] == [digest.id]
+    by_name = await all_pages(store, JobQuery(alertname="Disk", limit=10))
+    assert {j.id for j in by_name} == {j.id for j in jobs}
+    counts = await store.job_counts()
+    assert (counts["pending"], counts["running"], counts["delivered"]) == (1, 0, 4)
+    stats = (await store.integration_stats(T0 + 30))["oncall/wecom/0"]
+    assert (stats.queue, stats.oldest_queued_at, stats.dead) == (1, T0 + 20, 0)
+    # One attempt went to the vendor (the failed one); the merge is not an attempt.
+    assert (stats.hour_delivered, stats.hour_failed) == (0, 1)

@@ -18,7 +18,15 @@ import redis.asyncio as aioredis
 import relay.store.redis as redis_module
 from relay.errors import StoreUnavailable
 from relay.store import open_store
-from relay.store.base import Attempt, GroupState, GroupUpdate, LogEntry, NewJob, TransitionResult
+from relay.store.base import (
+    Attempt,
+    GroupState,
+    GroupUpdate,
+    JobQuery,
+    LogEntry,
+    NewJob,
+    TransitionResult,
+)
 from relay.store.redis import SCHEMA_VERSION, RedisStore
 from tests.conftest import require_binary
 from tests.helpers.process import free_port
@@ -218,6 +226,80 @@ async def test_a_layout_1_key_space_is_upgraded_and_its_resolved_groups_pruned(
         assert await store.prune(T0 + 86400, job_retention=60, group_retention=60) == 2
         assert await store.get_group("resolved") is None and await store.get_group("empty") is None
         assert await store.get_group("firing") is not None
+    finally:
+        await store.close()
+
+
+async def test_a_layout_2_key_space_is_upgraded_to_3_with_its_data_intact(
+    redis_server: RedisServer, raw: aioredis.Redis
+) -> None:
+    """Layout 2 -> 3: the console's indexes for jobs and groups already stored (a job
+    merged into a storm digest keeps its digest_id), nothing else changed."""
+    prefix = unique_prefix()
+    await raw.set(f"{prefix}schema", 2)
+    failed = {"at": T0 + 5, "duration": 0.2, "outcome": "retry", "reason": "http_503",
+              "error": "busy", "detail": ""}
+    # id, integration, status, attempts, alertnames, digest_id
+    rows = [
+        ("pending", "oncall/wecom/0", "pending", [], ["Disk"], ""),
+        ("retrying", "oncall/wecom/0", "pending", [failed], ["Disk", "Memory"], ""),
+        ("merged", "oncall/wecom/0", "delivered", [{**failed, "reason": "digest"}], ["Memory"],
+         "pending"),
+        ("dead", "db/email/0", "dead", [{**failed, "outcome": "dead"}], [], ""),
+    ]
+    for key, receiver in (("g-oncall", "oncall"), ("g-db", "db")):
+        state = GroupState(key=key, receiver=receiver, route_id="0", labels={}, updated_at=T0,
+                           alerts={"fp": {"status": "firing"}})
+        await raw.set(f"{prefix}g:{key}", orjson.dumps(state.to_dict()))
+    for i, (job_id, integration, status, attempts, names, digest_id) in enumerate(rows):
+        receiver, created = integration.split("/")[0], repr(T0 + i)
+        payload = {"status": "firing", "alerts": [{"labels": {"alertname": n}} for n in names]}
+        # The fields and indexes layout 2 wrote (apply, record_attempt, merge_into_digest).
+        await raw.hset(f"{prefix}j:{job_id}", mapping={
+            "id": job_id, "receiver": receiver, "integration": integration,
+            "group_key": f"g-{receiver}", "payload": orjson.dumps(payload), "status": status,
+            "created_at": created, "next_attempt_at": created, "attempts": orjson.dumps(attempts),
+            "last_error": "busy" if status != "delivered" and attempts else "",
+            "finished_at": repr(T0 + 9) if status in ("delivered", "dead") else "",
+            "owner": "", "lease_until": "", "entry": "",
+            **({"digest_id": digest_id} if digest_id else {}),
+        })
+        await raw.zadd(f"{prefix}jobs:all", {job_id: T0 + i})
+        await raw.zadd(f"{prefix}jobs:status:{status}", {job_id: T0 + i})
+        await raw.zadd(f"{prefix}jobs:receiver:{receiver}", {job_id: T0 + i})
+        if status == "pending":
+            await raw.zadd(f"{prefix}due:{integration}", {job_id: T0 + i})
+            await raw.sadd(f"{prefix}integrations", integration)
+        if status == "delivered":
+            await raw.zadd(f"{prefix}finished", {job_id: T0 + 9})
+
+    store = RedisStore.from_url(f"{redis_server.url}?prefix={prefix}")
+    await store.open()
+    try:
+        assert await raw.get(f"{prefix}schema") == "3"
+        for i, (job_id, integration, status, attempts, names, digest_id) in enumerate(rows):
+            job = await store.get_job(job_id)
+            assert job is not None
+            assert (job.integration, job.status, job.created_at) == (integration, status, T0 + i)
+            assert [a.to_dict() for a in job.attempts] == [{**a, "sent": []} for a in attempts]
+            assert job.payload["alerts"] == [{"labels": {"alertname": n}} for n in names]
+            assert (job.digest_id, job.actions) == (digest_id or None, [])
+        memory = await store.query_jobs(JobQuery(alertname="Memory"))
+        assert [j.id for j in memory.jobs] == ["merged", "retrying"]
+        retrying = await store.query_jobs(JobQuery(status="retrying"))
+        assert [j.id for j in retrying.jobs] == ["retrying"]
+        wecom = await store.query_jobs(JobQuery(integration="oncall/wecom/0", group_key="g-oncall"))
+        assert [j.id for j in wecom.jobs] == ["merged", "retrying", "pending"]
+        groups, _ = await store.list_groups(None, 10, receiver="db")
+        assert [g.key for g in groups] == ["g-db"]
+        stats = await store.integration_stats(T0 + 10)
+        assert (stats["oncall/wecom/0"].queue, stats["oncall/wecom/0"].oldest_queued_at) == (2, T0)
+        assert stats["db/email/0"].dead == 1
+        assert await store.job_counts() == {"pending": 2, "running": 0, "delivered": 1, "dead": 1}
+        # Pruning the merged job takes it out of the new indexes as well.
+        assert await store.prune(T0 + 86400, job_retention=60, group_retention=10**9) == 1
+        memory = await store.query_jobs(JobQuery(alertname="Memory"))
+        assert [j.id for j in memory.jobs] == ["retrying"]
     finally:
         await store.close()
 

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from relay.errors import StoreUnavailable
-from relay.store.base import GroupState, GroupUpdate, NewJob, TransitionResult, new_job_id
+from relay.store.base import (
+    GroupState,
+    GroupUpdate,
+    JobQuery,
+    NewJob,
+    TransitionResult,
+    new_job_id,
+)
 from relay.store.sqlite import SQLiteStore
 
 T0 = 1_700_000_000.0
@@ -151,6 +158,103 @@ async def test_a_version_1_file_is_upgraded_and_its_resolved_groups_can_be_prune
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+
+
+# The tables relay wrote at schema version 2 (the last released one), as they were.
+_SCHEMA_2 = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (2);
+CREATE TABLE groups (key TEXT PRIMARY KEY, next_flush_at REAL, updated_at REAL NOT NULL,
+                     alert_count INTEGER NOT NULL, state TEXT NOT NULL,
+                     firing_count INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX groups_next_flush_at ON groups (next_flush_at) WHERE next_flush_at IS NOT NULL;
+CREATE TABLE jobs (id TEXT PRIMARY KEY, receiver TEXT NOT NULL, integration TEXT NOT NULL,
+                   group_key TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL,
+                   created_at REAL NOT NULL, next_attempt_at REAL NOT NULL, lease_owner TEXT,
+                   lease_until REAL, attempts TEXT NOT NULL DEFAULT '[]',
+                   last_error TEXT NOT NULL DEFAULT '', finished_at REAL);
+CREATE INDEX jobs_claim ON jobs (status, integration, next_attempt_at, created_at);
+CREATE INDEX jobs_created_at ON jobs (created_at);
+CREATE TABLE refs (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
+"""
+
+
+async def test_a_version_2_file_is_upgraded_to_3_with_its_data_intact(tmp_path: Path) -> None:
+    """One migration 2 -> 3: storm digests' digest_id and the console's columns, indexes
+    and counters, filled from the jobs and groups already there."""
+    path = tmp_path / "relay.db"
+    failed = {"at": T0 + 5, "duration": 0.2, "outcome": "retry", "reason": "http_503",
+              "error": "busy", "detail": ""}
+    # id, integration, status, attempts, last_error, finished_at, alertnames
+    rows = [
+        ("pending", "oncall/wecom/0", "pending", [], "", None, ["Disk"]),
+        ("retrying", "oncall/wecom/0", "pending", [failed], "busy", None, ["Disk", "Memory"]),
+        ("running", "oncall/wecom/0", "running", [], "", None, ["Memory"]),
+        ("delivered", "db/email/0", "delivered", [{**failed, "outcome": "delivered"}], "",
+         T0 + 6, ["Disk"]),
+        ("dead", "db/email/0", "dead", [{**failed, "outcome": "dead"}], "busy", T0 + 7, []),
+    ]
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.executescript(_SCHEMA_2)
+        for key, receiver in (("g-oncall", "oncall"), ("g-db", "db")):
+            state = GroupState(key=key, receiver=receiver, route_id="0", labels={}, updated_at=T0,
+                               alerts={"fp": {"status": "firing"}})
+            conn.execute("INSERT INTO groups VALUES (?, NULL, ?, 1, ?, 1)",
+                         (key, T0, json.dumps(state.to_dict())))
+        for i, (job_id, integration, status, attempts, error, finished, names) in enumerate(rows):
+            receiver = integration.split("/")[0]
+            payload = {"status": "firing",
+                       "alerts": [{"labels": {"alertname": n}} for n in names]}
+            conn.execute(
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, receiver, integration, f"g-{receiver}", json.dumps(payload), status,
+                 T0 + i, T0 + 100, "gone" if status == "running" else None,
+                 T0 + 60 if status == "running" else None, json.dumps(attempts), error, finished),
+            )
+        conn.execute("INSERT INTO refs VALUES ('ref', '{\"ts\": \"1\"}', ?)", (T0 + 10**6,))
+
+    store = SQLiteStore.from_url(url(path))
+    store.clock = lambda: T0  # the reference is still valid then
+    await store.open()
+    try:
+        # Every job as it was (a running one is due again: its process is gone).
+        for i, (job_id, integration, status, attempts, error, finished, names) in enumerate(rows):
+            job = await store.get_job(job_id)
+            assert job is not None
+            assert (job.integration, job.created_at, job.last_error, job.finished_at) == (
+                integration, T0 + i, error, finished)
+            assert job.status == ("pending" if status == "running" else status)
+            assert [a.to_dict() for a in job.attempts] == [{**a, "sent": []} for a in attempts]
+            assert job.payload["alerts"] == [{"labels": {"alertname": n}} for n in names]
+            assert (job.digest_id, job.actions) == (None, [])
+        assert await store.get_ref("ref") == {"ts": "1"}
+        # The console's counters and indexes know the old jobs and groups.
+        assert await store.job_counts() == {"pending": 3, "running": 0, "delivered": 1, "dead": 1}
+        memory = await store.query_jobs(JobQuery(alertname="Memory"))
+        assert [j.id for j in memory.jobs] == ["running", "retrying"]
+        retrying = await store.query_jobs(JobQuery(status="retrying"))
+        assert [j.id for j in retrying.jobs] == ["retrying"]
+        groups, _ = await store.list_groups(None, 10, receiver="db")
+        assert [g.key for g in groups] == ["g-db"]
+        stats = await store.integration_stats(T0 + 10)
+        assert (stats["oncall/wecom/0"].queue, stats["oncall/wecom/0"].oldest_queued_at) == (3, T0)
+        assert stats["db/email/0"].dead == 1
+        # And the new columns work on old rows: a retry by someone, a storm merge.
+        assert await store.requeue("dead", T0 + 20, by="basic:alice")
+        retried = await store.get_job("dead")
+        assert retried is not None and [a["by"] for a in retried.actions] == ["basic:alice"]
+        mine = await store.claim_integration("me", "oncall/wecom/0", T0 + 200, 10, 60.0)
+        assert {j.id for j in mine} == {"pending", "retrying", "running"}
+        digest = NewJob(new_job_id(), "oncall", "oncall/wecom/0", "storm-digest|oncall/wecom/0",
+                        {"digest": {"kind": "storm", "entries": []}}, T0 + 200)
+        assert await store.merge_into_digest("me", digest, [j.id for j in mine], T0 + 200)
+        merged = await store.get_job("retrying")
+        assert merged is not None and merged.digest_id == digest.id
+        assert merged.attempts[0].to_dict() == {**failed, "sent": []}
+    finally:
+        await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
 
 
 async def test_prune_gives_the_space_back_to_the_disk(tmp_path: Path) -> None:
