@@ -324,7 +324,7 @@ class Dispatcher:
             outcome, detail, sent = None, delivery.detail, delivery.sent
         except DeliveryError as exc:
             outcome = exc
-            sent = list(getattr(exc, "sent", None) or [])  # the parts sent before it failed
+            sent = exc.sent  # what this attempt sent, the failing part included
         except TimeoutError:
             outcome = RetryableError("timeout", f"no answer within {hard_timeout:g}s")
         except asyncio.CancelledError:

@@ -8,7 +8,9 @@ class DeliveryError(Exception):
 
     ``reason`` is a short, bounded token used as a metric label (``http_503``,
     ``timeout``, ``errcode_45009``); ``message`` is the downstream's own words with
-    secrets already redacted.
+    secrets already redacted. ``sent`` is what this attempt transmitted, the failing body
+    included, exactly as sent (like ``Delivery.sent``): the delivery log keeps it, so a
+    dead notification's page shows what the destination refused.
     """
 
     retryable: bool = False
@@ -17,6 +19,12 @@ class DeliveryError(Exception):
         super().__init__(f"{reason}: {message}" if message else reason)
         self.reason = reason
         self.message = message or reason
+        self.sent: list[str] = []
+
+    def with_sent(self, sent: list[str]) -> DeliveryError:
+        """This error, carrying ``sent`` (see the class docstring); for ``raise``."""
+        self.sent = sent
+        return self
 
 
 class RetryableError(DeliveryError):

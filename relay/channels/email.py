@@ -224,7 +224,8 @@ class EmailNotifier(Notifier):
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             # ``from None``: the chained aiosmtplib traceback adds nothing the message lacks.
-            raise self._error(exc) from None
+            # The mail as composed goes with the error: the delivery log shows what failed.
+            raise self._error(exc).with_sent([mail.as_string()]) from None
         data = {"message_id": mail["Message-ID"]}
         sent = [mail.as_string()]
         if not refused:

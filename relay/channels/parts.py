@@ -4,7 +4,8 @@ How many parts of a job went through is kept in the store under ``parts:<job id>
 (with what each post answered, e.g. a Slack message's ts), so a retry resumes at the
 part that failed instead of sending the earlier ones again. An error names the part
 ("part 2/3 (part 1 delivered, a retry resumes here): ..."). The bodies go into
-``Delivery.sent`` exactly as posted, for the delivery log.
+``Delivery.sent`` exactly as posted, for the delivery log; when a part fails, the
+error's ``sent`` holds the parts this attempt posted up to and including that one.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ async def send_parts(
         try:
             results.append(await post(bodies[index]))
         except DeliveryError as exc:
-            raise in_part(exc, index, total, start, noun) from None
+            # What this attempt put on the wire, the failing part included.
+            sent = [as_sent(body) for body in bodies[start:index + 1]]
+            raise in_part(exc, index, total, start, noun).with_sent(sent) from None
         if on_progress is not None:
             await on_progress(results)
         if total > 1:

@@ -28,6 +28,7 @@ from relay.channels.http import call
 from relay.channels.parts import JobMessage
 from relay.digest import Digest, DigestMessage, render_digest
 from relay.durations import Duration
+from relay.errors import DeliveryError
 from relay.models import Notification
 from relay.secrets import SecretFieldsModel
 
@@ -201,21 +202,23 @@ class WebhookNotifier(Notifier):
     async def send_digest(self, message: DigestMessage) -> Delivery:
         payload = self.digest_object(message.job_id, message.digest)
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = self.headers(message, body, "application/json")
-        answer = await call(
-            self._http, "POST", self._url, what="webhook", request_timeout=self._timeout,
-            secrets=self._secrets, content=body, headers=headers, auth=self._auth,
-        )
-        return Delivery(data={"status": answer.status}, sent=[body.decode("utf-8", "replace")])
+        return await self._post(body, self.headers(message, body, "application/json"))
 
     async def send(self, message: Message) -> Delivery:
         body, content_type = self.body(message)
-        headers = self.headers(message, body, content_type)
-        answer = await call(
-            self._http, "POST", self._url, what="webhook", request_timeout=self._timeout,
-            secrets=self._secrets, content=body, headers=headers, auth=self._auth,
-        )
-        return Delivery(data={"status": answer.status}, sent=[body.decode("utf-8", "replace")])
+        return await self._post(body, self.headers(message, body, content_type))
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> Delivery:
+        """POST ``body``; it is the attempt's ``sent`` whether the answer is good or not."""
+        sent = [body.decode("utf-8", "replace")]
+        try:
+            answer = await call(
+                self._http, "POST", self._url, what="webhook", request_timeout=self._timeout,
+                secrets=self._secrets, content=body, headers=headers, auth=self._auth,
+            )
+        except DeliveryError as exc:
+            raise exc.with_sent(sent) from None
+        return Delivery(data={"status": answer.status}, sent=sent)
 
 
 CHANNELS = (

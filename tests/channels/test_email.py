@@ -189,6 +189,10 @@ async def test_550_is_permanent(
         await notifier.send(make_message())
     assert caught.value.reason == "smtp_550"
     assert "rejected as spam" in caught.value.message
+    # The mail as composed goes with the error, for the delivery log.
+    (sent,) = caught.value.sent
+    refused = email.message_from_string(sent, policy=email.policy.default)
+    assert refused["Message-ID"] == f"<{make_message().job_id}@alerts.example.com>"
 
 
 async def test_partial_refusal_is_delivered_with_detail(

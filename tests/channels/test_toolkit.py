@@ -287,11 +287,41 @@ async def test_parts_resume_after_the_delivered_ones_and_name_the_failing_part()
         with pytest.raises(RetryableError) as caught:
             await send_parts(ctx, message, ["a", "b", "c", "d"], post)
         assert str(caught.value).startswith("http_503: part 3/4 (parts 1-2 delivered")
+        assert caught.value.sent == ["a", "b", "c"]  # this attempt's parts, the failing one too
         delivery = await send_parts(ctx, message, ["a", "b", "c", "d"], post)
     assert posted == ["a", "b", "c", "d"]  # nothing sent twice
     assert delivery.detail == "4 parts, resumed at part 3"
     assert delivery.sent == ["c", "d"]
     assert delivery.data["results"] == ["A", "B", "C", "D"]
+
+
+async def test_a_failing_part_carries_what_its_attempt_sent() -> None:
+    config = parse_config("route: {receiver: r}\nreceivers: [{name: r}]\n")
+    async with httpx.AsyncClient() as http:
+        ctx = NotifierContext(config=config, http=http, renderer=Renderer(config),
+                              store=RefStore(), timeout=5.0)
+        message = Message("job-2", sample_notification("r"), "r/x/0")
+        answers = [None, PermanentError("http_400", "no"),  # part 1 ok, part 2 fails
+                   None, RetryableError("http_503", "busy"),  # resumed: 2 ok, 3 fails
+                   PermanentError("http_400", "no")]
+
+        async def post(body: dict[str, Any]) -> None:
+            answer = answers.pop(0)
+            if answer is not None:
+                raise answer
+
+        bodies = [{"text": "one"}, {"text": "two"}, {"text": "three"}]
+        with pytest.raises(PermanentError) as first:
+            await send_parts(ctx, message, bodies, post)
+        # Resumed at part 2: parts 2 and 3 this time, as posted (JSON).
+        with pytest.raises(RetryableError) as second:
+            await send_parts(ctx, message, bodies, post)
+        with pytest.raises(PermanentError) as single:  # one part: the error as raised
+            await send_parts(ctx, Message("job-3", sample_notification("r"), "r/x/0"),
+                             [{"text": "solo"}], post)
+    assert first.value.sent == ['{"text":"one"}', '{"text":"two"}']
+    assert second.value.sent == ['{"text":"two"}', '{"text":"three"}']
+    assert single.value.sent == ['{"text":"solo"}']
 
 
 # -- per-destination limits ------------------------------------------------------------

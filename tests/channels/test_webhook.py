@@ -95,6 +95,25 @@ async def test_outcome_table(
         assert answer.text in str(caught.value)  # the downstream's own words
 
 
+@pytest.mark.parametrize("answer", [httpx.Response(400, text="bad"), httpx.ConnectError("refused")],
+                         ids=["400", "connect"])
+async def test_a_failed_post_carries_the_body_as_sent(
+    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message], answer: Any,
+) -> None:
+    """The delivery log keeps what a failed attempt posted: a dead notification's page
+    shows the body the destination refused."""
+    route = respx_mock.post(URL)
+    if isinstance(answer, Exception):
+        route.mock(side_effect=answer)
+    else:
+        route.mock(return_value=answer)
+    with pytest.raises((PermanentError, RetryableError)) as caught:
+        await notifier_for(webhook_yaml()).send(make_message())
+    assert caught.value.sent == [route.calls.last.request.content.decode()]
+    assert json.loads(caught.value.sent[0])["status"] == "firing"
+
+
 @pytest.mark.parametrize("status", [429, 503])
 async def test_retry_after_is_honoured(
     respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],

@@ -154,7 +154,7 @@ async def test_retry_and_resend_are_recorded_with_who(console: ConsoleFactory) -
     async with console() as relay:
         await post_alerts(relay, ["DiskFull"])
         with respx.mock(assert_all_called=False) as mock:
-            mock.post(HOOK_URL).mock(return_value=httpx.Response(400, text="bad request"))
+            hook = mock.post(HOOK_URL).mock(return_value=httpx.Response(400, text="bad request"))
             mock.post(url__startswith=WECOM).mock(
                 return_value=httpx.Response(200, json={"errcode": 0, "errmsg": "ok"}))
             await relay.deliver_all()
@@ -164,6 +164,9 @@ async def test_retry_and_resend_are_recorded_with_who(console: ConsoleFactory) -
             "/api/v1/notifications", params={"status": "delivered"}))["notifications"]
         assert len(dead) == 1 and len(delivered) == 1
         dead_id, delivered_id = dead[0]["id"], delivered[0]["id"]
+        # The refused body is kept with the failed attempt, exactly as posted.
+        refused = json_of(await relay.client.get(f"/api/v1/notifications/{dead_id}"))
+        assert refused["attempts"][-1]["sent"] == [hook.calls.last.request.content.decode()]
 
         assert (await relay.client.post(f"/api/v1/notifications/{delivered_id}/retry")
                 ).status_code == 409
