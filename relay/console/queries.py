@@ -13,10 +13,10 @@ import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote
 
 from pydantic import SecretStr
 
+from relay import silence_links
 from relay.console.cursor import (
     BadCursor,
     decode_group_cursor,
@@ -27,6 +27,7 @@ from relay.console.cursor import (
 from relay.console.errors import BadRequest, Conflict, ConsoleError, NotFound, ReadOnly
 from relay.console.playground import render_parts, send_one
 from relay.errors import StoreUnavailable
+from relay.models import common_items
 from relay.routing import Route
 from relay.secrets import redact
 from relay.store.base import LOG_STATUSES, GroupState, Job, JobQuery, new_job_id
@@ -257,15 +258,14 @@ async def groups(state: RelayState, cursor: str | None, limit: int,
     }
 
 
-def silence_url(external_url: str, labels: Mapping[str, str]) -> str | None:
-    """Alertmanager's new-silence form with a matcher per label, or None without its URL."""
-    if not external_url or not labels:
-        return None
-    matchers = ",".join(
-        f'{name}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for name, value in sorted(labels.items())
-    )
-    return f"{external_url.rstrip('/')}/#/silences/new?filter={quote('{' + matchers + '}', safe='')}"
+def silence_url(external_url: str, group: GroupState) -> str | None:
+    """Alertmanager's new-silence form for the group, or None without its URL: the link
+    the group's messages carry (relay.silence_links, the same matchers in the same
+    order), on the group's labels or, for a group without any (``group_by: []``), the
+    labels all its alerts share."""
+    labels = group.labels or common_items(
+        [dict(alert.get("labels", {})) for alert in group.alerts.values()])
+    return silence_links.silence_url(labels, external_url) or None
 
 
 def _alert_view(fingerprint: str, alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -314,7 +314,7 @@ async def group(state: RelayState, key: str) -> dict[str, Any]:
         "alerts": [_alert_view(fp, alert) for fp, alert in found.alerts.items()],
         "repeat_interval": route.repeat_interval,
         "external_url": external_url,
-        "silence_url": silence_url(external_url, found.labels),
+        "silence_url": silence_url(external_url, found),
         "integrations": integrations,
     }
 

@@ -10,8 +10,10 @@ from urllib.parse import quote
 import httpx
 import respx
 
+from relay import silence_links
 from relay.channels.base import Delivery, Message, Notifier, Preview
 from relay.console.api import ENDPOINTS
+from relay.models import Notification
 from tests.conftest import Relay
 from tests.console_api.conftest import HOOK_URL, SECRETS, ConsoleFactory, json_of, leaked
 from tests.helpers.webhooks import alert, webhook
@@ -228,6 +230,28 @@ async def test_overview_shows_a_failing_integration(console: ConsoleFactory) -> 
         assert overview["queue"]["pending"] == 2 and overview["storage"]["reachable"]
 
 
+async def test_a_group_without_labels_silences_what_its_alerts_share(
+    console: ConsoleFactory,
+) -> None:
+    async with console() as relay:
+        relay.clock.advance(1)
+        body = webhook(alert("DiskFull", instance="a", job="node"),
+                       alert("DiskFull", instance="b", job="node"), group_key="{}:{}")
+        body["groupLabels"] = {}  # Alertmanager's group_by: []
+        assert (await relay.post(body)).status_code == 200
+        (listed,) = json_of(await relay.client.get("/api/v1/groups"))["groups"]
+        assert listed["labels"] == {}
+        one = json_of(await relay.client.get(f"/api/v1/groups/{quote(listed['key'], safe='')}"))
+        expected = silence_links.silence_url(
+            {"alertname": "DiskFull", "job": "node", "severity": "warning"},
+            "http://alertmanager:9093")
+        assert one["silence_url"] == expected
+        # ...the link the group's own messages carry.
+        job = json_of(await relay.client.get(
+            f"/api/v1/notifications/{one['integrations'][0]['last_job']['id']}"))
+        assert Notification.model_validate(job["notification"]).silence_url == expected
+
+
 async def test_groups_list_and_one_with_silence_link(console: ConsoleFactory) -> None:
     async with console() as relay:
         await post_alerts(relay, [f"Alert{i}" for i in range(5)])
@@ -240,8 +264,9 @@ async def test_groups_list_and_one_with_silence_link(console: ConsoleFactory) ->
         assert len(keys) == len(set(keys)) == 5 and keys == sorted(keys)
         one = json_of(await relay.client.get(f"/api/v1/groups/{quote(keys[0], safe='')}"))
         assert one["key"] == keys[0] and one["alerts"][0]["status"] == "firing"
-        assert one["silence_url"].startswith("http://alertmanager:9093/#/silences/new?filter=")
-        assert quote('alertname="Alert0"', safe="") in one["silence_url"]
+        # The very link the group's messages carry (one rule: relay.silence_links).
+        assert one["silence_url"] == silence_links.silence_url(
+            {"alertname": "Alert0"}, "http://alertmanager:9093")
         integrations = {i["id"]: i for i in one["integrations"]}
         hook = integrations["oncall/webhook/0"]
         assert hook["repeat_due_at"] == hook["last_sent_at"] + one["repeat_interval"]
