@@ -178,6 +178,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
                              "已重新排队，将尽快发送。"),
     "notification.resent": ("Resent as notification {id}.", "已重发，新通知为 {id}。"),
     "notification.payload": ("Notification data (alerts, labels)", "通知数据（告警、标签）"),
+    "notification.digest": ("Digest", "摘要"),
+    "notification.part_of_digest": ("Delivered as part of digest", "已作为摘要的一部分送达："),
+    "notification.digest_gone": ("(no longer kept)", "（已不再保存）"),
+    "notification.digest_summary": ("{kind} digest: {groups} groups, {firing} firing, "
+                                    "{resolved} resolved",
+                                    "{kind}摘要：{groups} 个分组，{firing} 条告警中，"
+                                    "{resolved} 条已恢复"),
+    "notification.digest_merges": ("Merges {n} notifications:", "合并了 {n} 条通知："),
+    "notification.digest_more": ("and {n} more", "另有 {n} 条"),
+    "notification.digest_no_playground": ("A digest is rendered from its groups, not from "
+                                          "alerts: the playground cannot show it.",
+                                          "摘要由分组生成而非由告警生成，模板调试无法展示。"),
+    "digest.kind.storm": ("Storm", "告警风暴"),
+    "digest.kind.hold": ("Quiet-hours", "免打扰时段"),
     # groups
     "groups.title": ("Groups", "告警分组"),
     "groups.labels": ("Group labels", "分组标签"),

@@ -76,10 +76,23 @@ _SCHEMAS: dict[str, Any] = {
         "next_attempt_at": _NUM_OR_NULL, "finished_at": _NUM_OR_NULL,
         "attempts": {"type": "array", "items": _ref("Attempt")},
         "last_error": {"type": "string"}, "alerts": {"type": "integer"},
-        "status_of_group": {"enum": ["firing", "resolved"]},
+        "status_of_group": {"enum": ["firing", "resolved", None]},
         "alertnames": {"type": "array", "items": {"type": "string"}},
         "actions": {"type": "array", "items": _ref("Action")},
+        "group_acknowledged": {"type": ["object", "null"], "description": "only in lists"},
+        "digest_id": {"type": ["string", "null"],
+                      "description": "merged into this storm digest's notification"},
+        "digest": {"oneOf": [_ref("Digest"), {"type": "null"}],
+                   "description": "set when this notification is a digest"},
+        "digest_job": {"type": ["object", "null"], "description": (
+            "only on GET /notifications/{id}: the digest it was merged into, "
+            "{id, status, created_at, finished_at, digest}; null if none or pruned")},
         "notification": {"type": "object", "description": "only on GET /notifications/{id}"}}},
+    "Digest": {"type": "object", "properties": {
+        "kind": {"enum": ["storm", "hold"]}, "groups": {"type": "integer"},
+        "firing": {"type": "integer"}, "resolved": {"type": "integer"},
+        "jobs": {"type": "array", "items": {"type": "string"},
+                 "description": "the notifications merged into it"}}},
     "Page": {"type": "object", "properties": {
         "next_cursor": {"type": ["string", "null"],
                         "description": "pass as cursor for the next page; null at the end"}}},

@@ -51,6 +51,8 @@ async def playground(visit: Visit) -> Response:
     job_id = visit.request.query_params.get("job")
     if job_id:  # "render it here": a stored notification's alerts, for its integration
         item = await queries.notification(visit.state, job_id)
+        if item["digest"] is not None:
+            raise Refused(400, "notification.digest_no_playground")
         v4 = Notification.model_validate(item["notification"]).to_v4()
         form.update(target=f"integration:{item['integration']}", source="paste",
                     payload=json.dumps(v4, ensure_ascii=False, indent=2))

@@ -198,8 +198,19 @@ async def _job(state: RelayState, job_id: str) -> Job:
 
 
 async def notification(state: RelayState, job_id: str) -> dict[str, Any]:
+    """One notification with its attempts as sent. A notification merged into a storm
+    digest (``digest_id``) also has ``digest_job``: that digest's id, status, finish time
+    and summary (null once the digest is pruned); a digest's own ``notification`` is its
+    stored digest ({"digest": ...}) and ``digest`` its summary."""
     job = await _job(state, job_id)
-    return {**job.to_api(), "notification": job.payload}
+    data = {**job.to_api(), "notification": job.payload, "digest_job": None}
+    if job.digest_id is not None:
+        digest = await state.store.get_job(job.digest_id)
+        if digest is not None:
+            api = digest.to_api()
+            kept = ("id", "status", "retrying", "created_at", "finished_at", "digest")
+            data["digest_job"] = {key: api[key] for key in kept}
+    return data
 
 
 def writable(state: RelayState, what: str) -> None:

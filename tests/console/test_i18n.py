@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import string
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from relay.console.i18n import CATALOGS, MESSAGES, pick_language, translate
 from relay.console.render import TEMPLATE_DIR
+from relay.digest import DigestKind
 
 ROOT = Path(__file__).resolve().parents[2]
 # t("key") / t('key') in templates and visit.t("key") / translate(lang, "key") in code;
@@ -38,6 +40,8 @@ def test_every_runtime_built_key_has_entries_for_its_values() -> None:
         assert f"status.{status}" in MESSAGES
     for outcome in ("delivered", "retry", "dead"):
         assert f"outcome.{outcome}" in MESSAGES
+    for kind in get_args(DigestKind):
+        assert f"digest.kind.{kind}" in MESSAGES
 
 
 @pytest.mark.parametrize("key", sorted(MESSAGES))

@@ -3,6 +3,7 @@ language, and each page's answer to bad input (relay/console/pages*.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -12,9 +13,11 @@ import httpx
 import pytest
 import respx
 
+from relay.console.openapi import openapi_document
 from relay.console.pages_actions import safe_next
 from relay.console.pages_views import parse_labels
 from relay.console.security import HEADERS
+from relay.ratelimit import LimiterRegistry
 from tests.conftest import Relay
 from tests.helpers.webhooks import alert, webhook
 
@@ -313,3 +316,68 @@ async def test_a_notification_without_a_kept_copy_renders_in_the_playground(cons
         assert 'value="integration:hooks/webhook/0" selected' in playground.text
         assert "RenderMe" in playground.text.split('id="result"')[1]  # rendered, not only pasted
         assert (await relay.client.get("/ui/playground?job=nope")).status_code == 404
+
+
+async def test_a_storm_merged_notification_links_its_digest_and_the_digest_its_members(
+    console: Any,
+) -> None:
+    """45 groups for a WeCom robot that takes 20 a minute (40 within the storm window):
+    the dispatcher merges them into a storm digest; each merged notification's page (and
+    API answer) says it went out as part of that digest, and the digest's page lists
+    what it merged."""
+    async with console() as relay:
+        await sign_in(relay)
+        for i in range(45):
+            relay.clock.advance(1)
+            await relay.post(webhook(alert(f"Storm{i:02d}", team="chat"),
+                                     group_key=f'{{}}:{{alertname="Storm{i:02d}"}}'),
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+        async def sleep(seconds: float) -> None:
+            relay.clock.advance(seconds)  # the rate limit waits on the fake clock
+            await asyncio.sleep(0)
+
+        relay.state.dispatcher.limiters = LimiterRegistry(monotonic=relay.clock.now, sleep=sleep)
+        with respx.mock(assert_all_called=False) as mock:
+            robot = mock.post(url__startswith="https://qyapi.weixin.qq.com/").mock(
+                return_value=httpx.Response(200, json={"errcode": 0, "errmsg": "ok"}))
+            for _ in range(3):  # merge, then send the digest
+                await relay.state.dispatcher.run_once()
+                await relay.state.dispatcher.settle()
+        jobs = await relay.jobs()
+        merged = [j for j in jobs if j.digest_id is not None]
+        assert len(merged) == 45 and len({j.digest_id for j in merged}) == 1
+        digest_id = merged[0].digest_id
+        assert robot.call_count == 1  # the digest, one message
+
+        page = (await relay.client.get(f"/ui/notifications/{merged[0].id}")).text
+        part_of = page.split('id="part-of-digest">')[1].split("</dd>")[0]
+        assert "Delivered as part of digest" in part_of
+        assert f'href="/ui/notifications/{digest_id}"' in part_of
+        assert "Storm digest: 45 groups, 45 firing, 0 resolved" in part_of
+        assert "status-delivered" in part_of
+        zh = (await relay.client.get(f"/ui/notifications/{merged[0].id}?lang=zh-CN")).text
+        assert "告警风暴摘要：45 个分组" in zh
+
+        digest_page = (await relay.client.get(f"/ui/notifications/{digest_id}?lang=en")).text
+        listed = digest_page.split('id="digest">')[1].split("</dd>")[0]
+        assert "Merges 45 notifications:" in listed and "and 25 more" in listed
+        assert listed.count('href="/ui/notifications/') == 20 and "</a>, and 25 more" in listed
+        assert "/ui/playground?job=" not in digest_page  # a digest has no alerts to render
+        refused = await relay.client.get(f"/ui/playground?job={digest_id}")
+        assert refused.status_code == 400 and "cannot show it" in refused.text
+
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        api = (await relay.client.get(f"/api/v1/notifications/{merged[0].id}",
+                                      headers=bearer)).json()
+        assert api["digest_id"] == digest_id and api["digest"] is None
+        assert api["digest_job"]["id"] == digest_id
+        assert api["digest_job"]["status"] == "delivered"
+        assert api["digest_job"]["digest"]["groups"] == 45
+        assert merged[0].id in api["digest_job"]["digest"]["jobs"]
+        own = (await relay.client.get(f"/api/v1/notifications/{digest_id}", headers=bearer)).json()
+        assert own["digest"]["kind"] == "storm" and own["digest_job"] is None
+        assert sorted(own["digest"]["jobs"]) == sorted(j.id for j in merged)
+        schemas = openapi_document()["components"]["schemas"]
+        for answer in (api, own):  # every field of the answer is documented
+            assert set(answer) <= set(schemas["Notification"]["properties"])
+        assert set(own["digest"]) == set(schemas["Digest"]["properties"])
