@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 import httpx
 from pydantic import Field
 
+from relay.channels.split import json_bytes
 from relay.durations import Duration
 from relay.models import Notification
 from relay.ratelimit import Rate
 from relay.secrets import SecretFieldsModel, StrictModel
+from relay.templating import normalize_locale
 
 if TYPE_CHECKING:
     from relay.config import Config
@@ -227,3 +230,80 @@ class Notifier(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most notifiers hold nothing
         """Release resources (SMTP connections, SDK clients)."""
+
+
+def destination_key(kind: str, where: str) -> str:
+    """The rate-limit key of the destination ``where`` (a URL, an API base and a chat):
+    a hash, so the key (in logs and metrics) never holds a secret."""
+    return f"{kind}:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+
+
+C = TypeVar("C", bound=ChannelConfig)
+
+
+class PostingNotifier(Notifier, Generic[C]):
+    """A channel that posts rendered bodies one by one. The channel renders them
+    (``render_parts``, ``digest_bodies``), posts one (``_post``) and says how its vendor
+    measures one (``body_size`` against ``limit``, in ``unit``); sending in order with
+    resume (relay.channels.parts.send_parts), the rate limiter's count and the preview
+    are written here once."""
+
+    #: What one body is called in errors and the delivery detail ("card"); a digest's
+    #: bodies are always "part"s.
+    noun = "part"
+    #: The vendor's limit per body, in ``unit``, for previews.
+    limit: int | None = None
+    unit = "bytes"
+
+    def __init__(self, config: C, ctx: NotifierContext) -> None:
+        self._cfg = config
+        self._ctx = ctx
+        self._locale = normalize_locale(config.locale or ctx.config.global_.locale)
+
+    @abc.abstractmethod
+    def render_parts(self, message: Message) -> list[dict[str, Any]]:
+        """The bodies ``send`` posts for ``message``, in order, each within the limit."""
+
+    @abc.abstractmethod
+    async def _post(self, body: dict[str, Any]) -> Any:
+        """Post one body; returns what to remember of the answer (JSON-able, or None)."""
+
+    def body_size(self, body: dict[str, Any]) -> int:
+        """``body`` as the vendor counts it against ``limit`` (here: its JSON bytes)."""
+        return json_bytes(body)
+
+    def render_alerts(
+        self, name: str, n: Notification, *, strip: bool = False
+    ) -> Callable[[Sequence[int], bool], str]:
+        """``render(indices, last)`` for split_rendered: template ``name`` with only those
+        of ``n``'s alerts (and "and N more" when ``last``); everything else in the
+        context, the firing and resolved counts too, describes the whole group.
+        ``strip``: without leading and trailing white space."""
+
+        def render(indices: Sequence[int], last: bool) -> str:
+            text = self._ctx.renderer.render(
+                name, n, locale=self._locale, alerts=[n.alerts[i] for i in indices],
+                truncated_alerts=n.truncated_alerts if last else 0,
+            )
+            return text.strip() if strip else text
+
+        return render
+
+    def messages_for(self, message: Message) -> int:
+        return len(self.rendered(message, self.render_parts))
+
+    def preview(self, message: Message) -> Preview:
+        bodies = self.render_parts(message)
+        sizes = [self.body_size(body) for body in bodies]
+        return parts_preview(self._cfg.kind, bodies, sizes, self.limit, self.unit)
+
+    async def send(self, message: Message) -> Delivery:
+        from relay.channels.parts import send_parts  # parts imports this module
+
+        bodies = self.rendered(message, self.render_parts)
+        return await send_parts(self._ctx, message, bodies, self._post, noun=self.noun)
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        from relay.channels.parts import send_parts
+
+        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)

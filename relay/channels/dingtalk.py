@@ -14,29 +14,25 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 
 from relay.channels.base import (
     Channel,
-    ChannelConfig,
-    Delivery,
     Message,
-    Notifier,
     NotifierContext,
-    Preview,
-    parts_preview,
+    PostingNotifier,
+    destination_key,
 )
 from relay.channels.http import Answer, call, errcode_check
-from relay.channels.parts import send_parts
-from relay.channels.split import split_rendered
-from relay.channels.urls import url_secret_parts
-from relay.digest import Digest, DigestMessage, render_digest
+from relay.channels.mentions import mentions
+from relay.channels.split import compact_json, json_bytes, split_rendered
+from relay.channels.urls import WebhookOrTokenConfig, secret_url_check, url_secret_parts
+from relay.digest import Digest, render_digest
 from relay.errors import DeliveryError, PermanentError
-from relay.models import Notification
 from relay.ratelimit import Rate
 
 DINGTALK_API_URL = "https://oapi.dingtalk.com/robot/send"
@@ -58,7 +54,6 @@ _SECURITY_HINTS = (
 )
 _TOO_LONG = "the body is over 20,000 bytes: relay splits its own messages, so a custom " \
             "template that is not additive got here"
-_MENTION_SPLIT = re.compile(r"[\s,;|]+")
 _MOBILE = re.compile(r"^\+?[0-9][0-9-]{4,19}$")
 _USERID = re.compile(r"^[A-Za-z0-9_.$-]{1,64}$")
 #: Markdown punctuation that formats inline (values are put on one line, after a prefix).
@@ -87,11 +82,11 @@ def signature(secret: str, timestamp_ms: int) -> str:
     return quote_plus(base64.b64encode(digest.digest()).decode())
 
 
-class DingTalkConfig(ChannelConfig):
+class DingTalkConfig(WebhookOrTokenConfig):
     kind: ClassVar[str] = "dingtalk"
     secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "access_token", "secret")
+    token_field: ClassVar[str] = "access_token"
 
-    webhook_url: SecretStr | None = None
     access_token: SecretStr | None = None
     api_url: str = DINGTALK_API_URL
     secret: SecretStr | None = None
@@ -102,14 +97,13 @@ class DingTalkConfig(ChannelConfig):
     mention_label: str | None = None
     rate_limit_per_minute: float = Field(default=PER_MINUTE, gt=0, le=PER_MINUTE)
 
+    _full_url = secret_url_check("webhook_url",
+                                 f"must be a full URL ({DINGTALK_API_URL}?access_token=...)")
+
     @field_validator("webhook_url")
     @classmethod
-    def _full_url(cls, value: SecretStr | None) -> SecretStr | None:
+    def _has_token(cls, value: SecretStr | None) -> SecretStr | None:
         url = value.get_secret_value() if value is not None else None
-        if url is not None and not url.startswith(("https://", "http://")):
-            # A secret: the message describes it, never echoes it.
-            raise ValueError(f"must be a full URL ({DINGTALK_API_URL}?access_token=...)"
-                             if url else "is empty")
         if url and urlsplit(url).hostname == "oapi.dingtalk.com" and "access_token=" not in url:
             raise ValueError("has no access_token=...: copy the robot's whole Webhook URL")
         return value
@@ -133,23 +127,13 @@ class DingTalkConfig(ChannelConfig):
             raise ValueError(f"must be a URL without a query, like {DINGTALK_API_URL}")
         return value
 
-    @model_validator(mode="after")
-    def _one_address(self) -> DingTalkConfig:
-        if (self.webhook_url is None) == (self.access_token is None):
-            raise ValueError("set exactly one of webhook_url or access_token")
-        return self
-
-    @property
-    def url(self) -> str:
-        if self.webhook_url is not None:
-            return self.webhook_url.get_secret_value()
-        assert self.access_token is not None
-        return f"{self.api_url}?access_token={quote_plus(self.access_token.get_secret_value())}"
+    def token_url(self, token: str) -> str:
+        return f"{self.api_url}?access_token={quote_plus(token)}"
 
     def secrets(self) -> list[str]:
         return list(dict.fromkeys([*super().secrets(), *url_secret_parts(self.url)]))
 
-    def build(self, ctx: NotifierContext) -> Notifier:
+    def build(self, ctx: NotifierContext) -> DingTalkNotifier:
         return DingTalkNotifier(self, ctx)
 
 
@@ -169,63 +153,38 @@ def dingtalk_check(answer: Answer) -> DeliveryError | None:
     return error
 
 
-class DingTalkNotifier(Notifier):
+class DingTalkNotifier(PostingNotifier[DingTalkConfig]):
     """POSTs markdown or text to one robot; mentions from config and alert labels."""
 
     throttle_block = BLOCKED_FOR
+    limit = BODY_LIMIT
 
     def __init__(self, config: DingTalkConfig, ctx: NotifierContext,
                  now: Callable[[], float] = time.time) -> None:
-        self._cfg = config
-        self._ctx = ctx
+        super().__init__(config, ctx)
         self._now = now  # the signature's timestamp; tests pin it
         self._url = config.url
         self._secrets = config.secrets()
-        self._locale = config.locale or ctx.config.global_.locale
-        self.rate_limit_key = f"dingtalk:{hashlib.sha256(self._url.encode()).hexdigest()[:16]}"
+        self.rate_limit_key = destination_key("dingtalk", self._url)
         self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
 
-    def mentions(self, n: Notification) -> tuple[list[str], list[str], bool]:
-        """(mobiles, userids, everyone): the static ones, then ``mention_label`` values of
-        the firing alerts; nobody when no alert is firing. Only the config pings all."""
-        if not n.firing:
-            return [], [], False
-        mobiles, userids = list(self._cfg.at_mobiles), list(self._cfg.at_user_ids)
-        label = self._cfg.mention_label
-        for alert in n.firing if label else ():
-            for item in _MENTION_SPLIT.split(alert.labels.get(label or "", "")):
-                if _MOBILE.match(item):
-                    mobiles.append(item)
-                elif _USERID.match(item) and item.lower() not in ("all", "everyone"):
-                    userids.append(item)
-        return list(dict.fromkeys(mobiles)), list(dict.fromkeys(userids)), self._cfg.at_all
-
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
-        """The JSON bodies ``send`` would POST, in order (before signing)."""
-        n = message.notification
-        mobiles, userids, everyone = self.mentions(n)
-        at: dict[str, Any] = {}
-        if mobiles:
-            at["atMobiles"] = mobiles
-        if userids:
-            at["atUserIds"] = userids
-        if everyone:
-            at["isAtAll"] = True
+        """The JSON bodies ``send`` would POST, in order (before signing). Mentions: the
+        config's, then ``mention_label`` values of the firing alerts; nobody when no alert
+        is firing. Only the config pings everyone."""
+        n, cfg = message.notification, self._cfg
+        mobiles, userids = mentions(n, cfg.mention_label, _mention_kind, cfg.at_mobiles,
+                                    cfg.at_user_ids)
+        found = {"atMobiles": mobiles, "atUserIds": userids, "isAtAll": cfg.at_all and bool(n.firing)}
+        at: dict[str, Any] = {key: value for key, value in found.items() if value}
         # DingTalk pings a mobile or userid of markdown only where "@<it>" is in the text.
         suffix = "\n\n" + " ".join(f"@{who}" for who in [*mobiles, *userids]) if at else ""
-        name = f"dingtalk.{self._cfg.msgtype}"
-
-        def render(indices: Sequence[int], last: bool) -> str:
-            return self._ctx.renderer.render(
-                name, n, locale=self._locale, alerts=[n.alerts[i] for i in indices],
-                truncated_alerts=n.truncated_alerts if last else 0,
-            ).strip()
-
+        render = self.render_alerts(f"dingtalk.{self._cfg.msgtype}", n, strip=True)
         title = _title(render((), False))
         # The first part also carries the mentions: every part is split with room for them.
-        reserve = _size({"at": at}) + len(json.dumps(suffix, ensure_ascii=False)) if at else 0
+        reserve = json_bytes({"at": at}) + len(json.dumps(suffix, ensure_ascii=False)) if at else 0
         texts = split_rendered(render, len(n.alerts), BODY_LIMIT - reserve,
-                               measure=lambda text: _size(self._body(text, title)))
+                               measure=lambda text: json_bytes(self._body(text, title)))
         bodies = [self._body(text, title) for text in texts]
         if at:
             bodies[0] = {**self._body(texts[0] + suffix, title), "at": at}
@@ -236,13 +195,6 @@ class DingTalkNotifier(Notifier):
             return {"msgtype": "text", "text": {"content": text}}
         return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
 
-    def messages_for(self, message: Message) -> int:
-        return len(self.rendered(message, self.render_parts))
-
-    def preview(self, message: Message) -> Preview:
-        bodies = self.render_parts(message)
-        return parts_preview("dingtalk", bodies, [_size(b) for b in bodies], BODY_LIMIT, "bytes")
-
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
         """The digest in this robot's msgtype, split between groups to the body limit. A
         digest mentions nobody: the groups' own messages wake people."""
@@ -251,15 +203,8 @@ class DingTalkNotifier(Notifier):
         title = _title(first)
         texts = render_digest(self._ctx.renderer, "dingtalk.digest", digest, locale=self._locale,
                               limit=BODY_LIMIT, msgtype=self._cfg.msgtype,
-                              measure=lambda text: _size(self._body(text, title)))
+                              measure=lambda text: json_bytes(self._body(text, title)))
         return [self._body(text, title) for text in texts]
-
-    async def send_digest(self, message: DigestMessage) -> Delivery:
-        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)
-
-    async def send(self, message: Message) -> Delivery:
-        bodies = self.rendered(message, self.render_parts)
-        return await send_parts(self._ctx, message, bodies, self._post)
 
     async def _post(self, body: dict[str, Any]) -> None:
         url, secrets = self._url, self._secrets
@@ -270,17 +215,16 @@ class DingTalkNotifier(Notifier):
             secrets = [*secrets, sign]
         await call(
             self._ctx.http, "POST", url, what="DingTalk robot", request_timeout=self._ctx.timeout,
-            secrets=secrets, check=dingtalk_check, expect_json=True, content=_encode(body),
+            secrets=secrets, check=dingtalk_check, expect_json=True, content=compact_json(body),
             headers={"Content-Type": "application/json; charset=utf-8"},
         )
 
 
-def _encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _size(body: dict[str, Any]) -> int:
-    return len(_encode(body))
+def _mention_kind(item: str) -> int | None:
+    """0: a mobile, 1: a userid; "all" and "everyone" only from config (at_all)."""
+    if _MOBILE.match(item):
+        return 0
+    return 1 if _USERID.match(item) and item.lower() not in ("all", "everyone") else None
 
 
 def _title(header: str) -> str:

@@ -13,7 +13,6 @@ import base64
 import copy
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
@@ -24,22 +23,28 @@ from pydantic import Field, SecretStr, field_validator
 from relay.channels.base import (
     Channel,
     ChannelConfig,
-    Delivery,
     Message,
-    Notifier,
     NotifierContext,
-    Preview,
-    parts_preview,
+    PostingNotifier,
+    destination_key,
 )
 from relay.channels.http import Answer, call, errcode_check
-from relay.channels.parts import send_parts
-from relay.channels.split import ELLIPSIS, cut_bytes, nbytes, split_rendered
-from relay.channels.urls import url_secret_parts
-from relay.digest import Digest, DigestMessage, render_digest
+from relay.channels.mentions import mentions
+from relay.channels.split import (
+    ELLIPSIS,
+    compact_json,
+    cut_bytes,
+    json_bytes,
+    mark_at,
+    nbytes,
+    split_rendered,
+)
+from relay.channels.urls import secret_url_check, url_secret_parts
+from relay.digest import Digest, render_digest
 from relay.errors import DeliveryError, PermanentError
 from relay.models import Alert, Notification
 from relay.ratelimit import Rate
-from relay.templating import alert_silence_url, http_url, normalize_locale
+from relay.templating import alert_silence_url, http_url
 
 FEISHU_HOSTS = ("open.feishu.cn", "open.larksuite.com")
 HOOK_PATH = "/open-apis/bot/v2/hook/"
@@ -65,7 +70,6 @@ _THROTTLED = frozenset({11232, 9499})
 _CHECK = errcode_check("code", "msg", retryable={11232: None, 9499: None}, what="Feishu bot",
                        reason_prefix="code", explain=EXPLAIN, throttled=_THROTTLED)
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_SPLIT_IDS = re.compile(r"[\s,;|]+")
 #: Characters that are markup in lark_md (tags, links, emphasis, code, headings), as the
 #: numeric entities Feishu cards display as the characters themselves.
 _LARK_MD = {c: f"&#{ord(c)};" for c in "&<>\\`*_~[]()#"}
@@ -109,15 +113,8 @@ class FeishuConfig(ChannelConfig):
     rate_limit_per_minute: float = Field(default=100.0, gt=0)
     rate_limit_per_second: int = Field(default=5, ge=1)
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _absolute_url(cls, value: SecretStr) -> SecretStr:
-        url = value.get_secret_value()
-        if not url.startswith(("https://", "http://")):
-            # The value is a secret: the message describes it, never echoes it.
-            raise ValueError(f"must be a full URL starting with https://{FEISHU_HOSTS[0]}"
-                             f"{HOOK_PATH}..." if url else "is empty")
-        return value
+    _absolute_url = secret_url_check(
+        "webhook_url", f"must be a full URL starting with https://{FEISHU_HOSTS[0]}{HOOK_PATH}...")
 
     @field_validator("at_user_ids")
     @classmethod
@@ -138,7 +135,7 @@ class FeishuConfig(ChannelConfig):
                                 f"{HOOK_PATH}... or https://{FEISHU_HOSTS[1]}{HOOK_PATH}...); "
                                 "fine for a proxy or a private deployment")]
 
-    def build(self, ctx: NotifierContext) -> Notifier:
+    def build(self, ctx: NotifierContext) -> FeishuNotifier:
         return FeishuNotifier(self, ctx)
 
 
@@ -160,36 +157,27 @@ def feishu_check(answer: Answer) -> DeliveryError | None:
     return _CHECK(answer)
 
 
-class FeishuNotifier(Notifier):
+class FeishuNotifier(PostingNotifier[FeishuConfig]):
     """POSTs a card (or text) per part to one custom bot, signed when ``secret`` is set."""
 
+    limit = BODY_LIMIT
+    unit = "JSON bytes"
+
     def __init__(self, config: FeishuConfig, ctx: NotifierContext) -> None:
-        self._cfg = config
-        self._ctx = ctx
+        super().__init__(config, ctx)
         self._url = config.webhook_url.get_secret_value()
         self._secret = config.secret.get_secret_value() if config.secret else None
         self._secrets = [*config.secrets(), *url_secret_parts(self._url)]
-        self._locale = normalize_locale(config.locale or ctx.config.global_.locale)
-        self.rate_limit_key = f"feishu:{hashlib.sha256(self._url.encode()).hexdigest()[:16]}"
+        self.noun = "card" if config.msgtype == "interactive" else "part"
+        self.rate_limit_key = destination_key("feishu", self._url)
         self.rate_limits = (Rate(config.rate_limit_per_second, 1.0),
                             Rate.per_minute(config.rate_limit_per_minute))
 
     def mentions(self, n: Notification) -> list[str]:
         """Ids to @: the configured ones, then ``mention_label`` values of firing alerts
         ("all" only from ``at_all``). Nobody is woken for a group with nothing firing."""
-        if not n.firing:
-            return []
-        ids = ["all"] if self._cfg.at_all else []
-        ids += self._cfg.at_user_ids
-        for alert in n.firing if self._cfg.mention_label else []:
-            value = alert.labels.get(self._cfg.mention_label or "", "")
-            ids += [v for v in _SPLIT_IDS.split(value) if _USER_ID.match(v) and v != "all"]
-        return list(dict.fromkeys(ids))
-
-    # -- rendering ---------------------------------------------------------------------
-
-    def messages_for(self, message: Message) -> int:
-        return len(self.rendered(message, self.render_parts))
+        configured = [*(["all"] if self._cfg.at_all else []), *self._cfg.at_user_ids]
+        return mentions(n, self._cfg.mention_label, _mention_kind, configured)[0]
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The bodies ``send`` posts, in order, before signing."""
@@ -202,19 +190,14 @@ class FeishuNotifier(Notifier):
         ats = " ".join(f'<at user_id="{i}">{"所有人" if i == "all" else ""}</at>' for i in ids)
         suffix = f"\n{ats}" if ats else ""
 
-        def render(indices: Sequence[int], last: bool) -> str:
-            return self._ctx.renderer.render(
-                "feishu.text", n, locale=self._locale, alerts=[n.alerts[i] for i in indices],
-                truncated_alerts=n.truncated_alerts if last else 0,
-            )
-
         def measure(text: str) -> int:
-            return _json_bytes({"msg_type": "text", "content": {"text": text}})
+            return json_bytes(_text(text))
 
         limit = BODY_LIMIT - SIGN_RESERVE - measure(suffix) + measure("")
-        texts = split_rendered(render, len(n.alerts), limit, measure=measure)
+        texts = split_rendered(self.render_alerts("feishu.text", n), len(n.alerts), limit,
+                               measure=measure)
         texts[0] += suffix
-        return [{"msg_type": "text", "content": {"text": t}} for t in texts]
+        return [_text(t) for t in texts]
 
     def _card_parts(self, n: Notification) -> list[dict[str, Any]]:
         render = self._ctx.renderer.render
@@ -222,20 +205,17 @@ class FeishuNotifier(Notifier):
         sections = [self._alert_elements(n, a) for a in n.alerts]
         ui = _UI[self._locale]
         more = [_note(ui["more"].format(n=n.truncated_alerts))] if n.truncated_alerts else []
-        header = {"template": _color(n), "title": {"tag": "plain_text", "content": title}}
+        color = _color(n)
 
         def card(indices: Sequence[int], last: bool) -> dict[str, Any]:
             elements = [e for k, i in enumerate(indices) for e in ([_HR] if k else []) + sections[i]]
-            elements += more if last else []
-            return {"msg_type": "interactive",
-                    "card": {"config": {"wide_screen_mode": True}, "header": header,
-                             "elements": elements}}
+            return _card(color, title, elements + (more if last else []))
 
         ids = self.mentions(n)
         at = [_div(" ".join(f"<at id={i}></at>" for i in ids))] if ids else []
-        limit = BODY_LIMIT - SIGN_RESERVE - (_json_bytes(at) if at else 0)
-        cards = split_rendered(card, len(n.alerts), limit, measure=_json_bytes, cut=_cut_card,
-                               mark=_mark_card)
+        limit = BODY_LIMIT - SIGN_RESERVE - (json_bytes(at) if at else 0)
+        cards = split_rendered(card, len(n.alerts), limit, measure=json_bytes, cut=_cut_card,
+                               mark=mark_at("card", "header", "title", "content"))
         cards[0]["card"]["elements"] += at
         return cards
 
@@ -252,10 +232,8 @@ class FeishuNotifier(Notifier):
         return [_div(text or lark_md(a.labels.get("alertname", "alert")))] + (
             [{"tag": "action", "actions": buttons}] if buttons else [])
 
-    def preview(self, message: Message) -> Preview:
-        bodies = self.render_parts(message)
-        sizes = [_json_bytes(b) + (SIGN_RESERVE if self._secret else 0) for b in bodies]
-        return parts_preview("feishu", bodies, sizes, BODY_LIMIT, "JSON bytes")
+    def body_size(self, body: dict[str, Any]) -> int:
+        return json_bytes(body) + (SIGN_RESERVE if self._secret else 0)
 
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
         """The digest as text messages or cards (title: its first line), split between
@@ -265,27 +243,16 @@ class FeishuNotifier(Notifier):
 
         def body(text: str) -> dict[str, Any]:
             if msgtype == "text":
-                return {"msg_type": "text", "content": {"text": text}}
+                return _text(text)
             title, _, rest = text.partition("\n")
-            header = {"template": color, "title": {"tag": "plain_text", "content": title}}
-            return {"msg_type": "interactive",
-                    "card": {"config": {"wide_screen_mode": True}, "header": header,
-                             "elements": [_div(rest.strip())]}}
+            return _card(color, title, [_div(rest.strip())])
 
         texts = render_digest(self._ctx.renderer, "feishu.digest", digest, locale=self._locale,
                               limit=BODY_LIMIT - SIGN_RESERVE, msgtype=msgtype,
-                              measure=lambda text: _json_bytes(body(text)))
+                              measure=lambda text: json_bytes(body(text)))
         return [body(text) for text in texts]
 
-    async def send_digest(self, message: DigestMessage) -> Delivery:
-        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)
-
     # -- sending -----------------------------------------------------------------------
-
-    async def send(self, message: Message) -> Delivery:
-        bodies = self.rendered(message, self.render_parts)
-        noun = "card" if self._cfg.msgtype == "interactive" else "part"
-        return await send_parts(self._ctx, message, bodies, self._post, noun=noun)
 
     async def _post(self, body: dict[str, Any]) -> None:
         try:
@@ -304,14 +271,28 @@ class FeishuNotifier(Notifier):
             timestamp = int(self._ctx.renderer.now().timestamp())
             body = {**body, "timestamp": str(timestamp), "sign": sign(timestamp, self._secret)}
         # Sent as measured: compact UTF-8 JSON, whatever the HTTP client's defaults.
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         await call(self._ctx.http, "POST", self._url, what="Feishu bot",
-                   request_timeout=self._ctx.timeout, secrets=self._secrets, content=content,
+                   request_timeout=self._ctx.timeout, secrets=self._secrets,
+                   content=compact_json(body),
                    headers={"Content-Type": "application/json; charset=utf-8"},
                    check=feishu_check, expect_json=True)
 
 
 _HR: dict[str, Any] = {"tag": "hr"}
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"msg_type": "text", "content": {"text": text}}
+
+
+def _card(color: str, title: str, elements: list[dict[str, Any]]) -> dict[str, Any]:
+    header = {"template": color, "title": {"tag": "plain_text", "content": title}}
+    return {"msg_type": "interactive",
+            "card": {"config": {"wide_screen_mode": True}, "header": header, "elements": elements}}
+
+
+def _mention_kind(item: str) -> int | None:
+    return 0 if _USER_ID.match(item) and item != "all" else None
 
 
 def _div(content: str) -> dict[str, Any]:
@@ -330,16 +311,6 @@ def _color(n: Notification) -> str:
     return next((c for c in ("red", "orange") if c in found), "blue")
 
 
-def _json_bytes(body: Any) -> int:
-    return nbytes(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
-
-
-def _mark_card(body: dict[str, Any], index: int, total: int) -> dict[str, Any]:
-    marked = copy.deepcopy(body)
-    marked["card"]["header"]["title"]["content"] += f" ({index}/{total})"
-    return marked
-
-
 def _cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
     """One alert too big for a card of its own: first its longest links go (a silence
     link carries every label, percent-encoded), then its text is cut (at a character,
@@ -349,23 +320,23 @@ def _cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
     buttons = sorted((b for e in elements if e.get("tag") == "action" for b in e["actions"]),
                      key=lambda b: -nbytes(b["url"]))
     for button in buttons:
-        if _json_bytes(cut) <= budget or nbytes(button["url"]) < LONG_URL:
+        if json_bytes(cut) <= budget or nbytes(button["url"]) < LONG_URL:
             break
         for action in (e for e in elements if e.get("tag") == "action"):
             if button in action["actions"]:
                 action["actions"].remove(button)
     elements[:] = [e for e in elements if e.get("tag") != "action" or e["actions"]]
     divs = [e for e in elements if e.get("tag") == "div"]
-    while divs and _json_bytes(cut) > budget:
+    while divs and json_bytes(cut) > budget:
         text = divs[0]["text"]
-        over = _json_bytes(cut) - budget
+        over = json_bytes(cut) - budget
         keep = max(0, nbytes(text["content"]) - max(over, 16) - nbytes(ELLIPSIS))
         shorter = cut_bytes(text["content"], keep).removesuffix(ELLIPSIS)
         shorter = re.sub(r"&#?\w*$", "", shorter)  # half an entity would show as text
         text["content"] = shorter + ELLIPSIS
         if not shorter:
             divs.pop(0)
-    while _json_bytes(cut) > budget and any(e.get("tag") == "action" for e in elements):
+    while json_bytes(cut) > budget and any(e.get("tag") == "action" for e in elements):
         elements.remove(next(e for e in elements if e.get("tag") == "action"))
     return cut
 

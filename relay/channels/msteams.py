@@ -12,32 +12,29 @@ The retired Office 365 connector format (MessageCard) is not implemented.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr
 
 from relay.channels.base import (
     Channel,
     ChannelConfig,
-    Delivery,
     Message,
-    Notifier,
     NotifierContext,
-    Preview,
-    parts_preview,
+    PostingNotifier,
+    destination_key,
 )
 from relay.channels.http import Answer, call
-from relay.channels.parts import send_parts
-from relay.channels.split import cut_bytes, nbytes, split_rendered
-from relay.digest import Digest, DigestMessage, render_digest
+from relay.channels.split import cut_bytes, json_bytes, mark_at, nbytes, split_rendered
+from relay.channels.urls import secret_url_check
+from relay.digest import Digest, render_digest
 from relay.errors import DeliveryError, PermanentError
 from relay.models import Alert, Notification
 from relay.ratelimit import Rate
-from relay.templating import alert_silence_url, http_url, markdown_escape, normalize_locale
+from relay.templating import alert_silence_url, http_url, markdown_escape
 
 #: Bytes of the posted JSON Teams accepts (it answers 413 past about 28 KB).
 BODY_LIMIT = 28_000
@@ -72,15 +69,8 @@ class MSTeamsConfig(ChannelConfig):
 
     webhook_url: SecretStr
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _absolute_url(cls, value: SecretStr) -> SecretStr:
-        url = value.get_secret_value()
-        if not url.startswith(("https://", "http://")):
-            # A secret: the message describes it, never echoes it.
-            raise ValueError("must be the workflow's full URL (https://...logic.azure.com/"
-                             "workflows/...&sig=...)" if url else "is empty")
-        return value
+    _absolute_url = secret_url_check("webhook_url", "must be the workflow's full URL (https://"
+                                                    "...logic.azure.com/workflows/...&sig=...)")
 
     def config_warnings(self) -> list[tuple[str, str]]:
         url = self.webhook_url.get_secret_value()
@@ -97,7 +87,7 @@ class MSTeamsConfig(ChannelConfig):
         found += [unquote(s) for s in parts.path.split("/") if len(s) >= 16]
         return list(dict.fromkeys(v for v in found if v))
 
-    def build(self, ctx: NotifierContext) -> Notifier:
+    def build(self, ctx: NotifierContext) -> MSTeamsNotifier:
         return MSTeamsNotifier(self, ctx)
 
 
@@ -115,34 +105,29 @@ def teams_check(answer: Answer) -> DeliveryError | None:
     return PermanentError(f"http_{answer.status}", f"{message} ({hint})")
 
 
-def body_bytes(body: dict[str, Any]) -> int:
-    """The size Teams counts: the JSON as posted, in UTF-8 bytes."""
-    return nbytes(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
-
-
-def message_of(card: dict[str, Any]) -> dict[str, Any]:
+def message_of(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The message Workflows takes: one attachment, an Adaptive Card 1.4 of ``blocks``."""
+    card = {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "version": "1.4", "msteams": {"width": "Full"}, "body": blocks}
     return {"type": "message",
             "attachments": [{"contentType": CARD_TYPE, "contentUrl": None, "content": card}]}
 
 
-def card_of(body: dict[str, Any]) -> dict[str, Any]:
-    content: dict[str, Any] = body["attachments"][0]["content"]
-    return content
+#: The card with " (index/total)" after its title.
+mark_card = mark_at("attachments", 0, "content", "body", 0, "text")
 
 
-def mark_card(body: dict[str, Any], index: int, total: int) -> dict[str, Any]:
-    """The card with " (index/total)" after its title."""
-    marked = copy.deepcopy(body)
-    card_of(marked)["body"][0]["text"] += f" ({index}/{total})"
-    return marked
+def title_block(text: str, color: str) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": text, "size": "Large", "weight": "Bolder", "color": color,
+            "wrap": True}
 
 
 def cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
     """One alert too big for a card of its own: its longest texts are cut, with "…",
     until the card fits."""
     cut = copy.deepcopy(body)
-    while (over := body_bytes(cut) - budget) > 0:
-        texts = [(node, key) for node, key in _texts(card_of(cut)) if node[key]]
+    while (over := json_bytes(cut) - budget) > 0:
+        texts = [(node, key) for node, key in _texts(cut["attachments"][0]["content"]) if node[key]]
         if not texts:
             break
         node, key = max(texts, key=lambda t: nbytes(t[0][t[1]]))
@@ -168,31 +153,24 @@ def _texts(node: Any) -> list[tuple[dict[str, Any], str]]:
     return found
 
 
-class MSTeamsNotifier(Notifier):
+class MSTeamsNotifier(PostingNotifier[MSTeamsConfig]):
     """POSTs Adaptive Card messages to a Workflows webhook."""
 
+    limit = BODY_LIMIT
+
     def __init__(self, config: MSTeamsConfig, ctx: NotifierContext) -> None:
-        self._cfg = config
-        self._ctx = ctx
+        super().__init__(config, ctx)
         self._url = config.webhook_url.get_secret_value()
         self._secrets = config.secrets()
-        self._locale = normalize_locale(config.locale or ctx.config.global_.locale)
-        digest = hashlib.sha256(self._url.encode()).hexdigest()[:16]
-        self.rate_limit_key = f"msteams:{digest}"
+        self.rate_limit_key = destination_key("msteams", self._url)
         self.rate_limits = (Rate(4, 1.0),)  # Teams throttles a webhook past ~4 per second
-
-    def messages_for(self, message: Message) -> int:
-        return len(self.rendered(message, self.render_parts))
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The message bodies ``send`` would POST, in order."""
         n = message.notification
         render = self._ctx.renderer.render
         title, _, subtitle = render("msteams.title", n, locale=self._locale).partition("\n")
-        head: list[dict[str, Any]] = [
-            {"type": "TextBlock", "text": title.strip() or "alert", "size": "Large",
-             "weight": "Bolder", "color": COLORS[n.status], "wrap": True},
-        ]
+        head = [title_block(title.strip() or "alert", COLORS[n.status])]
         if subtitle.strip():
             head.append({"type": "TextBlock", "text": subtitle.strip(), "isSubtle": True,
                          "spacing": "None", "wrap": True})
@@ -205,12 +183,9 @@ class MSTeamsNotifier(Notifier):
             body = head + [alerts[i] for i in indices]
             if last and more:
                 body.append({"type": "TextBlock", "text": more, "isSubtle": True, "wrap": True})
-            return message_of({
-                "type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                "version": "1.4", "msteams": {"width": "Full"}, "body": copy.deepcopy(body),
-            })
+            return message_of(copy.deepcopy(body))
 
-        return split_rendered(card, len(n.alerts), BODY_LIMIT, measure=body_bytes,
+        return split_rendered(card, len(n.alerts), BODY_LIMIT, measure=json_bytes,
                               cut=cut_card, mark=mark_card)
 
     def _alert(self, n: Notification, alert: Alert, text: str) -> dict[str, Any]:
@@ -247,31 +222,12 @@ class MSTeamsNotifier(Notifier):
 
         def card(text: str) -> dict[str, Any]:
             title, _, rest = text.partition("\n")
-            blocks: list[dict[str, Any]] = [
-                {"type": "TextBlock", "text": title.strip() or "digest", "size": "Large",
-                 "weight": "Bolder", "color": color, "wrap": True},
-                {"type": "TextBlock", "text": rest.strip(), "wrap": True},
-            ]
-            return message_of({
-                "type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                "version": "1.4", "msteams": {"width": "Full"}, "body": blocks,
-            })
+            return message_of([title_block(title.strip() or "digest", color),
+                               {"type": "TextBlock", "text": rest.strip(), "wrap": True}])
 
         texts = render_digest(self._ctx.renderer, "msteams.digest", digest, locale=self._locale,
-                              limit=BODY_LIMIT, measure=lambda text: body_bytes(card(text)))
+                              limit=BODY_LIMIT, measure=lambda text: json_bytes(card(text)))
         return [card(text) for text in texts]
-
-    async def send_digest(self, message: DigestMessage) -> Delivery:
-        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)
-
-    def preview(self, message: Message) -> Preview:
-        bodies = self.render_parts(message)
-        return parts_preview("msteams", bodies, [body_bytes(b) for b in bodies], BODY_LIMIT,
-                             "bytes")
-
-    async def send(self, message: Message) -> Delivery:
-        bodies = self.rendered(message, self.render_parts)
-        return await send_parts(self._ctx, message, bodies, self._post)
 
     async def _post(self, body: dict[str, Any]) -> None:
         await call(self._ctx.http, "POST", self._url, what="Teams workflow",

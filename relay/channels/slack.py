@@ -11,7 +11,6 @@ key>``); the resolved notification edits that post and replies in its thread.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 import httpx
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import SecretStr, model_validator
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -33,12 +32,13 @@ from relay.channels.base import (
     Notifier,
     NotifierContext,
     Preview,
+    destination_key,
     parts_preview,
 )
 from relay.channels.http import Answer, error_redacted, status_error
 from relay.channels.parts import send_parts
 from relay.channels.split import split_rendered
-from relay.channels.urls import url_secret_parts
+from relay.channels.urls import secret_url_check, url_secret_parts
 from relay.digest import Digest, DigestMessage, render_digest
 from relay.errors import DeliveryError, PermanentError, RetryableError
 from relay.models import Alert, Notification
@@ -84,15 +84,8 @@ class SlackConfig(ChannelConfig):
     # (Silence 1h/4h, Acknowledge) whose clicks relay verifies (relay.slack_interactions).
     signing_secret: SecretStr | None = None
 
-    @field_validator("api_url")
-    @classmethod
-    def _absolute_url(cls, value: SecretStr | None) -> SecretStr | None:
-        url = value.get_secret_value() if value is not None else None
-        if url is not None and not url.startswith(("https://", "http://")):
-            # The value is a secret: the message describes it, never echoes it.
-            raise ValueError("must be a full URL starting with https:// (the incoming webhook "
-                             "is https://hooks.slack.com/services/...)" if url else "is empty")
-        return value
+    _absolute_url = secret_url_check("api_url", "must be a full URL starting with https:// (the "
+                                     "incoming webhook is https://hooks.slack.com/services/...)")
 
     @model_validator(mode="after")
     def _mode(self) -> SlackConfig:
@@ -204,7 +197,7 @@ class SlackNotifier(Notifier):
             self._hook = AsyncWebhookClient(
                 url=where, timeout=timeout, logger=sdk_logger, retry_handlers=[]
             )
-        self.rate_limit_key = f"slack:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+        self.rate_limit_key = destination_key("slack", where)
         self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
 
     # -- rendering ---------------------------------------------------------------------
@@ -271,17 +264,9 @@ class SlackNotifier(Notifier):
         color = COLORS["firing" if digest.firing else "resolved"]
         posts = []
         for text in texts:
-            title = text.partition("\n")[0].strip("*")
+            title = text.partition("\n")[0].strip("*")  # already escaped by the template
             blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-            payload: dict[str, Any] = {
-                "text": title,  # already escaped by the template
-                "attachments": [{"color": color, "fallback": title, "blocks": blocks}],
-            }
-            for key in ("username", "icon_emoji", "icon_url"):
-                value = getattr(self._cfg, key)
-                if value:
-                    payload[key] = value
-            posts.append(payload)
+            posts.append(self._payload(title, title, color, blocks))
         return posts
 
     async def send_digest(self, message: DigestMessage) -> Delivery:
@@ -299,9 +284,14 @@ class SlackNotifier(Notifier):
         self, n: Notification, title: str, blocks: list[dict[str, Any]]
     ) -> dict[str, Any]:
         # `text` is the notification preview and is parsed as mrkdwn: escape it too.
+        return self._payload(slack_escape(title), title, COLORS[n.status], blocks)
+
+    def _payload(
+        self, text: str, fallback: str, color: str, blocks: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         payload: dict[str, Any] = {
-            "text": slack_escape(title),
-            "attachments": [{"color": COLORS[n.status], "fallback": title, "blocks": blocks}],
+            "text": text,
+            "attachments": [{"color": color, "fallback": fallback, "blocks": blocks}],
         }
         for key in ("username", "icon_emoji", "icon_url"):
             value = getattr(self._cfg, key)

@@ -12,8 +12,10 @@ rendering of the channel's template, so its header counts the whole group.
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from relay.templating import truncate_bytes
 
@@ -33,6 +35,17 @@ def nbytes(text: str) -> int:
 def nchars(text: str) -> int:
     """Length in UTF-16 code units: how Telegram counts "characters" (an emoji is two)."""
     return len(text.encode("utf-16-le")) // 2
+
+
+def compact_json(body: Any) -> bytes:
+    """``body`` as a channel posts it: compact JSON, UTF-8 (not ASCII-escaped), so what
+    is measured is what is sent."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def json_bytes(body: Any) -> int:
+    """Length of :func:`compact_json`: how DingTalk, Feishu and Teams count a body."""
+    return len(compact_json(body))
 
 
 def cut_bytes(text: str, limit: int) -> str:
@@ -65,6 +78,21 @@ def mark_part(header: str, index: int, total: int) -> str:
         return f"({index}/{total})\n"
     line, newline, rest = header.partition("\n")
     return f"{line} ({index}/{total}){newline}{rest}"
+
+
+def mark_at(*path: str | int) -> Callable[[dict[str, Any], int, int], dict[str, Any]]:
+    """A ``mark`` for a JSON body (a card): a copy with " (index/total)" after the text
+    found at ``path`` (its title)."""
+
+    def mark(body: dict[str, Any], index: int, total: int) -> dict[str, Any]:
+        marked = copy.deepcopy(body)
+        node: Any = marked
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] += f" ({index}/{total})"
+        return marked
+
+    return mark
 
 
 def split_messages(header: str, blocks: Sequence[str], footer: str, limit: int) -> list[str]:

@@ -10,7 +10,6 @@ redacted (ChannelConfig.secrets), and relay.secrets recognises a token's shape t
 
 from __future__ import annotations
 
-import hashlib
 import html
 import logging
 import re
@@ -25,13 +24,11 @@ from relay.channels.base import (
     ChannelConfig,
     Delivery,
     Message,
-    Notifier,
     NotifierContext,
-    Preview,
-    parts_preview,
+    PostingNotifier,
+    destination_key,
 )
 from relay.channels.http import Answer, call
-from relay.channels.parts import send_parts
 from relay.channels.split import ELLIPSIS, nchars, split_rendered
 from relay.digest import Digest, DigestMessage, render_digest
 from relay.errors import DeliveryError, PermanentError, RetryableError
@@ -115,7 +112,7 @@ class TelegramConfig(ChannelConfig):
         """Groups, supergroups (negative ids) and channels (@name) share 20 per minute."""
         return not (isinstance(self.chat_id, int) and self.chat_id > 0)
 
-    def build(self, ctx: NotifierContext) -> Notifier:
+    def build(self, ctx: NotifierContext) -> TelegramNotifier:
         return TelegramNotifier(self, ctx)
 
 
@@ -215,32 +212,28 @@ def telegram_check(answer: Answer) -> DeliveryError | None:
     return PermanentError(reason, message)
 
 
-class TelegramNotifier(Notifier):
+class TelegramNotifier(PostingNotifier[TelegramConfig]):
     """Posts ``sendMessage`` with parse_mode HTML, one call per part."""
 
+    limit = TEXT_LIMIT
+    unit = "characters"
+
     def __init__(self, config: TelegramConfig, ctx: NotifierContext) -> None:
-        self._cfg = config
-        self._ctx = ctx
+        super().__init__(config, ctx)
         self._secrets = config.secrets()
         self._url = f"{config.api_url}/bot{config.bot_token.get_secret_value()}/sendMessage"
-        self._locale = config.locale or ctx.config.global_.locale
         where = f"{config.api_url}|{config.bot_token.get_secret_value()}|{config.chat_id}"
-        self.rate_limit_key = f"telegram:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+        self.rate_limit_key = destination_key("telegram", where)
         # 1 message per second per chat; 20 per minute in a group.
         self.rate_limits = (Rate(1, 1.0), *((Rate(20, 60.0),) if config.is_group else ()))
-
-    def messages_for(self, message: Message) -> int:
-        return len(self.rendered(message, self.render_parts))
 
     def render_texts(self, message: Message) -> list[str]:
         """The HTML texts of the parts, each within 4096 visible units."""
         n = message.notification
+        template = self.render_alerts("telegram.html", n)
 
         def render(indices: Sequence[int], last: bool) -> str:
-            text = self._ctx.renderer.render(
-                "telegram.html", n, locale=self._locale, alerts=[n.alerts[i] for i in indices],
-                truncated_alerts=n.truncated_alerts if last else 0,
-            )
+            text = template(indices, last)
             problem = entities_problem(text)
             if problem:  # a user's template (or the last-resort text): send it as plain text
                 logger.warning("telegram.html is not valid Telegram HTML (%s): sent escaped",
@@ -257,41 +250,31 @@ class TelegramNotifier(Notifier):
         silent = cfg.disable_notification is True or (
             cfg.disable_notification == "resolved" and message.notification.status == "resolved"
         )
-        body: dict[str, Any] = {"chat_id": cfg.chat_id, "parse_mode": "HTML",
+        return self._bodies(self.render_texts(message), silent)
+
+    def _bodies(self, texts: list[str], silent: bool) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"chat_id": self._cfg.chat_id, "parse_mode": "HTML",
                                 "link_preview_options": {"is_disabled": True}}
-        if cfg.message_thread_id is not None:
-            body["message_thread_id"] = cfg.message_thread_id
+        if self._cfg.message_thread_id is not None:
+            body["message_thread_id"] = self._cfg.message_thread_id
         if silent:
             body["disable_notification"] = True
-        return [{**body, "text": text} for text in self.render_texts(message)]
+        return [{**body, "text": text} for text in texts]
 
-    def preview(self, message: Message) -> Preview:
-        bodies = self.render_parts(message)
-        sizes = [visible_length(b["text"]) for b in bodies]
-        return parts_preview("telegram", bodies, sizes, TEXT_LIMIT, "characters")
+    def body_size(self, body: dict[str, Any]) -> int:
+        return visible_length(body["text"])
 
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
         """sendMessage bodies of the digest (telegram.digest escapes every value), split
         between groups at 4096 visible characters; a digest is sent silently."""
-        cfg = self._cfg
         texts = render_digest(self._ctx.renderer, "telegram.digest", digest, locale=self._locale,
                               limit=TEXT_LIMIT, measure=visible_length, cut=cut_html)
-        body: dict[str, Any] = {"chat_id": cfg.chat_id, "parse_mode": "HTML",
-                                "link_preview_options": {"is_disabled": True},
-                                "disable_notification": True}
-        if cfg.message_thread_id is not None:
-            body["message_thread_id"] = cfg.message_thread_id
-        return [{**body, "text": text} for text in texts]
+        return self._bodies(texts, silent=True)
 
     async def send_digest(self, message: DigestMessage) -> Delivery:
-        bodies = self.digest_bodies(message.digest)
-        delivery = await send_parts(self._ctx, message, bodies, self._post)
+        delivery = await super().send_digest(message)
         delivery.data.pop("results", None)
         return delivery
-
-    async def send(self, message: Message) -> Delivery:
-        bodies = self.rendered(message, self.render_parts)
-        return await send_parts(self._ctx, message, bodies, self._post)
 
     async def _post(self, body: dict[str, Any]) -> int | None:
         answer = await call(

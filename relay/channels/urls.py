@@ -1,4 +1,5 @@
-"""Secret parts of an endpoint URL, for redaction.
+"""Endpoint URLs that are secrets: checking them without echoing them, and their
+secret parts, for redaction.
 
 A webhook URL is a secret as a whole, but the far side (or a proxy) may echo only a part
 of it: Slack's ``/services/T…/B…/<secret>`` path or its last segment, WeCom's bare
@@ -7,7 +8,13 @@ of it: Slack's ``/services/T…/B…/<secret>`` path or its last segment, WeCom'
 
 from __future__ import annotations
 
+import abc
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from pydantic import SecretStr, field_validator, model_validator
+
+from relay.channels.base import ChannelConfig
 
 #: Shorter path segments are words (``services``, ``send``), not credentials.
 MIN_SEGMENT = 16
@@ -28,3 +35,44 @@ def url_secret_parts(url: str) -> list[str]:
     if parts.password:
         found.append(unquote(parts.password))
     return list(dict.fromkeys(found))
+
+
+def secret_url_check(field: str, wrong: str) -> Any:
+    """A validator for the config's ``field``, a secret URL: it must start with https://
+    or http://; else the error says ``wrong`` (or "is empty"), describing the value
+    without echoing it. Use: ``_url = secret_url_check("webhook_url", "must be ...")``."""
+
+    def check(cls: type[Any], value: SecretStr | None) -> SecretStr | None:
+        url = value.get_secret_value() if value is not None else None
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError(wrong if url else "is empty")
+        return value
+
+    return field_validator(field)(classmethod(check))
+
+
+class WebhookOrTokenConfig(ChannelConfig):
+    """A robot addressed by its whole ``webhook_url`` or by its token alone (WeCom's
+    ``key``, DingTalk's ``access_token``) put into the vendor's URL: exactly one of them."""
+
+    #: The name of the token's field.
+    token_field: ClassVar[str]
+
+    webhook_url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_address(self) -> Self:
+        if (self.webhook_url is None) == (getattr(self, self.token_field) is None):
+            raise ValueError(f"set exactly one of webhook_url or {self.token_field}")
+        return self
+
+    @abc.abstractmethod
+    def token_url(self, token: str) -> str:
+        """The robot's URL for the bare ``token``."""
+
+    @property
+    def url(self) -> str:
+        if self.webhook_url is not None:
+            return self.webhook_url.get_secret_value()
+        token: SecretStr = getattr(self, self.token_field)
+        return self.token_url(token.get_secret_value())

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
@@ -23,23 +23,21 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from relay.channels.base import (
     Channel,
     ChannelConfig,
-    Delivery,
     Message,
-    Notifier,
     NotifierContext,
-    Preview,
-    parts_preview,
+    PostingNotifier,
+    destination_key,
 )
 from relay.channels.http import Answer, VendorCheck, call, errcode_check, error_redacted
-from relay.channels.parts import send_parts
+from relay.channels.mentions import mentions
 from relay.channels.split import cut_bytes, nbytes, split_messages, split_rendered
-from relay.channels.urls import url_secret_parts
+from relay.channels.urls import WebhookOrTokenConfig, secret_url_check, url_secret_parts
 from relay.errors import RetryableError
 from relay.models import Notification
 from relay.ratelimit import Rate
 
 if TYPE_CHECKING:
-    from relay.digest import Digest, DigestMessage
+    from relay.digest import Digest
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +56,16 @@ RETRYABLE_ERRCODES: dict[int, float | None] = {-1: None, 45009: 60.0}
 TOKEN_ERRCODES = frozenset({40014, 41001, 42001})
 
 _USERID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-_MENTION_SPLIT = re.compile(r"[\s,;|]+")
 _INVALID_KEYS = ("invaliduser", "invalidparty", "invalidtag")
 
 
-class WeComConfig(ChannelConfig):
+class WeComConfig(WebhookOrTokenConfig):
     """The group robot (群机器人)."""
 
     kind: ClassVar[str] = "wecom"
     secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "key")
+    token_field: ClassVar[str] = "key"
 
-    webhook_url: SecretStr | None = None
     key: SecretStr | None = None
     msgtype: Literal["markdown", "text"] = "markdown"
     mentioned_list: list[str] = Field(default_factory=list)
@@ -76,15 +73,8 @@ class WeComConfig(ChannelConfig):
     mention_label: str | None = None
     rate_limit_per_minute: float = 20.0
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _absolute_url(cls, value: SecretStr | None) -> SecretStr | None:
-        url = value.get_secret_value() if value is not None else None
-        if url is not None and not url.startswith(("https://", "http://")):
-            # The value is a secret: the message describes it, never echoes it.
-            raise ValueError(f"must be a full URL starting with https:// ({WECOM_ROBOT_URL}"
-                             "?key=...)" if url else "is empty")
-        return value
+    _absolute_url = secret_url_check(
+        "webhook_url", f"must be a full URL starting with https:// ({WECOM_ROBOT_URL}?key=...)")
 
     @field_validator("key")
     @classmethod
@@ -101,20 +91,10 @@ class WeComConfig(ChannelConfig):
                 if found else "set key to the value after key= in the robot's URL")
         raise ValueError(f"is a whole URL, not a robot key: {hint}, or set webhook_url instead")
 
-    @model_validator(mode="after")
-    def _one_address(self) -> WeComConfig:
-        if (self.webhook_url is None) == (self.key is None):
-            raise ValueError("set exactly one of webhook_url or key")
-        return self
+    def token_url(self, token: str) -> str:
+        return f"{WECOM_ROBOT_URL}?key={token}"
 
-    @property
-    def url(self) -> str:
-        if self.webhook_url is not None:
-            return self.webhook_url.get_secret_value()
-        assert self.key is not None
-        return f"{WECOM_ROBOT_URL}?key={self.key.get_secret_value()}"
-
-    def build(self, ctx: NotifierContext) -> Notifier:
+    def build(self, ctx: NotifierContext) -> WeComNotifier:
         return WeComNotifier(self, ctx)
 
 
@@ -145,7 +125,7 @@ class WeComAppConfig(ChannelConfig):
             self.to_user = "@all"
         return self
 
-    def build(self, ctx: NotifierContext) -> Notifier:
+    def build(self, ctx: NotifierContext) -> WeComAppNotifier:
         return WeComAppNotifier(self, ctx)
 
 
@@ -184,24 +164,6 @@ async def wecom_call(
 # -- rendering (shared by the robot and the application) ------------------------------
 
 
-def render_split(
-    ctx: NotifierContext, name: str, n: Notification, locale: str, limit: int
-) -> list[str]:
-    """The contents for template ``name``: one, or several parts each a complete
-    rendering of the template for its share of the alerts (and "and N more" last).
-
-    Only ``alerts`` and ``truncated_alerts`` change per part: ``firing``, ``resolved``
-    and the rest describe the whole group, so every part's header counts all alerts."""
-
-    def render(indices: Sequence[int], last: bool) -> str:
-        return ctx.renderer.render(
-            name, n, locale=locale, alerts=[n.alerts[i] for i in indices],
-            truncated_alerts=n.truncated_alerts if last else 0,
-        ).strip()
-
-    return split_rendered(render, len(n.alerts), limit)
-
-
 def digest_contents(ctx: NotifierContext, name: str, digest: Digest, locale: str,
                     msgtype: str) -> list[str]:
     """The contents of a digest in ``msgtype``, split between groups to WeCom's limit."""
@@ -211,30 +173,39 @@ def digest_contents(ctx: NotifierContext, name: str, digest: Digest, locale: str
                          limit=CONTENT_LIMITS[msgtype], msgtype=msgtype)
 
 
-def _content_bytes(body: dict[str, Any]) -> int:
-    part = body.get(body.get("msgtype", ""))
-    return nbytes(str(part.get("content", ""))) if isinstance(part, dict) else 0
+W = TypeVar("W", bound=WeComConfig | WeComAppConfig)
 
 
-def wecom_preview(kind: str, bodies: list[dict[str, Any]], msgtype: str) -> Preview:
-    sizes = [_content_bytes(b) for b in bodies]
-    return parts_preview(kind, bodies, sizes, CONTENT_LIMITS[msgtype], "content bytes")
+class WeComPoster(PostingNotifier[W]):
+    """What the robot and the application share: WeCom's limit on ``content`` bytes."""
+
+    unit = "content bytes"
+
+    def __init__(self, config: W, ctx: NotifierContext) -> None:
+        super().__init__(config, ctx)
+        self.limit = CONTENT_LIMITS[config.msgtype]
+
+    def body_size(self, body: dict[str, Any]) -> int:
+        part = body.get(body.get("msgtype", ""))
+        return nbytes(str(part.get("content", ""))) if isinstance(part, dict) else 0
+
+    def render_split(self, name: str, n: Notification, limit: int) -> list[str]:
+        """The contents for template ``name``: one, or several parts each a complete
+        rendering of the template for its share of the alerts (and "and N more" last)."""
+        return split_rendered(self.render_alerts(name, n, strip=True), len(n.alerts), limit)
 
 
 # -- the group robot ------------------------------------------------------------------
 
 
-class WeComNotifier(Notifier):
+class WeComNotifier(WeComPoster[WeComConfig]):
     """POSTs markdown or text to a group robot; mentions from config and alert labels."""
 
     def __init__(self, config: WeComConfig, ctx: NotifierContext) -> None:
-        self._cfg = config
-        self._ctx = ctx
+        super().__init__(config, ctx)
         self._url = config.url
         self._secrets = [*config.secrets(), *url_secret_parts(self._url)]
-        self._locale = config.locale or ctx.config.global_.locale
-        digest = hashlib.sha256(self._url.encode()).hexdigest()[:16]
-        self.rate_limit_key = f"wecom:{digest}"
+        self.rate_limit_key = destination_key("wecom", self._url)
         self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
 
     def mentions(self, n: Notification) -> tuple[list[str], list[str]]:
@@ -242,22 +213,10 @@ class WeComNotifier(Notifier):
         of the firing alerts (all digits: a mobile; else a userid). "@all" is honoured only
         from config. Nobody is woken for a resolved alert: a notification with no firing
         alert mentions no one."""
-        if not n.firing:
-            return [], []
-        userids = list(self._cfg.mentioned_list)
-        mobiles = list(self._cfg.mentioned_mobile_list)
-        if self._cfg.mention_label:
-            for alert in n.firing:
-                value = alert.labels.get(self._cfg.mention_label, "")
-                for item in _MENTION_SPLIT.split(value.strip()):
-                    if item.lstrip("+").isdigit():
-                        mobiles.append(item)
-                    elif _USERID.match(item) and item != "@all":
-                        userids.append(item)
-        return list(dict.fromkeys(userids)), list(dict.fromkeys(mobiles))
-
-    def messages_for(self, message: Message) -> int:
-        return len(self.rendered(message, self.render_parts))
+        cfg = self._cfg
+        userids, mobiles = mentions(n, cfg.mention_label, _mention_kind, cfg.mentioned_list,
+                                    cfg.mentioned_mobile_list)
+        return userids, mobiles
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The JSON bodies ``send`` would POST, in order."""
@@ -266,7 +225,7 @@ class WeComNotifier(Notifier):
         userids, mobiles = self.mentions(n)
         limit = CONTENT_LIMITS[msgtype]
         if msgtype == "text":
-            contents = render_split(self._ctx, "wecom.text", n, self._locale, limit)
+            contents = self.render_split("wecom.text", n, limit)
             texts: list[dict[str, Any]] = [{"content": c} for c in contents]
             if userids:
                 texts[0]["mentioned_list"] = userids
@@ -279,7 +238,7 @@ class WeComNotifier(Notifier):
         everyone = ["@all"] if len(named) < len(userids) else []
         suffix = "\n" + " ".join(f"<@{u}>" for u in named) if named else ""
         limit -= nbytes(suffix)
-        contents = render_split(self._ctx, "wecom.markdown", n, self._locale, limit)
+        contents = self.render_split("wecom.markdown", n, limit)
         contents[0] += suffix
         bodies = [{"msgtype": "markdown", "markdown": {"content": c}} for c in contents]
         if mobiles or everyone:
@@ -293,26 +252,23 @@ class WeComNotifier(Notifier):
             bodies.append({"msgtype": "text", "text": ping})
         return bodies
 
-    def preview(self, message: Message) -> Preview:
-        return wecom_preview("wecom", self.render_parts(message), self._cfg.msgtype)
-
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
         # A digest mentions nobody: it summarises, the groups' own messages wake people.
         msgtype = self._cfg.msgtype
         contents = digest_contents(self._ctx, "wecom.digest", digest, self._locale, msgtype)
         return [{"msgtype": msgtype, msgtype: {"content": c}} for c in contents]
 
-    async def send_digest(self, message: DigestMessage) -> Delivery:
-        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)
-
-    async def send(self, message: Message) -> Delivery:
-        bodies = self.rendered(message, self.render_parts)
-        return await send_parts(self._ctx, message, bodies, self._post)
-
     async def _post(self, body: dict[str, Any]) -> None:
         await wecom_call(
             self._ctx, "POST", self._url, what="WeCom robot", json=body, secrets=self._secrets
         )
+
+
+def _mention_kind(item: str) -> int | None:
+    """0: a userid, 1: a mobile (all digits); "@all" only from config."""
+    if item.lstrip("+").isdigit():
+        return 1
+    return 0 if _USERID.match(item) and item != "@all" else None
 
 
 def _plain_first_line(markdown: str) -> str:
@@ -365,7 +321,7 @@ class TokenCache:
         self._locks.clear()
 
 
-class WeComAppNotifier(Notifier):
+class WeComAppNotifier(WeComPoster[WeComAppConfig]):
     """Sends through ``message/send`` with a cached access_token; an invalid or expired
     token (40014, 41001, 42001) is dropped, refetched and the message resent once."""
 
@@ -375,54 +331,33 @@ class WeComAppNotifier(Notifier):
     def __init__(
         self, config: WeComAppConfig, ctx: NotifierContext, tokens: TokenCache | None = None
     ) -> None:
-        self._cfg = config
-        self._ctx = ctx
+        super().__init__(config, ctx)
         self._tokens = tokens if tokens is not None else WeComAppNotifier.shared_tokens
         secret = config.api_secret.get_secret_value()
         self._secrets = [secret, quote(secret, safe="")]
         self._key = (config.api_url, config.corp_id, hashlib.sha256(secret.encode()).hexdigest())
-        self._locale = config.locale or ctx.config.global_.locale
         where = f"{config.api_url}|{config.corp_id}|{config.agent_id}"
-        self.rate_limit_key = f"wecom_app:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+        self.rate_limit_key = destination_key("wecom_app", where)
         self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
-
-    def messages_for(self, message: Message) -> int:
-        return len(self.rendered(message, self.render_parts))
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The JSON bodies ``send`` would POST to message/send, in order."""
-        cfg = self._cfg
-        msgtype = cfg.msgtype
-        contents = render_split(
-            self._ctx, f"wecom_app.{msgtype}", message.notification, self._locale,
-            CONTENT_LIMITS[msgtype],
-        )
-        to = {"touser": cfg.to_user, "toparty": cfg.to_party, "totag": cfg.to_tag}
-        recipients = {k: v for k, v in to.items() if v}
-        return [
-            {**recipients, "agentid": cfg.agent_id, "msgtype": msgtype, msgtype: {"content": c}}
-            for c in contents
-        ]
-
-    def preview(self, message: Message) -> Preview:
-        return wecom_preview("wecom_app", self.render_parts(message), self._cfg.msgtype)
+        msgtype = self._cfg.msgtype
+        return self._bodies(self.render_split(f"wecom_app.{msgtype}", message.notification,
+                                              CONTENT_LIMITS[msgtype]))
 
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
+        return self._bodies(digest_contents(self._ctx, "wecom_app.digest", digest, self._locale,
+                                            self._cfg.msgtype))
+
+    def _bodies(self, contents: list[str]) -> list[dict[str, Any]]:
         cfg, msgtype = self._cfg, self._cfg.msgtype
-        contents = digest_contents(self._ctx, "wecom_app.digest", digest, self._locale, msgtype)
         to = {"touser": cfg.to_user, "toparty": cfg.to_party, "totag": cfg.to_tag}
         recipients = {k: v for k, v in to.items() if v}
         return [
             {**recipients, "agentid": cfg.agent_id, "msgtype": msgtype, msgtype: {"content": c}}
             for c in contents
         ]
-
-    async def send_digest(self, message: DigestMessage) -> Delivery:
-        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)
-
-    async def send(self, message: Message) -> Delivery:
-        bodies = self.rendered(message, self.render_parts)
-        return await send_parts(self._ctx, message, bodies, self._post)
 
     async def _post(self, body: dict[str, Any]) -> None:
         token = await self._token()

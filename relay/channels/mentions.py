@@ -1,0 +1,32 @@
+"""Who a robot message @-mentions: the config's lists, then values of an alert label.
+
+WeCom, DingTalk and Feishu let a label (``mention_label: oncall``) name the people to
+wake: its value is split at spaces, commas, semicolons and bars, and each item is sorted
+by the channel (a mobile, a user id, or nothing: "@all" is honoured only from config).
+Only firing alerts mention anyone; a notification with nothing firing mentions nobody.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from relay.models import Notification
+
+_SPLIT = re.compile(r"[\s,;|]+")
+
+
+def mentions(
+    n: Notification, label: str | None, classify: Callable[[str], int | None],
+    *static: Sequence[str],
+) -> list[list[str]]:
+    """One list per kind of mention, each without repeats: ``static[k]`` first, then the
+    items of ``label`` on the firing alerts for which ``classify(item)`` is ``k`` (None:
+    not a mention). All empty when no alert is firing."""
+    found = [list(given) for given in static] if n.firing else [[] for _ in static]
+    for alert in n.firing if label else ():
+        for item in _SPLIT.split(alert.labels.get(label or "", "")):
+            kind = classify(item)
+            if kind is not None:
+                found[kind].append(item)
+    return [list(dict.fromkeys(names)) for names in found]
