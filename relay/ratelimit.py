@@ -156,7 +156,7 @@ class DestinationLimiter:
                     times.popleft()
                 if len(times) >= window.limit:
                     at = max(at, times[len(times) - window.limit] + window.window)
-            if at > horizon:
+            if at >= horizon:  # a slot that frees at the horizon is not in the next `within`
                 break
             for times in sent:
                 times.append(at)

@@ -376,3 +376,15 @@ def test_limiters_are_shared_by_destination_key() -> None:
 def test_rate_per_minute() -> None:
     assert Rate.per_minute(20) == Rate(20, 60.0)
     assert Rate.per_minute(0.5) == Rate(1, 120.0)
+
+
+def test_admits_counts_the_next_window_only() -> None:
+    """What a storm is decided on: an idle 20-a-minute robot takes 20 in the next minute,
+    not 40 (the 21st could only go when the minute has passed)."""
+    time = FakeTime()
+    limiter = DestinationLimiter([Rate(20, 60.0)], monotonic=time.monotonic, sleep=time.sleep)
+    assert limiter.admits(60.0, 100) == 20
+    assert limiter.admits(60.001, 100) == 40
+    limiter.block(30.0)
+    assert limiter.admits(60.0, 100) == 20
+    assert limiter.admits(20.0, 100) == 0
