@@ -216,6 +216,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "group.repeat_due": ("Repeat due", "下次重复通知"),
     "group.last_job": ("Last notification", "最近一条通知"),
     "group.next_flush": ("Next flush", "下次发送"),
+    "group.acknowledged": ("Acknowledged", "已确认"),
+    "group.acknowledged_help": ("No repeat notification until the group's firing alerts change.",
+                                "在告警分组的触发告警变化之前不再重复通知。"),
+    "group.held": ("Held (quiet hours)", "暂缓发送（静默时段）"),
+    "group.held_until": ("until", "直到"),
     # playground
     "playground.title": ("Template playground", "模板调试"),
     "playground.intro": ("Renders a message without sending it. Nothing leaves relay unless "

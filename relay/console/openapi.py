@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 from relay import __version__
+from relay.channels import CHANNELS_BY_KIND
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -116,6 +117,11 @@ _SCHEMAS: dict[str, Any] = {
         "firing": {"type": "integer"}, "created_at": {"type": "number"},
         "updated_at": {"type": "number"}, "next_flush_at": _NUM_OR_NULL,
         "silence_url": {"type": ["string", "null"]},
+        "acknowledged": {"type": ["object", "null"], "description":
+                         "{by, at} when acknowledged from Slack: no repeat until it changes"},
+        "held": {"type": "array", "items": {"type": "string"},
+                 "description": "integrations whose notification a hold window keeps"},
+        "held_until": _NUM_OR_NULL,
         "integrations": {"type": "array", "items": _OBJ}}},
     "Webhook": {"type": "object", "properties": {
         "id": {"type": "string"}, "received_at": {"type": "number"},
@@ -124,7 +130,7 @@ _SCHEMAS: dict[str, Any] = {
         "group_key": {"type": ["string", "null"]}, "body": _OBJ}},
     "RenderRequest": {"type": "object", "properties": {
         "integration": {"type": "string", "examples": ["oncall/wecom/0"]},
-        "channel": {"enum": ["log", "email", "slack", "wecom", "wecom_app", "webhook"]},
+        "channel": {"enum": list(CHANNELS_BY_KIND)},
         "locale": {"enum": ["en", "zh-CN"]},
         "webhook_id": {"type": "string"},
         "payload": {"type": "object", "description": "an Alertmanager v4 webhook"}}},

@@ -251,6 +251,12 @@ def _group_summary(group: GroupState) -> dict[str, Any]:
         "created_at": group.created_at,
         "updated_at": group.updated_at,
         "next_flush_at": group.next_flush_at,
+        # Acknowledged from Slack: no repeat until the group's firing alerts change.
+        "acknowledged": ({"by": group.ack.get("by"), "at": group.ack.get("at")}
+                         if group.ack is not None else None),
+        # hold_time_intervals: integrations whose notification waits for the window's end.
+        "held": sorted(group.held),
+        "held_until": group.held_until,
     }
 
 
@@ -308,6 +314,8 @@ async def group(state: RelayState, key: str) -> dict[str, Any]:
         # Alertmanager's rule (grouping.needs_update): with firing alerts and nothing new,
         # the next message is due repeat_interval after the last one.
         due = entry.at + route.repeat_interval if entry is not None and entry.firing else None
+        if found.ack is not None:
+            due = None  # acknowledged: repeats stop until the group changes
         last = last_job.get(integration)
         integrations.append({
             "id": integration,

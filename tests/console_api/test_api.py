@@ -13,6 +13,7 @@ import respx
 from relay import silence_links
 from relay.channels.base import Delivery, Message, Notifier, Preview
 from relay.console.api import ENDPOINTS
+from relay.grouping import acknowledge_update
 from relay.models import Notification
 from tests.conftest import Relay
 from tests.console_api.conftest import HOOK_URL, SECRETS, ConsoleFactory, json_of, leaked
@@ -275,6 +276,30 @@ async def test_groups_list_and_one_with_silence_link(console: ConsoleFactory) ->
         by_receiver = json_of(await relay.client.get("/api/v1/groups",
                                                      params={"receiver": "db"}))
         assert by_receiver == {"groups": [], "next_cursor": None}
+
+
+async def test_an_acknowledged_group_shows_who_and_that_repeats_stopped(
+    console: ConsoleFactory,
+) -> None:
+    async with console() as relay:
+        await post_alerts(relay, ["Acked"])
+        (key,) = [g["key"] for g in json_of(await relay.client.get("/api/v1/groups"))["groups"]]
+        before = json_of(await relay.client.get(f"/api/v1/groups/{quote(key, safe='')}"))
+        assert before["acknowledged"] is None
+        assert before["integrations"][0]["repeat_due_at"] is not None
+        group = await relay.state.store.get_group(key)
+        assert group is not None
+        firing = [fp for fp, a in group.alerts.items() if a.get("status") == "firing"]
+        await relay.state.store.apply([acknowledge_update(key, firing, "@li.wei", 1000.0)])
+
+        after = json_of(await relay.client.get(f"/api/v1/groups/{quote(key, safe='')}"))
+        assert after["acknowledged"] == {"by": "@li.wei", "at": 1000.0}
+        assert {i["repeat_due_at"] for i in after["integrations"]} == {None}
+        listed = json_of(await relay.client.get("/api/v1/groups"))["groups"]
+        assert listed[0]["acknowledged"] == {"by": "@li.wei", "at": 1000.0}
+        page = await relay.client.get("/ui/group", params={"key": key})
+        assert page.status_code == 200 and 'id="acknowledged"' in page.text
+        assert "@li.wei" in page.text
 
 
 async def test_kept_webhooks_feed_the_playground(console: ConsoleFactory) -> None:
