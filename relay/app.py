@@ -35,6 +35,8 @@ from relay.errors import ConfigError, StoreUnavailable
 from relay.grouping import TimeGate, flush_update
 from relay.hold import ReleasedHolds, digest_update
 from relay.ingest import error, handle_webhook
+from relay.kept import FLUSH_EVERY as KEPT_FLUSH_EVERY
+from relay.kept import WebhookKeeper
 from relay.metrics import Metrics
 from relay.runtime import Runtime
 from relay.slack_interactions import INTERACTIONS_PATH, SlackInteractions
@@ -76,6 +78,8 @@ class RelayState:
         self.dispatcher = Dispatcher(
             store=store, clock=clock, metrics=metrics, runtime=lambda: self.runtime, owner=self.owner,
         )
+        # The last webhooks for the console, written to the store in batches.
+        self.kept = WebhookKeeper()
         self.last_reload_error = ""
         # Why the store last failed to commit; None while commits succeed. A SELECT can
         # succeed while every commit fails (disk full), so readiness follows this.
@@ -215,6 +219,10 @@ class RelayState:
                 logger.exception("%s failed", name)
             await asyncio.sleep(interval)
 
+    async def flush_kept(self) -> None:
+        ui = self.runtime.config.server.ui
+        await self.kept.flush(self.store, ui.keep_webhooks, ui.keep_webhook_bytes)
+
     async def prune(self) -> int:
         storage = self.runtime.config.storage
         return await self.store.prune(self.clock.now(), storage.retention, storage.group_retention)
@@ -229,6 +237,7 @@ class RelayState:
             self.dispatcher.start()
             tasks = [
                 asyncio.create_task(self._every(FLUSH_INTERVAL, self.flush_due, "group flush")),
+                asyncio.create_task(self._every(KEPT_FLUSH_EVERY, self.flush_kept, "keep webhooks")),
                 # At start too: a relay restarted more often than PRUNE_INTERVAL still prunes.
                 asyncio.create_task(self._every(PRUNE_INTERVAL, self.prune, "prune", at_start=True)),
             ]
@@ -248,6 +257,8 @@ class RelayState:
             await asyncio.gather(*tasks, return_exceptions=True)
             if background:
                 await self.dispatcher.stop()
+            with contextlib.suppress(Exception):  # samples for the playground: never block a stop
+                await self.flush_kept()
             await self.runtime.aclose()
             await self.http.aclose()
             await self.store.close()

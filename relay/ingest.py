@@ -133,7 +133,7 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
         return error(503, "storage unavailable, retry later", [str(exc)],
                      headers={"Retry-After": RETRY_AFTER_SECONDS})
 
-    await keep_webhook(state, body, receiver, now)
+    keep_webhook(state, body, receiver, now)
     jobs = 0
     suppressed = []
     metrics = state.metrics
@@ -152,18 +152,15 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
                          "notifications": jobs, "suppressed": suppressed})
 
 
-async def keep_webhook(state: RelayState, body: bytes, receiver: str | None, now: float) -> None:
-    """Keep the webhook for the console's playground (server.ui.keep_webhooks). It was
-    accepted already: a store that fails here costs the playground one sample, nothing else."""
+def keep_webhook(state: RelayState, body: bytes, receiver: str | None, now: float) -> None:
+    """Keep the webhook for the console's playground (server.ui.keep_webhooks), in memory
+    until the next batch write (relay.kept): no store write of its own."""
     ui = state.runtime.config.server.ui
     if not ui.keep_webhooks or len(body) > ui.keep_webhook_bytes:
         return
     kept = KeptWebhook(id=new_job_id(), received_at=now, receiver=receiver or "",
                        body=body.decode("utf-8", "replace"))
-    try:
-        await state.store.keep_webhook(kept, ui.keep_webhooks, ui.keep_webhook_bytes)
-    except StoreUnavailable as exc:
-        logger.warning("could not keep the webhook for the console: %s", exc)
+    state.kept.add(kept, ui.keep_webhooks, ui.keep_webhook_bytes)
 
 
 def count_alerts(state: RelayState, alerts: int, firing: int) -> None:

@@ -30,7 +30,7 @@ from relay.errors import StoreUnavailable
 from relay.models import common_items
 from relay.routing import Route
 from relay.secrets import redact
-from relay.store.base import LOG_STATUSES, GroupState, Job, JobQuery, new_job_id
+from relay.store.base import LOG_STATUSES, GroupState, Job, JobQuery, KeptWebhook, new_job_id
 
 if TYPE_CHECKING:
     from relay.app import RelayState
@@ -348,11 +348,17 @@ def _webhook_summary(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _recent(state: RelayState) -> list[KeptWebhook]:
+    """The kept webhooks, newest first: those not yet written to the store included."""
+    ui = state.runtime.config.server.ui
+    return await state.kept.recent(state.store, ui.keep_webhooks, ui.keep_webhook_bytes)
+
+
 async def webhooks(state: RelayState) -> dict[str, Any]:
     ui = state.runtime.config.server.ui
     kept = []
     # keep_webhooks: 0 disables the list, also of webhooks kept before it was set.
-    for hook in await state.store.recent_webhooks() if ui.keep_webhooks else []:
+    for hook in await _recent(state):
         kept.append({**hook.summary(), **_webhook_summary(json.loads(hook.body))})
     return {"webhooks": kept, "keep": ui.keep_webhooks, "keep_bytes": ui.keep_webhook_bytes}
 
@@ -360,7 +366,7 @@ async def webhooks(state: RelayState) -> dict[str, Any]:
 async def webhook_body(state: RelayState, webhook_id: str) -> dict[str, Any]:
     if not state.runtime.config.server.ui.keep_webhooks:
         raise NotFound("relay keeps no webhooks (server.ui.keep_webhooks is 0)")
-    for hook in await state.store.recent_webhooks():
+    for hook in await _recent(state):
         if hook.id == webhook_id:
             return cast(dict[str, Any], json.loads(hook.body))
     raise NotFound(f"no kept webhook {webhook_id!r} (relay keeps the last "
@@ -369,7 +375,7 @@ async def webhook_body(state: RelayState, webhook_id: str) -> dict[str, Any]:
 
 async def webhook(state: RelayState, webhook_id: str) -> dict[str, Any]:
     body = await webhook_body(state, webhook_id)
-    for hook in await state.store.recent_webhooks():
+    for hook in await _recent(state):
         if hook.id == webhook_id:
             return {**hook.summary(), **_webhook_summary(body), "body": body}
     raise NotFound(f"no kept webhook {webhook_id!r}")

@@ -552,8 +552,11 @@ class Store(abc.ABC):
         at the end. Like :meth:`query_jobs`, a page may be short and still continue."""
 
     @abc.abstractmethod
-    async def keep_webhook(self, webhook: KeptWebhook, keep: int, keep_bytes: int) -> None:
-        """Keep ``webhook``; drop the oldest beyond ``keep`` webhooks or ``keep_bytes``."""
+    async def keep_webhooks(
+        self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int
+    ) -> None:
+        """Keep ``webhooks`` (oldest first), in one write; then drop the oldest beyond
+        ``keep`` webhooks or ``keep_bytes``."""
 
     @abc.abstractmethod
     async def recent_webhooks(self) -> list[KeptWebhook]:

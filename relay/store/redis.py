@@ -1297,13 +1297,16 @@ class RedisStore(Store):
                 if scanned >= LOG_SCAN_LIMIT and len(keys) == LOG_BATCH:
                     return found, keys[-1]
 
-    async def keep_webhook(self, webhook: KeptWebhook, keep: int, keep_bytes: int) -> None:
-        entry = orjson.dumps({"id": webhook.id, "received_at": webhook.received_at,
-                              "receiver": webhook.receiver, "body": webhook.body}).decode()
-        size = len(webhook.body.encode("utf-8"))
+    async def keep_webhooks(
+        self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int
+    ) -> None:
         with self._guard():
-            await self._script("keep_webhook", [self.prefix, f"{size} {entry}", str(keep),
-                                                str(keep_bytes)])
+            for webhook in webhooks:
+                entry = orjson.dumps({"id": webhook.id, "received_at": webhook.received_at,
+                                      "receiver": webhook.receiver, "body": webhook.body})
+                size = len(webhook.body.encode("utf-8"))
+                await self._script("keep_webhook", [self.prefix, f"{size} {entry.decode()}",
+                                                    str(keep), str(keep_bytes)])
 
     async def recent_webhooks(self) -> list[KeptWebhook]:
         with self._guard():

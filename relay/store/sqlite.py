@@ -865,16 +865,18 @@ class SQLiteStore(Store):
 
         return await self._call(op)
 
-    async def keep_webhook(self, webhook: KeptWebhook, keep: int, keep_bytes: int) -> None:
-        size = len(webhook.body.encode("utf-8"))
-
+    async def keep_webhooks(
+        self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int
+    ) -> None:
         def op(conn: sqlite3.Connection) -> None:
-            if keep > 0 and size <= keep_bytes:
-                conn.execute(
-                    "INSERT INTO webhooks (id, received_at, receiver, body, bytes)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (webhook.id, webhook.received_at, webhook.receiver, webhook.body, size),
-                )
+            for webhook in webhooks:
+                size = len(webhook.body.encode("utf-8"))
+                if keep > 0 and size <= keep_bytes:
+                    conn.execute(
+                        "INSERT INTO webhooks (id, received_at, receiver, body, bytes)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (webhook.id, webhook.received_at, webhook.receiver, webhook.body, size),
+                    )
             # Newest first: the first that crosses either bound and every older one go.
             kept = total = 0
             for seq, n in conn.execute("SELECT seq, bytes FROM webhooks ORDER BY seq DESC"):

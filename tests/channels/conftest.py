@@ -132,7 +132,8 @@ class RefStore(Store):
                           receiver: str | None = None) -> tuple[list[GroupState], str | None]:
         return self._unused()  # type: ignore[no-any-return]
 
-    async def keep_webhook(self, webhook: KeptWebhook, keep: int, keep_bytes: int) -> None:
+    async def keep_webhooks(self, webhooks: Sequence[KeptWebhook], keep: int,
+                            keep_bytes: int) -> None:
         self._unused()
 
     async def recent_webhooks(self) -> list[KeptWebhook]:

@@ -261,16 +261,20 @@ async def test_kept_webhooks_are_bounded_by_count_and_bytes(store: Store) -> Non
         return KeptWebhook(id=f"w{i}", received_at=T0 + i, receiver="", body="x" * size)
 
     for i in range(5):
-        await store.keep_webhook(hook(i), keep=3, keep_bytes=1000)
+        await store.keep_webhooks([hook(i)], keep=3, keep_bytes=1000)
     assert [w.id for w in await store.recent_webhooks()] == ["w4", "w3", "w2"]
-    await store.keep_webhook(hook(5, 995), keep=3, keep_bytes=1000)  # only it and none older
+    await store.keep_webhooks([hook(5, 995)], keep=3, keep_bytes=1000)  # only it, none older
     assert [w.id for w in await store.recent_webhooks()] == ["w5"]
-    await store.keep_webhook(hook(6, 2000), keep=3, keep_bytes=1000)  # too big to keep
+    await store.keep_webhooks([hook(6, 2000)], keep=3, keep_bytes=1000)  # too big to keep
     assert [w.id for w in await store.recent_webhooks()] == ["w5"]
-    await store.keep_webhook(hook(7), keep=0, keep_bytes=1000)  # disabled: all go
+    await store.keep_webhooks([hook(7)], keep=0, keep_bytes=1000)  # disabled: all go
     assert await store.recent_webhooks() == []
-    await store.keep_webhook(KeptWebhook("u", T0, "team", '{"a": "é"}'), keep=2, keep_bytes=100)
-    (kept,) = await store.recent_webhooks()
+    await store.keep_webhooks([hook(i) for i in range(10, 15)], keep=3, keep_bytes=1000)
+    assert [w.id for w in await store.recent_webhooks()] == ["w14", "w13", "w12"]  # one batch
+    await store.keep_webhooks([KeptWebhook("u", T0, "team", '{"a": "é"}')], keep=2,
+                              keep_bytes=100)
+    kept, older = await store.recent_webhooks()
+    assert older.id == "w14"
     assert (kept.receiver, kept.body, kept.summary()["bytes"]) == ("team", '{"a": "é"}', 11)
 
 
