@@ -286,30 +286,23 @@ class Dispatcher:
             )
             await self._finish(job, kind, error, 0.0, runtime)
             return
-        message: Message | DigestMessage
-        if "digest" in job.payload:
-            message = DigestMessage(
-                job_id=job.id, digest=digest_of_payload(job.payload),  # type: ignore[arg-type]
-                integration=job.integration, attempt=len(job.attempts) + 1,
-            )
-        else:
-            message = Message(
-                job_id=job.id,
-                notification=Notification.model_validate(job.payload),
-                integration=job.integration,
-                attempt=len(job.attempts) + 1,
-            )
-        limiter = self.limiters.get(notifier.rate_limit_key, notifier.rate_limits)
+        attempt = len(job.attempts) + 1
         digest = digest_of_payload(job.payload)
-        try:
-            if digest is not None:
-                count = notifier.digest_messages(digest) if notifier.supports_digest else 1
-            else:
-                assert isinstance(message, Message)
-                count = notifier.messages_for(message) if notifier.rate_limit_key else 1
-        except Exception:  # counting must never keep a message from being sent
-            logger.exception("counting the messages of %s failed", job.integration)
-            count = 1
+        message: Message | DigestMessage
+        if digest is not None:
+            message = DigestMessage(job_id=job.id, digest=digest, integration=job.integration,
+                                    attempt=attempt)
+        else:
+            message = Message(job_id=job.id, notification=Notification.model_validate(job.payload),
+                              integration=job.integration, attempt=attempt)
+        limiter = self.limiters.get(notifier.rate_limit_key, notifier.rate_limits)
+        count = 1
+        if notifier.rate_limit_key:  # only a limited destination needs the count up front
+            try:
+                count = (len(notifier.digest_parts(message)) if isinstance(message, DigestMessage)
+                         else notifier.messages_for(message))
+            except Exception:  # counting must never keep a message from being sent
+                logger.exception("counting the messages of %s failed", job.integration)
         await limiter.acquire(count)
         started = time.monotonic()
         # A notifier has its own timeouts; this outer bound catches one that ignores them.

@@ -45,7 +45,7 @@ class StormMerger:
         notifier = runtime.notifiers.get(integration)
         policy = notifier.storm if notifier is not None else None
         if (notifier is None or policy is None or not policy.enabled
-                or not notifier.supports_digest or not notifier.rate_limit_key
+                or not notifier.rate_limit_key
                 or not notifier.rate_limits):
             return jobs
         singles = [job for job in jobs if "digest" not in job.payload]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -161,6 +162,12 @@ receivers:
 class Preless(Notifier):
     def preview(self, message: Message) -> Preview:
         raise AssertionError("not previewed in these tests")
+
+    def digest_bodies(self, digest: Any) -> list[Any]:
+        raise AssertionError("no digests in these tests")
+
+    async def send_digest(self, message: Any) -> Delivery:
+        raise AssertionError("no digests in these tests")
 
 
 class Hanging(Preless):

@@ -157,6 +157,10 @@ class NotifierContext:
     timeout: float
 
 
+#: A message a notifier renders: a notification job or a digest job.
+M = TypeVar("M")
+
+
 class Notifier(abc.ABC):
     """Sends one message. Returns a Delivery or raises RetryableError / PermanentError.
 
@@ -188,21 +192,19 @@ class Notifier(abc.ABC):
 
     # -- digests (a storm merged, a hold window's end: relay.digest) --------------------
 
+    @abc.abstractmethod
     def digest_bodies(self, digest: Digest) -> list[Any]:
         """The bodies ``digest`` is posted as, in order, each within the vendor's limit
         (render with relay.digest.render_digest and this channel's ``<kind>.digest``)."""
-        raise NotImplementedError(f"{type(self).__name__} does not send digests")
 
+    @abc.abstractmethod
     async def send_digest(self, message: DigestMessage) -> Delivery:
-        """Send a digest job; channels post ``digest_bodies`` with send_parts."""
-        from relay.errors import PermanentError
+        """Send a digest job (a storm merged, a hold window's end)."""
 
-        raise PermanentError("no_digest", f"{type(self).__name__} does not send digests")
-
-    @property
-    def supports_digest(self) -> bool:
-        """Whether this channel implements digests (only then are storms merged)."""
-        return type(self).digest_bodies is not Notifier.digest_bodies
+    def digest_parts(self, message: DigestMessage) -> list[Any]:
+        """``digest_bodies`` of a digest job, rendered once: the dispatcher counts them
+        for the rate limiter and ``send_digest`` posts them."""
+        return self.rendered(message, lambda m: self.digest_bodies(m.digest))
 
     def digest_messages(self, digest: Digest) -> int:
         """How many posts a digest takes, for the rate limiter."""
@@ -216,12 +218,11 @@ class Notifier(abc.ABC):
                            parts=list(bodies))
         return parts_preview("digest", bodies, [], None, "", noun="part")
 
-    def rendered(
-        self, message: Message, render: Callable[[Message], list[dict[str, Any]]]
-    ) -> list[dict[str, Any]]:
+    def rendered(self, message: M, render: Callable[[M], list[Any]]) -> list[Any]:
         """``render(message)``, once per message: the dispatcher counts the bodies
-        (messages_for) and then sends them, and rendering is the costly part."""
-        cached: tuple[Message, list[dict[str, Any]]] | None = getattr(self, "_rendered_last", None)
+        (messages_for, digest_parts) and then sends them, and rendering is the costly
+        part."""
+        cached: tuple[object, list[Any]] | None = getattr(self, "_rendered_last", None)
         if cached is not None and cached[0] is message:
             return cached[1]
         bodies = render(message)
@@ -306,4 +307,4 @@ class PostingNotifier(Notifier, Generic[C]):
     async def send_digest(self, message: DigestMessage) -> Delivery:
         from relay.channels.parts import send_parts
 
-        return await send_parts(self._ctx, message, self.digest_bodies(message.digest), self._post)
+        return await send_parts(self._ctx, message, self.digest_parts(message), self._post)

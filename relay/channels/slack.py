@@ -270,7 +270,7 @@ class SlackNotifier(Notifier):
         return posts
 
     async def send_digest(self, message: DigestMessage) -> Delivery:
-        posts = self.digest_bodies(message.digest)
+        posts = self.digest_parts(message)
         delivery = await send_parts(self._ctx, message, posts, self._post, noun="post")
         delivery.data.pop("results", None)
         return delivery

@@ -130,6 +130,12 @@ async def test_a_notification_shows_attempts_and_the_message_as_sent(
             def preview(self, message: Message) -> Preview:
                 return Preview(text="", note="recording")
 
+            def digest_bodies(self, digest: Any) -> list[Any]:
+                raise AssertionError("no digest in this test")
+
+            async def send_digest(self, message: Any) -> Delivery:
+                raise AssertionError("no digest in this test")
+
             async def send(self, message: Message) -> Delivery:
                 # A template may echo a secret: what is kept has it redacted.
                 return Delivery(sent=[f'{{"text": "disk <b> {SECRETS[4]}"}}', "x" * 300_000])
