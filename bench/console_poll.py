@@ -22,31 +22,16 @@ import shutil
 import statistics
 import sys
 import tempfile
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.ingest import Server, five_alert_webhook, free_port, run_wrk, wrk_script
+from bench.ingest import Server, five_alert_webhook, free_port, relay_config, run_wrk, wrk_script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Ingest with the console open (`bench/console_poll.py`)"
 TARGET = 0.05
-
-
-def relay_config(tmp: Path) -> Path:
-    path = tmp / "relay.yml"
-    path.write_text(textwrap.dedent(f"""
-        storage:
-          url: "sqlite:///{tmp}/bench.db"
-        route:
-          receiver: default
-        receivers:
-          - name: default
-            log_configs: [{{level: debug}}]
-    """))
-    return path
 
 
 def measure(page: Any, url: str, script: Path, args: argparse.Namespace,
@@ -107,8 +92,9 @@ def main() -> None:
         scripts["same"].write_text(wrk_script(body, unique_groups=False))
         scripts["unique"].write_text(wrk_script(body, unique_groups=True))
         port = free_port()
+        config = relay_config(tmp, f"sqlite:///{tmp}/bench.db")
         server = Server("relay", [sys.executable, "-m", "relay", "serve", "--config",
-                                  str(relay_config(tmp)), "--listen", f"127.0.0.1:{port}",
+                                  str(config), "--listen", f"127.0.0.1:{port}",
                                   "--log-level", "warning"], port, tmp)
         url = f"http://127.0.0.1:{port}"
         try:

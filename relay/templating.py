@@ -437,15 +437,7 @@ class Renderer:
             )
         locale = normalize_locale(locale)
         ctx = self.context(notification, locale=locale, **extra)
-        user = self._user_key(name, locale)
-        if user is not None:
-            try:
-                return _finish(name, self._env.get_template(user).render(ctx))
-            except Exception as exc:
-                self._failed(name, exc)
-        return self._render_builtin(
-            name, locale, ctx, lambda: _last_resort(notification, locale)
-        )
+        return self._render_named(name, locale, ctx, lambda: _last_resort(notification, locale))
 
     def digest_context(
         self, digest: Digest, *, locale: str, entries: Sequence[DigestEntry] | None = None,
@@ -485,13 +477,7 @@ class Renderer:
         of totals. Always returns text."""
         locale = normalize_locale(locale)
         ctx = self.digest_context(digest, locale=locale, entries=entries, **extra)
-        user = self._user_key(name, locale)
-        if user is not None:
-            try:
-                return _finish(name, self._env.get_template(user).render(ctx))
-            except Exception as exc:
-                self._failed(name, exc)
-        return self._render_builtin(
+        return self._render_named(
             name, locale, ctx, lambda: _digest_last_resort(digest, ctx["entries"], locale)
         )
 
@@ -576,6 +562,19 @@ class Renderer:
         if isinstance(compiled, Exception):
             raise compiled
         return compiled
+
+    def _render_named(
+        self, name: str, locale: str, ctx: dict[str, Any], last_resort: Callable[[], str]
+    ) -> str:
+        """The user's template ``name`` for ``locale`` when there is one and it renders,
+        else the built-in."""
+        user = self._user_key(name, locale)
+        if user is not None:
+            try:
+                return _finish(name, self._env.get_template(user).render(ctx))
+            except Exception as exc:
+                self._failed(name, exc)
+        return self._render_builtin(name, locale, ctx, last_resort)
 
     def _render_builtin(
         self, name: str, locale: str, ctx: dict[str, Any], last_resort: Callable[[], str]
