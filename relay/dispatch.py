@@ -172,7 +172,7 @@ class Dispatcher:
         notifier = self._runtime().notifiers.get(integration)
         if notifier is None or not notifier.rate_limit_key or not notifier.rate_limits:
             return None
-        found = self.rate_limit_state(notifier.rate_limit_key)
+        found = self.limiters.state(notifier.rate_limit_key)
         if found is not None:
             return found
         return {"windows": [{"limit": r.count, "per_seconds": r.per, "used": 0}
@@ -182,11 +182,6 @@ class Dispatcher:
     def held(self) -> dict[str, int]:
         """Jobs this dispatcher holds per integration: queued for its worker or being sent."""
         return dict(Counter(job.integration for job in self._held.values()))
-
-    def rate_limit_state(self, key: str) -> dict[str, Any] | None:
-        """A destination's limiter (sent per window, next free slot, block), for the
-        console; None before anything was sent to it."""
-        return self.limiters.state(key)
 
     async def run_once(self) -> int:
         """Claim what is due and hand it to the integration workers; returns jobs claimed.

@@ -345,7 +345,7 @@ async def test_a_throttle_answer_holds_the_whole_destination(
         try:
             await dispatcher.run_once()
             await settle()
-            state = dispatcher.rate_limit_state("robot:shared")
+            state = dispatcher.limiters.state("robot:shared")
             assert state is not None
             assert state["blocked_for"] == pytest.approx(blocked_for, abs=1.0)
         finally:
