@@ -123,6 +123,18 @@ def test_the_wheel_carries_the_templates_and_configs(installed: Installed) -> No
     assert found[2] == repr(EXAMPLES)
 
 
+def test_every_registered_template_is_in_the_wheel_in_both_locales(installed: Installed) -> None:
+    """Every channel's templates (digests included) as the installed registry names them."""
+    missing = subprocess.run(
+        [str(installed.relay.parent / "python"), "-c",
+         "import relay.resources as r; from relay.channels import TEMPLATE_NAMES;"
+         " print([f'{loc}/{n}.j2' for n in TEMPLATE_NAMES for loc in ('en', 'zh-CN')"
+         " if not r.packaged(r.TEMPLATES, f'{loc}/{n}.j2').is_file()])"],
+        cwd=installed.workdir, env=installed.env(), capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert missing == "[]"
+
+
 def test_check_config_uses_the_packaged_default_from_an_empty_directory(installed: Installed) -> None:
     done = installed.run("check-config")
     assert "config <relay's packaged default config> is valid" in done.stdout
