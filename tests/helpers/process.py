@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -59,6 +60,23 @@ class RelayProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"relay did not become ready: {self.log()}")
+
+    def settled_jobs(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """The delivery log once it holds `count` jobs and none is pending or running.
+
+        A vendor fake records a request before relay reads the answer and marks the job
+        delivered, so "the fake saw it" is not yet "relay logged it": tests that check
+        the log after the fake wait here rather than read it at once."""
+        jobs: list[dict[str, Any]] = []
+
+        def settled() -> bool:
+            nonlocal jobs
+            answer = httpx.get(f"{self.url}/api/v1/notifications", params={"limit": 1000}, timeout=5)
+            jobs = answer.json()["notifications"]
+            return len(jobs) >= count and not any(j["status"] in ("pending", "running") for j in jobs)
+
+        wait_for(settled, timeout)
+        return jobs
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
