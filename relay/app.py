@@ -114,8 +114,16 @@ class RelayState:
             self.metrics.config_last_reload_successful.set(1)
             self.metrics.config_last_reload_success_timestamp.set(self.loaded_at)
             logger.info("config reloaded", extra={"digest": new.config.digest})
+            for warning in new.config.warnings:
+                logger.warning("config warning: %s", warning)
             await old.aclose()
             return None
+
+    def config_summary(self) -> dict[str, Any]:
+        """The running config as /api/v1/status and the console show it."""
+        config = self.runtime.config
+        return {"source": config.source, "hash": config.digest, "loaded_at": self.loaded_at,
+                "last_reload_error": self.last_reload_error, "warnings": config.warnings}
 
     async def apply(self, updates: list[GroupUpdate]) -> list[TransitionResult]:
         """store.apply, remembering whether the store could commit (for readiness)."""
@@ -351,12 +359,7 @@ async def status(request: Request, state: RelayState) -> Response:
     return JSONResponse({
         "version": __version__,
         "uptime_seconds": round(time.time() - state.started_at, 3),
-        "config": {
-            "source": runtime.config.source,
-            "hash": runtime.config.digest,
-            "loaded_at": state.loaded_at,
-            "last_reload_error": state.last_reload_error,
-        },
+        "config": state.config_summary(),
         "storage": {"backend": state.store.describe(), "reachable": storage_ok},
         "queue": counts,
         "receivers": [
@@ -382,7 +385,8 @@ async def reload(request: Request, state: RelayState) -> Response:
     if problem is not None:
         return error(500, "config reload failed; the previous config is still in use",
                      problem.splitlines())
-    return JSONResponse({"status": "reloaded", "hash": state.runtime.config.digest})
+    config = state.runtime.config
+    return JSONResponse({"status": "reloaded", "hash": config.digest, "warnings": config.warnings})
 
 
 async def metrics_text(request: Request, state: RelayState) -> Response:

@@ -32,6 +32,7 @@ from pydantic import (
 from relay.alertmanager import AlertmanagerConfig
 from relay.channels import CHANNEL_TYPES, CHANNELS
 from relay.channels.base import ChannelConfig, Locale
+from relay.config_yaml import load_yaml, yaml_problem
 from relay.durations import Duration
 from relay.errors import ConfigError
 from relay.secrets import SecretFieldsModel, StrictModel, header_credentials
@@ -436,7 +437,7 @@ def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | N
     warnings (``Config.warnings`` when the config is valid).
     """
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise InvalidConfig([yaml_problem(exc, text, source)]) from None
     if not isinstance(raw, dict):
@@ -547,77 +548,3 @@ def _cross_check(raw: dict[str, Any]) -> list[Finding]:
 
     walk(route, ("route",))
     return problems
-
-
-# -- YAML syntax errors -------------------------------------------------------------
-
-#: PyYAML's problem -> what to tell an operator: (what, hint).
-_YAML_PROBLEMS: list[tuple[str, str, str]] = [
-    ("found character '\\t'", "a tab character", "indent with spaces; YAML does not allow tabs"),
-    ("could not find expected ':'", "missing ':' after a key", "write 'key: value'"),
-    ("found unexpected end of stream", "unclosed quote", "close the quoted string on this line"),
-    ("found undefined alias", "undefined alias", "define the &anchor before using *it"),
-    ("found unknown escape character", "unknown escape in a double-quoted string",
-     "use single quotes, or write \\\\ for a backslash"),
-]
-
-
-def yaml_problem(exc: yaml.YAMLError, text: str, source: str) -> str:
-    """One line, ``source:line:column: invalid YAML: what (hint)``, for a PyYAML error."""
-    problem = str(getattr(exc, "problem", None) or exc).strip()
-    context = str(getattr(exc, "context", None) or "")
-    mark = getattr(exc, "problem_mark", None)
-    context_mark = getattr(exc, "context_mark", None)
-    lines = text.splitlines()
-    what, hint = problem, ""
-    for needle, label, advice in _YAML_PROBLEMS:
-        if needle in problem:
-            what, hint = label, advice
-            if context_mark is not None and needle != "found character '\\t'":
-                mark = context_mark  # where the key or the quote starts
-            break
-    else:
-        if "flow sequence" in context or "flow mapping" in context or "flow node" in context:
-            opener = _unclosed_bracket(text)
-            if opener is not None:
-                line, column, char = opener
-                closer = "]" if char == "[" else "}"
-                return (f"{source}:{line + 1}:{column + 1}: invalid YAML: unclosed '{char}' "
-                        f"(close it with '{closer}')")
-            what, hint = "bad list or mapping in brackets", "separate items with ', '"
-        elif problem == "mapping values are not allowed here" and mark is not None:
-            before = lines[mark.line][: mark.column] if mark.line < len(lines) else ""
-            what = "unexpected ':'"
-            if ": " in before or before.rstrip().endswith(":"):
-                hint = "a value that contains ': ' must be quoted"
-            else:
-                above = next((n for n in range(mark.line - 1, -1, -1)
-                              if lines[n].strip() and not lines[n].lstrip().startswith("#")), None)
-                hint = (f"is ':' missing after the key on line {above + 1}?"
-                        if above is not None else "a key may be missing its ':'")
-        elif problem.startswith("expected <block end>"):
-            what, hint = "bad indentation", "line this up with the keys or list items above it"
-    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
-    return f"{where}: invalid YAML: {what}" + (f" ({hint})" if hint else "")
-
-
-def _unclosed_bracket(text: str) -> tuple[int, int, str] | None:
-    """(line, column, char) of the innermost '[' or '{' never closed, skipping quoted
-    strings and comments; None if every bracket is closed."""
-    stack: list[tuple[int, int, str]] = []
-    for number, line in enumerate(text.splitlines()):
-        quote, previous = "", " "
-        for column, char in enumerate(line):
-            if quote:
-                if char == quote and previous != "\\":
-                    quote = ""
-            elif char in "'\"" and previous in " \t,:[{-":  # not the ' of "don't"
-                quote = char
-            elif char == "#" and (column == 0 or line[column - 1] in " \t"):
-                break
-            elif char in "[{":
-                stack.append((number, column, char))
-            elif char in "]}" and stack:
-                stack.pop()
-            previous = char
-    return stack[-1] if stack else None

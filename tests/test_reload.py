@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from pathlib import Path
 
 import httpx
+import markupsafe
+import pytest
 
 from relay.app import create_app
 from relay.clock import FakeClock
@@ -60,3 +63,34 @@ async def test_reload_swaps_valid_config_and_refuses_broken_one(tmp_path: Path) 
             response = await client.post("/-/reload")
             assert response.status_code == 500
             assert "storage.url: cannot change on reload" in response.text
+
+
+async def test_reload_reports_warnings_and_refuses_a_duplicate_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "relay.yml"
+    path.write_text(textwrap.dedent(CONFIG.format(db=tmp_path / "r.db", db_receiver="first")))
+    app = create_app(load_config(path), config_path=str(path), clock=FakeClock(), background=False)
+    state = app.state.relay
+    async with state.running(background=False):  # noqa: SIM117 - the client needs the running app
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
+            assert (await client.get("/api/v1/status")).json()["config"]["warnings"] == []
+            path.write_text(CONFIG.format(db=tmp_path / "r.db", db_receiver="second")
+                            + "  - name: hook\n    webhook_configs:"
+                            " [{url: 'http://127.0.0.1:9/hook?token=$HOOK_TOKEN'}]\n")
+            with caplog.at_level(logging.WARNING, logger="relay"):
+                response = await client.post("/-/reload")
+            assert response.status_code == 200, response.text
+            (warning,) = response.json()["warnings"]
+            assert warning.startswith("receivers[2].webhook_configs[0].url:") and "$HOOK_TOKEN" in warning
+            assert any(warning in record.getMessage() for record in caplog.records)
+            assert (await client.get("/api/v1/status")).json()["config"]["warnings"] == [warning]
+            page = (await client.get("/ui/")).text  # the console redacts the URL's token value
+            assert "receivers[2].webhook_configs[0].url: " in page
+            assert str(markupsafe.escape("relay expands only ${HOOK_TOKEN}")) in page
+
+            path.write_text(path.read_text() + "route:\n  receiver: first\n")
+            response = await client.post("/-/reload")
+            assert response.status_code == 500
+            assert "duplicate key 'route' (first at line" in " ".join(response.json()["details"])
+            assert (await client.get("/api/v1/status")).json()["config"]["warnings"] == [warning]

@@ -88,6 +88,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "overview.config_hash": ("Hash", "哈希"),
     "overview.loaded_at": ("Loaded", "加载时间"),
     "overview.reload_ok": ("Last reload succeeded", "最近一次重载成功"),
+    "overview.config_warnings": ("Accepted, but likely not what was meant:", "配置可用，但可能与本意不符："),
     "overview.reload_failed": ("Last reload failed; the previous config is still in use:",
                                "最近一次重载失败，仍在使用之前的配置："),
     "overview.storage": ("Storage", "存储"),

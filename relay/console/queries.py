@@ -146,12 +146,7 @@ async def overview(state: RelayState) -> dict[str, Any]:
         receivers.append({"name": receiver.name, "integrations": integrations})
     return {
         "now": now,
-        "config": {
-            "source": runtime.config.source,
-            "hash": runtime.config.digest,
-            "loaded_at": state.loaded_at,
-            "last_reload_error": state.last_reload_error,
-        },
+        "config": state.config_summary(),
         "storage": {"backend": state.store.describe(), "reachable": reachable,
                     "problem": state.store_problem},
         "queue": counts,

@@ -1,0 +1,125 @@
+"""Reading the config's YAML: keys given twice are an error, and a syntax error is one
+line, ``file:line:column: invalid YAML: what (hint)``, that an operator can act on.
+
+PyYAML keeps the last of two equal keys without a word, so a second ``receivers:``
+pasted at the end of a file would silently drop every receiver above it. Alertmanager
+refuses such a file (``key "route" already set in map``); relay does too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A key given twice in one mapping; ``problem_mark`` is the second, ``context_mark`` the first."""
+
+    def __init__(self, key: object, first: yaml.Mark, second: yaml.Mark) -> None:
+        super().__init__(context=f"first at line {first.line + 1}", context_mark=first,
+                         problem=f"duplicate key {key!r}", problem_mark=second)
+        self.key, self.first, self.second = key, first, second
+
+
+class _StrictLoader(yaml.SafeLoader):
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Only the mapping's own keys count: a key that overrides one merged in with
+        # `<<: *anchor` is what merge keys are for.
+        first: dict[Any, Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                earlier = first.setdefault(key, key_node)
+            except TypeError:
+                continue  # an unhashable key: the base constructor reports it
+            if earlier is not key_node:
+                raise DuplicateKeyError(key, earlier.start_mark, key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that raises DuplicateKeyError for a key given twice."""
+    return yaml.load(text, Loader=_StrictLoader)
+
+
+#: PyYAML's problem -> what to tell an operator: (what, hint).
+_YAML_PROBLEMS: list[tuple[str, str, str]] = [
+    ("found character '\\t'", "a tab character", "indent with spaces; YAML does not allow tabs"),
+    ("could not find expected ':'", "missing ':' after a key", "write 'key: value'"),
+    ("found unexpected end of stream", "unclosed quote", "close the quoted string on this line"),
+    ("found undefined alias", "undefined alias", "define the &anchor before using *it"),
+    ("found unknown escape character", "unknown escape in a double-quoted string",
+     "use single quotes, or write \\\\ for a backslash"),
+]
+
+
+def yaml_problem(exc: yaml.YAMLError, text: str, source: str) -> str:
+    """One line, ``source:line:column: invalid YAML: what (hint)``, for a PyYAML error."""
+    if isinstance(exc, DuplicateKeyError):
+        first, second = exc.first, exc.second
+        return (f"{source}:{second.line + 1}:{second.column + 1}: invalid YAML: duplicate key "
+                f"{exc.key!r} (first at line {first.line + 1}; YAML would keep only the last one, "
+                "so merge the two)")
+    problem = str(getattr(exc, "problem", None) or exc).strip()
+    context = str(getattr(exc, "context", None) or "")
+    mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    lines = text.splitlines()
+    what, hint = problem, ""
+    for needle, label, advice in _YAML_PROBLEMS:
+        if needle in problem:
+            what, hint = label, advice
+            if context_mark is not None and needle != "found character '\\t'":
+                mark = context_mark  # where the key or the quote starts
+            break
+    else:
+        if "flow sequence" in context or "flow mapping" in context or "flow node" in context:
+            opener = _unclosed_bracket(text)
+            if opener is not None:
+                line, column, char = opener
+                closer = "]" if char == "[" else "}"
+                return (f"{source}:{line + 1}:{column + 1}: invalid YAML: unclosed '{char}' "
+                        f"(close it with '{closer}')")
+            what, hint = "bad list or mapping in brackets", "separate items with ', '"
+        elif problem == "mapping values are not allowed here" and mark is not None:
+            before = lines[mark.line][: mark.column] if mark.line < len(lines) else ""
+            what = "unexpected ':'"
+            if ": " in before or before.rstrip().endswith(":"):
+                hint = "a value that contains ': ' must be quoted"
+            else:
+                above = next((n for n in range(mark.line - 1, -1, -1)
+                              if lines[n].strip() and not lines[n].lstrip().startswith("#")), None)
+                hint = (f"is ':' missing after the key on line {above + 1}?"
+                        if above is not None else "a key may be missing its ':'")
+        elif problem.startswith("expected <block end>"):
+            what, hint = "bad indentation", "line this up with the keys or list items above it"
+    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+    return f"{where}: invalid YAML: {what}" + (f" ({hint})" if hint else "")
+
+
+def _unclosed_bracket(text: str) -> tuple[int, int, str] | None:
+    """(line, column, char) of the innermost '[' or '{' never closed, skipping quoted
+    strings and comments; None if every bracket is closed."""
+    stack: list[tuple[int, int, str]] = []
+    for number, line in enumerate(text.splitlines()):
+        quote, previous = "", " "
+        for column, char in enumerate(line):
+            if quote:
+                if char == quote and previous != "\\":
+                    quote = ""
+            elif char in "'\"" and previous in " \t,:[{-":  # not the ' of "don't"
+                quote = char
+            elif char == "#" and (column == 0 or line[column - 1] in " \t"):
+                break
+            elif char in "[{":
+                stack.append((number, column, char))
+            elif char in "]}" and stack:
+                stack.pop()
+            previous = char
+    return stack[-1] if stack else None
