@@ -9,7 +9,7 @@ import secrets
 import sys
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
@@ -457,13 +457,20 @@ def test_alert(url: str | None, token: str | None, severity: str, resolved: bool
 @click.option("--at", "at_text", default=None, metavar="TIME",
               help="Render as of this time (RFC 3339, e.g. 2026-11-25T10:00:00Z): the sample's "
                    "alerts start relative to it, 'firing for' counts up to it. Default: now.")
+@click.option("--digest", type=click.Choice(["storm", "hold"]), default=None,
+              help="Print the digest a storm (or a hold window's end) would send instead: "
+                   "the payload's group as --groups groups, one in three resolved.")
+@click.option("--groups", type=click.IntRange(1, 10_000), default=5, show_default=True,
+              help="How many groups the --digest preview merges.")
 @config_option
 def render(channel: str, receiver: str | None, payload_path: str | None, locale: str | None,
-           at_text: str | None, config_path: str | None) -> None:
+           at_text: str | None, digest: Literal["storm", "hold"] | None, groups: int,
+           config_path: str | None) -> None:
     """Print what would be sent for a webhook, without sending it.
 
     Bodies go to stdout (JSON for Slack, WeCom and webhooks; headers and parts for email),
     notes to stderr. Exits 1 when a template is broken, printing its file and line.
+    With --digest, the digest message instead, every part with its size.
     """
     from relay.preview import PayloadError, load_payload, render_preview
 
@@ -477,7 +484,8 @@ def render(channel: str, receiver: str | None, payload_path: str | None, locale:
             for problem in exc.problems:
                 click.echo(problem, err=True)
             sys.exit(1)
-    sys.exit(asyncio.run(render_preview(config, channel, receiver, payload, click.echo, locale, at)))
+    sys.exit(asyncio.run(render_preview(config, channel, receiver, payload, click.echo, locale, at,
+                                        digest=digest, groups=groups)))
 
 
 def _is_loopback(host: str) -> bool:

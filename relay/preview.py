@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -25,9 +26,10 @@ from relay.channels import CHANNELS_BY_KIND
 from relay.channels.base import ChannelConfig, Message, Notifier, NotifierContext
 from relay.clock import Clock, FakeClock
 from relay.config import Config, format_loc
+from relay.digest import DigestKind
 from relay.errors import DeliveryError
 from relay.models import WebhookPayload
-from relay.sample import notification_from_payload, sample_notification
+from relay.sample import notification_from_payload, sample_digest, sample_notification
 from relay.secrets import redact
 from relay.store.base import new_job_id
 from relay.store.sqlite import SQLiteStore
@@ -157,11 +159,16 @@ async def render_preview(
     echo: Echo,
     locale: str | None = None,
     at: float | None = None,
+    digest: DigestKind | None = None,
+    groups: int = 5,
 ) -> int:
     """Print what ``channel`` would send for ``payload`` (default: the built-in sample).
 
     ``at`` (unix seconds) is the moment to render as of: the sample's alerts start
     relative to it and "firing for ..." counts up to it. Default: now.
+
+    ``digest`` ("storm" or "hold"): print instead the digest ``groups`` groups like the
+    payload's would be merged into (``<kind>.digest``), every part with its size.
 
     Returns the exit code: 0, or 1 when a template failed (each failure printed with file
     and line) or the receiver has no such integration.
@@ -194,7 +201,14 @@ async def render_preview(
     async with _notifier_context(config, renderer, open_store=False) as ctx:
         notifier = channel_cfg.build(ctx)
         try:
-            text = render_message(notifier, message, echo)
+            if digest is None:
+                text = render_message(notifier, message, echo)
+            else:
+                now = at if at is not None else time.time()
+                merged = sample_digest(notification, digest, groups, integration, now)
+                preview = notifier.digest_preview(merged, channel)
+                echo(preview.note, err=True)
+                text = preview.text
         finally:
             await notifier.aclose()
     echo(text)

@@ -7,9 +7,12 @@ English and Chinese, so that a preview exercises every branch of a template.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relay.models import Notification, WebhookPayload, common_items, fingerprint_of
+
+if TYPE_CHECKING:
+    from relay.digest import Digest, DigestKind
 
 _PROMETHEUS = "http://prometheus:9090/graph?g0.expr={expr}&g0.tab=1"
 
@@ -115,3 +118,34 @@ def sample_notification(receiver: str = "default", now: datetime | None = None) 
     """The sample payload as the notification a receiver named ``receiver`` would get."""
     payload = WebhookPayload.model_validate(sample_payload(now))
     return notification_from_payload(payload, receiver)
+
+
+def sample_digest(notification: Notification, kind: DigestKind, groups: int, integration: str,
+                  now: float) -> Digest:
+    """A digest of ``groups`` groups like ``notification``, as a storm or a hold window
+    ending at ``now`` would make: each copy is its own group (an ``instance`` label
+    ``<value>-<i>`` in its group labels and alerts), every third one resolved, so a
+    preview shows both kinds of line and the split between parts."""
+    from relay.digest import Digest
+
+    items: list[tuple[str, str, Notification]] = []
+    for index in range(1, groups + 1):
+        instance = f"{notification.group_labels.get('instance', 'node')}-{index}"
+        resolved = groups > 1 and index % 3 == 0
+        alerts = [
+            alert.model_copy(update={
+                "labels": {**alert.labels, "instance": instance},
+                "status": "resolved" if resolved else alert.status,
+                "fingerprint": fingerprint_of({**alert.labels, "instance": instance}),
+            })
+            for alert in notification.alerts
+        ]
+        copy = notification.model_copy(update={
+            "group_key": f"{notification.group_key}:{{instance=\"{instance}\"}}",
+            "group_labels": {**notification.group_labels, "instance": instance},
+            "alerts": alerts,
+            "status": "resolved" if resolved else notification.status,
+        })
+        items.append((f"preview-{index}", copy.group_key, copy))
+    window = (now - 8 * 3600, now) if kind == "hold" else None
+    return Digest.of_notifications(kind, notification.receiver, integration, items, now, window)

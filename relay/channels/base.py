@@ -210,13 +210,15 @@ class Notifier(abc.ABC):
         """How many posts a digest takes, for the rate limiter."""
         return len(self.digest_bodies(digest))
 
-    def digest_preview(self, digest: Digest) -> Preview:
-        """What ``send_digest`` would transmit: the bodies, as JSON unless text."""
+    def digest_preview(self, digest: Digest, kind: str) -> Preview:
+        """What ``send_digest`` would transmit (``kind``: the channel, for the note): the
+        bodies, as JSON unless text; a channel with a size limit counts each part."""
         bodies = self.digest_bodies(digest)
         if all(isinstance(b, str) for b in bodies):
-            return Preview(text="\n\n".join(bodies), note=f"digest: {len(bodies)} part(s)",
-                           parts=list(bodies))
-        return parts_preview("digest", bodies, [], None, "", noun="part")
+            sizes = [len(b.encode("utf-8")) for b in bodies]
+            return Preview(text="\n\n".join(bodies), parts=list(bodies), sizes=sizes, unit="bytes",
+                           note=f"{kind} digest: {len(bodies)} part{'s' if len(bodies) != 1 else ''}")
+        return parts_preview(f"{kind} digest", bodies, [], None, "", noun="part")
 
     def rendered(self, message: M, render: Callable[[M], list[Any]]) -> list[Any]:
         """``render(message)``, once per message: the dispatcher counts the bodies
@@ -297,6 +299,11 @@ class PostingNotifier(Notifier, Generic[C]):
         bodies = self.render_parts(message)
         sizes = [self.body_size(body) for body in bodies]
         return parts_preview(self._cfg.kind, bodies, sizes, self.limit, self.unit)
+
+    def digest_preview(self, digest: Digest, kind: str) -> Preview:
+        bodies = self.digest_bodies(digest)
+        sizes = [self.body_size(body) for body in bodies]
+        return parts_preview(f"{kind} digest", bodies, sizes, self.limit, self.unit, noun="part")
 
     async def send(self, message: Message) -> Delivery:
         from relay.channels.parts import send_parts  # parts imports this module

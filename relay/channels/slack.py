@@ -275,6 +275,12 @@ class SlackNotifier(Notifier):
         delivery.data.pop("results", None)
         return delivery
 
+    def digest_preview(self, digest: Digest, kind: str) -> Preview:
+        posts = self.digest_bodies(digest)
+        sizes = [max(len(s) for s in sections_of(p)) for p in posts]  # one section per post
+        return parts_preview("slack digest", posts, sizes, MAX_SECTION_CHARS, "characters",
+                             noun="post")
+
     def preview(self, message: Message) -> Preview:
         posts = self.render_posts(message)
         sizes = [sum(len(s) for s in sections_of(p)) for p in posts]
