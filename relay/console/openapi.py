@@ -133,9 +133,13 @@ _SCHEMAS: dict[str, Any] = {
         "channel": {"enum": list(CHANNELS_BY_KIND)},
         "locale": {"enum": ["en", "zh-CN"]},
         "webhook_id": {"type": "string"},
-        "payload": {"type": "object", "description": "an Alertmanager v4 webhook"}}},
+        "payload": {"type": "object", "description": "an Alertmanager v4 webhook"},
+        "digest": {"enum": ["storm", "hold"], "description": "render only: the digest the "
+                   "payload's group as `groups` groups would be merged into"},
+        "groups": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5}}},
     "Rendered": {"type": "object", "properties": {
         "integration": {"type": "string"}, "channel": {"type": "string"},
+        "digest": {"enum": ["storm", "hold", None]}, "note": {"type": "string"},
         "locale": {"type": "string"}, "ok": {"type": "boolean"},
         "problems": {"type": "array", "items": {"type": "string"}},
         "parts": {"type": "array", "items": {"type": "object", "properties": {

@@ -39,7 +39,8 @@ async def resend(visit: Visit) -> Response:
 # -- template playground -------------------------------------------------------------
 
 PLAYGROUND_DEFAULTS = {"target": "", "locale": "", "source": "sample", "webhook_id": "",
-                       "payload": ""}
+                       "payload": "", "message": "notification", "groups": "5"}
+MESSAGES = ("notification", "storm", "hold")
 
 
 async def playground(visit: Visit) -> Response:
@@ -85,13 +86,16 @@ async def _playground_page(visit: Visit, form: dict[str, str], *, send: bool,
             if send:
                 if "integration" not in body:
                     raise queries.BadRequest(visit.t("playground.send_needs_integration"))
+                if "digest" in body:
+                    raise queries.BadRequest(visit.t("playground.send_needs_notification"))
                 sent = await queries.send_test(visit.state, body, visit.actor)
             result = await queries.render(visit.state, body)
         except queries.BadRequest as exc:
             problem, details = exc.message, exc.details
     return visit.page(
         "playground.html.j2", section="playground", form=form, integrations=integrations,
-        channels=channels, webhooks=webhooks, result=result, sent=sent, problem=problem,
+        channels=channels, webhooks=webhooks, messages=MESSAGES, result=result, sent=sent,
+        problem=problem,
         problem_details=details, status=400 if problem else 200,
     )
 
@@ -105,6 +109,15 @@ def playground_body(form: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {kind: name}
     if form["locale"]:
         body["locale"] = form["locale"]
+    if form["message"] not in MESSAGES:
+        raise queries.BadRequest(f"message: expected one of {', '.join(MESSAGES)}, "
+                                 f"got {form['message']!r}")
+    if form["message"] != "notification":
+        body["digest"] = form["message"]
+        try:
+            body["groups"] = int(form["groups"])
+        except ValueError:
+            raise queries.BadRequest(f"groups: expected a whole number, got {form['groups']!r}") from None
     if form["source"] == "webhook" and form["webhook_id"]:
         body["webhook_id"] = form["webhook_id"]
     elif form["source"] == "paste":

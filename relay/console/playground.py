@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from relay.channels import CHANNELS_BY_KIND as CHANNEL_KINDS
-from relay.channels.base import ChannelConfig, Message, Notifier
+from relay.channels.base import ChannelConfig, Message, Preview
 from relay.clock import FakeClock
 from relay.config import Config
 from relay.console.errors import BadRequest, NotFound
+from relay.digest import DigestKind
 from relay.errors import DeliveryError
 from relay.models import Notification
 from relay.preview import (
@@ -27,7 +28,7 @@ from relay.preview import (
     _pick_integration,
     validate_payload,
 )
-from relay.sample import notification_from_payload, sample_notification
+from relay.sample import notification_from_payload, sample_digest, sample_notification
 from relay.secrets import redact
 from relay.store.base import new_job_id
 from relay.templating import normalize_locale
@@ -70,10 +71,9 @@ def _notification(payload: dict[str, Any] | None, receiver: str | None,
     return notification_from_payload(webhook, receiver or webhook.receiver or "default", reason)
 
 
-def parts_of(notifier: Notifier, message: Message) -> list[dict[str, Any]]:
-    """What ``notifier.send(message)`` would transmit, one entry per message sent, each
-    counted as its vendor counts it (the channel's own Notifier.preview)."""
-    preview = notifier.preview(message)
+def parts_of(preview: Preview) -> list[dict[str, Any]]:
+    """What a send would transmit, one entry per message sent, each counted as its
+    vendor counts it (the channel's own Notifier.preview or digest_preview)."""
     parts = preview.parts or [preview.text]
     sizes = preview.sizes or [len(p.encode("utf-8")) for p in parts]
     unit = preview.unit or "bytes"
@@ -85,8 +85,10 @@ def parts_of(notifier: Notifier, message: Message) -> list[dict[str, Any]]:
 
 
 async def render_parts(config: Config, *, integration: str | None, channel: str | None,
-                       locale: str | None, payload: dict[str, Any] | None,
-                       at: float) -> dict[str, Any]:
+                       locale: str | None, payload: dict[str, Any] | None, at: float,
+                       digest: DigestKind | None = None, groups: int = 5) -> dict[str, Any]:
+    """The parts of one integration's message for ``payload`` (the sample when None);
+    with ``digest``, of the digest ``groups`` groups like it would be merged into."""
     receiver, integration_id, channel_cfg = _integration(config, integration, channel)
     if locale is not None:
         if locale not in LOCALES:
@@ -101,8 +103,11 @@ async def render_parts(config: Config, *, integration: str | None, channel: str 
     async with _notifier_context(config, renderer, open_store=False) as ctx:
         notifier = channel_cfg.build(ctx)
         try:
-            parts = parts_of(notifier, message)
-            note = notifier.preview(message).note
+            if digest is None:
+                preview = notifier.preview(message)
+            else:
+                merged = sample_digest(notification, digest, groups, integration_id, at)
+                preview = notifier.digest_preview(merged, channel_cfg.kind)
         finally:
             await notifier.aclose()
     failures = list(dict.fromkeys([
@@ -112,8 +117,9 @@ async def render_parts(config: Config, *, integration: str | None, channel: str 
         "integration": integration_id,
         "channel": channel_cfg.kind,
         "locale": chosen,
-        "parts": parts,
-        "note": note,
+        "digest": digest,
+        "parts": parts_of(preview),
+        "note": preview.note,
         "problems": failures,
         "ok": not failures,
     }

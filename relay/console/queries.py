@@ -399,7 +399,21 @@ async def render(state: RelayState, body: Mapping[str, Any]) -> dict[str, Any]:
         locale=_optional_str(body, "locale"),
         payload=payload,
         at=state.clock.now(),
+        **_digest_of(body),
     )
+
+
+def _digest_of(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``digest`` ("storm" or "hold") and ``groups`` (1-1000, default 5) of a render body."""
+    digest = body.get("digest")
+    if digest is None:
+        return {}
+    if digest not in ("storm", "hold"):
+        raise BadRequest(f"digest: expected 'storm' or 'hold', got {digest!r}")
+    groups = body.get("groups", 5)
+    if isinstance(groups, bool) or not isinstance(groups, int) or not 1 <= groups <= 1000:
+        raise BadRequest(f"groups: expected a whole number from 1 to 1000, got {groups!r}")
+    return {"digest": digest, "groups": groups}
 
 
 async def send_test(state: RelayState, body: Mapping[str, Any], actor: str) -> dict[str, Any]:

@@ -381,3 +381,21 @@ async def test_a_storm_merged_notification_links_its_digest_and_the_digest_its_m
         for answer in (api, own):  # every field of the answer is documented
             assert set(answer) <= set(schemas["Notification"]["properties"])
         assert set(own["digest"]) == set(schemas["Digest"]["properties"])
+
+
+async def test_the_playground_previews_a_digest_and_sends_only_notifications(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        token = await csrf_of(relay, "/ui/playground")
+        form = {"csrf": token, "target": "integration:chat/wecom/0", "source": "sample",
+                "message": "storm", "groups": "60", "locale": "zh-CN"}
+        rendered = await relay.client.post("/ui/playground", data=form)
+        assert rendered.status_code == 200, rendered.text[:500]
+        assert "wecom digest: " in rendered.text
+        assert len(re.findall(r"\d+ / 4096 content bytes", rendered.text)) >= 2  # split in parts
+        assert '<option value="storm" selected>' in rendered.text
+        bad = await relay.client.post("/ui/playground", data={**form, "groups": "many"})
+        assert bad.status_code == 400 and "groups: expected a whole number" in bad.text
+        refused = await relay.client.post("/ui/playground/send", data=form)
+        assert refused.status_code == 400 and "发送测试只发送单个分组的通知" not in refused.text
+        assert "Send test sends one group" in refused.text

@@ -4,6 +4,7 @@ them, 400/401/403/404/409, and no configured secret in any answer."""
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -415,3 +416,29 @@ async def test_no_answer_holds_a_configured_secret(console: ConsoleFactory) -> N
         for answer in answers:
             assert answer.status_code < 500, answer.text
             assert leaked(answer) == [], answer.request.url
+
+
+async def test_render_previews_the_digest_a_storm_would_send(console: ConsoleFactory) -> None:
+    async with console() as relay:
+        await post_alerts(relay, ["DiskFull"])
+        newest = json_of(await relay.client.get("/api/v1/webhooks"))["webhooks"][0]
+        storm = json_of(await relay.client.post("/api/v1/render", json={
+            "integration": "oncall/wecom/0", "webhook_id": newest["id"], "digest": "storm",
+            "groups": 120, "locale": "zh-CN"}))
+        assert storm["digest"] == "storm" and storm["ok"] is True
+        assert storm["note"].startswith("wecom digest: ")
+        assert len(storm["parts"]) > 1  # 120 groups do not fit one WeCom message
+        assert all(p["size"] <= p["limit"] == 4096 and not p["over"] for p in storm["parts"])
+        text = "".join(p["text"] for p in storm["parts"])
+        assert all(re.search(rf"-{i}(?!\d)", text) for i in range(1, 121))  # every group
+        assert "DiskFull" in text
+        hold = json_of(await relay.client.post("/api/v1/render", json={
+            "channel": "telegram", "digest": "hold"}))
+        assert hold["digest"] == "hold" and hold["parts"][0]["unit"] == "characters"
+        for body in ({"channel": "wecom", "digest": "flood"},
+                     {"channel": "wecom", "digest": "storm", "groups": 0},
+                     {"channel": "wecom", "digest": "storm", "groups": "5"},
+                     {"channel": "wecom", "digest": "storm", "groups": 1001}):
+            answer = await relay.client.post("/api/v1/render", json=body)
+            assert answer.status_code == 400, (body, answer.text)
+            assert answer.json()["error"].split(":")[0] in ("digest", "groups")
