@@ -145,7 +145,9 @@ def test_labels_that_look_like_markup_or_templates_stay_text(page: Any, console:
 def test_every_page_fits_a_390px_phone_without_sideways_scrolling(
         page: Any, console: Console) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
-    job = console.notifications()[0]
+    console.post(webhook(alert("PhoneWidth"), group_key='{}:{alertname="PhoneWidth"}'))
+    assert wait_for(lambda: console.notifications(alertname="PhoneWidth"))
+    job = console.notifications(alertname="PhoneWidth")[0]  # not left over by another test
     for path in [*PAGES, f"/ui/notifications/{job['id']}"]:
         page.goto(console.url + path)
         width = page.evaluate("document.documentElement.scrollWidth")
