@@ -116,7 +116,9 @@ class Dispatcher:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._held: dict[str, Job] = {}  # job id -> job, leased by this dispatcher
         self._wake = asyncio.Event()
-        self._storms = StormMerger(self)
+        self._storms = StormMerger(
+            store=store, clock=clock, metrics=metrics, owner=owner, limiters=self.limiters,
+            leased=self._held, wake=self.wake)
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -210,7 +212,7 @@ class Dispatcher:
             # put back in order.
             waiting = [queue.get_nowait() for _ in range(queue.qsize())]
             try:
-                to_send = await self._storms.merge(integration, [*waiting, *batch])
+                to_send = await self._storms.merge(self._runtime(), integration, [*waiting, *batch])
             except StoreUnavailable as exc:
                 logger.warning("could not merge a storm, sending one by one: %s", exc)
                 to_send = [*waiting, *batch]

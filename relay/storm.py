@@ -24,8 +24,14 @@ from relay.models import Notification
 from relay.store.base import Job, NewJob, new_job_id
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from relay.channels.base import Notifier
-    from relay.dispatch import Dispatcher
+    from relay.clock import Clock
+    from relay.metrics import Metrics
+    from relay.ratelimit import LimiterRegistry
+    from relay.runtime import Runtime
+    from relay.store.base import Store
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +40,24 @@ MAX_MERGE = 5000
 
 
 class StormMerger:
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self._d = dispatcher
+    """The dispatcher's storm check, given what it shares with the dispatcher: the store
+    and its lease owner, the clock, the rate limiters, the ledger of leased jobs (jobs it
+    leases join it; jobs merged into a digest leave it) and a way to wake the claim loop."""
 
-    async def merge(self, integration: str, jobs: list[Job]) -> list[Job]:
+    def __init__(self, *, store: Store, clock: Clock, metrics: Metrics, owner: str,
+                 limiters: LimiterRegistry, leased: dict[str, Job],
+                 wake: Callable[[], None]) -> None:
+        self._store = store
+        self._clock = clock
+        self._metrics = metrics
+        self._owner = owner
+        self._limiters = limiters
+        self._leased = leased
+        self._wake = wake
+
+    async def merge(self, runtime: Runtime, integration: str, jobs: list[Job]) -> list[Job]:
         """``jobs`` (leased, in order) or, in a storm, the digest jobs' predecessors
         removed: returns what is still to be sent one by one."""
-        d = self._d
-        runtime = d._runtime()
         notifier = runtime.notifiers.get(integration)
         policy = notifier.storm if notifier is not None else None
         if (notifier is None or policy is None or not policy.enabled
@@ -51,19 +67,19 @@ class StormMerger:
         singles = [job for job in jobs if "digest" not in job.payload]
         if not singles:
             return jobs
-        now = d._clock.now()
-        backlog = len(singles) + await d._store.count_due(integration, now)
+        now = self._clock.now()
+        backlog = len(singles) + await self._store.count_due(integration, now)
         if backlog < policy.after:
             return jobs
-        limiter = d.limiters.get(notifier.rate_limit_key, notifier.rate_limits)
+        limiter = self._limiters.get(notifier.rate_limit_key, notifier.rate_limits)
         if backlog <= limiter.admits(policy.window, backlog):
             return jobs
         lease = runtime.config.delivery.lease
-        more = await d._store.claim_integration(
-            d._owner, integration, now, max(0, MAX_MERGE - len(singles)), lease
+        more = await self._store.claim_integration(
+            self._owner, integration, now, max(0, MAX_MERGE - len(singles)), lease
         )
         for job in more:
-            d._held.setdefault(job.id, job)
+            self._leased.setdefault(job.id, job)
         known = {job.id for job in jobs}
         everything = [*jobs, *(job for job in more if job.id not in known)]
         members = [job for job in everything if "digest" not in job.payload]
@@ -71,20 +87,20 @@ class StormMerger:
         merged = 0
         for chunk in self._chunks(notifier, integration, members, now):
             digest_job = self._digest_job(integration, chunk, now)
-            if await d._store.merge_into_digest(d._owner, digest_job, [j.id for j in chunk], now):
+            if await self._store.merge_into_digest(self._owner, digest_job, [j.id for j in chunk], now):
                 merged += len(chunk)
                 for job in chunk:
-                    d._held.pop(job.id, None)
+                    self._leased.pop(job.id, None)
                 logger.warning(
                     "alert storm: %d notifications merged into digest %s",
                     len(chunk), digest_job.id,
                     extra={"integration": integration, "job_id": digest_job.id},
                 )
-                d._metrics.storm_merged.labels(_kind(integration)).inc(len(chunk))
+                self._metrics.storm_merged.labels(_kind(integration)).inc(len(chunk))
             else:  # a lease ran out meanwhile: send these one by one
                 keep += chunk
         if merged:
-            d.wake()  # the digest jobs are due now
+            self._wake()  # the digest jobs are due now
         order = {job.id: i for i, job in enumerate(everything)}
         return sorted(keep, key=lambda job: order[job.id])
 
