@@ -362,3 +362,65 @@ async def test_acknowledge_stops_repeats_until_the_group_changes(
         clock.advance(5 * 3600)
         await relay.post(webhook(first, second, group_key='{}:{alertname="Acked"}'))
         assert len(await relay.jobs()) == 3  # repeats again
+
+
+# -- shutdown: a click being acted on finishes first, up to a bound ------------------------
+
+
+@asynccontextmanager
+async def served(tmp_path: Any, yaml_text: str, clock: FakeClock) -> AsyncIterator[Relay]:
+    """The app as `relay serve` runs it: its own lifespan (whose end waits for clicks)."""
+    from relay.app import create_app
+    from relay.metrics import Metrics
+    from relay.store.sqlite import SQLiteStore
+    from tests.conftest import make_config
+
+    store = SQLiteStore.from_url(f"sqlite:///{tmp_path}/relay.db")
+    app = create_app(make_config(yaml_text), store=store, clock=clock, metrics=Metrics(),
+                     background=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+            yield Relay(app, app.state.relay, clock, client)
+
+
+def silence_created(delay: float) -> Answer:
+    return Answer(200, {"silenceID": "0a1b2c"}, {"Content-Type": "application/json"}, delay=delay)
+
+
+async def test_shutdown_waits_for_a_click_still_creating_its_silence(
+    tmp_path: Any, slack: Sink,
+) -> None:
+    clock = FakeClock()
+    with Sink(silence_created(delay=1.0)) as slow_alertmanager:
+        async with served(tmp_path, config_yaml(slack, [slow_alertmanager.url]), clock) as relay:
+            job_id, message = await notify(relay, slack, alert("ClickThenStop"), group="ClickThenStop")
+            body = click("relay_silence_4h", job_id, f"{slack.url}/respond/stop", message)
+            response = await relay.client.post(INTERACTIONS_PATH, content=body,
+                                               headers=signed(body, clock.now()))
+            assert response.status_code == 200  # answered at once; the silence is on its way
+            assert not [r for r in slack.received if r.path == "/respond/stop"]
+        # The lifespan has ended: the silence was created and the user told, before it did.
+        assert [r.path for r in slow_alertmanager.received] == ["/api/v2/silences"]
+        (update,) = [r for r in slack.received if r.path == "/respond/stop"]
+        assert status_lines(update.json())[0].startswith("🔕 Silenced for 4h by <@U024BE7LH>")
+
+
+async def test_shutdown_does_not_wait_past_its_bound_for_a_hanging_alertmanager(
+    tmp_path: Any, slack: Sink, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("relay.app.SHUTDOWN_ACTIONS_WAIT", 0.2)
+    clock = FakeClock()
+    with Sink(silence_created(delay=5.0)) as hanging_alertmanager:
+        async with served(tmp_path, config_yaml(slack, [hanging_alertmanager.url]), clock) as relay:
+            job_id, message = await notify(relay, slack, alert("StopAnyway"), group="StopAnyway")
+            body = click("relay_silence_1h", job_id, f"{slack.url}/respond/hang", message)
+            response = await relay.client.post(INTERACTIONS_PATH, content=body,
+                                               headers=signed(body, clock.now()))
+            assert response.status_code == 200
+            stopping = relay.app.state.slack_interactions
+        # Shutdown went on with the click unfinished (the Alertmanager still holds it).
+        assert [r.path for r in hanging_alertmanager.received] == ["/api/v2/silences"]
+        assert not [r for r in slack.received if r.path == "/respond/hang"]
+        for task in list(stopping._tasks):
+            task.cancel()
