@@ -388,18 +388,23 @@ def silence_created(delay: float) -> Answer:
     return Answer(200, {"silenceID": "0a1b2c"}, {"Content-Type": "application/json"}, delay=delay)
 
 
+async def click_in_flight(relay: Relay, slack: Sink, action: str, respond_path: str) -> None:
+    """A firing message clicked: answered at once, the action still on its way."""
+    job_id, message = await notify(relay, slack, alert(f"Click{action}"), group=f"Click{action}")
+    body = click(action, job_id, f"{slack.url}{respond_path}", message)
+    response = await relay.client.post(INTERACTIONS_PATH, content=body,
+                                       headers=signed(body, relay.clock.now()))
+    assert response.status_code == 200
+    assert not [r for r in slack.received if r.path == respond_path]
+
+
 async def test_shutdown_waits_for_a_click_still_creating_its_silence(
     tmp_path: Any, slack: Sink,
 ) -> None:
     clock = FakeClock()
     with Sink(silence_created(delay=1.0)) as slow_alertmanager:
         async with served(tmp_path, config_yaml(slack, [slow_alertmanager.url]), clock) as relay:
-            job_id, message = await notify(relay, slack, alert("ClickThenStop"), group="ClickThenStop")
-            body = click("relay_silence_4h", job_id, f"{slack.url}/respond/stop", message)
-            response = await relay.client.post(INTERACTIONS_PATH, content=body,
-                                               headers=signed(body, clock.now()))
-            assert response.status_code == 200  # answered at once; the silence is on its way
-            assert not [r for r in slack.received if r.path == "/respond/stop"]
+            await click_in_flight(relay, slack, "relay_silence_4h", "/respond/stop")
         # The lifespan has ended: the silence was created and the user told, before it did.
         assert [r.path for r in slow_alertmanager.received] == ["/api/v2/silences"]
         (update,) = [r for r in slack.received if r.path == "/respond/stop"]
@@ -413,11 +418,7 @@ async def test_shutdown_does_not_wait_past_its_bound_for_a_hanging_alertmanager(
     clock = FakeClock()
     with Sink(silence_created(delay=5.0)) as hanging_alertmanager:
         async with served(tmp_path, config_yaml(slack, [hanging_alertmanager.url]), clock) as relay:
-            job_id, message = await notify(relay, slack, alert("StopAnyway"), group="StopAnyway")
-            body = click("relay_silence_1h", job_id, f"{slack.url}/respond/hang", message)
-            response = await relay.client.post(INTERACTIONS_PATH, content=body,
-                                               headers=signed(body, clock.now()))
-            assert response.status_code == 200
+            await click_in_flight(relay, slack, "relay_silence_1h", "/respond/hang")
             stopping = relay.app.state.slack_interactions
         # Shutdown went on with the click unfinished (the Alertmanager still holds it).
         assert [r.path for r in hanging_alertmanager.received] == ["/api/v2/silences"]
