@@ -32,6 +32,7 @@ from pydantic import (
 from relay.alertmanager import AlertmanagerConfig
 from relay.channels import CHANNEL_TYPES, CHANNELS
 from relay.channels.base import ChannelConfig, Locale
+from relay.config_checks import Finding, Loc, cross_check, expand_env, format_loc
 from relay.config_yaml import load_yaml, yaml_problem
 from relay.durations import Duration
 from relay.errors import ConfigError
@@ -281,72 +282,12 @@ class Config(StrictModel):
 
 # -- loading ------------------------------------------------------------------------
 
-Loc = tuple[int | str, ...]
-Finding = tuple[Loc, str]  # where, what
-
-# `$$`, `${VAR}`, `${VAR:-default}`, and a bare `$VAR`, which is not expanded.
-_ENV_REF = re.compile(
-    r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
-)
-#: A bare `$NAME` inside a longer value that looks like an environment variable. Lower
-#: case (`$labels` in a template, `pa$sword`) is left alone.
-_ENV_LIKE = re.compile(r"^[A-Z_][A-Z0-9_]+$")
-
-
 class InvalidConfig(ConfigError):
     """A ConfigError that also carries the warnings found in the same run."""
 
     def __init__(self, problems: list[str], warnings: list[str] | None = None) -> None:
         super().__init__(problems)
         self.warnings = warnings or []
-
-
-def format_loc(loc: tuple[int | str, ...] | list[int | str]) -> str:
-    """('route', 'routes', 1, 'matchers', 0) -> 'route.routes[1].matchers[0]'."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            name = {"global_": "global", "continue_": "continue", "from_": "from"}.get(part, part)
-            out += f".{name}" if out else name
-    return out
-
-
-def _expand_env(
-    node: Any, loc: Loc, env: dict[str, str], problems: list[Finding], warnings: list[Finding]
-) -> Any:
-    if isinstance(node, dict):
-        return {k: _expand_env(v, (*loc, str(k)), env, problems, warnings) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_expand_env(v, (*loc, i), env, problems, warnings) for i, v in enumerate(node)]
-    if not isinstance(node, str) or "$" not in node:
-        return node
-
-    def substitute(match: re.Match[str]) -> str:
-        text = match.group(0)
-        if text == "$$":
-            return "$"
-        bare = match.group(3)
-        if bare is not None:
-            literal = (f"{text!r} is sent as written: relay expands only ${{{bare}}} "
-                       f"(write ${{{bare}}}, or $${bare} for a literal '$')")
-            if text == node:  # nothing but a reference: it was meant to be expanded
-                problems.append((loc, literal))
-            elif _ENV_LIKE.match(bare):
-                warnings.append((loc, literal))
-            return text
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        problems.append(
-            (loc, f"environment variable {name} is not set (set it, or write ${{{name}:-default}})")
-        )
-        return ""
-
-    return _ENV_REF.sub(substitute, node)
 
 
 def _pydantic_problems(exc: ValidationError) -> list[Finding]:
@@ -444,7 +385,7 @@ def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | N
         raise InvalidConfig([f"{source}: expected a mapping at the top level"])
     problems: list[Finding] = []
     warnings: list[Finding] = []
-    raw = _expand_env(raw, (), dict(os.environ) if env is None else env, problems, warnings)
+    raw = expand_env(raw, (), dict(os.environ) if env is None else env, problems, warnings)
     env_locs = [loc for loc, _ in problems]
 
     def follows_from_env(loc: Loc) -> bool:
@@ -457,7 +398,7 @@ def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | N
         config = Config.model_validate(raw)
     except ValidationError as exc:
         problems += [p for p in _pydantic_problems(exc) if not follows_from_env(p[0])]
-    problems += [p for p in _cross_check(raw) if not follows_from_env(p[0])]
+    problems += [p for p in cross_check(raw) if not follows_from_env(p[0])]
     warnings += _channel_warnings(raw, config)
 
     def lines(found: list[Finding]) -> list[str]:
@@ -477,74 +418,3 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except OSError as exc:
         raise InvalidConfig([f"{path}: cannot read config: {exc.strerror}"]) from None
     return parse_config(text, source=str(path))
-
-
-def _cross_check(raw: dict[str, Any]) -> list[Finding]:
-    """Checks that span sections: receiver names, route references, matchers.
-
-    They read the raw (expanded) mapping, not the validated Config, so that they run
-    also when some other section is invalid; a value of the wrong type is skipped
-    (the schema reports it).
-    """
-    from relay.routing import parse_matcher
-
-    problems: list[Finding] = []
-    seen: dict[str, int] = {}
-    receivers = raw.get("receivers")
-    for index, receiver in enumerate(receivers if isinstance(receivers, list) else []):
-        name = receiver.get("name") if isinstance(receiver, dict) else None
-        if not isinstance(name, str) or not name:
-            continue
-        if name in seen:
-            problems.append((("receivers", index, "name"),
-                             f"duplicate receiver name {name!r} (first at receivers[{seen[name]}])"))
-        seen.setdefault(name, index)
-
-    intervals: dict[str, int] = {}
-    raw_intervals = raw.get("time_intervals")
-    for index, interval in enumerate(raw_intervals if isinstance(raw_intervals, list) else []):
-        name = interval.get("name") if isinstance(interval, dict) else None
-        if not isinstance(name, str) or not name:
-            continue
-        if name in intervals:
-            problems.append((("time_intervals", index, "name"), f"duplicate time interval name "
-                             f"{name!r} (first at time_intervals[{intervals[name]}])"))
-        intervals.setdefault(name, index)
-
-    route = raw.get("route")
-    if not isinstance(route, dict):
-        return problems
-    if route.get("receiver") is None:
-        problems.append((("route", "receiver"), "the root route needs a receiver"))
-
-    def walk(node: dict[str, Any], where: Loc) -> None:
-        receiver = node.get("receiver")
-        if isinstance(receiver, str) and receiver not in seen:
-            problems.append(((*where, "receiver"), f"unknown receiver {receiver!r} "
-                             f"(known: {', '.join(sorted(seen)) or 'none'})"))
-        matchers = node.get("matchers")
-        for i, text in enumerate(matchers if isinstance(matchers, list) else []):
-            try:
-                parse_matcher(text) if isinstance(text, str) else None
-            except ValueError as exc:
-                problems.append(((*where, "matchers", i), str(exc)))
-        match_re = node.get("match_re")
-        for name, pattern in match_re.items() if isinstance(match_re, dict) else ():
-            try:
-                re.compile(pattern) if isinstance(pattern, str) else None
-            except re.error as exc:
-                problems.append(((*where, "match_re", str(name)), f"invalid regex: {exc}"))
-        for key in ("mute_time_intervals", "active_time_intervals", "hold_time_intervals"):
-            names = node.get(key)
-            for i, name in enumerate(names if isinstance(names, list) else []):
-                if isinstance(name, str) and name not in intervals:
-                    problems.append(((*where, key, i), f"unknown time interval {name!r} "
-                                     f"(known: {', '.join(sorted(intervals)) or 'none'}; "
-                                     "define it under time_intervals)"))
-        children = node.get("routes")
-        for i, child in enumerate(children if isinstance(children, list) else []):
-            if isinstance(child, dict):
-                walk(child, (*where, "routes", i))
-
-    walk(route, ("route",))
-    return problems

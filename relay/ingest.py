@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from relay.config import format_loc
+from relay.config_checks import format_loc
 from relay.durations import format_duration
 from relay.errors import StoreUnavailable
 from relay.grouping import plan_webhook

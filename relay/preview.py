@@ -25,7 +25,8 @@ from relay import __version__
 from relay.channels import CHANNELS_BY_KIND
 from relay.channels.base import ChannelConfig, Message, Notifier, NotifierContext
 from relay.clock import Clock, FakeClock
-from relay.config import Config, format_loc
+from relay.config import Config
+from relay.config_checks import format_loc
 from relay.digest import DigestKind
 from relay.errors import DeliveryError
 from relay.models import WebhookPayload
