@@ -30,6 +30,7 @@ DESK = [
     ("groups", "/ui/groups"),
     ("group", "/ui/group?key={group}"),
     ("playground", "/ui/playground"),
+    ("playground-digest", "/ui/playground"),
     ("routes", "/ui/routes?labels=alertname%3DDiskFull%0Ateam%3Dchat"),
     ("config", "/ui/config"),
 ]
@@ -76,6 +77,9 @@ def shoot(console: Console, out: Path, ids: dict[str, str]) -> list[Path]:
                 page.goto(console.url + path.format(**values))
                 if "playground" in name:
                     page.select_option("#p-target", "integration:chat/wecom/0")
+                    if "digest" in name:  # the storm digest of 40 groups like the sample's
+                        page.select_option("#p-message", "storm")
+                        page.fill("#p-groups", "40")
                     page.click("#render")
                     page.wait_for_selector("#result figure.part")
                 target = out / f"{name}.png"
