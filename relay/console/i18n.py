@@ -234,9 +234,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "playground.locale_default": ("as configured", "按配置"),
     "playground.payload": ("Payload", "告警数据"),
     "playground.message": ("Message", "消息类型"),
-    "playground.message_notification": ("Notification", "单个通知"),
-    "playground.message_storm": ("Storm digest", "告警风暴汇总"),
-    "playground.message_hold": ("Quiet-hours digest", "暂缓时段汇总"),
+    "playground.message.notification": ("Notification", "单个通知"),
+    "playground.message.storm": ("Storm digest", "告警风暴汇总"),
+    "playground.message.hold": ("Quiet-hours digest", "暂缓时段汇总"),
     "playground.groups": ("Digest groups", "汇总分组数"),
     "playground.send_needs_notification": (
         "Send test sends one group's notification; choose that message to send.",

@@ -10,6 +10,7 @@ from typing import get_args
 import pytest
 
 from relay.console.i18n import CATALOGS, MESSAGES, pick_language, translate
+from relay.console.pages_actions import MESSAGES as PLAYGROUND_MESSAGES
 from relay.console.render import TEMPLATE_DIR
 from relay.digest import DigestKind
 
@@ -42,6 +43,8 @@ def test_every_runtime_built_key_has_entries_for_its_values() -> None:
         assert f"outcome.{outcome}" in MESSAGES
     for kind in get_args(DigestKind):
         assert f"digest.kind.{kind}" in MESSAGES
+    for message in PLAYGROUND_MESSAGES:
+        assert f"playground.message.{message}" in MESSAGES
 
 
 @pytest.mark.parametrize("key", sorted(MESSAGES))

@@ -145,12 +145,13 @@ def test_check_config_uses_the_packaged_default_from_an_empty_directory(installe
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_render_is_byte_for_byte_the_checkouts(installed: Installed, channel: str) -> None:
     checkout = ROOT / ".venv" / "bin" / "relay"
-    for locale in LOCALES:
-        args = ("render", "--channel", channel, "--locale", locale, "--at", AT)
+    digest = ("--digest", "storm", "--groups", "12")  # the digest templates too
+    for args in [("render", "--channel", channel, "--locale", locale, "--at", AT, *extra)
+                 for locale in LOCALES for extra in ((), digest)]:
         wheel = installed.run(*args)
         here = subprocess.run([str(checkout), *args], cwd=installed.workdir,
                               capture_output=True, text=True, timeout=60, check=True)
-        assert wheel.stdout == here.stdout, (channel, locale)
+        assert wheel.stdout == here.stdout, args
         # The built-in templates were found: not the last-resort "[FIRING:3] ... (4 alerts)".
         assert "(4 alerts)" not in wheel.stdout and "template problem" not in wheel.stderr
 
