@@ -70,6 +70,22 @@ def expand_env(
     return _ENV_REF.sub(substitute, node)
 
 
+def _names(raw: dict[str, Any], section: str, what: str, problems: list[Finding]) -> dict[str, int]:
+    """The ``name`` of each entry of list ``section`` -> its first index; a name given
+    again is a problem naming where it was first."""
+    first: dict[str, int] = {}
+    entries = raw.get(section)
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name:
+            continue
+        if name in first:
+            problems.append(((section, index, "name"),
+                             f"duplicate {what} {name!r} (first at {section}[{first[name]}])"))
+        first.setdefault(name, index)
+    return first
+
+
 def cross_check(raw: dict[str, Any]) -> list[Finding]:
     """Checks that span sections: receiver names, route references, matchers.
 
@@ -80,27 +96,8 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
     from relay.routing import parse_matcher
 
     problems: list[Finding] = []
-    seen: dict[str, int] = {}
-    receivers = raw.get("receivers")
-    for index, receiver in enumerate(receivers if isinstance(receivers, list) else []):
-        name = receiver.get("name") if isinstance(receiver, dict) else None
-        if not isinstance(name, str) or not name:
-            continue
-        if name in seen:
-            problems.append((("receivers", index, "name"),
-                             f"duplicate receiver name {name!r} (first at receivers[{seen[name]}])"))
-        seen.setdefault(name, index)
-
-    intervals: dict[str, int] = {}
-    raw_intervals = raw.get("time_intervals")
-    for index, interval in enumerate(raw_intervals if isinstance(raw_intervals, list) else []):
-        name = interval.get("name") if isinstance(interval, dict) else None
-        if not isinstance(name, str) or not name:
-            continue
-        if name in intervals:
-            problems.append((("time_intervals", index, "name"), f"duplicate time interval name "
-                             f"{name!r} (first at time_intervals[{intervals[name]}])"))
-        intervals.setdefault(name, index)
+    seen = _names(raw, "receivers", "receiver name", problems)
+    intervals = _names(raw, "time_intervals", "time interval name", problems)
 
     route = raw.get("route")
     if not isinstance(route, dict):
