@@ -594,11 +594,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RelayProces
         relay.stop()
 
 
-def notifications_api(relay: RelayProcess) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{relay.url}/api/v1/notifications", params={"limit": 1000}, timeout=5)
-    return list(answer.json()["notifications"])
-
-
 @pytest.mark.parametrize("path", [
     "", "/", "/api/v1/alerts/webhook", "/api/v1/alerts/webhook/", "/api/v1/alerts/webhook/team",
     "/api/v1/alerts/webhook/team/",
@@ -617,12 +612,12 @@ def test_test_alert_takes_a_base_url_or_a_webhook_url(live: tuple[RelayProcess, 
 
 def test_every_test_alert_is_a_new_alert(live: tuple[RelayProcess, str]) -> None:
     relay, _ = live
-    before = {job["id"] for job in notifications_api(relay)}
+    before = {job["id"] for job in relay.jobs()}
     for _ in range(2):
         result = run("test-alert", "--url", relay.url, "--label", "case=twice")
         assert result.exit_code == 0, result.output
         assert "accepted: 1 alert, 1 notification" in result.stdout
-    new = [job for job in notifications_api(relay) if job["id"] not in before]
+    new = [job for job in relay.jobs() if job["id"] not in before]
     assert len(new) == 2
 
 
@@ -653,7 +648,7 @@ def test_notifications_list_names_group_status_and_last_error(
     relay, config = live
     assert run("test-alert", "--url", relay.url, "--label", "target=broken").exit_code == 0
     assert wait_for(lambda: any(job["integration"] == "broken/webhook/0" and job["attempts"]
-                                for job in notifications_api(relay)))
+                                for job in relay.jobs()))
     result = run("notifications", "list", "--url", relay.url, "--config", config)
     assert result.exit_code == 0, result.output
     header, *rows = result.stdout.splitlines()

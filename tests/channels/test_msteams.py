@@ -197,9 +197,8 @@ def test_labels_and_annotations_cannot_make_markdown(
     notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
     make_alert: Callable[..., Alert], make_notification: Callable[..., Notification], value: str,
 ) -> None:
-    alert = make_alert(value)
+    alert = make_alert(value, summary=value)
     alert.labels["team"] = value
-    alert.annotations["summary"] = value
     n = make_notification(alerts=[alert], group_labels={"alertname": value})
     content = card(notifier_for(teams_yaml()).render_parts(make_message(n))[0])  # type: ignore[attr-defined]
     flat = " ".join(value.splitlines())
@@ -234,12 +233,8 @@ def test_every_card_is_valid_json_within_28kb_and_alerts_are_once_in_order(
     make_alert: Callable[..., Alert], make_notification: Callable[..., Notification],
     summaries: list[str], truncated: int,
 ) -> None:
-    alerts = []
-    for i, summary in enumerate(summaries):
-        alert = make_alert(f"Alert{i:02d}X")
-        alert.annotations["summary"] = summary
-        alert.annotations["description"] = summary * 4
-        alerts.append(alert)
+    alerts = [make_alert(f"Alert{i:02d}X", summary=summary, description=summary * 4)
+              for i, summary in enumerate(summaries)]
     notifier = notifier_for(teams_yaml())
     assert isinstance(notifier, MSTeamsNotifier)
     message = make_message(make_notification(alerts=alerts, truncated_alerts=truncated))

@@ -242,10 +242,8 @@ def test_labels_and_annotations_cannot_break_entities(
     notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
     make_alert: Callable[..., Alert], make_notification: Callable[..., Notification], value: str,
 ) -> None:
-    alert = make_alert("Injected")
+    alert = make_alert("Injected", summary=value, description=value)
     alert.labels["team"] = value
-    alert.annotations["summary"] = value
-    alert.annotations["description"] = value
     n = make_notification(alerts=[alert], group_labels={"alertname": value})
     notifier = notifier_for(tg_yaml())
     assert isinstance(notifier, TelegramNotifier)
@@ -284,12 +282,8 @@ def test_every_part_is_within_4096_and_valid_and_alerts_are_once_in_order(
     make_alert: Callable[..., Alert], make_notification: Callable[..., Notification],
     summaries: list[str], truncated: int,
 ) -> None:
-    alerts = []
-    for i, summary in enumerate(summaries):
-        alert = make_alert(f"Alert{i:02d}X")
-        alert.annotations["summary"] = summary
-        alert.annotations["description"] = summary * 3
-        alerts.append(alert)
+    alerts = [make_alert(f"Alert{i:02d}X", summary=summary, description=summary * 3)
+              for i, summary in enumerate(summaries)]
     n = make_notification(alerts=alerts, truncated_alerts=truncated)
     notifier = notifier_for(tg_yaml())
     assert isinstance(notifier, TelegramNotifier)

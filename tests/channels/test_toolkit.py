@@ -7,7 +7,8 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -268,11 +269,17 @@ def test_structured_parts_split_by_json_bytes(texts: list[str]) -> None:
 # -- the part sender -------------------------------------------------------------------
 
 
-async def test_parts_resume_after_the_delivered_ones_and_name_the_failing_part() -> None:
+@asynccontextmanager
+async def parts_context() -> AsyncIterator[NotifierContext]:
+    """What send_parts needs of a notifier: a config, an HTTP client, a progress store."""
     config = parse_config("route: {receiver: r}\nreceivers: [{name: r}]\n")
     async with httpx.AsyncClient() as http:
-        ctx = NotifierContext(config=config, http=http, renderer=Renderer(config),
+        yield NotifierContext(config=config, http=http, renderer=Renderer(config),
                               store=RefStore(), timeout=5.0)
+
+
+async def test_parts_resume_after_the_delivered_ones_and_name_the_failing_part() -> None:
+    async with parts_context() as ctx:
         message = Message("job-1", sample_notification("r"), "r/x/0")
         posted: list[str] = []
         fail_at = {2}
@@ -296,10 +303,7 @@ async def test_parts_resume_after_the_delivered_ones_and_name_the_failing_part()
 
 
 async def test_a_failing_part_carries_what_its_attempt_sent() -> None:
-    config = parse_config("route: {receiver: r}\nreceivers: [{name: r}]\n")
-    async with httpx.AsyncClient() as http:
-        ctx = NotifierContext(config=config, http=http, renderer=Renderer(config),
-                              store=RefStore(), timeout=5.0)
+    async with parts_context() as ctx:
         message = Message("job-2", sample_notification("r"), "r/x/0")
         answers = [None, PermanentError("http_400", "no"),  # part 1 ok, part 2 fails
                    None, RetryableError("http_503", "busy"),  # resumed: 2 ok, 3 fails

@@ -8,7 +8,6 @@ import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -70,11 +69,6 @@ def served(robot: FakeDingTalk, tmp_path_factory: pytest.TempPathFactory,
         relay.stop()
 
 
-def jobs(relay: RelayProcess) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{relay.url}/api/v1/notifications", params={"limit": 100}, timeout=5)
-    return list(answer.json()["notifications"])
-
-
 def test_relay_serve_delivers_split_signed_and_mentioning(
     served: tuple[RelayProcess, Path], robot: FakeDingTalk,
 ) -> None:
@@ -93,7 +87,7 @@ def test_relay_serve_delivers_split_signed_and_mentioning(
     assert first["at"] == {"atMobiles": ["13800000000"]} and "at" not in second
     assert first["markdown"]["text"].endswith("@13800000000")
     assert wait_for(lambda: any(j["integration"] == "ops/dingtalk/0" and
-                                j["status"] == "delivered" for j in jobs(relay)))
+                                j["status"] == "delivered" for j in relay.jobs()))
 
 
 def test_a_wrong_secret_is_dead_with_dingtalks_words_and_a_hint(
@@ -103,8 +97,8 @@ def test_a_wrong_secret_is_dead_with_dingtalks_words_and_a_hint(
     httpx.post(f"{relay.url}/api/v1/alerts/webhook", timeout=5,
                json=webhook(alert("Wrong", target="wrong"), group_key='{}:{alertname="Wrong"}'))
     assert wait_for(lambda: any(j["integration"] == "wrong/dingtalk/0" and j["status"] == "dead"
-                                for j in jobs(relay)), timeout=20), relay.log()
-    [job] = [j for j in jobs(relay) if j["integration"] == "wrong/dingtalk/0"]
+                                for j in relay.jobs()), timeout=20), relay.log()
+    [job] = [j for j in relay.jobs() if j["integration"] == "wrong/dingtalk/0"]
     assert job["attempts"][0]["reason"] == "errcode_310000"
     assert "sign not match" in job["last_error"] and "加签: check secret" in job["last_error"]
 

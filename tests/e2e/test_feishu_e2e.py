@@ -9,7 +9,6 @@ import hmac
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -55,11 +54,6 @@ receivers:
         process.stop()
 
 
-def delivered(relay: RelayProcess) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{relay.url}/api/v1/notifications", timeout=5)
-    return [n for n in answer.json()["notifications"] if n["status"] == "delivered"]
-
-
 def test_signed_cards_resigned_after_19021_and_split_past_20_kb(
     relay: RelayProcess, bot: Sink,
 ) -> None:
@@ -70,7 +64,8 @@ def test_signed_cards_resigned_after_19021_and_split_past_20_kb(
     for payload in (small, big):
         answer = httpx.post(f"{relay.url}/api/v1/alerts/webhook", json=payload, timeout=5)
         assert answer.status_code == 200
-    assert wait_for(lambda: len(delivered(relay)) == 2, timeout=20), relay.log()
+    assert wait_for(lambda: [n["status"] for n in relay.jobs()].count("delivered") == 2,
+                    timeout=20), relay.log()
 
     bodies = [r.json() for r in bot.received]
     assert len(bodies) == 4  # refused once (19021), signed afresh, and two cards

@@ -89,12 +89,6 @@ def keys_received(sink: Sink) -> collections.Counter[str]:
         return collections.Counter(r.headers["Idempotency-Key"] for r in sink.received)
 
 
-def all_jobs(relay: RelayProcess) -> list[dict[str, Any]]:
-    response = httpx.get(f"{relay.url}/api/v1/notifications?limit=1000", timeout=5)
-    assert response.status_code == 200, response.text
-    return list(response.json()["notifications"])
-
-
 def logs(replicas: list[RelayProcess]) -> str:
     return "\n".join(f"--- {r.url}\n{r.log()}" for r in replicas)
 
@@ -183,10 +177,10 @@ def test_kill_9_of_a_replica_holding_leases_loses_nothing(
         assert wait_for(lambda: len(keys_received(sink)) >= jobs, timeout=40), logs(survivors)
         time.sleep(1.0)  # let the last answers be recorded
         received = keys_received(sink)
-        stored = all_jobs(survivors[0])
+        stored = survivors[0].jobs()
         assert len(stored) == jobs
         assert set(received) == {j["id"] for j in stored}
-        assert wait_for(lambda: {j["status"] for j in all_jobs(survivors[0])} == {"delivered"},
+        assert wait_for(lambda: {j["status"] for j in survivors[0].jobs()} == {"delivered"},
                         timeout=10), logs(survivors)
         # Only the attempt the killed replica had in flight may have been sent twice.
         duplicates = {key for key, n in received.items() if n > 1}

@@ -56,6 +56,13 @@ def stack(tmp_path: Path) -> Iterator[tuple[RelayProcess, ServiceProcess, Sink]]
         am.stop()
 
 
+def fire(relay: RelayProcess, slack: Sink, name: str) -> dict[str, Any]:
+    """Post a firing alert ``name`` in a group of its own; the Slack message relay sent."""
+    payload = webhook(alert(name), group_key=f'{{}}:{{alertname="{name}"}}')
+    assert httpx.post(f"{relay.url}/api/v1/alerts/webhook", json=payload, timeout=5).status_code == 200
+    return posted_message(slack, name)
+
+
 def posted_message(slack: Sink, name: str) -> dict[str, Any]:
     def found() -> bool:
         return any(r.path == "/api/chat.postMessage" and name in r.json()["text"]
@@ -100,9 +107,7 @@ def test_click_through_relay_serve_creates_the_silence(
     stack: tuple[RelayProcess, ServiceProcess, Sink],
 ) -> None:
     relay, am, slack = stack
-    payload = webhook(alert("E2ESilence"), group_key='{}:{alertname="E2ESilence"}')
-    assert httpx.post(f"{relay.url}/api/v1/alerts/webhook", json=payload, timeout=5).status_code == 200
-    message = posted_message(slack, "E2ESilence")
+    message = fire(relay, slack, "E2ESilence")
 
     # A replayed (stale) click is refused and does nothing.
     stale = click(relay, "relay_silence_1h", message, f"{slack.url}/respond/stale",
@@ -129,9 +134,7 @@ def test_acknowledge_through_relay_serve_shows_in_the_delivery_log(
     stack: tuple[RelayProcess, ServiceProcess, Sink],
 ) -> None:
     relay, _, slack = stack
-    payload = webhook(alert("E2EAck"), group_key='{}:{alertname="E2EAck"}')
-    assert httpx.post(f"{relay.url}/api/v1/alerts/webhook", json=payload, timeout=5).status_code == 200
-    message = posted_message(slack, "E2EAck")
+    message = fire(relay, slack, "E2EAck")
     assert click(relay, "relay_ack", message, f"{slack.url}/respond/ack",
                  time.time()).status_code == 200
     assert status_of(slack, "/respond/ack") == ["✅ Acknowledged by <@U0E2E>"]

@@ -61,6 +61,12 @@ class RelayProcess:
             time.sleep(0.1)
         raise RuntimeError(f"relay did not become ready: {self.log()}")
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """The delivery log (GET /api/v1/notifications), newest first, up to 1,000 jobs."""
+        answer = httpx.get(f"{self.url}/api/v1/notifications", params={"limit": 1000}, timeout=5)
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["notifications"])
+
     def settled_jobs(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         """The delivery log once it holds `count` jobs and none is pending or running.
 
@@ -71,8 +77,7 @@ class RelayProcess:
 
         def settled() -> bool:
             nonlocal jobs
-            answer = httpx.get(f"{self.url}/api/v1/notifications", params={"limit": 1000}, timeout=5)
-            jobs = answer.json()["notifications"]
+            jobs = self.jobs()
             return len(jobs) >= count and not any(j["status"] in ("pending", "running") for j in jobs)
 
         wait_for(settled, timeout)

@@ -54,6 +54,11 @@ class Installed:
             assert done.returncode == 0, (args, done.stdout, done.stderr)
         return done
 
+    def python(self, code: str) -> str:
+        """What ``code`` prints in the installed venv's Python, from the empty workdir."""
+        return subprocess.run([str(self.relay.parent / "python"), "-c", code], cwd=self.workdir,
+                              env=self.env(), capture_output=True, text=True, check=True).stdout
+
 
 def docker_context() -> list[str]:
     """The files `docker build .` sends: tracked and untracked-not-ignored files, less the
@@ -111,13 +116,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
 
 
 def test_the_wheel_carries_the_templates_and_configs(installed: Installed) -> None:
-    found = subprocess.run(
-        [str(installed.relay.parent / "python"), "-c",
-         "import relay, relay.resources as r; print(relay.__file__);"
-         " print(r.packaged(r.TEMPLATES, 'zh-CN/wecom.markdown.j2').is_file());"
-         " print(r.example_names())"],
-        cwd=installed.workdir, env=installed.env(), capture_output=True, text=True, check=True,
-    ).stdout.splitlines()
+    found = installed.python(
+        "import relay, relay.resources as r; print(relay.__file__);"
+        " print(r.packaged(r.TEMPLATES, 'zh-CN/wecom.markdown.j2').is_file());"
+        " print(r.example_names())").splitlines()
     assert "site-packages" in found[0] and str(ROOT) not in found[0]
     assert found[1] == "True"
     assert found[2] == repr(EXAMPLES)
@@ -125,13 +127,10 @@ def test_the_wheel_carries_the_templates_and_configs(installed: Installed) -> No
 
 def test_every_registered_template_is_in_the_wheel_in_both_locales(installed: Installed) -> None:
     """Every channel's templates (digests included) as the installed registry names them."""
-    missing = subprocess.run(
-        [str(installed.relay.parent / "python"), "-c",
-         "import relay.resources as r; from relay.channels import TEMPLATE_NAMES;"
-         " print([f'{loc}/{n}.j2' for n in TEMPLATE_NAMES for loc in ('en', 'zh-CN')"
-         " if not r.packaged(r.TEMPLATES, f'{loc}/{n}.j2').is_file()])"],
-        cwd=installed.workdir, env=installed.env(), capture_output=True, text=True, check=True,
-    ).stdout.strip()
+    missing = installed.python(
+        "import relay.resources as r; from relay.channels import TEMPLATE_NAMES;"
+        " print([f'{loc}/{n}.j2' for n in TEMPLATE_NAMES for loc in ('en', 'zh-CN')"
+        " if not r.packaged(r.TEMPLATES, f'{loc}/{n}.j2').is_file()])").strip()
     assert missing == "[]"
 
 
