@@ -26,6 +26,7 @@ from relay.errors import PermanentError, RetryableError
 from relay.models import Alert, Notification
 from relay.ratelimit import Rate
 from relay.templating import Renderer
+from tests.helpers.channel_yaml import ROUTE, one_integration
 
 TOKEN = "0d4f1c2e-9a8b-4c7d-8e6f-5a4b3c2d1e0f"
 URL = f"https://open.feishu.cn/open-apis/bot/v2/hook/{TOKEN}"
@@ -33,14 +34,8 @@ SECRET = "feishuSignSecret-Q1w2E3r4"
 OK = {"code": 0, "data": {}, "msg": "success"}
 
 
-def bot_yaml(**extra: Any) -> str:
-    fields = {"webhook_url": URL, **extra}
-    return f"""
-    route: {{receiver: oncall}}
-    receivers:
-      - name: oncall
-        feishu_configs: [{json.dumps(fields, ensure_ascii=False)}]
-    """
+def bot_yaml(top: str = ROUTE, **extra: Any) -> str:
+    return one_integration("feishu", {"webhook_url": URL, **extra}, top)
 
 
 def posted(route: respx.Route) -> list[dict[str, Any]]:
@@ -486,8 +481,8 @@ async def test_a_storm_of_100_notifications_stays_within_5_per_second_and_100_pe
     time = VirtualTime()
     bot = FakeFeishu(time)
     respx_mock.post(URL).mock(side_effect=bot)
-    config = bot_yaml(secret=SECRET).replace("route: {receiver: oncall}", """
-    route: {receiver: oncall, group_by: [alertname], group_wait: 0s}""")
+    config = bot_yaml("route: {receiver: oncall, group_by: [alertname], group_wait: 0s}",
+                      secret=SECRET)
     async with relay_factory(config) as relay:
         relay.state.dispatcher.limiters = LimiterRegistry(monotonic=time.monotonic,
                                                           sleep=time.sleep)

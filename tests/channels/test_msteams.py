@@ -27,6 +27,7 @@ from relay.models import Alert, Notification
 from relay.ratelimit import Rate
 from relay.templating import markdown_escape
 from tests.channels.test_channel_secrets import leaks
+from tests.helpers.channel_yaml import ROUTE, one_integration
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.storm import EnforcingVendor, VirtualTime, storm
 
@@ -37,13 +38,8 @@ URL = (f"https://prod-12.westeurope.logic.azure.com:443/workflows/{WORKFLOW}/tri
 ENDPOINT = URL.split("?")[0]
 
 
-def teams_yaml(top: str = "route: {receiver: oncall}", **extra: Any) -> str:
-    fields = {"webhook_url": URL, **extra}
-    return f"""{top}
-receivers:
-  - name: oncall
-    msteams_configs: [{json.dumps(fields, ensure_ascii=False)}]
-"""
+def teams_yaml(top: str = ROUTE, **extra: Any) -> str:
+    return one_integration("msteams", {"webhook_url": URL, **extra}, top)
 
 
 def card(body: dict[str, Any]) -> dict[str, Any]:

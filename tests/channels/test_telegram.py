@@ -26,6 +26,7 @@ from relay.errors import ConfigError, DeliveryError, PermanentError, RetryableEr
 from relay.models import Alert, Notification
 from relay.ratelimit import Rate
 from tests.channels.test_channel_secrets import leaks
+from tests.helpers.channel_yaml import ROUTE, one_integration
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.storm import EnforcingVendor, VirtualTime, storm
 
@@ -36,14 +37,9 @@ SEND = f"{API}/bot{TOKEN}/sendMessage"
 OK = {"ok": True, "result": {"message_id": 42}}
 
 
-def tg_yaml(top: str = "route: {receiver: oncall}", **extra: Any) -> str:
+def tg_yaml(top: str = ROUTE, **extra: Any) -> str:
     """A config with one Telegram integration; ``top`` holds the route and other sections."""
-    fields = {"bot_token": TOKEN, "chat_id": -1001234567890, **extra}
-    return f"""{top}
-receivers:
-  - name: oncall
-    telegram_configs: [{json.dumps(fields, ensure_ascii=False)}]
-"""
+    return one_integration("telegram", {"bot_token": TOKEN, "chat_id": -1001234567890, **extra}, top)
 
 
 def error(code: int, description: str, **parameters: Any) -> httpx.Response:

@@ -25,6 +25,7 @@ from relay.config import Config
 from relay.errors import ConfigError, PermanentError, RetryableError
 from relay.models import Alert, Notification
 from relay.ratelimit import DestinationLimiter, LimiterRegistry, Rate
+from tests.helpers.channel_yaml import one_integration
 
 KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 CORP = "ww0123456789abcdef"
@@ -33,23 +34,12 @@ OK = {"errcode": 0, "errmsg": "ok"}
 
 
 def robot_yaml(**extra: Any) -> str:
-    fields = {"key": KEY, **extra}
-    return f"""
-    route: {{receiver: oncall}}
-    receivers:
-      - name: oncall
-        wecom_configs: [{json.dumps(fields, ensure_ascii=False)}]
-    """
+    return one_integration("wecom", {"key": KEY, **extra})
 
 
 def app_yaml(**extra: Any) -> str:
-    fields = {"corp_id": CORP, "agent_id": 1000002, "api_secret": APP_SECRET, **extra}
-    return f"""
-    route: {{receiver: oncall}}
-    receivers:
-      - name: oncall
-        wecom_app_configs: [{json.dumps(fields, ensure_ascii=False)}]
-    """
+    return one_integration(
+        "wecom_app", {"corp_id": CORP, "agent_id": 1000002, "api_secret": APP_SECRET, **extra})
 
 
 @pytest.fixture(autouse=True)
