@@ -9,7 +9,7 @@ import secrets
 import sys
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
@@ -18,6 +18,7 @@ import httpx
 from relay import __version__
 from relay.channels import CHANNELS_BY_KIND
 from relay.config import DEFAULT_CONFIG_PATH, Config, load_config, split_listen
+from relay.digest import DIGEST_KINDS, DigestKind
 from relay.durations import format_duration
 from relay.errors import ConfigError
 from relay.models import fingerprint_of
@@ -457,14 +458,14 @@ def test_alert(url: str | None, token: str | None, severity: str, resolved: bool
 @click.option("--at", "at_text", default=None, metavar="TIME",
               help="Render as of this time (RFC 3339, e.g. 2026-11-25T10:00:00Z): the sample's "
                    "alerts start relative to it, 'firing for' counts up to it. Default: now.")
-@click.option("--digest", type=click.Choice(["storm", "hold"]), default=None,
+@click.option("--digest", type=click.Choice(DIGEST_KINDS), default=None,
               help="Print the digest a storm (or a hold window's end) would send instead: "
                    "the payload's group as --groups groups, one in three resolved.")
 @click.option("--groups", type=click.IntRange(1, 10_000), default=5, show_default=True,
               help="How many groups the --digest preview merges.")
 @config_option
 def render(channel: str, receiver: str | None, payload_path: str | None, locale: str | None,
-           at_text: str | None, digest: Literal["storm", "hold"] | None, groups: int,
+           at_text: str | None, digest: DigestKind | None, groups: int,
            config_path: str | None) -> None:
     """Print what would be sent for a webhook, without sending it.
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from relay.models import Alert, Notification
 from relay.store.base import NewJob, new_job_id
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from relay.templating import Renderer
 
 DigestKind = Literal["storm", "hold"]
+DIGEST_KINDS: tuple[DigestKind, ...] = get_args(DigestKind)
 Status = Literal["firing", "resolved"]
 
 #: How many alerts of a group a digest quotes (the rest are counted).

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from relay import __version__
 from relay.channels import CHANNELS_BY_KIND
-from relay.channels.base import ChannelConfig, Message, Notifier, NotifierContext
+from relay.channels.base import ChannelConfig, Message, Notifier, NotifierContext, Preview
 from relay.clock import Clock, FakeClock
 from relay.config import Config
 from relay.config_checks import format_loc
@@ -145,11 +145,14 @@ def _pick_integration(
     return found.name, *matches[0]
 
 
-def render_message(notifier: Notifier, message: Message, echo: Echo) -> str:
-    """What ``notifier.send(message)`` would transmit, as text; its note goes to stderr."""
-    preview = notifier.preview(message)
-    echo(preview.note, err=True)
-    return preview.text
+def message_preview(notifier: Notifier, message: Message, kind: str, now: float,
+                    digest: DigestKind | None = None, groups: int = 5) -> Preview:
+    """What ``notifier`` would send for ``message``; with ``digest``, what it would send
+    for the digest ``groups`` groups like ``message``'s would be merged into at ``now``."""
+    if digest is None:
+        return notifier.preview(message)
+    merged = sample_digest(message.notification, digest, groups, message.integration, now)
+    return notifier.digest_preview(merged, kind)
 
 
 async def render_preview(
@@ -202,17 +205,12 @@ async def render_preview(
     async with _notifier_context(config, renderer, open_store=False) as ctx:
         notifier = channel_cfg.build(ctx)
         try:
-            if digest is None:
-                text = render_message(notifier, message, echo)
-            else:
-                now = at if at is not None else time.time()
-                merged = sample_digest(notification, digest, groups, integration, now)
-                preview = notifier.digest_preview(merged, channel)
-                echo(preview.note, err=True)
-                text = preview.text
+            preview = message_preview(notifier, message, channel,
+                                      at if at is not None else time.time(), digest, groups)
         finally:
             await notifier.aclose()
-    echo(text)
+    echo(preview.note, err=True)
+    echo(preview.text)
     # check() already reports most failures, with a note that the sample triggered them.
     failures = list(dict.fromkeys([
         *problems, *(f for f in renderer.failures if not any(p.startswith(f) for p in problems))

@@ -11,6 +11,7 @@ from typing import Any
 
 from relay import __version__
 from relay.channels import CHANNELS_BY_KIND
+from relay.digest import DIGEST_KINDS
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -90,7 +91,7 @@ _SCHEMAS: dict[str, Any] = {
             "{id, status, created_at, finished_at, digest}; null if none or pruned")},
         "notification": {"type": "object", "description": "only on GET /notifications/{id}"}}},
     "Digest": {"type": "object", "properties": {
-        "kind": {"enum": ["storm", "hold"]}, "groups": {"type": "integer"},
+        "kind": {"enum": list(DIGEST_KINDS)}, "groups": {"type": "integer"},
         "firing": {"type": "integer"}, "resolved": {"type": "integer"},
         "jobs": {"type": "array", "items": {"type": "string"},
                  "description": "the notifications merged into it"}}},
@@ -134,12 +135,12 @@ _SCHEMAS: dict[str, Any] = {
         "locale": {"enum": ["en", "zh-CN"]},
         "webhook_id": {"type": "string"},
         "payload": {"type": "object", "description": "an Alertmanager v4 webhook"},
-        "digest": {"enum": ["storm", "hold"], "description": "render only: the digest the "
+        "digest": {"enum": list(DIGEST_KINDS), "description": "render only: the digest the "
                    "payload's group as `groups` groups would be merged into"},
         "groups": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5}}},
     "Rendered": {"type": "object", "properties": {
         "integration": {"type": "string"}, "channel": {"type": "string"},
-        "digest": {"enum": ["storm", "hold", None]}, "note": {"type": "string"},
+        "digest": {"enum": [*DIGEST_KINDS, None]}, "note": {"type": "string"},
         "locale": {"type": "string"}, "ok": {"type": "boolean"},
         "problems": {"type": "array", "items": {"type": "string"}},
         "parts": {"type": "array", "items": {"type": "object", "properties": {

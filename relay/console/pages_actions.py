@@ -21,6 +21,7 @@ from relay.console.session import (
     new_session,
     signing_key,
 )
+from relay.digest import DIGEST_KINDS
 from relay.models import Notification
 
 
@@ -40,7 +41,7 @@ async def resend(visit: Visit) -> Response:
 
 PLAYGROUND_DEFAULTS = {"target": "", "locale": "", "source": "sample", "webhook_id": "",
                        "payload": "", "message": "notification", "groups": "5"}
-MESSAGES = ("notification", "storm", "hold")
+MESSAGES = ("notification", *DIGEST_KINDS)
 
 
 async def playground(visit: Visit) -> Response:

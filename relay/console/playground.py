@@ -26,9 +26,10 @@ from relay.preview import (
     RecordingRenderer,
     _notifier_context,
     _pick_integration,
+    message_preview,
     validate_payload,
 )
-from relay.sample import notification_from_payload, sample_digest, sample_notification
+from relay.sample import notification_from_payload, sample_notification
 from relay.secrets import redact
 from relay.store.base import new_job_id
 from relay.templating import normalize_locale
@@ -103,11 +104,7 @@ async def render_parts(config: Config, *, integration: str | None, channel: str 
     async with _notifier_context(config, renderer, open_store=False) as ctx:
         notifier = channel_cfg.build(ctx)
         try:
-            if digest is None:
-                preview = notifier.preview(message)
-            else:
-                merged = sample_digest(notification, digest, groups, integration_id, at)
-                preview = notifier.digest_preview(merged, channel_cfg.kind)
+            preview = message_preview(notifier, message, channel_cfg.kind, at, digest, groups)
         finally:
             await notifier.aclose()
     failures = list(dict.fromkeys([

@@ -26,6 +26,7 @@ from relay.console.cursor import (
 )
 from relay.console.errors import BadRequest, Conflict, ConsoleError, NotFound, ReadOnly
 from relay.console.playground import render_parts, send_one
+from relay.digest import DIGEST_KINDS
 from relay.errors import StoreUnavailable
 from relay.models import common_items
 from relay.routing import Route
@@ -408,8 +409,8 @@ def _digest_of(body: Mapping[str, Any]) -> dict[str, Any]:
     digest = body.get("digest")
     if digest is None:
         return {}
-    if digest not in ("storm", "hold"):
-        raise BadRequest(f"digest: expected 'storm' or 'hold', got {digest!r}")
+    if digest not in DIGEST_KINDS:
+        raise BadRequest(f"digest: expected one of {', '.join(DIGEST_KINDS)}, got {digest!r}")
     groups = body.get("groups", 5)
     if isinstance(groups, bool) or not isinstance(groups, int) or not 1 <= groups <= 1000:
         raise BadRequest(f"groups: expected a whole number from 1 to 1000, got {groups!r}")
