@@ -19,7 +19,7 @@ from pydantic import AfterValidator, Field, SecretStr, model_validator
 from relay.durations import Duration
 from relay.secrets import SecretFieldsModel, redact
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.alertmanager")
 
 SILENCES_PATH = "/api/v2/silences"
 

@@ -46,7 +46,7 @@ from relay.store.base import GroupUpdate, Store, TransitionResult
 # A group's flush, given (as released=) the batch's collector of released hold entries.
 Transitioned = Callable[..., GroupUpdate]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.app")
 
 FLUSH_INTERVAL = 0.5
 DUE_GROUPS_PER_FLUSH = 1000

@@ -35,7 +35,7 @@ from relay.secrets import redact
 from relay.store.base import Attempt, Job, Store, bound_sent
 from relay.storm import StormMerger
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.dispatch")
 
 
 class RetryPolicy:

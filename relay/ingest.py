@@ -25,7 +25,7 @@ from relay.store.base import KeptWebhook, new_job_id
 if TYPE_CHECKING:
     from relay.app import RelayState
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.ingest")
 
 RETRY_AFTER_SECONDS = "5"
 # nginx's "client closed request": counted in relay_webhooks_received_total, never sent.

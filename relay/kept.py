@@ -16,7 +16,7 @@ from collections import deque
 from relay.errors import StoreUnavailable
 from relay.store.base import KeptWebhook, Store
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.kept")
 
 #: How often the webhooks received since the last write go to the store, in seconds.
 FLUSH_EVERY = 2.0

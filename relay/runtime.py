@@ -19,7 +19,7 @@ from relay.store.base import Store
 from relay.templating import Renderer
 from relay.timegate import Intervals, hold_ends_at, route_gate
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.runtime")
 
 
 @dataclass

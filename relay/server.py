@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.server")
 
 # Files relay needs besides client connections: the listening socket, the store (SQLite
 # file, -wal, -shm, or Redis), outgoing HTTP/SMTP connections to destinations, logs.

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from relay.app import RelayState
     from relay.config import Config
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.slack_interactions")
 
 INTERACTIONS_PATH = "/api/v1/slack/interactions"
 MAX_AGE = 300.0  # seconds a signed request stays valid (Slack's own advice)

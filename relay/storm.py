@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from relay.runtime import Runtime
     from relay.store.base import Store
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.storm")
 
 #: Notifications merged at most per storm check (the rest wait for the next one).
 MAX_MERGE = 5000

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from relay.channels.base import Delivery, NotifierContext
 from relay.errors import DeliveryError, PermanentError, RetryableError
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.channels.parts")
 
 #: How long the delivered-part count of a split job is kept (past any retry window).
 PROGRESS_TTL = 7 * 86400.0

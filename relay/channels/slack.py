@@ -65,7 +65,7 @@ _ENTITIES = ("&amp;", "&lt;", "&gt;")  # what slack_escape produces
 _MORE = {"en": "… and {n} more", "zh-CN": "… 另有 {n} 条"}
 _REASON = re.compile(r"[^a-z0-9_]+")
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.channels.slack")
 
 
 class SlackConfig(ChannelConfig):
@@ -129,8 +129,8 @@ class _Redact(logging.Filter):
 def _sdk_logger(secrets: list[str]) -> logging.Logger:
     """The SDK logs request URLs at debug (a webhook URL is a secret): give it a logger of
     its own at WARNING that redacts, under relay.channels.slack."""
-    sdk = logging.Logger(f"{__name__}.sdk", logging.WARNING)
-    sdk.parent = logging.getLogger(__name__)
+    sdk = logging.Logger("relay.channels.slack.sdk", logging.WARNING)
+    sdk.parent = logging.getLogger("relay.channels.slack")
     sdk.addFilter(_Redact(secrets))
     return sdk
 

@@ -34,7 +34,7 @@ from relay.digest import Digest, DigestMessage, render_digest
 from relay.errors import DeliveryError, PermanentError, RetryableError
 from relay.ratelimit import Rate
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.channels.telegram")
 
 TELEGRAM_API_URL = "https://api.telegram.org"
 #: UTF-16 code units of a message's text after entity parsing.

@@ -39,7 +39,7 @@ from relay.ratelimit import Rate
 if TYPE_CHECKING:
     from relay.digest import Digest
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.channels.wecom")
 
 __all__ = [
     "WeComAppConfig", "WeComAppNotifier", "WeComConfig", "WeComNotifier", "split_messages",

@@ -84,7 +84,7 @@ from relay.store.base import (
     stats_bucket,
 )
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("relay.store.redis")
 
 # 2: groups:resolved replaces groups:empty (all-resolved groups are pruned)
 # 3: the console's indexes (jobs:integration|group|alertname, retrying, open, dead,
