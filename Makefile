@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 CONFIG ?= config/relay.yml
 COMPOSE := docker compose -f deploy/docker-compose.yml
 
-.PHONY: venv run test test-shifted-clock lint bench screenshots stack-up stack-down stack-status stack-logs clean
+.PHONY: venv run test test-fast test-shifted-clock lint bench screenshots stack-up stack-down stack-status stack-logs clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,11 @@ run: $(RUN_STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Units, the store contract (real redis-server) and the model tests: the tier to run
+# while editing. `make test` runs these and every slow tier (see tests/conftest.py).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not (e2e or chaos or browser or deploy or wheel or fuzz)"
+
 # The unit, store and model tests with the clock a year ahead (libfaketime): no test may
 # depend on the day it runs. The machine's servers keep the real clock (system_env()).
 test-shifted-clock: $(STAMP)
@@ -37,6 +42,7 @@ test-shifted-clock: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check relay tests bench
+	$(BIN)/ruff format --check relay tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -26,14 +26,14 @@ from pathlib import Path
 
 import httpx
 
-from relay.app import create_app
-from relay.clock import FakeClock
 from relay.config import parse_config
-from relay.console.cursor import encode_job_cursor
-from relay.metrics import Metrics
+from relay.core.clock import FakeClock
+from relay.obs.metrics import Metrics
 from relay.store.base import Attempt, GroupState, GroupUpdate, JobQuery, NewJob, Store, TransitionResult
 from relay.store.redis import RedisStore
 from relay.store.sqlite import SQLiteStore
+from relay.web.console.cursor import encode_job_cursor
+from relay.web.service import create_app
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 RECEIVERS = 5

@@ -1,3 +1,3 @@
-from relay.cli import main
+from relay.cli.commands import main
 
 main()

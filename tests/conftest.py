@@ -13,12 +13,25 @@ from typing import Any
 import httpx
 import pytest
 
-from relay.app import RelayState, create_app
-from relay.clock import FakeClock
 from relay.config import Config, parse_config
-from relay.metrics import Metrics
+from relay.core.clock import FakeClock
+from relay.obs.metrics import Metrics
 from relay.store.base import Job
 from relay.store.sqlite import SQLiteStore
+from relay.web.service import RelayState, create_app
+
+
+#: The slow tiers, one marker each, given by the folder a test lives in (pyproject.toml
+#: registers them): `make test-fast` deselects them, `make test` runs everything.
+SLOW_TIERS = ("e2e", "chaos", "browser", "deploy", "wheel", "fuzz")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        folder = Path(str(item.path)).relative_to(tests_dir).parts[0]
+        if folder in SLOW_TIERS:
+            item.add_marker(getattr(pytest.mark, folder))
 
 
 def require_binary(name: str) -> str:

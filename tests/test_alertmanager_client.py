@@ -12,9 +12,9 @@ import httpx
 import pytest
 import respx
 
-from relay.alertmanager import AlertmanagerClient, AlertmanagerConfig, AlertmanagerError
+from relay.clients.alertmanager import AlertmanagerClient, AlertmanagerConfig, AlertmanagerError
 from relay.config import parse_config
-from relay.errors import ConfigError
+from relay.core.errors import ConfigError
 
 STARTS = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 ENDS = STARTS + timedelta(hours=1)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from relay.errors import StoreUnavailable
+from relay.core.errors import StoreUnavailable
 from tests.helpers.webhooks import alert, webhook
 
 CONFIG = """

@@ -19,9 +19,9 @@ import respx
 from click.testing import CliRunner, Result
 
 from relay.channels import CHANNELS_BY_KIND, TEMPLATE_NAMES
-from relay.cli import _when, main, render
-from relay.models import fingerprint_of
-from relay.sample import sample_payload
+from relay.cli.commands import _when, main, render
+from relay.core.alerts import fingerprint_of
+from relay.templating.sample import sample_payload
 from tests.helpers.process import RelayProcess, free_port, wait_for
 from tests.helpers.sink import Answer, Sink
 

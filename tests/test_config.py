@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from relay.cli import main
+from relay.cli.commands import main
 from relay.config import parse_config
-from relay.durations import format_duration, parse_duration
-from relay.errors import ConfigError
+from relay.core.durations import format_duration, parse_duration
+from relay.core.errors import ConfigError
 
 BASE = """
 route:
@@ -298,7 +298,7 @@ def test_check_config_cli(tmp_path: Path) -> None:
 
 
 def test_broken_template_strings_in_config_are_reported_with_their_place() -> None:
-    from relay.runtime import Runtime
+    from relay.pipeline.runtime import Runtime
     from tests.conftest import make_config
 
     config = make_config("""

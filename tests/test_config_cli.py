@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from relay.cli import main
+from relay.cli.commands import main
 
 WARNED = """
 route:

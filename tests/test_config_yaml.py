@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.config import parse_config
-from relay.config_yaml import DuplicateKeyError, load_yaml
-from relay.errors import ConfigError
+from relay.config.reader import DuplicateKeyError, load_yaml
+from relay.core.errors import ConfigError
 
 keys = st.text(alphabet="abcdefghij_", min_size=1, max_size=6)
 scalars = st.one_of(st.integers(-5, 5), st.booleans(), st.text(alphabet="xyz 告警", max_size=5))

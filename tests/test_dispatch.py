@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from relay.channels.base import Delivery, Message, Notifier, Preview
-from relay.clock import SystemClock
 from relay.config import DeliveryConfig
-from relay.dispatch import RetryPolicy
-from relay.errors import RetryableError
-from relay.ratelimit import DestinationLimiter, Rate
+from relay.core.clock import SystemClock
+from relay.core.errors import RetryableError
+from relay.pipeline.dispatch import RetryPolicy
+from relay.pipeline.ratelimit import DestinationLimiter, Rate
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.webhooks import alert, webhook
 
@@ -125,9 +125,9 @@ async def test_notifications_api_rejects_bad_filters(relay_factory, sink) -> Non
 
 
 async def test_a_hanging_destination_does_not_delay_another(tmp_path) -> None:
-    from relay.app import create_app
     from relay.config import parse_config
     from relay.store.sqlite import SQLiteStore
+    from relay.web.service import create_app
 
     with Sink(Answer(200, "ok", delay=4.0)) as slow, Sink() as fast:
         config = parse_config(f"""

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from relay.cli import main
+from relay.cli.commands import main
 from relay.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]

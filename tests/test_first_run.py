@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from relay.cli import _is_loopback, main
-from relay.logs import JSONFormatter, TextFormatter
+from relay.cli.commands import _is_loopback, main
+from relay.obs.logs import JSONFormatter, TextFormatter
 from tests.conftest import make_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def test_gitignore_ignores_no_tracked_file() -> None:
 
 
 def test_the_default_config_parses_like_any_other() -> None:
-    from relay.resources import load_packaged_default
+    from relay.core.resources import load_packaged_default
 
     assert load_packaged_default().digest == make_config(
         (ROOT / "config/relay.yml").read_text()).digest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.grouping import acknowledge_update, needs_update
+from relay.pipeline.grouping import acknowledge_update, needs_update
 from relay.store.base import LogEntry
 from tests.helpers.webhooks import alert, webhook
 

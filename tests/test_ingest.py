@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from relay.errors import StoreUnavailable
+from relay.core.errors import StoreUnavailable
 from tests.helpers.webhooks import alert, sample, webhook
 
 OPEN = """

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from relay.errors import StoreUnavailable
-from relay.kept import WebhookKeeper, within
+from relay.core.errors import StoreUnavailable
 from relay.store.base import KeptWebhook
+from relay.web.kept import WebhookKeeper, within
 from tests.conftest import Relay
 from tests.helpers.webhooks import alert, webhook
 

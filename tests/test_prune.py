@@ -58,11 +58,11 @@ async def test_prune_runs_when_relay_starts(tmp_path) -> None:  # type: ignore[n
     # A relay restarted more often than the prune interval must still prune.
     import asyncio
 
-    from relay.app import create_app
-    from relay.clock import FakeClock
-    from relay.metrics import Metrics
+    from relay.core.clock import FakeClock
+    from relay.obs.metrics import Metrics
     from relay.store.base import GroupState, GroupUpdate, TransitionResult
     from relay.store.sqlite import SQLiteStore
+    from relay.web.service import create_app
     from tests.conftest import make_config
 
     clock = FakeClock()

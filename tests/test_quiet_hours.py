@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from relay.cli import main
-from relay.clock import FakeClock
+from relay.cli.commands import main
+from relay.core.clock import FakeClock
 from tests.conftest import make_config
 from tests.helpers.sink import Sink
 from tests.helpers.webhooks import alert, webhook

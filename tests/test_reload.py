@@ -13,9 +13,9 @@ import httpx
 import markupsafe
 import pytest
 
-from relay.app import create_app
-from relay.clock import FakeClock
 from relay.config import load_config
+from relay.core.clock import FakeClock
+from relay.web.service import create_app
 from tests.helpers.webhooks import alert, webhook
 
 CONFIG = """

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from relay.cli import main
+from relay.cli.commands import main
 from relay.config import parse_config
-from relay.routing import build_route_tree, parse_matcher
+from relay.pipeline.routing import build_route_tree, parse_matcher
 
 
 @pytest.mark.parametrize(

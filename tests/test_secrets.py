@@ -16,7 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from relay.config import parse_config
-from relay.secrets import redact
+from relay.core.secrets import redact
 
 # Derandomized: the same examples on every run, so a rare chance hit cannot flake CI.
 PROPERTY = settings(derandomize=True, max_examples=300, deadline=None)
@@ -181,7 +181,7 @@ def test_config_secrets_cover_every_basic_auth_pair_and_header_credential() -> N
 def test_the_trie_regex_matches_like_a_longest_first_alternation(words: list[str],
                                                                   text: str) -> None:
     # The trie is a fast path; the plain alternation, longest first, is the contract.
-    from relay.secrets import _trie_regex
+    from relay.core.secrets import _trie_regex
 
     plain = "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
     trie = _trie_regex(sorted(set(words)))

@@ -13,12 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relay.channels import TEMPLATE_NAMES
-from relay.clock import FakeClock
 from relay.config import parse_config
-from relay.models import Notification
-from relay.sample import sample_notification
-from relay.silence_links import group_silence_labels, silence_filter, silence_url
-from relay.templating import LOCALES, Renderer
+from relay.core.alerts import Notification
+from relay.core.clock import FakeClock
+from relay.core.silence_links import group_silence_labels, silence_filter, silence_url
+from relay.templating.engine import LOCALES, Renderer
+from relay.templating.sample import sample_notification
 
 NOW = datetime(2026, 11, 22, 6, 30, tzinfo=UTC)
 AM = "http://am.example:9093/"

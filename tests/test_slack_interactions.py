@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from relay.clock import FakeClock
-from relay.slack_actions import ACTIONS_BLOCK_ID, STATUS_BLOCK_ID
-from relay.slack_interactions import INTERACTIONS_PATH, MAX_BODY, signature
+from relay.channels.slack_actions import ACTIONS_BLOCK_ID, STATUS_BLOCK_ID
+from relay.core.clock import FakeClock
+from relay.web.slack_interactions import INTERACTIONS_PATH, MAX_BODY, signature
 from tests.conftest import Relay
 from tests.helpers.alertmanager import (
     alertmanager_now,
@@ -370,9 +370,9 @@ async def test_acknowledge_stops_repeats_until_the_group_changes(
 @asynccontextmanager
 async def served(tmp_path: Any, yaml_text: str, clock: FakeClock) -> AsyncIterator[Relay]:
     """The app as `relay serve` runs it: its own lifespan (whose end waits for clicks)."""
-    from relay.app import create_app
-    from relay.metrics import Metrics
+    from relay.obs.metrics import Metrics
     from relay.store.sqlite import SQLiteStore
+    from relay.web.service import create_app
     from tests.conftest import make_config
 
     store = SQLiteStore.from_url(f"sqlite:///{tmp_path}/relay.db")
@@ -414,7 +414,7 @@ async def test_shutdown_waits_for_a_click_still_creating_its_silence(
 async def test_shutdown_does_not_wait_past_its_bound_for_a_hanging_alertmanager(
     tmp_path: Any, slack: Sink, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("relay.app.SHUTDOWN_ACTIONS_WAIT", 0.2)
+    monkeypatch.setattr("relay.web.service.SHUTDOWN_ACTIONS_WAIT", 0.2)
     clock = FakeClock()
     with Sink(silence_created(delay=5.0)) as hanging_alertmanager:
         async with served(tmp_path, config_yaml(slack, [hanging_alertmanager.url]), clock) as relay:

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import respx
 
-from relay.clock import FakeClock
-from relay.ratelimit import LimiterRegistry
+from relay.core.clock import FakeClock
+from relay.pipeline.ratelimit import LimiterRegistry
 from tests.helpers.webhooks import alert, webhook
 
 ROBOT = "https://robot.example.com/cgi-bin/webhook/send?key=storm"

@@ -16,12 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relay.channels import CHANNELS, SINGLE_LINE_TEMPLATES, TEMPLATE_NAMES
-from relay.clock import FakeClock
 from relay.config import Config, parse_config
-from relay.metrics import Metrics
-from relay.models import Alert, Notification
-from relay.sample import sample_notification, sample_payload
-from relay.templating import (
+from relay.core.alerts import Alert, Notification
+from relay.core.clock import FakeClock
+from relay.obs.metrics import Metrics
+from relay.templating.engine import (
     LOCALES,
     Renderer,
     alert_silence_url,
@@ -31,6 +30,7 @@ from relay.templating import (
     severity_icon,
     truncate_bytes,
 )
+from relay.templating.sample import sample_notification, sample_payload
 
 NOW = datetime(2026, 11, 22, 6, 30, 0, tzinfo=UTC)
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "templates.md"
@@ -132,7 +132,7 @@ def test_builtin_renders_sample(name: str, locale: str) -> None:
 
 
 def test_builtins_exist_for_every_name_and_locale() -> None:
-    from relay.resources import TEMPLATES, packaged
+    from relay.core.resources import TEMPLATES, packaged
 
     missing = [f"{loc}/{name}.j2" for loc in LOCALES for name in TEMPLATE_NAMES
                if not packaged(TEMPLATES, f"{loc}/{name}.j2").is_file()]
@@ -621,7 +621,7 @@ def test_datetime_shows_the_offset_never_an_abbreviation(tmp_path: Path) -> None
 
 
 def test_counts_read_right_in_both_languages(tmp_path: Path) -> None:
-    from relay.templating import _last_resort, plural
+    from relay.templating.engine import _last_resort, plural
 
     assert [plural(i, "alert") for i in (0, 1, 2)] == ["0 alerts", "1 alert", "2 alerts"]
     assert plural(1, "more alert") == "1 more alert" and plural(3, "person", "people") == "3 people"

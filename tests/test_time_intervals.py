@@ -12,16 +12,16 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from relay.config import InvalidConfig, parse_config
-from relay.routing import Route
-from relay.timegate import names_in_force, route_gate
-from relay.timeintervals import (
+from relay.config.timeintervals import TimeIntervalSpecConfig, TimeRangeConfig
+from relay.core.timeintervals import (
     InclusiveRange,
     TimeIntervalSpec,
     TimeRange,
     in_force,
     next_change,
 )
-from relay.timeintervals_config import TimeIntervalSpecConfig, TimeRangeConfig
+from relay.pipeline.routing import Route
+from relay.pipeline.timegate import names_in_force, route_gate
 
 R = InclusiveRange
 SPECS = TypeAdapter(list[TimeIntervalSpecConfig])

@@ -12,17 +12,17 @@ import httpx
 from pydantic import Field
 
 from relay.channels.split import json_bytes
-from relay.durations import Duration
-from relay.models import Notification
-from relay.ratelimit import Rate
-from relay.secrets import SecretFieldsModel, StrictModel
-from relay.templating import normalize_locale
+from relay.core.alerts import Notification
+from relay.core.durations import Duration
+from relay.core.secrets import SecretFieldsModel, StrictModel
+from relay.pipeline.ratelimit import Rate
+from relay.templating.engine import normalize_locale
 
 if TYPE_CHECKING:
     from relay.config import Config
-    from relay.digest import Digest, DigestMessage
     from relay.store.base import Store
-    from relay.templating import Renderer
+    from relay.templating.digest import Digest, DigestMessage
+    from relay.templating.engine import Renderer
 
 Locale = Literal["en", "zh-CN"]
 

@@ -31,9 +31,9 @@ from relay.channels.http import Answer, call, errcode_check
 from relay.channels.mentions import mentions
 from relay.channels.split import compact_json, json_bytes, split_rendered
 from relay.channels.urls import WebhookOrTokenConfig, secret_url_check, url_secret_parts
-from relay.digest import Digest, render_digest
-from relay.errors import DeliveryError, PermanentError
-from relay.ratelimit import Rate
+from relay.core.errors import DeliveryError, PermanentError
+from relay.pipeline.ratelimit import Rate
+from relay.templating.digest import Digest, render_digest
 
 DINGTALK_API_URL = "https://oapi.dingtalk.com/robot/send"
 #: DingTalk refuses a body over 20,000 bytes (460101, formerly 101002): relay counts the

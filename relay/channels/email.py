@@ -21,12 +21,12 @@ from relay.channels.base import (
     NotifierContext,
     Preview,
 )
-from relay.durations import Duration
-from relay.errors import DeliveryError, PermanentError, RetryableError
-from relay.secrets import redact
+from relay.core.durations import Duration
+from relay.core.errors import DeliveryError, PermanentError, RetryableError
+from relay.core.secrets import redact
 
 if TYPE_CHECKING:
-    from relay.digest import Digest, DigestMessage
+    from relay.templating.digest import Digest, DigestMessage
 
 # Headers relay owns: the MIME structure and the threading ids.
 _RESERVED_HEADERS = frozenset(
@@ -178,7 +178,7 @@ class EmailNotifier(Notifier):
     # -- digests: one text/plain mail, its subject the digest's first line
 
     def digest_bodies(self, digest: Digest) -> list[str]:
-        from relay.digest import render_digest
+        from relay.templating.digest import render_digest
 
         return render_digest(self._renderer, "email.digest", digest, locale=self._locale,
                              limit=None)

@@ -40,11 +40,11 @@ from relay.channels.split import (
     split_rendered,
 )
 from relay.channels.urls import secret_url_check, url_secret_parts
-from relay.digest import Digest, render_digest
-from relay.errors import DeliveryError, PermanentError
-from relay.models import Alert, Notification
-from relay.ratelimit import Rate
-from relay.templating import alert_silence_url, http_url
+from relay.core.alerts import Alert, Notification
+from relay.core.errors import DeliveryError, PermanentError
+from relay.pipeline.ratelimit import Rate
+from relay.templating.digest import Digest, render_digest
+from relay.templating.engine import alert_silence_url, http_url
 
 FEISHU_HOSTS = ("open.feishu.cn", "open.larksuite.com")
 HOOK_PATH = "/open-apis/bot/v2/hook/"

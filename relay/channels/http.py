@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 
-from relay.errors import DeliveryError, PermanentError, RetryableError, parse_retry_after
-from relay.secrets import redact
+from relay.core.errors import DeliveryError, PermanentError, RetryableError, parse_retry_after
+from relay.core.secrets import redact
 
 #: Statuses worth sending again besides 5xx: timeout, too early, too many requests.
 RETRY_STATUSES = frozenset({408, 425, 429})

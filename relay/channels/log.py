@@ -16,7 +16,7 @@ from relay.channels.base import (
 )
 
 if TYPE_CHECKING:
-    from relay.digest import Digest, DigestMessage
+    from relay.templating.digest import Digest, DigestMessage
 
 logger = logging.getLogger("relay.notification")
 
@@ -58,7 +58,7 @@ class LogNotifier(Notifier):
         return Delivery(sent=[text])
 
     def digest_bodies(self, digest: Digest) -> list[str]:
-        from relay.digest import render_digest
+        from relay.templating.digest import render_digest
 
         return render_digest(self._renderer, "log.digest", digest, locale=self._locale, limit=None)
 

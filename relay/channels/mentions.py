@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from relay.models import Notification
+from relay.core.alerts import Notification
 
 _SPLIT = re.compile(r"[\s,;|]+")
 

@@ -30,11 +30,11 @@ from relay.channels.base import (
 from relay.channels.http import Answer, call
 from relay.channels.split import cut_bytes, json_bytes, mark_at, nbytes, split_rendered
 from relay.channels.urls import secret_url_check
-from relay.digest import Digest, render_digest
-from relay.errors import DeliveryError, PermanentError
-from relay.models import Alert, Notification
-from relay.ratelimit import Rate
-from relay.templating import alert_silence_url, http_url, markdown_escape
+from relay.core.alerts import Alert, Notification
+from relay.core.errors import DeliveryError, PermanentError
+from relay.pipeline.ratelimit import Rate
+from relay.templating.digest import Digest, render_digest
+from relay.templating.engine import alert_silence_url, http_url, markdown_escape
 
 #: Bytes of the posted JSON Teams accepts (it answers 413 past about 28 KB).
 BODY_LIMIT = 28_000

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from relay.channels.base import Delivery, NotifierContext
-from relay.errors import DeliveryError, PermanentError, RetryableError
+from relay.core.errors import DeliveryError, PermanentError, RetryableError
 
 logger = logging.getLogger("relay.channels.parts")
 

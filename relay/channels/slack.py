@@ -37,15 +37,15 @@ from relay.channels.base import (
 )
 from relay.channels.http import Answer, error_redacted, status_error
 from relay.channels.parts import send_parts
+from relay.channels.slack_actions import actions_block
 from relay.channels.split import split_rendered
 from relay.channels.urls import secret_url_check, url_secret_parts
-from relay.digest import Digest, DigestMessage, render_digest
-from relay.errors import DeliveryError, PermanentError, RetryableError
-from relay.models import Alert, Notification
-from relay.ratelimit import Rate
-from relay.secrets import redact
-from relay.slack_actions import actions_block
-from relay.templating import normalize_locale, slack_escape
+from relay.core.alerts import Alert, Notification
+from relay.core.errors import DeliveryError, PermanentError, RetryableError
+from relay.core.secrets import redact
+from relay.pipeline.ratelimit import Rate
+from relay.templating.digest import Digest, DigestMessage, render_digest
+from relay.templating.engine import normalize_locale, slack_escape
 
 SLACK_API_BASE = "https://slack.com/api/"
 

@@ -30,9 +30,9 @@ from relay.channels.base import (
 )
 from relay.channels.http import Answer, call
 from relay.channels.split import ELLIPSIS, nchars, split_rendered
-from relay.digest import Digest, DigestMessage, render_digest
-from relay.errors import DeliveryError, PermanentError, RetryableError
-from relay.ratelimit import Rate
+from relay.core.errors import DeliveryError, PermanentError, RetryableError
+from relay.pipeline.ratelimit import Rate
+from relay.templating.digest import Digest, DigestMessage, render_digest
 
 logger = logging.getLogger("relay.channels.telegram")
 

@@ -26,11 +26,11 @@ from relay.channels.base import (
 )
 from relay.channels.http import call
 from relay.channels.parts import JobMessage
-from relay.digest import Digest, DigestMessage, render_digest
-from relay.durations import Duration
-from relay.errors import DeliveryError
-from relay.models import Notification
-from relay.secrets import SecretFieldsModel
+from relay.core.alerts import Notification
+from relay.core.durations import Duration
+from relay.core.errors import DeliveryError
+from relay.core.secrets import SecretFieldsModel
+from relay.templating.digest import Digest, DigestMessage, render_digest
 
 # Header names whose values are credentials even though ``headers`` is a plain map.
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|signature|cookie|password", re.I)

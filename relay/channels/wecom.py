@@ -32,12 +32,12 @@ from relay.channels.http import Answer, VendorCheck, call, errcode_check, error_
 from relay.channels.mentions import mentions
 from relay.channels.split import cut_bytes, nbytes, split_messages, split_rendered
 from relay.channels.urls import WebhookOrTokenConfig, secret_url_check, url_secret_parts
-from relay.errors import RetryableError
-from relay.models import Notification
-from relay.ratelimit import Rate
+from relay.core.alerts import Notification
+from relay.core.errors import RetryableError
+from relay.pipeline.ratelimit import Rate
 
 if TYPE_CHECKING:
-    from relay.digest import Digest
+    from relay.templating.digest import Digest
 
 logger = logging.getLogger("relay.channels.wecom")
 
@@ -167,7 +167,7 @@ async def wecom_call(
 def digest_contents(ctx: NotifierContext, name: str, digest: Digest, locale: str,
                     msgtype: str) -> list[str]:
     """The contents of a digest in ``msgtype``, split between groups to WeCom's limit."""
-    from relay.digest import render_digest
+    from relay.templating.digest import render_digest
 
     return render_digest(ctx.renderer, name, digest, locale=locale,
                          limit=CONTENT_LIMITS[msgtype], msgtype=msgtype)

@@ -61,7 +61,7 @@ from redis.exceptions import AuthenticationError, AuthorizationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from relay.errors import StoreUnavailable
+from relay.core.errors import StoreUnavailable
 from relay.store.base import (
     JOB_STATUSES,
     STATS_BUCKET,

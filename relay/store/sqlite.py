@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from relay.errors import StoreUnavailable
+from relay.core.errors import StoreUnavailable
 from relay.store.base import (
     JOB_STATUSES,
     STATS_KEEP,

@@ -24,8 +24,8 @@ import pytest
 
 from relay.channels.base import Message, Notifier, NotifierContext
 from relay.config import Config, parse_config
-from relay.metrics import Metrics
-from relay.models import Alert, Notification
+from relay.core.alerts import Alert, Notification
+from relay.obs.metrics import Metrics
 from relay.store.base import (
     Attempt,
     GroupState,
@@ -39,7 +39,7 @@ from relay.store.base import (
     Store,
     TransitionResult,
 )
-from relay.templating import Renderer
+from relay.templating.engine import Renderer
 
 MINIMAL_CONFIG = """
 route: {receiver: default}

@@ -17,7 +17,7 @@ import respx
 
 from relay.channels.base import Message, Notifier
 from relay.channels.wecom import WECOM_API_BASE, WECOM_ROBOT_URL, WeComAppNotifier
-from relay.errors import DeliveryError
+from relay.core.errors import DeliveryError
 from tests.helpers.sink import Answer, Sink
 
 HOOK_SECRET = "hookSecretZ9y8x7w6v5u4"
@@ -270,7 +270,7 @@ async def test_http_client_request_lines_carry_no_secrets(
     respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message], capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from relay.logs import setup_logging
+    from relay.obs.logs import setup_logging
 
     respx_mock.post(WECOM_ROBOT_URL, params={"key": WECOM_KEY}).respond(
         json={"errcode": 93000, "errmsg": "invalid webhook url"}

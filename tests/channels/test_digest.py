@@ -15,8 +15,8 @@ import pytest
 from relay.channels.base import Notifier
 from relay.channels.split import nbytes
 from relay.channels.telegram import visible_length
-from relay.digest import Digest, DigestEntry, hold_digest_jobs
-from relay.models import Alert, Notification
+from relay.core.alerts import Alert, Notification
+from relay.templating.digest import Digest, DigestEntry, hold_digest_jobs
 
 STARTS = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 

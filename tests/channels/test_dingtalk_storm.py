@@ -13,8 +13,8 @@ import httpx
 import respx
 
 from relay.channels.dingtalk import DINGTALK_API_URL
-from relay.clock import FakeClock
-from relay.ratelimit import LimiterRegistry
+from relay.core.clock import FakeClock
+from relay.pipeline.ratelimit import LimiterRegistry
 from tests.channels.test_dingtalk import SECRET, TOKEN
 from tests.conftest import Relay
 from tests.helpers.dingtalk import independent_sign

@@ -21,8 +21,8 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from relay.channels.base import Message, Notifier
 from relay.channels.email import EmailConfig, EmailNotifier, thread_id
-from relay.errors import ConfigError, PermanentError, RetryableError
-from relay.models import Notification
+from relay.core.alerts import Notification
+from relay.core.errors import ConfigError, PermanentError, RetryableError
 
 PASSWORD = "s3cret-Pa55word-xyz"
 

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from relay.channels.base import Message, Notifier, NotifierContext
 from relay.channels.feishu import BODY_LIMIT, SIGN_RESERVE, FeishuNotifier, lark_md
-from relay.clock import FakeClock
 from relay.config import Config
-from relay.errors import PermanentError, RetryableError
-from relay.models import Alert, Notification
-from relay.ratelimit import Rate
-from relay.templating import Renderer
+from relay.core.alerts import Alert, Notification
+from relay.core.clock import FakeClock
+from relay.core.errors import PermanentError, RetryableError
+from relay.pipeline.ratelimit import Rate
+from relay.templating.engine import Renderer
 from tests.helpers.channel_yaml import ROUTE, one_integration
 
 TOKEN = "0d4f1c2e-9a8b-4c7d-8e6f-5a4b3c2d1e0f"
@@ -193,7 +193,7 @@ async def test_19021_twice_is_permanent_with_a_hint(
 
 
 def test_config_rules(config_for: Callable[..., Config]) -> None:
-    from relay.errors import ConfigError
+    from relay.core.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:
         config_for(bot_yaml(webhook_url=TOKEN))
@@ -475,7 +475,7 @@ class FakeFeishu:
 async def test_a_storm_of_100_notifications_stays_within_5_per_second_and_100_per_minute(
     respx_mock: respx.MockRouter, relay_factory: Any,
 ) -> None:
-    from relay.ratelimit import LimiterRegistry
+    from relay.pipeline.ratelimit import LimiterRegistry
     from tests.helpers.webhooks import alert, webhook
 
     time = VirtualTime()
@@ -524,7 +524,7 @@ def test_preview_names_the_limit(
 def test_relay_render_channel_feishu(tmp_path: Any, locale: str, firing: str) -> None:
     from click.testing import CliRunner
 
-    from relay.cli import main
+    from relay.cli.commands import main
 
     config = tmp_path / "relay.yml"
     config.write_text(f"global: {{locale: {locale}}}\nroute: {{receiver: f}}\nreceivers:\n"
@@ -541,7 +541,7 @@ def test_relay_render_channel_feishu(tmp_path: Any, locale: str, firing: str) ->
 def test_relay_test_alert_receiver_delivers_to_a_feishu_bot(tmp_path: Any) -> None:
     from click.testing import CliRunner
 
-    from relay.cli import main
+    from relay.cli.commands import main
     from tests.helpers.sink import Answer, Sink
 
     with Sink(Answer(body=OK)) as bot:

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from relay.channels.base import Message, Notifier
 from relay.channels.msteams import BODY_LIMIT, CARD_TYPE, MSTeamsNotifier
-from relay.cli import main
+from relay.cli.commands import main
 from relay.config import Config
-from relay.errors import ConfigError, DeliveryError, PermanentError, RetryableError
-from relay.models import Alert, Notification
-from relay.ratelimit import Rate
-from relay.templating import markdown_escape
+from relay.core.alerts import Alert, Notification
+from relay.core.errors import ConfigError, DeliveryError, PermanentError, RetryableError
+from relay.pipeline.ratelimit import Rate
+from relay.templating.engine import markdown_escape
 from tests.channels.test_channel_secrets import leaks
 from tests.helpers.channel_yaml import ROUTE, one_integration
 from tests.helpers.sink import Answer, Sink
@@ -287,7 +287,7 @@ async def test_the_workflow_url_never_leaks_anywhere(
     respx_mock: respx.MockRouter, relay_factory: Callable[..., Any],
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from relay.logs import setup_logging
+    from relay.obs.logs import setup_logging
     from tests.helpers.webhooks import alert, webhook
 
     echo = {"error": {"code": "WorkflowNotFound", "message": f"no flow at {URL} (sig {SIG})"}}

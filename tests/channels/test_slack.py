@@ -20,9 +20,9 @@ import pytest
 from relay.channels.base import Message, Notifier, NotifierContext
 from relay.channels.slack import MAX_BLOCKS, MAX_SECTION_CHARS, SlackNotifier
 from relay.config import Config
-from relay.errors import ConfigError, PermanentError, RetryableError
-from relay.models import Alert, Notification
-from relay.ratelimit import Rate
+from relay.core.alerts import Alert, Notification
+from relay.core.errors import ConfigError, PermanentError, RetryableError
+from relay.pipeline.ratelimit import Rate
 from relay.store.sqlite import SQLiteStore
 from tests.helpers.sink import Answer, Sink
 

@@ -20,9 +20,9 @@ from relay.channels.base import Message, NotifierContext
 from relay.channels.split import nbytes, split_messages
 from relay.channels.wecom import CONTENT_LIMITS, WeComNotifier
 from relay.config import parse_config
-from relay.metrics import Metrics
-from relay.models import Alert, Notification
-from relay.templating import Renderer
+from relay.core.alerts import Alert, Notification
+from relay.obs.metrics import Metrics
+from relay.templating.engine import Renderer
 from tests.channels.conftest import RefStore
 
 # Alert ids are wrapped in ⟪ ⟫, which the random text never contains; U+FFFD (what a

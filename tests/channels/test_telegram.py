@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 
 from relay.channels.base import Message, Notifier
 from relay.channels.telegram import TEXT_LIMIT, TelegramNotifier, cut_html, visible_length
-from relay.cli import main
+from relay.cli.commands import main
 from relay.config import Config
-from relay.errors import ConfigError, DeliveryError, PermanentError, RetryableError
-from relay.models import Alert, Notification
-from relay.ratelimit import Rate
+from relay.core.alerts import Alert, Notification
+from relay.core.errors import ConfigError, DeliveryError, PermanentError, RetryableError
+from relay.pipeline.ratelimit import Rate
 from tests.channels.test_channel_secrets import leaks
 from tests.helpers.channel_yaml import ROUTE, one_integration
 from tests.helpers.sink import Answer, Sink
@@ -344,7 +344,7 @@ async def test_the_token_never_leaks_anywhere(
     respx_mock: respx.MockRouter, relay_factory: Callable[..., Any],
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from relay.logs import setup_logging
+    from relay.obs.logs import setup_logging
     from tests.helpers.webhooks import alert, webhook
 
     echo = f"Not Found: /bot{TOKEN}/sendMessage {SECRET_HALF}"

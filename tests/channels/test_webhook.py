@@ -18,9 +18,9 @@ import respx
 from relay import __version__
 from relay.channels.base import Message, Notifier
 from relay.channels.webhook import WebhookNotifier
-from relay.errors import PermanentError, RetryableError
-from relay.metrics import Metrics
-from relay.models import Notification
+from relay.core.alerts import Notification
+from relay.core.errors import PermanentError, RetryableError
+from relay.obs.metrics import Metrics
 
 URL = "https://hooks.example.com/alerts"
 SECRET_URL = "https://am:url-Pa55word@hooks.example.com/alerts?token=tok-0123456789abcdef"

@@ -1,4 +1,4 @@
-"""Every word the console shows exists in both languages (relay/console/i18n.py)."""
+"""Every word the console shows exists in both languages (relay/web/console/i18n.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import get_args
 
 import pytest
 
-from relay.console.i18n import CATALOGS, MESSAGES, pick_language, translate
-from relay.console.pages_actions import MESSAGES as PLAYGROUND_MESSAGES
-from relay.console.render import TEMPLATE_DIR
-from relay.digest import DigestKind
+from relay.templating.digest import DigestKind
+from relay.web.console.i18n import CATALOGS, MESSAGES, pick_language, translate
+from relay.web.console.pages_actions import MESSAGES as PLAYGROUND_MESSAGES
+from relay.web.console.render import TEMPLATE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 # t("key") / t('key') in templates and visit.t("key") / translate(lang, "key") in code;
@@ -22,7 +22,7 @@ _PREFIX_KEY = re.compile(r"""\bt\(\s*["']([a-z_.0-9]+\.)["']\s*~""")
 
 
 def _sources() -> list[Path]:
-    return [*TEMPLATE_DIR.glob("*.j2"), *(ROOT / "relay" / "console").glob("*.py")]
+    return [*TEMPLATE_DIR.glob("*.j2"), *(ROOT / "relay" / "web" / "console").glob("*.py")]
 
 
 def test_every_key_used_is_in_the_catalogue() -> None:

@@ -1,5 +1,5 @@
 """The console's pages in-process: sign-in, CSRF, read-only, escaping, secrets, headers,
-language, and each page's answer to bad input (relay/console/pages*.py)."""
+language, and each page's answer to bad input (relay/web/console/pages*.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import httpx
 import pytest
 import respx
 
-from relay.console.openapi import openapi_document
-from relay.console.pages_actions import safe_next
-from relay.console.pages_views import parse_labels
-from relay.console.security import HEADERS
-from relay.ratelimit import LimiterRegistry
+from relay.pipeline.ratelimit import LimiterRegistry
+from relay.web.console.openapi import openapi_document
+from relay.web.console.pages_actions import safe_next
+from relay.web.console.pages_views import parse_labels
+from relay.web.console.security import HEADERS
 from tests.conftest import Relay
 from tests.helpers.webhooks import alert, webhook
 

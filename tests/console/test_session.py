@@ -1,11 +1,11 @@
-"""The console's session cookie, CSRF token and login checks (relay/console/session.py)."""
+"""The console's session cookie, CSRF token and login checks (relay/web/console/session.py)."""
 
 from __future__ import annotations
 
 from pydantic import SecretStr
 
 from relay.config import AuthConfig, BasicAuthConfig
-from relay.console.session import (
+from relay.web.console.session import (
     SESSION_SECONDS,
     csrf_ok,
     csrf_token,

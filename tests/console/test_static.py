@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from relay.console.render import STATIC_DIR, TEMPLATE_DIR
+from relay.web.console.render import STATIC_DIR, TEMPLATE_DIR
 
 
 def test_vendored_htmx_matches_its_notice() -> None:

@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from relay.app import RelayState, create_app
-from relay.clock import FakeClock
-from relay.metrics import Metrics
+from relay.core.clock import FakeClock
+from relay.obs.metrics import Metrics
 from relay.store.base import Store
 from relay.store.redis import RedisStore
 from relay.store.sqlite import SQLiteStore
+from relay.web.service import RelayState, create_app
 from tests.conftest import Relay, make_config
 from tests.store.conftest import redis_server  # noqa: F401 - the session's redis-server
 

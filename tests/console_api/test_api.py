@@ -11,11 +11,11 @@ from urllib.parse import quote
 import httpx
 import respx
 
-from relay import silence_links
+from relay.core import silence_links
 from relay.channels.base import Delivery, Message, Notifier, Preview
-from relay.console.api import ENDPOINTS
-from relay.grouping import acknowledge_update
-from relay.models import Notification
+from relay.core.alerts import Notification
+from relay.pipeline.grouping import acknowledge_update
+from relay.web.console.api import ENDPOINTS
 from tests.conftest import Relay
 from tests.console_api.conftest import HOOK_URL, SECRETS, ConsoleFactory, json_of, leaked
 from tests.helpers.webhooks import alert, webhook

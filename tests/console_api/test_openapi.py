@@ -6,8 +6,8 @@ import re
 
 from starlette.routing import Route
 
-from relay.app import create_app
-from relay.console.openapi import openapi_document
+from relay.web.console.openapi import openapi_document
+from relay.web.service import create_app
 from tests.conftest import make_config
 
 CONFIG = """

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from relay.cli import main
+from relay.cli.commands import main
 from tests.helpers.dingtalk import FakeDingTalk
 from tests.helpers.process import RelayProcess, wait_for
 from tests.helpers.webhooks import alert, webhook

@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from relay.slack_actions import ACTIONS_BLOCK_ID, STATUS_BLOCK_ID
-from relay.slack_interactions import INTERACTIONS_PATH, signature
+from relay.channels.slack_actions import ACTIONS_BLOCK_ID, STATUS_BLOCK_ID
+from relay.web.slack_interactions import INTERACTIONS_PATH, signature
 from tests.helpers.alertmanager import amtool_silences, start_alertmanager, url_of
 from tests.helpers.process import RelayProcess, wait_for
 from tests.helpers.services import ServiceProcess

@@ -21,11 +21,11 @@ from typing import Any
 import httpx
 import pytest
 
-from relay.app import RelayState, create_app
-from relay.clock import FakeClock
-from relay.metrics import Metrics
-from relay.models import Notification
+from relay.core.alerts import Notification
+from relay.core.clock import FakeClock
+from relay.obs.metrics import Metrics
 from relay.store.sqlite import SQLiteStore
+from relay.web.service import RelayState, create_app
 from tests.conftest import make_config
 
 TOKEN = "fuzz-token"

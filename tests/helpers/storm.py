@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from relay.ratelimit import LimiterRegistry
+from relay.pipeline.ratelimit import LimiterRegistry
 from tests.helpers.webhooks import alert, webhook
 
 

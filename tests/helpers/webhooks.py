@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from relay.models import fingerprint_of
+from relay.core.alerts import fingerprint_of
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures"
 

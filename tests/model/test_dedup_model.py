@@ -33,13 +33,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from relay.app import RelayState, create_app
-from relay.clock import FakeClock
 from relay.config import parse_config
-from relay.metrics import Metrics
+from relay.core.clock import FakeClock
+from relay.obs.metrics import Metrics
 from relay.store.base import GroupUpdate, Store, TransitionResult
 from relay.store.redis import RedisStore
 from relay.store.sqlite import SQLiteStore
+from relay.web.service import RelayState, create_app
 from tests.conftest import require_binary
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.webhooks import alert, webhook

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from relay.grouping import acknowledge_update
+from relay.pipeline.grouping import acknowledge_update
 from relay.store.base import (
     JOB_STATUSES,
     Attempt,

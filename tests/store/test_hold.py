@@ -6,14 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay.digest import hold_digest_jobs
-from relay.grouping import GroupContext, IntegrationPolicy, TimeGate, flush_update, passthrough_update
-from relay.hold import ReleasedHolds, digest_update
-from relay.models import Alert
-from relay.routing import Route
+from relay.core.alerts import Alert
+from relay.pipeline.grouping import (
+    GroupContext,
+    IntegrationPolicy,
+    TimeGate,
+    flush_update,
+    passthrough_update,
+)
+from relay.pipeline.hold import ReleasedHolds, digest_update
+from relay.pipeline.routing import Route
 from relay.store.base import GroupUpdate, Store
 from relay.store.redis import RedisStore
 from relay.store.sqlite import SQLiteStore
+from relay.templating.digest import hold_digest_jobs
 from tests.helpers.webhooks import alert
 
 T0 = 1_800_000_000.0

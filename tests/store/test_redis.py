@@ -16,7 +16,7 @@ import redis
 import redis.asyncio as aioredis
 
 import relay.store.redis as redis_module
-from relay.errors import StoreUnavailable
+from relay.core.errors import StoreUnavailable
 from relay.store import open_store
 from relay.store.base import (
     Attempt,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.errors import StoreUnavailable
+from relay.core.errors import StoreUnavailable
 from relay.store.base import (
     GroupState,
     GroupUpdate,

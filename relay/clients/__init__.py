@@ -1,0 +1,1 @@
+"""Clients of other services relay talks to (Alertmanager's API)."""

@@ -1,0 +1,420 @@
+"""The whole YAML config as pydantic models: env expansion, secrets, cross-checks.
+
+``load_config(path)`` returns a validated :class:`Config` or raises ConfigError with
+every problem as a 'path: problem' line (``route.routes[1].matchers[0]: ...``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+import types
+import typing
+import zoneinfo
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from relay.channels import CHANNEL_TYPES, CHANNELS
+from relay.channels.base import ChannelConfig, Locale
+from relay.clients.alertmanager import AlertmanagerConfig
+from relay.config.checks import Finding, Loc, cross_check, expand_env, format_loc
+from relay.config.reader import load_yaml, yaml_problem
+from relay.config.timeintervals import TimeIntervalConfig
+from relay.core.durations import Duration
+from relay.core.errors import ConfigError
+from relay.core.secrets import SecretFieldsModel, StrictModel, header_credentials
+from relay.core.timeintervals import TimeIntervalSpec
+
+DEFAULT_CONFIG_PATH = "config/relay.yml"
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+class GlobalConfig(StrictModel):
+    # relay's address as the readers of its messages reach it: emails link to the
+    # receiver's delivery log there. Empty: no such link (localhost would be a dead one).
+    external_url: str = ""
+    timezone: str = "UTC"
+    locale: Locale = "en"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. UTC, Asia/Shanghai)") from None
+        return value
+
+
+class BasicAuthConfig(SecretFieldsModel):
+    secret_fields = ("password",)
+
+    username: str
+    password: SecretStr
+
+
+class AuthConfig(SecretFieldsModel):
+    secret_fields = ("bearer_token",)
+
+    bearer_token: SecretStr | None = None
+    basic_auth: BasicAuthConfig | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AuthConfig:
+        if (self.bearer_token is None) == (self.basic_auth is None):
+            raise ValueError("set exactly one of bearer_token or basic_auth")
+        if self.bearer_token is not None and not self.bearer_token.get_secret_value():
+            raise ValueError("bearer_token is empty")
+        return self
+
+
+class UIConfig(StrictModel):
+    """The operator console (/ui/ and the /api/v1/ console endpoints)."""
+
+    read_only: bool = False  # retry, resend and send-test answer 403
+    # The last received webhooks kept (in the store) for the template playground; 0 keeps none.
+    keep_webhooks: int = Field(default=50, ge=0, le=10_000)
+    keep_webhook_bytes: int = Field(default=1024 * 1024, ge=0)
+
+
+class ServerConfig(StrictModel):
+    listen: str = "0.0.0.0:9095"
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    # A request's line and headers must arrive within read_timeout of its first byte
+    # (or of the connection), and its body within read_timeout of the headers.
+    read_timeout: Duration = Field(default=15.0, gt=0)
+    # Open connections; past it a request is answered 503 + Retry-After and closed.
+    # `relay serve` lowers it (with a warning) to fit the open-file limit.
+    max_connections: int = Field(default=1024, gt=0)
+    keepalive_timeout: Duration = Field(default=30.0, gt=0)  # idle keep-alive connection
+    auth: AuthConfig | None = None
+    ui: UIConfig = Field(default_factory=UIConfig)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        split_listen(value)
+        return value
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """('0.0.0.0', 9095) from '0.0.0.0:9095' or '[::1]:9095'."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class StorageConfig(StrictModel):
+    url: str = "sqlite:///./data/relay.db"
+    retention: Duration = 7 * 86400.0  # delivered jobs kept this long for the delivery log
+    group_retention: Duration = 5 * 86400.0  # notification log of a quiet group
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "redis://", "rediss://", "unix://")):
+            raise ValueError("expected sqlite:///path, redis://host:port/db or rediss://...")
+        if value.startswith(("redis://", "rediss://", "unix://")):
+            from relay.store.redis import RedisStore
+
+            RedisStore.from_url(value)  # parses only (no connection): bad options named here
+        return value
+
+
+class DeliveryConfig(StrictModel):
+    timeout: Duration = 10.0
+    retry_for: Duration = 3600.0
+    backoff_initial: Duration = 1.0
+    backoff_max: Duration = 300.0
+    max_in_flight: int = Field(default=64, gt=0)  # concurrent attempts, all destinations
+    # Jobs one integration may hold at once (queued here + being sent); unset:
+    # max(1, max_in_flight // 8). A destination that hangs holds this many, never more.
+    max_in_flight_per_integration: int | None = Field(default=None, gt=0)
+    lease: Duration = 60.0  # how long a claimed job is held before others may take it
+
+    @model_validator(mode="after")
+    def _share_leaves_room(self) -> DeliveryConfig:
+        share = self.max_in_flight_per_integration
+        if share is not None and share > 1 and share * 2 > self.max_in_flight:
+            raise ValueError(
+                f"max_in_flight_per_integration ({share}) must be at most half of max_in_flight"
+                f" ({self.max_in_flight}), so that a destination that hangs leaves slots to the"
+                " others; raise max_in_flight or lower the share"
+            )
+        return self
+
+    @property
+    def integration_share(self) -> int:
+        """Jobs one integration may hold in this process: its share of ``max_in_flight``."""
+        if self.max_in_flight_per_integration is not None:
+            return self.max_in_flight_per_integration
+        return max(1, self.max_in_flight // 8)
+
+
+class RouteConfig(StrictModel):
+    """One node of the route tree; unset timers and group_by inherit from the parent."""
+
+    receiver: str | None = None
+    group_by: list[str] | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    matchers: list[str] = Field(default_factory=list)
+    match: dict[str, str] = Field(default_factory=dict)  # legacy Alertmanager form
+    match_re: dict[str, str] = Field(default_factory=dict)
+    continue_: bool = Field(default=False, alias="continue")
+    # Names from the top-level time_intervals; as in Alertmanager, not inherited by
+    # child routes. mute/active drop notifications; hold keeps them for a digest.
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    active_time_intervals: list[str] = Field(default_factory=list)
+    hold_time_intervals: list[str] = Field(default_factory=list)
+    routes: list[RouteConfig] = Field(default_factory=list)
+
+    @field_validator("group_by")
+    @classmethod
+    def _label_names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if name != "..." and not _LABEL_NAME.match(name):
+                raise ValueError(f"invalid label name {name!r} in group_by")
+        return value
+
+
+class _Receiver(StrictModel):
+    """A receiver: its name, and one ``<kind>_configs`` list per registered channel
+    (added from the registry below, so a new channel needs no edit here)."""
+
+    name: str = Field(min_length=1)
+
+    if TYPE_CHECKING:  # the ``*_configs`` fields are created from the registry
+        def __getattr__(self, name: str) -> list[Any]: ...
+
+    def integrations(self) -> Iterator[tuple[str, ChannelConfig]]:
+        """(integration id, config) for every entry: '<receiver>/<type>/<index>'."""
+        for channel in CHANNELS:
+            for index, cfg in enumerate(getattr(self, channel.field)):
+                yield f"{self.name}/{cfg.kind}/{index}", cfg
+
+
+if TYPE_CHECKING:
+    ReceiverConfig = _Receiver
+else:
+    ReceiverConfig = create_model(
+        "ReceiverConfig",
+        __base__=_Receiver,
+        __doc__=_Receiver.__doc__,
+        **{field: (list[config], Field(default_factory=list))
+           for field, config in CHANNEL_TYPES.items()},
+    )
+
+
+class Config(StrictModel):
+    global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    templates: list[str] = Field(default_factory=list)
+    # Where silences made from a message (Slack's buttons) are created; unset: no such buttons.
+    alertmanager: AlertmanagerConfig | None = None
+    time_intervals: list[TimeIntervalConfig] = Field(default_factory=list)
+    route: RouteConfig
+    receivers: list[ReceiverConfig] = Field(min_length=1)
+
+    # Set by load_config: where it came from and a hash of the text, for /api/v1/status.
+    source: str = Field(default="", exclude=True)
+    digest: str = Field(default="", exclude=True)
+    # Set by load_config: settings accepted but likely wrong ('path: warning' lines).
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._warnings
+
+    def interval_specs(self) -> dict[str, tuple[TimeIntervalSpec, ...]]:
+        """Each named time interval's specs (names are unique: a cross-check)."""
+        return {interval.name: interval.specs() for interval in self.time_intervals}
+
+    def receiver(self, name: str) -> ReceiverConfig | None:
+        for receiver in self.receivers:
+            if receiver.name == name:
+                return receiver
+        return None
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the config, so logs and errors can redact them.
+
+        Besides each value: the ``user:password`` of every basic auth (webhooks, the
+        server) and SMTP's AUTH PLAIN ``\\0user\\0password``, whose base64 is what goes on
+        the wire, and the credential inside ``<scheme> <credential>`` header values.
+        ``redact`` covers the encoded forms (base64, URL, JSON, hex) of each.
+        """
+        values: list[str] = []
+        for receiver in self.receivers:
+            for _, channel in receiver.integrations():
+                values += channel.secrets()
+        if self.alertmanager is not None:
+            values += self.alertmanager.secrets()
+        auth = self.server.auth
+        if auth is not None:
+            if auth.bearer_token is not None:
+                values.append(auth.bearer_token.get_secret_value())
+            if auth.basic_auth is not None:
+                password = auth.basic_auth.password.get_secret_value()
+                values += [password, f"{auth.basic_auth.username}:{password}"]
+        values += [part for value in values for part in header_credentials(value)]
+        return list(dict.fromkeys(v for v in values if v))
+
+
+# -- loading ------------------------------------------------------------------------
+
+class InvalidConfig(ConfigError):
+    """A ConfigError that also carries the warnings found in the same run."""
+
+    def __init__(self, problems: list[str], warnings: list[str] | None = None) -> None:
+        super().__init__(problems)
+        self.warnings = warnings or []
+
+
+def _pydantic_problems(exc: ValidationError) -> list[Finding]:
+    problems: list[Finding] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            guess = _did_you_mean(loc)
+            message = (f"unknown key; did you mean {guess}?" if guess else
+                       "unknown key (check the spelling; see docs/configuration.md)")
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        problems.append((loc, message))
+    return problems
+
+
+def _did_you_mean(loc: Loc) -> str | None:
+    """The key of the model at ``loc[:-1]`` closest to the unknown ``loc[-1]``, if any is."""
+    model = _model_at(loc[:-1])
+    if model is None or not isinstance(loc[-1], str):
+        return None
+    keys = [info.alias or name for name, info in model.model_fields.items()]
+    keys += [f"{name}_file" for name in getattr(model, "secret_fields", ())]
+    found = difflib.get_close_matches(loc[-1], keys, n=1)
+    return found[0] if found else None
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at ``loc`` of a Config."""
+    kind: Any = Config
+    for part in loc:
+        kind = _unwrap_optional(kind)
+        if isinstance(part, int):
+            if typing.get_origin(kind) is not list:
+                return None
+            kind = typing.get_args(kind)[0]
+        elif isinstance(kind, type) and issubclass(kind, BaseModel):
+            fields = kind.model_fields
+            info = next((f for n, f in fields.items() if part in (n, f.alias)), None)
+            if info is None:
+                return None
+            kind = info.annotation
+        elif typing.get_origin(kind) is dict:
+            kind = typing.get_args(kind)[1]
+        else:
+            return None
+    kind = _unwrap_optional(kind)
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+
+
+def _unwrap_optional(kind: Any) -> Any:
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return kind
+
+
+def _channel_warnings(raw: dict[str, Any], config: Config | None) -> list[Finding]:
+    """Warnings of every channel entry that validates (``config_warnings()`` of its model),
+    also when another part of the file does not."""
+    found: list[Finding] = []
+    receivers = raw.get("receivers")
+    for i, receiver in enumerate(receivers if isinstance(receivers, list) else []):
+        if not isinstance(receiver, dict):
+            continue
+        for key, model in CHANNEL_TYPES.items():
+            entries = receiver.get(key)
+            for j, entry in enumerate(entries if isinstance(entries, list) else []):
+                channel: ChannelConfig
+                if config is not None:
+                    channel = getattr(config.receivers[i], key)[j]
+                else:
+                    try:
+                        channel = model.model_validate(entry)
+                    except ValidationError:
+                        continue
+                check = getattr(channel, "config_warnings", None)
+                for name, message in check() if check is not None else []:
+                    found.append((("receivers", i, key, j, name), message))
+    return found
+
+
+def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | None = None) -> Config:
+    """Validate config text; raise InvalidConfig listing every problem and warning.
+
+    One pass reports all of them: YAML, environment, schema, cross-references and
+    warnings (``Config.warnings`` when the config is valid).
+    """
+    try:
+        raw = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise InvalidConfig([yaml_problem(exc, text, source)]) from None
+    if not isinstance(raw, dict):
+        raise InvalidConfig([f"{source}: expected a mapping at the top level"])
+    problems: list[Finding] = []
+    warnings: list[Finding] = []
+    raw = expand_env(raw, (), dict(os.environ) if env is None else env, problems, warnings)
+    env_locs = [loc for loc, _ in problems]
+
+    def follows_from_env(loc: Loc) -> bool:
+        # An unset ${VAR} expands to '' and a bare $VAR stays: what the field, or the model
+        # holding it, then says about that value would only repeat the problem.
+        return any(loc[: len(u)] == u or loc == u[:-1] for u in env_locs)
+
+    config: Config | None = None
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        problems += [p for p in _pydantic_problems(exc) if not follows_from_env(p[0])]
+    problems += [p for p in cross_check(raw) if not follows_from_env(p[0])]
+    warnings += _channel_warnings(raw, config)
+
+    def lines(found: list[Finding]) -> list[str]:
+        return [f"{format_loc(loc) or 'config'}: {message}" for loc, message in found]
+
+    if problems or config is None:
+        raise InvalidConfig(lines(problems), lines(warnings))
+    config.source = source
+    config.digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    config._warnings = lines(warnings)
+    return config
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidConfig([f"{path}: cannot read config: {exc.strerror}"]) from None
+    return parse_config(text, source=str(path))

@@ -1,0 +1,138 @@
+"""What the config loader checks outside the models: environment references, and the
+references between sections (receiver names, routes, matchers, time intervals).
+
+Both read the raw mapping, so they report their problems also when another part of the
+file does not validate; each problem is a Finding, ``(place, what)``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+Loc = tuple[int | str, ...]
+Finding = tuple[Loc, str]  # where, what
+
+# `$$`, `${VAR}`, `${VAR:-default}`, and a bare `$VAR`, which is not expanded.
+_ENV_REF = re.compile(
+    r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
+)
+#: A bare `$NAME` inside a longer value that looks like an environment variable. Lower
+#: case (`$labels` in a template, `pa$sword`) is left alone.
+_ENV_LIKE = re.compile(r"^[A-Z_][A-Z0-9_]+$")
+
+
+def format_loc(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """('route', 'routes', 1, 'matchers', 0) -> 'route.routes[1].matchers[0]'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = {"global_": "global", "continue_": "continue", "from_": "from"}.get(part, part)
+            out += f".{name}" if out else name
+    return out
+
+
+def expand_env(
+    node: Any, loc: Loc, env: dict[str, str], problems: list[Finding], warnings: list[Finding]
+) -> Any:
+    if isinstance(node, dict):
+        return {k: expand_env(v, (*loc, str(k)), env, problems, warnings) for k, v in node.items()}
+    if isinstance(node, list):
+        return [expand_env(v, (*loc, i), env, problems, warnings) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "$" not in node:
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if text == "$$":
+            return "$"
+        bare = match.group(3)
+        if bare is not None:
+            literal = (f"{text!r} is sent as written: relay expands only ${{{bare}}} "
+                       f"(write ${{{bare}}}, or $${bare} for a literal '$')")
+            if text == node:  # nothing but a reference: it was meant to be expanded
+                problems.append((loc, literal))
+            elif _ENV_LIKE.match(bare):
+                warnings.append((loc, literal))
+            return text
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(
+            (loc, f"environment variable {name} is not set (set it, or write ${{{name}:-default}})")
+        )
+        return ""
+
+    return _ENV_REF.sub(substitute, node)
+
+
+def _names(raw: dict[str, Any], section: str, what: str, problems: list[Finding]) -> dict[str, int]:
+    """The ``name`` of each entry of list ``section`` -> its first index; a name given
+    again is a problem naming where it was first."""
+    first: dict[str, int] = {}
+    entries = raw.get(section)
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name:
+            continue
+        if name in first:
+            problems.append(((section, index, "name"),
+                             f"duplicate {what} {name!r} (first at {section}[{first[name]}])"))
+        first.setdefault(name, index)
+    return first
+
+
+def cross_check(raw: dict[str, Any]) -> list[Finding]:
+    """Checks that span sections: receiver names, route references, matchers.
+
+    They read the raw (expanded) mapping, not the validated Config, so that they run
+    also when some other section is invalid; a value of the wrong type is skipped
+    (the schema reports it).
+    """
+    from relay.pipeline.routing import parse_matcher
+
+    problems: list[Finding] = []
+    seen = _names(raw, "receivers", "receiver name", problems)
+    intervals = _names(raw, "time_intervals", "time interval name", problems)
+
+    route = raw.get("route")
+    if not isinstance(route, dict):
+        return problems
+    if route.get("receiver") is None:
+        problems.append((("route", "receiver"), "the root route needs a receiver"))
+
+    def walk(node: dict[str, Any], where: Loc) -> None:
+        receiver = node.get("receiver")
+        if isinstance(receiver, str) and receiver not in seen:
+            problems.append(((*where, "receiver"), f"unknown receiver {receiver!r} "
+                             f"(known: {', '.join(sorted(seen)) or 'none'})"))
+        matchers = node.get("matchers")
+        for i, text in enumerate(matchers if isinstance(matchers, list) else []):
+            try:
+                parse_matcher(text) if isinstance(text, str) else None
+            except ValueError as exc:
+                problems.append(((*where, "matchers", i), str(exc)))
+        match_re = node.get("match_re")
+        for name, pattern in match_re.items() if isinstance(match_re, dict) else ():
+            try:
+                re.compile(pattern) if isinstance(pattern, str) else None
+            except re.error as exc:
+                problems.append(((*where, "match_re", str(name)), f"invalid regex: {exc}"))
+        for key in ("mute_time_intervals", "active_time_intervals", "hold_time_intervals"):
+            names = node.get(key)
+            for i, name in enumerate(names if isinstance(names, list) else []):
+                if isinstance(name, str) and name not in intervals:
+                    problems.append(((*where, key, i), f"unknown time interval {name!r} "
+                                     f"(known: {', '.join(sorted(intervals)) or 'none'}; "
+                                     "define it under time_intervals)"))
+        children = node.get("routes")
+        for i, child in enumerate(children if isinstance(children, list) else []):
+            if isinstance(child, dict):
+                walk(child, (*where, "routes", i))
+
+    walk(route, ("route",))
+    return problems

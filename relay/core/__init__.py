@@ -1,0 +1,1 @@
+"""The domain: alerts, notifications, jobs and group state, time, text; imports nothing else in relay."""

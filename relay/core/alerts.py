@@ -1,0 +1,194 @@
+"""The Alertmanager webhook payload (version 4) and the notification relay sends from it."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Status = Literal["firing", "resolved"]
+
+# Alertmanager marks "no end yet" with Go's zero time; it must never reach a message.
+_GO_ZERO_YEAR = 1
+# The latest time every IANA zone (up to UTC+14) can still show: later ones overflow
+# datetime when a template converts them to global.timezone.
+_LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+# What the store's JSON encoder (orjson) can write: 64-bit integers, signed or not.
+_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1
+_MAX_DEPTH = 32  # of an extra field's nesting; Alertmanager's own fields are flat
+
+
+def _storable(value: Any, where: str = "", depth: int = 0) -> Any:
+    """``value`` (an extra field, parsed from JSON) if every part of it can be stored.
+
+    Raises ValueError naming the place inside the field (``.a[1]``): integers beyond
+    64 bits, NaN and Infinity (not JSON, though the parser accepts them), and nesting
+    past _MAX_DEPTH.
+    """
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"nested more than {_MAX_DEPTH} levels deep")
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _UINT_MAX:
+            raise ValueError(f"integer{' at ' + where if where else ''} does not fit in 64 bits")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} {'at ' + where + ' ' if where else ''}is not a JSON number")
+        return value
+    if isinstance(value, list):
+        return [_storable(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _storable(v, f"{where}.{k}", depth + 1) for k, v in value.items()}
+    raise ValueError(f"unexpected value of type {type(value).__name__}")
+
+
+# Unknown keys are kept in the stored alert; each must be something the store can write.
+ExtraValue = Annotated[Any, AfterValidator(_storable)]
+
+
+def _utc(value: datetime) -> datetime:
+    """``value`` in UTC (naive means UTC), if every time zone can show it."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date is out of range once converted to UTC") from None
+    if value > _LATEST:
+        raise ValueError("date is too far in the future (latest: 9999-12-30T23:59:59Z)")
+    return value
+
+
+def fingerprint_of(labels: dict[str, str]) -> str:
+    """A stable 16-hex-digit fingerprint for alerts that arrive without one."""
+    digest = hashlib.sha256()
+    for name in sorted(labels):
+        digest.update(name.encode())
+        digest.update(b"\xff")
+        digest.update(labels[name].encode())
+        digest.update(b"\xff")
+    return digest.hexdigest()[:16]
+
+
+class Alert(BaseModel):
+    """One alert as Alertmanager sends it. Unknown keys are kept and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, ExtraValue] = Field(init=False)
+
+    status: Status
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime
+    endsAt: datetime | None = None
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+    @field_validator("startsAt", mode="after")
+    @classmethod
+    def _start_in_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    @field_validator("endsAt", mode="after")
+    @classmethod
+    def _zero_is_none(cls, value: datetime | None) -> datetime | None:
+        if value is None or value.year <= _GO_ZERO_YEAR:
+            return None
+        return _utc(value)
+
+    @model_validator(mode="after")
+    def _ensure_fingerprint(self) -> Alert:
+        if not self.fingerprint:
+            self.fingerprint = fingerprint_of(self.labels)
+        return self
+
+    def to_v4(self) -> dict[str, Any]:
+        """The alert as Alertmanager would have sent it (zero time for an open end)."""
+        data = self.model_dump(mode="json")
+        data["endsAt"] = (
+            self.endsAt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            if self.endsAt
+            else "0001-01-01T00:00:00Z"
+        )
+        return data
+
+
+class WebhookPayload(BaseModel):
+    """Alertmanager's webhook body, version 4. Newer keys (routeLabels, ...) are accepted."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, ExtraValue] = Field(init=False)
+
+    version: Literal["4"]
+    groupKey: str
+    truncatedAlerts: int = Field(default=0, ge=0, le=2**63 - 1)
+    receiver: str = ""
+    status: Status
+    alerts: list[Alert]
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
+
+
+class Notification(BaseModel):
+    """What one job delivers: one group's alerts for one receiver, at one moment.
+
+    It is stored with the job, so rendering at delivery time needs nothing else.
+    """
+
+    receiver: str
+    group_key: str
+    status: Status
+    alerts: list[Alert]
+    group_labels: dict[str, str] = Field(default_factory=dict)
+    common_labels: dict[str, str] = Field(default_factory=dict)
+    common_annotations: dict[str, str] = Field(default_factory=dict)
+    external_url: str = ""
+    truncated_alerts: int = 0
+    reason: str = "new_alerts"
+
+    @property
+    def firing(self) -> list[Alert]:
+        return [a for a in self.alerts if a.status == "firing"]
+
+    @property
+    def resolved(self) -> list[Alert]:
+        return [a for a in self.alerts if a.status == "resolved"]
+
+    @property
+    def silence_url(self) -> str:
+        """Alertmanager's new-silence form for this group ('' without an externalURL)."""
+        from relay.core.silence_links import group_silence_labels, silence_url
+
+        return silence_url(group_silence_labels(self), self.external_url)
+
+    def to_v4(self) -> dict[str, Any]:
+        """This notification as an Alertmanager v4 webhook body."""
+        return {
+            "version": "4",
+            "groupKey": self.group_key,
+            "truncatedAlerts": self.truncated_alerts,
+            "receiver": self.receiver,
+            "status": self.status,
+            "alerts": [a.to_v4() for a in self.alerts],
+            "groupLabels": self.group_labels,
+            "commonLabels": self.common_labels,
+            "commonAnnotations": self.common_annotations,
+            "externalURL": self.external_url,
+        }
+
+
+def common_items(maps: list[dict[str, str]]) -> dict[str, str]:
+    """The key/value pairs shared by every map (Alertmanager's commonLabels rule)."""
+    if not maps:
+        return {}
+    common = dict(maps[0])
+    for other in maps[1:]:
+        common = {k: v for k, v in common.items() if other.get(k) == v}
+    return common

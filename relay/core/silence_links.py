@@ -1,0 +1,44 @@
+"""Links to Alertmanager's new-silence form, pre-filled with matchers for some labels.
+
+The form reads ``#/silences/new?filter=<matchers>``, where the matchers are written as in
+its alert filter: ``{alertname="X", job="node"}``, each value a JSON string (the UI
+decodes it with a JSON decoder, so quotes, backslashes and control characters are
+escaped that way and any other unicode is kept as is), the whole percent-encoded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from relay.core.alerts import Notification
+
+
+def _ordered(labels: Mapping[str, str]) -> list[str]:
+    """alertname first (what a reader looks for), then the rest by name."""
+    return sorted(labels, key=lambda name: (name != "alertname", name))
+
+
+def silence_filter(labels: Mapping[str, str]) -> str:
+    """'{alertname="X", job="node"}': one equality matcher per label."""
+    pairs = (f"{name}={json.dumps(str(labels[name]), ensure_ascii=False)}"
+             for name in _ordered(labels))
+    return "{" + ", ".join(pairs) + "}"
+
+
+def silence_url(labels: Mapping[str, str], external_url: str) -> str:
+    """The new-silence form of the Alertmanager at ``external_url``, matching ``labels``;
+    '' without a URL or without labels (a silence matching everything is no help)."""
+    if not external_url or not labels:
+        return ""
+    matchers = quote(silence_filter(labels), safe="")
+    return f"{external_url.rstrip('/')}/#/silences/new?filter={matchers}"
+
+
+def group_silence_labels(notification: Notification) -> dict[str, str]:
+    """The labels that select the notification's group: its group labels, or, for a
+    group without any (``group_by: []``), the labels all its alerts share."""
+    return dict(notification.group_labels or notification.common_labels)

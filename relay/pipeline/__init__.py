@@ -1,0 +1,2 @@
+"""The pipeline stages in order: routing, time gates, grouping, hold, flush, dispatch,
+rate limits, storm merging."""

@@ -1,0 +1,391 @@
+"""Dispatch: workers take due jobs, wait for the destination's limiter, send, record.
+
+Each integration has its own worker, so a destination that hangs only delays its own
+jobs, and its own share of what this dispatcher holds: an integration holds at most
+``delivery.max_in_flight_per_integration`` jobs (queued for its worker + being sent,
+rate-limiter waits included), so one that hangs holds its share and never more, and the
+others keep the rest of ``max_in_flight``. Retries are persisted (a job's next attempt
+time lives in the store), so a restart keeps the schedule; tenacity decides the backoff
+and when to give up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import tenacity
+
+from relay.channels.base import Message, Notifier
+from relay.config import DeliveryConfig
+from relay.core.alerts import Notification
+from relay.core.clock import Clock
+from relay.core.errors import DeliveryError, PermanentError, RetryableError, StoreUnavailable
+from relay.core.secrets import redact
+from relay.obs.metrics import Metrics
+from relay.pipeline.ratelimit import LimiterRegistry
+from relay.pipeline.runtime import Runtime
+from relay.pipeline.storm import StormMerger
+from relay.store.base import Attempt, Job, Store, bound_sent
+from relay.templating.digest import DigestMessage, digest_of_payload
+
+logger = logging.getLogger("relay.dispatch")
+
+
+class RetryPolicy:
+    """Exponential backoff with jitter and a time limit, decided by tenacity."""
+
+    def __init__(self, delivery: DeliveryConfig) -> None:
+        self._retrying = tenacity.AsyncRetrying(
+            wait=tenacity.wait_exponential_jitter(
+                multiplier=delivery.backoff_initial,
+                max=delivery.backoff_max,
+                jitter=delivery.backoff_initial,
+            ),
+            stop=tenacity.stop_before_delay(delivery.retry_for),
+        )
+
+    def next_attempt(
+        self, attempts_made: int, window_start: float, now: float, retry_after: float | None
+    ) -> float | None:
+        """When to try again, or None when the next try would fall past ``retry_for``."""
+        state = tenacity.RetryCallState(self._retrying, fn=None, args=(), kwargs={})
+        state.attempt_number = attempts_made
+        state.start_time = window_start
+        state.outcome_timestamp = now
+        delay = self._retrying.wait(state)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        state.upcoming_sleep = delay
+        if self._retrying.stop(state):
+            return None
+        return now + delay
+
+
+def retry_window_start(job: Job) -> float:
+    """A dead job re-queued by hand gets a fresh window from the moment of the request."""
+    for attempt in reversed(job.attempts):
+        if attempt.reason == "requeued":
+            return attempt.at
+    return job.created_at
+
+
+def attempts_made(job: Job) -> int:
+    """Attempts since the last manual re-queue (so backoff restarts small)."""
+    count = 0
+    for attempt in reversed(job.attempts):
+        if attempt.reason == "requeued":
+            break
+        count += 1
+    return count
+
+
+@dataclass
+class _Held:
+    job: Job
+    integration: str
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        metrics: Metrics,
+        runtime: Callable[[], Runtime],
+        owner: str,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._metrics = metrics
+        self._runtime = runtime
+        self._owner = owner
+        self._poll_interval = poll_interval
+        # Rate limiters by destination. Public so a test (or a benchmark) can put one on
+        # a virtual clock: LimiterRegistry(monotonic=..., sleep=...).
+        self.limiters = LimiterRegistry()
+        self._queues: dict[str, asyncio.Queue[Job]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._held: dict[str, Job] = {}  # job id -> job, leased by this dispatcher
+        self._wake = asyncio.Event()
+        self._storms = StormMerger(
+            store=store, clock=clock, metrics=metrics, owner=owner, limiters=self.limiters,
+            leased=self._held, wake=self.wake)
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="relay-claim"),
+            asyncio.create_task(self._renew_loop(), name="relay-renew"),
+        ]
+
+    def wake(self) -> None:
+        """New jobs were committed: look for work now instead of at the next poll."""
+        self._wake.set()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming; let attempts under way finish for ``grace`` seconds; give the
+        rest back to the store unattempted, so they stay queued for the next start."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        workers = list(self._workers.values())
+        if workers:
+            _, pending = await asyncio.wait(workers, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._held:
+            try:
+                await self._store.release(self._owner, list(self._held))
+            except StoreUnavailable:
+                logger.warning("could not release %d jobs; their leases will expire", len(self._held))
+            self._held.clear()
+
+    # -- claiming ---------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_once()
+            except StoreUnavailable as exc:
+                logger.warning("store unavailable while claiming jobs: %s", exc)
+                await asyncio.sleep(1.0)
+            except Exception:
+                logger.exception("claim loop error")
+                await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+            self._wake.clear()
+
+    def rate_limit(self, integration: str) -> dict[str, Any] | None:
+        """The integration's destination limits as this process sees them (limiters are
+        per process): each window's use, the next free slot; None when not limited."""
+        notifier = self._runtime().notifiers.get(integration)
+        if notifier is None or not notifier.rate_limit_key or not notifier.rate_limits:
+            return None
+        found = self.limiters.state(notifier.rate_limit_key)
+        if found is not None:
+            return found
+        return {"windows": [{"limit": r.count, "per_seconds": r.per, "used": 0}
+                            for r in notifier.rate_limits],
+                "next_free_in": 0.0, "blocked_for": 0.0}
+
+    def held(self) -> dict[str, int]:
+        """Jobs this dispatcher holds per integration: queued for its worker or being sent."""
+        return dict(Counter(job.integration for job in self._held.values()))
+
+    async def run_once(self) -> int:
+        """Claim what is due and hand it to the integration workers; returns jobs claimed.
+
+        Each integration gets at most its share minus what it holds already, so a stuck
+        one cannot take the slots of the others (the store applies the share).
+        """
+        delivery = self._runtime().config.delivery
+        capacity = delivery.max_in_flight - len(self._held)
+        if capacity <= 0:
+            return 0
+        jobs = await self._store.claim_jobs(
+            self._owner, self._clock.now(), capacity, delivery.lease,
+            per_integration=delivery.integration_share, held=self.held(),
+        )
+        claimed: dict[str, list[Job]] = {}
+        for job in jobs:
+            if job.id in self._held:
+                continue  # our own lease ran out and came back to us: it is queued already
+            self._held[job.id] = job
+            claimed.setdefault(job.integration, []).append(job)
+        for integration, batch in claimed.items():
+            queue = self._queues.setdefault(integration, asyncio.Queue())
+            # What this integration has queued is taken out (no await in between, so its
+            # worker cannot start one of them meanwhile) and, unless a storm merges it,
+            # put back in order.
+            waiting = [queue.get_nowait() for _ in range(queue.qsize())]
+            try:
+                to_send = await self._storms.merge(self._runtime(), integration, [*waiting, *batch])
+            except StoreUnavailable as exc:
+                logger.warning("could not merge a storm, sending one by one: %s", exc)
+                to_send = [*waiting, *batch]
+            for job in to_send:
+                queue.put_nowait(job)
+            worker = self._workers.get(integration)
+            if to_send and (worker is None or worker.done()):
+                self._workers[integration] = asyncio.create_task(
+                    self._work(integration), name=f"relay-send-{integration}"
+                )
+        return len(jobs)
+
+    async def settle(self) -> None:
+        """Wait until every worker has emptied its queue (tests, benchmarks)."""
+        while workers := [w for w in self._workers.values() if not w.done()]:
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _renew_loop(self) -> None:
+        while not self._stopping:
+            lease = self._runtime().config.delivery.lease
+            await asyncio.sleep(lease / 3)
+            if self._held:
+                try:
+                    await self._store.renew(self._owner, list(self._held), self._clock.now() + lease)
+                except StoreUnavailable as exc:
+                    logger.warning("could not renew leases: %s", exc)
+
+    async def _work(self, integration: str) -> None:
+        queue = self._queues[integration]
+        while not queue.empty():
+            job = queue.get_nowait()
+            try:
+                await self.deliver(job)
+            except StoreUnavailable as exc:
+                # The attempt could not be recorded: this job is no longer renewed, so its
+                # lease runs out and it is attempted again (at least once). The rest of the
+                # queue waits for the store, rather than be sent unrecorded as well.
+                logger.warning("could not record an attempt; the job will be retried: %s", exc,
+                               extra={"job_id": job.id, "integration": job.integration})
+                self._held.pop(job.id, None)
+                await self._until_store_answers()
+            finally:
+                self._held.pop(job.id, None)
+                if queue.qsize() <= self._runtime().config.delivery.integration_share // 2:
+                    # Half its share free: claim more now, or a backlog drains one batch
+                    # per poll.
+                    self.wake()
+
+    async def _until_store_answers(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(1.0)
+            try:
+                await self._store.ping()
+                return
+            except StoreUnavailable:
+                continue
+
+    # -- one attempt --------------------------------------------------------------------
+    async def deliver(self, job: Job) -> None:
+        """One attempt at ``job``, recorded in the store whatever happens."""
+        runtime = self._runtime()
+        notifier = runtime.notifiers.get(job.integration)
+        kind = job.integration.split("/")[-2] if job.integration.count("/") >= 2 else "unknown"
+        if notifier is None:
+            error = PermanentError(
+                "unknown_integration",
+                f"integration {job.integration} is not in the current config",
+            )
+            await self._finish(job, kind, error, 0.0, runtime)
+            return
+        attempt = len(job.attempts) + 1
+        digest = digest_of_payload(job.payload)
+        message: Message | DigestMessage
+        if digest is not None:
+            message = DigestMessage(job_id=job.id, digest=digest, integration=job.integration,
+                                    attempt=attempt)
+        else:
+            message = Message(job_id=job.id, notification=Notification.model_validate(job.payload),
+                              integration=job.integration, attempt=attempt)
+        limiter = self.limiters.get(notifier.rate_limit_key, notifier.rate_limits)
+        count = 1
+        if notifier.rate_limit_key:  # only a limited destination needs the count up front
+            try:
+                count = (len(notifier.digest_parts(message)) if isinstance(message, DigestMessage)
+                         else notifier.messages_for(message))
+            except Exception:  # counting must never keep a message from being sent
+                logger.exception("counting the messages of %s failed", job.integration)
+        await limiter.acquire(count)
+        started = time.monotonic()
+        # A notifier has its own timeouts; this outer bound catches one that ignores them.
+        hard_timeout = runtime.config.delivery.timeout * 3 + 5
+        outcome: DeliveryError | None
+        detail = ""
+        sent: list[str] = []
+        try:
+            sending = (notifier.send_digest(message) if isinstance(message, DigestMessage)
+                       else notifier.send(message))
+            delivery = await asyncio.wait_for(sending, timeout=hard_timeout)
+            outcome, detail, sent = None, delivery.detail, delivery.sent
+        except DeliveryError as exc:
+            outcome = exc
+            sent = exc.sent  # what this attempt sent, the failing part included
+        except TimeoutError:
+            outcome = RetryableError("timeout", f"no answer within {hard_timeout:g}s")
+        except asyncio.CancelledError:
+            raise  # shutdown: the job stays leased and is released by stop()
+        except Exception as exc:  # a bug in a notifier must not lose the alert
+            logger.exception("notifier %s raised unexpectedly", job.integration)
+            outcome = RetryableError("internal_error", redact(repr(exc), runtime.secrets))
+        limiter.sent(count)
+        if isinstance(outcome, RetryableError) and outcome.throttled:
+            # The vendor counts more than relay sent (another sender shares the robot, or
+            # a restart forgot the window): hold every message to it, not only this one.
+            limiter.block(_throttle_wait(notifier, outcome))
+        await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail,
+                           sent)
+
+    async def _finish(
+        self,
+        job: Job,
+        kind: str,
+        error: DeliveryError | None,
+        duration: float,
+        runtime: Runtime,
+        detail: str = "",
+        sent: list[str] | None = None,
+    ) -> None:
+        now = self._clock.now()
+        # The message as sent is kept for the console: secrets out, size bounded.
+        kept = bound_sent([redact(part, runtime.secrets) for part in sent or []])
+        log = {"job_id": job.id, "integration": job.integration, "receiver": job.receiver}
+        if error is None:
+            attempt = Attempt(at=now, duration=duration, outcome="delivered", reason="ok",
+                              detail=detail, sent=kept)
+            await self._store.record_attempt(job, attempt)
+            self._metrics.attempts.labels(kind, "ok").inc()
+            self._metrics.notifications.labels(job.receiver, kind, "delivered").inc()
+            self._metrics.delivery_latency.labels(kind).observe(max(0.0, now - job.created_at))
+            logger.info("delivered", extra={**log, "attempt": len(job.attempts) + 1})
+            return
+        message = redact(error.message, runtime.secrets)
+        self._metrics.attempts.labels(kind, error.reason).inc()
+        next_at: float | None = None
+        if isinstance(error, RetryableError):
+            next_at = RetryPolicy(runtime.config.delivery).next_attempt(
+                attempts_made(job) + 1, retry_window_start(job), now, error.retry_after
+            )
+        outcome: Literal["retry", "dead"] = "retry" if next_at is not None else "dead"
+        attempt = Attempt(at=now, duration=duration, outcome=outcome, reason=error.reason,
+                          error=message, sent=kept)
+        await self._store.record_attempt(job, attempt, next_at)
+        self._metrics.notifications.labels(
+            job.receiver, kind, "failed" if next_at is not None else "dead"
+        ).inc()
+        if next_at is not None:
+            logger.warning(
+                "delivery failed, will retry",
+                extra={**log, "reason": error.reason, "error": message,
+                       "retry_in": round(next_at - now, 3)},
+            )
+        else:
+            logger.error(
+                "delivery failed, dead-lettered",
+                extra={**log, "reason": error.reason, "error": message,
+                       "permanent": not error.retryable},
+            )
+
+
+def _throttle_wait(notifier: Notifier, error: RetryableError) -> float:
+    """How long a throttled destination waits: what the vendor said, else the channel's
+    block time, else its longest window."""
+    if error.retry_after is not None:
+        return error.retry_after
+    if notifier.throttle_block is not None:
+        return notifier.throttle_block
+    return max((rate.per for rate in notifier.rate_limits), default=0.0)

@@ -1,0 +1,102 @@
+"""Everything derived from one config load; swapped as a whole on reload."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import httpx
+
+from relay.channels import CHANNELS_BY_KIND
+from relay.channels.base import Notifier, NotifierContext
+from relay.config import Config
+from relay.obs.metrics import Metrics
+from relay.pipeline.grouping import IntegrationPolicy, TimeGate
+from relay.pipeline.hold import DigestBuilder
+from relay.pipeline.routing import Route, build_route_tree
+from relay.pipeline.timegate import Intervals, hold_ends_at, route_gate
+from relay.store.base import Store
+from relay.templating.digest import hold_digest_jobs
+from relay.templating.engine import Renderer
+
+logger = logging.getLogger("relay.runtime")
+
+
+@dataclass
+class Runtime:
+    config: Config
+    tree: Route
+    routes: dict[str, Route]
+    integrations: dict[str, list[IntegrationPolicy]]  # receiver name -> its integrations
+    notifiers: dict[str, Notifier]  # integration id -> notifier
+    renderer: Renderer
+    secrets: list[str] = field(default_factory=list)
+    intervals: Intervals = field(default_factory=dict)  # time interval name -> its specs
+    # How a released hold window becomes digest jobs (relay.hold.DigestBuilder).
+    digest_builder: DigestBuilder = hold_digest_jobs
+
+    @classmethod
+    def build(
+        cls, config: Config, *, http: httpx.AsyncClient, store: Store, metrics: Metrics
+    ) -> Runtime:
+        tree = build_route_tree(config.route)
+        renderer = Renderer(config, metrics)
+        ctx = NotifierContext(
+            config=config, http=http, renderer=renderer, store=store,
+            timeout=config.delivery.timeout,
+        )
+        integrations: dict[str, list[IntegrationPolicy]] = {}
+        notifiers: dict[str, Notifier] = {}
+        for receiver in config.receivers:
+            policies = integrations.setdefault(receiver.name, [])
+            for integration_id, channel in receiver.integrations():
+                policies.append(IntegrationPolicy(integration_id, channel.send_resolved))
+                notifier = notifiers[integration_id] = channel.build(ctx)
+                notifier.storm = channel.storm_policy()
+        return cls(
+            config=config,
+            tree=tree,
+            routes={route.id: route for route in tree.walk()},
+            integrations=integrations,
+            notifiers=notifiers,
+            renderer=renderer,
+            secrets=config.secrets(),
+            intervals=config.interval_specs(),
+        )
+
+    @staticmethod
+    def check_templates(config: Config) -> list[str]:
+        """Problems in the user's templates ('file:line: message') and in template strings
+        of the config ('receivers[0].email_configs[0].subject: line 1: ...'); empty when
+        all compile."""
+        renderer = Renderer(config)
+        problems = renderer.check()
+        for r_index, receiver in enumerate(config.receivers):
+            for integration_id, channel in receiver.integrations():
+                index = integration_id.rsplit("/", 1)[1]
+                for key in CHANNELS_BY_KIND[channel.kind].template_keys:
+                    source = getattr(channel, key, None)
+                    problem = renderer.check_string(source) if source else None
+                    if problem:
+                        problems.append(
+                            f"receivers[{r_index}].{channel.kind}_configs[{index}].{key}: {problem}"
+                        )
+        return problems
+
+    def gate(self, route: Route, now: float) -> TimeGate:
+        """What the route's time intervals say at ``now``."""
+        gate = route_gate(route, self.intervals, now)
+        if gate != "held":
+            return TimeGate(gate)
+        return TimeGate(gate, hold_ends_at(route, self.intervals, now))
+
+    def route_for(self, route_id: str) -> Route:
+        """The route a stored group came from; the root if a reload removed it."""
+        return self.routes.get(route_id, self.tree)
+
+    async def aclose(self) -> None:
+        for notifier in self.notifiers.values():
+            try:
+                await notifier.aclose()
+            except Exception:  # closing must not stop the others from closing
+                logger.exception("closing a notifier failed")

@@ -1,0 +1,657 @@
+"""Sandboxed Jinja2 rendering of notifications: built-in templates per channel and locale,
+user overrides, filters, and a fallback that always returns text.
+
+Templates are looked up as ``<locale>/<name>.j2``: first among the user's ``templates:``
+files (``<locale>/<name>.j2``, then ``<name>.j2``), then among the built-ins. A user
+template that fails falls back to the built-in of that name; the failure is logged with
+file and line and counted in ``relay_template_errors_total{template}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import logging
+import os
+import re
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import BaseLoader, Template, TemplateNotFound, TemplateSyntaxError, pass_context
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context, Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from relay.core.alerts import Alert, Notification
+from relay.core.clock import Clock, SystemClock
+from relay.core.resources import TEMPLATES, packaged
+from relay.core.silence_links import group_silence_labels, silence_url
+
+if TYPE_CHECKING:
+    from relay.config import Config
+    from relay.obs.metrics import Metrics
+    from relay.templating.digest import Digest, DigestEntry
+
+logger = logging.getLogger("relay.templating")
+
+LOCALES = ("en", "zh-CN")
+_BUILTIN = "builtin/"
+_MAX_REPEAT = 100_000  # longest string/list a template may build with '*'
+#: A digest of at most this many groups quotes up to SUMMARIES_QUOTED alerts per group;
+#: a bigger one quotes one, so a storm of hundreds of groups stays a few messages.
+QUOTE_ALL_UP_TO = 30
+SUMMARIES_QUOTED = 3
+
+
+# -- helpers usable from Python --------------------------------------------------------
+
+
+def normalize_locale(locale: str | None) -> str:
+    """'zh_CN', 'zh-cn', 'zh' -> 'zh-CN'; anything unknown -> 'en'."""
+    value = (locale or "").replace("_", "-").lower()
+    return "zh-CN" if value.startswith("zh") else "en"
+
+
+def _zone(tz: str | tzinfo | None) -> tzinfo:
+    if isinstance(tz, tzinfo):
+        return tz
+    try:
+        return ZoneInfo(tz or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A datetime from a datetime or an ISO string; None for empty values and Go's zero time."""
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime) or value.year <= 1:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def utc_offset(when: datetime) -> str:
+    """'+08:00', '-05:00', '+05:45': the UTC offset of an aware datetime."""
+    offset = int((when.utcoffset() or timedelta(0)).total_seconds()) // 60
+    sign = "-" if offset < 0 else "+"
+    hours, minutes = divmod(abs(offset), 60)
+    return f"{sign}{hours:02d}:{minutes:02d}"
+
+
+def zone_label(when: datetime) -> str:
+    """'UTC' in UTC, else the offset ('+08:00'). Never an abbreviation: 'CST' is China,
+    US Central and Cuba, so a reader could not tell which one a message meant."""
+    if when.utcoffset() == timedelta(0) and when.tzname() == "UTC":
+        return "UTC"
+    return utc_offset(when)
+
+
+_DIRECTIVE = re.compile(r"%(?::z|.)", re.S)
+
+
+def format_datetime(
+    dt: datetime | str | None, tz: str | tzinfo | None = "UTC", locale: str = "en",
+    fmt: str = "%Y-%m-%d %H:%M:%S %Z",
+) -> str:
+    """'2026-11-22 14:25:51 +08:00' in zone ``tz``; '' for None and Go's zero time (year 1).
+
+    ``fmt`` is strftime's, except that ``%Z`` is :func:`zone_label` ('UTC' or '+08:00',
+    never 'CST') and ``%:z`` is the offset with a colon on every Python version."""
+    when = _as_datetime(dt)
+    if when is None:
+        return ""
+    when = when.astimezone(_zone(tz))
+
+    def directive(match: re.Match[str]) -> str:
+        if match.group() == "%Z":
+            return zone_label(when)
+        if match.group() == "%:z":
+            return utc_offset(when)
+        return match.group()
+
+    return when.strftime(_DIRECTIVE.sub(directive, fmt))
+
+
+_UNITS = {
+    "en": (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)),
+    "zh-CN": (("天", 86400), ("小时", 3600), ("分", 60), ("秒", 1)),
+}
+
+
+def humanize_duration(seconds: float, locale: str = "en") -> str:
+    """The two largest units: '5m 12s', '1h 2m', '2d 3h'; in Chinese '5分12秒', '1小时2分'."""
+    units = _UNITS[normalize_locale(locale)]
+    remaining = max(int(seconds), 0)
+    parts: list[str] = []
+    for suffix, size in units:
+        count, remaining = divmod(remaining, size)
+        if count or parts:
+            parts.append(f"{count}{suffix}")
+        if len(parts) == 2:
+            break
+    parts = [p for p in parts if not p.startswith("0")] or [f"0{units[-1][0]}"]
+    return ("" if normalize_locale(locale) == "zh-CN" else " ").join(parts)
+
+
+def plural(count: Any, singular: str, plural_form: str | None = None) -> str:
+    """'1 alert', '2 alerts', '0 alerts': the count and the English noun in its form
+    (``plural_form`` for irregular ones, else ``singular`` + 's')."""
+    try:
+        number = int(count)
+    except (TypeError, ValueError):
+        number = 0
+    noun = singular if number == 1 else plural_form or f"{singular}s"
+    return f"{number} {noun}"
+
+
+def truncate_bytes(text: str, limit: int, end: str = "…") -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes at a character boundary, ending in ``end``."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    tail = end.encode("utf-8")
+    if len(tail) > limit:
+        tail = b""
+    return data[: max(limit - len(tail), 0)].decode("utf-8", "ignore") + tail.decode("utf-8")
+
+
+def labels_text(
+    labels: Mapping[str, str], exclude: list[str] | tuple[str, ...] = (), sep: str = ", "
+) -> str:
+    """'instance=db-1, job=node': the labels sorted by name, without ``exclude``."""
+    return sep.join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in exclude)
+
+
+def delivery_log_url(relay_url: str, receiver: str) -> str:
+    """relay's delivery log of ``receiver`` ('' when ``global.external_url`` is not set)."""
+    if not relay_url:
+        return ""
+    return f"{relay_url.rstrip('/')}/api/v1/notifications?receiver={quote(receiver, safe='')}"
+
+
+def alert_silence_url(alert: Alert, external_url: str) -> str:
+    """Alertmanager's 'new silence' page pre-filled with the alert's labels ('' without a URL)."""
+    return silence_url(alert.labels, external_url)
+
+
+def _silence_url_helper(notification: Notification) -> Callable[..., str]:
+    """``silence_url`` in templates: ``()`` the group, ``(alert)`` one alert, ``(labels)``
+    any labels; a second argument names another Alertmanager than the webhook's."""
+
+    def helper(target: Any = None, external_url: str | None = None) -> str:
+        url = notification.external_url if external_url is None else str(external_url)
+        if target is None:
+            labels: Mapping[str, str] = group_silence_labels(notification)
+        elif isinstance(target, Alert):
+            labels = target.labels
+        elif isinstance(target, Mapping):
+            labels = {str(k): str(v) for k, v in target.items()}
+        else:
+            raise TypeError(f"silence_url() takes an alert or labels, not {type(target).__name__}")
+        return silence_url(labels, url)
+
+    return helper
+
+
+_ICONS = {"critical": "🔴", "error": "🔴", "page": "🔴", "warning": "🟠", "warn": "🟠",
+          "info": "🔵", "resolved": "✅"}
+
+
+def severity_icon(value: Any) -> str:
+    """🔴 critical, 🟠 warning, 🔵 info, ✅ resolved, ⚪ anything else; an Alert or a string."""
+    if isinstance(value, Alert):
+        value = "resolved" if value.status == "resolved" else value.labels.get("severity", "")
+    return _ICONS.get(str(value or "").lower(), "⚪")
+
+
+def slack_escape(value: Any) -> str:
+    """Escape &, <, > so an untrusted value cannot become a Slack mention or link."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+#: What Adaptive Card markdown (Teams) and CommonMark give a meaning inside a line.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_~\[\]()<>#|!])")
+#: What starts a list, a heading or a quote at the beginning of a line.
+_MARKDOWN_LINE_START = re.compile(r"^(\s*(?:[0-9]+)?)([-+=.)])")
+
+
+def markdown_escape(value: Any) -> str:
+    """``value`` as literal text in Markdown (Teams' Adaptive Cards): punctuation that
+    would make bold, a link, a mention (``<at>``) or a list is backslash-escaped, and a
+    newline becomes a space so a value cannot start a line of its own."""
+    text = " ".join(str(value).splitlines())
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return _MARKDOWN_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def http_url(value: Any) -> str:
+    """The URL if it is http(s), else '' (no javascript: links from an alert's payload)."""
+    text = str(value or "")
+    return text if urlsplit(text).scheme in ("http", "https") else ""
+
+
+# -- environment -----------------------------------------------------------------------
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, stricter: unsafe attributes are errors, huge '*' and '**' are refused."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        raise SecurityError(
+            f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
+        )
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > 1000:
+                raise SecurityError("exponent too large")
+            return left**right
+        for seq, count in ((left, right), (right, left)):
+            if (isinstance(seq, str | list | tuple) and isinstance(count, int)
+                    and len(seq) * count > _MAX_REPEAT):
+                raise SecurityError(f"result longer than {_MAX_REPEAT}")
+        return left * right
+
+
+class _Loader(BaseLoader):
+    """User templates by key ('email.subject.j2', 'zh-CN/email.subject.j2'), then built-ins."""
+
+    def __init__(self, user: dict[str, tuple[str, str]]) -> None:
+        self.user = user
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Callable[[], bool]]:
+        if not template.startswith(_BUILTIN) and template in self.user:
+            source, filename = self.user[template]
+            return source, filename, lambda: True
+        relative = template.removeprefix(_BUILTIN)
+        if ".." in Path(relative).parts:
+            raise TemplateNotFound(template)
+        packaged_file = packaged(TEMPLATES, relative)
+        if not packaged_file.is_file():
+            raise TemplateNotFound(template)
+        return packaged_file.read_text(encoding="utf-8"), f"{_BUILTIN}{relative}", lambda: True
+
+
+def _autoescape(name: str | None) -> bool:
+    return bool(name) and str(name).removesuffix(".j2").endswith((".html", ".htm"))
+
+
+def _where(exc: BaseException) -> tuple[str, int | None]:
+    """The template file and line an error happened at, from the rewritten traceback."""
+    if isinstance(exc, TemplateSyntaxError):
+        return exc.filename or exc.name or "<template>", exc.lineno
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not frame.filename.endswith(".py"):
+            return frame.filename, frame.lineno
+    return "<template>", None
+
+
+def _describe(exc: BaseException) -> str:
+    filename, line = _where(exc)
+    message = exc.message if isinstance(exc, TemplateSyntaxError) else str(exc)
+    return f"{filename}:{line if line is not None else '?'}: {type(exc).__name__}: {message}"
+
+
+def _load_user_templates(patterns: list[str]) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """Expand the globs (relative to the current directory): key -> (source, filename)."""
+    found: dict[str, tuple[str, str]] = {}
+    problems: list[str] = []
+    for pattern in patterns:
+        for filename in sorted(glob.glob(os.path.expanduser(pattern), recursive=True)):
+            path = Path(filename)
+            if not path.is_file():
+                continue
+            key = path.name
+            if path.parent.name in LOCALES:
+                key = f"{path.parent.name}/{path.name}"
+            try:
+                found[key] = (path.read_text(encoding="utf-8"), str(path))
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(f"{path}: cannot read template: {exc}")
+    return found, problems
+
+
+class Renderer:
+    """Renders notifications; never raises for a broken user template at delivery time."""
+
+    def __init__(
+        self, config: Config, metrics: Metrics | None = None, *, clock: Clock | None = None
+    ) -> None:
+        self._timezone = config.global_.timezone
+        self._relay_url = config.global_.external_url.rstrip("/")
+        self._metrics = metrics
+        self._clock = clock or SystemClock()
+        self._user, self._load_problems = _load_user_templates(config.templates)
+        self._strings: dict[str, Template | Exception] = {}
+        self._env = _Sandbox(
+            loader=_Loader(self._user),
+            autoescape=_autoescape,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            auto_reload=False,
+        )
+        # Readable JSON for non-ASCII text (tojson still escapes <, >, & and ').
+        self._env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+        self._env.filters.update(
+            datetime=self._datetime_filter,
+            since=self._since_filter,
+            duration=self._duration_filter,
+            severity_icon=severity_icon,
+            plural=plural,
+            truncate_bytes=lambda value, limit, end="…": truncate_bytes(str(value), limit, end),
+            slack_escape=slack_escape,
+            markdown_escape=markdown_escape,
+            http_url=http_url,
+        )
+        self._env.filters.update(_channel_filters())
+
+    # -- filters that need the context (zone, locale) or the clock
+
+    def now(self) -> datetime:
+        """The renderer's clock (pinned by `relay render --at`), for times in messages."""
+        return datetime.fromtimestamp(self._clock.now(), UTC)
+
+    @pass_context
+    def _datetime_filter(
+        self, ctx: Context, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S %Z", tz: str | None = None
+    ) -> str:
+        return format_datetime(_as_datetime(value), tz or ctx.get("timezone"), fmt=fmt)
+
+    @pass_context
+    def _since_filter(self, ctx: Context, value: Any) -> str:
+        when = _as_datetime(value)
+        if when is None:
+            return ""
+        return humanize_duration((self.now() - when).total_seconds(), ctx.get("locale", "en"))
+
+    @pass_context
+    def _duration_filter(self, ctx: Context, value: Any, end: Any = None) -> str:
+        locale = ctx.get("locale", "en")
+        if isinstance(value, bool) or value is None or isinstance(value, Undefined):
+            return ""
+        if isinstance(value, int | float):
+            return humanize_duration(value, locale)
+        if isinstance(value, timedelta):
+            return humanize_duration(value.total_seconds(), locale)
+        if isinstance(value, Alert):
+            value, end = value.startsAt, value.endsAt
+        elif isinstance(value, Mapping) and "startsAt" in value:
+            value, end = value.get("startsAt"), value.get("endsAt")
+        start = _as_datetime(value)
+        if start is None:
+            return ""
+        stop = _as_datetime(end) or self.now()
+        return humanize_duration((stop - start).total_seconds(), locale)
+
+    # -- rendering
+
+    def context(self, notification: Notification, *, locale: str, **extra: Any) -> dict[str, Any]:
+        """The variables every template sees (see docs/templates.md)."""
+        n = notification
+        return {
+            "notification": n,
+            "n": n,
+            "status": n.status,
+            "receiver": n.receiver,
+            "group_key": n.group_key,
+            "alerts": n.alerts,
+            "firing": n.firing,
+            "resolved": n.resolved,
+            "group_labels": n.group_labels,
+            "common_labels": n.common_labels,
+            "common_annotations": n.common_annotations,
+            "external_url": n.external_url,
+            "truncated_alerts": n.truncated_alerts,
+            "reason": n.reason,
+            "timezone": self._timezone,
+            "relay_url": self._relay_url,
+            "delivery_log_url": delivery_log_url(self._relay_url, n.receiver),
+            "locale": normalize_locale(locale),
+            "silence_url": _silence_url_helper(n),
+            "labels_text": labels_text,
+            **extra,
+        }
+
+    def render(self, name: str, notification: Notification, *, locale: str, **extra: Any) -> str:
+        """Template ``name`` (a logical name like 'email.subject'); always returns text.
+
+        A digest template (``<kind>.digest``) renders the digest of this one notification.
+        """
+        if is_digest_template(name):
+            from relay.templating.digest import Digest
+
+            return self.render_digest(
+                name, Digest.of_notification(notification, self._clock.now()), locale=locale
+            )
+        locale = normalize_locale(locale)
+        ctx = self.context(notification, locale=locale, **extra)
+        return self._render_named(name, locale, ctx, lambda: _last_resort(notification, locale))
+
+    def digest_context(
+        self, digest: Digest, *, locale: str, entries: Sequence[DigestEntry] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """The variables a digest template sees (see docs/templates.md)."""
+        window = digest.window
+        return {
+            "digest": digest,
+            "kind": digest.kind,
+            "entries": list(digest.entries if entries is None else entries),
+            "groups": digest.groups,
+            "firing": digest.firing,
+            "resolved": digest.resolved,
+            "alerts_total": digest.alerts,
+            "created": datetime.fromtimestamp(digest.created_at, UTC),
+            "window_start": datetime.fromtimestamp(window[0], UTC) if window else None,
+            "window_end": datetime.fromtimestamp(window[1], UTC) if window else None,
+            "receiver": digest.receiver,
+            "external_url": digest.external_url,
+            "timezone": self._timezone,
+            "relay_url": self._relay_url,
+            "delivery_log_url": delivery_log_url(self._relay_url, digest.receiver),
+            "locale": normalize_locale(locale),
+            "labels_text": labels_text,
+            # A big digest quotes one summary per group, so it stays a few messages.
+            "quoted": SUMMARIES_QUOTED if digest.groups <= QUOTE_ALL_UP_TO else 1,
+            **extra,
+        }
+
+    def render_digest(
+        self, name: str, digest: Digest, *, locale: str,
+        entries: Sequence[DigestEntry] | None = None, **extra: Any,
+    ) -> str:
+        """Digest template ``name`` ('wecom.digest') for ``entries`` (default: all) of
+        ``digest``; a failing user template falls back to the built-in, that to a line
+        of totals. Always returns text."""
+        locale = normalize_locale(locale)
+        ctx = self.digest_context(digest, locale=locale, entries=entries, **extra)
+        return self._render_named(
+            name, locale, ctx, lambda: _digest_last_resort(digest, ctx["entries"], locale)
+        )
+
+    def render_string(
+        self, source: str, notification: Notification, *, locale: str, fallback: str,
+        **extra: Any,
+    ) -> str:
+        """A template string from config; on error the template named ``fallback`` is used."""
+        ctx = self.context(notification, locale=locale, **extra)
+        try:
+            return _finish(fallback, self._compile_string(source, fallback).render(ctx))
+        except Exception as exc:
+            self._failed(fallback, exc)
+        return self.render(fallback, notification, locale=locale, **extra)
+
+    def render_text(self, channel: str, notification: Notification, *, locale: str = "en") -> str:
+        """The plain-text template of ``channel`` (``<channel>.txt``)."""
+        return self.render(f"{channel}.txt", notification, locale=locale)
+
+    def check_string(self, source: str) -> str | None:
+        """Why a template string from config does not compile ('line N: ...'), or None."""
+        try:
+            self._env.parse(source)
+        except TemplateSyntaxError as exc:
+            return f"line {exc.lineno}: {exc.message}"
+        return None
+
+    def check(self) -> list[str]:
+        """Problems with the user's templates as 'file:line: message' (empty when fine).
+
+        Each file is compiled, and each override of a built-in name is rendered with the
+        sample notification in every locale it applies to.
+        """
+        from relay.templating.sample import sample_notification
+
+        problems = dict.fromkeys(self._load_problems)
+        sample = sample_notification()
+        for key in self._user:
+            try:
+                template = self._env.get_template(key)
+            except Exception as exc:
+                problems[_describe(exc)] = None
+                continue
+            locale, _, base = key.rpartition("/")
+            name = base.removesuffix(".j2")
+            if name not in _names().all:
+                continue  # a macro or include file: compiled above, used by the others
+            extra = {"alert": sample.alerts[0]} if name in _names().per_alert else {}
+            for loc in [locale] if locale else LOCALES:
+                try:
+                    if is_digest_template(name):
+                        from relay.templating.digest import Digest
+
+                        digest = Digest.of_notification(sample, self._clock.now())
+                        template.render(self.digest_context(digest, locale=loc))
+                        continue
+                    template.render(self.context(sample, locale=loc, **extra))
+                except Exception as exc:
+                    problems[f"{_describe(exc)} (rendering the sample notification)"] = None
+        return list(problems)
+
+    # -- internals
+
+    def _user_key(self, name: str, locale: str) -> str | None:
+        for key in (f"{locale}/{name}.j2", f"{name}.j2"):
+            if key in self._user:
+                return key
+        return None
+
+    def _compile_string(self, source: str, fallback: str) -> Template:
+        compiled = self._strings.get(source)
+        if compiled is None:
+            try:
+                code = self._env.compile(source, name=None, filename=f"<{fallback} from config>")
+                compiled = self._env.template_class.from_code(
+                    self._env, code, self._env.make_globals(None), None
+                )
+            except Exception as exc:
+                compiled = exc
+            if len(self._strings) < 256:
+                self._strings[source] = compiled
+        if isinstance(compiled, Exception):
+            raise compiled
+        return compiled
+
+    def _render_named(
+        self, name: str, locale: str, ctx: dict[str, Any], last_resort: Callable[[], str]
+    ) -> str:
+        """The user's template ``name`` for ``locale`` when there is one and it renders,
+        else the built-in."""
+        user = self._user_key(name, locale)
+        if user is not None:
+            try:
+                return _finish(name, self._env.get_template(user).render(ctx))
+            except Exception as exc:
+                self._failed(name, exc)
+        return self._render_builtin(name, locale, ctx, last_resort)
+
+    def _render_builtin(
+        self, name: str, locale: str, ctx: dict[str, Any], last_resort: Callable[[], str]
+    ) -> str:
+        """Built-in template ``name`` in ``locale`` (else English); ``last_resort()`` when
+        even that fails: a message must still go out."""
+        if name not in _names().all:
+            raise ValueError(f"unknown template {name!r} (known: {', '.join(_names().all)})")
+        try:
+            try:
+                template = self._env.get_template(f"{_BUILTIN}{locale}/{name}.j2")
+            except TemplateNotFound:
+                template = self._env.get_template(f"{_BUILTIN}en/{name}.j2")
+            return _finish(name, template.render(ctx))
+        except Exception as exc:
+            self._failed(name, exc)
+            return last_resort()
+
+    def _failed(self, name: str, exc: BaseException) -> None:
+        if self._metrics is not None:
+            self._metrics.template_errors.labels(template=name).inc()
+        logger.error("template %s failed, using the built-in: %s", name, _describe(exc))
+
+
+@dataclass(frozen=True)
+class _TemplateNames:
+    all: tuple[str, ...]
+    single_line: frozenset[str]  # mail headers, Slack header blocks: newlines break them
+    per_alert: frozenset[str]  # rendered once per alert, with ``alert`` in the context
+
+
+@functools.cache
+def _names() -> _TemplateNames:
+    # The channel registry imports channel modules, which import this one: look it up
+    # on first use rather than at import.
+    from relay.channels import CHANNELS
+
+    return _TemplateNames(
+        all=tuple(name for c in CHANNELS for name in c.templates),
+        single_line=frozenset(name for c in CHANNELS for name in c.single_line),
+        per_alert=frozenset(name for c in CHANNELS for name in c.per_alert),
+    )
+
+
+def _channel_filters() -> dict[str, Callable[[Any], str]]:
+    from relay.channels import CHANNELS  # at first use: the registry imports this module
+
+    return {name: f for c in CHANNELS for name, f in c.filters.items()}
+
+
+def _finish(name: str, text: str) -> str:
+    if name in _names().single_line:
+        return " ".join(text.split())
+    return text.strip()
+
+
+def is_digest_template(name: str) -> bool:
+    """``<kind>.digest`` templates render a Digest, not a notification."""
+    return name.endswith(".digest")
+
+
+def _digest_last_resort(digest: Digest, entries: Sequence[DigestEntry], locale: str) -> str:
+    """Text when even a built-in digest template failed: totals, then a line per entry."""
+    if normalize_locale(locale) == "zh-CN":
+        head = f"告警摘要：{digest.groups} 个分组，{digest.firing} 条告警中，{digest.resolved} 条已恢复"
+    else:
+        head = (f"Alert digest: {plural(digest.groups, 'group')}, {digest.firing} firing,"
+                f" {digest.resolved} resolved")
+    lines = [f"[{e.status}] {e.alertname} {labels_text(e.labels, exclude=['alertname'])}"
+             f" ({e.count})" for e in entries]
+    return "\n".join([head, *lines])
+
+
+def _last_resort(n: Notification, locale: str = "en") -> str:
+    """Text when even a built-in template failed: a message must still go out."""
+    name = n.common_labels.get("alertname") or labels_text(n.group_labels) or n.receiver
+    if normalize_locale(locale) == "zh-CN":
+        status = f"告警:{len(n.firing)}" if n.status == "firing" else "已恢复"
+        return f"[{status}] {name}（{len(n.alerts)} 条告警）"
+    return f"[{n.status.upper()}:{len(n.firing)}] {name} ({plural(len(n.alerts), 'alert')})"
