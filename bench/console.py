@@ -28,8 +28,10 @@ import httpx
 
 from relay.config import parse_config
 from relay.core.clock import FakeClock
+from relay.core.groups import GroupState, GroupUpdate, TransitionResult
+from relay.core.jobs import Attempt, NewJob
 from relay.obs.metrics import Metrics
-from relay.store.base import Attempt, GroupState, GroupUpdate, JobQuery, NewJob, Store, TransitionResult
+from relay.store.base import JobQuery, Store
 from relay.store.redis import RedisStore
 from relay.store.sqlite import SQLiteStore
 from relay.web.console.cursor import encode_job_cursor

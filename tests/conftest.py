@@ -15,11 +15,10 @@ import pytest
 
 from relay.config import Config, parse_config
 from relay.core.clock import FakeClock
+from relay.core.jobs import Job
 from relay.obs.metrics import Metrics
-from relay.store.base import Job
 from relay.store.sqlite import SQLiteStore
 from relay.web.service import RelayState, create_app
-
 
 #: The slow tiers, one marker each, given by the folder a test lives in (pyproject.toml
 #: registers them): `make test-fast` deselects them, `make test` runs everything.

@@ -12,8 +12,9 @@ import httpx
 import pytest
 import respx
 
-from relay.clients.alertmanager import AlertmanagerClient, AlertmanagerConfig, AlertmanagerError
+from relay.clients.alertmanager import AlertmanagerClient, AlertmanagerError
 from relay.config import parse_config
+from relay.config.alertmanager import AlertmanagerConfig
 from relay.core.errors import ConfigError
 
 STARTS = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)

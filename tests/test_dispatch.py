@@ -12,8 +12,9 @@ from relay.channels.base import Delivery, Message, Notifier, Preview
 from relay.config import DeliveryConfig
 from relay.core.clock import SystemClock
 from relay.core.errors import RetryableError
+from relay.core.rates import Rate
 from relay.pipeline.dispatch import RetryPolicy
-from relay.pipeline.ratelimit import DestinationLimiter, Rate
+from relay.pipeline.ratelimit import DestinationLimiter
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.webhooks import alert, webhook
 

@@ -85,7 +85,7 @@ def test_gitignore_ignores_no_tracked_file() -> None:
 
 
 def test_the_default_config_parses_like_any_other() -> None:
-    from relay.core.resources import load_packaged_default
+    from relay.config import load_packaged_default
 
     assert load_packaged_default().digest == make_config(
         (ROOT / "config/relay.yml").read_text()).digest

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from relay.core.groups import LogEntry
 from relay.pipeline.grouping import acknowledge_update, needs_update
-from relay.store.base import LogEntry
 from tests.helpers.webhooks import alert, webhook
 
 PASSTHROUGH = """

@@ -59,8 +59,8 @@ async def test_prune_runs_when_relay_starts(tmp_path) -> None:  # type: ignore[n
     import asyncio
 
     from relay.core.clock import FakeClock
+    from relay.core.groups import GroupState, GroupUpdate, TransitionResult
     from relay.obs.metrics import Metrics
-    from relay.store.base import GroupState, GroupUpdate, TransitionResult
     from relay.store.sqlite import SQLiteStore
     from relay.web.service import create_app
     from tests.conftest import make_config

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from relay.cli.commands import main
 from relay.config import parse_config
-from relay.pipeline.routing import build_route_tree, parse_matcher
+from relay.core.matchers import parse_matcher
+from relay.pipeline.routing import build_route_tree
 
 
 @pytest.mark.parametrize(

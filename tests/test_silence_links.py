@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.channels import TEMPLATE_NAMES
+from relay.channels import TEMPLATE_CATALOGUE, TEMPLATE_NAMES
 from relay.config import parse_config
-from relay.core.alerts import Notification
+from relay.core.alerts import Notification, group_silence_labels
 from relay.core.clock import FakeClock
-from relay.core.silence_links import group_silence_labels, silence_filter, silence_url
-from relay.templating.engine import LOCALES, Renderer
+from relay.core.silence_links import silence_filter, silence_url
+from relay.core.text import LOCALES
+from relay.templating.engine import Renderer
 from relay.templating.sample import sample_notification
 
 NOW = datetime(2026, 11, 22, 6, 30, tzinfo=UTC)
@@ -91,7 +92,7 @@ def test_group_labels_else_common_labels() -> None:
 
 def make_renderer() -> Renderer:
     config = parse_config("route: {receiver: default}\nreceivers: [{name: default, log_configs: [{}]}]\n")
-    return Renderer(config, clock=FakeClock(NOW.timestamp()))
+    return Renderer(config, TEMPLATE_CATALOGUE, clock=FakeClock(NOW.timestamp()))
 
 
 def tricky_notification(external_url: str = AM, status: str = "firing") -> Notification:

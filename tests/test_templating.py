@@ -15,14 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.channels import CHANNELS, SINGLE_LINE_TEMPLATES, TEMPLATE_NAMES
+from relay.channels import CHANNELS, SINGLE_LINE_TEMPLATES, TEMPLATE_CATALOGUE, TEMPLATE_NAMES
 from relay.config import Config, parse_config
 from relay.core.alerts import Alert, Notification
 from relay.core.clock import FakeClock
-from relay.obs.metrics import Metrics
-from relay.templating.engine import (
+from relay.core.text import (
     LOCALES,
-    Renderer,
     alert_silence_url,
     format_datetime,
     humanize_duration,
@@ -30,6 +28,8 @@ from relay.templating.engine import (
     severity_icon,
     truncate_bytes,
 )
+from relay.obs.metrics import Metrics
+from relay.templating.engine import Renderer
 from relay.templating.sample import sample_notification, sample_payload
 
 NOW = datetime(2026, 11, 22, 6, 30, 0, tzinfo=UTC)
@@ -57,6 +57,7 @@ def make_renderer(
 ) -> Renderer:
     return Renderer(
         make_config(timezone=timezone, templates=templates, external_url=external_url),
+        TEMPLATE_CATALOGUE,
         metrics,
         clock=FakeClock(NOW.timestamp()),
     )
@@ -621,7 +622,8 @@ def test_datetime_shows_the_offset_never_an_abbreviation(tmp_path: Path) -> None
 
 
 def test_counts_read_right_in_both_languages(tmp_path: Path) -> None:
-    from relay.templating.engine import _last_resort, plural
+    from relay.core.text import plural
+    from relay.templating.engine import _last_resort
 
     assert [plural(i, "alert") for i in (0, 1, 2)] == ["0 alerts", "1 alert", "2 alerts"]
     assert plural(1, "more alert") == "1 more alert" and plural(3, "person", "people") == "3 people"

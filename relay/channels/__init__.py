@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib
 
 from relay.channels.base import Channel, ChannelConfig
+from relay.core.clock import Clock
+from relay.obs.metrics import Metrics
+from relay.templating.engine import Renderer, RenderSettings, TemplateCatalogue
 
 #: Modules under relay.channels, in the order their keys appear in docs and listings.
 CHANNEL_MODULES = (
@@ -39,13 +42,31 @@ TEMPLATE_NAMES: tuple[str, ...] = tuple(name for c in CHANNELS for name in c.tem
 #: Templates whose output is folded to one line.
 SINGLE_LINE_TEMPLATES: frozenset[str] = frozenset(n for c in CHANNELS for n in c.single_line)
 
+#: What the renderer knows of the channels: their built-in templates and filters.
+TEMPLATE_CATALOGUE = TemplateCatalogue(
+    all=TEMPLATE_NAMES,
+    single_line=SINGLE_LINE_TEMPLATES,
+    per_alert=frozenset(n for c in CHANNELS for n in c.per_alert),
+    filters={name: f for c in CHANNELS for name, f in c.filters.items()},
+)
+
+
+def make_renderer(
+    config: RenderSettings, metrics: Metrics | None = None, *, clock: Clock | None = None
+) -> Renderer:
+    """The renderer for ``config`` with every channel's built-in templates and filters."""
+    return Renderer(config, TEMPLATE_CATALOGUE, metrics, clock=clock)
+
+
 __all__ = [
     "CHANNELS",
     "CHANNELS_BY_KIND",
     "CHANNEL_MODULES",
     "CHANNEL_TYPES",
     "SINGLE_LINE_TEMPLATES",
+    "TEMPLATE_CATALOGUE",
     "TEMPLATE_NAMES",
     "Channel",
     "ChannelConfig",
+    "make_renderer",
 ]

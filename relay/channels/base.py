@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import abc
+import copy
 import hashlib
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
 
 import httpx
 from pydantic import Field
 
-from relay.channels.split import json_bytes
 from relay.core.alerts import Notification
 from relay.core.durations import Duration
+from relay.core.rates import Rate
 from relay.core.secrets import SecretFieldsModel, StrictModel
-from relay.pipeline.ratelimit import Rate
-from relay.templating.engine import normalize_locale
 
 if TYPE_CHECKING:
-    from relay.config import Config
-    from relay.store.base import Store
-    from relay.templating.digest import Digest, DigestMessage
+    from relay.core.digests import Digest, DigestMessage
     from relay.templating.engine import Renderer
 
 Locale = Literal["en", "zh-CN"]
@@ -146,14 +144,47 @@ def parts_preview(
     return Preview(text=text, note=note, parts=parts, sizes=sizes, limit=limit, unit=unit)
 
 
+class MessageRefs(Protocol):
+    """What a notifier remembers between attempts and messages (the parts of a split
+    message already delivered, a Slack message to edit when its group resolves): small
+    JSON values under a key, each kept for ``ttl`` seconds. Both stores provide it; a
+    preview hands in a dict in memory."""
+
+    async def get_ref(self, key: str) -> dict[str, Any] | None: ...
+
+    async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None: ...
+
+
+class MemoryRefs:
+    """MessageRefs in a dict, for one-off sends and previews that must leave nothing for
+    a running relay to read. Values are copied in and out, as a store's JSON would be."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._values: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._monotonic = monotonic
+
+    async def get_ref(self, key: str) -> dict[str, Any] | None:
+        found = self._values.get(key)
+        if found is None or found[0] <= self._monotonic():
+            self._values.pop(key, None)
+            return None
+        return copy.deepcopy(found[1])
+
+    async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        self._values[key] = (self._monotonic() + ttl, copy.deepcopy(value))
+
+
 @dataclass
 class NotifierContext:
-    """Everything I/O a notifier may use, handed in (nothing is created at import)."""
+    """Everything a notifier may use, handed in (nothing is created at import): what it
+    needs of the config (the default locale, whether an Alertmanager API is configured
+    for silences) and its I/O."""
 
-    config: Config
+    locale: str
+    silences: bool
     http: httpx.AsyncClient
     renderer: Renderer
-    store: Store
+    store: MessageRefs
     timeout: float
 
 
@@ -239,79 +270,3 @@ def destination_key(kind: str, where: str) -> str:
     """The rate-limit key of the destination ``where`` (a URL, an API base and a chat):
     a hash, so the key (in logs and metrics) never holds a secret."""
     return f"{kind}:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
-
-
-C = TypeVar("C", bound=ChannelConfig)
-
-
-class PostingNotifier(Notifier, Generic[C]):
-    """A channel that posts rendered bodies one by one. The channel renders them
-    (``render_parts``, ``digest_bodies``), posts one (``_post``) and says how its vendor
-    measures one (``body_size`` against ``limit``, in ``unit``); sending in order with
-    resume (relay.channels.parts.send_parts), the rate limiter's count and the preview
-    are written here once."""
-
-    #: What one body is called in errors and the delivery detail ("card"); a digest's
-    #: bodies are always "part"s.
-    noun = "part"
-    #: The vendor's limit per body, in ``unit``, for previews.
-    limit: int | None = None
-    unit = "bytes"
-
-    def __init__(self, config: C, ctx: NotifierContext) -> None:
-        self._cfg = config
-        self._ctx = ctx
-        self._locale = normalize_locale(config.locale or ctx.config.global_.locale)
-
-    @abc.abstractmethod
-    def render_parts(self, message: Message) -> list[dict[str, Any]]:
-        """The bodies ``send`` posts for ``message``, in order, each within the limit."""
-
-    @abc.abstractmethod
-    async def _post(self, body: dict[str, Any]) -> Any:
-        """Post one body; returns what to remember of the answer (JSON-able, or None)."""
-
-    def body_size(self, body: dict[str, Any]) -> int:
-        """``body`` as the vendor counts it against ``limit`` (here: its JSON bytes)."""
-        return json_bytes(body)
-
-    def render_alerts(
-        self, name: str, n: Notification, *, strip: bool = False
-    ) -> Callable[[Sequence[int], bool], str]:
-        """``render(indices, last)`` for split_rendered: template ``name`` with only those
-        of ``n``'s alerts (and "and N more" when ``last``); everything else in the
-        context, the firing and resolved counts too, describes the whole group.
-        ``strip``: without leading and trailing white space."""
-
-        def render(indices: Sequence[int], last: bool) -> str:
-            text = self._ctx.renderer.render(
-                name, n, locale=self._locale, alerts=[n.alerts[i] for i in indices],
-                truncated_alerts=n.truncated_alerts if last else 0,
-            )
-            return text.strip() if strip else text
-
-        return render
-
-    def messages_for(self, message: Message) -> int:
-        return len(self.rendered(message, self.render_parts))
-
-    def preview(self, message: Message) -> Preview:
-        bodies = self.render_parts(message)
-        sizes = [self.body_size(body) for body in bodies]
-        return parts_preview(self._cfg.kind, bodies, sizes, self.limit, self.unit)
-
-    def digest_preview(self, digest: Digest, kind: str) -> Preview:
-        bodies = self.digest_bodies(digest)
-        sizes = [self.body_size(body) for body in bodies]
-        return parts_preview(f"{kind} digest", bodies, sizes, self.limit, self.unit, noun="part")
-
-    async def send(self, message: Message) -> Delivery:
-        from relay.channels.parts import send_parts  # parts imports this module
-
-        bodies = self.rendered(message, self.render_parts)
-        return await send_parts(self._ctx, message, bodies, self._post, noun=self.noun)
-
-    async def send_digest(self, message: DigestMessage) -> Delivery:
-        from relay.channels.parts import send_parts
-
-        return await send_parts(self._ctx, message, self.digest_parts(message), self._post)

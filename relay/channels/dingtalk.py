@@ -20,20 +20,16 @@ from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from relay.channels.base import (
-    Channel,
-    Message,
-    NotifierContext,
-    PostingNotifier,
-    destination_key,
-)
+from relay.channels.base import Channel, Message, NotifierContext, destination_key
 from relay.channels.http import Answer, call, errcode_check
 from relay.channels.mentions import mentions
-from relay.channels.split import compact_json, json_bytes, split_rendered
+from relay.channels.parts import PostingNotifier
 from relay.channels.urls import WebhookOrTokenConfig, secret_url_check, url_secret_parts
+from relay.core.digests import Digest
 from relay.core.errors import DeliveryError, PermanentError
-from relay.pipeline.ratelimit import Rate
-from relay.templating.digest import Digest, render_digest
+from relay.core.rates import Rate
+from relay.templating.digest import render_digest
+from relay.templating.split import compact_json, json_bytes, split_rendered
 
 DINGTALK_API_URL = "https://oapi.dingtalk.com/robot/send"
 #: DingTalk refuses a body over 20,000 bytes (460101, formerly 101002): relay counts the

@@ -26,7 +26,7 @@ from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.secrets import redact
 
 if TYPE_CHECKING:
-    from relay.templating.digest import Digest, DigestMessage
+    from relay.core.digests import Digest, DigestMessage
 
 # Headers relay owns: the MIME structure and the threading ids.
 _RESERVED_HEADERS = frozenset(
@@ -126,7 +126,7 @@ class EmailNotifier(Notifier):
     def __init__(self, config: EmailConfig, ctx: NotifierContext) -> None:
         self._cfg = config
         self._renderer = ctx.renderer
-        self._locale = config.locale or ctx.config.global_.locale
+        self._locale = config.locale or ctx.locale
         self._timeout = config.timeout or ctx.timeout
         self._secrets = config.secrets()
         self._sender = parseaddr(config.from_)[1] or config.from_

@@ -20,17 +20,18 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from relay.channels.base import (
-    Channel,
-    ChannelConfig,
-    Message,
-    NotifierContext,
-    PostingNotifier,
-    destination_key,
-)
+from relay.channels.base import Channel, ChannelConfig, Message, NotifierContext, destination_key
 from relay.channels.http import Answer, call, errcode_check
 from relay.channels.mentions import mentions
-from relay.channels.split import (
+from relay.channels.parts import PostingNotifier
+from relay.channels.urls import secret_url_check, url_secret_parts
+from relay.core.alerts import Alert, Notification
+from relay.core.digests import Digest
+from relay.core.errors import DeliveryError, PermanentError
+from relay.core.rates import Rate
+from relay.core.text import alert_silence_url, http_url
+from relay.templating.digest import render_digest
+from relay.templating.split import (
     ELLIPSIS,
     compact_json,
     cut_bytes,
@@ -39,12 +40,6 @@ from relay.channels.split import (
     nbytes,
     split_rendered,
 )
-from relay.channels.urls import secret_url_check, url_secret_parts
-from relay.core.alerts import Alert, Notification
-from relay.core.errors import DeliveryError, PermanentError
-from relay.pipeline.ratelimit import Rate
-from relay.templating.digest import Digest, render_digest
-from relay.templating.engine import alert_silence_url, http_url
 
 FEISHU_HOSTS = ("open.feishu.cn", "open.larksuite.com")
 HOOK_PATH = "/open-apis/bot/v2/hook/"

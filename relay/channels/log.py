@@ -16,7 +16,7 @@ from relay.channels.base import (
 )
 
 if TYPE_CHECKING:
-    from relay.templating.digest import Digest, DigestMessage
+    from relay.core.digests import Digest, DigestMessage
 
 logger = logging.getLogger("relay.notification")
 
@@ -33,7 +33,7 @@ class LogConfig(ChannelConfig):
 class LogNotifier(Notifier):
     def __init__(self, config: LogConfig, ctx: NotifierContext) -> None:
         self._level = logging.getLevelName(config.level.upper())
-        self._locale = config.locale or ctx.config.global_.locale
+        self._locale = config.locale or ctx.locale
         self._renderer = ctx.renderer
 
     def preview(self, message: Message) -> Preview:

@@ -19,22 +19,17 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import SecretStr
 
-from relay.channels.base import (
-    Channel,
-    ChannelConfig,
-    Message,
-    NotifierContext,
-    PostingNotifier,
-    destination_key,
-)
+from relay.channels.base import Channel, ChannelConfig, Message, NotifierContext, destination_key
 from relay.channels.http import Answer, call
-from relay.channels.split import cut_bytes, json_bytes, mark_at, nbytes, split_rendered
+from relay.channels.parts import PostingNotifier
 from relay.channels.urls import secret_url_check
 from relay.core.alerts import Alert, Notification
+from relay.core.digests import Digest
 from relay.core.errors import DeliveryError, PermanentError
-from relay.pipeline.ratelimit import Rate
-from relay.templating.digest import Digest, render_digest
-from relay.templating.engine import alert_silence_url, http_url, markdown_escape
+from relay.core.rates import Rate
+from relay.core.text import alert_silence_url, http_url, markdown_escape
+from relay.templating.digest import render_digest
+from relay.templating.split import cut_bytes, json_bytes, mark_at, nbytes, split_rendered
 
 #: Bytes of the posted JSON Teams accepts (it answers 413 past about 28 KB).
 BODY_LIMIT = 28_000

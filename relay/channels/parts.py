@@ -10,13 +10,26 @@ error's ``sent`` holds the parts this attempt posted up to and including that on
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-from relay.channels.base import Delivery, NotifierContext
+from relay.channels.base import (
+    ChannelConfig,
+    Delivery,
+    Message,
+    Notifier,
+    NotifierContext,
+    Preview,
+    parts_preview,
+)
+from relay.core.alerts import Notification
+from relay.core.digests import Digest, DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
+from relay.core.text import normalize_locale
+from relay.templating.split import json_bytes
 
 logger = logging.getLogger("relay.channels.parts")
 
@@ -118,3 +131,75 @@ async def _write(ctx: NotifierContext, key: str, value: dict[str, Any]) -> None:
         await ctx.store.set_ref(key, value, ttl=PROGRESS_TTL)
     except Exception as exc:  # raising would send the delivered part again
         logger.warning("cannot write %s to the store: %s", key, exc)
+
+
+C = TypeVar("C", bound=ChannelConfig)
+
+
+class PostingNotifier(Notifier, Generic[C]):
+    """A channel that posts rendered bodies one by one. The channel renders them
+    (``render_parts``, ``digest_bodies``), posts one (``_post``) and says how its vendor
+    measures one (``body_size`` against ``limit``, in ``unit``); sending in order with
+    resume (relay.channels.parts.send_parts), the rate limiter's count and the preview
+    are written here once."""
+
+    #: What one body is called in errors and the delivery detail ("card"); a digest's
+    #: bodies are always "part"s.
+    noun = "part"
+    #: The vendor's limit per body, in ``unit``, for previews.
+    limit: int | None = None
+    unit = "bytes"
+
+    def __init__(self, config: C, ctx: NotifierContext) -> None:
+        self._cfg = config
+        self._ctx = ctx
+        self._locale = normalize_locale(config.locale or ctx.locale)
+
+    @abc.abstractmethod
+    def render_parts(self, message: Message) -> list[dict[str, Any]]:
+        """The bodies ``send`` posts for ``message``, in order, each within the limit."""
+
+    @abc.abstractmethod
+    async def _post(self, body: dict[str, Any]) -> Any:
+        """Post one body; returns what to remember of the answer (JSON-able, or None)."""
+
+    def body_size(self, body: dict[str, Any]) -> int:
+        """``body`` as the vendor counts it against ``limit`` (here: its JSON bytes)."""
+        return json_bytes(body)
+
+    def render_alerts(
+        self, name: str, n: Notification, *, strip: bool = False
+    ) -> Callable[[Sequence[int], bool], str]:
+        """``render(indices, last)`` for split_rendered: template ``name`` with only those
+        of ``n``'s alerts (and "and N more" when ``last``); everything else in the
+        context, the firing and resolved counts too, describes the whole group.
+        ``strip``: without leading and trailing white space."""
+
+        def render(indices: Sequence[int], last: bool) -> str:
+            text = self._ctx.renderer.render(
+                name, n, locale=self._locale, alerts=[n.alerts[i] for i in indices],
+                truncated_alerts=n.truncated_alerts if last else 0,
+            )
+            return text.strip() if strip else text
+
+        return render
+
+    def messages_for(self, message: Message) -> int:
+        return len(self.rendered(message, self.render_parts))
+
+    def preview(self, message: Message) -> Preview:
+        bodies = self.render_parts(message)
+        sizes = [self.body_size(body) for body in bodies]
+        return parts_preview(self._cfg.kind, bodies, sizes, self.limit, self.unit)
+
+    def digest_preview(self, digest: Digest, kind: str) -> Preview:
+        bodies = self.digest_bodies(digest)
+        sizes = [self.body_size(body) for body in bodies]
+        return parts_preview(f"{kind} digest", bodies, sizes, self.limit, self.unit, noun="part")
+
+    async def send(self, message: Message) -> Delivery:
+        bodies = self.rendered(message, self.render_parts)
+        return await send_parts(self._ctx, message, bodies, self._post, noun=self.noun)
+
+    async def send_digest(self, message: DigestMessage) -> Delivery:
+        return await send_parts(self._ctx, message, self.digest_parts(message), self._post)

@@ -38,14 +38,15 @@ from relay.channels.base import (
 from relay.channels.http import Answer, error_redacted, status_error
 from relay.channels.parts import send_parts
 from relay.channels.slack_actions import actions_block
-from relay.channels.split import split_rendered
 from relay.channels.urls import secret_url_check, url_secret_parts
 from relay.core.alerts import Alert, Notification
+from relay.core.digests import Digest, DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
+from relay.core.rates import Rate
 from relay.core.secrets import redact
-from relay.pipeline.ratelimit import Rate
-from relay.templating.digest import Digest, DigestMessage, render_digest
-from relay.templating.engine import normalize_locale, slack_escape
+from relay.core.text import normalize_locale, slack_escape
+from relay.templating.digest import render_digest
+from relay.templating.split import split_rendered
 
 SLACK_API_BASE = "https://slack.com/api/"
 
@@ -179,7 +180,7 @@ class SlackNotifier(Notifier):
         self._secrets = config.secrets()
         if config.token is None and config.api_url is not None:
             self._secrets += url_secret_parts(config.api_url.get_secret_value())
-        self._locale = normalize_locale(config.locale or ctx.config.global_.locale)
+        self._locale = normalize_locale(config.locale or ctx.locale)
         sdk_logger = _sdk_logger(self._secrets)
         timeout = max(1, round(ctx.timeout))
         self._web: AsyncWebClient | None = None
@@ -253,7 +254,7 @@ class SlackNotifier(Notifier):
         if footer:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
         if n.status == "firing" and self._web is not None and self._cfg.signing_secret:
-            silences = self._ctx.config.alertmanager is not None
+            silences = self._ctx.silences
             blocks.append(actions_block(message.job_id, self._locale, silences=silences))
         return blocks
 

@@ -7,7 +7,7 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from relay.templating.engine import format_datetime, humanize_duration, normalize_locale
+from relay.core.text import format_datetime, humanize_duration, normalize_locale
 
 ACTIONS_BLOCK_ID = "relay_actions"
 STATUS_BLOCK_ID = "relay_status"

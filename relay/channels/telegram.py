@@ -19,20 +19,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import SecretStr, field_validator
 
-from relay.channels.base import (
-    Channel,
-    ChannelConfig,
-    Delivery,
-    Message,
-    NotifierContext,
-    PostingNotifier,
-    destination_key,
-)
+from relay.channels.base import Channel, ChannelConfig, Delivery, Message, NotifierContext, destination_key
 from relay.channels.http import Answer, call
-from relay.channels.split import ELLIPSIS, nchars, split_rendered
+from relay.channels.parts import PostingNotifier
+from relay.core.digests import Digest, DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
-from relay.pipeline.ratelimit import Rate
-from relay.templating.digest import Digest, DigestMessage, render_digest
+from relay.core.rates import Rate
+from relay.templating.digest import render_digest
+from relay.templating.split import ELLIPSIS, nchars, split_rendered
 
 logger = logging.getLogger("relay.channels.telegram")
 

@@ -27,10 +27,11 @@ from relay.channels.base import (
 from relay.channels.http import call
 from relay.channels.parts import JobMessage
 from relay.core.alerts import Notification
+from relay.core.digests import Digest, DigestMessage
 from relay.core.durations import Duration
 from relay.core.errors import DeliveryError
 from relay.core.secrets import SecretFieldsModel
-from relay.templating.digest import Digest, DigestMessage, render_digest
+from relay.templating.digest import render_digest
 
 # Header names whose values are credentials even though ``headers`` is a plain map.
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|signature|cookie|password", re.I)
@@ -97,7 +98,7 @@ class WebhookNotifier(Notifier):
         self._cfg = config
         self._http = ctx.http
         self._renderer = ctx.renderer
-        self._locale = config.locale or ctx.config.global_.locale
+        self._locale = config.locale or ctx.locale
         self._timeout = config.timeout or ctx.timeout
         self._url = config.url.get_secret_value()
         self._secrets = config.secrets()

@@ -20,24 +20,18 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from relay.channels.base import (
-    Channel,
-    ChannelConfig,
-    Message,
-    NotifierContext,
-    PostingNotifier,
-    destination_key,
-)
+from relay.channels.base import Channel, ChannelConfig, Message, NotifierContext, destination_key
 from relay.channels.http import Answer, VendorCheck, call, errcode_check, error_redacted
 from relay.channels.mentions import mentions
-from relay.channels.split import cut_bytes, nbytes, split_messages, split_rendered
+from relay.channels.parts import PostingNotifier
 from relay.channels.urls import WebhookOrTokenConfig, secret_url_check, url_secret_parts
 from relay.core.alerts import Notification
 from relay.core.errors import RetryableError
-from relay.pipeline.ratelimit import Rate
+from relay.core.rates import Rate
+from relay.templating.split import cut_bytes, nbytes, split_messages, split_rendered
 
 if TYPE_CHECKING:
-    from relay.templating.digest import Digest
+    from relay.core.digests import Digest
 
 logger = logging.getLogger("relay.channels.wecom")
 

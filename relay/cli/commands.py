@@ -17,12 +17,12 @@ import httpx
 
 from relay import __version__
 from relay.channels import CHANNELS_BY_KIND
-from relay.config import DEFAULT_CONFIG_PATH, Config, load_config, split_listen
+from relay.config import DEFAULT_CONFIG_PATH, Config, load_config, load_packaged_default, split_listen
 from relay.core.alerts import fingerprint_of
+from relay.core.digests import DIGEST_KINDS, DigestKind
 from relay.core.durations import format_duration
 from relay.core.errors import ConfigError
-from relay.core.resources import PACKAGED_DEFAULT_SOURCE, load_packaged_default
-from relay.templating.digest import DIGEST_KINDS, DigestKind
+from relay.core.resources import PACKAGED_DEFAULT_SOURCE
 
 logger = logging.getLogger("relay.cli")
 

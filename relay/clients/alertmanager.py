@@ -1,87 +1,25 @@
-"""Alertmanager's API v2, for creating silences: the ``alertmanager:`` config section and
-a client that tries each URL of an HA pair in turn until one accepts.
+"""Alertmanager's API v2, for creating silences: a client that tries each URL of an HA
+pair (the ``alertmanager:`` section, relay.config.alertmanager) in turn until one accepts.
 
 The members of an HA pair gossip silences to each other, so one that accepts is enough.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Any
 
 import httpx
-from pydantic import AfterValidator, Field, SecretStr, model_validator
 
-from relay.core.durations import Duration
-from relay.core.secrets import SecretFieldsModel, redact
+from relay.config.alertmanager import AlertmanagerConfig
+from relay.core.secrets import redact
 
 logger = logging.getLogger("relay.alertmanager")
 
 SILENCES_PATH = "/api/v2/silences"
-
-
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
-    return value
-
-
-HttpURL = Annotated[str, AfterValidator(_http_url)]
-
-
-class AlertmanagerBasicAuth(SecretFieldsModel):
-    secret_fields: ClassVar[tuple[str, ...]] = ("password",)
-
-    username: str
-    password: SecretStr
-
-
-class AlertmanagerConfig(SecretFieldsModel):
-    """Where relay creates silences (``url``, or ``urls`` for an HA pair) and how it
-    authenticates (a proxy in front of Alertmanager: bearer token or basic auth)."""
-
-    secret_fields: ClassVar[tuple[str, ...]] = ("bearer_token",)
-
-    url: HttpURL | None = None
-    urls: list[HttpURL] = Field(default_factory=list)
-    bearer_token: SecretStr | None = None
-    basic_auth: AlertmanagerBasicAuth | None = None
-    timeout: Duration = Field(default=5.0, gt=0)  # per URL
-
-    @model_validator(mode="after")
-    def _complete(self) -> AlertmanagerConfig:
-        if not self.endpoints:
-            raise ValueError("set url (one Alertmanager) or urls (an HA pair)")
-        if self.bearer_token is not None and self.basic_auth is not None:
-            raise ValueError("set bearer_token or basic_auth, not both")
-        return self
-
-    @property
-    def endpoints(self) -> list[str]:
-        """Every URL to try, in order, without repeats."""
-        listed = ([self.url] if self.url else []) + self.urls
-        return list(dict.fromkeys(url.rstrip("/") for url in listed))
-
-    def secrets(self) -> list[str]:
-        values = []
-        if self.bearer_token is not None:
-            values.append(self.bearer_token.get_secret_value())
-        if self.basic_auth is not None:
-            password = self.basic_auth.password.get_secret_value()
-            values += [password, f"{self.basic_auth.username}:{password}"]
-        return [v for v in values if v]
-
-    def headers(self) -> dict[str, str]:
-        if self.bearer_token is not None:
-            return {"Authorization": f"Bearer {self.bearer_token.get_secret_value()}"}
-        if self.basic_auth is not None:
-            pair = f"{self.basic_auth.username}:{self.basic_auth.password.get_secret_value()}"
-            return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
-        return {}
 
 
 class AlertmanagerError(Exception):

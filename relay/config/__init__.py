@@ -31,12 +31,14 @@ from pydantic import (
 
 from relay.channels import CHANNEL_TYPES, CHANNELS
 from relay.channels.base import ChannelConfig, Locale
-from relay.clients.alertmanager import AlertmanagerConfig
+from relay.config.alertmanager import AlertmanagerConfig
 from relay.config.checks import Finding, Loc, cross_check, expand_env, format_loc
 from relay.config.reader import load_yaml, yaml_problem
+from relay.config.storage import parse_redis_url, storage_kind
 from relay.config.timeintervals import TimeIntervalConfig
 from relay.core.durations import Duration
 from relay.core.errors import ConfigError
+from relay.core.resources import PACKAGED_DEFAULT_SOURCE, default_config_text
 from relay.core.secrets import SecretFieldsModel, StrictModel, header_credentials
 from relay.core.timeintervals import TimeIntervalSpec
 
@@ -128,12 +130,12 @@ class StorageConfig(StrictModel):
     @field_validator("url")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        if not value.startswith(("sqlite:///", "redis://", "rediss://", "unix://")):
-            raise ValueError("expected sqlite:///path, redis://host:port/db or rediss://...")
-        if value.startswith(("redis://", "rediss://", "unix://")):
-            from relay.store.redis import RedisStore
-
-            RedisStore.from_url(value)  # parses only (no connection): bad options named here
+        try:
+            kind = storage_kind(value)
+        except ValueError:
+            raise ValueError("expected sqlite:///path, redis://host:port/db or rediss://...") from None
+        if kind == "redis":
+            parse_redis_url(value)  # bad options named here, without connecting
         return value
 
 
@@ -418,3 +420,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except OSError as exc:
         raise InvalidConfig([f"{path}: cannot read config: {exc.strerror}"]) from None
     return parse_config(text, source=str(path))
+
+
+def load_packaged_default() -> Config:
+    """The embedded default, parsed: what relay runs with when no config file is given."""
+    return parse_config(default_config_text(), source=PACKAGED_DEFAULT_SOURCE)

@@ -93,7 +93,7 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
     also when some other section is invalid; a value of the wrong type is skipped
     (the schema reports it).
     """
-    from relay.pipeline.routing import parse_matcher
+    from relay.core.matchers import parse_matcher
 
     problems: list[Finding] = []
     seen = _names(raw, "receivers", "receiver name", problems)

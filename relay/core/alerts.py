@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from relay.core.silence_links import silence_url
+
 Status = Literal["firing", "resolved"]
 
 # Alertmanager marks "no end yet" with Go's zero time; it must never reach a message.
@@ -164,8 +166,6 @@ class Notification(BaseModel):
     @property
     def silence_url(self) -> str:
         """Alertmanager's new-silence form for this group ('' without an externalURL)."""
-        from relay.core.silence_links import group_silence_labels, silence_url
-
         return silence_url(group_silence_labels(self), self.external_url)
 
     def to_v4(self) -> dict[str, Any]:
@@ -182,6 +182,12 @@ class Notification(BaseModel):
             "commonAnnotations": self.common_annotations,
             "externalURL": self.external_url,
         }
+
+
+def group_silence_labels(notification: Notification) -> dict[str, str]:
+    """The labels that select the notification's group: its group labels, or, for a
+    group without any (``group_by: []``), the labels all its alerts share."""
+    return dict(notification.group_labels or notification.common_labels)
 
 
 def common_items(maps: list[dict[str, str]]) -> dict[str, str]:

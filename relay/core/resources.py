@@ -11,10 +11,6 @@ from __future__ import annotations
 
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from relay.config import Config
 
 PACKAGED_DEFAULT_SOURCE = "<relay's packaged default config>"
 TEMPLATES = "relay.builtin_templates"  # templates/ in the checkout
@@ -35,13 +31,6 @@ def packaged(package: str, relative: str = "") -> Traversable:
 def default_config_text() -> str:
     """The embedded default config (config/relay.yml): the log receiver, SQLite under ./data."""
     return packaged(DEFAULTS, DEFAULT_CONFIG).read_text(encoding="utf-8")
-
-
-def load_packaged_default() -> Config:
-    """The embedded default, parsed: what relay runs with when no config file is given."""
-    from relay.config import parse_config
-
-    return parse_config(default_config_text(), source=PACKAGED_DEFAULT_SOURCE)
 
 
 def example_names() -> list[str]:

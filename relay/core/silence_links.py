@@ -4,17 +4,14 @@ The form reads ``#/silences/new?filter=<matchers>``, where the matchers are writ
 its alert filter: ``{alertname="X", job="node"}``, each value a JSON string (the UI
 decodes it with a JSON decoder, so quotes, backslashes and control characters are
 escaped that way and any other unicode is kept as is), the whole percent-encoded.
+Which labels select a group is the notification's business (relay.core.alerts).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-if TYPE_CHECKING:
-    from relay.core.alerts import Notification
 
 
 def _ordered(labels: Mapping[str, str]) -> list[str]:
@@ -36,9 +33,3 @@ def silence_url(labels: Mapping[str, str], external_url: str) -> str:
         return ""
     matchers = quote(silence_filter(labels), safe="")
     return f"{external_url.rstrip('/')}/#/silences/new?filter={matchers}"
-
-
-def group_silence_labels(notification: Notification) -> dict[str, str]:
-    """The labels that select the notification's group: its group labels, or, for a
-    group without any (``group_by: []``), the labels all its alerts share."""
-    return dict(notification.group_labels or notification.common_labels)

@@ -1,4 +1,5 @@
-"""Prometheus metrics, names as in DESIGN.md. One registry per app, handed in."""
+"""Prometheus metrics, names as listed in docs/operations.md ("Metrics"). One registry per app,
+handed in."""
 
 from __future__ import annotations
 

@@ -26,14 +26,15 @@ from relay.channels.base import Message, Notifier
 from relay.config import DeliveryConfig
 from relay.core.alerts import Notification
 from relay.core.clock import Clock
+from relay.core.digests import DigestMessage, digest_of_payload
 from relay.core.errors import DeliveryError, PermanentError, RetryableError, StoreUnavailable
+from relay.core.jobs import Attempt, Job, bound_sent
 from relay.core.secrets import redact
 from relay.obs.metrics import Metrics
 from relay.pipeline.ratelimit import LimiterRegistry
 from relay.pipeline.runtime import Runtime
 from relay.pipeline.storm import StormMerger
-from relay.store.base import Attempt, Job, Store, bound_sent
-from relay.templating.digest import DigestMessage, digest_of_payload
+from relay.store.roles import DispatchStore
 
 logger = logging.getLogger("relay.dispatch")
 
@@ -96,7 +97,7 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        store: Store,
+        store: DispatchStore,
         clock: Clock,
         metrics: Metrics,
         runtime: Callable[[], Runtime],

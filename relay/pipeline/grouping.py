@@ -18,18 +18,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from relay.core.alerts import Alert, Notification, common_items
+from relay.core.groups import GroupState, GroupUpdate, LogEntry, Suppressed, TransitionResult
+from relay.core.jobs import NewJob, new_job_id
 from relay.pipeline.hold import RECHECK, ReleasedHolds, hold, still_firing_jobs, take_held
 from relay.pipeline.routing import Route
 from relay.pipeline.timegate import Gate
-from relay.store.base import (
-    GroupState,
-    GroupUpdate,
-    LogEntry,
-    NewJob,
-    Suppressed,
-    TransitionResult,
-    new_job_id,
-)
 
 
 @dataclass(frozen=True)

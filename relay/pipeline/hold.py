@@ -17,14 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relay.core.alerts import Alert
-from relay.store.base import (
-    GroupState,
-    GroupUpdate,
-    LogEntry,
-    NewJob,
-    Suppressed,
-    TransitionResult,
-)
+from relay.core.digests import Digest, HeldLike, WindowLike, digest_payload
+from relay.core.groups import GroupState, GroupUpdate, LogEntry, Suppressed, TransitionResult
+from relay.core.jobs import NewJob, new_job_id
 
 #: A hold window that does not end within the search horizon is looked at again this often.
 RECHECK = 86400.0
@@ -193,3 +188,19 @@ def digest_update(key: str, released: ReleasedHolds, build: DigestBuilder,
         return TransitionResult(state, jobs, changed=False)
 
     return GroupUpdate(key, transition)
+
+
+def hold_digest_jobs(
+    receiver: str, integration: str, entries: Sequence[HeldLike], window: WindowLike,
+    now: float,
+) -> list[NewJob]:
+    """The digest job of one integration for a hold window that ended (none when nothing
+    was held). Pure: called inside a store transition, possibly more than once."""
+    digest = Digest.build_from_held(receiver, integration, entries, window)
+    if not digest.entries:
+        return []
+    return [NewJob(
+        id=new_job_id(), receiver=receiver, integration=integration,
+        group_key=f"hold-digest|{integration}|{window.ended_at:.0f}",
+        payload=digest_payload(digest), created_at=now,
+    )]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,18 +21,19 @@ import httpx
 from pydantic import ValidationError
 
 from relay import __version__
-from relay.channels import CHANNELS_BY_KIND
-from relay.channels.base import ChannelConfig, Message, Notifier, NotifierContext, Preview
+from relay.channels import CHANNELS_BY_KIND, TEMPLATE_CATALOGUE
+from relay.channels.base import ChannelConfig, MemoryRefs, Message, Notifier, NotifierContext, Preview
 from relay.config import Config
 from relay.config.checks import format_loc
 from relay.core.alerts import WebhookPayload
 from relay.core.clock import Clock, FakeClock
+from relay.core.digests import DigestKind
 from relay.core.errors import DeliveryError
+from relay.core.jobs import new_job_id
 from relay.core.secrets import redact
-from relay.store.base import new_job_id
-from relay.store.sqlite import SQLiteStore
-from relay.templating.digest import DigestKind
-from relay.templating.engine import Renderer, _describe, normalize_locale
+from relay.core.text import normalize_locale
+from relay.pipeline.runtime import notifier_context
+from relay.templating.engine import Renderer, _describe
 from relay.templating.sample import notification_from_payload, sample_digest, sample_notification
 
 #: ``click.echo``: ``echo(text)`` to stdout, ``echo(text, err=True)`` to stderr.
@@ -84,7 +84,7 @@ class RecordingRenderer(Renderer):
     from, so a preview can report them instead of only logging them."""
 
     def __init__(self, config: Config, clock: Clock | None = None) -> None:
-        super().__init__(config, clock=clock)
+        super().__init__(config, TEMPLATE_CATALOGUE, clock=clock)
         self.failures: list[str] = []
 
     def _failed(self, name: str, exc: BaseException) -> None:
@@ -93,26 +93,17 @@ class RecordingRenderer(Renderer):
 
 @asynccontextmanager
 async def _notifier_context(
-    config: Config, renderer: Renderer, *, open_store: bool
+    config: Config, renderer: Renderer
 ) -> AsyncIterator[NotifierContext]:
-    """What the runtime hands notifiers, with a scratch store: a one-off send keeps nothing
-    (WeCom part progress, Slack message refs) that a running relay would later read."""
-    with tempfile.TemporaryDirectory(prefix="relay-preview-") as scratch:
-        store = SQLiteStore(Path(scratch) / "scratch.db")
-        http = httpx.AsyncClient(
-            timeout=config.delivery.timeout, headers={"User-Agent": f"relay/{__version__}"}
-        )
-        try:
-            if open_store:
-                await store.open()
-            yield NotifierContext(
-                config=config, http=http, renderer=renderer, store=store,
-                timeout=config.delivery.timeout,
-            )
-        finally:
-            await http.aclose()
-            if open_store:
-                await store.close()
+    """What the runtime hands notifiers, with refs kept in memory: a one-off send keeps
+    nothing (WeCom part progress, Slack message refs) that a running relay would read."""
+    http = httpx.AsyncClient(
+        timeout=config.delivery.timeout, headers={"User-Agent": f"relay/{__version__}"}
+    )
+    try:
+        yield notifier_context(config, http=http, renderer=renderer, refs=MemoryRefs())
+    finally:
+        await http.aclose()
 
 
 def _pick_integration(
@@ -202,7 +193,7 @@ async def render_preview(
     # Any broken user template, not only this channel's: `relay serve` refuses to start on one.
     problems = renderer.check()
     message = Message(job_id=PREVIEW_JOB_ID, notification=notification, integration=integration)
-    async with _notifier_context(config, renderer, open_store=False) as ctx:
+    async with _notifier_context(config, renderer) as ctx:
         notifier = channel_cfg.build(ctx)
         try:
             preview = message_preview(notifier, message, channel,
@@ -256,7 +247,7 @@ async def send_direct(
     # The dispatcher's outer bound for a notifier that ignores its own timeouts.
     hard_timeout = config.delivery.timeout * 3 + 5
     failed = 0
-    async with _notifier_context(config, renderer, open_store=True) as ctx:
+    async with _notifier_context(config, renderer) as ctx:
         for integration, channel_cfg in integrations:
             if notification.status == "resolved" and not channel_cfg.send_resolved:
                 echo(f"{integration}: skipped (send_resolved: false)")

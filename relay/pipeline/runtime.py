@@ -7,19 +7,28 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from relay.channels import CHANNELS_BY_KIND
-from relay.channels.base import Notifier, NotifierContext
+from relay.channels import CHANNELS_BY_KIND, make_renderer
+from relay.channels.base import MessageRefs, Notifier, NotifierContext
 from relay.config import Config
 from relay.obs.metrics import Metrics
 from relay.pipeline.grouping import IntegrationPolicy, TimeGate
-from relay.pipeline.hold import DigestBuilder
+from relay.pipeline.hold import DigestBuilder, hold_digest_jobs
 from relay.pipeline.routing import Route, build_route_tree
 from relay.pipeline.timegate import Intervals, hold_ends_at, route_gate
-from relay.store.base import Store
-from relay.templating.digest import hold_digest_jobs
 from relay.templating.engine import Renderer
 
 logger = logging.getLogger("relay.runtime")
+
+
+def notifier_context(
+    config: Config, *, http: httpx.AsyncClient, renderer: Renderer, refs: MessageRefs
+) -> NotifierContext:
+    """What notifiers get of ``config`` (the default locale, whether silences can be
+    created), with the shared HTTP client, the renderer and where they keep refs."""
+    return NotifierContext(
+        locale=config.global_.locale, silences=config.alertmanager is not None, http=http,
+        renderer=renderer, store=refs, timeout=config.delivery.timeout,
+    )
 
 
 @dataclass
@@ -37,14 +46,11 @@ class Runtime:
 
     @classmethod
     def build(
-        cls, config: Config, *, http: httpx.AsyncClient, store: Store, metrics: Metrics
+        cls, config: Config, *, http: httpx.AsyncClient, store: MessageRefs, metrics: Metrics
     ) -> Runtime:
         tree = build_route_tree(config.route)
-        renderer = Renderer(config, metrics)
-        ctx = NotifierContext(
-            config=config, http=http, renderer=renderer, store=store,
-            timeout=config.delivery.timeout,
-        )
+        renderer = make_renderer(config, metrics)
+        ctx = notifier_context(config, http=http, renderer=renderer, refs=store)
         integrations: dict[str, list[IntegrationPolicy]] = {}
         notifiers: dict[str, Notifier] = {}
         for receiver in config.receivers:
@@ -69,7 +75,7 @@ class Runtime:
         """Problems in the user's templates ('file:line: message') and in template strings
         of the config ('receivers[0].email_configs[0].subject: line 1: ...'); empty when
         all compile."""
-        renderer = Renderer(config)
+        renderer = make_renderer(config)
         problems = renderer.check()
         for r_index, receiver in enumerate(config.receivers):
             for integration_id, channel in receiver.integrations():

@@ -20,8 +20,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from relay.core.alerts import Notification
-from relay.store.base import Job, NewJob, new_job_id
-from relay.templating.digest import Digest, digest_payload
+from relay.core.digests import Digest, digest_payload
+from relay.core.jobs import Job, NewJob, new_job_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from relay.obs.metrics import Metrics
     from relay.pipeline.ratelimit import LimiterRegistry
     from relay.pipeline.runtime import Runtime
-    from relay.store.base import Store
+    from relay.store.roles import StormQueue
 
 logger = logging.getLogger("relay.storm")
 
@@ -44,7 +44,7 @@ class StormMerger:
     and its lease owner, the clock, the rate limiters, the ledger of leased jobs (jobs it
     leases join it; jobs merged into a digest leave it) and a way to wake the claim loop."""
 
-    def __init__(self, *, store: Store, clock: Clock, metrics: Metrics, owner: str,
+    def __init__(self, *, store: StormQueue, clock: Clock, metrics: Metrics, owner: str,
                  limiters: LimiterRegistry, leased: dict[str, Job],
                  wake: Callable[[], None]) -> None:
         self._store = store

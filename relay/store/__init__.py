@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
+from relay.config.storage import storage_kind
 from relay.store.base import Store
+from relay.store.redis import RedisStore
+from relay.store.sqlite import SQLiteStore
 
 
 def open_store(url: str, *, instance: str = "relay") -> Store:
     """The backend named by ``storage.url`` (``sqlite:///path`` or ``redis[s]://host/db``)."""
-    if url.startswith("sqlite://"):
-        from relay.store.sqlite import SQLiteStore
-
+    if storage_kind(url) == "sqlite":
         return SQLiteStore.from_url(url)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from relay.store.redis import RedisStore
-
-        return RedisStore.from_url(url, instance=instance)
-    raise ValueError(f"unsupported storage url scheme: {url.split(':', 1)[0]!r}")
+    return RedisStore.from_url(url, instance=instance)
 
 
 __all__ = ["Store", "open_store"]

@@ -48,10 +48,9 @@ import random
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import orjson
 import redis.asyncio as aioredis
@@ -61,25 +60,19 @@ from redis.exceptions import AuthenticationError, AuthorizationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from relay.config.storage import DEFAULT_PREFIX, masked_url, parse_redis_url
 from relay.core.errors import StoreUnavailable
+from relay.core.groups import GroupState, GroupUpdate, TransitionResult
+from relay.core.jobs import JOB_STATUSES, Attempt, Job, JobStatus, NewJob, alertnames_of
 from relay.store.base import (
-    JOB_STATUSES,
     STATS_BUCKET,
     STATS_KEEP,
-    Attempt,
     ClaimRoom,
-    GroupState,
-    GroupUpdate,
     IntegrationStats,
-    Job,
     JobPage,
     JobQuery,
-    JobStatus,
     KeptWebhook,
-    NewJob,
     Store,
-    TransitionResult,
-    alertnames_of,
     hour_and_day_buckets,
     stats_bucket,
 )
@@ -91,7 +84,6 @@ logger = logging.getLogger("relay.store.redis")
 #    groups:all) and counters; jobs' digest_id (merged into a storm digest)
 SCHEMA_VERSION = 3
 UNFINISHED_JOBS_SCAN_LIMIT = 10_000  # prune checks groups against at most this many open jobs
-DEFAULT_PREFIX = "relay:"
 CONSUMER_GROUP = "relay"
 # How long apply() keeps retrying when other writers keep changing the same groups.
 CONTENTION_LIMIT = 5.0
@@ -101,20 +93,6 @@ PRUNE_BATCH = 500
 LOG_BATCH = 200
 LOG_SCAN_LIMIT = 5000  # keys deleted per script run, so pruning never blocks Redis for long
 LOCK_STRIPES = 64
-
-# redis-py options accepted in the URL's query string, besides our own ``prefix``.
-_CLIENT_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "socket_timeout": float,
-    "socket_connect_timeout": float,
-    "health_check_interval": int,
-    "client_name": str,
-    "ssl_ca_certs": str,
-    "ssl_ca_path": str,
-    "ssl_certfile": str,
-    "ssl_keyfile": str,
-    "ssl_cert_reqs": str,
-    "ssl_check_hostname": lambda v: v.lower() in ("1", "true", "yes"),
-}
 
 # -- Lua ----------------------------------------------------------------------------------
 # Scripts get the key prefix as ARGV[1] and build key names from it (one Redis, no
@@ -644,41 +622,8 @@ class RedisStore(Store):
 
     @classmethod
     def from_url(cls, url: str, *, instance: str = "relay") -> RedisStore:
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss", "unix"):
-            raise ValueError(f"storage.url {_safe(url)!r}: expected redis://, rediss:// or unix://")
-        if parts.scheme != "unix" and not parts.hostname:
-            raise ValueError(f"storage.url {_safe(url)!r}: a host is required (redis://host:6379/0)")
-        if parts.scheme == "unix" and not parts.path:
-            raise ValueError(f"storage.url {_safe(url)!r}: a socket path is required")
-        try:
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            raise ValueError(f"storage.url {_safe(url)!r}: the port is not a number") from None
-        db = parts.path.strip("/") if parts.scheme != "unix" else ""
-        if db and not db.isdigit():
-            raise ValueError(f"storage.url {_safe(url)!r}: the database must be a number (/0)")
-        prefix = DEFAULT_PREFIX
-        options: dict[str, Any] = {}
-        passthrough: list[tuple[str, str]] = []
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
-            if name == "prefix":
-                prefix = value
-            elif name == "db" and parts.scheme == "unix":
-                if not value.isdigit():
-                    raise ValueError(f"storage.url {_safe(url)!r}: db must be a number")
-                passthrough.append((name, value))
-            elif name in _CLIENT_OPTIONS:
-                try:
-                    options[name] = _CLIENT_OPTIONS[name](value)
-                except ValueError:
-                    raise ValueError(
-                        f"storage.url {_safe(url)!r}: bad value for {name}: {value!r}"
-                    ) from None
-            else:
-                raise ValueError(f"storage.url {_safe(url)!r}: unknown option {name!r}")
-        base = urlunsplit(parts._replace(query=urlencode(passthrough)))
-        return cls(base, prefix=prefix, options=options, instance=instance)
+        parsed = parse_redis_url(url)
+        return cls(parsed.url, prefix=parsed.prefix, options=parsed.options, instance=instance)
 
     # -- plumbing --------------------------------------------------------------------
     def _key(self, *parts: str) -> str:
@@ -853,7 +798,7 @@ class RedisStore(Store):
             await self.client.ping()
 
     def describe(self) -> str:
-        return f"{_safe(self.url)} (prefix {self.prefix!r})"
+        return f"{masked_url(self.url)} (prefix {self.prefix!r})"
 
     # -- groups ------------------------------------------------------------------------
     def _plan(self, updates: Sequence[GroupUpdate], stored: dict[str, str | None]) -> _Plan:
@@ -1354,16 +1299,3 @@ def _fixable_by_waiting(exc: BaseException | None) -> bool:
             return False
         seen = seen.__cause__ or seen.__context__
     return True
-
-
-def _safe(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = quote(parts.username or "", safe="")
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))

@@ -37,22 +37,16 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from relay.core.errors import StoreUnavailable
+from relay.core.groups import GroupState, GroupUpdate, TransitionResult
+from relay.core.jobs import JOB_STATUSES, Attempt, Job, JobStatus, NewJob
 from relay.store.base import (
-    JOB_STATUSES,
     STATS_KEEP,
-    Attempt,
     ClaimRoom,
-    GroupState,
-    GroupUpdate,
     IntegrationStats,
-    Job,
     JobPage,
     JobQuery,
-    JobStatus,
     KeptWebhook,
-    NewJob,
     Store,
-    TransitionResult,
     hour_and_day_buckets,
     stats_bucket,
 )

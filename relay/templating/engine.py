@@ -9,19 +9,15 @@ file and line and counted in ``relay_template_errors_total{template}``.
 
 from __future__ import annotations
 
-import functools
 import glob
 import logging
 import os
-import re
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Protocol
 
 from jinja2 import BaseLoader, Template, TemplateNotFound, TemplateSyntaxError, pass_context
 from jinja2.exceptions import SecurityError
@@ -30,213 +26,34 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from relay.core.alerts import Alert, Notification
 from relay.core.clock import Clock, SystemClock
+from relay.core.digests import Digest, DigestEntry
 from relay.core.resources import TEMPLATES, packaged
-from relay.core.silence_links import group_silence_labels, silence_url
-
-if TYPE_CHECKING:
-    from relay.config import Config
-    from relay.obs.metrics import Metrics
-    from relay.templating.digest import Digest, DigestEntry
+from relay.core.text import (
+    LOCALES,
+    as_datetime,
+    delivery_log_url,
+    format_datetime,
+    http_url,
+    humanize_duration,
+    labels_text,
+    markdown_escape,
+    normalize_locale,
+    plural,
+    severity_icon,
+    silence_url_helper,
+    slack_escape,
+    truncate_bytes,
+)
+from relay.obs.metrics import Metrics
 
 logger = logging.getLogger("relay.templating")
 
-LOCALES = ("en", "zh-CN")
 _BUILTIN = "builtin/"
 _MAX_REPEAT = 100_000  # longest string/list a template may build with '*'
 #: A digest of at most this many groups quotes up to SUMMARIES_QUOTED alerts per group;
 #: a bigger one quotes one, so a storm of hundreds of groups stays a few messages.
 QUOTE_ALL_UP_TO = 30
 SUMMARIES_QUOTED = 3
-
-
-# -- helpers usable from Python --------------------------------------------------------
-
-
-def normalize_locale(locale: str | None) -> str:
-    """'zh_CN', 'zh-cn', 'zh' -> 'zh-CN'; anything unknown -> 'en'."""
-    value = (locale or "").replace("_", "-").lower()
-    return "zh-CN" if value.startswith("zh") else "en"
-
-
-def _zone(tz: str | tzinfo | None) -> tzinfo:
-    if isinstance(tz, tzinfo):
-        return tz
-    try:
-        return ZoneInfo(tz or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    """A datetime from a datetime or an ISO string; None for empty values and Go's zero time."""
-    if isinstance(value, str) and value:
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if not isinstance(value, datetime) or value.year <= 1:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def utc_offset(when: datetime) -> str:
-    """'+08:00', '-05:00', '+05:45': the UTC offset of an aware datetime."""
-    offset = int((when.utcoffset() or timedelta(0)).total_seconds()) // 60
-    sign = "-" if offset < 0 else "+"
-    hours, minutes = divmod(abs(offset), 60)
-    return f"{sign}{hours:02d}:{minutes:02d}"
-
-
-def zone_label(when: datetime) -> str:
-    """'UTC' in UTC, else the offset ('+08:00'). Never an abbreviation: 'CST' is China,
-    US Central and Cuba, so a reader could not tell which one a message meant."""
-    if when.utcoffset() == timedelta(0) and when.tzname() == "UTC":
-        return "UTC"
-    return utc_offset(when)
-
-
-_DIRECTIVE = re.compile(r"%(?::z|.)", re.S)
-
-
-def format_datetime(
-    dt: datetime | str | None, tz: str | tzinfo | None = "UTC", locale: str = "en",
-    fmt: str = "%Y-%m-%d %H:%M:%S %Z",
-) -> str:
-    """'2026-11-22 14:25:51 +08:00' in zone ``tz``; '' for None and Go's zero time (year 1).
-
-    ``fmt`` is strftime's, except that ``%Z`` is :func:`zone_label` ('UTC' or '+08:00',
-    never 'CST') and ``%:z`` is the offset with a colon on every Python version."""
-    when = _as_datetime(dt)
-    if when is None:
-        return ""
-    when = when.astimezone(_zone(tz))
-
-    def directive(match: re.Match[str]) -> str:
-        if match.group() == "%Z":
-            return zone_label(when)
-        if match.group() == "%:z":
-            return utc_offset(when)
-        return match.group()
-
-    return when.strftime(_DIRECTIVE.sub(directive, fmt))
-
-
-_UNITS = {
-    "en": (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)),
-    "zh-CN": (("天", 86400), ("小时", 3600), ("分", 60), ("秒", 1)),
-}
-
-
-def humanize_duration(seconds: float, locale: str = "en") -> str:
-    """The two largest units: '5m 12s', '1h 2m', '2d 3h'; in Chinese '5分12秒', '1小时2分'."""
-    units = _UNITS[normalize_locale(locale)]
-    remaining = max(int(seconds), 0)
-    parts: list[str] = []
-    for suffix, size in units:
-        count, remaining = divmod(remaining, size)
-        if count or parts:
-            parts.append(f"{count}{suffix}")
-        if len(parts) == 2:
-            break
-    parts = [p for p in parts if not p.startswith("0")] or [f"0{units[-1][0]}"]
-    return ("" if normalize_locale(locale) == "zh-CN" else " ").join(parts)
-
-
-def plural(count: Any, singular: str, plural_form: str | None = None) -> str:
-    """'1 alert', '2 alerts', '0 alerts': the count and the English noun in its form
-    (``plural_form`` for irregular ones, else ``singular`` + 's')."""
-    try:
-        number = int(count)
-    except (TypeError, ValueError):
-        number = 0
-    noun = singular if number == 1 else plural_form or f"{singular}s"
-    return f"{number} {noun}"
-
-
-def truncate_bytes(text: str, limit: int, end: str = "…") -> str:
-    """``text`` cut to at most ``limit`` UTF-8 bytes at a character boundary, ending in ``end``."""
-    data = text.encode("utf-8", "replace")
-    if len(data) <= limit:
-        return text
-    tail = end.encode("utf-8")
-    if len(tail) > limit:
-        tail = b""
-    return data[: max(limit - len(tail), 0)].decode("utf-8", "ignore") + tail.decode("utf-8")
-
-
-def labels_text(
-    labels: Mapping[str, str], exclude: list[str] | tuple[str, ...] = (), sep: str = ", "
-) -> str:
-    """'instance=db-1, job=node': the labels sorted by name, without ``exclude``."""
-    return sep.join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in exclude)
-
-
-def delivery_log_url(relay_url: str, receiver: str) -> str:
-    """relay's delivery log of ``receiver`` ('' when ``global.external_url`` is not set)."""
-    if not relay_url:
-        return ""
-    return f"{relay_url.rstrip('/')}/api/v1/notifications?receiver={quote(receiver, safe='')}"
-
-
-def alert_silence_url(alert: Alert, external_url: str) -> str:
-    """Alertmanager's 'new silence' page pre-filled with the alert's labels ('' without a URL)."""
-    return silence_url(alert.labels, external_url)
-
-
-def _silence_url_helper(notification: Notification) -> Callable[..., str]:
-    """``silence_url`` in templates: ``()`` the group, ``(alert)`` one alert, ``(labels)``
-    any labels; a second argument names another Alertmanager than the webhook's."""
-
-    def helper(target: Any = None, external_url: str | None = None) -> str:
-        url = notification.external_url if external_url is None else str(external_url)
-        if target is None:
-            labels: Mapping[str, str] = group_silence_labels(notification)
-        elif isinstance(target, Alert):
-            labels = target.labels
-        elif isinstance(target, Mapping):
-            labels = {str(k): str(v) for k, v in target.items()}
-        else:
-            raise TypeError(f"silence_url() takes an alert or labels, not {type(target).__name__}")
-        return silence_url(labels, url)
-
-    return helper
-
-
-_ICONS = {"critical": "🔴", "error": "🔴", "page": "🔴", "warning": "🟠", "warn": "🟠",
-          "info": "🔵", "resolved": "✅"}
-
-
-def severity_icon(value: Any) -> str:
-    """🔴 critical, 🟠 warning, 🔵 info, ✅ resolved, ⚪ anything else; an Alert or a string."""
-    if isinstance(value, Alert):
-        value = "resolved" if value.status == "resolved" else value.labels.get("severity", "")
-    return _ICONS.get(str(value or "").lower(), "⚪")
-
-
-def slack_escape(value: Any) -> str:
-    """Escape &, <, > so an untrusted value cannot become a Slack mention or link."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-#: What Adaptive Card markdown (Teams) and CommonMark give a meaning inside a line.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_~\[\]()<>#|!])")
-#: What starts a list, a heading or a quote at the beginning of a line.
-_MARKDOWN_LINE_START = re.compile(r"^(\s*(?:[0-9]+)?)([-+=.)])")
-
-
-def markdown_escape(value: Any) -> str:
-    """``value`` as literal text in Markdown (Teams' Adaptive Cards): punctuation that
-    would make bold, a link, a mention (``<at>``) or a list is backslash-escaped, and a
-    newline becomes a space so a value cannot start a line of its own."""
-    text = " ".join(str(value).splitlines())
-    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-    return _MARKDOWN_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
-
-
-def http_url(value: Any) -> str:
-    """The URL if it is http(s), else '' (no javascript: links from an alert's payload)."""
-    text = str(value or "")
-    return text if urlsplit(text).scheme in ("http", "https") else ""
 
 
 # -- environment -----------------------------------------------------------------------
@@ -322,12 +139,46 @@ def _load_user_templates(patterns: list[str]) -> tuple[dict[str, tuple[str, str]
     return found, problems
 
 
+class GlobalSettings(Protocol):
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def external_url(self) -> str: ...
+
+
+class RenderSettings(Protocol):
+    """What rendering reads of the config (relay.config.Config has it): the zone and
+    relay's URL for messages, and the user's template files."""
+
+    @property
+    def global_(self) -> GlobalSettings: ...
+    @property
+    def templates(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class TemplateCatalogue:
+    """The built-in templates and filters, handed in by whoever knows the channels
+    (relay.channels.template_catalogue): templating itself names no channel."""
+
+    all: tuple[str, ...]
+    single_line: frozenset[str]  # mail headers, Slack header blocks: newlines break them
+    per_alert: frozenset[str]  # rendered once per alert, with ``alert`` in the context
+    filters: Mapping[str, Callable[[Any], str]]
+
+
 class Renderer:
     """Renders notifications; never raises for a broken user template at delivery time."""
 
     def __init__(
-        self, config: Config, metrics: Metrics | None = None, *, clock: Clock | None = None
+        self,
+        config: RenderSettings,
+        catalogue: TemplateCatalogue,
+        metrics: Metrics | None = None,
+        *,
+        clock: Clock | None = None,
     ) -> None:
+        self._names = catalogue
         self._timezone = config.global_.timezone
         self._relay_url = config.global_.external_url.rstrip("/")
         self._metrics = metrics
@@ -355,7 +206,7 @@ class Renderer:
             markdown_escape=markdown_escape,
             http_url=http_url,
         )
-        self._env.filters.update(_channel_filters())
+        self._env.filters.update(catalogue.filters)
 
     # -- filters that need the context (zone, locale) or the clock
 
@@ -367,11 +218,11 @@ class Renderer:
     def _datetime_filter(
         self, ctx: Context, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S %Z", tz: str | None = None
     ) -> str:
-        return format_datetime(_as_datetime(value), tz or ctx.get("timezone"), fmt=fmt)
+        return format_datetime(as_datetime(value), tz or ctx.get("timezone"), fmt=fmt)
 
     @pass_context
     def _since_filter(self, ctx: Context, value: Any) -> str:
-        when = _as_datetime(value)
+        when = as_datetime(value)
         if when is None:
             return ""
         return humanize_duration((self.now() - when).total_seconds(), ctx.get("locale", "en"))
@@ -389,10 +240,10 @@ class Renderer:
             value, end = value.startsAt, value.endsAt
         elif isinstance(value, Mapping) and "startsAt" in value:
             value, end = value.get("startsAt"), value.get("endsAt")
-        start = _as_datetime(value)
+        start = as_datetime(value)
         if start is None:
             return ""
-        stop = _as_datetime(end) or self.now()
+        stop = as_datetime(end) or self.now()
         return humanize_duration((stop - start).total_seconds(), locale)
 
     # -- rendering
@@ -419,7 +270,7 @@ class Renderer:
             "relay_url": self._relay_url,
             "delivery_log_url": delivery_log_url(self._relay_url, n.receiver),
             "locale": normalize_locale(locale),
-            "silence_url": _silence_url_helper(n),
+            "silence_url": silence_url_helper(n),
             "labels_text": labels_text,
             **extra,
         }
@@ -430,8 +281,6 @@ class Renderer:
         A digest template (``<kind>.digest``) renders the digest of this one notification.
         """
         if is_digest_template(name):
-            from relay.templating.digest import Digest
-
             return self.render_digest(
                 name, Digest.of_notification(notification, self._clock.now()), locale=locale
             )
@@ -488,7 +337,7 @@ class Renderer:
         """A template string from config; on error the template named ``fallback`` is used."""
         ctx = self.context(notification, locale=locale, **extra)
         try:
-            return _finish(fallback, self._compile_string(source, fallback).render(ctx))
+            return self._finish(fallback, self._compile_string(source, fallback).render(ctx))
         except Exception as exc:
             self._failed(fallback, exc)
         return self.render(fallback, notification, locale=locale, **extra)
@@ -523,14 +372,12 @@ class Renderer:
                 continue
             locale, _, base = key.rpartition("/")
             name = base.removesuffix(".j2")
-            if name not in _names().all:
+            if name not in self._names.all:
                 continue  # a macro or include file: compiled above, used by the others
-            extra = {"alert": sample.alerts[0]} if name in _names().per_alert else {}
+            extra = {"alert": sample.alerts[0]} if name in self._names.per_alert else {}
             for loc in [locale] if locale else LOCALES:
                 try:
                     if is_digest_template(name):
-                        from relay.templating.digest import Digest
-
                         digest = Digest.of_notification(sample, self._clock.now())
                         template.render(self.digest_context(digest, locale=loc))
                         continue
@@ -571,7 +418,7 @@ class Renderer:
         user = self._user_key(name, locale)
         if user is not None:
             try:
-                return _finish(name, self._env.get_template(user).render(ctx))
+                return self._finish(name, self._env.get_template(user).render(ctx))
             except Exception as exc:
                 self._failed(name, exc)
         return self._render_builtin(name, locale, ctx, last_resort)
@@ -581,54 +428,27 @@ class Renderer:
     ) -> str:
         """Built-in template ``name`` in ``locale`` (else English); ``last_resort()`` when
         even that fails: a message must still go out."""
-        if name not in _names().all:
-            raise ValueError(f"unknown template {name!r} (known: {', '.join(_names().all)})")
+        if name not in self._names.all:
+            raise ValueError(f"unknown template {name!r} (known: {', '.join(self._names.all)})")
         try:
             try:
                 template = self._env.get_template(f"{_BUILTIN}{locale}/{name}.j2")
             except TemplateNotFound:
                 template = self._env.get_template(f"{_BUILTIN}en/{name}.j2")
-            return _finish(name, template.render(ctx))
+            return self._finish(name, template.render(ctx))
         except Exception as exc:
             self._failed(name, exc)
             return last_resort()
+
+    def _finish(self, name: str, text: str) -> str:
+        if name in self._names.single_line:
+            return " ".join(text.split())
+        return text.strip()
 
     def _failed(self, name: str, exc: BaseException) -> None:
         if self._metrics is not None:
             self._metrics.template_errors.labels(template=name).inc()
         logger.error("template %s failed, using the built-in: %s", name, _describe(exc))
-
-
-@dataclass(frozen=True)
-class _TemplateNames:
-    all: tuple[str, ...]
-    single_line: frozenset[str]  # mail headers, Slack header blocks: newlines break them
-    per_alert: frozenset[str]  # rendered once per alert, with ``alert`` in the context
-
-
-@functools.cache
-def _names() -> _TemplateNames:
-    # The channel registry imports channel modules, which import this one: look it up
-    # on first use rather than at import.
-    from relay.channels import CHANNELS
-
-    return _TemplateNames(
-        all=tuple(name for c in CHANNELS for name in c.templates),
-        single_line=frozenset(name for c in CHANNELS for name in c.single_line),
-        per_alert=frozenset(name for c in CHANNELS for name in c.per_alert),
-    )
-
-
-def _channel_filters() -> dict[str, Callable[[Any], str]]:
-    from relay.channels import CHANNELS  # at first use: the registry imports this module
-
-    return {name: f for c in CHANNELS for name, f in c.filters.items()}
-
-
-def _finish(name: str, text: str) -> str:
-    if name in _names().single_line:
-        return " ".join(text.split())
-    return text.strip()
 
 
 def is_digest_template(name: str) -> bool:

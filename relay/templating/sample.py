@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from relay.core.alerts import Notification, WebhookPayload, common_items, fingerprint_of
 
 if TYPE_CHECKING:
-    from relay.templating.digest import Digest, DigestKind
+    from relay.core.digests import Digest, DigestKind
 
 _PROMETHEUS = "http://prometheus:9090/graph?g0.expr={expr}&g0.tab=1"
 
@@ -126,7 +126,7 @@ def sample_digest(notification: Notification, kind: DigestKind, groups: int, int
     ending at ``now`` would make: each copy is its own group (an ``instance`` label
     ``<value>-<i>`` in its group labels and alerts), every third one resolved, so a
     preview shows both kinds of line and the split between parts."""
-    from relay.templating.digest import Digest
+    from relay.core.digests import Digest
 
     items: list[tuple[str, str, Notification]] = []
     for index in range(1, groups + 1):

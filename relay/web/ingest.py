@@ -18,12 +18,13 @@ from relay.config.checks import format_loc
 from relay.core.alerts import Alert, WebhookPayload
 from relay.core.durations import format_duration
 from relay.core.errors import StoreUnavailable
+from relay.core.jobs import new_job_id
 from relay.pipeline.grouping import plan_webhook
 from relay.pipeline.routing import Route
-from relay.store.base import KeptWebhook, new_job_id
+from relay.store.base import KeptWebhook
 
 if TYPE_CHECKING:
-    from relay.web.service import RelayState
+    from relay.web.state import RelayState
 
 logger = logging.getLogger("relay.ingest")
 

@@ -14,7 +14,8 @@ import logging
 from collections import deque
 
 from relay.core.errors import StoreUnavailable
-from relay.store.base import KeptWebhook, Store
+from relay.store.base import KeptWebhook
+from relay.store.roles import WebhookArchive
 
 logger = logging.getLogger("relay.kept")
 
@@ -51,7 +52,7 @@ class WebhookKeeper:
         """Not yet in the store, newest first."""
         return list(reversed(self._pending))
 
-    async def flush(self, store: Store, keep: int, keep_bytes: int) -> None:
+    async def flush(self, store: WebhookArchive, keep: int, keep_bytes: int) -> None:
         """Write what is pending in one store call; on failure it stays pending (bounded
         by ``keep``) and goes with the next flush."""
         batch = list(self._pending)
@@ -65,7 +66,7 @@ class WebhookKeeper:
         for _ in batch:
             self._pending.popleft()
 
-    async def recent(self, store: Store, keep: int, keep_bytes: int) -> list[KeptWebhook]:
+    async def recent(self, store: WebhookArchive, keep: int, keep_bytes: int) -> list[KeptWebhook]:
         """Newest first: the pending ones, then the store's, within the bounds."""
         stored = await store.recent_webhooks() if keep else []
         pending = self.pending()

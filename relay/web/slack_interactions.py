@@ -35,16 +35,15 @@ from relay.channels.slack_actions import (
     with_status,
 )
 from relay.clients.alertmanager import AlertmanagerClient, AlertmanagerError
-from relay.core.alerts import Notification
+from relay.core.alerts import Notification, group_silence_labels
 from relay.core.errors import StoreUnavailable
-from relay.core.silence_links import group_silence_labels
+from relay.core.text import normalize_locale
 from relay.pipeline.grouping import acknowledge_update
-from relay.templating.engine import normalize_locale
 from relay.web.ingest import error
 
 if TYPE_CHECKING:
     from relay.config import Config
-    from relay.web.service import RelayState
+    from relay.web.state import RelayState
 
 logger = logging.getLogger("relay.slack_interactions")
 
@@ -193,7 +192,7 @@ async def perform(click: Click, state: RelayState) -> None:
 async def _act(click: Click, state: RelayState, locale: str, user: str,
                seconds: float | None) -> str:
     try:
-        job = await state.store.get_job(click.job_id) if click.job_id else None
+        job = await state.delivery_log.get_job(click.job_id) if click.job_id else None
     except StoreUnavailable:
         return failed_line(locale, seconds, user, _STORE_DOWN[locale])
     if job is None:

@@ -22,23 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
+from relay.channels import make_renderer
 from relay.channels.base import Message, Notifier, NotifierContext
 from relay.config import Config, parse_config
 from relay.core.alerts import Alert, Notification
+from relay.core.groups import GroupState, GroupUpdate, TransitionResult
+from relay.core.jobs import Attempt, Job, JobStatus
 from relay.obs.metrics import Metrics
-from relay.store.base import (
-    Attempt,
-    GroupState,
-    GroupUpdate,
-    IntegrationStats,
-    Job,
-    JobPage,
-    JobQuery,
-    JobStatus,
-    KeptWebhook,
-    Store,
-    TransitionResult,
-)
+from relay.pipeline.runtime import notifier_context
+from relay.store.base import IntegrationStats, JobPage, JobQuery, KeptWebhook, Store
 from relay.templating.engine import Renderer
 
 MINIMAL_CONFIG = """
@@ -155,7 +147,7 @@ def metrics() -> Metrics:
 
 @pytest.fixture
 def renderer(config_for: Callable[..., Config], metrics: Metrics) -> Renderer:
-    return Renderer(config_for(MINIMAL_CONFIG), metrics)
+    return make_renderer(config_for(MINIMAL_CONFIG), metrics)
 
 
 @pytest.fixture
@@ -174,9 +166,8 @@ def ctx_for(
     http_client: httpx.AsyncClient, store: RefStore, metrics: Metrics
 ) -> Callable[[Config], NotifierContext]:
     def build(config: Config) -> NotifierContext:
-        return NotifierContext(
-            config=config, http=http_client, renderer=Renderer(config, metrics), store=store,
-            timeout=config.delivery.timeout,
+        return notifier_context(
+            config, http=http_client, renderer=make_renderer(config, metrics), refs=store
         )
 
     return build

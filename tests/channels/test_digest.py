@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from relay.channels.base import Notifier
-from relay.channels.split import nbytes
 from relay.channels.telegram import visible_length
 from relay.core.alerts import Alert, Notification
-from relay.templating.digest import Digest, DigestEntry, hold_digest_jobs
+from relay.core.digests import Digest, DigestEntry
+from relay.pipeline.hold import hold_digest_jobs
+from relay.templating.split import nbytes
 
 STARTS = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 

@@ -30,7 +30,7 @@ from relay.config import Config
 from relay.core.alerts import Alert, Notification
 from relay.core.clock import FakeClock
 from relay.core.errors import ConfigError, PermanentError, RetryableError
-from relay.pipeline.ratelimit import Rate
+from relay.core.rates import Rate
 from tests.helpers.dingtalk import independent_sign
 
 TOKEN = "b1d6c4c9e0f24c4aa1f0dd1d2c3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e"

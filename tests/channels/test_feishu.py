@@ -18,14 +18,14 @@ import respx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from relay.channels import make_renderer
 from relay.channels.base import Message, Notifier, NotifierContext
 from relay.channels.feishu import BODY_LIMIT, SIGN_RESERVE, FeishuNotifier, lark_md
 from relay.config import Config
 from relay.core.alerts import Alert, Notification
 from relay.core.clock import FakeClock
 from relay.core.errors import PermanentError, RetryableError
-from relay.pipeline.ratelimit import Rate
-from relay.templating.engine import Renderer
+from relay.core.rates import Rate
 from tests.helpers.channel_yaml import ROUTE, one_integration
 
 TOKEN = "0d4f1c2e-9a8b-4c7d-8e6f-5a4b3c2d1e0f"
@@ -62,7 +62,7 @@ def notifier_with_clock(
 ) -> Notifier:
     config = config_for(bot_yaml(**extra))
     ctx = ctx_for(config)
-    ctx.renderer = Renderer(config, clock=clock)
+    ctx.renderer = make_renderer(config, clock=clock)
     return config.receivers[0].feishu_configs[0].build(ctx)  # type: ignore[attr-defined, no-any-return]
 
 

@@ -24,8 +24,8 @@ from relay.cli.commands import main
 from relay.config import Config
 from relay.core.alerts import Alert, Notification
 from relay.core.errors import ConfigError, DeliveryError, PermanentError, RetryableError
-from relay.pipeline.ratelimit import Rate
-from relay.templating.engine import markdown_escape
+from relay.core.rates import Rate
+from relay.core.text import markdown_escape
 from tests.channels.test_channel_secrets import leaks
 from tests.helpers.channel_yaml import ROUTE, one_integration
 from tests.helpers.sink import Answer, Sink

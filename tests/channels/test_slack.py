@@ -22,7 +22,7 @@ from relay.channels.slack import MAX_BLOCKS, MAX_SECTION_CHARS, SlackNotifier
 from relay.config import Config
 from relay.core.alerts import Alert, Notification
 from relay.core.errors import ConfigError, PermanentError, RetryableError
-from relay.pipeline.ratelimit import Rate
+from relay.core.rates import Rate
 from relay.store.sqlite import SQLiteStore
 from tests.helpers.sink import Answer, Sink
 

@@ -16,13 +16,13 @@ from typing import Any, cast
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from relay.channels import make_renderer
 from relay.channels.base import Message, NotifierContext
-from relay.channels.split import nbytes, split_messages
 from relay.channels.wecom import CONTENT_LIMITS, WeComNotifier
 from relay.config import parse_config
 from relay.core.alerts import Alert, Notification
 from relay.obs.metrics import Metrics
-from relay.templating.engine import Renderer
+from relay.templating.split import nbytes, split_messages
 from tests.channels.conftest import RefStore
 
 # Alert ids are wrapped in ⟪ ⟫, which the random text never contains; U+FFFD (what a
@@ -124,8 +124,9 @@ def robot(msgtype: str, locale: str) -> WeComNotifier:
         f"    wecom_configs: [{{key: k-0000, msgtype: {msgtype}, locale: {locale}}}]\n",
         source="<test>", env={},
     )
-    ctx = NotifierContext(config=config, http=cast(Any, None),
-                          renderer=Renderer(config, Metrics()), store=RefStore(), timeout=5.0)
+    ctx = NotifierContext(locale=config.global_.locale, silences=config.alertmanager is not None,
+                              http=cast(Any, None),
+                          renderer=make_renderer(config, Metrics()), store=RefStore(), timeout=5.0)
     (channel,) = [c for r in config.receivers for _, c in r.integrations()]
     notifier = channel.build(ctx)
     assert isinstance(notifier, WeComNotifier)

@@ -21,17 +21,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import relay.channels as registry
+from relay.channels import make_renderer
 from relay.channels.base import Message, NotifierContext
 from relay.channels.http import call, errcode_check
 from relay.channels.parts import send_parts
-from relay.channels.split import nbytes, nchars, split_rendered
 from relay.cli.commands import main
 from relay.config import ReceiverConfig, parse_config
 from relay.core.errors import PermanentError, RetryableError
+from relay.core.rates import Rate
 from relay.pipeline.preview import PREVIEW_JOB_ID
-from relay.pipeline.ratelimit import DestinationLimiter, LimiterRegistry, Rate
-from relay.templating.engine import Renderer
+from relay.pipeline.ratelimit import DestinationLimiter, LimiterRegistry
 from relay.templating.sample import sample_notification
+from relay.templating.split import nbytes, nchars, split_rendered
 from tests.channels.conftest import RefStore
 
 URL = "https://vendor.example/send?token=s3cr3t-t0ken"
@@ -69,7 +70,8 @@ async def test_every_channel_previews_its_defaults(kind: str) -> None:
     config = parse_config("route: {receiver: r}\nreceivers: [{name: r}]\n")
     settings_ = channel.config.model_validate(channel.preview_settings)
     async with httpx.AsyncClient() as http:
-        ctx = NotifierContext(config=config, http=http, renderer=Renderer(config),
+        ctx = NotifierContext(locale=config.global_.locale, silences=config.alertmanager is not None,
+                              http=http, renderer=make_renderer(config),
                               store=RefStore(), timeout=5.0)
         notifier = settings_.build(ctx)
         message = Message(PREVIEW_JOB_ID, sample_notification("r"), f"r/{kind}/0")
@@ -278,7 +280,8 @@ async def parts_context() -> AsyncIterator[NotifierContext]:
     """What send_parts needs of a notifier: a config, an HTTP client, a progress store."""
     config = parse_config("route: {receiver: r}\nreceivers: [{name: r}]\n")
     async with httpx.AsyncClient() as http:
-        yield NotifierContext(config=config, http=http, renderer=Renderer(config),
+        yield NotifierContext(locale=config.global_.locale, silences=config.alertmanager is not None,
+                              http=http, renderer=make_renderer(config),
                               store=RefStore(), timeout=5.0)
 
 

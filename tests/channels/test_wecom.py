@@ -24,7 +24,8 @@ from relay.channels.wecom import (
 from relay.config import Config
 from relay.core.alerts import Alert, Notification
 from relay.core.errors import ConfigError, PermanentError, RetryableError
-from relay.pipeline.ratelimit import DestinationLimiter, LimiterRegistry, Rate
+from relay.core.rates import Rate
+from relay.pipeline.ratelimit import DestinationLimiter, LimiterRegistry
 from tests.helpers.channel_yaml import one_integration
 
 KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"

@@ -9,7 +9,7 @@ from typing import get_args
 
 import pytest
 
-from relay.templating.digest import DigestKind
+from relay.core.digests import DigestKind
 from relay.web.console.i18n import CATALOGS, MESSAGES, pick_language, translate
 from relay.web.console.pages_actions import MESSAGES as PLAYGROUND_MESSAGES
 from relay.web.console.render import TEMPLATE_DIR

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import httpx
 import respx
 
-from relay.core import silence_links
 from relay.channels.base import Delivery, Message, Notifier, Preview
+from relay.core import silence_links
 from relay.core.alerts import Notification
 from relay.pipeline.grouping import acknowledge_update
 from relay.web.console.api import ENDPOINTS

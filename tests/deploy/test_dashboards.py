@@ -1,7 +1,7 @@
 """Grafana dashboards and provisioning of deploy/grafana, and the metric names they query.
 
 Every metric a dashboard panel or an alert rule names must be one relay exports
-(DESIGN.md, "Metrics") or one on the allow-list of the exporter that provides it, so
+(docs/operations.md, "Metrics") or one on the allow-list of the exporter that provides it, so
 a renamed metric cannot leave an empty panel or a rule that never fires.
 """
 
@@ -20,7 +20,7 @@ GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 RULES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
 
-# DESIGN.md, "Metrics". The histogram is exported as its _bucket/_count/_sum series.
+# docs/operations.md, "Metrics". The histogram is exported as its _bucket/_count/_sum series.
 RELAY_COUNTERS = {
     "relay_webhooks_received_total",
     "relay_alerts_received_total",

@@ -21,7 +21,9 @@ def module_names(root: Path) -> dict[str, Path]:
     return names
 
 
-def _imported(module: str, path: Path, node: ast.Import | ast.ImportFrom, known: Mapping[str, Path]) -> list[str]:
+def _imported(
+    module: str, path: Path, node: ast.Import | ast.ImportFrom, known: Mapping[str, Path]
+) -> list[str]:
     if isinstance(node, ast.Import):
         wanted = [alias.name for alias in node.names]
     else:
@@ -105,5 +107,7 @@ def upward_imports(graph: Graph, layers: Sequence[tuple[str, ...]]) -> list[str]
                 continue  # the root package: its __init__ holds only the version
             target_rank, target_unit = layer_of(target, layers)
             if target_unit != unit and target_rank >= rank:
-                wrong.append(f"{module} (layer {rank}: {unit}) imports {target} (layer {target_rank}: {target_unit})")
+                wrong.append(
+                    f"{module} (layer {rank}: {unit}) imports {target} (layer {target_rank}: {target_unit})"
+                )
     return wrong

@@ -35,8 +35,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from relay.config import parse_config
 from relay.core.clock import FakeClock
+from relay.core.groups import GroupUpdate, TransitionResult
 from relay.obs.metrics import Metrics
-from relay.store.base import GroupUpdate, Store, TransitionResult
+from relay.store.base import Store
 from relay.store.redis import RedisStore
 from relay.store.sqlite import SQLiteStore
 from relay.web.service import RelayState, create_app

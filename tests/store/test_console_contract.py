@@ -10,18 +10,9 @@ from typing import Any
 
 import pytest
 
-from relay.store.base import (
-    SENT_LIMIT,
-    STATS_BUCKET,
-    GroupUpdate,
-    Job,
-    JobQuery,
-    KeptWebhook,
-    NewJob,
-    Store,
-    bound_sent,
-    new_job_id,
-)
+from relay.core.groups import GroupUpdate
+from relay.core.jobs import SENT_LIMIT, Job, NewJob, bound_sent, new_job_id
+from relay.store.base import STATS_BUCKET, JobQuery, KeptWebhook, Store
 from tests.store.test_contract import T0, attempt, group, put
 
 INTEGRATIONS = ("oncall/slack/0", "oncall/wecom/0", "db/email/0")

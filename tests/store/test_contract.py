@@ -5,19 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from relay.core.groups import GroupState, GroupUpdate, LogEntry, Transition, TransitionResult
+from relay.core.jobs import JOB_STATUSES, Attempt, NewJob, new_job_id
 from relay.pipeline.grouping import acknowledge_update
-from relay.store.base import (
-    JOB_STATUSES,
-    Attempt,
-    GroupState,
-    GroupUpdate,
-    LogEntry,
-    NewJob,
-    Store,
-    Transition,
-    TransitionResult,
-    new_job_id,
-)
+from relay.store.base import Store
 
 T0 = 1_700_000_000.0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from relay.core.alerts import Alert
+from relay.core.groups import GroupUpdate
 from relay.pipeline.grouping import (
     GroupContext,
     IntegrationPolicy,
@@ -14,12 +15,11 @@ from relay.pipeline.grouping import (
     flush_update,
     passthrough_update,
 )
-from relay.pipeline.hold import ReleasedHolds, digest_update
+from relay.pipeline.hold import ReleasedHolds, digest_update, hold_digest_jobs
 from relay.pipeline.routing import Route
-from relay.store.base import GroupUpdate, Store
+from relay.store.base import Store
 from relay.store.redis import RedisStore
 from relay.store.sqlite import SQLiteStore
-from relay.templating.digest import hold_digest_jobs
 from tests.helpers.webhooks import alert
 
 T0 = 1_800_000_000.0

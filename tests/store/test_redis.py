@@ -17,16 +17,10 @@ import redis.asyncio as aioredis
 
 import relay.store.redis as redis_module
 from relay.core.errors import StoreUnavailable
+from relay.core.groups import GroupState, GroupUpdate, LogEntry, TransitionResult
+from relay.core.jobs import Attempt, NewJob
 from relay.store import open_store
-from relay.store.base import (
-    Attempt,
-    GroupState,
-    GroupUpdate,
-    JobQuery,
-    LogEntry,
-    NewJob,
-    TransitionResult,
-)
+from relay.store.base import JobQuery
 from relay.store.redis import SCHEMA_VERSION, RedisStore
 from tests.conftest import require_binary
 from tests.helpers.process import free_port

@@ -15,14 +15,9 @@ from pathlib import Path
 import pytest
 
 from relay.core.errors import StoreUnavailable
-from relay.store.base import (
-    GroupState,
-    GroupUpdate,
-    JobQuery,
-    NewJob,
-    TransitionResult,
-    new_job_id,
-)
+from relay.core.groups import GroupState, GroupUpdate, TransitionResult
+from relay.core.jobs import NewJob, new_job_id
+from relay.store.base import JobQuery
 from relay.store.sqlite import SQLiteStore
 
 T0 = 1_700_000_000.0

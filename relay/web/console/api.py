@@ -24,7 +24,7 @@ from relay.web.console.openapi import openapi_document
 from relay.web.ingest import error, is_json_type
 
 if TYPE_CHECKING:
-    from relay.web.service import RelayState
+    from relay.web.state import RelayState
 
 Handler = Callable[[Request, "RelayState"], Awaitable[Response]]
 MAX_JSON_BODY = 4 * 1024 * 1024

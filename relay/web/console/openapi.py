@@ -11,7 +11,7 @@ from typing import Any
 
 from relay import __version__
 from relay.channels import CHANNELS_BY_KIND
-from relay.templating.digest import DIGEST_KINDS
+from relay.core.digests import DIGEST_KINDS
 
 
 def _ref(name: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from relay.web.console.session import (
 )
 
 if TYPE_CHECKING:
-    from relay.web.service import RelayState
+    from relay.web.state import RelayState
 
 #: (key, path) of each section, in the order of the navigation bar.
 SECTIONS: tuple[tuple[str, str], ...] = (

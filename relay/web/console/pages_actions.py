@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from relay.channels import CHANNEL_TYPES
 from relay.core.alerts import Notification
-from relay.templating.digest import DIGEST_KINDS
+from relay.core.digests import DIGEST_KINDS
 from relay.web.console import queries
 from relay.web.console.i18n import pick_language
 from relay.web.console.pages import Refused, Visit, error_page, finish, see_other, set_session_cookie

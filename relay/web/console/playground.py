@@ -17,8 +17,11 @@ from relay.channels.base import ChannelConfig, Message, Preview
 from relay.config import Config
 from relay.core.alerts import Notification
 from relay.core.clock import FakeClock
+from relay.core.digests import DigestKind
 from relay.core.errors import DeliveryError
+from relay.core.jobs import new_job_id
 from relay.core.secrets import redact
+from relay.core.text import LOCALES, normalize_locale
 from relay.pipeline.preview import (
     PREVIEW_JOB_ID,
     PayloadError,
@@ -28,13 +31,8 @@ from relay.pipeline.preview import (
     message_preview,
     validate_payload,
 )
-from relay.store.base import new_job_id
-from relay.templating.digest import DigestKind
-from relay.templating.engine import normalize_locale
 from relay.templating.sample import notification_from_payload, sample_notification
 from relay.web.console.errors import BadRequest, NotFound
-
-LOCALES = ("en", "zh-CN")
 
 
 def _integration(config: Config, integration: str | None,
@@ -101,7 +99,7 @@ async def render_parts(config: Config, *, integration: str | None, channel: str 
     problems = renderer.check()  # every user template, as `relay serve` checks at start
     message = Message(job_id=PREVIEW_JOB_ID, notification=notification,
                       integration=integration_id)
-    async with _notifier_context(config, renderer, open_store=False) as ctx:
+    async with _notifier_context(config, renderer) as ctx:
         notifier = channel_cfg.build(ctx)
         try:
             preview = message_preview(notifier, message, channel_cfg.kind, at, digest, groups)
@@ -133,7 +131,7 @@ async def send_one(config: Config, integration: str, payload: dict[str, Any] | N
     secrets = config.secrets()
     sent: list[str] = []
     ok = False
-    async with _notifier_context(config, renderer, open_store=True) as ctx:
+    async with _notifier_context(config, renderer) as ctx:
         notifier = channel_cfg.build(ctx)
         message = Message(job_id=new_job_id(), notification=notification,
                           integration=integration_id)

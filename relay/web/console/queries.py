@@ -18,11 +18,13 @@ from pydantic import SecretStr
 
 from relay.core import silence_links
 from relay.core.alerts import common_items
+from relay.core.digests import DIGEST_KINDS
 from relay.core.errors import StoreUnavailable
+from relay.core.groups import GroupState
+from relay.core.jobs import LOG_STATUSES, Job, new_job_id
 from relay.core.secrets import redact
 from relay.pipeline.routing import Route
-from relay.store.base import LOG_STATUSES, GroupState, Job, JobQuery, KeptWebhook, new_job_id
-from relay.templating.digest import DIGEST_KINDS
+from relay.store.base import JobQuery, KeptWebhook
 from relay.web.console.cursor import (
     BadCursor,
     decode_group_cursor,
@@ -34,7 +36,7 @@ from relay.web.console.errors import BadRequest, Conflict, ConsoleError, NotFoun
 from relay.web.console.playground import render_parts, send_one
 
 if TYPE_CHECKING:
-    from relay.web.service import RelayState
+    from relay.web.state import RelayState
 
 __all__ = ["BadRequest", "Conflict", "ConsoleError", "NotFound", "ReadOnly"]
 
@@ -114,8 +116,8 @@ async def overview(state: RelayState) -> dict[str, Any]:
     runtime = state.runtime
     now = state.clock.now()
     try:
-        counts: dict[str, int] | None = await state.store.job_counts()
-        stats = await state.store.integration_stats(now)
+        counts: dict[str, int] | None = await state.delivery_log.job_counts()
+        stats = await state.delivery_log.integration_stats(now)
         reachable = True
     except StoreUnavailable:  # the overview still shows the config and says so
         counts, stats, reachable = None, {}, False
@@ -148,7 +150,7 @@ async def overview(state: RelayState) -> dict[str, Any]:
     return {
         "now": now,
         "config": state.config_summary(),
-        "storage": {"backend": state.store.describe(), "reachable": reachable,
+        "storage": {"backend": state.delivery_log.describe(), "reachable": reachable,
                     "problem": state.store_problem},
         "queue": counts,
         "read_only": runtime.config.server.ui.read_only,
@@ -158,7 +160,7 @@ async def overview(state: RelayState) -> dict[str, Any]:
 
 # -- notifications ----------------------------------------------------------------------
 async def notifications(state: RelayState, query: JobQuery) -> dict[str, Any]:
-    page = await state.store.query_jobs(query)
+    page = await state.delivery_log.query_jobs(query)
     acks = await group_acknowledgements(state, page.jobs)
     return {
         "notifications": [{**summary(job), "group_acknowledged": acks.get(job.group_key)}
@@ -172,7 +174,7 @@ async def group_acknowledgements(state: RelayState, jobs: list[Job]) -> dict[str
     have one now (relay.grouping.acknowledge_update)."""
     acks: dict[str, dict[str, Any]] = {}
     for key in dict.fromkeys(job.group_key for job in jobs):
-        group = await state.store.get_group(key)
+        group = await state.delivery_log.get_group(key)
         if group is not None and group.ack is not None:
             acks[key] = {"by": group.ack.get("by"), "at": group.ack.get("at")}
     return acks
@@ -187,7 +189,7 @@ def summary(job: Job) -> dict[str, Any]:
 
 
 async def _job(state: RelayState, job_id: str) -> Job:
-    job = await state.store.get_job(job_id)
+    job = await state.delivery_log.get_job(job_id)
     if job is None:
         raise NotFound(f"no notification {job_id!r}")
     return job
@@ -201,7 +203,7 @@ async def notification(state: RelayState, job_id: str) -> dict[str, Any]:
     job = await _job(state, job_id)
     data = {**job.to_api(), "notification": job.payload, "digest_job": None}
     if job.digest_id is not None:
-        digest = await state.store.get_job(job.digest_id)
+        digest = await state.delivery_log.get_job(job.digest_id)
         if digest is not None:
             api = digest.to_api()
             kept = ("id", "status", "retrying", "created_at", "finished_at", "digest")
@@ -218,7 +220,7 @@ async def retry(state: RelayState, job_id: str, actor: str) -> dict[str, Any]:
     """A dead notification back to pending, with a fresh retry window."""
     writable(state, "retry")
     job = await _job(state, job_id)
-    if not await state.store.requeue(job_id, state.clock.now(), by=actor):
+    if not await state.delivery_log.requeue(job_id, state.clock.now(), by=actor):
         raise Conflict(f"notification {job_id} is {job.status}; only dead ones can be retried")
     state.dispatcher.wake()
     return {"id": job_id, "status": "pending"}
@@ -228,7 +230,7 @@ async def resend(state: RelayState, job_id: str, actor: str) -> dict[str, Any]:
     """A delivered notification sent again, as a new job of the same integration."""
     writable(state, "resend")
     job = await _job(state, job_id)
-    copy = await state.store.resend(job_id, new_job_id(), state.clock.now(), actor)
+    copy = await state.delivery_log.resend(job_id, new_job_id(), state.clock.now(), actor)
     if copy is None:
         raise Conflict(f"notification {job_id} is {job.status}; only delivered ones can be resent")
     state.dispatcher.wake()
@@ -264,7 +266,7 @@ async def groups(state: RelayState, cursor: str | None, limit: int,
             after = decode_group_cursor(cursor)
         except BadCursor as exc:
             raise BadRequest(f"cursor: {exc}") from None
-    found, next_key = await state.store.list_groups(after, limit, receiver)
+    found, next_key = await state.delivery_log.list_groups(after, limit, receiver)
     return {
         "groups": [_group_summary(g) for g in found],
         "next_cursor": encode_group_cursor(next_key) if next_key is not None else None,
@@ -294,11 +296,11 @@ def _alert_view(fingerprint: str, alert: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def group(state: RelayState, key: str) -> dict[str, Any]:
-    found = await state.store.get_group(key)
+    found = await state.delivery_log.get_group(key)
     if found is None:
         raise NotFound(f"no group {key!r}")
     route: Route = state.runtime.route_for(found.route_id)
-    recent = await state.store.query_jobs(JobQuery(group_key=key, limit=100))
+    recent = await state.delivery_log.query_jobs(JobQuery(group_key=key, limit=100))
     last_job: dict[str, Job] = {}
     for job in recent.jobs:  # newest first: the first of each integration is its last
         last_job.setdefault(job.integration, job)

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from relay.templating.engine import truncate_bytes
+from relay.core.text import truncate_bytes
 
 ELLIPSIS = "…"
 

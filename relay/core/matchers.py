@@ -1,0 +1,87 @@
+"""Alertmanager's matcher syntax.
+
+A matcher is ``name op value`` with op one of ``=``, ``!=``, ``=~``, ``!~``; the value is
+bare or double-quoted with ``\\"``, ``\\\\`` and ``\\n`` escapes. Regexes are anchored
+as Alertmanager anchors them: ``^(?:value)$``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+Op = Literal["=", "!=", "=~", "!~"]
+
+_MATCHER = re.compile(
+    r"""^\s*(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$""",
+    re.S,
+)
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
+
+def _unquote(text: str) -> str:
+    if not (len(text) >= 2 and text[0] == '"' and text[-1] == '"'):
+        if '"' in text:
+            raise ValueError(f"unbalanced quotes in value {text!r}")
+        return text
+    body, out, i = text[1:-1], [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            if i + 1 >= len(body) or body[i + 1] not in _ESCAPES:
+                raise ValueError(f"invalid escape in value {text!r} (use \\\", \\\\ or \\n)")
+            out.append(_ESCAPES[body[i + 1]])
+            i += 2
+            continue
+        if ch == '"':
+            raise ValueError(f"unescaped quote inside value {text!r}")
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Matcher:
+    name: str
+    op: Op
+    value: str
+    pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        # A missing label matches as the empty string, as in Alertmanager.
+        actual = labels.get(self.name, "")
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        assert self.pattern is not None
+        found = self.pattern.match(actual) is not None
+        return found if self.op == "=~" else not found
+
+    def __str__(self) -> str:
+        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'{self.name}{self.op}"{escaped}"'
+
+
+def make_matcher(name: str, op: Op, value: str) -> Matcher:
+    pattern = None
+    if op in ("=~", "!~"):
+        try:
+            pattern = re.compile(f"^(?:{value})$")
+        except re.error as exc:
+            raise ValueError(f"invalid regex {value!r}: {exc}") from None
+    return Matcher(name, op, value, pattern)
+
+
+def parse_matcher(text: str) -> Matcher:
+    """Parse one matcher; ValueError says what is wrong in words a user can act on."""
+    match = _MATCHER.match(text)
+    if match is None:
+        if re.match(r"^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=>|==|<|>|~=|!)", text):
+            raise ValueError(f"unknown operator in {text!r} (use =, !=, =~ or !~)")
+        raise ValueError(f"invalid matcher {text!r}: expected name, operator (=, !=, =~, !~) and value")
+    op, raw = match.group("op"), match.group("value")
+    if op in ("=", "!=") and raw[:1] in ("=", ">", "<", "~"):
+        raise ValueError(f"unknown operator '{op}{raw[0]}' in {text!r} (use =, !=, =~ or !~)")
+    value = _unquote(raw)
+    return make_matcher(match.group("name"), op, value)  # type: ignore[arg-type]

@@ -1,0 +1,229 @@
+"""The running service: the current runtime (swapped on reload), the store and what
+the loops share; readiness; the background loops (group flush, kept webhooks, prune)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from relay import __version__
+from relay.config import Config, load_config
+from relay.core.clock import Clock
+from relay.core.errors import ConfigError, StoreUnavailable
+from relay.core.groups import GroupUpdate, TransitionResult
+from relay.obs.metrics import Metrics
+from relay.pipeline.dispatch import Dispatcher
+from relay.pipeline.flush import flush_due
+from relay.pipeline.runtime import Runtime
+from relay.store.base import Store
+from relay.store.roles import DeliveryLog
+from relay.web.kept import FLUSH_EVERY as KEPT_FLUSH_EVERY
+from relay.web.kept import WebhookKeeper
+
+logger = logging.getLogger("relay.app")
+
+FLUSH_INTERVAL = 0.5
+PRUNE_INTERVAL = 600.0
+WRITE_PROBE_KEY = "relay:ready-probe"
+WEBHOOK_PATH = "/api/v1/alerts/webhook"
+
+
+class RelayState:
+    """The running service: the current runtime (swapped on reload) and what it shares."""
+
+    def __init__(self, config: Config, *, store: Store, clock: Clock, metrics: Metrics,
+                 config_path: str | None) -> None:
+        self.config_path = config_path
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.started_at = time.time()
+        self.loaded_at = time.time()
+        self.http = httpx.AsyncClient(
+            timeout=config.delivery.timeout,
+            headers={"User-Agent": f"relay/{__version__}"},
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+        self.runtime = Runtime.build(config, http=self.http, store=store, metrics=metrics)
+        self.owner = f"{socket.gethostname()}-{os.getpid()}"
+        self.dispatcher = Dispatcher(
+            store=store, clock=clock, metrics=metrics, runtime=lambda: self.runtime, owner=self.owner,
+        )
+        # The last webhooks for the console, written to the store in batches.
+        self.kept = WebhookKeeper()
+        self.last_reload_error = ""
+        # Why the store last failed to commit; None while commits succeed. A SELECT can
+        # succeed while every commit fails (disk full), so readiness follows this.
+        self.store_problem: str | None = None
+        self._reload_lock = asyncio.Lock()
+        metrics.config_last_reload_successful.set(1)
+        metrics.config_last_reload_success_timestamp.set(self.loaded_at)
+
+    @property
+    def delivery_log(self) -> DeliveryLog:
+        """The store as the console and the API read it (relay.store.roles)."""
+        return self.store
+
+    async def reload(self, config: Config | None = None) -> str | None:
+        """Load the config again and swap it in; on error keep the old one. None means ok."""
+        async with self._reload_lock:
+            try:
+                if config is None:
+                    if self.config_path is None:
+                        raise ConfigError(["no config file to reload from"])
+                    config = load_config(self.config_path)
+                if config.storage.url != self.runtime.config.storage.url:
+                    raise ConfigError(["storage.url: cannot change on reload; restart relay"])
+                problems = Runtime.check_templates(config)
+                if problems:
+                    raise ConfigError(problems)
+                new = Runtime.build(config, http=self.http, store=self.store, metrics=self.metrics)
+            except ConfigError as exc:
+                self.metrics.config_last_reload_successful.set(0)
+                self.last_reload_error = str(exc)
+                logger.error("config reload failed; keeping the running config",
+                             extra={"problems": exc.problems})
+                return str(exc)
+            old, self.runtime = self.runtime, new
+            self.loaded_at = time.time()
+            self.last_reload_error = ""
+            self.metrics.config_last_reload_successful.set(1)
+            self.metrics.config_last_reload_success_timestamp.set(self.loaded_at)
+            logger.info("config reloaded", extra={"digest": new.config.digest})
+            for warning in new.config.warnings:
+                logger.warning("config warning: %s", warning)
+            await old.aclose()
+            return None
+
+    def config_summary(self) -> dict[str, Any]:
+        """The running config as /api/v1/status and the console show it."""
+        config = self.runtime.config
+        return {"source": config.source, "hash": config.digest, "loaded_at": self.loaded_at,
+                "last_reload_error": self.last_reload_error, "warnings": config.warnings}
+
+    async def apply(self, updates: list[GroupUpdate]) -> list[TransitionResult]:
+        """store.apply, remembering whether the store could commit (for readiness)."""
+        if not updates:
+            return []
+        try:
+            results = await self.store.apply(updates)
+        except StoreUnavailable as exc:
+            self._commit_failed(str(exc))
+            raise
+        self._commit_succeeded()
+        return results
+
+    def _commit_failed(self, problem: str) -> None:
+        if self.store_problem is None:
+            logger.warning("storage cannot commit; not ready until a commit succeeds: %s", problem)
+        self.store_problem = problem
+
+    def _commit_succeeded(self) -> None:
+        if self.store_problem is not None:
+            logger.info("storage commits again; ready")
+        self.store_problem = None
+
+    def count_refused(self, path: str) -> None:
+        """A request answered 503 past server.max_connections, before reaching the app."""
+        if path.startswith(WEBHOOK_PATH):
+            self.metrics.webhooks_received.labels("503").inc()
+
+    async def store_health(self) -> str | None:
+        """None when the store can take webhooks, else why not.
+
+        While commits succeed this is a ping; after a failed commit it is a small write
+        (a ref with a short TTL), so readiness recovers with the store even when no
+        webhook arrives to find out.
+        """
+        if self.store_problem is not None:
+            try:
+                await self.store.set_ref(WRITE_PROBE_KEY, {"at": self.clock.now()}, 60.0)
+            except StoreUnavailable as exc:
+                self._commit_failed(str(exc))
+                return f"storage cannot commit: {exc}"
+            self._commit_succeeded()
+            return None
+        try:
+            await self.store.ping()
+        except StoreUnavailable as exc:
+            return f"storage unavailable: {exc}"
+        return None
+
+    async def flush_due(self) -> int:
+        """Flush groups whose timer has fired (relay.pipeline.flush); returns
+        notifications created."""
+        flushed = await flush_due(self.store, self.runtime, self.clock.now(), self.apply)
+        for skipped in flushed.suppressed:
+            self.metrics.suppressed.labels(skipped.receiver, skipped.reason).inc()
+        if flushed.jobs:
+            self.dispatcher.wake()
+        return flushed.jobs
+
+    async def _every(self, interval: float, work: Callable[[], Awaitable[Any]], name: str,
+                     *, at_start: bool = False) -> None:
+        if not at_start:
+            await asyncio.sleep(interval)
+        while True:
+            try:
+                await work()
+            except StoreUnavailable as exc:
+                logger.warning("%s: storage unavailable: %s", name, exc)
+            except Exception:
+                logger.exception("%s failed", name)
+            await asyncio.sleep(interval)
+
+    async def flush_kept(self) -> None:
+        ui = self.runtime.config.server.ui
+        await self.kept.flush(self.store, ui.keep_webhooks, ui.keep_webhook_bytes)
+
+    async def prune(self) -> int:
+        storage = self.runtime.config.storage
+        return await self.store.prune(self.clock.now(), storage.retention, storage.group_retention)
+
+    @contextlib.asynccontextmanager
+    async def running(self, background: bool = True) -> AsyncIterator[None]:
+        await self.store.open()
+        logger.info("relay started", extra={"storage": self.store.describe(),
+                                            "config_hash": self.runtime.config.digest})
+        tasks: list[asyncio.Task[None]] = []
+        if background:
+            self.dispatcher.start()
+            tasks = [
+                asyncio.create_task(self._every(FLUSH_INTERVAL, self.flush_due, "group flush")),
+                asyncio.create_task(self._every(KEPT_FLUSH_EVERY, self.flush_kept, "keep webhooks")),
+                # At start too: a relay restarted more often than PRUNE_INTERVAL still prunes.
+                asyncio.create_task(self._every(PRUNE_INTERVAL, self.prune, "prune", at_start=True)),
+            ]
+            # No signal handlers on some platforms (NotImplementedError) or outside the
+            # main thread (RuntimeError): reload stays available through POST /-/reload.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                asyncio.get_running_loop().add_signal_handler(
+                    signal.SIGHUP, lambda: asyncio.ensure_future(self.reload())
+                )
+        try:
+            yield
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if background:
+                await self.dispatcher.stop()
+            with contextlib.suppress(Exception):  # samples for the playground: never block a stop
+                await self.flush_kept()
+            await self.runtime.aclose()
+            await self.http.aclose()
+            await self.store.close()
+            logger.info("relay stopped; unfinished jobs stay queued in the store")
+
+
