@@ -15,7 +15,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-import relay.store.redis as redis_module
+import relay.store.redis.retention as redis_module  # where pruning reads PRUNE_BATCH
 from relay.core.errors import StoreUnavailable
 from relay.core.groups import GroupState, GroupUpdate, LogEntry, TransitionResult
 from relay.core.jobs import Attempt, NewJob

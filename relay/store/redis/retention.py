@@ -1,0 +1,38 @@
+"""Pruning old jobs and quiet groups on Redis, and message references."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import orjson
+
+from relay.store.redis.common import PRUNE_BATCH, UNFINISHED_JOBS_SCAN_LIMIT, num
+from relay.store.redis.connection import RedisBase
+
+
+class RedisRetention(RedisBase):
+    # -- retention ---------------------------------------------------------------------
+    async def prune(self, now: float, job_retention: float, group_retention: float) -> int:
+        args = [self.prefix, num(now - job_retention), num(now - group_retention),
+                str(PRUNE_BATCH), str(UNFINISHED_JOBS_SCAN_LIMIT)]
+        total = 0
+        with self._guard():
+            while True:  # in batches, so other replicas' commands run in between
+                removed, more = await self._script("prune", args)
+                total += int(removed)
+                if not more:
+                    return total
+
+    # -- message references ------------------------------------------------------------
+    async def get_ref(self, key: str) -> dict[str, Any] | None:
+        with self._guard():
+            raw = await self.client.get(self._key("ref", key))
+        return cast(dict[str, Any], orjson.loads(raw)) if raw is not None else None
+
+    async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        with self._guard():
+            await self.client.set(
+                self._key("ref", key), orjson.dumps(value), px=max(1, round(ttl * 1000))
+            )
+
+
