@@ -1,0 +1,62 @@
+"""Pruning old jobs and quiet groups in SQLite, and message references."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, cast
+
+import orjson
+
+from relay.store.base import (
+    STATS_KEEP,
+)
+from relay.store.sqlite.common import dumps, give_back_free_pages
+from relay.store.sqlite.connection import SQLiteBase
+
+
+class SQLiteRetention(SQLiteBase):
+    # -- retention ---------------------------------------------------------------------
+    async def prune(self, now: float, job_retention: float, group_retention: float) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            jobs = conn.execute(
+                "DELETE FROM jobs WHERE status = 'delivered' AND finished_at < ?",
+                (now - job_retention,),
+            )
+            # A group with no firing alert (none left, or all resolved: Alertmanager's
+            # pass-through groups keep their resolved alerts), no notification still to
+            # deliver, and no change for group_retention is forgotten; if its alerts fire
+            # again they are new and notify again.
+            groups = conn.execute(
+                "DELETE FROM groups WHERE firing_count = 0 AND updated_at < ?"
+                " AND key NOT IN (SELECT group_key FROM jobs WHERE status IN ('pending', 'running'))",
+                (now - group_retention,),
+            )
+            refs = conn.execute("DELETE FROM refs WHERE expires_at <= ?", (now,))
+            conn.execute("DELETE FROM integration_stats WHERE bucket < ?", (now - STATS_KEEP,))
+            give_back_free_pages(conn)
+            return jobs.rowcount + groups.rowcount + refs.rowcount
+
+        return await self._call(op)
+
+    # -- message references ------------------------------------------------------------
+    async def get_ref(self, key: str) -> dict[str, Any] | None:
+        now = self.clock()
+
+        def op(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            row = conn.execute(
+                "SELECT value FROM refs WHERE key = ? AND expires_at > ?", (key, now)
+            ).fetchone()
+            return cast(dict[str, Any], orjson.loads(row[0])) if row is not None else None
+
+        return await self._call(op)
+
+    async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        encoded, expires_at = dumps(value), self.clock() + ttl
+        await self._call(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO refs (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, encoded, expires_at),
+            )
+        )
+
+
