@@ -19,7 +19,8 @@ import respx
 from click.testing import CliRunner, Result
 
 from relay.channels import CHANNELS_BY_KIND, TEMPLATE_NAMES
-from relay.cli.commands import _when, main, render
+from relay.cli.commands import main, render
+from relay.cli.common import when as _when
 from relay.core.alerts import fingerprint_of
 from relay.templating.sample import sample_payload
 from tests.helpers.process import RelayProcess, free_port, wait_for

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from relay.cli.commands import _is_loopback, main
+from relay.cli.client import is_loopback as _is_loopback
+from relay.cli.commands import main
 from relay.obs.logs import JSONFormatter, TextFormatter
 from tests.conftest import make_config
 

@@ -4,76 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
 import sys
 from datetime import UTC, datetime, tzinfo
-from pathlib import Path
-from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
-import httpx
 
 from relay import __version__
 from relay.channels import CHANNELS_BY_KIND
-from relay.config import DEFAULT_CONFIG_PATH, Config, load_config, load_packaged_default, split_listen
-from relay.core.alerts import fingerprint_of
+from relay.cli.client import fail, is_loopback, relay_urls, request, shown, token_option, url_option
+from relay.cli.common import config_option, count, display_zone, load, when
+from relay.cli.notifications import notifications
+from relay.cli.webhook import new_test_id, synthetic_webhook
+from relay.config import split_listen
 from relay.core.digests import DIGEST_KINDS, DigestKind
 from relay.core.durations import format_duration
-from relay.core.errors import ConfigError
-from relay.core.resources import PACKAGED_DEFAULT_SOURCE
+from relay.core.text import parse_rfc3339
 
 logger = logging.getLogger("relay.cli")
-
-config_option = click.option(
-    "--config", "config_path", default=None, metavar="PATH",
-    help="Config file (default: $RELAY_CONFIG, else ./config/relay.yml if it exists, else the"
-         " default config shipped with relay).",
-)
-
-
-def _config_path() -> str | None:
-    """$RELAY_CONFIG, else config/relay.yml when it exists here; None means the default
-    config shipped inside the package (what a plain `pip install` runs with)."""
-    path = os.environ.get("RELAY_CONFIG")
-    if path:
-        return path
-    return DEFAULT_CONFIG_PATH if Path(DEFAULT_CONFIG_PATH).is_file() else None
-
-
-def _load(config_path: str | None) -> tuple[Config, str | None]:
-    """The config and its file; (the packaged default, None) when no file is given, set in
-    $RELAY_CONFIG or found at config/relay.yml."""
-    path = config_path or _config_path()
-    try:
-        if path is None:
-            # A log line (JSON under `serve --log-format json`), printed on stderr elsewhere.
-            logger.warning("no config file (--config, $RELAY_CONFIG or ./config/relay.yml): using"
-                           " the default config shipped with relay (`relay config example`"
-                           " prints a starting point)")
-            return load_packaged_default(), None
-        config = load_config(path)
-    except ConfigError as exc:
-        click.echo(f"config {path or PACKAGED_DEFAULT_SOURCE} is invalid:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
-        _warn(getattr(exc, "warnings", []))
-        raise SystemExit(1) from None
-    _warn(config.warnings)
-    return config, path
-
-
-def _warn(warnings: list[str]) -> None:
-    """Config warnings: accepted, but likely not what was meant (every command, serve too)."""
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-
 
 @click.group()
 @click.version_option(__version__, prog_name="relay")
 def main() -> None:
     """relay: Alertmanager webhook receiver and notification router."""
+
+
+main.add_command(notifications)
 
 
 @main.command()
@@ -97,7 +53,7 @@ def serve(config_path: str | None, listen: str | None, log_format: str, log_leve
     from relay.web.service import create_app
 
     setup_logging(log_format, log_level)
-    config, path = _load(config_path)
+    config, path = load(config_path)
     problems = Runtime.check_templates(config)
     if problems:
         click.echo("templates are invalid:", err=True)
@@ -108,7 +64,7 @@ def serve(config_path: str | None, listen: str | None, log_format: str, log_leve
         host, port = split_listen(listen or config.server.listen)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from None
-    if config.server.auth is None and not _is_loopback(host):
+    if config.server.auth is None and not is_loopback(host):
         logger.warning("listening on %s:%d without server.auth: anyone who can reach it can post"
                        " alerts, read the delivery log and reload the config", host, port)
     store = open_store(config.storage.url)
@@ -137,7 +93,7 @@ def check_config(config_path: str | None) -> None:
     from relay.pipeline.routing import build_route_tree
     from relay.pipeline.runtime import Runtime
 
-    config, _ = _load(config_path)
+    config, _ = load(config_path)
     problems = Runtime.check_templates(config)
     if problems:
         click.echo(f"config {config.source} is invalid:", err=True)
@@ -155,7 +111,7 @@ def check_config(config_path: str | None) -> None:
     click.echo(f"  receivers: {len(config.receivers)}, integrations: {len(integrations)}, "
                f"routes: {len(routes)}")
     for receiver in config.receivers:
-        kinds = [i.split("/", 1)[1] for i, _ in receiver.integrations()]
+        kinds = [integration.entry for integration, _ in receiver.entries()]
         described = ", ".join(kinds) or "no integrations (alerts are dropped)"
         click.echo(f"    {receiver.name}: {described}")
     for route in routes:
@@ -215,7 +171,7 @@ def routes_test(config_path: str | None, at_text: str | None, labels: tuple[str,
     from relay.pipeline.routing import build_route_tree
     from relay.pipeline.timegate import interval_states
 
-    config, _ = _load(config_path)
+    config, _ = load(config_path)
     zone = ZoneInfo(config.global_.timezone)
     now = _parse_at(at_text, zone) if at_text is not None else datetime.now(UTC).timestamp()
     label_set = _parse_labels(labels)
@@ -233,7 +189,7 @@ def routes_test(config_path: str | None, at_text: str | None, labels: tuple[str,
             verb = "starts" if not state.in_force else "ends"
             if state.kind == "active":
                 verb = "ends" if state.in_force else "starts"
-            until = (f"; {verb} {_when(state.changes_at, zone)} (in "
+            until = (f"; {verb} {when(state.changes_at, zone)} (in "
                      f"{format_duration(state.changes_at - now)})"
                      if state.changes_at is not None else
                      f"; no change within {HORIZON_DAYS} days")
@@ -260,146 +216,6 @@ def _parse_labels(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     return labels
 
 
-DEFAULT_URL = "http://127.0.0.1:9095"
-WEBHOOK_PATH = "/api/v1/alerts/webhook"
-url_option = click.option(
-    "--url", default=None, metavar="URL",
-    help=f"relay's base URL, or its webhook URL as in an Alertmanager config (default {DEFAULT_URL}).",
-)
-token_option = click.option("--token", default=None, envvar="RELAY_TOKEN",
-                            help="Bearer token ($RELAY_TOKEN).")
-
-
-def relay_urls(url: str | None) -> tuple[str, str]:
-    """(relay's base URL, the webhook URL to post to) from what a user gives as --url:
-    the base URL, or a webhook URL copied from an Alertmanager config
-    (``.../api/v1/alerts/webhook``, with or without ``/{receiver}``, trailing slashes)."""
-    text = (url or DEFAULT_URL).strip()
-    if "://" not in text:
-        text = "http://" + text
-    try:
-        parsed = httpx.URL(text)
-    except httpx.InvalidURL as exc:
-        raise click.BadParameter(f"{url!r}: {exc}", param_hint="--url") from None
-    path = parsed.path.rstrip("/")
-    base_path, found, tail = path.partition(WEBHOOK_PATH)
-    if found and (tail == "" or (tail.startswith("/") and "/" not in tail[1:])):
-        webhook_path = path
-    else:
-        base_path, webhook_path = path, path + WEBHOOK_PATH
-    base = str(parsed.copy_with(path=base_path or "/", query=None, fragment=None)).rstrip("/")
-    return base, str(parsed.copy_with(path=webhook_path, fragment=None))
-
-
-def _shown(url: str | httpx.URL) -> str:
-    """The URL without a password in it, for printing."""
-    return str(httpx.URL(str(url)).copy_with(password=None))
-
-
-def _why(exc: httpx.HTTPError) -> str:
-    """A transport failure in a few words: connection refused, timed out, ..."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return "not an http:// or https:// URL"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"the connection broke ({exc})"
-    text = str(exc) or type(exc).__name__
-    if text.startswith("[Errno"):  # "[Errno 111] Connection refused"
-        text = text.split("]", 1)[-1].strip()
-    return text[:1].lower() + text[1:]
-
-
-def _request(method: str, url: str, token: str | None, **kwargs: Any) -> httpx.Response:
-    """One request to a running relay; when it cannot be reached, one line and exit 1."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        return httpx.request(method, url, headers=headers, timeout=10, **kwargs)
-    except httpx.HTTPError as exc:
-        click.echo(f"cannot reach relay at {_shown(url)}: {_why(exc)}", err=True)
-        sys.exit(1)
-
-
-def _fail(response: httpx.Response) -> NoReturn:
-    """Print relay's error answer (its message and details) on stderr, exit 1."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    head = f"{response.status_code} {response.reason_phrase}"
-    if isinstance(body, dict) and "error" in body:
-        click.echo(f"{head}: {body['error']}", err=True)
-        for detail in body.get("details") or []:
-            click.echo(f"  {detail}", err=True)
-    else:
-        text = " ".join(response.text.split())[:200] or "(empty body)"
-        click.echo(f"{head} from {_shown(response.url)}, not an answer of relay's: {text}", err=True)
-    sys.exit(1)
-
-
-def _display_zone(config_path: str | None) -> tzinfo | None:
-    """global.timezone of --config, else of the default config file if it loads;
-    None (local time) when there is none."""
-    if config_path is not None:
-        config, _ = _load(config_path)
-        return ZoneInfo(config.global_.timezone)
-    path = _config_path()
-    if path is None:
-        return None
-    try:
-        return ZoneInfo(load_config(path).global_.timezone)
-    except ConfigError:
-        return None
-
-
-def _when(seconds: float, zone: tzinfo | None) -> str:
-    """``2026-11-22 14:25:51 +08:00``: in ``zone``, or in local time when None."""
-    when = datetime.fromtimestamp(seconds, zone or UTC)
-    if zone is None:
-        when = when.astimezone()
-    offset = when.strftime("%z")
-    return f"{when:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:5]}"
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def new_test_id() -> str:
-    """A label value unique to one test alert, so dedup never takes it for the last one."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def synthetic_webhook(severity: str, resolved: bool, labels: dict[str, str]) -> dict[str, Any]:
-    """A v4 webhook as Alertmanager would send it for one test alert."""
-    alert_labels = {"alertname": "RelayTestAlert", "severity": severity, **labels}
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    alert = {
-        "status": "resolved" if resolved else "firing",
-        "labels": alert_labels,
-        "annotations": {
-            "summary": "Test alert sent by relay test-alert",
-            "description": "If you can read this, Alertmanager → relay → your channel works.",
-        },
-        "startsAt": now,
-        "endsAt": now if resolved else "0001-01-01T00:00:00Z",
-        "generatorURL": "",
-        "fingerprint": fingerprint_of(alert_labels),
-    }
-    return {
-        "version": "4",
-        "groupKey": '{}:{alertname="RelayTestAlert"}',
-        "truncatedAlerts": 0,
-        "receiver": "relay",
-        "status": alert["status"],
-        "alerts": [alert],
-        "groupLabels": {"alertname": "RelayTestAlert"},
-        "commonLabels": alert_labels,
-        "commonAnnotations": alert["annotations"],
-        "externalURL": "",
-    }
-
-
 @main.command("test-alert")
 @url_option
 @token_option
@@ -419,26 +235,26 @@ def test_alert(url: str | None, token: str | None, severity: str, resolved: bool
     if receiver is not None:
         from relay.pipeline.preview import send_direct
 
-        config, _ = _load(config_path)
+        config, _ = load(config_path)
         payload = synthetic_webhook(severity, resolved, _parse_labels(labels))
         sys.exit(asyncio.run(send_direct(config, receiver, payload, click.echo)))
     _, target = relay_urls(url)
-    zone = _display_zone(config_path)
+    zone = display_zone(config_path)
     payload = synthetic_webhook(severity, resolved, {"test_id": new_test_id(), **_parse_labels(labels)})
-    response = _request("POST", target, token, json=payload)
-    click.echo(f"posted to {_shown(target)}")
+    response = request("POST", target, token, json=payload)
+    click.echo(f"posted to {shown(target)}")
     if response.status_code != 200:
-        _fail(response)
+        fail(response)
     answer = response.json()
     notified = int(answer.get("notifications", 0))
-    click.echo(f"{answer.get('status', 'accepted')}: {_count(int(answer.get('alerts', 0)), 'alert')}, "
-               f"{_count(notified, 'notification')}")
+    click.echo(f"{answer.get('status', 'accepted')}: {count(int(answer.get('alerts', 0)), 'alert')}, "
+               f"{count(notified, 'notification')}")
     if notified:
         return
     suppressed = answer.get("suppressed") or []
     for item in suppressed:
         last = item.get("last_sent")
-        since = f" (last sent {_when(float(last), zone)})" if last is not None else ""
+        since = f" (last sent {when(float(last), zone)})" if last is not None else ""
         click.echo(f"  {item.get('integration') or item.get('receiver')}: {item['reason']}{since}")
     if not suppressed:
         click.echo("  nothing suppressed: a group_by route notifies when its group flushes "
@@ -475,8 +291,8 @@ def render(channel: str, receiver: str | None, payload_path: str | None, locale:
     """
     from relay.pipeline.preview import PayloadError, load_payload, render_preview
 
-    at = _parse_time(at_text, "--at") if at_text is not None else None
-    config, _ = _load(config_path)
+    at = parse_time(at_text, "--at") if at_text is not None else None
+    config, _ = load(config_path)
     payload = None
     if payload_path is not None:
         try:
@@ -489,89 +305,10 @@ def render(channel: str, receiver: str | None, payload_path: str | None, locale:
                                         digest=digest, groups=groups)))
 
 
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
+def parse_time(text: str, option: str) -> float:
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may well resolve beyond this machine
+        return parse_rfc3339(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
-def _parse_time(text: str, option: str) -> float:
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an RFC 3339 time", param_hint=option) from None
-    if when.tzinfo is None:
-        raise click.BadParameter(f"{text!r} has no time zone (add Z or +08:00)",
-                                 param_hint=option)
-    return when.timestamp()
-
-
-@main.group()
-def notifications() -> None:
-    """Inspect and retry notifications in a running relay."""
-
-
-def group_name(job: dict[str, Any]) -> str:
-    """The alert group of a listed job: the group labels of its key, which is
-    ``<receiver>|<Alertmanager group key>`` or ``<receiver>|<route>|{route=..}:{labels}``."""
-    key = str(job.get("group_key", ""))
-    rest = key.removeprefix(f"{job.get('receiver', '')}|")
-    _, sep, labels = rest.partition("}:{")
-    return "{" + labels if sep else rest
-
-
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    """Columns padded to their widest cell; the last one, free text, is not padded."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)),
-                       row[-1]]).rstrip() for row in rows]
-
-
-@notifications.command("list")
-@url_option
-@token_option
-@click.option("--status", type=click.Choice(["pending", "running", "delivered", "dead"]),
-              default=None)
-@config_option
-def notifications_list(url: str | None, token: str | None, status: str | None,
-                       config_path: str | None) -> None:
-    """List notifications, newest first, with their group, status and last error.
-
-    Times are in the config's global.timezone (local time when there is no config file).
-    """
-    zone = _display_zone(config_path)
-    base, _ = relay_urls(url)
-    response = _request("GET", f"{base}/api/v1/notifications", token,
-                        params={"status": status} if status else {})
-    if response.status_code != 200:
-        _fail(response)
-    jobs = response.json()["notifications"]
-    if not jobs:
-        click.echo(f"no {status} notifications" if status else "no notifications")
-        return
-    header = ("ID", "STATUS", "CREATED", "INTEGRATION", "GROUP", "ATTEMPTS", "LAST ERROR")
-    rows: list[tuple[str, ...]] = [header]
-    for job in jobs:
-        rows.append((job["id"], job["status"], _when(job["created_at"], zone), job["integration"],
-                     group_name(job), str(len(job["attempts"])),
-                     " ".join(str(job.get("last_error") or "-").split())))
-    for line in _table(rows):
-        click.echo(line)
-
-
-@notifications.command("retry")
-@click.argument("job_id")
-@url_option
-@token_option
-def notifications_retry(job_id: str, url: str | None, token: str | None) -> None:
-    """Re-queue a dead notification."""
-    base, _ = relay_urls(url)
-    response = _request("POST", f"{base}/api/v1/notifications/{job_id}/retry", token)
-    if response.status_code != 202:
-        _fail(response)
-    click.echo(f"notification {job_id} re-queued")

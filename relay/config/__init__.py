@@ -38,6 +38,7 @@ from relay.config.storage import parse_redis_url, storage_kind
 from relay.config.timeintervals import TimeIntervalConfig
 from relay.core.durations import Duration
 from relay.core.errors import ConfigError
+from relay.core.integrations import IntegrationId
 from relay.core.resources import PACKAGED_DEFAULT_SOURCE, default_config_text
 from relay.core.secrets import SecretFieldsModel, StrictModel, header_credentials
 from relay.core.timeintervals import TimeIntervalSpec
@@ -206,11 +207,16 @@ class _Receiver(StrictModel):
     if TYPE_CHECKING:  # the ``*_configs`` fields are created from the registry
         def __getattr__(self, name: str) -> list[Any]: ...
 
-    def integrations(self) -> Iterator[tuple[str, ChannelConfig]]:
-        """(integration id, config) for every entry: '<receiver>/<type>/<index>'."""
+    def entries(self) -> Iterator[tuple[IntegrationId, ChannelConfig]]:
+        """(integration id, config) for every entry, in the registry's channel order."""
         for channel in CHANNELS:
             for index, cfg in enumerate(getattr(self, channel.field)):
-                yield f"{self.name}/{cfg.kind}/{index}", cfg
+                yield IntegrationId(self.name, cfg.kind, index), cfg
+
+    def integrations(self) -> Iterator[tuple[str, ChannelConfig]]:
+        """(integration id, config) for every entry: '<receiver>/<type>/<index>'."""
+        for integration, cfg in self.entries():
+            yield str(integration), cfg
 
 
 if TYPE_CHECKING:

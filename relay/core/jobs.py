@@ -136,6 +136,11 @@ class Job:
         """Pending again after at least one attempt (LogStatus "retrying")."""
         return self.status == "pending" and bool(self.attempts)
 
+    def in_log_status(self, status: LogStatus) -> bool:
+        """Whether the delivery log lists this job under ``status``: its own status, or
+        "retrying" (also "pending"). SQLite writes the same rule in SQL (LOG_COLUMNS)."""
+        return self.retrying if status == "retrying" else self.status == status
+
     def to_api(self) -> dict[str, Any]:
         digest = self.payload.get("digest")
         return {

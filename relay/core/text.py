@@ -45,6 +45,25 @@ def as_datetime(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class TimeWithoutZone(ValueError):
+    """An RFC 3339 time without its zone: which instant it means is a guess."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(f"{text!r} has no time zone (add Z or +08:00)")
+
+
+def parse_rfc3339(text: str) -> float:
+    """Unix seconds of an RFC 3339 time with its zone ('2024-05-01T12:00:00Z',
+    '...+08:00'): TimeWithoutZone without one, ValueError for anything else."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an RFC 3339 time") from None
+    if parsed.tzinfo is None:
+        raise TimeWithoutZone(text)
+    return parsed.timestamp()
+
+
 def utc_offset(when: datetime) -> str:
     """'+08:00', '-05:00', '+05:45': the UTC offset of an aware datetime."""
     offset = int((when.utcoffset() or timedelta(0)).total_seconds()) // 60

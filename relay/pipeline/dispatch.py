@@ -28,6 +28,7 @@ from relay.core.alerts import Notification
 from relay.core.clock import Clock
 from relay.core.digests import DigestMessage, digest_of_payload
 from relay.core.errors import DeliveryError, PermanentError, RetryableError, StoreUnavailable
+from relay.core.integrations import kind_of
 from relay.core.jobs import Attempt, Job, bound_sent
 from relay.core.secrets import redact
 from relay.obs.metrics import Metrics
@@ -276,7 +277,7 @@ class Dispatcher:
         """One attempt at ``job``, recorded in the store whatever happens."""
         runtime = self._runtime()
         notifier = runtime.notifiers.get(job.integration)
-        kind = job.integration.split("/")[-2] if job.integration.count("/") >= 2 else "unknown"
+        kind = kind_of(job.integration)
         if notifier is None:
             error = PermanentError(
                 "unknown_integration",

@@ -78,15 +78,13 @@ class Runtime:
         renderer = make_renderer(config)
         problems = renderer.check()
         for r_index, receiver in enumerate(config.receivers):
-            for integration_id, channel in receiver.integrations():
-                index = integration_id.rsplit("/", 1)[1]
+            for integration, channel in receiver.entries():
                 for key in CHANNELS_BY_KIND[channel.kind].template_keys:
                     source = getattr(channel, key, None)
                     problem = renderer.check_string(source) if source else None
                     if problem:
-                        problems.append(
-                            f"receivers[{r_index}].{channel.kind}_configs[{index}].{key}: {problem}"
-                        )
+                        where = f"receivers[{r_index}].{channel.kind}_configs[{integration.index}]"
+                        problems.append(f"{where}.{key}: {problem}")
         return problems
 
     def gate(self, route: Route, now: float) -> TimeGate:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from relay.core.alerts import Notification
 from relay.core.digests import Digest, digest_payload
+from relay.core.integrations import kind_of
 from relay.core.jobs import Job, NewJob, new_job_id
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class StormMerger:
                     len(chunk), digest_job.id,
                     extra={"integration": integration, "job_id": digest_job.id},
                 )
-                self._metrics.storm_merged.labels(_kind(integration)).inc(len(chunk))
+                self._metrics.storm_merged.labels(kind_of(integration)).inc(len(chunk))
             else:  # a lease ran out meanwhile: send these one by one
                 keep += chunk
         if merged:
@@ -130,8 +131,3 @@ class StormMerger:
                 continue
             done.append(chunk)
         return done
-
-
-def _kind(integration: str) -> str:
-    parts = integration.split("/")
-    return parts[-2] if len(parts) >= 3 else "unknown"

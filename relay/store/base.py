@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relay.core.groups import GroupState, GroupUpdate, TransitionResult
-from relay.core.jobs import Attempt, Job, JobStatus, LogStatus, NewJob
+from relay.core.jobs import Attempt, Job, JobStatus, LogStatus, NewJob, alertnames_of
 
 #: The unit of the per-integration delivery counters (seconds): the last hour is the
 #: last 12 buckets, the last day the last 288.
@@ -38,6 +38,18 @@ class JobQuery:
     until: float | None = None  # created_at <= until
     cursor: tuple[float, str] | None = None
     limit: int = 50
+
+
+    def admits(self, job: Job) -> bool:
+        """Whether ``job`` passes every filter (a backend that walks the index of one
+        filter checks the others with this)."""
+        return (
+            (self.status is None or job.in_log_status(self.status))
+            and (self.receiver is None or job.receiver == self.receiver)
+            and (self.integration is None or job.integration == self.integration)
+            and (self.group_key is None or job.group_key == self.group_key)
+            and (self.alertname is None or self.alertname in alertnames_of(job.payload))
+        )
 
 
 @dataclass

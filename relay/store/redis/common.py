@@ -13,10 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from relay.core.groups import GroupState, TransitionResult
-from relay.core.jobs import Attempt, Job, JobStatus, NewJob, alertnames_of
-from relay.store.base import (
-    JobQuery,
-)
+from relay.core.jobs import Attempt, Job, JobStatus, NewJob
 
 # 2: groups:resolved replaces groups:empty (all-resolved groups are pruned)
 # 3: the console's indexes (jobs:integration|group|alertname, retrying, open, dead,
@@ -33,21 +30,6 @@ LOG_BATCH = 200
 LOG_SCAN_LIMIT = 5000  # keys deleted per script run, so pruning never blocks Redis for long
 LOCK_STRIPES = 64
 
-
-
-def passes(job: Job, query: JobQuery) -> bool:
-    """Whether ``job`` passes every filter of ``query`` (the walked index passes one)."""
-    if query.status == "retrying":
-        if not job.retrying:
-            return False
-    elif query.status is not None and job.status != query.status:
-        return False
-    return (
-        (query.receiver is None or job.receiver == query.receiver)
-        and (query.integration is None or job.integration == query.integration)
-        and (query.group_key is None or job.group_key == query.group_key)
-        and (query.alertname is None or query.alertname in alertnames_of(job.payload))
-    )
 
 
 def num(value: float) -> str:

@@ -19,7 +19,7 @@ from relay.store.base import (
     hour_and_day_buckets,
     stats_bucket,
 )
-from relay.store.redis.common import LOG_BATCH, LOG_SCAN_LIMIT, num, passes
+from relay.store.redis.common import LOG_BATCH, LOG_SCAN_LIMIT, num
 from relay.store.redis.connection import RedisBase
 
 
@@ -90,7 +90,7 @@ class RedisConsole(RedisBase):
             batch = query.limit + 1 if len(indexes) == 1 else LOG_BATCH
             async for rows in self._walk(index, query, batch):
                 for job in await self._jobs([job_id for job_id, _ in rows]):
-                    if passes(job, query):
+                    if query.admits(job):
                         found.append(job)
                         if len(found) > query.limit:
                             last = found[query.limit - 1]

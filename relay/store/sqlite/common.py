@@ -135,7 +135,7 @@ def count_attempt(conn: sqlite3.Connection, integration: str, attempt: Attempt) 
     )
 
 
-LOG_COLUMNS = {  # LogStatus -> the condition on jobs
+LOG_COLUMNS = {  # LogStatus -> the condition on jobs (Job.in_log_status, in SQL)
     "pending": "j.status = 'pending'",
     "retrying": "j.status = 'pending' AND j.attempts != '[]'",
     "running": "j.status = 'running'",

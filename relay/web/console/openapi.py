@@ -12,6 +12,7 @@ from typing import Any
 from relay import __version__
 from relay.channels import CHANNELS_BY_KIND
 from relay.core.digests import DIGEST_KINDS
+from relay.core.jobs import LOG_STATUSES
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -160,7 +161,7 @@ _SCHEMAS: dict[str, Any] = {
 _FILTERS = [
     _query("status", "pending (includes retrying), retrying (pending after an attempt), "
            "running, delivered or dead",
-           {"enum": ["pending", "retrying", "running", "delivered", "dead"]}),
+           {"enum": list(LOG_STATUSES)}),
     _query("receiver", "receiver name"),
     _query("integration", "integration id, e.g. oncall/wecom/0"),
     _query("alertname", "an alertname among the notification's alerts"),

@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 
+from relay.core.jobs import LOG_STATUSES
 from relay.web.console import queries
 from relay.web.console.pages import Refused, Visit
 
 #: What the status filter offers (the API's values, in the order an operator scans them).
-STATUS_FILTERS = ("pending", "retrying", "running", "delivered", "dead")
+STATUS_FILTERS = LOG_STATUSES
 NOTIFICATION_FILTERS = ("status", "receiver", "integration", "alertname", "group", "since", "until")
 PAGE_SIZE = 50
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")

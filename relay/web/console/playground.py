@@ -19,6 +19,7 @@ from relay.core.alerts import Notification
 from relay.core.clock import FakeClock
 from relay.core.digests import DigestKind
 from relay.core.errors import DeliveryError
+from relay.core.integrations import kind_of
 from relay.core.jobs import new_job_id
 from relay.core.secrets import redact
 from relay.core.text import LOCALES, normalize_locale
@@ -39,7 +40,7 @@ def _integration(config: Config, integration: str | None,
                  channel: str | None) -> tuple[str | None, str, ChannelConfig]:
     """(receiver, integration id, its config) of an id, or a bare channel's defaults."""
     if integration is not None:
-        kind = integration.split("/")[-2] if integration.count("/") >= 2 else ""
+        kind = kind_of(integration, unknown="")
         if kind not in CHANNEL_KINDS:
             raise NotFound(f"no integration {integration!r} (ids look like oncall/wecom/0)")
         notes: list[str] = []

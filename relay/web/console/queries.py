@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import SecretStr
@@ -23,6 +22,7 @@ from relay.core.errors import StoreUnavailable
 from relay.core.groups import GroupState
 from relay.core.jobs import LOG_STATUSES, Job, new_job_id
 from relay.core.secrets import redact
+from relay.core.text import TimeWithoutZone, parse_rfc3339
 from relay.pipeline.routing import Route
 from relay.store.base import JobQuery, KeptWebhook
 from relay.web.console.cursor import (
@@ -58,13 +58,12 @@ def parse_time(name: str, text: str) -> float:
 
 def _rfc3339(name: str, text: str) -> float:
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_rfc3339(text)
+    except TimeWithoutZone as exc:
+        raise BadRequest(f"{name}: {exc}") from None
     except ValueError:
         raise BadRequest(f"{name}: expected unix seconds or an RFC 3339 time "
                          f"(2024-05-01T12:00:00Z), got {text!r}") from None
-    if parsed.tzinfo is None:
-        raise BadRequest(f"{name}: {text!r} has no time zone (add Z or +08:00)")
-    return parsed.timestamp()
 
 
 def parse_limit(text: str | None) -> int:
