@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from relay.core.groups import GroupUpdate, Suppressed, TransitionResult
-from relay.pipeline.grouping import TimeGate, flush_update
+from relay.pipeline.grouping import flush_update
 from relay.pipeline.hold import ReleasedHolds, digest_update
 from relay.pipeline.runtime import Runtime
+from relay.pipeline.timegate import TimeGate
 from relay.store.roles import GroupStore
 
 #: Groups looked at per flush; the rest wait for the next one.

@@ -22,7 +22,7 @@ from relay.core.groups import GroupState, GroupUpdate, LogEntry, Suppressed, Tra
 from relay.core.jobs import NewJob, new_job_id
 from relay.pipeline.hold import RECHECK, ReleasedHolds, hold, still_firing_jobs, take_held
 from relay.pipeline.routing import Route
-from relay.pipeline.timegate import Gate
+from relay.pipeline.timegate import SEND, TimeGate
 
 
 @dataclass(frozen=True)
@@ -116,15 +116,6 @@ def decide(
     return jobs, suppressed
 
 
-@dataclass(frozen=True)
-class TimeGate:
-    """What the route's time intervals say at the decision (see relay.timegate)."""
-
-    gate: Gate = "send"
-    hold_until: float | None = None  # with "held": when the window ends
-
-
-SEND = TimeGate()
 #: Held notifications wait for a mute (or an inactive time) to end: looked at this often.
 MUTED_RECHECK = 60.0
 

@@ -11,10 +11,10 @@ from relay.channels import CHANNELS_BY_KIND, make_renderer
 from relay.channels.base import MessageRefs, Notifier, NotifierContext
 from relay.config import Config
 from relay.obs.metrics import Metrics
-from relay.pipeline.grouping import IntegrationPolicy, TimeGate
+from relay.pipeline.grouping import IntegrationPolicy
 from relay.pipeline.hold import DigestBuilder, hold_digest_jobs
 from relay.pipeline.routing import Route, build_route_tree
-from relay.pipeline.timegate import Intervals, hold_ends_at, route_gate
+from relay.pipeline.timegate import Intervals, TimeGate, gate_at
 from relay.templating.engine import Renderer
 
 logger = logging.getLogger("relay.runtime")
@@ -88,11 +88,8 @@ class Runtime:
         return problems
 
     def gate(self, route: Route, now: float) -> TimeGate:
-        """What the route's time intervals say at ``now``."""
-        gate = route_gate(route, self.intervals, now)
-        if gate != "held":
-            return TimeGate(gate)
-        return TimeGate(gate, hold_ends_at(route, self.intervals, now))
+        """What the route's time intervals say at ``now`` (relay.pipeline.timegate)."""
+        return gate_at(route, self.intervals, now)
 
     def route_for(self, route_id: str) -> Route:
         """The route a stored group came from; the root if a reload removed it."""

@@ -22,6 +22,25 @@ Gate = Literal["send", "inactive", "muted", "held"]
 IntervalKind = Literal["active", "mute", "hold"]
 
 
+@dataclass(frozen=True)
+class TimeGate:
+    """What the route's time intervals say at the decision."""
+
+    gate: Gate = "send"
+    hold_until: float | None = None  # with "held": when the window ends
+
+
+SEND = TimeGate()
+
+
+def gate_at(route: Route, intervals: Intervals, now: float) -> TimeGate:
+    """What the route's time intervals say at ``now``, with when a hold ends."""
+    gate = route_gate(route, intervals, now)
+    if gate != "held":
+        return TimeGate(gate)
+    return TimeGate(gate, hold_ends_at(route, intervals, now))
+
+
 def names_in_force(names: Sequence[str], intervals: Intervals, now: float) -> tuple[str, ...]:
     """The named intervals that contain ``now`` (Alertmanager's Intervener.Mutes)."""
     return tuple(name for name in names if in_force(intervals.get(name, ()), now))
