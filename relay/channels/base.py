@@ -221,12 +221,12 @@ class Notifier(abc.ABC):
         limiter counts what the destination counts."""
         return 1
 
-    # -- digests (a storm merged, a hold window's end: relay.digest) --------------------
+    # -- digests (a storm merged, a hold window's end: relay.core.digests) --------------------
 
     @abc.abstractmethod
     def digest_bodies(self, digest: Digest) -> list[Any]:
         """The bodies ``digest`` is posted as, in order, each within the vendor's limit
-        (render with relay.digest.render_digest and this channel's ``<kind>.digest``)."""
+        (render with relay.templating.digest.render_digest and this channel's ``<kind>.digest``)."""
 
     @abc.abstractmethod
     async def send_digest(self, message: DigestMessage) -> Delivery:

@@ -82,7 +82,7 @@ class SlackConfig(ChannelConfig):
     icon_url: str | None = None
     rate_limit_per_minute: float = 60.0
     # The Slack app's signing secret: with it (bot mode), firing messages get buttons
-    # (Silence 1h/4h, Acknowledge) whose clicks relay verifies (relay.slack_interactions).
+    # (Silence 1h/4h, Acknowledge) whose clicks relay verifies (relay.web.slack_interactions).
     signing_secret: SecretStr | None = None
 
     _absolute_url = secret_url_check("api_url", "must be a full URL starting with https:// (the "

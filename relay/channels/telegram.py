@@ -5,7 +5,7 @@ with autoescape), so a label cannot open or close an entity. Telegram counts a m
 length after entity parsing, in UTF-16 code units, at most 4096: relay measures exactly
 that (:func:`visible_length`) and splits a longer notification into parts ``(1/3)``...
 The bot token is part of the URL path (``/bot<token>/sendMessage``): every form of it is
-redacted (ChannelConfig.secrets), and relay.secrets recognises a token's shape too.
+redacted (ChannelConfig.secrets), and relay.core.secrets recognises a token's shape too.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Digests: many notifications of one integration summarised in a few messages.
 
 Two things produce them: an alert storm (the dispatcher merges an integration's pending
-notifications when they cannot all go out within its rate limit, relay.storm) and the end
+notifications when they cannot all go out within its rate limit, relay.pipeline.storm) and the end
 of a hold window (hold_time_intervals: what fired and resolved while it was held).
 
 A digest is an ordinary job whose payload is ``{"digest": Digest.to_dict()}``, so it is
@@ -215,7 +215,7 @@ class Digest:
 
 
 class HeldLike(Protocol):
-    """What a hold window keeps of one group (relay.hold.HeldEntry)."""
+    """What a hold window keeps of one group (relay.pipeline.hold.HeldEntry)."""
 
     @property
     def group_key(self) -> str: ...

@@ -46,9 +46,9 @@ class GroupState:
     updated_at: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)  # external url, truncated count, ...
     # Someone acknowledged the group ({"by", "at", "firing": fingerprints}): its repeat
-    # notifications stop while exactly those alerts fire (relay.grouping.decide).
+    # notifications stop while exactly those alerts fire (relay.pipeline.grouping.decide).
     ack: dict[str, Any] | None = None
-    # hold_time_intervals: integration id -> a relay.hold.HeldEntry as JSON, and when
+    # hold_time_intervals: integration id -> a relay.pipeline.hold.HeldEntry as JSON, and when
     # the hold window in force ends (the group's timer fires then to release them).
     held: dict[str, dict[str, Any]] = field(default_factory=dict)
     held_until: float | None = None

@@ -66,7 +66,7 @@ class NewJob:
     receiver: str
     integration: str  # "<receiver>/<type>/<index>", e.g. "oncall/slack/0"
     group_key: str  # the store key of the group it came from
-    payload: dict[str, Any]  # a relay.models.Notification as JSON
+    payload: dict[str, Any]  # a relay.core.alerts.Notification as JSON
     created_at: float
 
 

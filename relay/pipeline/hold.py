@@ -4,7 +4,7 @@ While a route's hold interval is in force, each notification dedup decides is fo
 into the group's :class:`HeldEntry` for that integration (kept in the group's state, so
 in the store, so across restarts and replicas) and the notification log moves on as if
 it had been sent. The group's timer is set to the window's end; at that flush
-(relay.grouping.flush_update) the entries are taken out (:func:`take_held`) for the
+(relay.pipeline.grouping.flush_update) the entries are taken out (:func:`take_held`) for the
 integration's digest (:func:`digest_update`, last in the same store batch), and each
 group that still has firing alerts is notified again, normally, through the
 integration (:func:`still_firing_jobs`).
@@ -170,7 +170,7 @@ class ReleasedHolds:
         return out
 
 
-#: Builds one integration's digest jobs from its released entries (relay.digest's
+#: Builds one integration's digest jobs from its released entries (relay.core.digests's
 #: hold_digest_jobs); pure: it runs inside a store transition, maybe more than once.
 DigestBuilder = Callable[[str, str, list[HeldEntry], HoldWindow, float], list[NewJob]]
 

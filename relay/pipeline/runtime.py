@@ -41,7 +41,7 @@ class Runtime:
     renderer: Renderer
     secrets: list[str] = field(default_factory=list)
     intervals: Intervals = field(default_factory=dict)  # time interval name -> its specs
-    # How a released hold window becomes digest jobs (relay.hold.DigestBuilder).
+    # How a released hold window becomes digest jobs (relay.pipeline.hold.DigestBuilder).
     digest_builder: DigestBuilder = hold_digest_jobs
 
     @classmethod

@@ -4,13 +4,13 @@ When at least ``storm.after`` notifications of one integration are pending and i
 destination's rate limit cannot let them all out within ``storm.window`` (a datacentre
 link drops: 500 groups for a robot that takes 20 a minute), the dispatcher leases every
 due notification of that integration and merges them into digest jobs: one entry per
-group, every alert counted (relay.digest). In one store transaction each merged job is
+group, every alert counted (relay.core.digests). In one store transaction each merged job is
 marked delivered with ``digest_id`` and the digest job is added, so a crash before it
 loses nothing (the leases run out and the jobs are claimed again) and a crash after it
 sends the digest once (it is an ordinary job: leased, retried, resumed part by part).
 
 The notification log of each group already moved when its notification was decided
-(relay.grouping), exactly as if it were sent alone, so dedup and repeat_interval are
+(relay.pipeline.grouping), exactly as if it were sent alone, so dedup and repeat_interval are
 unaffected. When the backlog fits the rate limit again, notifications go one by one.
 """
 

@@ -133,7 +133,7 @@ class ClaimRoom:
 class Store(abc.ABC):
     """Durable state shared by ingest, the group flusher and the dispatcher.
 
-    Every method may raise :class:`relay.errors.StoreUnavailable` when the backend
+    Every method may raise :class:`relay.core.errors.StoreUnavailable` when the backend
     cannot be reached or cannot commit; callers turn that into 503 / a retry later.
     """
 
@@ -198,7 +198,7 @@ class Store(abc.ABC):
         :class:`ClaimRoom` is that rule.
         """
 
-    # Storm digests (relay.storm). Both backends implement these; the defaults are a
+    # Storm digests (relay.pipeline.storm). Both backends implement these; the defaults are a
     # store that cannot merge (test doubles): notifications then go one by one.
     async def count_due(self, integration: str, now: float) -> int:
         """Pending jobs of ``integration`` due at ``now`` (not leased): a storm's backlog."""

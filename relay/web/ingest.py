@@ -155,7 +155,7 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
 
 def keep_webhook(state: RelayState, body: bytes, receiver: str | None, now: float) -> None:
     """Keep the webhook for the console's playground (server.ui.keep_webhooks), in memory
-    until the next batch write (relay.kept): no store write of its own."""
+    until the next batch write (relay.web.kept): no store write of its own."""
     ui = state.runtime.config.server.ui
     if not ui.keep_webhooks or len(body) > ui.keep_webhook_bytes:
         return

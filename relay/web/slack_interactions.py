@@ -1,6 +1,6 @@
 """``POST /api/v1/slack/interactions``: the Slack app's interactivity URL.
 
-A click on a button of relay's (relay.slack_actions) arrives here signed with the app's
+A click on a button of relay's (relay.channels.slack_actions) arrives here signed with the app's
 signing secret. The request is checked against the ``signing_secret`` of every Slack
 config (a stale timestamp or a bad signature is 401 and does nothing), answered at once
 (Slack gives up after 3 s), and the action runs in the background: a silence in

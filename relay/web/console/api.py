@@ -1,4 +1,4 @@
-"""The console's JSON API under /api/v1/: thin handlers around relay.console.queries.
+"""The console's JSON API under /api/v1/: thin handlers around relay.web.console.queries.
 
 Every answer passes through :func:`answer`, which redacts each configured secret from
 every string (a second line of defence: the store keeps messages redacted already).
@@ -31,7 +31,7 @@ MAX_JSON_BODY = 4 * 1024 * 1024
 
 
 def actor_of(request: Request) -> str:
-    """Who is acting (set by relay.app.protected)."""
+    """Who is acting (set by relay.web.routes.protected)."""
     return str(getattr(request.state, "actor", "anonymous"))
 
 

@@ -1,10 +1,10 @@
 """The console's HTML pages at /ui/: who may see them, and how a page is answered.
 
 Every page is rendered on the server from the same functions the JSON API answers with
-(:mod:`relay.console.queries`), so the page and ``/api/v1/...`` cannot disagree. A page
+(:mod:`relay.web.console.queries`), so the page and ``/api/v1/...`` cannot disagree. A page
 works without JavaScript; htmx only refreshes parts of it in place.
 
-Admission (see :mod:`relay.console.session` for the cookie): without ``server.auth`` the
+Admission (see :mod:`relay.web.console.session` for the cookie): without ``server.auth`` the
 console is open and the actor is ``anonymous``; with it, a request needs a valid
 ``Authorization`` header (as an API client sends) or the session cookie of the login
 form, else a page is answered with a redirect to the login form. Every POST needs the

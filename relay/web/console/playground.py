@@ -2,7 +2,7 @@
 its size against the vendor's limit, and a one-off send through that integration.
 
 It builds the notifier exactly as `relay render` and `relay test-alert --receiver` do
-(relay.preview): the same integration lookup, placeholder settings for a bare channel,
+(relay.pipeline.preview): the same integration lookup, placeholder settings for a bare channel,
 a recording renderer for template failures (file:line) and a scratch store.
 """
 

@@ -1,9 +1,9 @@
 """What the console shows, as plain JSON-ready dicts: the /api/v1/ console endpoints
 answer them and the /ui/ pages render them, so the two cannot drift.
 
-Every function takes the running :class:`relay.app.RelayState`. Client mistakes raise a
+Every function takes the running :class:`relay.web.state.RelayState`. Client mistakes raise a
 :class:`ConsoleError` subclass (status + message + details); a store that cannot be
-reached raises :class:`relay.errors.StoreUnavailable`.
+reached raises :class:`relay.core.errors.StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ async def notifications(state: RelayState, query: JobQuery) -> dict[str, Any]:
 
 async def group_acknowledgements(state: RelayState, jobs: list[Job]) -> dict[str, dict[str, Any]]:
     """group key -> its acknowledgement ({"by", "at"}) for the groups of ``jobs`` that
-    have one now (relay.grouping.acknowledge_update)."""
+    have one now (relay.pipeline.grouping.acknowledge_update)."""
     acks: dict[str, dict[str, Any]] = {}
     for key in dict.fromkeys(job.group_key for job in jobs):
         group = await state.delivery_log.get_group(key)
@@ -274,7 +274,7 @@ async def groups(state: RelayState, cursor: str | None, limit: int,
 
 def silence_url(external_url: str, group: GroupState) -> str | None:
     """Alertmanager's new-silence form for the group, or None without its URL: the link
-    the group's messages carry (relay.silence_links, the same matchers in the same
+    the group's messages carry (relay.core.silence_links, the same matchers in the same
     order), on the group's labels or, for a group without any (``group_by: []``), the
     labels all its alerts share."""
     labels = group.labels or common_items(

@@ -1,6 +1,6 @@
 """Browser sign-in for the console: a signed session cookie and its CSRF token.
 
-API clients send ``Authorization`` (bearer or basic, :mod:`relay.auth`) on every request.
+API clients send ``Authorization`` (bearer or basic, :mod:`relay.web.auth`) on every request.
 A browser cannot send a bearer token by itself, so the console has a login form: the
 operator types the configured token (or basic-auth user and password) once, relay checks
 it exactly as it checks an API request, and answers a session cookie. The cookie is
