@@ -162,3 +162,28 @@ class Job:
             "alertnames": alertnames_of(self.payload),
             "actions": self.actions,
         }
+
+
+@dataclass(frozen=True)
+class AttemptEffect:
+    """What one attempt makes of a job that was not delivered yet."""
+
+    status: JobStatus  # delivered, dead, or pending again
+    last_error: str
+    finished_at: float | None
+    next_attempt_at: float | None  # pending again: when it is due; otherwise unchanged
+
+
+def attempt_effect(attempt: Attempt, next_attempt_at: float | None = None) -> AttemptEffect:
+    """The job lifecycle rule, in one place. Delivered ends the job without an error;
+    dead ends it with the attempt's error; a retry makes it pending again, due at
+    ``next_attempt_at`` (the attempt's time when None). A job another worker delivered
+    first stays delivered whatever a late attempt says: each store checks that within
+    its own atomic step (a transaction, a Lua script) and then applies this effect."""
+    error = attempt.error or attempt.reason
+    if attempt.outcome == "delivered":
+        return AttemptEffect("delivered", "", attempt.at, None)
+    if attempt.outcome == "dead":
+        return AttemptEffect("dead", error, attempt.at, None)
+    due = attempt.at if next_attempt_at is None else next_attempt_at
+    return AttemptEffect("pending", error, None, due)

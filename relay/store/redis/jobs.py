@@ -8,7 +8,7 @@ from typing import cast
 
 import orjson
 
-from relay.core.jobs import JOB_STATUSES, Attempt, Job, JobStatus, NewJob, alertnames_of
+from relay.core.jobs import JOB_STATUSES, Attempt, Job, JobStatus, NewJob, alertnames_of, attempt_effect
 from relay.store.base import (
     STATS_KEEP,
     ClaimRoom,
@@ -88,13 +88,15 @@ class RedisJobs(RedisBase):
     async def record_attempt(
         self, job: Job, attempt: Attempt, next_attempt_at: float | None = None
     ) -> None:
-        error = attempt.error or attempt.reason
+        effect = attempt_effect(attempt, next_attempt_at)
         last = {"at": attempt.at, "outcome": attempt.outcome, "reason": attempt.reason,
                 "error": attempt.error}
         args = [
             self.prefix, job.id, orjson.dumps(attempt.to_dict()).decode(), attempt.outcome,
-            num(attempt.at), error, "" if next_attempt_at is None else num(next_attempt_at),
+            num(attempt.at), effect.last_error,
+            "" if effect.next_attempt_at is None else num(effect.next_attempt_at),
             str(stats_bucket(attempt.at)), str(STATS_KEEP), orjson.dumps(last).decode(),
+            effect.status,
         ]
         with self._guard():
             await self._script("record", args)

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 
 import orjson
 
-from relay.core.jobs import JOB_STATUSES, Attempt, Job, JobStatus, NewJob
+from relay.core.jobs import JOB_STATUSES, Attempt, Job, JobStatus, NewJob, attempt_effect
 from relay.store.base import (
     ClaimRoom,
 )
@@ -129,19 +129,13 @@ class SQLiteJobs(SQLiteBase):
             if status == "delivered":  # another worker got there first; keep it delivered
                 conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job.id))
                 return
-            error = attempt.error or attempt.reason
-            finished: float | None = attempt.at
-            if attempt.outcome == "delivered":
-                status, error = "delivered", ""
-            elif attempt.outcome == "dead":
-                status = "dead"
-            else:
-                status, finished = "pending", None
-                due = attempt.at if next_attempt_at is None else next_attempt_at
+            effect = attempt_effect(attempt, next_attempt_at)
+            if effect.next_attempt_at is not None:
+                due = effect.next_attempt_at
             conn.execute(
                 "UPDATE jobs SET status = ?, attempts = ?, last_error = ?, finished_at = ?,"
                 " next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                (status, attempts, error, finished, due, job.id),
+                (effect.status, attempts, effect.last_error, effect.finished_at, due, job.id),
             )
 
         await self._call(op)

@@ -1,7 +1,12 @@
 -- Loaded after: helpers.lua
--- KEYS: none (key names are built from the prefix). ARGV: prefix, id, attempt JSON, outcome, at, error, next_attempt_at ('' = at),
---       stats bucket, seconds the bucket is kept, last-outcome JSON
+-- KEYS: none (key names are built from the prefix).
+-- ARGV: prefix, id, attempt JSON, the attempt's outcome (for the counters), at, the
+--       job's last error, its next_attempt_at (pending again), stats bucket, seconds the
+--       bucket is kept, last-outcome JSON, the job's new status. The new status, error
+--       and due time are the lifecycle rule's result (relay.core.jobs.attempt_effect);
+--       this script only keeps a job another replica delivered first delivered.
 local P, id, attempt, outcome, at, err, nxt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local new_status = ARGV[11]
 local key = P .. 'j:' .. id
 local f = redis.call('HMGET', key, 'status', 'attempts', 'created_at', 'integration')
 if not f[1] then return 0 end
@@ -26,14 +31,14 @@ if status == 'delivered' then
 end
 unlease(P, key, id)
 redis.call('ZREM', P .. 'due:' .. integration, id)
-if outcome == 'delivered' then
-  redis.call('HSET', key, 'status', 'delivered', 'attempts', attempts, 'last_error', '',
+if new_status == 'delivered' then
+  redis.call('HSET', key, 'status', 'delivered', 'attempts', attempts, 'last_error', err,
              'finished_at', at)
   redis.call('ZADD', P .. 'finished', at, id)
   move(P, id, status, 'delivered', created)
   redis.call('ZREM', P .. 'jobs:status:retrying', id)
   redis.call('ZREM', P .. 'open:' .. integration, id)
-elseif outcome == 'dead' then
+elseif new_status == 'dead' then
   redis.call('HSET', key, 'status', 'dead', 'attempts', attempts, 'last_error', err,
              'finished_at', at)
   move(P, id, status, 'dead', created)
@@ -41,7 +46,6 @@ elseif outcome == 'dead' then
   redis.call('ZREM', P .. 'open:' .. integration, id)
   redis.call('ZADD', P .. 'dead:' .. integration, created, id)
 else
-  if nxt == '' then nxt = at end
   redis.call('HSET', key, 'status', 'pending', 'attempts', attempts, 'last_error', err,
              'finished_at', '', 'next_attempt_at', nxt)
   schedule(P, id, integration, nxt)
