@@ -48,27 +48,49 @@ receivers:
 
 def payload(i: int) -> dict[str, object]:
     labels = {"alertname": f"Alert{i % 50}", "instance": f"node-{i}:9100", "severity": "warning"}
-    alert = {"status": "firing", "labels": labels, "annotations": {"summary": "disk 93%"},
-             "startsAt": "2026-11-22T06:25:51.820407Z", "endsAt": None, "generatorURL": "",
-             "fingerprint": f"{i:016x}"}
-    return {"receiver": f"r{i % RECEIVERS}", "group_key": f"g{i % 500}", "status": "firing",
-            "alerts": [alert], "group_labels": {}, "common_labels": labels,
-            "common_annotations": {}, "external_url": "", "truncated_alerts": 0,
-            "reason": "new_alerts"}
+    alert = {
+        "status": "firing",
+        "labels": labels,
+        "annotations": {"summary": "disk 93%"},
+        "startsAt": "2026-11-22T06:25:51.820407Z",
+        "endsAt": None,
+        "generatorURL": "",
+        "fingerprint": f"{i:016x}",
+    }
+    return {
+        "receiver": f"r{i % RECEIVERS}",
+        "group_key": f"g{i % 500}",
+        "status": "firing",
+        "alerts": [alert],
+        "group_labels": {},
+        "common_labels": labels,
+        "common_annotations": {},
+        "external_url": "",
+        "truncated_alerts": 0,
+        "reason": "new_alerts",
+    }
 
 
 async def fill(store: Store, n: int) -> None:
     """n jobs, one second apart; three in four delivered, some dead, the rest pending."""
     batch = 500
     for start in range(0, n, batch):
-        jobs = [NewJob(id=f"{i:032x}", receiver=f"r{i % RECEIVERS}",
-                       integration=f"r{i % RECEIVERS}/log/0", group_key=f"g{i % 500}",
-                       payload=payload(i), created_at=T0 + i)
-                for i in range(start, min(n, start + batch))]
+        jobs = [
+            NewJob(
+                id=f"{i:032x}",
+                receiver=f"r{i % RECEIVERS}",
+                integration=f"r{i % RECEIVERS}/log/0",
+                group_key=f"g{i % 500}",
+                payload=payload(i),
+                created_at=T0 + i,
+            )
+            for i in range(start, min(n, start + batch))
+        ]
         state = GroupState(key=f"fill{start}", receiver="r0", route_id="0", labels={})
 
-        def put(_old: GroupState | None, jobs: list[NewJob] = jobs,
-                state: GroupState = state) -> TransitionResult:
+        def put(
+            _old: GroupState | None, jobs: list[NewJob] = jobs, state: GroupState = state
+        ) -> TransitionResult:
             return TransitionResult(state, jobs)
 
         await store.apply([GroupUpdate(f"fill{start}", put)])
@@ -79,11 +101,21 @@ async def fill(store: Store, n: int) -> None:
 
         # 50 at a time: SQLite commits them together (group commit).
         for first in range(0, len(claimed), 50):
-            await asyncio.gather(*(
-                store.record_attempt(job, Attempt(at=T0 + n + 11, duration=0.1,
-                                                  outcome=outcome(int(job.id, 16)),  # type: ignore[arg-type]
-                                                  reason="ok"), next_attempt_at=T0 + 10 * n)
-                for job in claimed[first:first + 50]))
+            await asyncio.gather(
+                *(
+                    store.record_attempt(
+                        job,
+                        Attempt(
+                            at=T0 + n + 11,
+                            duration=0.1,
+                            outcome=outcome(int(job.id, 16)),  # type: ignore[arg-type]
+                            reason="ok",
+                        ),
+                        next_attempt_at=T0 + 10 * n,
+                    )
+                    for job in claimed[first : first + 50]
+                )
+            )
 
 
 async def timed(call: Callable[[], object], repeat: int) -> float:
@@ -100,14 +132,20 @@ async def measure(store: Store, n: int, repeat: int) -> dict[str, float]:
     await store.open()
     try:
         await fill(store, n)
-        app = create_app(parse_config(CONFIG, env={}), store=store, clock=FakeClock(T0 + 2 * n),
-                         metrics=Metrics(), background=False)
+        app = create_app(
+            parse_config(CONFIG, env={}),
+            store=store,
+            clock=FakeClock(T0 + 2 * n),
+            metrics=Metrics(),
+            background=False,
+        )
         # The job 90% down the log (created 10% of n after the first): its cursor.
         deep = encode_job_cursor((T0 + n // 10, f"{n // 10:032x}"))
         check = await store.query_jobs(JobQuery(limit=1))
         assert check.jobs, "the store is empty"
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://relay") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://relay"
+        ) as client:
             url = "/api/v1/notifications"
 
             async def first() -> httpx.Response:
@@ -117,13 +155,15 @@ async def measure(store: Store, n: int, repeat: int) -> dict[str, float]:
                 return await client.get(url, params={"limit": 50, "cursor": deep})
 
             async def filtered() -> httpx.Response:
-                return await client.get(url, params={"limit": 50, "receiver": "r3",
-                                                     "status": "delivered"})
+                return await client.get(url, params={"limit": 50, "receiver": "r3", "status": "delivered"})
 
             for call in (first, deep_page, filtered):  # warm caches once
                 await call()
-            return {"first": await timed(first, repeat), "deep": await timed(deep_page, repeat),
-                    "filtered": await timed(filtered, repeat)}
+            return {
+                "first": await timed(first, repeat),
+                "deep": await timed(deep_page, repeat),
+                "filtered": await timed(filtered, repeat),
+            }
     finally:
         await store.close()
 
@@ -139,10 +179,12 @@ async def run(args: argparse.Namespace) -> dict[str, dict[int, dict[str, float]]
             for n in (args.small, args.large):
                 print(f"sqlite, {n} notifications ...", flush=True)
                 results["sqlite"][n] = await measure(
-                    SQLiteStore(Path(tmp) / f"{n}.db", synchronous="normal"), n, args.repeat)
+                    SQLiteStore(Path(tmp) / f"{n}.db", synchronous="normal"), n, args.repeat
+                )
                 print(f"redis, {n} notifications ...", flush=True)
                 results["redis"][n] = await measure(
-                    RedisStore.from_url(f"{redis.url}?prefix=bench{n}:"), n, args.repeat)
+                    RedisStore.from_url(f"{redis.url}?prefix=bench{n}:"), n, args.repeat
+                )
     finally:
         redis.stop()
     return results
@@ -168,8 +210,7 @@ def report(results: dict[str, dict[int, dict[str, float]]], args: argparse.Names
     for backend, sizes in results.items():
         for page in ("first", "deep", "filtered"):
             small, large = sizes[args.small][page], sizes[args.large][page]
-            lines.append(f"| {backend} | {page} | {small:.2f} | {large:.2f} | "
-                         f"{large / small:.2f}x |")
+            lines.append(f"| {backend} | {page} | {small:.2f} | {large:.2f} | {large / small:.2f}x |")
     return "\n".join(lines) + "\n"
 
 
@@ -179,7 +220,7 @@ def write(section: str) -> None:
     if marker in existing:
         head, rest = existing.split(marker, 1)
         nxt = rest.find("\n## ")
-        existing = head + (rest[nxt + 1:] if nxt != -1 else "")
+        existing = head + (rest[nxt + 1 :] if nxt != -1 else "")
     if "\n## History" in existing:
         head, tail = existing.split("\n## History", 1)
         existing = head.rstrip() + "\n\n" + section + "\n## History" + tail
@@ -189,8 +230,9 @@ def write(section: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=40)

@@ -34,8 +34,9 @@ SECTION = "## Ingest with the console open (`bench/console_poll.py`)"
 TARGET = 0.05
 
 
-def measure(page: Any, url: str, script: Path, args: argparse.Namespace,
-            polling: bool, polls: list[int]) -> float:
+def measure(
+    page: Any, url: str, script: Path, args: argparse.Namespace, polling: bool, polls: list[int]
+) -> float:
     """One wrk run; with ``polling``, the overview stays open in the browser meanwhile."""
     seen: list[str] = []
 
@@ -70,8 +71,9 @@ def _in_thread(work: Any) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
@@ -83,8 +85,10 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     body = json.dumps(five_alert_webhook(), ensure_ascii=False)
-    results: dict[str, dict[bool, list[float]]] = {"same": {False: [], True: []},
-                                                    "unique": {False: [], True: []}}
+    results: dict[str, dict[bool, list[float]]] = {
+        "same": {False: [], True: []},
+        "unique": {False: [], True: []},
+    }
     polls: list[int] = []
     with tempfile.TemporaryDirectory(prefix="relay-bench-console-") as tmp_name:
         tmp = Path(tmp_name)
@@ -93,9 +97,23 @@ def main() -> None:
         scripts["unique"].write_text(wrk_script(body, unique_groups=True))
         port = free_port()
         config = relay_config(tmp, f"sqlite:///{tmp}/bench.db")
-        server = Server("relay", [sys.executable, "-m", "relay", "serve", "--config",
-                                  str(config), "--listen", f"127.0.0.1:{port}",
-                                  "--log-level", "warning"], port, tmp)
+        server = Server(
+            "relay",
+            [
+                sys.executable,
+                "-m",
+                "relay",
+                "serve",
+                "--config",
+                str(config),
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+            ],
+            port,
+            tmp,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             with sync_playwright() as playwright:
@@ -110,8 +128,10 @@ def main() -> None:
                             rps = measure(page, url, scripts[scenario], args, polling, polls)
                             results[scenario][polling].append(rps)
                             label = "console open" if polling else "no browser"
-                            print(f"round {round_no + 1} {scenario:<6} {label:<13} {rps:10.1f} req/s",
-                                  flush=True)
+                            print(
+                                f"round {round_no + 1} {scenario:<6} {label:<13} {rps:10.1f} req/s",
+                                flush=True,
+                            )
                 browser.close()
             cost = overview_cost(url)
         finally:
@@ -137,10 +157,16 @@ def overview_cost(url: str, samples: int = 20) -> tuple[float, int]:
     return statistics.median(took), sum(queue.values())
 
 
-def report(results: dict[str, dict[bool, list[float]]], polls: list[int],
-           cost: tuple[float, int], args: argparse.Namespace) -> None:
-    command = (f"python -m bench.console_poll --duration {args.duration} --rounds {args.rounds} "
-               f"--connections {args.connections}")
+def report(
+    results: dict[str, dict[bool, list[float]]],
+    polls: list[int],
+    cost: tuple[float, int],
+    args: argparse.Namespace,
+) -> None:
+    command = (
+        f"python -m bench.console_poll --duration {args.duration} --rounds {args.rounds} "
+        f"--connections {args.connections}"
+    )
     lines = [
         SECTION,
         "",
@@ -175,14 +201,15 @@ def report(results: dict[str, dict[bool, list[float]]], polls: list[int],
         )
     # How far apart runs of the same case land: when that spread is several times the
     # 5% to be measured, the pairs measure the machine's other load, not the console.
-    spread = max((max(r[False]) - min(r[False])) / statistics.median(r[False])
-                 for r in results.values())
+    spread = max((max(r[False]) - min(r[False])) / statistics.median(r[False]) for r in results.values())
     if spread > 4 * TARGET:
-        verdict = (f"**inconclusive on this machine**: runs without the browser spread over "
-                   f"{spread:.0%} of their median (other work on the same CPUs), far more than "
-                   f"the {TARGET:.0%} to be measured (largest drop, median of the pairs: {-worst:.1%}). The "
-                   "overview's own cost above is the figure to go by; rerun on a quiet machine "
-                   "to measure the difference directly.")
+        verdict = (
+            f"**inconclusive on this machine**: runs without the browser spread over "
+            f"{spread:.0%} of their median (other work on the same CPUs), far more than "
+            f"the {TARGET:.0%} to be measured (largest drop, median of the pairs: {-worst:.1%}). The "
+            "overview's own cost above is the figure to go by; rerun on a quiet machine "
+            "to measure the difference directly."
+        )
     elif worst >= -TARGET:
         verdict = f"**within** (largest drop {-worst:.1%}; runs spread {spread:.0%})."
     else:
@@ -200,7 +227,7 @@ def write_section(text: str) -> None:
     if SECTION in existing:
         head, rest = existing.split(SECTION, 1)
         nxt = rest.find("\n## ")
-        tail = rest[nxt + 1:] if nxt != -1 else ""
+        tail = rest[nxt + 1 :] if nxt != -1 else ""
         RESULTS.write_text(head + text + "\n" + tail, encoding="utf-8")
         return
     marker = "## History"

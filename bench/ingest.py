@@ -44,19 +44,39 @@ def free_port() -> int:
 def five_alert_webhook() -> dict[str, object]:
     alerts = []
     for i in range(5):
-        labels = {"alertname": "HighCPUUsage", "instance": f"node-{i}:9100", "job": "node",
-                  "severity": "warning", "team": "infra"}
-        alerts.append({
-            "status": "firing", "labels": labels,
-            "annotations": {"summary": f"CPU usage on node-{i}:9100 above 80%",
-                            "description": "CPU 使用率 93.2%，持续 10 分钟"},
-            "startsAt": "2026-11-22T06:25:51.820407Z", "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus:9090/graph?g0.expr=up", "fingerprint": f"{i:016x}",
-        })
-    return {"version": "4", "groupKey": f"{{}}:{{alertname={GROUP_TOKEN}}}", "truncatedAlerts": 0,
-            "receiver": "relay", "status": "firing", "alerts": alerts,
-            "groupLabels": {"alertname": "HighCPUUsage"}, "commonLabels": {"alertname": "HighCPUUsage"},
-            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093"}
+        labels = {
+            "alertname": "HighCPUUsage",
+            "instance": f"node-{i}:9100",
+            "job": "node",
+            "severity": "warning",
+            "team": "infra",
+        }
+        alerts.append(
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": {
+                    "summary": f"CPU usage on node-{i}:9100 above 80%",
+                    "description": "CPU 使用率 93.2%，持续 10 分钟",
+                },
+                "startsAt": "2026-11-22T06:25:51.820407Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+                "fingerprint": f"{i:016x}",
+            }
+        )
+    return {
+        "version": "4",
+        "groupKey": f"{{}}:{{alertname={GROUP_TOKEN}}}",
+        "truncatedAlerts": 0,
+        "receiver": "relay",
+        "status": "firing",
+        "alerts": alerts,
+        "groupLabels": {"alertname": "HighCPUUsage"},
+        "commonLabels": {"alertname": "HighCPUUsage"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+    }
 
 
 GROUP_TOKEN = "@@GROUP@@"
@@ -84,11 +104,23 @@ def wrk_script(body: str, unique_groups: bool) -> str:
 
 
 class Server:
-    def __init__(self, name: str, argv: list[str], port: int, cwd: Path, env: dict[str, str] | None = None,
-                 ready_path: str = "/api/v1/alerts/webhook") -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        port: int,
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        ready_path: str = "/api/v1/alerts/webhook",
+    ) -> None:
         self.name, self.port = name, port
-        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -111,9 +143,21 @@ def run_wrk(urls: list[str], script: Path, connections: int, duration: int) -> f
     """Requests per second summed over one wrk per URL (connections split evenly)."""
     procs = [
         subprocess.Popen(
-            ["wrk", "-t", "1", "-c", str(max(1, connections // len(urls))), "-d", f"{duration}s",
-             "-s", str(script), url + "/api/v1/alerts/webhook"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                "wrk",
+                "-t",
+                "1",
+                "-c",
+                str(max(1, connections // len(urls))),
+                "-d",
+                f"{duration}s",
+                "-s",
+                str(script),
+                url + "/api/v1/alerts/webhook",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for url in urls
     ]
@@ -132,7 +176,8 @@ def run_wrk(urls: list[str], script: Path, connections: int, duration: int) -> f
 
 def relay_config(tmp: Path, storage: str) -> Path:
     path = tmp / f"relay-{abs(hash(storage))}.yml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         storage:
           url: "{storage}"
         route:
@@ -140,7 +185,8 @@ def relay_config(tmp: Path, storage: str) -> Path:
         receivers:
           - name: default
             log_configs: [{{level: debug}}]
-    """))
+    """)
+    )
     return path
 
 
@@ -166,22 +212,47 @@ def main() -> None:
         unique.write_text(wrk_script(body, unique_groups=True))
         python = sys.executable
         uvicorn_flags = [
-            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
         ]
 
         targets: dict[str, Callable[[], list[str]]] = {}
 
         bare_port = free_port()
-        bare = Server("bare", [python, "-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port),
-                               *uvicorn_flags], bare_port, ROOT)
+        bare = Server(
+            "bare",
+            [python, "-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port), *uvicorn_flags],
+            bare_port,
+            ROOT,
+        )
         stack.callback(bare.stop)
         targets["bare Starlette (json.loads only)"] = lambda: [f"http://127.0.0.1:{bare_port}"]
 
         def start_relay(name: str, storage: str) -> str:
             port = free_port()
             config = str(relay_config(tmp, storage))
-            server = Server(name, [python, "-m", "relay", "serve", "--config", config,
-                                   "--listen", f"127.0.0.1:{port}", "--log-level", "warning"], port, tmp)
+            server = Server(
+                name,
+                [
+                    python,
+                    "-m",
+                    "relay",
+                    "serve",
+                    "--config",
+                    config,
+                    "--listen",
+                    f"127.0.0.1:{port}",
+                    "--log-level",
+                    "warning",
+                ],
+                port,
+                tmp,
+            )
             stack.callback(server.stop)
             return f"http://127.0.0.1:{port}"
 
@@ -220,8 +291,10 @@ def report(results: dict[str, dict[str, list[float]]], args: argparse.Namespace)
     bare_name = next(iter(results))
     medians = {n: {s: statistics.median(v) for s, v in r.items()} for n, r in results.items()}
     base = medians[bare_name]
-    command = (f"python -m bench.ingest --duration {args.duration} --rounds {args.rounds} "
-               f"--connections {args.connections}{' --redis' if args.redis else ''}")
+    command = (
+        f"python -m bench.ingest --duration {args.duration} --rounds {args.rounds} "
+        f"--connections {args.connections}{' --redis' if args.redis else ''}"
+    )
     lines = [
         "# Benchmarks",
         "",

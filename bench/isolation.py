@@ -102,8 +102,7 @@ class Run:
         return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-def config_text(db: Path, fast_url: str, stuck_url: str, timeout: float,
-                max_in_flight: int | None) -> str:
+def config_text(db: Path, fast_url: str, stuck_url: str, timeout: float, max_in_flight: int | None) -> str:
     limit = f"max_in_flight: {max_in_flight}" if max_in_flight else ""
     return textwrap.dedent(f"""
         storage:
@@ -121,8 +120,15 @@ def config_text(db: Path, fast_url: str, stuck_url: str, timeout: float,
     """)
 
 
-def _post_at_rate(url: str, prefix: str, rate: float, duration: float, start: float,
-                  answered: dict[str, float], errors: list[str]) -> None:
+def _post_at_rate(
+    url: str,
+    prefix: str,
+    rate: float,
+    duration: float,
+    start: float,
+    answered: dict[str, float],
+    errors: list[str],
+) -> None:
     count = int(rate * duration)
     with httpx.Client(timeout=10) as client:
         for i in range(count):
@@ -149,17 +155,23 @@ def _neighbour_load(url: str, rate: float, duration: float, begin: float) -> tup
     return len(answered), errors
 
 
-def run_once(tmp: Path, *, neighbour: bool, rate: float = 20.0, duration: float = 5.0,
-             timeout: float = 30.0, max_in_flight: int | None = None,
-             drain_timeout: float = 20.0) -> Run:
+def run_once(
+    tmp: Path,
+    *,
+    neighbour: bool,
+    rate: float = 20.0,
+    duration: float = 5.0,
+    timeout: float = 30.0,
+    max_in_flight: int | None = None,
+    drain_timeout: float = 20.0,
+) -> Run:
     """One fresh relay; posts for ``duration`` seconds; waits for every fast delivery."""
     started = time.monotonic()
     result = Run(neighbour=neighbour)
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=tmp))
     with Sink() as sink, HangingServer() as hanging:
         path = workdir / "relay.yml"
-        path.write_text(config_text(workdir / "relay.db", sink.url, hanging.url, timeout,
-                                    max_in_flight))
+        path.write_text(config_text(workdir / "relay.db", sink.url, hanging.url, timeout, max_in_flight))
         # PYTHONPATH: the relay of this checkout, whatever the virtualenv has installed.
         env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         relay = RelayProcess(path, env=env).start()
@@ -170,10 +182,22 @@ def run_once(tmp: Path, *, neighbour: bool, rate: float = 20.0, duration: float 
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 # The neighbour's load comes from another process, so that it does not
                 # compete for this one's GIL with the sink that timestamps deliveries.
-                stuck = pool.submit(_neighbour_load, f"{relay.url}/api/v1/alerts/webhook/stuck",
-                                    rate if neighbour else 0.0, duration, begin)
-                _post_at_rate(f"{relay.url}/api/v1/alerts/webhook/fast", "fast", rate, duration,
-                              begin, fast_answered, errors)
+                stuck = pool.submit(
+                    _neighbour_load,
+                    f"{relay.url}/api/v1/alerts/webhook/stuck",
+                    rate if neighbour else 0.0,
+                    duration,
+                    begin,
+                )
+                _post_at_rate(
+                    f"{relay.url}/api/v1/alerts/webhook/fast",
+                    "fast",
+                    rate,
+                    duration,
+                    begin,
+                    fast_answered,
+                    errors,
+                )
                 stuck_posted, stuck_errors = stuck.result()
             errors += stuck_errors
             if errors:
@@ -181,8 +205,11 @@ def run_once(tmp: Path, *, neighbour: bool, rate: float = 20.0, duration: float 
             deadline = time.monotonic() + drain_timeout
             while time.monotonic() < deadline and _delivered(sink) < len(fast_answered):
                 time.sleep(0.05)
-            received = {r.json()["alerts"][0]["labels"]["instance"]: r.at
-                        for r in list(sink.received) if r.path == "/fast"}
+            received = {
+                r.json()["alerts"][0]["labels"]["instance"]: r.at
+                for r in list(sink.received)
+                if r.path == "/fast"
+            }
             result.posted = len(fast_answered)
             result.stuck_posted = stuck_posted
             result.stuck_connections = len(hanging.accepted)
@@ -206,9 +233,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate", type=float, default=20.0, help="webhooks per second per receiver")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per run")
-    parser.add_argument("--timeout", type=float, default=5.0,
-                        help="delivery.timeout: the hanging attempts end (and the jobs wait to be "
-                             "retried) halfway through the load")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        help="delivery.timeout: the hanging attempts end (and the jobs wait to be "
+        "retried) halfway through the load",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
     args = parser.parse_args()
 
@@ -216,13 +247,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="relay-bench-isolation-") as tmp_name:
         for round_no in range(args.rounds):
             for neighbour in (False, True):
-                run = run_once(Path(tmp_name), neighbour=neighbour, rate=args.rate,
-                               duration=args.duration, timeout=args.timeout)
+                run = run_once(
+                    Path(tmp_name),
+                    neighbour=neighbour,
+                    rate=args.rate,
+                    duration=args.duration,
+                    timeout=args.timeout,
+                )
                 runs[neighbour].append(run)
-                print(f"round {round_no + 1} {'with hanging neighbour' if neighbour else 'alone':<22} "
-                      f"delivered {len(run.latencies)}/{run.posted}  "
-                      f"p50 {run.quantile(0.5) * 1000:7.1f} ms  p99 {run.quantile(0.99) * 1000:7.1f} ms  "
-                      f"max gap {run.max_gap * 1000:7.1f} ms", flush=True)
+                print(
+                    f"round {round_no + 1} {'with hanging neighbour' if neighbour else 'alone':<22} "
+                    f"delivered {len(run.latencies)}/{run.posted}  "
+                    f"p50 {run.quantile(0.5) * 1000:7.1f} ms  p99 {run.quantile(0.99) * 1000:7.1f} ms  "
+                    f"max gap {run.max_gap * 1000:7.1f} ms",
+                    flush=True,
+                )
     report(runs, args)
 
 
@@ -234,8 +273,10 @@ def report(runs: dict[bool, list[Run]], args: argparse.Namespace) -> None:
         return statistics.median(r.max_gap for r in runs[neighbour]) * 1000
 
     ratio = med(True, 0.99) / med(False, 0.99)
-    command = (f"python -m bench.isolation --rounds {args.rounds} --rate {args.rate:g} "
-               f"--duration {args.duration:g} --timeout {args.timeout:g}")
+    command = (
+        f"python -m bench.isolation --rounds {args.rounds} --rate {args.rate:g} "
+        f"--duration {args.duration:g} --timeout {args.timeout:g}"
+    )
     lost = sum(r.posted - len(r.latencies) for rs in runs.values() for r in rs)
     lines = [
         SECTION,
@@ -260,8 +301,10 @@ def report(runs: dict[bool, list[Run]], args: argparse.Namespace) -> None:
     ]
     for neighbour, name in ((False, "alone"), (True, "with a hanging neighbour")):
         per_run = ", ".join(f"{r.quantile(0.99) * 1000:.1f}" for r in runs[neighbour])
-        lines.append(f"| {name} | {med(neighbour, 0.5):.1f} | {med(neighbour, 0.99):.1f} | "
-                     f"{gap(neighbour):.0f} | {per_run} |")
+        lines.append(
+            f"| {name} | {med(neighbour, 0.5):.1f} | {med(neighbour, 0.99):.1f} | "
+            f"{gap(neighbour):.0f} | {per_run} |"
+        )
     lines += [
         "",
         f"p99 with the neighbour / p99 alone: **{ratio:.2f}** (target ≤ 1.10). "
@@ -287,7 +330,7 @@ def write_section(text: str) -> None:
     if SECTION in existing:
         before, rest = existing.split(SECTION, 1)
         nxt = rest.find("\n## ")
-        after = rest[nxt + 1:] if nxt != -1 else ""
+        after = rest[nxt + 1 :] if nxt != -1 else ""
     else:
         before, after = existing.rstrip("\n") + "\n\n", ""
     RESULTS.write_text(before + text + ("\n" + after if after else ""))

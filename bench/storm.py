@@ -129,19 +129,27 @@ receivers:
 
 
 def group_webhook(index: int, per_group: int) -> dict[str, Any]:
-    alerts = [{
-        "status": "firing",
-        "labels": {"alertname": "LinkDown", "group": f"g{index}", "instance": f"host-{index}-{n}"},
-        "annotations": {"summary": f"link down on host-{index}-{n}"},
-        "startsAt": "2026-11-22T06:00:00Z",
-        "endsAt": "0001-01-01T00:00:00Z",
-        "fingerprint": f"{index:06x}{n:04x}",
-    } for n in range(per_group)]
+    alerts = [
+        {
+            "status": "firing",
+            "labels": {"alertname": "LinkDown", "group": f"g{index}", "instance": f"host-{index}-{n}"},
+            "annotations": {"summary": f"link down on host-{index}-{n}"},
+            "startsAt": "2026-11-22T06:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": f"{index:06x}{n:04x}",
+        }
+        for n in range(per_group)
+    ]
     return {
-        "version": "4", "groupKey": f'{{}}:{{group="g{index}"}}', "truncatedAlerts": 0,
-        "receiver": "oncall", "status": "firing", "alerts": alerts,
+        "version": "4",
+        "groupKey": f'{{}}:{{group="g{index}"}}',
+        "truncatedAlerts": 0,
+        "receiver": "oncall",
+        "status": "firing",
+        "alerts": alerts,
         "groupLabels": {"alertname": "LinkDown", "group": f"g{index}"},
-        "commonLabels": {"alertname": "LinkDown"}, "commonAnnotations": {},
+        "commonLabels": {"alertname": "LinkDown"},
+        "commonAnnotations": {},
         "externalURL": "http://alertmanager:9093",
     }
 
@@ -214,8 +222,18 @@ def main() -> None:
                     groups_seen = {g for g, _ in coverage[storm].alerts}
                     per_group = len(robot.messages) / max(1, len(groups_seen))
                     extrapolated = args.groups * per_group / RATE * WINDOW
-                results.append(Result(storm, len(robot.messages), robot.throttled, represented,
-                                      total, done.get(storm), extrapolated, errors))
+                results.append(
+                    Result(
+                        storm,
+                        len(robot.messages),
+                        robot.throttled,
+                        represented,
+                        total,
+                        done.get(storm),
+                        extrapolated,
+                        errors,
+                    )
+                )
         finally:
             for relay in relays.values():
                 relay.stop()
@@ -229,8 +247,10 @@ def report(results: list[Result], args: argparse.Namespace, arrived: float, elap
         if r.measured_s is not None:
             return f"{r.measured_s:.0f} s (measured)"
         if r.extrapolated_s is not None:
-            return (f"~{r.extrapolated_s / 60:.0f} min (extrapolated from the first"
-                    f" {elapsed:.0f} s: {r.represented} of {r.total} alerts by then)")
+            return (
+                f"~{r.extrapolated_s / 60:.0f} min (extrapolated from the first"
+                f" {elapsed:.0f} s: {r.represented} of {r.total} alerts by then)"
+            )
         return f"not within {elapsed:.0f} s"
 
     lines = [

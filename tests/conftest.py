@@ -53,8 +53,9 @@ class Relay:
         self.clock = clock
         self.client = client
 
-    async def post(self, payload: Any, receiver: str | None = None,
-                   headers: dict[str, str] | None = None) -> httpx.Response:
+    async def post(
+        self, payload: Any, receiver: str | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         path = "/api/v1/alerts/webhook" + (f"/{receiver}" if receiver else "")
         return await self.client.post(path, json=payload, headers=headers or {})
 

@@ -38,7 +38,8 @@ class CommitsFail:
 
 
 async def test_ready_is_503_while_commits_fail_and_recovers_with_the_store(
-    relay_factory, monkeypatch,
+    relay_factory,
+    monkeypatch,
 ) -> None:
     async with relay_factory(CONFIG) as relay:
         disk = CommitsFail(relay.state.store, monkeypatch)
@@ -71,8 +72,9 @@ async def test_a_successful_commit_makes_ready_again_without_a_probe(relay_facto
 
 
 async def test_a_failing_group_flush_also_marks_the_store_unhealthy(relay_factory, monkeypatch) -> None:
-    grouped = CONFIG.replace("  receiver: team", "  receiver: team\n  group_by: [alertname]\n"
-                             "  group_wait: 30s")
+    grouped = CONFIG.replace(
+        "  receiver: team", "  receiver: team\n  group_by: [alertname]\n  group_wait: 30s"
+    )
     async with relay_factory(grouped) as relay:
         assert (await relay.post(webhook(alert()))).status_code == 200
         disk = CommitsFail(relay.state.store, monkeypatch)

@@ -41,12 +41,15 @@ def run(*args: str) -> Result:
 
 
 def minimal_config(tmp_path: Path, locale: str = "en", templates: list[str] | None = None) -> str:
-    return write_config(tmp_path, f"""
+    return write_config(
+        tmp_path,
+        f"""
         global: {{locale: {locale}, timezone: Asia/Shanghai}}
         templates: {json.dumps(templates or [])}
         route: {{receiver: default}}
         receivers: [{{name: default, log_configs: [{{}}]}}]
-    """)
+    """,
+    )
 
 
 # -- render: every channel, both locales ----------------------------------------------
@@ -81,8 +84,9 @@ def test_render_every_channel_from_the_sample(tmp_path: Path, channel: str, loca
 
 
 def test_render_locale_option_overrides_global(tmp_path: Path) -> None:
-    result = run("render", "--channel", "slack", "--locale", "zh-CN",
-                 "--config", minimal_config(tmp_path, "en"))
+    result = run(
+        "render", "--channel", "slack", "--locale", "zh-CN", "--config", minimal_config(tmp_path, "en")
+    )
     assert result.exit_code == 0, result.output
     assert "已恢复" in result.stdout
 
@@ -154,20 +158,27 @@ def test_render_receiver_uses_its_integration_config(tmp_path: Path) -> None:
 
     app = run("render", "--channel", "wecom_app", "--receiver", "team", "--config", config)
     assert json.loads(app.stdout)[0] | {"text": None} == {
-        "toparty": "7", "agentid": 42, "msgtype": "text", "text": None}
+        "toparty": "7",
+        "agentid": 42,
+        "msgtype": "text",
+        "text": None,
+    }
 
     hook = run("render", "--channel", "webhook", "--receiver", "team", "--config", config)
     assert json.loads(hook.stdout) == {"text": "firing 4 team"}
 
 
 def test_render_picks_an_integration_by_id(tmp_path: Path) -> None:
-    config = write_config(tmp_path, """
+    config = write_config(
+        tmp_path,
+        """
         route: {receiver: team}
         receivers:
           - name: team
             wecom_configs: [{key: a}, {key: b, msgtype: text}]
             webhook_configs: [{url: "https://hooks.example.com/"}]
-    """)
+    """,
+    )
     first = run("render", "--channel", "wecom", "--receiver", "team", "--config", config)
     assert json.loads(first.stdout)[0]["msgtype"] == "markdown"
     assert "showing team/wecom/0 (pass --receiver team/wecom/N for another)" in first.stderr
@@ -196,36 +207,49 @@ def big_payload(count: int) -> dict[str, Any]:
     start = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
     alerts = []
     for i in range(count):
-        labels = {"alertname": f"DiskFull{i:03d}", "instance": f"db-{i}:9100",
-                  "severity": "critical"}
-        alerts.append({
-            "status": "firing",
-            "labels": labels,
-            "annotations": {"summary": f"磁盘 {i} 快满了",
-                            "description": "剩余空间不足，请尽快扩容。" * 12},
-            "startsAt": (start + timedelta(minutes=i)).isoformat(),
-            "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "",
-            "fingerprint": fingerprint_of(labels),
-        })
+        labels = {"alertname": f"DiskFull{i:03d}", "instance": f"db-{i}:9100", "severity": "critical"}
+        alerts.append(
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": {
+                    "summary": f"磁盘 {i} 快满了",
+                    "description": "剩余空间不足，请尽快扩容。" * 12,
+                },
+                "startsAt": (start + timedelta(minutes=i)).isoformat(),
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "",
+                "fingerprint": fingerprint_of(labels),
+            }
+        )
     return {
-        "version": "4", "groupKey": '{}:{alertname=~"DiskFull.*"}', "truncatedAlerts": 5,
-        "receiver": "ops", "status": "firing", "alerts": alerts,
-        "groupLabels": {}, "commonLabels": {"severity": "critical"}, "commonAnnotations": {},
+        "version": "4",
+        "groupKey": '{}:{alertname=~"DiskFull.*"}',
+        "truncatedAlerts": 5,
+        "receiver": "ops",
+        "status": "firing",
+        "alerts": alerts,
+        "groupLabels": {},
+        "commonLabels": {"severity": "critical"},
+        "commonAnnotations": {},
         "externalURL": "http://alertmanager:9093",
     }
 
 
 @pytest.mark.parametrize(("msgtype", "limit"), [("markdown", 4096), ("text", 2048)])
 def test_render_wecom_prints_every_split_part(tmp_path: Path, msgtype: str, limit: int) -> None:
-    config = write_config(tmp_path, f"""
+    config = write_config(
+        tmp_path,
+        f"""
         route: {{receiver: ops}}
         receivers: [{{name: ops, wecom_configs: [{{key: k, msgtype: {msgtype}}}]}}]
-    """)
+    """,
+    )
     payload = tmp_path / "big.json"
     payload.write_text(json.dumps(big_payload(30), ensure_ascii=False), encoding="utf-8")
-    result = run("render", "--channel", "wecom", "--receiver", "ops", "--payload", str(payload),
-                 "--config", config)
+    result = run(
+        "render", "--channel", "wecom", "--receiver", "ops", "--payload", str(payload), "--config", config
+    )
     assert result.exit_code == 0, result.output
     parts = [body[msgtype]["content"] for body in json.loads(result.stdout)]
     assert len(parts) >= 2
@@ -281,13 +305,16 @@ def test_render_template_failing_only_on_this_payload(tmp_path: Path) -> None:
 
 
 def test_render_broken_body_template_in_config(tmp_path: Path) -> None:
-    config = write_config(tmp_path, """
+    config = write_config(
+        tmp_path,
+        """
         route: {receiver: hooks}
         receivers:
           - name: hooks
             webhook_configs:
               - {url: "https://hooks.example.com/", body_template: "{{ status | nope }}"}
-    """)
+    """,
+    )
     result = run("render", "--channel", "webhook", "--receiver", "hooks", "--config", config)
     assert result.exit_code == 1
     expected = "<webhook.body from config>:1: TemplateAssertionError: No filter named 'nope'"
@@ -314,8 +341,7 @@ def test_render_payload_schema_error_names_file_and_field(tmp_path: Path) -> Non
     del data["alerts"][0]["labels"]
     path = tmp_path / "payload.json"
     path.write_text(json.dumps(data), encoding="utf-8")
-    result = run("render", "--channel", "slack", "--payload", str(path),
-                 "--config", minimal_config(tmp_path))
+    result = run("render", "--channel", "slack", "--payload", str(path), "--config", minimal_config(tmp_path))
     assert result.exit_code == 1
     assert f"{path}: not an Alertmanager v4 webhook" in result.stderr
     assert f"{path}: alerts[0].labels: Field required" in result.stderr
@@ -335,8 +361,7 @@ def test_render_payload_schema_error_names_file_and_field(tmp_path: Path) -> Non
 def test_render_unreadable_payload(tmp_path: Path, content: bytes, expected: str) -> None:
     path = tmp_path / "payload.json"
     path.write_bytes(content)
-    result = run("render", "--channel", "log", "--payload", str(path),
-                 "--config", minimal_config(tmp_path))
+    result = run("render", "--channel", "log", "--payload", str(path), "--config", minimal_config(tmp_path))
     assert result.exit_code == 1
     assert f"{path}{expected}" in result.stderr
     assert "Traceback" not in result.output
@@ -344,8 +369,7 @@ def test_render_unreadable_payload(tmp_path: Path, content: bytes, expected: str
 
 def test_render_missing_payload_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.json"
-    result = run("render", "--channel", "log", "--payload", str(path),
-                 "--config", minimal_config(tmp_path))
+    result = run("render", "--channel", "log", "--payload", str(path), "--config", minimal_config(tmp_path))
     assert result.exit_code == 1
     assert f"{path}: cannot read: No such file or directory" in result.stderr
 
@@ -358,8 +382,7 @@ def test_render_payload_of_a_resolved_group(tmp_path: Path) -> None:
     data["status"] = "resolved"
     path = tmp_path / "resolved.json"
     path.write_text(json.dumps(data), encoding="utf-8")
-    result = run("render", "--channel", "email", "--payload", str(path),
-                 "--config", minimal_config(tmp_path))
+    result = run("render", "--channel", "email", "--payload", str(path), "--config", minimal_config(tmp_path))
     assert result.exit_code == 0, result.output
     assert "Subject: [RESOLVED] infra" in result.stdout
 
@@ -369,21 +392,26 @@ def test_render_payload_of_a_resolved_group(tmp_path: Path) -> None:
 
 def test_test_alert_receiver_sends_through_every_integration(tmp_path: Path) -> None:
     with Sink() as hook, Sink(Answer(body={"errcode": 0, "errmsg": "ok"})) as robot:
-        config = write_config(tmp_path, f"""
+        config = write_config(
+            tmp_path,
+            f"""
             route: {{receiver: oncall}}
             receivers:
               - name: oncall
                 webhook_configs: [{{url: "{hook.url}/alerts", hmac_secret: hush}}]
                 wecom_configs: [{{webhook_url: "{robot.url}/cgi-bin/webhook/send?key=k1"}}]
-        """)
-        result = run("test-alert", "--receiver", "oncall", "--label", "team=db",
-                     "--config", config)
+        """,
+        )
+        result = run("test-alert", "--receiver", "oncall", "--label", "team=db", "--config", config)
         assert result.exit_code == 0, result.output
         assert result.stdout.splitlines() == ["oncall/wecom/0: ok", "oncall/webhook/0: ok"]
         sent = hook.received[0]
         body = sent.json()
         assert body["alerts"][0]["labels"] == {
-            "alertname": "RelayTestAlert", "severity": "warning", "team": "db"}
+            "alertname": "RelayTestAlert",
+            "severity": "warning",
+            "team": "db",
+        }
         assert body["relay"]["receiver"] == "oncall"
         assert sent.headers["Idempotency-Key"] == body["relay"]["idempotency_key"]
         assert sent.headers["X-Relay-Signature"].startswith("sha256=")
@@ -399,7 +427,9 @@ def test_test_alert_receiver_reports_each_failure(tmp_path: Path) -> None:
         Sink(Answer(status=404, body="no_service")) as slack,
         Sink() as fine,
     ):
-        config = write_config(tmp_path, f"""
+        config = write_config(
+            tmp_path,
+            f"""
             route: {{receiver: oncall}}
             receivers:
               - name: oncall
@@ -408,66 +438,80 @@ def test_test_alert_receiver_reports_each_failure(tmp_path: Path) -> None:
                 slack_configs: [{{api_url: "{slack.url}/services/T/B/x"}}]
                 wecom_configs: [{{webhook_url: "{robot.url}/send?key=robotkey2"}}]
                 webhook_configs: [{{url: "{hook.url}/"}}, {{url: "{fine.url}/"}}]
-        """)
+        """,
+        )
         result = run("test-alert", "--receiver", "oncall", "--config", config)
     assert result.exit_code == 1
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())
     assert lines["oncall/email/0"].startswith("failed (retryable, connect): ")
     assert lines["oncall/slack/0"] == (
-        "failed (permanent, slack_no_service): Slack incoming webhook: HTTP 404: no_service")
+        "failed (permanent, slack_no_service): Slack incoming webhook: HTTP 404: no_service"
+    )
     # The downstream's own words, with the robot key redacted.
     assert lines["oncall/wecom/0"] == (
         "failed (permanent, errcode_93000): WeCom robot: errcode 93000: bad url, key=<redacted> "
-        "(the robot's key is invalid or the robot was removed: check key / webhook_url)")
+        "(the robot's key is invalid or the robot was removed: check key / webhook_url)"
+    )
     assert lines["oncall/webhook/0"] == (
-        "failed (retryable, http_500): webhook: HTTP 500 Internal Server Error: upstream exploded")
+        "failed (retryable, http_500): webhook: HTTP 500 Internal Server Error: upstream exploded"
+    )
     assert lines["oncall/webhook/1"] == "ok"
     assert "robotkey2" not in result.output
 
 
 def test_test_alert_receiver_timeout_from_a_mocked_endpoint(tmp_path: Path) -> None:
-    config = write_config(tmp_path, """
+    config = write_config(
+        tmp_path,
+        """
         delivery: {timeout: 2s}
         route: {receiver: hooks}
         receivers:
           - name: hooks
             webhook_configs: [{url: "https://hooks.example.com/alerts?token=t0ps3cret"}]
-    """)
+    """,
+    )
     with respx.mock(assert_all_called=True) as mock:
-        mock.post("https://hooks.example.com/alerts").mock(
-            side_effect=httpx.ReadTimeout("read timed out")
-        )
+        mock.post("https://hooks.example.com/alerts").mock(side_effect=httpx.ReadTimeout("read timed out"))
         result = run("test-alert", "--receiver", "hooks", "--config", config)
     assert result.exit_code == 1
     assert result.stdout.strip() == (
         "hooks/webhook/0: failed (retryable, timeout): webhook did not answer in 2s "
-        "(ReadTimeout('read timed out'))")
+        "(ReadTimeout('read timed out'))"
+    )
     assert "t0ps3cret" not in result.output
 
 
 def test_test_alert_receiver_skips_when_send_resolved_is_off(tmp_path: Path) -> None:
     with Sink() as hook:
-        config = write_config(tmp_path, f"""
+        config = write_config(
+            tmp_path,
+            f"""
             route: {{receiver: r}}
             receivers:
               - name: r
                 webhook_configs:
                   - {{url: "{hook.url}/a", send_resolved: false}}
                   - {{url: "{hook.url}/b"}}
-        """)
+        """,
+        )
         result = run("test-alert", "--receiver", "r", "--resolved", "--config", config)
         assert result.exit_code == 0, result.output
         assert result.stdout.splitlines() == [
-            "r/webhook/0: skipped (send_resolved: false)", "r/webhook/1: ok"]
+            "r/webhook/0: skipped (send_resolved: false)",
+            "r/webhook/1: ok",
+        ]
         assert [r.path for r in hook.received] == ["/b"]
         assert hook.received[0].json()["status"] == "resolved"
 
 
 def test_test_alert_unknown_receiver_and_receiver_without_integrations(tmp_path: Path) -> None:
-    config = write_config(tmp_path, """
+    config = write_config(
+        tmp_path,
+        """
         route: {receiver: default}
         receivers: [{name: default, log_configs: [{}]}, {name: blackhole}]
-    """)
+    """,
+    )
     unknown = run("test-alert", "--receiver", "ghost", "--config", config)
     assert unknown.exit_code == 2
     assert "unknown receiver 'ghost' (known: default, blackhole)" in unknown.stderr
@@ -483,16 +527,20 @@ def test_test_alert_receiver_warns_when_a_template_fell_back(tmp_path: Path) -> 
     custom = tmp_path / "custom"
     custom.mkdir()
     (custom / "log.txt.j2").write_text("{{ alerts[0].labels.alertname }}\n{{ 1 // 0 }}\n")
-    config = write_config(tmp_path, f"""
+    config = write_config(
+        tmp_path,
+        f"""
         templates: ["{custom}/*.j2"]
         route: {{receiver: default}}
         receivers: [{{name: default, log_configs: [{{}}]}}]
-    """)
+    """,
+    )
     result = run("test-alert", "--receiver", "default", "--config", config)
     assert result.exit_code == 0, result.output  # delivered with the built-in
     assert "default/log/0: ok" in result.stdout
-    assert f"template failed, the built-in was sent: {custom}/log.txt.j2:2: ZeroDivisionError" \
-        in result.stderr
+    assert (
+        f"template failed, the built-in was sent: {custom}/log.txt.j2:2: ZeroDivisionError" in result.stderr
+    )
 
 
 def test_render_offers_a_channel_for_every_template_family() -> None:
@@ -514,7 +562,9 @@ def test_the_example_templates_in_the_docs_render(tmp_path: Path) -> None:
     hook = re.search(r"    body_template: \|\n((?:      .*\n)+)", docs)
     assert hook is not None
     body = textwrap.indent(textwrap.dedent(hook.group(1)), " " * 20)
-    config = write_config(tmp_path, f"""
+    config = write_config(
+        tmp_path,
+        f"""
         global: {{timezone: Asia/Shanghai, locale: en}}
         templates: ["{tmp_path}/templates/*.j2", "{tmp_path}/templates/*/*.j2"]
         route: {{receiver: team}}
@@ -528,14 +578,24 @@ def test_the_example_templates_in_the_docs_render(tmp_path: Path) -> None:
               - url: https://chat.example.com/hooks/alerts
                 body_template: |
 {body}
-    """)
+    """,
+    )
     assert run("check-config", "--config", config).exit_code == 0
     outputs = {}
     for channel in ("email", "slack", "wecom", "team/wecom/1", "webhook"):
         kind = channel.split("/")[1] if "/" in channel else channel
         receiver = channel if "/" in channel else "team"
-        result = run("render", "--channel", kind, "--receiver", receiver, "--config", config,
-                     "--at", "2026-11-25T10:00:00Z")
+        result = run(
+            "render",
+            "--channel",
+            kind,
+            "--receiver",
+            receiver,
+            "--config",
+            config,
+            "--at",
+            "2026-11-25T10:00:00Z",
+        )
         assert result.exit_code == 0, (channel, result.output)
         outputs[channel] = result.stdout
     assert "Subject: [FIRING:3] team=infra" in outputs["email"]
@@ -549,11 +609,14 @@ def test_the_example_templates_in_the_docs_render(tmp_path: Path) -> None:
 
 
 def test_render_at_a_given_time_is_the_same_whenever_it_runs(tmp_path: Path) -> None:
-    config = write_config(tmp_path, """
+    config = write_config(
+        tmp_path,
+        """
         global: {timezone: UTC}
         route: {receiver: team}
         receivers: [{name: team, log_configs: [{}]}]
-    """)
+    """,
+    )
     first = run("render", "--channel", "log", "--config", config, "--at", "2030-01-02T03:04:05Z")
     assert first.exit_code == 0, first.output
     # CertificateExpiringSoon starts 2 days 3 hours before; the resolved one lasted 11m 59s.
@@ -595,12 +658,18 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RelayProces
         relay.stop()
 
 
-@pytest.mark.parametrize("path", [
-    "", "/", "/api/v1/alerts/webhook", "/api/v1/alerts/webhook/", "/api/v1/alerts/webhook/team",
-    "/api/v1/alerts/webhook/team/",
-])
-def test_test_alert_takes_a_base_url_or_a_webhook_url(live: tuple[RelayProcess, str],
-                                                       path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "",
+        "/",
+        "/api/v1/alerts/webhook",
+        "/api/v1/alerts/webhook/",
+        "/api/v1/alerts/webhook/team",
+        "/api/v1/alerts/webhook/team/",
+    ],
+)
+def test_test_alert_takes_a_base_url_or_a_webhook_url(live: tuple[RelayProcess, str], path: str) -> None:
     relay, _ = live
     result = run("test-alert", "--url", relay.url + path)
     assert result.exit_code == 0, result.output
@@ -631,8 +700,11 @@ def test_test_alert_says_why_nothing_was_sent(live: tuple[RelayProcess, str]) ->
     lines = again.stdout.splitlines()
     assert lines[1] == "accepted: 1 alert, 0 notifications"
     # team/log/0: duplicate (last sent 2026-11-22 14:25:51 +08:00), in global.timezone
-    assert re.fullmatch(r"  team/log/0: duplicate \(last sent "
-                        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00\)", lines[2]), lines
+    assert re.fullmatch(
+        r"  team/log/0: duplicate \(last sent "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00\)",
+        lines[2],
+    ), lines
 
 
 def test_test_alert_prints_relay_error_message(live: tuple[RelayProcess, str]) -> None:
@@ -648,17 +720,20 @@ def test_notifications_list_names_group_status_and_last_error(
 ) -> None:
     relay, config = live
     assert run("test-alert", "--url", relay.url, "--label", "target=broken").exit_code == 0
-    assert wait_for(lambda: any(job["integration"] == "broken/webhook/0" and job["attempts"]
-                                for job in relay.jobs()))
+    assert wait_for(
+        lambda: any(job["integration"] == "broken/webhook/0" and job["attempts"] for job in relay.jobs())
+    )
     result = run("notifications", "list", "--url", relay.url, "--config", config)
     assert result.exit_code == 0, result.output
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["ID", "STATUS", "CREATED", "INTEGRATION", "GROUP", "ATTEMPTS",
-                              "LAST", "ERROR"]
+    assert header.split() == ["ID", "STATUS", "CREATED", "INTEGRATION", "GROUP", "ATTEMPTS", "LAST", "ERROR"]
     broken = next(row for row in rows if "broken/webhook/0" in row)
     # <id>  pending  2026-11-22 14:25:51 +08:00  broken/webhook/0  {alertname="..."}  1  <error>
-    match = re.fullmatch(r"[0-9a-f]{32}  (pending|dead) +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00  "
-                         r'broken/webhook/0 +\{alertname="RelayTestAlert"\} +(\d+) +(.+)', broken)
+    match = re.fullmatch(
+        r"[0-9a-f]{32}  (pending|dead) +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00  "
+        r'broken/webhook/0 +\{alertname="RelayTestAlert"\} +(\d+) +(.+)',
+        broken,
+    )
     assert match, broken
     assert int(match[2]) >= 1 and "connect" in match[3].lower()
     # Every row starts under its column: the table is aligned on the header.
@@ -671,16 +746,22 @@ def test_times_are_shown_with_their_utc_offset() -> None:
     assert _when(0, None).endswith(datetime.fromtimestamp(0).astimezone().strftime("%z")[3:])
 
 
-@pytest.mark.parametrize("args", [
-    ("test-alert",), ("notifications", "list"), ("notifications", "retry", "0123abcd"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("test-alert",),
+        ("notifications", "list"),
+        ("notifications", "retry", "0123abcd"),
+    ],
+)
 def test_commands_say_in_one_line_that_relay_is_unreachable(args: tuple[str, ...]) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = run(*args, "--url", url)
     assert result.exit_code == 1
     assert "Traceback" not in result.output
-    assert re.fullmatch(rf"cannot reach relay at {re.escape(url)}/api/v1/\S+: connection refused\n",
-                        result.stderr), result.stderr
+    assert re.fullmatch(
+        rf"cannot reach relay at {re.escape(url)}/api/v1/\S+: connection refused\n", result.stderr
+    ), result.stderr
 
 
 def test_a_password_in_the_url_is_never_printed() -> None:
@@ -689,4 +770,5 @@ def test_a_password_in_the_url_is_never_printed() -> None:
     assert result.exit_code == 1
     assert "hush" not in result.output
     assert result.stderr == (
-        f"cannot reach relay at http://127.0.0.1:{port}/api/v1/alerts/webhook: connection refused\n")
+        f"cannot reach relay at http://127.0.0.1:{port}/api/v1/alerts/webhook: connection refused\n"
+    )

@@ -38,8 +38,17 @@ def test_embedded_default_is_valid() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("5m", 300), ("4h", 14400), ("1d", 86400), ("1h30m", 5400), ("500ms", 0.5),
-     ("0", 0), (15, 15), ("1w", 604800)],
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("4h", 14400),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("500ms", 0.5),
+        ("0", 0),
+        (15, 15),
+        ("1w", 604800),
+    ],
 )
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -57,7 +66,8 @@ def test_format_duration_round_trips() -> None:
 
 
 def test_env_expansion_with_default_and_escape() -> None:
-    config = parse_config(textwrap.dedent("""
+    config = parse_config(
+        textwrap.dedent("""
         global:
           external_url: ${URL:-http://fallback:9095}
           timezone: ${TZ_NAME}
@@ -67,7 +77,9 @@ def test_env_expansion_with_default_and_escape() -> None:
           - name: default
             webhook_configs:
               - url: http://hooks/$${literal}
-    """), env={"TZ_NAME": "Asia/Shanghai"})
+    """),
+        env={"TZ_NAME": "Asia/Shanghai"},
+    )
     assert config.global_.external_url == "http://fallback:9095"
     assert config.global_.timezone == "Asia/Shanghai"
     assert config.receivers[0].webhook_configs[0].url.get_secret_value() == "http://hooks/${literal}"
@@ -84,11 +96,15 @@ def test_unset_env_var_is_an_error_naming_it_and_the_path() -> None:
 def test_secret_file_twin(tmp_path: Path) -> None:
     secret = tmp_path / "token"
     secret.write_text("from-a-file\n")
-    config = parse_config(BASE + f"""
+    config = parse_config(
+        BASE
+        + f"""
 server:
   auth:
     bearer_token_file: {secret}
-""", env={})
+""",
+        env={},
+    )
     assert config.server.auth is not None
     assert config.server.auth.bearer_token is not None
     assert config.server.auth.bearer_token.get_secret_value() == "from-a-file"
@@ -188,15 +204,19 @@ def test_unknown_keys_are_errors() -> None:
     ("receiver", "where", "guess"),
     [
         ("wecom_config: [{key: abc}]", "receivers[0].wecom_config", "wecom_configs"),
-        ("slack_configs: [{api_url: 'https://x', chanel: '#a'}]",
-         "receivers[0].slack_configs[0].chanel", "channel"),
-        ("webhook_configs: [{url: 'https://x', hmac_secret_fil: /s}]",
-         "receivers[0].webhook_configs[0].hmac_secret_fil", "hmac_secret_file"),
+        (
+            "slack_configs: [{api_url: 'https://x', chanel: '#a'}]",
+            "receivers[0].slack_configs[0].chanel",
+            "channel",
+        ),
+        (
+            "webhook_configs: [{url: 'https://x', hmac_secret_fil: /s}]",
+            "receivers[0].webhook_configs[0].hmac_secret_fil",
+            "hmac_secret_file",
+        ),
     ],
 )
-def test_unknown_key_suggests_the_closest_key_of_its_section(
-    receiver: str, where: str, guess: str
-) -> None:
+def test_unknown_key_suggests_the_closest_key_of_its_section(receiver: str, where: str, guess: str) -> None:
     found = problems(f"""
         route:
           receiver: r
@@ -216,18 +236,27 @@ def test_invalid_yaml_names_line() -> None:
 @pytest.mark.parametrize(
     ("text", "line"),
     [
-        ("route:\n\treceiver: a\n",
-         "relay.yml:2:1: invalid YAML: a tab character (indent with spaces; YAML does not allow tabs)"),
-        ("route:\n  receiver: a\n  group_by: [alertname, team\nreceivers: []\n",
-         "relay.yml:3:13: invalid YAML: unclosed '[' (close it with ']')"),
-        ("route: {receiver: a\n",
-         "relay.yml:1:8: invalid YAML: unclosed '{' (close it with '}')"),
-        ("route:\n  receiver a\n  group_by: []\n",
-         "relay.yml:3:11: invalid YAML: unexpected ':' (is ':' missing after the key on line 2?)"),
-        ("route:\n  receiver: a\nreceivers\n  - name: a\n",
-         "relay.yml:3:1: invalid YAML: missing ':' after a key (write 'key: value')"),
-        ("route:\n  receiver: a: b\n",
-         "relay.yml:2:14: invalid YAML: unexpected ':' (a value that contains ': ' must be quoted)"),
+        (
+            "route:\n\treceiver: a\n",
+            "relay.yml:2:1: invalid YAML: a tab character (indent with spaces; YAML does not allow tabs)",
+        ),
+        (
+            "route:\n  receiver: a\n  group_by: [alertname, team\nreceivers: []\n",
+            "relay.yml:3:13: invalid YAML: unclosed '[' (close it with ']')",
+        ),
+        ("route: {receiver: a\n", "relay.yml:1:8: invalid YAML: unclosed '{' (close it with '}')"),
+        (
+            "route:\n  receiver a\n  group_by: []\n",
+            "relay.yml:3:11: invalid YAML: unexpected ':' (is ':' missing after the key on line 2?)",
+        ),
+        (
+            "route:\n  receiver: a\nreceivers\n  - name: a\n",
+            "relay.yml:3:1: invalid YAML: missing ':' after a key (write 'key: value')",
+        ),
+        (
+            "route:\n  receiver: a: b\n",
+            "relay.yml:2:14: invalid YAML: unexpected ':' (a value that contains ': ' must be quoted)",
+        ),
     ],
 )
 def test_yaml_errors_are_one_line_with_file_line_column_and_a_hint(text: str, line: str) -> None:
@@ -241,8 +270,10 @@ def test_yaml_errors_are_one_line_with_file_line_column_and_a_hint(text: str, li
     [
         ("wecom_configs: [{msgtype: markdown}]", "set exactly one of webhook_url or key"),
         ("slack_configs: [{token: xoxb-1}]", "channel is required with token"),
-        ("slack_configs: [{api_url: 'http://x', update_on_resolve: true}]",
-         "update_on_resolve needs a bot token"),
+        (
+            "slack_configs: [{api_url: 'http://x', update_on_resolve: true}]",
+            "update_on_resolve needs a bot token",
+        ),
         ("webhook_configs: [{url: 'ftp://x'}]", "url must start with http"),
         ("email_configs: [{to: [], from: a@b, smarthost: 'h:25'}]", "at least one recipient"),
         ("email_configs: [{to: [x@y], from: a@b, smarthost: 'nohost'}]", "expected host:port"),
@@ -262,7 +293,8 @@ def test_channel_config_checks(channel: str, problem: str) -> None:
 
 
 def test_all_four_channel_types_and_log_validate() -> None:
-    config = parse_config(textwrap.dedent("""
+    config = parse_config(
+        textwrap.dedent("""
         route:
           receiver: all
         receivers:
@@ -273,10 +305,18 @@ def test_all_four_channel_types_and_log_validate() -> None:
             wecom_configs: [{key: abc, mention_label: owner}]
             wecom_app_configs: [{corp_id: c, agent_id: 1000002, api_secret: s}]
             webhook_configs: [{url: 'https://hooks.example.com', hmac_secret: h, max_alerts: 5}]
-    """), env={})
+    """),
+        env={},
+    )
     ids = [i for i, _ in config.receivers[0].integrations()]
-    assert ids == ["all/log/0", "all/email/0", "all/slack/0", "all/wecom/0", "all/wecom_app/0",
-                   "all/webhook/0"]
+    assert ids == [
+        "all/log/0",
+        "all/email/0",
+        "all/slack/0",
+        "all/wecom/0",
+        "all/wecom_app/0",
+        "all/webhook/0",
+    ]
     assert config.receivers[0].email_configs[0].to == ["ops@example.com"]
     assert config.receivers[0].wecom_app_configs[0].to_user == "@all"
 
@@ -320,8 +360,11 @@ receivers:
 
 def test_a_bad_redis_url_option_is_a_config_problem() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config("storage:\n  url: redis://127.0.0.1:6379/0?bogus_option=1\n"
-                     "route: {receiver: a}\nreceivers: [{name: a}]\n", env={})
+        parse_config(
+            "storage:\n  url: redis://127.0.0.1:6379/0?bogus_option=1\n"
+            "route: {receiver: a}\nreceivers: [{name: a}]\n",
+            env={},
+        )
     assert caught.value.problems[0].startswith("storage.url: ")
     assert "bogus_option" in caught.value.problems[0]
 
@@ -338,8 +381,10 @@ def test_slack_api_url_without_a_scheme_is_an_error() -> None:
           - name: r
             slack_configs: [{api_url: hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX}]
     """)
-    assert found == ["receivers[0].slack_configs[0].api_url: must be a full URL starting with "
-                     "https:// (the incoming webhook is https://hooks.slack.com/services/...)"]
+    assert found == [
+        "receivers[0].slack_configs[0].api_url: must be a full URL starting with "
+        "https:// (the incoming webhook is https://hooks.slack.com/services/...)"
+    ]
     assert "XXXX" not in found[0]  # the URL is a secret
 
 
@@ -352,8 +397,10 @@ def test_wecom_webhook_url_without_a_scheme_is_an_error() -> None:
           - name: cn
             wecom_configs: [{webhook_url: 'qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc'}]
     """)
-    assert found == ["receivers[1].wecom_configs[0].webhook_url: must be a full URL starting with "
-                     "https:// (https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...)"]
+    assert found == [
+        "receivers[1].wecom_configs[0].webhook_url: must be a full URL starting with "
+        "https:// (https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...)"
+    ]
 
 
 def test_a_whole_robot_url_in_wecom_key_is_an_error_suggesting_the_key() -> None:
@@ -421,7 +468,8 @@ def test_every_kind_of_problem_is_reported_in_one_run() -> None:
     """Environment, YAML schema, channel checks and cross-references together, and the
     warnings beside them: a file is fixed in one round, not one kind at a time."""
     with pytest.raises(ConfigError) as info:
-        parse_config(textwrap.dedent("""
+        parse_config(
+            textwrap.dedent("""
             server:
               listne: 0.0.0.0:9095
               auth:
@@ -439,7 +487,10 @@ def test_every_kind_of_problem_is_reported_in_one_run() -> None:
               - name: default
                 wecom_configs:
                   - key: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc
-        """), source="relay.yml", env={})
+        """),
+            source="relay.yml",
+            env={},
+        )
     found = info.value.problems
     assert found == [
         "server.auth.bearer_token: environment variable RELAY_TOKEN is not set "

@@ -38,17 +38,22 @@ def test_warnings_only_are_printed_and_exit_0(tmp_path: Path) -> None:
 
 
 def test_errors_exit_1_and_are_printed_with_the_warnings(tmp_path: Path) -> None:
-    result = check(tmp_path, WARNED.replace("receiver: team", "receiver: ghost") + """
+    result = check(
+        tmp_path,
+        WARNED.replace("receiver: team", "receiver: ghost")
+        + """
   - name: cn
     wecom_config: [{key: abc}]
     wecom_configs: [{webhook_url: 'qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc'}]
-""")
+""",
+    )
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert lines[0] == f"config {tmp_path / 'relay.yml'} is invalid:"
     assert "  receivers[1].wecom_config: unknown key; did you mean wecom_configs?" in lines
-    assert any(line.startswith("  receivers[1].wecom_configs[0].webhook_url: must be a full URL")
-               for line in lines)
+    assert any(
+        line.startswith("  receivers[1].wecom_configs[0].webhook_url: must be a full URL") for line in lines
+    )
     assert "  route.receiver: unknown receiver 'ghost' (known: cn, team)" in lines
     assert CHANNEL_WARNING in lines
     assert "is valid" not in result.output

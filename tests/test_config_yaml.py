@@ -20,8 +20,7 @@ keys = st.text(alphabet="abcdefghij_", min_size=1, max_size=6)
 scalars = st.one_of(st.integers(-5, 5), st.booleans(), st.text(alphabet="xyz 告警", max_size=5))
 documents = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.dictionaries(keys, inner, max_size=4),
-                            st.lists(inner, max_size=3)),
+    lambda inner: st.one_of(st.dictionaries(keys, inner, max_size=4), st.lists(inner, max_size=3)),
     max_leaves=20,
 ).filter(lambda doc: isinstance(doc, dict))
 
@@ -30,8 +29,7 @@ SCALAR_ENTRY = re.compile(r"^(\s*(?:- )?)([a-j_]+): (?!$).*$")
 
 @settings(max_examples=200, deadline=None)
 @given(documents, st.data())
-def test_a_key_given_twice_at_any_depth_names_both_lines(doc: dict[str, Any],
-                                                         data: st.DataObject) -> None:
+def test_a_key_given_twice_at_any_depth_names_both_lines(doc: dict[str, Any], data: st.DataObject) -> None:
     lines = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).splitlines()
     entries = [i for i, line in enumerate(lines) if SCALAR_ENTRY.match(line)]
     if not entries:
@@ -40,8 +38,8 @@ def test_a_key_given_twice_at_any_depth_names_both_lines(doc: dict[str, Any],
     indent, key = SCALAR_ENTRY.match(lines[index]).groups()  # type: ignore[union-attr]
     # The copy sits right after the original, as a sibling (a "- " list marker becomes
     # plain indentation, so the copy belongs to the same mapping).
-    copy = " " * len(indent) + lines[index][len(indent):]
-    text = "\n".join([*lines[: index + 1], copy, *lines[index + 1:]]) + "\n"
+    copy = " " * len(indent) + lines[index][len(indent) :]
+    text = "\n".join([*lines[: index + 1], copy, *lines[index + 1 :]]) + "\n"
     with pytest.raises(DuplicateKeyError) as info:
         load_yaml(text)
     assert info.value.key == key
@@ -70,16 +68,22 @@ def test_a_key_overriding_a_merged_one_is_not_a_duplicate() -> None:
 @pytest.mark.parametrize(
     ("text", "line"),
     [
-        ("route:\n  receiver: a\nreceivers:\n  - name: a\nroute:\n  receiver: b\n",
-         "relay.yml:5:1: invalid YAML: duplicate key 'route' (first at line 1; "
-         "YAML would keep only the last one, so merge the two)"),
-        ("route:\n  receiver: a\nreceivers:\n  - name: a\n    webhook_configs: []\n"
-         "    webhook_configs: [{url: 'http://x'}]\n",
-         "relay.yml:6:5: invalid YAML: duplicate key 'webhook_configs' (first at line 5; "
-         "YAML would keep only the last one, so merge the two)"),
-        ("route: {receiver: a, receiver: b}\n",
-         "relay.yml:1:22: invalid YAML: duplicate key 'receiver' (first at line 1; "
-         "YAML would keep only the last one, so merge the two)"),
+        (
+            "route:\n  receiver: a\nreceivers:\n  - name: a\nroute:\n  receiver: b\n",
+            "relay.yml:5:1: invalid YAML: duplicate key 'route' (first at line 1; "
+            "YAML would keep only the last one, so merge the two)",
+        ),
+        (
+            "route:\n  receiver: a\nreceivers:\n  - name: a\n    webhook_configs: []\n"
+            "    webhook_configs: [{url: 'http://x'}]\n",
+            "relay.yml:6:5: invalid YAML: duplicate key 'webhook_configs' (first at line 5; "
+            "YAML would keep only the last one, so merge the two)",
+        ),
+        (
+            "route: {receiver: a, receiver: b}\n",
+            "relay.yml:1:22: invalid YAML: duplicate key 'receiver' (first at line 1; "
+            "YAML would keep only the last one, so merge the two)",
+        ),
     ],
 )
 def test_check_config_reports_a_duplicate_key_as_one_line(text: str, line: str) -> None:

@@ -131,7 +131,8 @@ async def test_a_hanging_destination_does_not_delay_another(tmp_path) -> None:
     from relay.web.service import create_app
 
     with Sink(Answer(200, "ok", delay=4.0)) as slow, Sink() as fast:
-        config = parse_config(f"""
+        config = parse_config(
+            f"""
 delivery: {{timeout: 10s}}
 route:
   receiver: both
@@ -140,9 +141,12 @@ receivers:
     webhook_configs:
       - url: {slow.url}/slow
       - url: {fast.url}/fast
-""", env={})
-        app = create_app(config, store=SQLiteStore.from_url(f"sqlite:///{tmp_path}/r.db"),
-                         clock=SystemClock())
+""",
+            env={},
+        )
+        app = create_app(
+            config, store=SQLiteStore.from_url(f"sqlite:///{tmp_path}/r.db"), clock=SystemClock()
+        )
         state = app.state.relay
         async with state.running(background=True):
             import httpx
@@ -150,8 +154,9 @@ receivers:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
                 for i in range(3):
-                    await client.post("/api/v1/alerts/webhook", json=webhook(alert(instance=f"n{i}"),
-                                      group_key=f"g{i}"))
+                    await client.post(
+                        "/api/v1/alerts/webhook", json=webhook(alert(instance=f"n{i}"), group_key=f"g{i}")
+                    )
                 deadline = time.monotonic() + 3.0
                 while fast.count() < 3 and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a sink
                     await asyncio.sleep(0.05)
@@ -212,10 +217,13 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-@pytest.mark.parametrize(("delivery", "share"), [
-    ("max_in_flight: 16", 2),  # the default share: max_in_flight // 8
-    ("max_in_flight: 12, max_in_flight_per_integration: 3", 3),
-])
+@pytest.mark.parametrize(
+    ("delivery", "share"),
+    [
+        ("max_in_flight: 16", 2),  # the default share: max_in_flight // 8
+        ("max_in_flight: 12, max_in_flight_per_integration: 3", 3),
+    ],
+)
 async def test_a_hanging_integration_holds_only_its_share(relay_factory, delivery, share) -> None:
     async with relay_factory(two_receivers("http://127.0.0.1:9", delivery)) as relay:
         hanging, fast = Hanging(), Fast()
@@ -239,8 +247,7 @@ async def test_a_hanging_integration_holds_only_its_share(relay_factory, deliver
                 await dispatcher.run_once()
                 await settle()
                 assert await leased_to_stuck() <= share
-                await relay.post(webhook(alert(instance=f"late{i}"), group_key=f"late{i}"),
-                                 receiver="stuck")
+                await relay.post(webhook(alert(instance=f"late{i}"), group_key=f"late{i}"), receiver="stuck")
                 relay.clock.advance(0.001)
             assert len(hanging.started) == 1  # one send under way, the rest wait their turn
             assert await leased_to_stuck() == share
@@ -330,11 +337,14 @@ class Throttled(Preless):
         return Delivery()
 
 
-@pytest.mark.parametrize(("error", "blocked_for"), [
-    (RetryableError("errcode_130101", "too fast", throttled=True), 600.0),  # the block time
-    (RetryableError("http_429", "slow down", retry_after=30.0, throttled=True), 30.0),
-    (RetryableError("http_503", "busy"), 0.0),  # not a throttle: the others go on
-])
+@pytest.mark.parametrize(
+    ("error", "blocked_for"),
+    [
+        (RetryableError("errcode_130101", "too fast", throttled=True), 600.0),  # the block time
+        (RetryableError("http_429", "slow down", retry_after=30.0, throttled=True), 30.0),
+        (RetryableError("http_503", "busy"), 0.0),  # not a throttle: the others go on
+    ],
+)
 async def test_a_throttle_answer_holds_the_whole_destination(
     relay_factory, error: RetryableError, blocked_for: float
 ) -> None:

@@ -46,10 +46,7 @@ def heading_text(markdown: str) -> str:
 
 
 def slug(text: str) -> str:
-    kept = "".join(
-        c for c in text.lower()
-        if c in "-_ " or unicodedata.category(c)[0] in "LMN"
-    )
+    kept = "".join(c for c in text.lower() if c in "-_ " or unicodedata.category(c)[0] in "LMN")
     return kept.replace(" ", "-")
 
 
@@ -159,7 +156,7 @@ def test_duplicate_headings_get_numbered(tmp_path: Path) -> None:
 def test_links_are_found_outside_code_only(tmp_path: Path) -> None:
     doc = tmp_path / "doc.md"
     doc.write_text(
-        "See [a](a.md#x), ![img](img.png \"t\") and `[not](code.md)`.\n\n"
+        'See [a](a.md#x), ![img](img.png "t") and `[not](code.md)`.\n\n'
         "```\n[not](fenced.md)\n```\n\n[ref]: b.md#y\n[web](https://example.com)\n"
     )
     assert [link.target for link in links(doc)] == ["a.md#x", "img.png", "b.md#y"]

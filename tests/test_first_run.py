@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_with_no_config_anywhere_relay_uses_the_packaged_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no ./config/relay.yml here
     monkeypatch.delenv("RELAY_CONFIG", raising=False)
@@ -42,11 +44,20 @@ def test_config_example_prints_the_shipped_files() -> None:
     assert unknown.exit_code == 2 and "no example 'pager' (there are: dingtalk, email" in unknown.output
 
 
-@pytest.mark.parametrize(("host", "loopback"), [
-    ("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("[::1]", True),
-    ("localhost", True), ("0.0.0.0", False), ("::", False), ("10.0.0.5", False),
-    ("relay.example.com", False),
-])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.5", False),
+        ("relay.example.com", False),
+    ],
+)
 def test_which_listen_addresses_are_loopback(host: str, loopback: bool) -> None:
     assert _is_loopback(host) is loopback
 
@@ -71,8 +82,11 @@ def test_logs_carry_no_ansi_colour_codes(formatter: logging.Formatter) -> None:
     logger = logging.getLogger("test.colours")
     logger.addHandler(handler)
     try:
-        logger.warning("Started server process [%d]", 1,
-                       extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"})
+        logger.warning(
+            "Started server process [%d]",
+            1,
+            extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+        )
     finally:
         logger.removeHandler(handler)
     assert "\x1b" not in stream.getvalue() and "\\u001b" not in stream.getvalue()
@@ -80,13 +94,13 @@ def test_logs_carry_no_ansi_colour_codes(formatter: logging.Formatter) -> None:
 
 
 def test_gitignore_ignores_no_tracked_file() -> None:
-    ignored = subprocess.run(["git", "ls-files", "-ci", "--exclude-standard"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout.split()
+    ignored = subprocess.run(
+        ["git", "ls-files", "-ci", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert ignored == []
 
 
 def test_the_default_config_parses_like_any_other() -> None:
     from relay.config import load_packaged_default
 
-    assert load_packaged_default().digest == make_config(
-        (ROOT / "config/relay.yml").read_text()).digest
+    assert load_packaged_default().digest == make_config((ROOT / "config/relay.yml").read_text()).digest

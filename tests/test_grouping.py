@@ -58,7 +58,10 @@ B_RESOLVED = alert(instance="node-2:9100", status="resolved")
     ],
 )
 def test_needs_update_table(
-    entry: LogEntry | None, firing: set[str], resolved: set[str], send_resolved: bool,
+    entry: LogEntry | None,
+    firing: set[str],
+    resolved: set[str],
+    send_resolved: bool,
     expected: str | None,
 ) -> None:
     assert needs_update(entry, firing, resolved, send_resolved, 3600, now=100) == expected
@@ -164,7 +167,8 @@ async def test_group_wait_collects_two_webhooks_into_one_notification(relay_fact
         jobs = await relay.jobs()
         assert len(jobs) == 1
         assert sorted(a["labels"]["instance"] for a in jobs[0].payload["alerts"]) == [
-            "node-1:9100", "node-2:9100",
+            "node-1:9100",
+            "node-2:9100",
         ]
         assert jobs[0].payload["group_labels"] == {"alertname": "HighCPUUsage"}
 
@@ -245,7 +249,8 @@ async def test_a_flush_with_nothing_new_is_counted_as_suppressed(relay_factory) 
         relay.clock.advance(300)
         assert await relay.flush() == 0
         counted = relay.state.metrics.registry.get_sample_value(
-            "relay_notifications_suppressed_total", {"receiver": "team", "reason": "duplicate"})
+            "relay_notifications_suppressed_total", {"receiver": "team", "reason": "duplicate"}
+        )
     assert counted == 1
 
 
@@ -285,4 +290,3 @@ async def test_acknowledged_relay_side_group_is_not_repeated(relay_factory) -> N
         relay.clock.advance(300)
         assert await relay.flush() == 1
         assert [j.payload["reason"] for j in await relay.jobs()] == ["new_alerts", "new_alerts"]
-

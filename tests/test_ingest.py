@@ -42,8 +42,14 @@ def basic(user: str, password: str) -> str:
 CASES = [
     # (name, config, headers, body, expected status, expected text in body)
     ("accepted", OPEN, JSON, GOOD, 200, "accepted"),
-    ("accepted with +json type and charset", OPEN,
-     {"content-type": "application/vnd.alertmanager+json; charset=utf-8"}, GOOD, 200, "accepted"),
+    (
+        "accepted with +json type and charset",
+        OPEN,
+        {"content-type": "application/vnd.alertmanager+json; charset=utf-8"},
+        GOOD,
+        200,
+        "accepted",
+    ),
     ("bad json", OPEN, JSON, b'{"version": "4", ', 400, "not valid JSON"),
     ("bearer missing", BEARER, JSON, GOOD, 401, "credentials"),
     ("bearer wrong", BEARER, {**JSON, "authorization": "Bearer nope"}, GOOD, 401, "credentials"),
@@ -54,16 +60,22 @@ CASES = [
     ("too large", OPEN, JSON, b"[" + b" " * 4096 + b"]", 413, "max_body_bytes"),
     ("not json type", OPEN, {"content-type": "text/plain"}, GOOD, 415, "application/json"),
     ("no content type", OPEN, {}, GOOD, 415, "application/json"),
-    ("schema", OPEN, JSON, json.dumps({"version": "4", "alerts": [{"status": "on"}]}).encode(),
-     422, "alerts[0].status"),
-    ("wrong version", OPEN, JSON, json.dumps({**webhook(alert()), "version": "3"}).encode(),
-     422, "version"),
+    (
+        "schema",
+        OPEN,
+        JSON,
+        json.dumps({"version": "4", "alerts": [{"status": "on"}]}).encode(),
+        422,
+        "alerts[0].status",
+    ),
+    ("wrong version", OPEN, JSON, json.dumps({**webhook(alert()), "version": "3"}).encode(), 422, "version"),
     ("top level not an object", OPEN, JSON, b"[]", 422, "v4 webhook"),
 ]
 
 
-@pytest.mark.parametrize(("name", "config", "headers", "body", "status", "text"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "config", "headers", "body", "status", "text"), CASES, ids=[c[0] for c in CASES]
+)
 async def test_ingest_status_codes(relay_factory, name, config, headers, body, status, text) -> None:
     async with relay_factory(config) as relay:
         response = await relay.client.post("/api/v1/alerts/webhook", content=body, headers=headers)
@@ -103,9 +115,11 @@ async def test_413_on_a_chunked_body_without_content_length(relay_factory) -> No
 
 
 async def test_503_with_retry_after_when_storage_fails_and_nothing_is_half_accepted(
-    relay_factory, monkeypatch,
+    relay_factory,
+    monkeypatch,
 ) -> None:
     async with relay_factory(OPEN) as relay:
+
         async def down(updates):
             raise StoreUnavailable("disk I/O error")
 
@@ -164,6 +178,7 @@ async def test_health_endpoints_are_open_and_api_is_protected(relay_factory) -> 
 
 async def test_not_ready_when_storage_is_unreachable(relay_factory, monkeypatch) -> None:
     async with relay_factory(OPEN) as relay:
+
         async def down() -> None:
             raise StoreUnavailable("gone")
 
@@ -197,8 +212,9 @@ async def test_metrics_expose_the_design_names(relay_factory) -> None:
 
 # -- an accepted webhook that sends nothing says why ------------------------------------
 
-NO_RESOLVED = OPEN.replace("log_configs: [{}]\n  - name: other",
-                           "log_configs: [{send_resolved: false}]\n  - name: other")
+NO_RESOLVED = OPEN.replace(
+    "log_configs: [{}]\n  - name: other", "log_configs: [{send_resolved: false}]\n  - name: other"
+)
 
 
 async def test_an_ha_copy_answers_why_it_sent_nothing(relay_factory) -> None:
@@ -209,9 +225,12 @@ async def test_an_ha_copy_answers_why_it_sent_nothing(relay_factory) -> None:
         copy = await relay.post(webhook(alert()))
     assert first.json() == {"status": "accepted", "alerts": 1, "notifications": 1, "suppressed": []}
     assert copy.json() == {
-        "status": "accepted", "alerts": 1, "notifications": 0,
-        "suppressed": [{"receiver": "team", "integration": "team/log/0", "reason": "duplicate",
-                        "last_sent": sent_at}],
+        "status": "accepted",
+        "alerts": 1,
+        "notifications": 0,
+        "suppressed": [
+            {"receiver": "team", "integration": "team/log/0", "reason": "duplicate", "last_sent": sent_at}
+        ],
     }
 
 
@@ -222,12 +241,13 @@ async def test_resolved_without_send_resolved_answers_resolved_not_sent(relay_fa
         relay.clock.advance(60)
         answer = await relay.post(webhook(alert(status="resolved")))
     assert answer.json()["notifications"] == 0
-    assert answer.json()["suppressed"] == [{
-        "receiver": "team", "integration": "team/log/0", "reason": "resolved_not_sent",
-        "last_sent": sent_at}]
+    assert answer.json()["suppressed"] == [
+        {"receiver": "team", "integration": "team/log/0", "reason": "resolved_not_sent", "last_sent": sent_at}
+    ]
 
 
 # -- bad input is a 4xx naming the field, never a 500 -----------------------------------
+
 
 def _with(path: str, value: object) -> bytes:
     """A good webhook with ``value`` set at a dotted path ('alerts.0.endsAt')."""
@@ -246,22 +266,39 @@ def _with(path: str, value: object) -> bytes:
 UNSTORABLE = [
     # (name, body, field path the 422 must name)
     ("integer beyond 64 bits in an extra alert field", _with("alerts.0.value", 2**64), "alerts[0].value"),
-    ("negative integer beyond 64 bits nested in an extra field",
-     _with("alerts.0.extra", {"a": [1, -(2**63) - 1]}), "alerts[0].extra"),
+    (
+        "negative integer beyond 64 bits nested in an extra field",
+        _with("alerts.0.extra", {"a": [1, -(2**63) - 1]}),
+        "alerts[0].extra",
+    ),
     ("integer beyond 64 bits in truncatedAlerts", _with("truncatedAlerts", 2**70), "truncatedAlerts"),
-    ("integer beyond 64 bits in a top-level extra field", _with("routeLabels", {"n": 10**30}),
-     "routeLabels"),
-    ("endsAt overflows when converted to UTC", _with("alerts.0.endsAt", "9999-12-31T23:59:59-01:00"),
-     "alerts[0].endsAt"),
-    ("startsAt overflows when converted to UTC", _with("alerts.0.startsAt", "0001-01-01T00:00:00+01:00"),
-     "alerts[0].startsAt"),
-    ("startsAt cannot be shown in every time zone", _with("alerts.0.startsAt", "9999-12-31T23:00:00Z"),
-     "alerts[0].startsAt"),
+    ("integer beyond 64 bits in a top-level extra field", _with("routeLabels", {"n": 10**30}), "routeLabels"),
+    (
+        "endsAt overflows when converted to UTC",
+        _with("alerts.0.endsAt", "9999-12-31T23:59:59-01:00"),
+        "alerts[0].endsAt",
+    ),
+    (
+        "startsAt overflows when converted to UTC",
+        _with("alerts.0.startsAt", "0001-01-01T00:00:00+01:00"),
+        "alerts[0].startsAt",
+    ),
+    (
+        "startsAt cannot be shown in every time zone",
+        _with("alerts.0.startsAt", "9999-12-31T23:00:00Z"),
+        "alerts[0].startsAt",
+    ),
     ("NaN is not a JSON number", _with("alerts.0.value", 1.0).replace(b"1.0", b"NaN"), "alerts[0].value"),
-    ("Infinity is not a JSON number", _with("alerts.0.value", 1.0).replace(b"1.0", b"-Infinity"),
-     "alerts[0].value"),
-    ("an extra field nested too deeply", _with("alerts.0.deep", json.loads("[" * 100 + "]" * 100)),
-     "alerts[0].deep"),
+    (
+        "Infinity is not a JSON number",
+        _with("alerts.0.value", 1.0).replace(b"1.0", b"-Infinity"),
+        "alerts[0].value",
+    ),
+    (
+        "an extra field nested too deeply",
+        _with("alerts.0.deep", json.loads("[" * 100 + "]" * 100)),
+        "alerts[0].deep",
+    ),
 ]
 
 
@@ -271,8 +308,10 @@ async def test_unstorable_values_are_422_naming_the_field(relay_factory, caplog,
         response = await relay.client.post("/api/v1/alerts/webhook", content=body, headers=JSON)
         assert response.status_code == 422, response.text
         assert any(d.startswith(f"{where}:") for d in response.json()["details"]), response.text
-        assert relay.state.metrics.registry.get_sample_value(
-            "relay_webhooks_received_total", {"code": "422"}) == 1
+        assert (
+            relay.state.metrics.registry.get_sample_value("relay_webhooks_received_total", {"code": "422"})
+            == 1
+        )
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -290,6 +329,7 @@ async def test_dates_are_normalised_to_utc_and_go_zero_end_is_open(relay_factory
 
 async def test_an_unexpected_error_is_a_counted_500_logged_once(relay_factory, monkeypatch, caplog) -> None:
     async with relay_factory(OPEN) as relay:
+
         async def broken(updates):
             raise RuntimeError("a bug")
 
@@ -298,8 +338,10 @@ async def test_an_unexpected_error_is_a_counted_500_logged_once(relay_factory, m
         assert response.status_code == 500
         assert set(response.json()) == {"error", "details"}
         assert "a bug" not in response.text and "Traceback" not in response.text
-        assert relay.state.metrics.registry.get_sample_value(
-            "relay_webhooks_received_total", {"code": "500"}) == 1
+        assert (
+            relay.state.metrics.registry.get_sample_value("relay_webhooks_received_total", {"code": "500"})
+            == 1
+        )
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info is not None
 
@@ -321,9 +363,16 @@ async def _call_asgi(app, body_events: list[dict], hang: bool = False) -> list[d
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/api/v1/alerts/webhook", "raw_path": b"/api/v1/alerts/webhook",
-        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/alerts/webhook",
+        "raw_path": b"/api/v1/alerts/webhook",
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 9095),
         "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
     }
@@ -335,8 +384,10 @@ async def test_a_client_disconnect_mid_body_is_a_debug_line(relay_factory, caplo
     caplog.set_level(logging.DEBUG, logger="relay")
     async with relay_factory(OPEN) as relay:
         await _call_asgi(relay.app, [{"type": "http.request", "body": b'{"ver', "more_body": True}])
-        assert relay.state.metrics.registry.get_sample_value(
-            "relay_webhooks_received_total", {"code": "499"}) == 1
+        assert (
+            relay.state.metrics.registry.get_sample_value("relay_webhooks_received_total", {"code": "499"})
+            == 1
+        )
         assert await relay.jobs() == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     debug = [r for r in caplog.records if r.levelno == logging.DEBUG and "disconnect" in r.getMessage()]
@@ -346,12 +397,15 @@ async def test_a_client_disconnect_mid_body_is_a_debug_line(relay_factory, caplo
 async def test_a_body_that_stops_arriving_is_a_408(relay_factory) -> None:
     config = OPEN.replace("  max_body_bytes: 2048", "  max_body_bytes: 2048\n  read_timeout: 50ms")
     async with relay_factory(config) as relay:
-        sent = await _call_asgi(relay.app, [{"type": "http.request", "body": b"{", "more_body": True}],
-                                hang=True)
+        sent = await _call_asgi(
+            relay.app, [{"type": "http.request", "body": b"{", "more_body": True}], hang=True
+        )
         assert sent[0]["status"] == 408
         assert (b"connection", b"close") in sent[0]["headers"]
-        assert relay.state.metrics.registry.get_sample_value(
-            "relay_webhooks_received_total", {"code": "408"}) == 1
+        assert (
+            relay.state.metrics.registry.get_sample_value("relay_webhooks_received_total", {"code": "408"})
+            == 1
+        )
 
 
 async def test_answers_the_router_gives_under_the_webhook_path_are_counted(relay_factory) -> None:
@@ -363,7 +417,8 @@ async def test_answers_the_router_gives_under_the_webhook_path_are_counted(relay
         ]
         counted = {
             code: relay.state.metrics.registry.get_sample_value(
-                "relay_webhooks_received_total", {"code": str(code)})
+                "relay_webhooks_received_total", {"code": str(code)}
+            )
             for code in codes
         }
     assert codes == [307, 404, 405]

@@ -30,8 +30,7 @@ class CountingWrites:
         self.batches: list[int] = []
         self.fail = False
 
-    async def keep_webhooks(self, webhooks: Sequence[KeptWebhook], keep: int,
-                            keep_bytes: int) -> None:
+    async def keep_webhooks(self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int) -> None:
         if self.fail:
             raise StoreUnavailable("disk full")
         self.batches.append(len(webhooks))
@@ -67,8 +66,7 @@ async def test_a_failed_batch_is_written_with_the_next_one() -> None:
             self.fail = True
             self.written: list[KeptWebhook] = []
 
-        async def keep_webhooks(self, webhooks: Sequence[KeptWebhook], keep: int,
-                                keep_bytes: int) -> None:
+        async def keep_webhooks(self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int) -> None:
             if self.fail:
                 raise StoreUnavailable("down")
             self.written += webhooks

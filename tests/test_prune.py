@@ -13,8 +13,9 @@ def group_key(n: int) -> str:
 
 
 async def group_count(relay) -> int:  # type: ignore[no-untyped-def]
-    return int(await relay.state.store._call(
-        lambda conn: conn.execute("SELECT count(*) FROM groups").fetchone()[0]))
+    return int(
+        await relay.state.store._call(lambda conn: conn.execute("SELECT count(*) FROM groups").fetchone()[0])
+    )
 
 
 async def test_resolved_pass_through_groups_are_pruned_and_a_refire_notifies_again(
@@ -69,8 +70,14 @@ async def test_prune_runs_when_relay_starts(tmp_path) -> None:  # type: ignore[n
     url = f"sqlite:///{tmp_path}/relay.db"
     store = SQLiteStore.from_url(url)
     await store.open()
-    old = GroupState(key="old", receiver="team", route_id="0", labels={},
-                     alerts={"fp": {"status": "resolved"}}, updated_at=clock.now() - 7200)
+    old = GroupState(
+        key="old",
+        receiver="team",
+        route_id="0",
+        labels={},
+        alerts={"fp": {"status": "resolved"}},
+        updated_at=clock.now() - 7200,
+    )
     await store.apply([GroupUpdate("old", lambda _s: TransitionResult(old))])
     await store.close()
 

@@ -42,13 +42,17 @@ time_intervals:
 
 
 def config(sink: Sink, route: str) -> str:
-    return INTERVALS + route + f"""
+    return (
+        INTERVALS
+        + route
+        + f"""
 receivers:
   - name: team
     webhook_configs:
       - url: {sink.url}/hook
         send_resolved: true
 """
+    )
 
 
 HOLD = """
@@ -85,23 +89,22 @@ def digest_groups(digest: dict[str, Any]) -> list[tuple[str, str, int, int]]:
     return [(e["alertname"], e["status"], e["firing"], e["resolved"]) for e in digest["entries"]]
 
 
-async def test_held_in_the_window_then_a_digest_and_the_still_firing_again(
-        relay_factory, sink) -> None:
+async def test_held_in_the_window_then_a_digest_and_the_still_firing_again(relay_factory, sink) -> None:
     clock = FakeClock(shanghai(2, 23))
     async with relay_factory(config(sink, HOLD), clock=clock) as relay:
         disk = alert("DiskFull", "db-1")
         cpu = alert("HighCPU", "web-1")
-        response = await relay.post(webhook(disk, group_key="{}:{alertname=\"DiskFull\"}"))
+        response = await relay.post(webhook(disk, group_key='{}:{alertname="DiskFull"}'))
         assert response.json()["notifications"] == 0
         assert reasons(response) == ["held"]
         clock.set(shanghai(3, 1))
-        await relay.post(webhook(cpu, group_key="{}:{alertname=\"HighCPU\"}"))
+        await relay.post(webhook(cpu, group_key='{}:{alertname="HighCPU"}'))
         clock.set(shanghai(3, 2))
         resolved = alert("HighCPU", "web-1", status="resolved")
-        response = await relay.post(webhook(resolved, group_key="{}:{alertname=\"HighCPU\"}"))
+        response = await relay.post(webhook(resolved, group_key='{}:{alertname="HighCPU"}'))
         assert reasons(response) == ["held"]
         # A re-send of a held group changes nothing: dedup ran, the log moved on.
-        again = await relay.post(webhook(disk, group_key="{}:{alertname=\"DiskFull\"}"))
+        again = await relay.post(webhook(disk, group_key='{}:{alertname="DiskFull"}'))
         assert reasons(again) == ["duplicate"]
 
         clock.set(WINDOW_END - 1)
@@ -123,12 +126,12 @@ async def test_held_in_the_window_then_a_digest_and_the_still_firing_again(
     assert alertnames(renotified) == [("DiskFull", "firing")]
 
 
-async def test_critical_alerts_go_through_a_sub_route_without_the_hold(
-        relay_factory, sink) -> None:
+async def test_critical_alerts_go_through_a_sub_route_without_the_hold(relay_factory, sink) -> None:
     clock = FakeClock(shanghai(3, 3))
     async with relay_factory(config(sink, HOLD), clock=clock) as relay:
-        response = await relay.post(webhook(alert("Down", "db-1", severity="critical"),
-                                            group_key='{}:{alertname="Down"}'))
+        response = await relay.post(
+            webhook(alert("Down", "db-1", severity="critical"), group_key='{}:{alertname="Down"}')
+        )
         assert response.json()["notifications"] == 1
         assert await relay.deliver_all() == 1
     assert alertnames(sink.received[0].json()) == [("Down", "firing")]
@@ -141,8 +144,7 @@ async def test_outside_the_window_nothing_is_held(relay_factory, sink) -> None:
         assert response.json()["notifications"] == 1
 
 
-async def test_a_group_that_resolved_in_the_window_is_only_in_the_digest(
-        relay_factory, sink) -> None:
+async def test_a_group_that_resolved_in_the_window_is_only_in_the_digest(relay_factory, sink) -> None:
     clock = FakeClock(shanghai(2, 23))
     async with relay_factory(config(sink, HOLD), clock=clock) as relay:
         await relay.post(webhook(alert()))
@@ -166,8 +168,7 @@ async def test_holding_survives_a_restart(relay_factory, sink, tmp_path: Path) -
         assert sorted(kind(j) for j in jobs) == ["digest", "hold_ended"]
 
 
-async def test_a_relay_side_group_is_held_at_its_flushes_and_released_at_the_end(
-        relay_factory, sink) -> None:
+async def test_a_relay_side_group_is_held_at_its_flushes_and_released_at_the_end(relay_factory, sink) -> None:
     route = """
 route:
   receiver: team
@@ -231,9 +232,14 @@ async def test_muted_notifications_are_dropped_and_the_log_stays(relay_factory, 
         await relay.post(webhook(alert("A", "x-1"), alert("B", "x-1")))
         clock.advance(30)
         assert await relay.flush() == 0
-        group = next(g for g in [await relay.state.store.get_group(k)
-                                 for k in await relay.state.store.due_groups(clock.now() + 1e6)]
-                     if g is not None and g.labels == {"alertname": "A"})
+        group = next(
+            g
+            for g in [
+                await relay.state.store.get_group(k)
+                for k in await relay.state.store.due_groups(clock.now() + 1e6)
+            ]
+            if g is not None and g.labels == {"alertname": "A"}
+        )
         assert group.log == {}  # muted before dedup: Alertmanager's TimeMuteStage
         # B resolves while muted: it is forgotten, never notified (Alertmanager deletes
         # the resolved alerts of a muted flush).
@@ -255,8 +261,7 @@ async def test_mute_intervals_are_not_inherited(relay_factory, sink) -> None:
         assert await relay.flush() == 1
 
 
-async def test_a_passthrough_group_muted_is_sent_at_alertmanagers_next_resend(
-        relay_factory, sink) -> None:
+async def test_a_passthrough_group_muted_is_sent_at_alertmanagers_next_resend(relay_factory, sink) -> None:
     route = "route:\n  receiver: team\n  mute_time_intervals: [night]\n"
     clock = FakeClock(shanghai(3, 7))
     async with relay_factory(config(sink, route), clock=clock) as relay:
@@ -280,17 +285,24 @@ async def test_outside_the_active_interval_nothing_is_sent(relay_factory, sink) 
 
 async def test_held_notifications_wait_while_the_route_is_muted(relay_factory, sink) -> None:
     # Held overnight; a mute from 08:00 to 09:00: nothing goes out until 09:00.
-    text = INTERVALS + """
+    text = (
+        INTERVALS
+        + """
   - name: standup
     time_intervals:
       - times: [{start_time: "08:00", end_time: "09:00"}]
         location: Asia/Shanghai
-""" + config(sink, """
+"""
+        + config(
+            sink,
+            """
 route:
   receiver: team
   hold_time_intervals: [night]
   mute_time_intervals: [standup]
-""").removeprefix(INTERVALS)
+""",
+        ).removeprefix(INTERVALS)
+    )
     clock = FakeClock(shanghai(3, 7))
     async with relay_factory(text, clock=clock) as relay:
         await relay.post(webhook(alert()))
@@ -339,8 +351,7 @@ def test_the_documented_routes_test_output(tmp_path: Path, sink) -> None:
     assert [result.stdout.strip(), *result.stderr.rstrip().splitlines()] == expected
 
 
-async def test_the_documented_night_and_weekend_make_one_window(
-        relay_factory, sink, tmp_path: Path) -> None:
+async def test_the_documented_night_and_weekend_make_one_window(relay_factory, sink, tmp_path: Path) -> None:
     clock = FakeClock(shanghai(6, 23))  # Friday 23:00
     async with relay_factory(night_hold_config(tmp_path, sink), clock=clock) as relay:
         response = await relay.post(webhook(alert()))

@@ -48,6 +48,7 @@ async def test_reload_swaps_valid_config_and_refuses_broken_one(tmp_path: Path) 
     path = tmp_path / "relay.yml"
     path.write_text(CONFIG.format(db=tmp_path / "r.db", db_receiver="first"))
     async with reloadable(path) as (state, client):
+
         async def receivers_for(instance: str) -> list[str]:
             body = webhook(alert(instance=instance, team="db"), group_key=instance)
             assert (await client.post("/api/v1/alerts/webhook", json=body)).status_code == 200
@@ -76,15 +77,17 @@ async def test_reload_swaps_valid_config_and_refuses_broken_one(tmp_path: Path) 
 
 
 async def test_reload_reports_warnings_and_refuses_a_duplicate_key(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     path = tmp_path / "relay.yml"
     path.write_text(CONFIG.format(db=tmp_path / "r.db", db_receiver="first"))
     async with reloadable(path) as (_, client):
         assert (await client.get("/api/v1/status")).json()["config"]["warnings"] == []
-        path.write_text(CONFIG.format(db=tmp_path / "r.db", db_receiver="second")
-                        + "  - name: hook\n    webhook_configs:"
-                        " [{url: 'http://127.0.0.1:9/hook?token=$HOOK_TOKEN'}]\n")
+        path.write_text(
+            CONFIG.format(db=tmp_path / "r.db", db_receiver="second") + "  - name: hook\n    webhook_configs:"
+            " [{url: 'http://127.0.0.1:9/hook?token=$HOOK_TOKEN'}]\n"
+        )
         with caplog.at_level(logging.WARNING, logger="relay"):
             response = await client.post("/-/reload")
         assert response.status_code == 200, response.text

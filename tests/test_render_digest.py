@@ -13,16 +13,28 @@ from tests.test_cli import minimal_config, run
 
 AT = "2026-11-25T10:00:00Z"
 GROUPS = 60
-_NOTE = re.compile(r"^(\S+) digest: (\d+) (?:part|post)s?(?:, [a-zA-Z ]+ ([\d, ]+) \(limit (\d+)\))?$",
-                   re.MULTILINE)
+_NOTE = re.compile(
+    r"^(\S+) digest: (\d+) (?:part|post)s?(?:, [a-zA-Z ]+ ([\d, ]+) \(limit (\d+)\))?$", re.MULTILINE
+)
 
 
 @pytest.mark.parametrize("kind", ["storm", "hold"])
 @pytest.mark.parametrize("locale", ["en", "zh-CN"])
 @pytest.mark.parametrize("channel", list(CHANNELS_BY_KIND))
 def test_every_channel_previews_its_digest(tmp_path, channel: str, locale: str, kind: str) -> None:  # type: ignore[no-untyped-def]
-    result = run("render", "--channel", channel, "--digest", kind, "--groups", str(GROUPS),
-                 "--at", AT, "--config", minimal_config(tmp_path, locale))
+    result = run(
+        "render",
+        "--channel",
+        channel,
+        "--digest",
+        kind,
+        "--groups",
+        str(GROUPS),
+        "--at",
+        AT,
+        "--config",
+        minimal_config(tmp_path, locale),
+    )
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     note = _NOTE.search(result.stderr)
@@ -54,10 +66,10 @@ def test_a_user_digest_template_is_what_the_preview_shows(tmp_path) -> None:  # 
     custom = tmp_path / "custom"
     custom.mkdir()
     (custom / "telegram.digest.j2").write_text(
-        "STORM {{ digest.groups }} groups\n{% for e in entries %}{{ e.labels.instance }} {% endfor %}")
+        "STORM {{ digest.groups }} groups\n{% for e in entries %}{{ e.labels.instance }} {% endfor %}"
+    )
     config = minimal_config(tmp_path, templates=[f"{custom}/*.j2"])
-    result = run("render", "--channel", "telegram", "--digest", "storm", "--groups", "3",
-                 "--config", config)
+    result = run("render", "--channel", "telegram", "--digest", "storm", "--groups", "3", "--config", config)
     assert result.exit_code == 0, result.output
     assert "STORM 3 groups" in result.stdout
     assert "node-1 node-2 node-3" in result.stdout.replace("\\n", " ")

@@ -20,7 +20,9 @@ async def test_a_change_in_between_means_the_same_body_is_applied_again(relay_fa
         answer = await relay.post(webhook(A))  # fires again: must not be taken for a re-send
         assert answer.json()["notifications"] == 1
         assert [j.payload["reason"] for j in await relay.jobs()] == [
-            "new_alerts", "all_resolved", "new_alerts",
+            "new_alerts",
+            "all_resolved",
+            "new_alerts",
         ]
 
 

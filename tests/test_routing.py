@@ -159,28 +159,26 @@ def test_routes_test_shows_the_intervals_in_force_and_when_they_change(tmp_path:
     path.write_text(QUIET)
 
     def lines(at: str, *labels: str) -> list[str]:
-        result = CliRunner().invoke(
-            main, ["routes", "test", "--config", str(path), "--at", at, *labels])
+        result = CliRunner().invoke(main, ["routes", "test", "--config", str(path), "--at", at, *labels])
         assert result.exit_code == 0, result.output
         return [line.strip() for line in result.stderr.splitlines()]
 
     assert lines("2026-03-02T23:00", "severity=warning") == [
         "via route 0 -> team",
-        "hold_time_intervals [night]: night -> held for a digest; ends 2026-03-03 08:00:00"
-        " +08:00 (in 9h)",
+        "hold_time_intervals [night]: night -> held for a digest; ends 2026-03-03 08:00:00 +08:00 (in 9h)",
     ]
     # A sub-route names no interval: it sends (intervals are not inherited).
     assert lines("2026-03-02T23:00", "severity=critical") == ["via route 0.0 -> team"]
     assert lines("2026-03-02T10:00+08:00", "team=web") == [
         "via route 0.1 -> team",
-        "active_time_intervals [office]: office -> active; ends 2026-03-02 18:00:00 +08:00"
-        " (in 8h)",
+        "active_time_intervals [office]: office -> active; ends 2026-03-02 18:00:00 +08:00 (in 8h)",
         "mute_time_intervals [night]: none in force -> nothing muted; starts 2026-03-02"
         " 22:00:00 +08:00 (in 12h)",
     ]
     assert lines("2026-03-07T10:00", "team=web")[1] == (  # a Saturday
         "active_time_intervals [office]: none in force -> inactive: nothing is sent; starts"
-        " 2026-03-09 09:00:00 +08:00 (in 1d23h)")
+        " 2026-03-09 09:00:00 +08:00 (in 1d23h)"
+    )
     bad = CliRunner().invoke(main, ["routes", "test", "--config", str(path), "--at", "soon", "a=b"])
     assert bad.exit_code != 0 and "not an ISO 8601 time" in bad.output
 
@@ -192,5 +190,5 @@ def test_check_config_names_each_routes_intervals(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = [line.strip() for line in result.stdout.splitlines()]
     assert "route 0: (all) -> team [pass-through, hold night]" in lines
-    assert "route 0.0: severity=\"critical\" -> team [pass-through]" in lines
-    assert "route 0.1: team=\"web\" -> team [pass-through, active office, mute night]" in lines
+    assert 'route 0.0: severity="critical" -> team [pass-through]' in lines
+    assert 'route 0.1: team="web" -> team [pass-through, active office, mute night]' in lines

@@ -29,8 +29,7 @@ secret_text = st.text(
 # Filler around a secret: no '=', ':', '/', '@', '%', '\\', '&', '-', so it cannot make a
 # URL with credentials, a 'key=' parameter or an 'xoxb-' token on its own.
 filler = st.text(
-    st.characters(codec="utf-8", categories=("L", "N", "P", "Zs", "Cc"),
-                  exclude_characters="=:/@%\\&-"),
+    st.characters(codec="utf-8", categories=("L", "N", "P", "Zs", "Cc"), exclude_characters="=:/@%\\&-"),
     max_size=60,
 )
 
@@ -47,14 +46,19 @@ def _lower_hex(text: str) -> str:
 def oracle_forms(secret: str) -> dict[str, str]:
     """Each way a destination may echo ``secret``, by name; written independently of relay."""
     raw = secret.encode()
-    forms = {"literal": secret, "json": json.dumps(secret)[1:-1],
-             "json_utf8": json.dumps(secret, ensure_ascii=False)[1:-1],
-             "json_slash": json.dumps(secret)[1:-1].replace("/", "\\/"),
-             "quote": quote(secret), "quote_all": quote(secret, safe=""),
-             "quote_plus": quote_plus(secret), "quote_lower": _lower_hex(quote(secret, safe="")),
-             "hex": raw.hex(), "HEX": raw.hex().upper()}
-    for name, value in zip(("b64", "b64_nopad", "b64url", "b64url_nopad"), _b64(raw),
-                           strict=True):
+    forms = {
+        "literal": secret,
+        "json": json.dumps(secret)[1:-1],
+        "json_utf8": json.dumps(secret, ensure_ascii=False)[1:-1],
+        "json_slash": json.dumps(secret)[1:-1].replace("/", "\\/"),
+        "quote": quote(secret),
+        "quote_all": quote(secret, safe=""),
+        "quote_plus": quote_plus(secret),
+        "quote_lower": _lower_hex(quote(secret, safe="")),
+        "hex": raw.hex(),
+        "HEX": raw.hex().upper(),
+    }
+    for name, value in zip(("b64", "b64_nopad", "b64url", "b64url_nopad"), _b64(raw), strict=True):
         forms[name] = value
     forms["b64_quoted"] = quote(forms["b64"], safe="")  # base64 in a query string
     return forms
@@ -80,8 +84,9 @@ def decodes_to(text: str, secret: str) -> bool:
 
 @PROPERTY
 @given(secret=secret_text, left=filler, right=filler, data=st.data())
-def test_no_encoded_form_of_a_secret_survives(secret: str, left: str, right: str,
-                                              data: st.DataObject) -> None:
+def test_no_encoded_form_of_a_secret_survives(
+    secret: str, left: str, right: str, data: st.DataObject
+) -> None:
     forms = oracle_forms(secret)
     name = data.draw(st.sampled_from(sorted(forms)), label="form")
     out = redact(f"{left}{forms[name]}{right}", [secret])
@@ -95,11 +100,17 @@ def test_no_encoded_form_of_a_secret_survives(secret: str, left: str, right: str
 
 
 @PROPERTY
-@given(user=st.text(st.characters(codec="ascii", categories=("L", "N")), max_size=12),
-       password=secret_text, left=filler, right=filler, pair_known=st.booleans(),
-       encode=st.sampled_from(["b64", "b64_nopad", "b64url", "b64url_nopad", "b64_quoted"]))
-def test_basic_auth_credentials_do_not_survive(user: str, password: str, left: str, right: str,
-                                               pair_known: bool, encode: str) -> None:
+@given(
+    user=st.text(st.characters(codec="ascii", categories=("L", "N")), max_size=12),
+    password=secret_text,
+    left=filler,
+    right=filler,
+    pair_known=st.booleans(),
+    encode=st.sampled_from(["b64", "b64_nopad", "b64url", "b64url_nopad", "b64_quoted"]),
+)
+def test_basic_auth_credentials_do_not_survive(
+    user: str, password: str, left: str, right: str, pair_known: bool, encode: str
+) -> None:
     # Config.secrets() lists 'user:password'; a notifier may know only the password: the
     # password's part of base64("user:password") must go either way.
     pair = f"{user}:{password}"
@@ -145,7 +156,8 @@ config_text: Callable[[str], str] = textwrap.dedent
 
 
 def test_config_secrets_cover_every_basic_auth_pair_and_header_credential() -> None:
-    config = parse_config(config_text("""
+    config = parse_config(
+        config_text("""
     server:
       auth: {basic_auth: {username: amuser, password: 'inbound+Pass/1'}}
     route: {receiver: hook}
@@ -159,7 +171,10 @@ def test_config_secrets_cover_every_basic_auth_pair_and_header_credential() -> N
         email_configs:
           - {to: a@example.test, from: r@example.test, smarthost: '127.0.0.1:25',
              auth_username: mailer, auth_password: 'smtpPass5'}
-    """), source="<test>", env={})
+    """),
+        source="<test>",
+        env={},
+    )
     secrets = config.secrets()
     echoed = {
         "server basic": base64.b64encode(b"amuser:inbound+Pass/1").decode(),
@@ -176,10 +191,11 @@ def test_config_secrets_cover_every_basic_auth_pair_and_header_credential() -> N
 
 
 @PROPERTY
-@given(words=st.lists(st.text("ab/+%", min_size=1, max_size=8), min_size=1, max_size=12),
-       text=st.text("ab/+% x", max_size=80))
-def test_the_trie_regex_matches_like_a_longest_first_alternation(words: list[str],
-                                                                  text: str) -> None:
+@given(
+    words=st.lists(st.text("ab/+%", min_size=1, max_size=8), min_size=1, max_size=12),
+    text=st.text("ab/+% x", max_size=80),
+)
+def test_the_trie_regex_matches_like_a_longest_first_alternation(words: list[str], text: str) -> None:
     # The trie is a fast path; the plain alternation, longest first, is the contract.
     from relay.core.secrets import _trie_regex
 

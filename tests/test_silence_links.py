@@ -33,11 +33,27 @@ TRICKY_URL = (
 )
 
 # Where the group's link and the per-alert links appear, per built-in template.
-GROUP_LINK = {"email.txt", "email.html", "log.txt", "wecom.markdown", "wecom.text",
-              "wecom_app.markdown", "wecom_app.text", "slack.footer", "dingtalk.markdown",
-              "telegram.html"}
-ALERT_LINKS = {"email.txt", "email.html", "slack.alert", "wecom.markdown",
-               "wecom_app.markdown", "dingtalk.markdown", "telegram.html"}
+GROUP_LINK = {
+    "email.txt",
+    "email.html",
+    "log.txt",
+    "wecom.markdown",
+    "wecom.text",
+    "wecom_app.markdown",
+    "wecom_app.text",
+    "slack.footer",
+    "dingtalk.markdown",
+    "telegram.html",
+}
+ALERT_LINKS = {
+    "email.txt",
+    "email.html",
+    "slack.alert",
+    "wecom.markdown",
+    "wecom_app.markdown",
+    "dingtalk.markdown",
+    "telegram.html",
+}
 
 
 def test_exact_url_with_quotes_backslashes_and_unicode() -> None:
@@ -107,10 +123,15 @@ def tricky_notification(external_url: str = AM, status: str = "firing") -> Notif
 
 def render_all(n: Notification, locale: str) -> dict[str, str]:
     renderer = make_renderer()
-    return {name: renderer.render(name, n, locale=locale,
-                                  **({"alert": n.firing[0] if n.firing else n.alerts[0]}
-                                     if name == "slack.alert" else {}))
-            for name in TEMPLATE_NAMES}
+    return {
+        name: renderer.render(
+            name,
+            n,
+            locale=locale,
+            **({"alert": n.firing[0] if n.firing else n.alerts[0]} if name == "slack.alert" else {}),
+        )
+        for name in TEMPLATE_NAMES
+    }
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -148,8 +169,10 @@ def test_no_group_link_once_resolved(locale: str) -> None:
 def test_template_helper_forms() -> None:
     n = tricky_notification()
     renderer = make_renderer()
-    source = ("{{ silence_url() }}|{{ silence_url(alerts[0]) }}|{{ silence_url({'job': 'x'}) }}|"
-              "{{ silence_url({'job': 'x'}, 'http://other:9093') }}|{{ n.silence_url }}")
+    source = (
+        "{{ silence_url() }}|{{ silence_url(alerts[0]) }}|{{ silence_url({'job': 'x'}) }}|"
+        "{{ silence_url({'job': 'x'}, 'http://other:9093') }}|{{ n.silence_url }}"
+    )
     text = renderer.render_string(source, n, locale="en", fallback="log.txt")
     group, one, labels, other, prop = text.split("|")
     assert group == prop == TRICKY_URL

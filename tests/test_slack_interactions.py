@@ -46,8 +46,9 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePr
 
 @pytest.fixture(scope="module")
 def slack_server() -> Iterator[Sink]:
-    posted = Answer(200, {"ok": True, "channel": "C0ALERTS", "ts": "1.1"},
-                    {"Content-Type": "application/json"})
+    posted = Answer(
+        200, {"ok": True, "channel": "C0ALERTS", "ts": "1.1"}, {"Content-Type": "application/json"}
+    )
     with Sink(posted) as sink:
         yield sink
 
@@ -64,12 +65,17 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-def config_yaml(slack: Sink, am_urls: list[str] | None, *, locale: str = "en",
-                timezone: str = "UTC", secret: str = SECRET) -> str:
-    am = f"""
+def config_yaml(
+    slack: Sink, am_urls: list[str] | None, *, locale: str = "en", timezone: str = "UTC", secret: str = SECRET
+) -> str:
+    am = (
+        f"""
     alertmanager:
       urls: {json.dumps(am_urls)}
-      timeout: 2s""" if am_urls is not None else ""
+      timeout: 2s"""
+        if am_urls is not None
+        else ""
+    )
     return f"""
     global: {{timezone: {timezone}, locale: {locale}}}{am}
     route: {{receiver: oncall, repeat_interval: 4h}}
@@ -87,14 +93,14 @@ RelayFactory = Callable[..., AbstractAsyncContextManager[Relay]]
 
 
 @asynccontextmanager
-async def started(relay_factory: RelayFactory, yaml_text: str,
-                  clock: FakeClock) -> AsyncIterator[Relay]:
+async def started(relay_factory: RelayFactory, yaml_text: str, clock: FakeClock) -> AsyncIterator[Relay]:
     async with relay_factory(yaml_text, clock=clock) as relay:
         yield relay
 
 
-async def notify(relay: Relay, slack: Sink, *alerts: dict[str, Any], group: str,
-                 group_labels: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+async def notify(
+    relay: Relay, slack: Sink, *alerts: dict[str, Any], group: str, group_labels: dict[str, str] | None = None
+) -> tuple[str, dict[str, Any]]:
     """Post a webhook for ``group``, deliver it; the job id and the message Slack got."""
     payload = webhook(*alerts, group_key=f'{{}}:{{alertname="{group}"}}')
     if group_labels is not None:
@@ -107,13 +113,11 @@ async def notify(relay: Relay, slack: Sink, *alerts: dict[str, Any], group: str,
     return jobs[-1].id, message
 
 
-def click(action: str, job_id: str, response_url: str,
-          message: dict[str, Any] | None) -> bytes:
+def click(action: str, job_id: str, response_url: str, message: dict[str, Any] | None) -> bytes:
     payload = {
         "type": "block_actions",
         "user": {"id": "U024BE7LH", "username": "alice", "name": "alice"},
-        "actions": [{"action_id": action, "block_id": ACTIONS_BLOCK_ID, "value": job_id,
-                     "type": "button"}],
+        "actions": [{"action_id": action, "block_id": ACTIONS_BLOCK_ID, "value": job_id, "type": "button"}],
         "response_url": response_url,
         "container": {"type": "message", "message_ts": "1.1", "channel_id": "C0ALERTS"},
         "message": message,
@@ -123,8 +127,11 @@ def click(action: str, job_id: str, response_url: str,
 
 def signed(body: bytes, timestamp: float, secret: str = SECRET) -> dict[str, str]:
     ts = str(int(timestamp))
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature(secret, ts, body),
-            "Content-Type": "application/x-www-form-urlencoded"}
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature(secret, ts, body),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
 
 
 async def send_click(relay: Relay, body: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -152,17 +159,16 @@ def buttons(message: dict[str, Any]) -> list[str]:
 
 
 async def test_firing_message_has_buttons_carrying_the_job_id(
-    relay_factory: RelayFactory, slack: Sink,
+    relay_factory: RelayFactory,
+    slack: Sink,
 ) -> None:
     clock = FakeClock()
     async with started(relay_factory, config_yaml(slack, [dead_url()]), clock) as relay:
         job_id, message = await notify(relay, slack, alert("ButtonsShown"), group="ButtonsShown")
         assert buttons(message) == ["relay_silence_1h", "relay_silence_4h", "relay_ack"]
-        (actions,) = [b for b in message["attachments"][0]["blocks"]
-                      if b.get("block_id") == ACTIONS_BLOCK_ID]
+        (actions,) = [b for b in message["attachments"][0]["blocks"] if b.get("block_id") == ACTIONS_BLOCK_ID]
         assert {e["value"] for e in actions["elements"]} == {job_id}
-        assert [e["text"]["text"] for e in actions["elements"]] == [
-            "Silence 1h", "Silence 4h", "Acknowledge"]
+        assert [e["text"]["text"] for e in actions["elements"]] == ["Silence 1h", "Silence 4h", "Acknowledge"]
 
         resolved = alert("ButtonsShown", status="resolved")
         await notify(relay, slack, resolved, group="ButtonsShown")
@@ -170,14 +176,13 @@ async def test_firing_message_has_buttons_carrying_the_job_id(
 
 
 async def test_without_alertmanager_only_acknowledge(
-    relay_factory: RelayFactory, slack: Sink,
+    relay_factory: RelayFactory,
+    slack: Sink,
 ) -> None:
-    async with started(relay_factory, config_yaml(slack, None, locale="zh-CN"),
-                       FakeClock()) as relay:
+    async with started(relay_factory, config_yaml(slack, None, locale="zh-CN"), FakeClock()) as relay:
         _, message = await notify(relay, slack, alert("AckOnly"), group="AckOnly")
         assert buttons(message) == ["relay_ack"]
-        (actions,) = [b for b in message["attachments"][0]["blocks"]
-                      if b.get("block_id") == ACTIONS_BLOCK_ID]
+        (actions,) = [b for b in message["attachments"][0]["blocks"] if b.get("block_id") == ACTIONS_BLOCK_ID]
         assert actions["elements"][0]["text"]["text"] == "确认"
 
 
@@ -185,15 +190,21 @@ async def test_without_alertmanager_only_acknowledge(
 
 
 async def test_signed_click_creates_the_silence_and_updates_the_message(
-    relay_factory: RelayFactory, slack: Sink, alertmanager: ServiceProcess,
+    relay_factory: RelayFactory,
+    slack: Sink,
+    alertmanager: ServiceProcess,
 ) -> None:
     clock = FakeClock(alertmanager_now(alertmanager))
     yaml_text = config_yaml(slack, [url_of(alertmanager)])
     async with started(relay_factory, yaml_text, clock) as relay:
         tricky = 'db "core" \\ 数据库 ☃'
-        job_id, message = await notify(relay, slack, alert("SilenceMe", team=tricky),
-                                       group="SilenceMe",
-                                       group_labels={"alertname": "SilenceMe", "team": tricky})
+        job_id, message = await notify(
+            relay,
+            slack,
+            alert("SilenceMe", team=tricky),
+            group="SilenceMe",
+            group_labels={"alertname": "SilenceMe", "team": tricky},
+        )
         body = click("relay_silence_1h", job_id, f"{slack.url}/respond/1", message)
         response = await send_click(relay, body, signed(body, clock.now()))
         assert response.status_code == 200
@@ -219,11 +230,12 @@ async def test_signed_click_creates_the_silence_and_updates_the_message(
 
 
 async def test_zh_cn_message_and_time_in_the_configured_zone(
-    relay_factory: RelayFactory, slack: Sink, alertmanager: ServiceProcess,
+    relay_factory: RelayFactory,
+    slack: Sink,
+    alertmanager: ServiceProcess,
 ) -> None:
     clock = FakeClock(alertmanager_now(alertmanager))
-    yaml_text = config_yaml(slack, [url_of(alertmanager)], locale="zh-CN",
-                            timezone="Asia/Shanghai")
+    yaml_text = config_yaml(slack, [url_of(alertmanager)], locale="zh-CN", timezone="Asia/Shanghai")
     async with started(relay_factory, yaml_text, clock) as relay:
         job_id, message = await notify(relay, slack, alert("SilenceZh"), group="SilenceZh")
         body = click("relay_silence_4h", job_id, f"{slack.url}/respond/zh", message)
@@ -233,14 +245,14 @@ async def test_zh_cn_message_and_time_in_the_configured_zone(
     ends = datetime.fromisoformat(silence["endsAt"].replace("Z", "+00:00"))
     assert ends == datetime.fromtimestamp(clock.now() + 4 * 3600, UTC)
     (update,) = [r for r in slack.received if r.path == "/respond/zh"]
-    shanghai = datetime.fromtimestamp(clock.now() + 4 * 3600, UTC).astimezone(
-        ZoneInfo("Asia/Shanghai"))
-    assert status_lines(update.json()) == [
-        f"🔕 已由 <@U024BE7LH> 静默 4小时，至 {shanghai:%H:%M} +08:00"]
+    shanghai = datetime.fromtimestamp(clock.now() + 4 * 3600, UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert status_lines(update.json()) == [f"🔕 已由 <@U024BE7LH> 静默 4小时，至 {shanghai:%H:%M} +08:00"]
 
 
 async def test_ha_pair_first_url_down_second_accepts(
-    relay_factory: RelayFactory, slack: Sink, alertmanager: ServiceProcess,
+    relay_factory: RelayFactory,
+    slack: Sink,
+    alertmanager: ServiceProcess,
 ) -> None:
     clock = FakeClock(alertmanager_now(alertmanager))
     yaml_text = config_yaml(slack, [dead_url(), url_of(alertmanager)])
@@ -256,7 +268,10 @@ async def test_ha_pair_first_url_down_second_accepts(
 
 @pytest.mark.parametrize("case", ["bad_signature", "other_secret", "stale", "future", "no_ts"])
 async def test_unverified_request_is_401_and_creates_nothing(
-    relay_factory: RelayFactory, slack: Sink, alertmanager: ServiceProcess, case: str,
+    relay_factory: RelayFactory,
+    slack: Sink,
+    alertmanager: ServiceProcess,
+    case: str,
 ) -> None:
     clock = FakeClock(alertmanager_now(alertmanager))
     group = f"Refused{case.title().replace('_', '')}"
@@ -283,7 +298,8 @@ async def test_unverified_request_is_401_and_creates_nothing(
 
 
 async def test_timestamp_just_inside_five_minutes_is_accepted(
-    relay_factory: RelayFactory, slack: Sink,
+    relay_factory: RelayFactory,
+    slack: Sink,
 ) -> None:
     clock = FakeClock()
     async with started(relay_factory, config_yaml(slack, None), clock) as relay:
@@ -293,7 +309,8 @@ async def test_timestamp_just_inside_five_minutes_is_accepted(
 
 
 async def test_unreachable_alertmanager_gives_a_readable_error_in_the_message(
-    relay_factory: RelayFactory, slack: Sink,
+    relay_factory: RelayFactory,
+    slack: Sink,
 ) -> None:
     clock = FakeClock()
     down = [dead_url(), dead_url()]
@@ -304,14 +321,16 @@ async def test_unreachable_alertmanager_gives_a_readable_error_in_the_message(
 
     (update,) = [r for r in slack.received if r.path == "/respond/down"]
     (line,) = status_lines(update.json())
-    assert line.startswith("⚠️ Could not silence for 1h (asked by <@U024BE7LH>): "
-                           "Alertmanager did not accept it (")
+    assert line.startswith(
+        "⚠️ Could not silence for 1h (asked by <@U024BE7LH>): Alertmanager did not accept it ("
+    )
     for url in down:
         assert f"{url}: cannot connect" in line  # each URL tried, each failure named
 
 
 async def test_not_configured_is_404_and_malformed_body_is_400(
-    relay_factory: RelayFactory, slack: Sink,
+    relay_factory: RelayFactory,
+    slack: Sink,
 ) -> None:
     no_secret = config_yaml(slack, None).replace(f"signing_secret: '{SECRET}'", "")
     async with started(relay_factory, no_secret, FakeClock()) as relay:
@@ -333,7 +352,8 @@ async def test_not_configured_is_404_and_malformed_body_is_400(
 
 
 async def test_acknowledge_stops_repeats_until_the_group_changes(
-    relay_factory: RelayFactory, slack: Sink,
+    relay_factory: RelayFactory,
+    slack: Sink,
 ) -> None:
     clock = FakeClock()
     async with started(relay_factory, config_yaml(slack, None), clock) as relay:
@@ -376,8 +396,7 @@ async def served(tmp_path: Any, yaml_text: str, clock: FakeClock) -> AsyncIterat
     from tests.conftest import make_config
 
     store = SQLiteStore.from_url(f"sqlite:///{tmp_path}/relay.db")
-    app = create_app(make_config(yaml_text), store=store, clock=clock, metrics=Metrics(),
-                     background=False)
+    app = create_app(make_config(yaml_text), store=store, clock=clock, metrics=Metrics(), background=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
@@ -392,14 +411,16 @@ async def click_in_flight(relay: Relay, slack: Sink, action: str, respond_path: 
     """A firing message clicked: answered at once, the action still on its way."""
     job_id, message = await notify(relay, slack, alert(f"Click{action}"), group=f"Click{action}")
     body = click(action, job_id, f"{slack.url}{respond_path}", message)
-    response = await relay.client.post(INTERACTIONS_PATH, content=body,
-                                       headers=signed(body, relay.clock.now()))
+    response = await relay.client.post(
+        INTERACTIONS_PATH, content=body, headers=signed(body, relay.clock.now())
+    )
     assert response.status_code == 200
     assert not [r for r in slack.received if r.path == respond_path]
 
 
 async def test_shutdown_waits_for_a_click_still_creating_its_silence(
-    tmp_path: Any, slack: Sink,
+    tmp_path: Any,
+    slack: Sink,
 ) -> None:
     clock = FakeClock()
     with Sink(silence_created(delay=1.0)) as slow_alertmanager:
@@ -412,7 +433,9 @@ async def test_shutdown_waits_for_a_click_still_creating_its_silence(
 
 
 async def test_shutdown_does_not_wait_past_its_bound_for_a_hanging_alertmanager(
-    tmp_path: Any, slack: Sink, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+    slack: Sink,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("relay.web.service.SHUTDOWN_ACTIONS_WAIT", 0.2)
     clock = FakeClock()

@@ -55,8 +55,7 @@ class RobotFake:
 
 
 def group_webhook(index: int, size: int = PER_GROUP) -> dict[str, Any]:
-    alerts = [alert("LinkDown", f"host-{index}-{n}:9100", group=f"g{index}")
-              for n in range(size)]
+    alerts = [alert("LinkDown", f"host-{index}-{n}:9100", group=f"g{index}") for n in range(size)]
     payload = webhook(*alerts, group_key=f'{{}}:{{group="g{index}"}}')
     payload["groupLabels"] = {"alertname": "LinkDown", "group": f"g{index}"}
     return payload
@@ -115,8 +114,9 @@ async def test_storm_of_500_groups_is_merged_within_the_rate_and_then_calms(rela
             assert by_id[merged[0].id]["digest_id"] == merged[0].digest_id
             assert by_id[merged[0].digest_id]["digest"]["groups"] == len(merged)
             assert merged[0].attempts[-1].reason == "digest"
-            covered = {job for d in digests.values()
-                       for e in d.payload["digest"]["entries"] for job in e["job_ids"]}
+            covered = {
+                job for d in digests.values() for e in d.payload["digest"]["entries"] for job in e["job_ids"]
+            }
             assert covered == {j.id for j in merged}
 
             # The notification log of every group moved: Alertmanager's re-send is a duplicate.

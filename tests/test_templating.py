@@ -52,7 +52,10 @@ def make_config(
 
 
 def make_renderer(
-    *, timezone: str = "UTC", templates: list[str] | None = None, metrics: Metrics | None = None,
+    *,
+    timezone: str = "UTC",
+    templates: list[str] | None = None,
+    metrics: Metrics | None = None,
     external_url: str = "",
 ) -> Renderer:
     return Renderer(
@@ -68,16 +71,23 @@ def errors(metrics: Metrics, template: str) -> float:
     return value or 0.0
 
 
-def alert(status: str = "firing", *, labels: dict[str, str] | None = None,
-          annotations: dict[str, str] | None = None, ends: str = "0001-01-01T00:00:00Z") -> Alert:
-    return Alert.model_validate({
-        "status": status,
-        "labels": {"alertname": "DiskFull", "severity": "critical", **(labels or {})},
-        "annotations": annotations or {},
-        "startsAt": "2026-11-22T06:25:51.820407Z",
-        "endsAt": ends,
-        "generatorURL": "http://prometheus:9090/graph?g0.expr=up&g0.tab=1",
-    })
+def alert(
+    status: str = "firing",
+    *,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    ends: str = "0001-01-01T00:00:00Z",
+) -> Alert:
+    return Alert.model_validate(
+        {
+            "status": status,
+            "labels": {"alertname": "DiskFull", "severity": "critical", **(labels or {})},
+            "annotations": annotations or {},
+            "startsAt": "2026-11-22T06:25:51.820407Z",
+            "endsAt": ends,
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=up&g0.tab=1",
+        }
+    )
 
 
 def notification(*alerts: Alert, truncated: int = 0) -> Notification:
@@ -135,8 +145,12 @@ def test_builtin_renders_sample(name: str, locale: str) -> None:
 def test_builtins_exist_for_every_name_and_locale() -> None:
     from relay.core.resources import TEMPLATES, packaged
 
-    missing = [f"{loc}/{name}.j2" for loc in LOCALES for name in TEMPLATE_NAMES
-               if not packaged(TEMPLATES, f"{loc}/{name}.j2").is_file()]
+    missing = [
+        f"{loc}/{name}.j2"
+        for loc in LOCALES
+        for name in TEMPLATE_NAMES
+        if not packaged(TEMPLATES, f"{loc}/{name}.j2").is_file()
+    ]
     assert missing == []
 
 
@@ -155,8 +169,10 @@ def test_log_is_compact_multiline() -> None:
     text = make_renderer().render_text("log", n, locale="en")
     lines = text.splitlines()
     assert len(lines) == 1 + len(n.alerts)
-    assert lines[0] == ("[FIRING:3] infra (default) | silence: "
-                        "http://alertmanager:9093/#/silences/new?filter=%7Bteam%3D%22infra%22%7D")
+    assert lines[0] == (
+        "[FIRING:3] infra (default) | silence: "
+        "http://alertmanager:9093/#/silences/new?filter=%7Bteam%3D%22infra%22%7D"
+    )
     assert all(line.startswith("- [") for line in lines[1:])
 
 
@@ -171,7 +187,8 @@ def test_unknown_locale_uses_english() -> None:
     n = notification()
     renderer = make_renderer()
     assert renderer.render("email.subject", n, locale="fr") == renderer.render(
-        "email.subject", n, locale="en")
+        "email.subject", n, locale="en"
+    )
     assert renderer.render("email.subject", n, locale="zh_CN").startswith("[告警:1]")
 
 
@@ -199,8 +216,9 @@ def test_slack_escapes_untrusted_values() -> None:
 
 
 def test_wecom_markdown_mentions() -> None:
-    text = make_renderer().render("wecom.markdown", notification(), locale="zh-CN",
-                                  mentions=["zhangsan", "lisi"])
+    text = make_renderer().render(
+        "wecom.markdown", notification(), locale="zh-CN", mentions=["zhangsan", "lisi"]
+    )
     assert text.endswith("<@zhangsan> <@lisi>")
 
 
@@ -216,10 +234,13 @@ def test_single_line_templates_stay_on_one_line() -> None:
 
 
 def test_user_template_overrides_by_name(tmp_path: Path) -> None:
-    globs = user_templates(tmp_path, {
-        "email.subject.j2": "ALL {{ receiver }} {{ firing | length }}",
-        "zh-CN/email.subject.j2": "中文 {{ receiver }}",
-    })
+    globs = user_templates(
+        tmp_path,
+        {
+            "email.subject.j2": "ALL {{ receiver }} {{ firing | length }}",
+            "zh-CN/email.subject.j2": "中文 {{ receiver }}",
+        },
+    )
     renderer = make_renderer(templates=globs)
     n = notification()
     assert renderer.render("email.subject", n, locale="en") == "ALL oncall 1"
@@ -240,19 +261,25 @@ def test_user_globs_are_relative_to_the_current_directory(
 
 
 def test_user_template_can_include_another(tmp_path: Path) -> None:
-    globs = user_templates(tmp_path, {
-        "macros.j2": "{% macro tag(a) %}<{{ a.labels.alertname }}>{% endmacro %}",
-        "log.txt.j2": '{% import "macros.j2" as m %}{% for a in alerts %}{{ m.tag(a) }}{% endfor %}',
-    })
+    globs = user_templates(
+        tmp_path,
+        {
+            "macros.j2": "{% macro tag(a) %}<{{ a.labels.alertname }}>{% endmacro %}",
+            "log.txt.j2": '{% import "macros.j2" as m %}{% for a in alerts %}{{ m.tag(a) }}{% endfor %}',
+        },
+    )
     renderer = make_renderer(templates=globs)
     assert renderer.render("log.txt", notification(), locale="en") == "<DiskFull>"
     assert renderer.check() == []
 
 
 def test_missing_annotation_renders_empty(tmp_path: Path) -> None:
-    globs = user_templates(tmp_path, {
-        "log.txt.j2": "[{{ alerts[0].annotations.runbook }}][{{ common_annotations.nope }}]",
-    })
+    globs = user_templates(
+        tmp_path,
+        {
+            "log.txt.j2": "[{{ alerts[0].annotations.runbook }}][{{ common_annotations.nope }}]",
+        },
+    )
     metrics = Metrics()
     renderer = make_renderer(templates=globs, metrics=metrics)
     assert renderer.render("log.txt", notification(), locale="en") == "[][]"
@@ -287,25 +314,30 @@ def test_broken_user_template_falls_back_counts_and_logs_the_line(
 
 
 def test_check_reports_file_and_line(tmp_path: Path) -> None:
-    globs = user_templates(tmp_path, {
-        "email.txt.j2": "ok\nok\n{% for a in alerts %}\n{{ a }}\n",  # unclosed for
-        "zh-CN/log.txt.j2": "好\n{{ 1/0 }}",
-        "wecom.text.j2": "fine {{ receiver }}",
-    })
+    globs = user_templates(
+        tmp_path,
+        {
+            "email.txt.j2": "ok\nok\n{% for a in alerts %}\n{{ a }}\n",  # unclosed for
+            "zh-CN/log.txt.j2": "好\n{{ 1/0 }}",
+            "wecom.text.j2": "fine {{ receiver }}",
+        },
+    )
     problems = make_renderer(templates=globs).check()
     custom = tmp_path / "custom"
     assert len(problems) == 2
     assert any(p.startswith(f"{custom / 'email.txt.j2'}:") and "endfor" in p for p in problems)
-    assert any(p.startswith(f"{custom / 'zh-CN' / 'log.txt.j2'}:2:") and "division" in p
-               for p in problems)
+    assert any(p.startswith(f"{custom / 'zh-CN' / 'log.txt.j2'}:2:") and "division" in p for p in problems)
 
 
 def test_sandbox_blocks_private_attributes(tmp_path: Path) -> None:
-    globs = user_templates(tmp_path, {
-        "log.txt.j2": "{{ ''.__class__.__mro__ }}",
-        "email.subject.j2": "{{ notification.__class__ }}",
-        "email.txt.j2": "{{ labels_text.__globals__ }}",
-    })
+    globs = user_templates(
+        tmp_path,
+        {
+            "log.txt.j2": "{{ ''.__class__.__mro__ }}",
+            "email.subject.j2": "{{ notification.__class__ }}",
+            "email.txt.j2": "{{ labels_text.__globals__ }}",
+        },
+    )
     metrics = Metrics()
     renderer = make_renderer(templates=globs, metrics=metrics)
     n = notification()
@@ -339,8 +371,11 @@ def test_unreadable_user_template_is_a_check_problem(tmp_path: Path) -> None:
 
 def test_render_string() -> None:
     text = make_renderer().render_string(
-        "{{ status }} {{ common_labels.alertname }} {{ extra_value }}", notification(),
-        locale="en", fallback="email.subject", extra_value="x",
+        "{{ status }} {{ common_labels.alertname }} {{ extra_value }}",
+        notification(),
+        locale="en",
+        fallback="email.subject",
+        extra_value="x",
     )
     assert text == "firing DiskFull x"
 
@@ -349,8 +384,9 @@ def test_render_string_falls_back(caplog: pytest.LogCaptureFixture) -> None:
     metrics = Metrics()
     renderer = make_renderer(metrics=metrics)
     with caplog.at_level(logging.ERROR, logger="relay.templating"):
-        text = renderer.render_string("ok\n{{ 1/0 }}", notification(), locale="zh-CN",
-                                      fallback="email.subject")
+        text = renderer.render_string(
+            "ok\n{{ 1/0 }}", notification(), locale="zh-CN", fallback="email.subject"
+        )
     assert text == "[告警:1] DiskFull"
     assert errors(metrics, "email.subject") == 1
     assert ":2:" in caplog.text
@@ -363,20 +399,19 @@ def test_render_string_falls_back(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_label_values_are_not_evaluated_again(tmp_path: Path) -> None:
-    n = notification(alert(labels={"instance": "{{ 7*7 }}"},
-                           annotations={"summary": "{% raw %}{{ 7*7 }}"}))
+    n = notification(alert(labels={"instance": "{{ 7*7 }}"}, annotations={"summary": "{% raw %}{{ 7*7 }}"}))
     renderer = make_renderer()
     for name in ("log.txt", "email.txt", "email.html", "slack.alert", "wecom.markdown"):
         text = renderer.render(name, n, locale="en")
         assert "{{ 7*7 }}" in text and "49" not in text
-    text = renderer.render_string("{{ alerts[0].labels.instance }}", n, locale="en",
-                                  fallback="email.subject")
+    text = renderer.render_string("{{ alerts[0].labels.instance }}", n, locale="en", fallback="email.subject")
     assert text == "{{ 7*7 }}"
 
 
 def test_html_is_escaped_only_in_html_templates() -> None:
-    n = notification(alert(annotations={"summary": "<script>alert(1)</script>"},
-                           labels={"instance": '"><img src=x>'}))
+    n = notification(
+        alert(annotations={"summary": "<script>alert(1)</script>"}, labels={"instance": '"><img src=x>'})
+    )
     renderer = make_renderer()
     html = renderer.render("email.html", n, locale="en")
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -386,10 +421,13 @@ def test_html_is_escaped_only_in_html_templates() -> None:
 
 
 def test_user_html_template_autoescapes(tmp_path: Path) -> None:
-    globs = user_templates(tmp_path, {
-        "email.html.j2": "<p>{{ alerts[0].annotations.summary }}</p>",
-        "email.txt.j2": "{{ alerts[0].annotations.summary }}",
-    })
+    globs = user_templates(
+        tmp_path,
+        {
+            "email.html.j2": "<p>{{ alerts[0].annotations.summary }}</p>",
+            "email.txt.j2": "{{ alerts[0].annotations.summary }}",
+        },
+    )
     n = notification(alert(annotations={"summary": "<b>x</b>"}))
     renderer = make_renderer(templates=globs)
     assert renderer.render("email.html", n, locale="en") == "<p>&lt;b&gt;x&lt;/b&gt;</p>"
@@ -407,9 +445,12 @@ def test_javascript_links_are_dropped() -> None:
 
 
 def test_firing_alert_never_shows_year_one(tmp_path: Path) -> None:
-    globs = user_templates(tmp_path, {
-        "log.txt.j2": "[{{ alerts[0].endsAt | datetime }}][{{ alerts[0].endsAt | since }}]",
-    })
+    globs = user_templates(
+        tmp_path,
+        {
+            "log.txt.j2": "[{{ alerts[0].endsAt | datetime }}][{{ alerts[0].endsAt | since }}]",
+        },
+    )
     n = notification(alert("firing"))
     assert n.alerts[0].endsAt is None
     renderer = make_renderer()
@@ -433,21 +474,27 @@ def test_timezone_shanghai_is_eight_hours_ahead() -> None:
 
 
 def test_datetime_filter_format_and_zone(tmp_path: Path) -> None:
-    globs = user_templates(tmp_path, {
-        "log.txt.j2": "{{ alerts[0].startsAt | datetime('%H:%M') }} "
-                      "{{ alerts[0].startsAt | datetime(tz='UTC') }} {{ timezone }}",
-    })
+    globs = user_templates(
+        tmp_path,
+        {
+            "log.txt.j2": "{{ alerts[0].startsAt | datetime('%H:%M') }} "
+            "{{ alerts[0].startsAt | datetime(tz='UTC') }} {{ timezone }}",
+        },
+    )
     text = make_renderer(timezone="Asia/Shanghai", templates=globs).render_text("log", notification())
     assert text == "14:25 2026-11-22 06:25:51 UTC Asia/Shanghai"
 
 
 def test_since_and_duration_filters(tmp_path: Path) -> None:
     resolved = alert("resolved", ends="2026-11-22T07:28:00.820407Z")
-    globs = user_templates(tmp_path, {
-        "log.txt.j2": "{{ alerts[0].startsAt | since }}|{{ alerts[0] | duration }}|"
-                      "{{ alerts[1] | duration }}|{{ 312 | duration }}|"
-                      "{{ alerts[1].startsAt | duration(alerts[1].endsAt) }}",
-    })
+    globs = user_templates(
+        tmp_path,
+        {
+            "log.txt.j2": "{{ alerts[0].startsAt | since }}|{{ alerts[0] | duration }}|"
+            "{{ alerts[1] | duration }}|{{ 312 | duration }}|"
+            "{{ alerts[1].startsAt | duration(alerts[1].endsAt) }}",
+        },
+    )
     renderer = make_renderer(templates=globs)  # the clock says 06:30:00
     n = notification(alert(), resolved)
     assert renderer.render("log.txt", n, locale="en") == "4m 8s|4m 8s|1h 2m|5m 12s|1h 2m"
@@ -456,9 +503,16 @@ def test_since_and_duration_filters(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "en", "zh"),
-    [(0, "0s", "0秒"), (59.9, "59s", "59秒"), (312, "5m 12s", "5分12秒"), (3600, "1h", "1小时"),
-     (3725, "1h 2m", "1小时2分"), (86400 * 2 + 3 * 3600, "2d 3h", "2天3小时"),
-     (86400 + 59, "1d", "1天"), (-5, "0s", "0秒")],
+    [
+        (0, "0s", "0秒"),
+        (59.9, "59s", "59秒"),
+        (312, "5m 12s", "5分12秒"),
+        (3600, "1h", "1小时"),
+        (3725, "1h 2m", "1小时2分"),
+        (86400 * 2 + 3 * 3600, "2d 3h", "2天3小时"),
+        (86400 + 59, "1d", "1天"),
+        (-5, "0s", "0秒"),
+    ],
 )
 def test_humanize_duration(seconds: float, en: str, zh: str) -> None:
     assert humanize_duration(seconds, "en") == en
@@ -470,7 +524,13 @@ def test_humanize_duration(seconds: float, en: str, zh: str) -> None:
 
 def test_severity_icon() -> None:
     assert [severity_icon(s) for s in ("critical", "warning", "info", "resolved", "x", None)] == [
-        "🔴", "🟠", "🔵", "✅", "⚪", "⚪"]
+        "🔴",
+        "🟠",
+        "🔵",
+        "✅",
+        "⚪",
+        "⚪",
+    ]
     assert severity_icon(alert("resolved", ends="2026-11-22T07:00:00Z")) == "✅"
     assert severity_icon(alert()) == "🔴"
 
@@ -520,9 +580,18 @@ def test_every_variable_and_filter_is_documented() -> None:
     renderer = make_renderer()
     for name in renderer.context(notification(), locale="en"):
         assert f"`{name}`" in docs, name
-    for name in ("datetime", "since", "duration", "severity_icon", "truncate_bytes",
-                 "slack_escape", "markdown_escape", "http_url", "plural",
-                 *(name for channel in CHANNELS for name in channel.filters)):
+    for name in (
+        "datetime",
+        "since",
+        "duration",
+        "severity_icon",
+        "truncate_bytes",
+        "slack_escape",
+        "markdown_escape",
+        "http_url",
+        "plural",
+        *(name for channel in CHANNELS for name in channel.filters),
+    ):
         assert f"`{name}`" in docs, name
     for name in TEMPLATE_NAMES:
         assert f"`{name}`" in docs, name
@@ -533,9 +602,7 @@ def test_every_variable_and_filter_is_documented() -> None:
 
 def _render_all(renderer: Renderer, n: Notification, locale: str) -> dict[str, str]:
     return {
-        name: renderer.render(
-            name, n, locale=locale, **({"alert": n.alerts[0]} if name in PER_ALERT else {})
-        )
+        name: renderer.render(name, n, locale=locale, **({"alert": n.alerts[0]} if name in PER_ALERT else {}))
         for name in TEMPLATE_NAMES
     }
 
@@ -544,9 +611,10 @@ def _render_all(renderer: Renderer, n: Notification, locale: str) -> dict[str, s
 @pytest.mark.parametrize("name", ["wecom.markdown", "wecom_app.markdown"])
 def test_wecom_markdown_links_the_runbook(name: str, locale: str) -> None:
     runbook = "https://runbooks.example.com/disk-full"
-    n = notification(alert(annotations={"runbook_url": runbook}),
-                     alert("resolved", ends="2026-11-22T06:28:00Z",
-                           annotations={"runbook_url": "javascript:alert(1)"}))
+    n = notification(
+        alert(annotations={"runbook_url": runbook}),
+        alert("resolved", ends="2026-11-22T06:28:00Z", annotations={"runbook_url": "javascript:alert(1)"}),
+    )
     text = make_renderer().render(name, n, locale=locale)
     word = "Runbook" if locale == "en" else "处理手册"
     assert f"[{word}]({runbook})" in text
@@ -575,10 +643,15 @@ def _label_line_problems(name: str, text: str) -> list[str]:
 @pytest.mark.parametrize("locale", LOCALES)
 def test_an_alert_with_only_alertname_has_no_empty_labels_line(locale: str) -> None:
     # relay test-alert's synthetic alert is little more than this.
-    bare = Alert.model_validate({
-        "status": "firing", "labels": {"alertname": "RelayTestAlert"}, "annotations": {},
-        "startsAt": "2026-11-22T06:25:51Z", "endsAt": "0001-01-01T00:00:00Z",
-    })
+    bare = Alert.model_validate(
+        {
+            "status": "firing",
+            "labels": {"alertname": "RelayTestAlert"},
+            "annotations": {},
+            "startsAt": "2026-11-22T06:25:51Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+        }
+    )
     n = notification(bare)
     n.group_labels, n.common_labels = {}, {"alertname": "RelayTestAlert"}
     for name, text in _render_all(make_renderer(), n, locale).items():
@@ -614,9 +687,12 @@ def test_datetime_shows_the_offset_never_an_abbreviation(tmp_path: Path) -> None
     assert format_datetime(when, "UTC") == "2026-11-22 06:25:51 UTC"
     assert format_datetime(when, "Asia/Shanghai", fmt="%H:%M %:z|%z|%%Z") == "14:25 +08:00|+0800|%Z"
     # A user's own format with %Z gets the offset too.
-    globs = user_templates(tmp_path, {
-        "log.txt.j2": "{{ alerts[0].startsAt | datetime('%d %b %H:%M %Z') }}",
-    })
+    globs = user_templates(
+        tmp_path,
+        {
+            "log.txt.j2": "{{ alerts[0].startsAt | datetime('%d %b %H:%M %Z') }}",
+        },
+    )
     text = make_renderer(timezone="Asia/Shanghai", templates=globs).render_text("log", notification())
     assert text == "22 Nov 14:25 +08:00"
 
@@ -648,9 +724,7 @@ def test_a_broken_builtin_falls_back_to_a_counted_line(monkeypatch: pytest.Monke
         raise RuntimeError("broken")
 
     monkeypatch.setattr(renderer._env, "get_template", broken)
-    assert renderer.render("log.txt", notification(alert()), locale="en") == (
-        "[FIRING:1] DiskFull (1 alert)"
-    )
+    assert renderer.render("log.txt", notification(alert()), locale="en") == ("[FIRING:1] DiskFull (1 alert)")
     assert renderer.render("log.txt", notification(alert()), locale="zh-CN") == (
         "[告警:1] DiskFull（1 条告警）"
     )
@@ -667,8 +741,10 @@ def test_external_url_links_emails_to_the_delivery_log() -> None:
     log = "https://relay.example.com/api/v1/notifications?receiver=on%20call"
     assert renderer.context(n, locale="en")["delivery_log_url"] == log
     assert renderer.context(n, locale="en")["relay_url"] == "https://relay.example.com"
-    for locale, words in (("en", ("Delivery log: ", "Delivery log</a>")),
-                          ("zh-CN", ("发送记录：", "发送记录</a>"))):
+    for locale, words in (
+        ("en", ("Delivery log: ", "Delivery log</a>")),
+        ("zh-CN", ("发送记录：", "发送记录</a>")),
+    ):
         texts = _render_all(renderer, n, locale)
         assert f"{words[0]}{log}" in texts["email.txt"]
         assert f'<a href="{log}">{words[1]}' in texts["email.html"]

@@ -39,39 +39,74 @@ def specs_of(text: str) -> list[TimeIntervalSpec]:
 # -- timeIntervalTestCases (TestContainsTime) -------------------------------------------
 
 CONTAINS_CASES = [
-    (TimeIntervalSpec(),
-     ["02 Jan 06 15:04 +0000", "03 Jan 07 10:04 +0000", "04 Jan 06 09:04 +0000"], []),
+    (TimeIntervalSpec(), ["02 Jan 06 15:04 +0000", "03 Jan 07 10:04 +0000", "04 Jan 06 09:04 +0000"], []),
     # 9am to 5pm, monday to friday
-    (TimeIntervalSpec(times=(TimeRange(540, 1020),), weekdays=(R(1, 5),)),
-     ["04 May 20 15:04 +0000", "05 May 20 10:04 +0000", "09 Jun 20 09:04 +0000"],
-     ["03 May 20 15:04 +0000", "04 May 20 08:59 +0000", "05 May 20 05:00 +0000"]),
+    (
+        TimeIntervalSpec(times=(TimeRange(540, 1020),), weekdays=(R(1, 5),)),
+        ["04 May 20 15:04 +0000", "05 May 20 10:04 +0000", "09 Jun 20 09:04 +0000"],
+        ["03 May 20 15:04 +0000", "04 May 20 08:59 +0000", "05 May 20 05:00 +0000"],
+    ),
     # Easter 2020
-    (TimeIntervalSpec(days_of_month=(R(4, 6),), months=(R(4, 4),), years=(R(2020, 2020),)),
-     ["04 Apr 20 15:04 +0000", "05 Apr 20 00:00 +0000", "06 Apr 20 23:05 +0000"],
-     ["03 May 18 15:04 +0000", "03 Apr 20 23:59 +0000", "04 Jun 20 23:59 +0000",
-      "06 Apr 19 23:59 +0000", "07 Apr 20 00:00 +0000"]),
+    (
+        TimeIntervalSpec(days_of_month=(R(4, 6),), months=(R(4, 4),), years=(R(2020, 2020),)),
+        ["04 Apr 20 15:04 +0000", "05 Apr 20 00:00 +0000", "06 Apr 20 23:05 +0000"],
+        [
+            "03 May 18 15:04 +0000",
+            "03 Apr 20 23:59 +0000",
+            "04 Jun 20 23:59 +0000",
+            "06 Apr 19 23:59 +0000",
+            "07 Apr 20 00:00 +0000",
+        ],
+    ),
     # Negative days of month: the last 3 days of each month
-    (TimeIntervalSpec(days_of_month=(R(-3, -1),)),
-     ["31 Jan 20 15:04 +0000", "30 Jan 20 15:04 +0000", "29 Jan 20 15:04 +0000",
-      "30 Jun 20 00:00 +0000", "29 Feb 20 23:05 +0000"],
-     ["03 May 18 15:04 +0000", "27 Jan 20 15:04 +0000", "03 Apr 20 23:59 +0000",
-      "04 Jun 20 23:59 +0000", "06 Apr 19 23:59 +0000", "07 Apr 20 00:00 +0000",
-      "01 Mar 20 00:00 +0000"]),
+    (
+        TimeIntervalSpec(days_of_month=(R(-3, -1),)),
+        [
+            "31 Jan 20 15:04 +0000",
+            "30 Jan 20 15:04 +0000",
+            "29 Jan 20 15:04 +0000",
+            "30 Jun 20 00:00 +0000",
+            "29 Feb 20 23:05 +0000",
+        ],
+        [
+            "03 May 18 15:04 +0000",
+            "27 Jan 20 15:04 +0000",
+            "03 Apr 20 23:59 +0000",
+            "04 Jun 20 23:59 +0000",
+            "06 Apr 19 23:59 +0000",
+            "07 Apr 20 00:00 +0000",
+            "01 Mar 20 00:00 +0000",
+        ],
+    ),
     # Out of bound days are clamped to the month's boundaries
-    (TimeIntervalSpec(months=(R(6, 6),), days_of_month=(R(-31, 31),)),
-     ["30 Jun 20 00:00 +0000", "01 Jun 20 00:00 +0000"],
-     ["31 May 20 00:00 +0000", "1 Jul 20 00:00 +0000"]),
+    (
+        TimeIntervalSpec(months=(R(6, 6),), days_of_month=(R(-31, 31),)),
+        ["30 Jun 20 00:00 +0000", "01 Jun 20 00:00 +0000"],
+        ["31 May 20 00:00 +0000", "1 Jul 20 00:00 +0000"],
+    ),
     # Another location: AEST 9AM to 5PM, Monday to Friday
-    (TimeIntervalSpec(times=(TimeRange(540, 1020),), weekdays=(R(1, 5),),
-                      location="Australia/Sydney"),
-     ["06 Apr 21 13:00 +1000"], ["06 Apr 21 13:00 +0000"]),
+    (
+        TimeIntervalSpec(times=(TimeRange(540, 1020),), weekdays=(R(1, 5),), location="Australia/Sydney"),
+        ["06 Apr 21 13:00 +1000"],
+        ["06 Apr 21 13:00 +0000"],
+    ),
     # Another location during daylight saving time
-    (TimeIntervalSpec(times=(TimeRange(540, 1020),), weekdays=(R(1, 5),), months=(R(11, 11),),
-                      location="Australia/Sydney"),
-     ["01 Nov 21 09:00 +1100", "31 Oct 21 22:00 +0000"], ["31 Oct 21 21:00 +0000"]),
+    (
+        TimeIntervalSpec(
+            times=(TimeRange(540, 1020),),
+            weekdays=(R(1, 5),),
+            months=(R(11, 11),),
+            location="Australia/Sydney",
+        ),
+        ["01 Nov 21 09:00 +1100", "31 Oct 21 22:00 +0000"],
+        ["31 Oct 21 21:00 +0000"],
+    ),
     # Last-day mutes do not shift during spring-forward months
-    (TimeIntervalSpec(days_of_month=(R(-1, -1),), location="America/New_York"),
-     ["31 Mar 21 12:00 -0400"], ["30 Mar 21 12:00 -0400"]),
+    (
+        TimeIntervalSpec(days_of_month=(R(-1, -1),), location="America/New_York"),
+        ["31 Mar 21 12:00 -0400"],
+        ["30 Mar 21 12:00 -0400"],
+    ),
 ]
 
 
@@ -85,15 +120,19 @@ def test_contains_time(spec: TimeIntervalSpec, inside: list[str], outside: list[
 
 # -- timeStringTestCases (TestParseTimeString) ------------------------------------------
 
-@pytest.mark.parametrize(("start", "end", "expected"), [
-    ("00:00", "24:00", TimeRange(0, 1440)),
-    ("01:35", "17:39", TimeRange(95, 1059)),
-    ("09:35", "09:39", TimeRange(575, 579)),
-    ("17:31", "17:31", None),  # begin and end the same
-    ("12:30", "24:01", None),  # end out of range
-    ("09:30", "07:41", None),  # start after end
-    ("24:00", "17:41", None),  # start out of range and after end
-])
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        ("00:00", "24:00", TimeRange(0, 1440)),
+        ("01:35", "17:39", TimeRange(95, 1059)),
+        ("09:35", "09:39", TimeRange(575, 579)),
+        ("17:31", "17:31", None),  # begin and end the same
+        ("12:30", "24:01", None),  # end out of range
+        ("09:30", "07:41", None),  # start after end
+        ("24:00", "17:41", None),  # start out of range and after end
+    ],
+)
 def test_parse_time_range(start: str, end: str, expected: TimeRange | None) -> None:
     if expected is None:
         with pytest.raises(ValidationError):
@@ -108,6 +147,7 @@ def test_a_time_range_needs_both_ends() -> None:
 
 
 # -- yamlUnmarshalTestCases (TestYamlUnmarshal) -----------------------------------------
+
 
 def test_business_hours() -> None:
     specs = specs_of("""
@@ -135,56 +175,90 @@ def test_negative_indices_and_ranges() -> None:
     - start_time: '09:00'
       end_time: '17:00'
 """)
-    assert specs == [TimeIntervalSpec(
-        times=(TimeRange(540, 1020),), weekdays=(R(1, 5), R(0, 0)), days_of_month=(R(-7, -1),),
-        months=(R(1, 3),), years=(R(2020, 2025), R(2030, 2035)),
-    )]
-    for text in ("27 Jan 21 09:00 +0000", "28 Jan 21 16:59 +0000", "29 Jan 21 13:00 +0000",
-                 "31 Mar 25 13:00 +0000", "31 Jan 35 13:00 +0000"):
+    assert specs == [
+        TimeIntervalSpec(
+            times=(TimeRange(540, 1020),),
+            weekdays=(R(1, 5), R(0, 0)),
+            days_of_month=(R(-7, -1),),
+            months=(R(1, 3),),
+            years=(R(2020, 2025), R(2030, 2035)),
+        )
+    ]
+    for text in (
+        "27 Jan 21 09:00 +0000",
+        "28 Jan 21 16:59 +0000",
+        "29 Jan 21 13:00 +0000",
+        "31 Mar 25 13:00 +0000",
+        "31 Jan 35 13:00 +0000",
+    ):
         assert in_force(specs, at(text)), text
-    for text in ("30 Jan 21 13:00 +0000", "01 Apr 21 13:00 +0000", "30 Jan 26 13:00 +0000",
-                 "31 Jan 35 17:01 +0000"):
+    for text in (
+        "30 Jan 21 13:00 +0000",
+        "01 Apr 21 13:00 +0000",
+        "30 Jan 26 13:00 +0000",
+        "31 Jan 35 17:01 +0000",
+    ):
         assert not in_force(specs, at(text)), text
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("- days_of_month: ['1:-1']", TimeIntervalSpec(days_of_month=(R(1, -1),))),
-    ("- months: ['January:december']", TimeIntervalSpec(months=(R(1, 12),))),
-    ("- years: ['2020:2022']\n  location: 'Australia/Sydney'",
-     TimeIntervalSpec(years=(R(2020, 2022),), location="Australia/Sydney")),
-    # Numbers written without quotes, as Alertmanager's YAML accepts them.
-    ("- years: [2024]\n  days_of_month: [1, -1]\n  months: [2]",
-     TimeIntervalSpec(years=(R(2024, 2024),), days_of_month=(R(1, 1), R(-1, -1)),
-                      months=(R(2, 2),))),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- days_of_month: ['1:-1']", TimeIntervalSpec(days_of_month=(R(1, -1),))),
+        ("- months: ['January:december']", TimeIntervalSpec(months=(R(1, 12),))),
+        (
+            "- years: ['2020:2022']\n  location: 'Australia/Sydney'",
+            TimeIntervalSpec(years=(R(2020, 2022),), location="Australia/Sydney"),
+        ),
+        # Numbers written without quotes, as Alertmanager's YAML accepts them.
+        (
+            "- years: [2024]\n  days_of_month: [1, -1]\n  months: [2]",
+            TimeIntervalSpec(years=(R(2024, 2024),), days_of_month=(R(1, 1), R(-1, -1)), months=(R(2, 2),)),
+        ),
+    ],
+)
 def test_valid_specs(text: str, expected: TimeIntervalSpec) -> None:
     assert specs_of(text) == [expected]
 
 
-@pytest.mark.parametrize(("text", "where", "message"), [
-    ("- times: [{start_time: '01:99', end_time: '23:59'}]", (0, "times", 0, "start_time"),
-     "'01:99' is not a time"),
-    ("- times: [{start_time: '00:00', end_time: '99:99'}]", (0, "times", 0, "end_time"),
-     "'99:99' is not a time"),
-    ("- weekdays: ['friday:monday']", (0, "weekdays", 0), "cannot wrap past saturday"),
-    ("- weekdays: ['blurgsday:flurgsday']", (0, "weekdays", 0), "'blurgsday' is not a weekday"),
-    ("- weekdays: ['1:3']", (0, "weekdays", 0), "'1' is not a weekday"),
-    ("- weekdays: ['-2:-1']", (0, "weekdays", 0), "'-2' is not a weekday"),
-    ("- days_of_month: ['0']", (0, "days_of_month", 0), "0 is not a day of the month"),
-    ("- days_of_month: ['-50:-20']", (0, "days_of_month", 0), "-50 is not a day of the month"),
-    ("- days_of_month: ['1:50']", (0, "days_of_month", 0), "50 is not a day of the month"),
-    ("- days_of_month: ['-15:5']", (0, "days_of_month", 0),
-     "end day must be negative when the start day is"),
-    ("- days_of_month: ['10:-25']", (0, "days_of_month", 0),
-     "end day -25 is always before start day 10"),
-    ("- months: ['martius:june']", (0, "months", 0), "'martius' is not a month"),
-    ("- months: ['march:junius']", (0, "months", 0), "'junius' is not a month"),
-    ("- months: ['december:january']", (0, "months", 0),
-     "end month january is before start month december"),
-    ("- years: ['2022:2020']", (0, "years", 0), "end year 2020 is before start year 2022"),
-    ("- location: 'Mars/Olympus'", (0, "location"), "unknown IANA time zone 'Mars/Olympus'"),
-    ("- weekdays: []", (0, "weekdays"), "an empty list matches no time"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (
+            "- times: [{start_time: '01:99', end_time: '23:59'}]",
+            (0, "times", 0, "start_time"),
+            "'01:99' is not a time",
+        ),
+        (
+            "- times: [{start_time: '00:00', end_time: '99:99'}]",
+            (0, "times", 0, "end_time"),
+            "'99:99' is not a time",
+        ),
+        ("- weekdays: ['friday:monday']", (0, "weekdays", 0), "cannot wrap past saturday"),
+        ("- weekdays: ['blurgsday:flurgsday']", (0, "weekdays", 0), "'blurgsday' is not a weekday"),
+        ("- weekdays: ['1:3']", (0, "weekdays", 0), "'1' is not a weekday"),
+        ("- weekdays: ['-2:-1']", (0, "weekdays", 0), "'-2' is not a weekday"),
+        ("- days_of_month: ['0']", (0, "days_of_month", 0), "0 is not a day of the month"),
+        ("- days_of_month: ['-50:-20']", (0, "days_of_month", 0), "-50 is not a day of the month"),
+        ("- days_of_month: ['1:50']", (0, "days_of_month", 0), "50 is not a day of the month"),
+        (
+            "- days_of_month: ['-15:5']",
+            (0, "days_of_month", 0),
+            "end day must be negative when the start day is",
+        ),
+        ("- days_of_month: ['10:-25']", (0, "days_of_month", 0), "end day -25 is always before start day 10"),
+        ("- months: ['martius:june']", (0, "months", 0), "'martius' is not a month"),
+        ("- months: ['march:junius']", (0, "months", 0), "'junius' is not a month"),
+        (
+            "- months: ['december:january']",
+            (0, "months", 0),
+            "end month january is before start month december",
+        ),
+        ("- years: ['2022:2020']", (0, "years", 0), "end year 2020 is before start year 2022"),
+        ("- location: 'Mars/Olympus'", (0, "location"), "unknown IANA time zone 'Mars/Olympus'"),
+        ("- weekdays: []", (0, "weekdays"), "an empty list matches no time"),
+    ],
+)
 def test_invalid_specs(text: str, where: tuple[object, ...], message: str) -> None:
     with pytest.raises(ValidationError) as caught:
         specs_of(text)
@@ -195,6 +269,7 @@ def test_invalid_specs(text: str, where: tuple[object, ...], message: str) -> No
 
 
 # -- completeTestCases (TestTimeIntervalComplete) ---------------------------------------
+
 
 def test_complete_interval() -> None:
     specs = specs_of("""
@@ -221,20 +296,24 @@ def test_days_after_the_end_of_a_short_month_are_not_clamped_into_it() -> None:
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 EVENINGS_AND_WEEKENDS = {
-    "evenings": [TimeIntervalSpec(times=(TimeRange(0, 540), TimeRange(1020, 1440)),
-                                  location="Australia/Sydney")],
+    "evenings": [
+        TimeIntervalSpec(times=(TimeRange(0, 540), TimeRange(1020, 1440)), location="Australia/Sydney")
+    ],
     "weekends": [TimeIntervalSpec(weekdays=(R(6, 6), R(0, 0)), location="Australia/Sydney")],
 }
 
 
-@pytest.mark.parametrize(("now", "muted_by"), [
-    (datetime(2024, 1, 1, 0, 0, tzinfo=SYDNEY), ("evenings",)),  # outside working hours
-    (datetime(2024, 1, 1, 9, 0, tzinfo=SYDNEY), ()),  # during working hours
-    (datetime(2024, 1, 6, 10, 0, tzinfo=SYDNEY), ("weekends",)),
-    (datetime(2024, 1, 6, 17, 0, tzinfo=SYDNEY), ("evenings", "weekends")),
-    (datetime(2024, 1, 1, 10, 0, tzinfo=UTC), ("evenings",)),  # 12pm UTC on a weekday
-    (datetime(2024, 1, 6, 10, 0, tzinfo=UTC), ("evenings", "weekends")),
-])
+@pytest.mark.parametrize(
+    ("now", "muted_by"),
+    [
+        (datetime(2024, 1, 1, 0, 0, tzinfo=SYDNEY), ("evenings",)),  # outside working hours
+        (datetime(2024, 1, 1, 9, 0, tzinfo=SYDNEY), ()),  # during working hours
+        (datetime(2024, 1, 6, 10, 0, tzinfo=SYDNEY), ("weekends",)),
+        (datetime(2024, 1, 6, 17, 0, tzinfo=SYDNEY), ("evenings", "weekends")),
+        (datetime(2024, 1, 1, 10, 0, tzinfo=UTC), ("evenings",)),  # 12pm UTC on a weekday
+        (datetime(2024, 1, 6, 10, 0, tzinfo=UTC), ("evenings", "weekends")),
+    ],
+)
 def test_names_in_force(now: datetime, muted_by: tuple[str, ...]) -> None:
     names = sorted(EVENINGS_AND_WEEKENDS)
     assert names_in_force(names, EVENINGS_AND_WEEKENDS, now.timestamp()) == muted_by
@@ -278,25 +357,23 @@ def test_weekdays_and_month_ends_carry_the_window_over_days() -> None:
     last_days = specs_of("- days_of_month: ['-2:-1']\n  location: Asia/Shanghai")
     assert next_change(last_days, saturday) == local(SHANGHAI, 2026, 3, 1, 0, 0)
     # In a leap year February has 29 days: the window starts on the 28th.
-    assert next_change(last_days, local(SHANGHAI, 2028, 2, 20, 0, 0)) == local(
-        SHANGHAI, 2028, 2, 28, 0, 0)
+    assert next_change(last_days, local(SHANGHAI, 2028, 2, 20, 0, 0)) == local(SHANGHAI, 2028, 2, 28, 0, 0)
 
 
 def test_a_window_starting_inside_the_spring_forward_gap_starts_when_the_clock_jumps() -> None:
     # New York, 8 March 2026: 02:00 EST becomes 03:00 EDT; 02:30 never happens.
-    early = specs_of("- times: [{start_time: '02:30', end_time: '04:00'}]\n"
-                     "  location: America/New_York")
+    early = specs_of("- times: [{start_time: '02:30', end_time: '04:00'}]\n  location: America/New_York")
     before = local(NEW_YORK, 2026, 3, 8, 1, 0)
     assert next_change(early, before) == datetime(2026, 3, 8, 7, 0, tzinfo=UTC).timestamp()
     assert next_change(early, datetime(2026, 3, 8, 7, 0, tzinfo=UTC).timestamp()) == local(
-        NEW_YORK, 2026, 3, 8, 4, 0)
+        NEW_YORK, 2026, 3, 8, 4, 0
+    )
 
 
 def test_a_window_ending_in_the_repeated_hour_ends_at_its_second_pass() -> None:
     # New York, 1 November 2026: 01:00-02:00 happens twice (EDT, then EST). A window to
     # 01:30 is left at the first 01:30, entered again at 01:00 EST, left at 01:30 EST.
-    night = specs_of("- times: [{start_time: '00:00', end_time: '01:30'}]\n"
-                     "  location: America/New_York")
+    night = specs_of("- times: [{start_time: '00:00', end_time: '01:30'}]\n  location: America/New_York")
     midnight = local(NEW_YORK, 2026, 11, 1, 0, 0)
     first_exit = next_change(night, midnight)
     assert first_exit == local(NEW_YORK, 2026, 11, 1, 1, 30, fold=0)
@@ -310,25 +387,26 @@ def test_a_window_ending_in_the_repeated_hour_ends_at_its_second_pass() -> None:
 def test_a_short_dst_day_still_ends_the_night_at_local_eight() -> None:
     # Europe/Berlin, 29 March 2026 has 23 hours; the window ends at 08:00 local (06:00 UTC).
     berlin = ZoneInfo("Europe/Berlin")
-    night = specs_of("- times: [{start_time: '00:00', end_time: '08:00'}]\n"
-                     "  location: Europe/Berlin")
-    assert next_change(night, local(berlin, 2026, 3, 29, 0, 30)) == datetime(
-        2026, 3, 29, 6, 0, tzinfo=UTC).timestamp()
+    night = specs_of("- times: [{start_time: '00:00', end_time: '08:00'}]\n  location: Europe/Berlin")
+    assert (
+        next_change(night, local(berlin, 2026, 3, 29, 0, 30))
+        == datetime(2026, 3, 29, 6, 0, tzinfo=UTC).timestamp()
+    )
 
 
 def test_union_of_intervals_in_several_locations() -> None:
     # Shanghai's night and New York's night overlap; the union ends when both are over.
-    both = [*NIGHT, *specs_of("- times: [{start_time: '00:00', end_time: '06:00'}]\n"
-                              "  location: America/New_York")]
+    both = [
+        *NIGHT,
+        *specs_of("- times: [{start_time: '00:00', end_time: '06:00'}]\n  location: America/New_York"),
+    ]
     # 2026-03-03 07:00 Shanghai = 2026-03-02 18:00 New York: only Shanghai's night.
     start = local(SHANGHAI, 2026, 3, 3, 7, 0)
     assert next_change(both, start) == local(SHANGHAI, 2026, 3, 3, 8, 0)
     # Shanghai's next night starts at 22:00 (09:00 New York); New York's at 00:00 NY =
     # 13:00 Shanghai: the union is in force from 22:00 until New York's 06:00 (19:00).
-    assert next_change(both, local(SHANGHAI, 2026, 3, 3, 8, 0)) == local(
-        SHANGHAI, 2026, 3, 3, 13, 0)
-    assert next_change(both, local(SHANGHAI, 2026, 3, 3, 13, 0)) == local(
-        SHANGHAI, 2026, 3, 3, 19, 0)
+    assert next_change(both, local(SHANGHAI, 2026, 3, 3, 8, 0)) == local(SHANGHAI, 2026, 3, 3, 13, 0)
+    assert next_change(both, local(SHANGHAI, 2026, 3, 3, 13, 0)) == local(SHANGHAI, 2026, 3, 3, 19, 0)
 
 
 def test_no_change_within_the_horizon() -> None:
@@ -336,8 +414,10 @@ def test_no_change_within_the_horizon() -> None:
     assert next_change(always, local(SHANGHAI, 2026, 3, 3, 8, 0)) is None
     assert next_change([], 0.0) is None
     years = specs_of("- years: ['2026']")
-    assert next_change(years, datetime(2026, 12, 31, 23, 0, tzinfo=UTC).timestamp()) == datetime(
-        2027, 1, 1, tzinfo=UTC).timestamp()
+    assert (
+        next_change(years, datetime(2026, 12, 31, 23, 0, tzinfo=UTC).timestamp())
+        == datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+    )
 
 
 def test_config_errors_name_the_place() -> None:
@@ -357,10 +437,13 @@ receivers: [{name: r}]
     with pytest.raises(InvalidConfig) as caught:
         parse_config(text)
     problems = caught.value.problems
-    assert any(p.startswith("time_intervals[0].time_intervals[1].weekdays[0]: 'funday' is not "
-                            "a weekday") for p in problems), problems
-    assert any(p.startswith("route.mute_time_intervals[0]: unknown time interval 'nite'")
-               for p in problems), problems
+    assert any(
+        p.startswith("time_intervals[0].time_intervals[1].weekdays[0]: 'funday' is not a weekday")
+        for p in problems
+    ), problems
+    assert any(
+        p.startswith("route.mute_time_intervals[0]: unknown time interval 'nite'") for p in problems
+    ), problems
     assert len(problems) == 2, problems
 
 
@@ -375,18 +458,31 @@ receivers: [{name: r}]
     with pytest.raises(InvalidConfig) as caught:
         parse_config(text)
     assert caught.value.problems == [
-        "time_intervals[1].name: duplicate time interval name 'night' (first at "
-        "time_intervals[0])"]
+        "time_intervals[1].name: duplicate time interval name 'night' (first at time_intervals[0])"
+    ]
 
 
 # -- next_change against a minute-by-minute scan ------------------------------------------
 
-ZONES = [None, "Asia/Shanghai", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe",
-         "America/Santiago"]
+ZONES = [
+    None,
+    "Asia/Shanghai",
+    "America/New_York",
+    "Europe/Berlin",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+]
 # Instants near DST changes and month ends, where a shortcut would go wrong first.
-STARTS = ["2026-03-08T05:30:00+00:00", "2026-11-01T04:10:00+00:00", "2026-03-29T00:20:00+00:00",
-          "2026-10-25T00:40:00+00:00", "2026-04-04T14:50:00+00:00", "2026-02-27T21:00:00+00:00",
-          "2026-12-31T20:00:00+00:00", "2026-09-05T03:00:00+00:00"]
+STARTS = [
+    "2026-03-08T05:30:00+00:00",
+    "2026-11-01T04:10:00+00:00",
+    "2026-03-29T00:20:00+00:00",
+    "2026-10-25T00:40:00+00:00",
+    "2026-04-04T14:50:00+00:00",
+    "2026-02-27T21:00:00+00:00",
+    "2026-12-31T20:00:00+00:00",
+    "2026-09-05T03:00:00+00:00",
+]
 
 
 def random_spec(rng: random.Random) -> TimeIntervalSpec:
@@ -407,8 +503,9 @@ def random_spec(rng: random.Random) -> TimeIntervalSpec:
     def days() -> tuple[InclusiveRange, ...]:
         return (rng.choice([R(1, 1), R(-1, -1), R(-3, -1), R(27, 31), R(1, 15)]),)
 
-    return TimeIntervalSpec(times=maybe(times), weekdays=maybe(weekdays),
-                            days_of_month=maybe(days), location=rng.choice(ZONES))
+    return TimeIntervalSpec(
+        times=maybe(times), weekdays=maybe(weekdays), days_of_month=maybe(days), location=rng.choice(ZONES)
+    )
 
 
 def scanned_change(specs: list[TimeIntervalSpec], when: float, days: int) -> float | None:
@@ -435,34 +532,54 @@ def test_next_change_matches_a_minute_by_minute_scan(seed: int) -> None:
 
 # -- TestTimeMuteStage and TestTimeActiveStage (notify/mute_test.go), at the route -------
 
+
 def route_with(**names: tuple[str, ...]) -> Route:
-    return Route(id="0", receiver="r", group_by=(), group_by_all=False, group_wait=30,
-                 group_interval=300, repeat_interval=14400, matchers=(), continue_=False,
-                 routes=[], **names)
+    return Route(
+        id="0",
+        receiver="r",
+        group_by=(),
+        group_by_all=False,
+        group_wait=30,
+        group_interval=300,
+        repeat_interval=14400,
+        matchers=(),
+        continue_=False,
+        routes=[],
+        **names,
+    )
 
 
-@pytest.mark.parametrize(("now", "gate"), [
-    (datetime(2024, 1, 1, 0, 0, tzinfo=SYDNEY), "muted"),  # outside working hours
-    (datetime(2024, 1, 1, 9, 0, tzinfo=SYDNEY), "send"),  # during working hours
-    (datetime(2024, 1, 6, 10, 0, tzinfo=SYDNEY), "muted"),  # weekend
-    (datetime(2024, 1, 1, 10, 0, tzinfo=UTC), "muted"),  # 12pm UTC on a weekday
-    (datetime(2024, 1, 6, 10, 0, tzinfo=UTC), "muted"),  # 12pm UTC on a weekend
-])
+@pytest.mark.parametrize(
+    ("now", "gate"),
+    [
+        (datetime(2024, 1, 1, 0, 0, tzinfo=SYDNEY), "muted"),  # outside working hours
+        (datetime(2024, 1, 1, 9, 0, tzinfo=SYDNEY), "send"),  # during working hours
+        (datetime(2024, 1, 6, 10, 0, tzinfo=SYDNEY), "muted"),  # weekend
+        (datetime(2024, 1, 1, 10, 0, tzinfo=UTC), "muted"),  # 12pm UTC on a weekday
+        (datetime(2024, 1, 6, 10, 0, tzinfo=UTC), "muted"),  # 12pm UTC on a weekend
+    ],
+)
 def test_time_mute_stage(now: datetime, gate: str) -> None:
     route = route_with(mute_time_intervals=("evenings", "weekends"))
     assert route_gate(route, EVENINGS_AND_WEEKENDS, now.timestamp()) == gate
 
 
-WEEKDAYS = {"weekdays": [TimeIntervalSpec(weekdays=(R(1, 5),), times=(TimeRange(540, 1020),),
-                                          location="Australia/Sydney")]}
+WEEKDAYS = {
+    "weekdays": [
+        TimeIntervalSpec(weekdays=(R(1, 5),), times=(TimeRange(540, 1020),), location="Australia/Sydney")
+    ]
+}
 
 
-@pytest.mark.parametrize(("now", "gate"), [
-    (datetime(2024, 1, 1, 0, 0, tzinfo=SYDNEY), "inactive"),  # outside working hours
-    (datetime(2024, 1, 1, 9, 0, tzinfo=SYDNEY), "send"),  # during working hours
-    (datetime(2024, 1, 6, 10, 0, tzinfo=SYDNEY), "inactive"),  # weekend
-    (datetime(2024, 1, 6, 10, 0, tzinfo=UTC), "inactive"),  # 12pm UTC
-])
+@pytest.mark.parametrize(
+    ("now", "gate"),
+    [
+        (datetime(2024, 1, 1, 0, 0, tzinfo=SYDNEY), "inactive"),  # outside working hours
+        (datetime(2024, 1, 1, 9, 0, tzinfo=SYDNEY), "send"),  # during working hours
+        (datetime(2024, 1, 6, 10, 0, tzinfo=SYDNEY), "inactive"),  # weekend
+        (datetime(2024, 1, 6, 10, 0, tzinfo=UTC), "inactive"),  # 12pm UTC
+    ],
+)
 def test_time_active_stage(now: datetime, gate: str) -> None:
     route = route_with(active_time_intervals=("weekdays",))
     assert route_gate(route, WEEKDAYS, now.timestamp()) == gate
@@ -472,9 +589,18 @@ def test_inactive_comes_before_muted_and_both_before_held() -> None:
     # Alertmanager runs TimeActiveStage, then TimeMuteStage; relay's hold comes last.
     intervals = {**EVENINGS_AND_WEEKENDS, **WEEKDAYS}
     saturday = datetime(2024, 1, 6, 10, 0, tzinfo=SYDNEY).timestamp()
-    both = route_with(active_time_intervals=("weekdays",), mute_time_intervals=("weekends",),
-                      hold_time_intervals=("weekends",))
+    both = route_with(
+        active_time_intervals=("weekdays",),
+        mute_time_intervals=("weekends",),
+        hold_time_intervals=("weekends",),
+    )
     assert route_gate(both, intervals, saturday) == "inactive"
-    assert route_gate(route_with(mute_time_intervals=("weekends",),
-                                 hold_time_intervals=("weekends",)), intervals, saturday) == "muted"
+    assert (
+        route_gate(
+            route_with(mute_time_intervals=("weekends",), hold_time_intervals=("weekends",)),
+            intervals,
+            saturday,
+        )
+        == "muted"
+    )
     assert route_gate(route_with(hold_time_intervals=("weekends",)), intervals, saturday) == "held"

@@ -16,7 +16,15 @@ from relay.templating.engine import Renderer, RenderSettings, TemplateCatalogue
 
 #: Modules under relay.channels, in the order their keys appear in docs and listings.
 CHANNEL_MODULES = (
-    "log", "email", "slack", "wecom", "dingtalk", "feishu", "webhook", "msteams", "telegram",
+    "log",
+    "email",
+    "slack",
+    "wecom",
+    "dingtalk",
+    "feishu",
+    "webhook",
+    "msteams",
+    "telegram",
 )
 
 

@@ -129,7 +129,11 @@ class Preview:
 
 
 def parts_preview(
-    kind: str, bodies: list[Any], sizes: list[int], limit: int | None, unit: str,
+    kind: str,
+    bodies: list[Any],
+    sizes: list[int],
+    limit: int | None,
+    unit: str,
     noun: str = "message",
 ) -> Preview:
     """The Preview of a channel that posts JSON bodies: all of them, indented."""
@@ -247,8 +251,13 @@ class Notifier(abc.ABC):
         bodies = self.digest_bodies(digest)
         if all(isinstance(b, str) for b in bodies):
             sizes = [len(b.encode("utf-8")) for b in bodies]
-            return Preview(text="\n\n".join(bodies), parts=list(bodies), sizes=sizes, unit="bytes",
-                           note=f"{kind} digest: {len(bodies)} part{'s' if len(bodies) != 1 else ''}")
+            return Preview(
+                text="\n\n".join(bodies),
+                parts=list(bodies),
+                sizes=sizes,
+                unit="bytes",
+                note=f"{kind} digest: {len(bodies)} part{'s' if len(bodies) != 1 else ''}",
+            )
         return parts_preview(f"{kind} digest", bodies, [], None, "", noun="part")
 
     def rendered(self, message: M, render: Callable[[M], list[Any]]) -> list[Any]:

@@ -44,12 +44,17 @@ SECURITY = 310000
 #: What 310000 means, by the words in DingTalk's errmsg (one code for three settings).
 _SECURITY_HINTS = (
     ("sign", "加签: check secret, and that this host's clock is within an hour of DingTalk's"),
-    ("keyword", "关键词: every message must contain one of the robot's keywords (see "
-                "docs/channels.md for words every relay message has)"),
+    (
+        "keyword",
+        "关键词: every message must contain one of the robot's keywords (see "
+        "docs/channels.md for words every relay message has)",
+    ),
     ("ip", "IP 地址（段）: add the address relay connects from to the robot's list"),
 )
-_TOO_LONG = "the body is over 20,000 bytes: relay splits its own messages, so a custom " \
-            "template that is not additive got here"
+_TOO_LONG = (
+    "the body is over 20,000 bytes: relay splits its own messages, so a custom "
+    "template that is not additive got here"
+)
 _MOBILE = re.compile(r"^\+?[0-9][0-9-]{4,19}$")
 _USERID = re.compile(r"^[A-Za-z0-9_.$-]{1,64}$")
 #: Markdown punctuation that formats inline (values are put on one line, after a prefix).
@@ -93,8 +98,7 @@ class DingTalkConfig(WebhookOrTokenConfig):
     mention_label: str | None = None
     rate_limit_per_minute: float = Field(default=PER_MINUTE, gt=0, le=PER_MINUTE)
 
-    _full_url = secret_url_check("webhook_url",
-                                 f"must be a full URL ({DINGTALK_API_URL}?access_token=...)")
+    _full_url = secret_url_check("webhook_url", f"must be a full URL ({DINGTALK_API_URL}?access_token=...)")
 
     @field_validator("webhook_url")
     @classmethod
@@ -112,8 +116,10 @@ class DingTalkConfig(WebhookOrTokenConfig):
             raise ValueError("is empty")
         if text is not None and ("://" in text or "access_token=" in text):
             found = dict(parse_qsl(urlsplit(text).query)).get("access_token", "")
-            raise ValueError(f"is a URL: set the value after access_token= ({len(found)} "
-                             "characters), or set webhook_url instead")
+            raise ValueError(
+                f"is a URL: set the value after access_token= ({len(found)} "
+                "characters), or set webhook_url instead"
+            )
         return value
 
     @field_validator("api_url")
@@ -137,15 +143,18 @@ def dingtalk_check(answer: Answer) -> DeliveryError | None:
     """errcode 0 delivered; 130101 retried once the robot's block is over; 310000 (security
     settings) and every other code permanent, 310000 and "too long" with relay's hint."""
     error = errcode_check(
-        "errcode", "errmsg", retryable={THROTTLED: BLOCKED_FOR}, what="DingTalk robot",
-        throttled=frozenset({THROTTLED}), explain={460101: _TOO_LONG, 101002: _TOO_LONG},
+        "errcode",
+        "errmsg",
+        retryable={THROTTLED: BLOCKED_FOR},
+        what="DingTalk robot",
+        throttled=frozenset({THROTTLED}),
+        explain={460101: _TOO_LONG, 101002: _TOO_LONG},
     )(answer)
     if isinstance(error, PermanentError) and error.reason == f"errcode_{SECURITY}":
         words = str(answer.data.get("errmsg") or "").lower()
         hints = [hint for key, hint in _SECURITY_HINTS if key in words]
         hint = "; ".join(hints or [hint for _, hint in _SECURITY_HINTS])
-        return PermanentError(error.reason, f"{error.message} (the robot's 安全设置 refused "
-                                            f"it: {hint})")
+        return PermanentError(error.reason, f"{error.message} (the robot's 安全设置 refused it: {hint})")
     return error
 
 
@@ -155,8 +164,9 @@ class DingTalkNotifier(PostingNotifier[DingTalkConfig]):
     throttle_block = BLOCKED_FOR
     limit = BODY_LIMIT
 
-    def __init__(self, config: DingTalkConfig, ctx: NotifierContext,
-                 now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: DingTalkConfig, ctx: NotifierContext, now: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(config, ctx)
         self._now = now  # the signature's timestamp; tests pin it
         self._url = config.url
@@ -169,8 +179,7 @@ class DingTalkNotifier(PostingNotifier[DingTalkConfig]):
         config's, then ``mention_label`` values of the firing alerts; nobody when no alert
         is firing. Only the config pings everyone."""
         n, cfg = message.notification, self._cfg
-        mobiles, userids = mentions(n, cfg.mention_label, _mention_kind, cfg.at_mobiles,
-                                    cfg.at_user_ids)
+        mobiles, userids = mentions(n, cfg.mention_label, _mention_kind, cfg.at_mobiles, cfg.at_user_ids)
         found = {"atMobiles": mobiles, "atUserIds": userids, "isAtAll": cfg.at_all and bool(n.firing)}
         at: dict[str, Any] = {key: value for key, value in found.items() if value}
         # DingTalk pings a mobile or userid of markdown only where "@<it>" is in the text.
@@ -179,8 +188,12 @@ class DingTalkNotifier(PostingNotifier[DingTalkConfig]):
         title = _title(render((), False))
         # The first part also carries the mentions: every part is split with room for them.
         reserve = json_bytes({"at": at}) + len(json.dumps(suffix, ensure_ascii=False)) if at else 0
-        texts = split_rendered(render, len(n.alerts), BODY_LIMIT - reserve,
-                               measure=lambda text: json_bytes(self._body(text, title)))
+        texts = split_rendered(
+            render,
+            len(n.alerts),
+            BODY_LIMIT - reserve,
+            measure=lambda text: json_bytes(self._body(text, title)),
+        )
         bodies = [self._body(text, title) for text in texts]
         if at:
             bodies[0] = {**self._body(texts[0] + suffix, title), "at": at}
@@ -194,12 +207,24 @@ class DingTalkNotifier(PostingNotifier[DingTalkConfig]):
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
         """The digest in this robot's msgtype, split between groups to the body limit. A
         digest mentions nobody: the groups' own messages wake people."""
-        first = render_digest(self._ctx.renderer, "dingtalk.digest", digest,
-                              locale=self._locale, limit=None, msgtype=self._cfg.msgtype)[0]
+        first = render_digest(
+            self._ctx.renderer,
+            "dingtalk.digest",
+            digest,
+            locale=self._locale,
+            limit=None,
+            msgtype=self._cfg.msgtype,
+        )[0]
         title = _title(first)
-        texts = render_digest(self._ctx.renderer, "dingtalk.digest", digest, locale=self._locale,
-                              limit=BODY_LIMIT, msgtype=self._cfg.msgtype,
-                              measure=lambda text: json_bytes(self._body(text, title)))
+        texts = render_digest(
+            self._ctx.renderer,
+            "dingtalk.digest",
+            digest,
+            locale=self._locale,
+            limit=BODY_LIMIT,
+            msgtype=self._cfg.msgtype,
+            measure=lambda text: json_bytes(self._body(text, title)),
+        )
         return [self._body(text, title) for text in texts]
 
     async def _post(self, body: dict[str, Any]) -> None:
@@ -210,8 +235,15 @@ class DingTalkNotifier(PostingNotifier[DingTalkConfig]):
             url += f"{'&' if '?' in url else '?'}timestamp={stamp}&sign={sign}"
             secrets = [*secrets, sign]
         await call(
-            self._ctx.http, "POST", url, what="DingTalk robot", request_timeout=self._ctx.timeout,
-            secrets=secrets, check=dingtalk_check, expect_json=True, content=compact_json(body),
+            self._ctx.http,
+            "POST",
+            url,
+            what="DingTalk robot",
+            request_timeout=self._ctx.timeout,
+            secrets=secrets,
+            check=dingtalk_check,
+            expect_json=True,
+            content=compact_json(body),
             headers={"Content-Type": "application/json; charset=utf-8"},
         )
 
@@ -234,7 +266,8 @@ def _title(header: str) -> str:
 
 CHANNELS = (
     Channel(
-        "dingtalk", DingTalkConfig,
+        "dingtalk",
+        DingTalkConfig,
         templates=("dingtalk.markdown", "dingtalk.text", "dingtalk.digest"),
         preview_settings={"access_token": "preview"},
         filters={"dingtalk_escape": dingtalk_escape},

@@ -30,8 +30,7 @@ if TYPE_CHECKING:
 
 # Headers relay owns: the MIME structure and the threading ids.
 _RESERVED_HEADERS = frozenset(
-    {"content-type", "content-transfer-encoding", "mime-version", "message-id",
-     "in-reply-to", "references"}
+    {"content-type", "content-transfer-encoding", "mime-version", "message-id", "in-reply-to", "references"}
 )
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII without ':' (RFC 5322 ftext)
 
@@ -157,10 +156,10 @@ class EmailNotifier(Notifier):
         for name, value in cfg.headers.items():
             del mail[name]
             mail[name] = value
-        mail.set_content(self._renderer.render("email.txt", n, locale=self._locale),
-                         charset="utf-8")
-        mail.add_alternative(self._renderer.render("email.html", n, locale=self._locale),
-                             subtype="html", charset="utf-8")
+        mail.set_content(self._renderer.render("email.txt", n, locale=self._locale), charset="utf-8")
+        mail.add_alternative(
+            self._renderer.render("email.html", n, locale=self._locale), subtype="html", charset="utf-8"
+        )
         return mail
 
     def preview(self, message: Message) -> Preview:
@@ -180,8 +179,7 @@ class EmailNotifier(Notifier):
     def digest_bodies(self, digest: Digest) -> list[str]:
         from relay.templating.digest import render_digest
 
-        return render_digest(self._renderer, "email.digest", digest, locale=self._locale,
-                             limit=None)
+        return render_digest(self._renderer, "email.digest", digest, locale=self._locale, limit=None)
 
     def compose_digest(self, message: DigestMessage) -> EmailMessage:
         text = self.digest_bodies(message.digest)[0]
@@ -214,8 +212,7 @@ class EmailNotifier(Notifier):
                 hostname=cfg.host,
                 port=cfg.port,
                 username=cfg.auth_username,
-                password=(cfg.auth_password.get_secret_value()
-                          if cfg.auth_password is not None else None),
+                password=(cfg.auth_password.get_secret_value() if cfg.auth_password is not None else None),
                 local_hostname=cfg.hello,
                 timeout=self._timeout,
                 use_tls=use_tls,
@@ -288,10 +285,14 @@ def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
 
 CHANNELS = (
     Channel(
-        "email", EmailConfig,
+        "email",
+        EmailConfig,
         templates=("email.subject", "email.txt", "email.html", "email.digest"),
-        preview_settings={"to": ["ops@example.com"], "from": "relay@example.com",
-                          "smarthost": "smtp.example.com:587"},
+        preview_settings={
+            "to": ["ops@example.com"],
+            "from": "relay@example.com",
+            "smarthost": "smtp.example.com:587",
+        },
         single_line=("email.subject",),
         template_keys=("subject",),
     ),

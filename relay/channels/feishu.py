@@ -48,31 +48,44 @@ BODY_LIMIT = 20_000
 SIGN_RESERVE = 96
 #: A link this long goes first when an alert does not fit a card (URL bytes).
 LONG_URL = 2048
-COLORS = {"critical": "red", "error": "red", "page": "red", "warning": "orange",
-          "warn": "orange"}
+COLORS = {"critical": "red", "error": "red", "page": "red", "warning": "orange", "warn": "orange"}
 #: code -> relay's hint on what to change.
 EXPLAIN = {
     19021: "the signature did not match or its timestamp is over an hour off: check secret "
-           "(签名校验) and this host's clock",
+    "(签名校验) and this host's clock",
     19022: "this host's IP is not in the bot's IP whitelist (IP 白名单)",
     19024: "the message has none of the bot's keywords (自定义关键词): add one to the "
-           "templates, or remove the keyword setting",
+    "templates, or remove the keyword setting",
     19036: "the card is too large",
-    11246: "an @-mentioned user id is not valid in this group: check at_user_ids and "
-           "mention_label values",
+    11246: "an @-mentioned user id is not valid in this group: check at_user_ids and mention_label values",
 }
 _THROTTLED = frozenset({11232, 9499})
-_CHECK = errcode_check("code", "msg", retryable={11232: None, 9499: None}, what="Feishu bot",
-                       reason_prefix="code", explain=EXPLAIN, throttled=_THROTTLED)
+_CHECK = errcode_check(
+    "code",
+    "msg",
+    retryable={11232: None, 9499: None},
+    what="Feishu bot",
+    reason_prefix="code",
+    explain=EXPLAIN,
+    throttled=_THROTTLED,
+)
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: Characters that are markup in lark_md (tags, links, emphasis, code, headings), as the
 #: numeric entities Feishu cards display as the characters themselves.
 _LARK_MD = {c: f"&#{ord(c)};" for c in "&<>\\`*_~[]()#"}
 _UI = {
-    "en": {"graph": "Graph", "runbook": "Runbook", "silence": "Silence",
-           "more": "… and {n} more alerts not shown"},
-    "zh-CN": {"graph": "查看图表", "runbook": "处理手册", "silence": "静默",
-              "more": "……另有 {n} 条告警未显示"},
+    "en": {
+        "graph": "Graph",
+        "runbook": "Runbook",
+        "silence": "Silence",
+        "more": "… and {n} more alerts not shown",
+    },
+    "zh-CN": {
+        "graph": "查看图表",
+        "runbook": "处理手册",
+        "silence": "静默",
+        "more": "……另有 {n} 条告警未显示",
+    },
 }
 
 
@@ -109,15 +122,17 @@ class FeishuConfig(ChannelConfig):
     rate_limit_per_second: int = Field(default=5, ge=1)
 
     _absolute_url = secret_url_check(
-        "webhook_url", f"must be a full URL starting with https://{FEISHU_HOSTS[0]}{HOOK_PATH}...")
+        "webhook_url", f"must be a full URL starting with https://{FEISHU_HOSTS[0]}{HOOK_PATH}..."
+    )
 
     @field_validator("at_user_ids")
     @classmethod
     def _user_ids(cls, value: list[str]) -> list[str]:
         bad = [v for v in value if not _USER_ID.match(v) or v == "all"]
         if bad:
-            raise ValueError(f"not open_id/user_id values: {', '.join(bad)[:200]} (use "
-                             "at_all: true to mention everyone)")
+            raise ValueError(
+                f"not open_id/user_id values: {', '.join(bad)[:200]} (use at_all: true to mention everyone)"
+            )
         return value
 
     def config_warnings(self) -> list[tuple[str, str]]:
@@ -126,9 +141,14 @@ class FeishuConfig(ChannelConfig):
         parts = urlsplit(self.webhook_url.get_secret_value())
         if parts.hostname in FEISHU_HOSTS and parts.path.startswith(HOOK_PATH):
             return []
-        return [("webhook_url", f"not a Feishu or Lark bot hook (https://{FEISHU_HOSTS[0]}"
-                                f"{HOOK_PATH}... or https://{FEISHU_HOSTS[1]}{HOOK_PATH}...); "
-                                "fine for a proxy or a private deployment")]
+        return [
+            (
+                "webhook_url",
+                f"not a Feishu or Lark bot hook (https://{FEISHU_HOSTS[0]}"
+                f"{HOOK_PATH}... or https://{FEISHU_HOSTS[1]}{HOOK_PATH}...); "
+                "fine for a proxy or a private deployment",
+            )
+        ]
 
     def build(self, ctx: NotifierContext) -> FeishuNotifier:
         return FeishuNotifier(self, ctx)
@@ -147,8 +167,10 @@ def feishu_check(answer: Answer) -> DeliveryError | None:
     if isinstance(data, dict) and data.get("code") == 9499:
         words = str(data.get("msg") or "")
         if not re.search(r"too many|frequen|limit", words, re.I):
-            return PermanentError("code_9499", f"Feishu bot: code 9499: {words} (the body "
-                                               "was refused as malformed or over 20 KB)")
+            return PermanentError(
+                "code_9499",
+                f"Feishu bot: code 9499: {words} (the body was refused as malformed or over 20 KB)",
+            )
     return _CHECK(answer)
 
 
@@ -165,8 +187,10 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
         self._secrets = [*config.secrets(), *url_secret_parts(self._url)]
         self.noun = "card" if config.msgtype == "interactive" else "part"
         self.rate_limit_key = destination_key("feishu", self._url)
-        self.rate_limits = (Rate(config.rate_limit_per_second, 1.0),
-                            Rate.per_minute(config.rate_limit_per_minute))
+        self.rate_limits = (
+            Rate(config.rate_limit_per_second, 1.0),
+            Rate.per_minute(config.rate_limit_per_minute),
+        )
 
     def mentions(self, n: Notification) -> list[str]:
         """Ids to @: the configured ones, then ``mention_label`` values of firing alerts
@@ -189,8 +213,7 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
             return json_bytes(_text(text))
 
         limit = BODY_LIMIT - SIGN_RESERVE - measure(suffix) + measure("")
-        texts = split_rendered(self.render_alerts("feishu.text", n), len(n.alerts), limit,
-                               measure=measure)
+        texts = split_rendered(self.render_alerts("feishu.text", n), len(n.alerts), limit, measure=measure)
         texts[0] += suffix
         return [_text(t) for t in texts]
 
@@ -209,23 +232,38 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
         ids = self.mentions(n)
         at = [_div(" ".join(f"<at id={i}></at>" for i in ids))] if ids else []
         limit = BODY_LIMIT - SIGN_RESERVE - (json_bytes(at) if at else 0)
-        cards = split_rendered(card, len(n.alerts), limit, measure=json_bytes, cut=_cut_card,
-                               mark=mark_at("card", "header", "title", "content"))
+        cards = split_rendered(
+            card,
+            len(n.alerts),
+            limit,
+            measure=json_bytes,
+            cut=_cut_card,
+            mark=mark_at("card", "header", "title", "content"),
+        )
         cards[0]["card"]["elements"] += at
         return cards
 
     def _alert_elements(self, n: Notification, a: Alert) -> list[dict[str, Any]]:
         text = self._ctx.renderer.render("feishu.alert", n, locale=self._locale, alert=a)
         ui = _UI[self._locale]
-        links = [("graph", http_url(a.generatorURL)),
-                 ("runbook", http_url(a.annotations.get("runbook_url"))),
-                 ("silence", http_url(alert_silence_url(a, n.external_url))
-                  if a.status == "firing" else "")]
-        buttons = [{"tag": "button", "type": "danger" if key == "silence" else "default",
-                    "text": {"tag": "plain_text", "content": ui[key]}, "url": url}
-                   for key, url in links if url]
+        links = [
+            ("graph", http_url(a.generatorURL)),
+            ("runbook", http_url(a.annotations.get("runbook_url"))),
+            ("silence", http_url(alert_silence_url(a, n.external_url)) if a.status == "firing" else ""),
+        ]
+        buttons = [
+            {
+                "tag": "button",
+                "type": "danger" if key == "silence" else "default",
+                "text": {"tag": "plain_text", "content": ui[key]},
+                "url": url,
+            }
+            for key, url in links
+            if url
+        ]
         return [_div(text or lark_md(a.labels.get("alertname", "alert")))] + (
-            [{"tag": "action", "actions": buttons}] if buttons else [])
+            [{"tag": "action", "actions": buttons}] if buttons else []
+        )
 
     def body_size(self, body: dict[str, Any]) -> int:
         return json_bytes(body) + (SIGN_RESERVE if self._secret else 0)
@@ -242,9 +280,15 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
             title, _, rest = text.partition("\n")
             return _card(color, title, [_div(rest.strip())])
 
-        texts = render_digest(self._ctx.renderer, "feishu.digest", digest, locale=self._locale,
-                              limit=BODY_LIMIT - SIGN_RESERVE, msgtype=msgtype,
-                              measure=lambda text: json_bytes(body(text)))
+        texts = render_digest(
+            self._ctx.renderer,
+            "feishu.digest",
+            digest,
+            locale=self._locale,
+            limit=BODY_LIMIT - SIGN_RESERVE,
+            msgtype=msgtype,
+            measure=lambda text: json_bytes(body(text)),
+        )
         return [body(text) for text in texts]
 
     # -- sending -----------------------------------------------------------------------
@@ -256,8 +300,10 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
             if exc.reason != "code_19021":
                 raise
             if self._secret is None:
-                raise PermanentError(exc.reason, exc.message.replace(
-                    EXPLAIN[19021], "the bot has 签名校验 (signature) on: set secret")) from None
+                raise PermanentError(
+                    exc.reason,
+                    exc.message.replace(EXPLAIN[19021], "the bot has 签名校验 (signature) on: set secret"),
+                ) from None
             # A timestamp more than an hour off is refused: sign afresh, once, right away.
             await self._call(body)
 
@@ -266,11 +312,18 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
             timestamp = int(self._ctx.renderer.now().timestamp())
             body = {**body, "timestamp": str(timestamp), "sign": sign(timestamp, self._secret)}
         # Sent as measured: compact UTF-8 JSON, whatever the HTTP client's defaults.
-        await call(self._ctx.http, "POST", self._url, what="Feishu bot",
-                   request_timeout=self._ctx.timeout, secrets=self._secrets,
-                   content=compact_json(body),
-                   headers={"Content-Type": "application/json; charset=utf-8"},
-                   check=feishu_check, expect_json=True)
+        await call(
+            self._ctx.http,
+            "POST",
+            self._url,
+            what="Feishu bot",
+            request_timeout=self._ctx.timeout,
+            secrets=self._secrets,
+            content=compact_json(body),
+            headers={"Content-Type": "application/json; charset=utf-8"},
+            check=feishu_check,
+            expect_json=True,
+        )
 
 
 _HR: dict[str, Any] = {"tag": "hr"}
@@ -282,8 +335,10 @@ def _text(text: str) -> dict[str, Any]:
 
 def _card(color: str, title: str, elements: list[dict[str, Any]]) -> dict[str, Any]:
     header = {"template": color, "title": {"tag": "plain_text", "content": title}}
-    return {"msg_type": "interactive",
-            "card": {"config": {"wide_screen_mode": True}, "header": header, "elements": elements}}
+    return {
+        "msg_type": "interactive",
+        "card": {"config": {"wide_screen_mode": True}, "header": header, "elements": elements},
+    }
 
 
 def _mention_kind(item: str) -> int | None:
@@ -312,8 +367,10 @@ def _cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
     never inside an entity), then the rest of its buttons."""
     cut = copy.deepcopy(body)
     elements = cut["card"]["elements"]
-    buttons = sorted((b for e in elements if e.get("tag") == "action" for b in e["actions"]),
-                     key=lambda b: -nbytes(b["url"]))
+    buttons = sorted(
+        (b for e in elements if e.get("tag") == "action" for b in e["actions"]),
+        key=lambda b: -nbytes(b["url"]),
+    )
     for button in buttons:
         if json_bytes(cut) <= budget or nbytes(button["url"]) < LONG_URL:
             break
@@ -338,7 +395,8 @@ def _cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
 
 CHANNELS = (
     Channel(
-        "feishu", FeishuConfig,
+        "feishu",
+        FeishuConfig,
         templates=("feishu.title", "feishu.alert", "feishu.text", "feishu.digest"),
         preview_settings={"webhook_url": f"https://{FEISHU_HOSTS[0]}{HOOK_PATH}preview"},
         single_line=("feishu.title",),

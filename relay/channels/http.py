@@ -84,9 +84,7 @@ def transport_error(exc: httpx.TransportError, what: str, timeout: float) -> Ret
 def error_redacted(error: DeliveryError, secrets: Sequence[str]) -> DeliveryError:
     message = redact(error.message, list(secrets))
     if isinstance(error, RetryableError):
-        return RetryableError(
-            error.reason, message, retry_after=error.retry_after, throttled=error.throttled
-        )
+        return RetryableError(error.reason, message, retry_after=error.retry_after, throttled=error.throttled)
     return PermanentError(error.reason, message)
 
 
@@ -114,7 +112,11 @@ async def call(
     """
     try:
         async with http.stream(
-            method, url, json=json, content=content, headers=headers,
+            method,
+            url,
+            json=json,
+            content=content,
+            headers=headers,
             auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
             timeout=request_timeout,
         ) as response:
@@ -135,8 +137,7 @@ async def call(
         error = status_error(answer, what)
     if error is None and expect_json and not isinstance(data, dict):
         words = " ".join(text.split())[:200]
-        error = RetryableError("bad_response", f"{what}: HTTP {answer.status}, not a JSON "
-                                               f"object: {words}")
+        error = RetryableError("bad_response", f"{what}: HTTP {answer.status}, not a JSON object: {words}")
     if error is not None:
         raise error_redacted(error, secrets)
     return answer
@@ -190,9 +191,7 @@ def errcode_check(
             message += f" ({hint})"
         reason = f"{reason_prefix}_{code}"
         if code in retryable:
-            return RetryableError(
-                reason, message, retry_after=retryable[code], throttled=code in throttled
-            )
+            return RetryableError(reason, message, retry_after=retryable[code], throttled=code in throttled)
         return PermanentError(reason, message)
 
     return check

@@ -65,11 +65,18 @@ class LogNotifier(Notifier):
     async def send_digest(self, message: DigestMessage) -> Delivery:
         digest = message.digest
         text = self.digest_bodies(digest)[0]
-        logger.log(self._level, text, extra={
-            "job_id": message.job_id, "receiver": digest.receiver,
-            "integration": message.integration, "digest": digest.kind,
-            "groups": digest.groups, "alerts": digest.alerts,
-        })
+        logger.log(
+            self._level,
+            text,
+            extra={
+                "job_id": message.job_id,
+                "receiver": digest.receiver,
+                "integration": message.integration,
+                "digest": digest.kind,
+                "groups": digest.groups,
+                "alerts": digest.alerts,
+            },
+        )
         return Delivery(sent=[text])
 
 

@@ -17,7 +17,9 @@ _SPLIT = re.compile(r"[\s,;|]+")
 
 
 def mentions(
-    n: Notification, label: str | None, classify: Callable[[str], int | None],
+    n: Notification,
+    label: str | None,
+    classify: Callable[[str], int | None],
     *static: Sequence[str],
 ) -> list[list[str]]:
     """One list per kind of mention, each without repeats: ``static[k]`` first, then the

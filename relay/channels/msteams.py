@@ -36,19 +36,32 @@ BODY_LIMIT = 28_000
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 COLORS = {"firing": "Attention", "resolved": "Good"}
 #: An alert's heading by severity (resolved: Good; anything else: Default).
-SEVERITY_COLORS = {"critical": "Attention", "error": "Attention", "page": "Attention",
-                   "warning": "Warning", "warn": "Warning"}
+SEVERITY_COLORS = {
+    "critical": "Attention",
+    "error": "Attention",
+    "page": "Attention",
+    "warning": "Warning",
+    "warn": "Warning",
+}
 #: Button titles and the "and N more" note, by locale.
 WORDS = {
-    "en": {"graph": "📈 Graph", "silence": "🔕 Silence", "runbook": "📖 Runbook",
-           "more": "… and {n} more not shown"},
-    "zh-CN": {"graph": "📈 查看图表", "silence": "🔕 静默", "runbook": "📖 处理手册",
-              "more": "……另有 {n} 条告警未显示"},
+    "en": {
+        "graph": "📈 Graph",
+        "silence": "🔕 Silence",
+        "runbook": "📖 Runbook",
+        "more": "… and {n} more not shown",
+    },
+    "zh-CN": {
+        "graph": "📈 查看图表",
+        "silence": "🔕 静默",
+        "runbook": "📖 处理手册",
+        "more": "……另有 {n} 条告警未显示",
+    },
 }
 #: HTTP status -> relay's hint on what to change (Teams' own words are kept too).
 HINTS = {
     400: "the workflow refused the card: its trigger must be 'When a Teams webhook request "
-         "is received' and the flow must post the card it receives",
+    "is received' and the flow must post the card it receives",
     401: "the URL's sig= is wrong or the workflow only accepts signed-in callers",
     403: "the workflow's trigger does not allow anonymous calls ('Who can trigger: Anyone')",
     404: "the workflow was deleted or the URL is incomplete: copy it again from the trigger",
@@ -64,14 +77,20 @@ class MSTeamsConfig(ChannelConfig):
 
     webhook_url: SecretStr
 
-    _absolute_url = secret_url_check("webhook_url", "must be the workflow's full URL (https://"
-                                                    "...logic.azure.com/workflows/...&sig=...)")
+    _absolute_url = secret_url_check(
+        "webhook_url", "must be the workflow's full URL (https://...logic.azure.com/workflows/...&sig=...)"
+    )
 
     def config_warnings(self) -> list[tuple[str, str]]:
         url = self.webhook_url.get_secret_value()
         if any(marker in url for marker in _RETIRED):
-            return [("webhook_url", "is an Office 365 connector URL; connectors are retired: "
-                                    "create a Workflow and use its URL (docs/channels.md)")]
+            return [
+                (
+                    "webhook_url",
+                    "is an Office 365 connector URL; connectors are retired: "
+                    "create a Workflow and use its URL (docs/channels.md)",
+                )
+            ]
         return []
 
     def secrets(self) -> list[str]:
@@ -102,10 +121,17 @@ def teams_check(answer: Answer) -> DeliveryError | None:
 
 def message_of(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     """The message Workflows takes: one attachment, an Adaptive Card 1.4 of ``blocks``."""
-    card = {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-            "version": "1.4", "msteams": {"width": "Full"}, "body": blocks}
-    return {"type": "message",
-            "attachments": [{"contentType": CARD_TYPE, "contentUrl": None, "content": card}]}
+    card = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.4",
+        "msteams": {"width": "Full"},
+        "body": blocks,
+    }
+    return {
+        "type": "message",
+        "attachments": [{"contentType": CARD_TYPE, "contentUrl": None, "content": card}],
+    }
 
 
 #: The card with " (index/total)" after its title.
@@ -113,8 +139,14 @@ mark_card = mark_at("attachments", 0, "content", "body", 0, "text")
 
 
 def title_block(text: str, color: str) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": text, "size": "Large", "weight": "Bolder", "color": color,
-            "wrap": True}
+    return {
+        "type": "TextBlock",
+        "text": text,
+        "size": "Large",
+        "weight": "Bolder",
+        "color": color,
+        "wrap": True,
+    }
 
 
 def cut_card(body: dict[str, Any], budget: int) -> dict[str, Any]:
@@ -167,10 +199,18 @@ class MSTeamsNotifier(PostingNotifier[MSTeamsConfig]):
         title, _, subtitle = render("msteams.title", n, locale=self._locale).partition("\n")
         head = [title_block(title.strip() or "alert", COLORS[n.status])]
         if subtitle.strip():
-            head.append({"type": "TextBlock", "text": subtitle.strip(), "isSubtle": True,
-                         "spacing": "None", "wrap": True})
-        alerts = [self._alert(n, a, render("msteams.alert", n, locale=self._locale, alert=a))
-                  for a in n.alerts]
+            head.append(
+                {
+                    "type": "TextBlock",
+                    "text": subtitle.strip(),
+                    "isSubtle": True,
+                    "spacing": "None",
+                    "wrap": True,
+                }
+            )
+        alerts = [
+            self._alert(n, a, render("msteams.alert", n, locale=self._locale, alert=a)) for a in n.alerts
+        ]
         words = WORDS[self._locale]
         more = words["more"].format(n=n.truncated_alerts) if n.truncated_alerts else ""
 
@@ -180,8 +220,9 @@ class MSTeamsNotifier(PostingNotifier[MSTeamsConfig]):
                 body.append({"type": "TextBlock", "text": more, "isSubtle": True, "wrap": True})
             return message_of(copy.deepcopy(body))
 
-        return split_rendered(card, len(n.alerts), BODY_LIMIT, measure=json_bytes,
-                              cut=cut_card, mark=mark_card)
+        return split_rendered(
+            card, len(n.alerts), BODY_LIMIT, measure=json_bytes, cut=cut_card, mark=mark_card
+        )
 
     def _alert(self, n: Notification, alert: Alert, text: str) -> dict[str, Any]:
         """A container: the heading, the facts, the links."""
@@ -192,21 +233,28 @@ class MSTeamsNotifier(PostingNotifier[MSTeamsConfig]):
             name, sep, value = line.partition(": ")
             facts.append({"title": name, "value": value} if sep else {"title": "", "value": line})
         items: list[dict[str, Any]] = [
-            {"type": "TextBlock", "text": heading, "weight": "Bolder", "wrap": True,
-             "color": "Good" if alert.status == "resolved" else
-             SEVERITY_COLORS.get(alert.labels.get("severity", "").lower(), "Default")},
+            {
+                "type": "TextBlock",
+                "text": heading,
+                "weight": "Bolder",
+                "wrap": True,
+                "color": "Good"
+                if alert.status == "resolved"
+                else SEVERITY_COLORS.get(alert.labels.get("severity", "").lower(), "Default"),
+            },
         ]
         if facts:
             items.append({"type": "FactSet", "facts": facts})
         words = WORDS[self._locale]
         links = [
             ("graph", http_url(alert.generatorURL)),
-            ("silence", http_url(alert_silence_url(alert, n.external_url))
-             if alert.status == "firing" else ""),
+            (
+                "silence",
+                http_url(alert_silence_url(alert, n.external_url)) if alert.status == "firing" else "",
+            ),
             ("runbook", http_url(alert.annotations.get("runbook_url"))),
         ]
-        actions = [{"type": "Action.OpenUrl", "title": words[kind], "url": url}
-                   for kind, url in links if url]
+        actions = [{"type": "Action.OpenUrl", "title": words[kind], "url": url} for kind, url in links if url]
         if actions:
             items.append({"type": "ActionSet", "actions": actions})
         return {"type": "Container", "separator": True, "items": items}
@@ -217,25 +265,45 @@ class MSTeamsNotifier(PostingNotifier[MSTeamsConfig]):
 
         def card(text: str) -> dict[str, Any]:
             title, _, rest = text.partition("\n")
-            return message_of([title_block(title.strip() or "digest", color),
-                               {"type": "TextBlock", "text": rest.strip(), "wrap": True}])
+            return message_of(
+                [
+                    title_block(title.strip() or "digest", color),
+                    {"type": "TextBlock", "text": rest.strip(), "wrap": True},
+                ]
+            )
 
-        texts = render_digest(self._ctx.renderer, "msteams.digest", digest, locale=self._locale,
-                              limit=BODY_LIMIT, measure=lambda text: json_bytes(card(text)))
+        texts = render_digest(
+            self._ctx.renderer,
+            "msteams.digest",
+            digest,
+            locale=self._locale,
+            limit=BODY_LIMIT,
+            measure=lambda text: json_bytes(card(text)),
+        )
         return [card(text) for text in texts]
 
     async def _post(self, body: dict[str, Any]) -> None:
-        await call(self._ctx.http, "POST", self._url, what="Teams workflow",
-                   request_timeout=self._ctx.timeout, secrets=self._secrets, json=body,
-                   check=teams_check)
+        await call(
+            self._ctx.http,
+            "POST",
+            self._url,
+            what="Teams workflow",
+            request_timeout=self._ctx.timeout,
+            secrets=self._secrets,
+            json=body,
+            check=teams_check,
+        )
 
 
 CHANNELS = (
     Channel(
-        "msteams", MSTeamsConfig,
+        "msteams",
+        MSTeamsConfig,
         templates=("msteams.title", "msteams.alert", "msteams.digest"),
-        preview_settings={"webhook_url": "https://prod-00.westus.logic.azure.com/workflows/"
-                                         "0123456789abcdef/triggers/manual/paths/invoke?sig=preview"},
+        preview_settings={
+            "webhook_url": "https://prod-00.westus.logic.azure.com/workflows/"
+            "0123456789abcdef/triggers/manual/paths/invoke?sig=preview"
+        },
         per_alert=("msteams.alert",),
     ),
 )

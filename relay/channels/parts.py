@@ -36,6 +36,7 @@ logger = logging.getLogger("relay.channels.parts")
 #: How long the delivered-part count of a split job is kept (past any retry window).
 PROGRESS_TTL = 7 * 86400.0
 
+
 class JobMessage(Protocol):
     """A message or a digest message: what identifies the job whose parts these are."""
 
@@ -56,8 +57,7 @@ def as_sent(body: Any) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
-def in_part(exc: DeliveryError, index: int, total: int, start: int = 0,
-            noun: str = "part") -> DeliveryError:
+def in_part(exc: DeliveryError, index: int, total: int, start: int = 0, noun: str = "part") -> DeliveryError:
     """``exc`` with the part it happened in named; unchanged for a message of one part."""
     if total == 1:
         return exc
@@ -102,7 +102,7 @@ async def send_parts(
             results.append(await post(bodies[index]))
         except DeliveryError as exc:
             # What this attempt put on the wire, the failing part included.
-            sent = [as_sent(body) for body in bodies[start:index + 1]]
+            sent = [as_sent(body) for body in bodies[start : index + 1]]
             raise in_part(exc, index, total, start, noun).with_sent(sent) from None
         if on_progress is not None:
             await on_progress(results)
@@ -177,7 +177,10 @@ class PostingNotifier(Notifier, Generic[C]):
 
         def render(indices: Sequence[int], last: bool) -> str:
             text = self._ctx.renderer.render(
-                name, n, locale=self._locale, alerts=[n.alerts[i] for i in indices],
+                name,
+                n,
+                locale=self._locale,
+                alerts=[n.alerts[i] for i in indices],
                 truncated_alerts=n.truncated_alerts if last else 0,
             )
             return text.strip() if strip else text

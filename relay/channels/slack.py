@@ -85,8 +85,11 @@ class SlackConfig(ChannelConfig):
     # (Silence 1h/4h, Acknowledge) whose clicks relay verifies (relay.web.slack_interactions).
     signing_secret: SecretStr | None = None
 
-    _absolute_url = secret_url_check("api_url", "must be a full URL starting with https:// (the "
-                                     "incoming webhook is https://hooks.slack.com/services/...)")
+    _absolute_url = secret_url_check(
+        "api_url",
+        "must be a full URL starting with https:// (the "
+        "incoming webhook is https://hooks.slack.com/services/...)",
+    )
 
     @model_validator(mode="after")
     def _mode(self) -> SlackConfig:
@@ -104,9 +107,14 @@ class SlackConfig(ChannelConfig):
     def config_warnings(self) -> list[tuple[str, str]]:
         """(key, warning) for settings that are accepted but have no effect."""
         if self.token is None and self.channel:
-            return [("channel", "ignored with an incoming webhook (api_url), which always posts "
-                                "to the channel it was created for; remove it, or use token "
-                                "and channel (bot)")]
+            return [
+                (
+                    "channel",
+                    "ignored with an incoming webhook (api_url), which always posts "
+                    "to the channel it was created for; remove it, or use token "
+                    "and channel (bot)",
+                )
+            ]
         return []
 
     @property
@@ -188,16 +196,17 @@ class SlackNotifier(Notifier):
         if config.token is not None:
             base = config.api_url.get_secret_value() if config.api_url else SLACK_API_BASE
             self._web = AsyncWebClient(
-                token=config.token.get_secret_value(), base_url=base, timeout=timeout,
-                logger=sdk_logger, retry_handlers=[],
+                token=config.token.get_secret_value(),
+                base_url=base,
+                timeout=timeout,
+                logger=sdk_logger,
+                retry_handlers=[],
             )
             where = f"{base}|{config.channel}"
         else:
             assert config.api_url is not None
             where = config.api_url.get_secret_value()
-            self._hook = AsyncWebhookClient(
-                url=where, timeout=timeout, logger=sdk_logger, retry_handlers=[]
-            )
+            self._hook = AsyncWebhookClient(url=where, timeout=timeout, logger=sdk_logger, retry_handlers=[])
         self.rate_limit_key = destination_key("slack", where)
         self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
 
@@ -222,7 +231,11 @@ class SlackNotifier(Notifier):
             return _Chunk([s for i in indices for s in sections[i]], more if last else "")
 
         chunks = split_rendered(
-            chunk, len(sections), MAX_POST_CHARS - len(footer), measure=_Chunk.size, cut=_Chunk.cut,
+            chunk,
+            len(sections),
+            MAX_POST_CHARS - len(footer),
+            measure=_Chunk.size,
+            cut=_Chunk.cut,
             mark=_Chunk.marked,
         )
         posts = []
@@ -233,13 +246,9 @@ class SlackNotifier(Notifier):
             blocks: list[dict[str, Any]] = [
                 {"type": "header", "text": {"type": "plain_text", "text": _header_text(title)}}
             ]
-            blocks += [
-                {"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in part.sections
-            ]
+            blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in part.sections]
             if part.more:
-                blocks.append(
-                    {"type": "context", "elements": [{"type": "mrkdwn", "text": part.more}]}
-                )
+                blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": part.more}]})
             if part is chunks[-1]:
                 blocks += self._closing_blocks(message, footer)
             posts.append(self._post_payload(n, title, blocks))
@@ -260,8 +269,14 @@ class SlackNotifier(Notifier):
 
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
         """One post per part: the digest text in one mrkdwn section (its limit)."""
-        texts = render_digest(self._ctx.renderer, "slack.digest", digest, locale=self._locale,
-                              limit=MAX_SECTION_CHARS, measure=len)
+        texts = render_digest(
+            self._ctx.renderer,
+            "slack.digest",
+            digest,
+            locale=self._locale,
+            limit=MAX_SECTION_CHARS,
+            measure=len,
+        )
         color = COLORS["firing" if digest.firing else "resolved"]
         posts = []
         for text in texts:
@@ -279,23 +294,18 @@ class SlackNotifier(Notifier):
     def digest_preview(self, digest: Digest, kind: str) -> Preview:
         posts = self.digest_bodies(digest)
         sizes = [max(len(s) for s in sections_of(p)) for p in posts]  # one section per post
-        return parts_preview("slack digest", posts, sizes, MAX_SECTION_CHARS, "characters",
-                             noun="post")
+        return parts_preview("slack digest", posts, sizes, MAX_SECTION_CHARS, "characters", noun="post")
 
     def preview(self, message: Message) -> Preview:
         posts = self.render_posts(message)
         sizes = [sum(len(s) for s in sections_of(p)) for p in posts]
         return parts_preview("slack", posts, sizes, MAX_POST_CHARS, "characters", noun="post")
 
-    def _post_payload(
-        self, n: Notification, title: str, blocks: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    def _post_payload(self, n: Notification, title: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
         # `text` is the notification preview and is parsed as mrkdwn: escape it too.
         return self._payload(slack_escape(title), title, COLORS[n.status], blocks)
 
-    def _payload(
-        self, text: str, fallback: str, color: str, blocks: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    def _payload(self, text: str, fallback: str, color: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "text": text,
             "attachments": [{"color": color, "fallback": fallback, "blocks": blocks}],
@@ -319,20 +329,21 @@ class SlackNotifier(Notifier):
         keep = ref_key if self._web is not None and self._cfg.update_on_resolve else None
         return await self._post_all(message, posts, keep)
 
-    async def _post_all(
-        self, message: Message, posts: list[dict[str, Any]], ref_key: str | None
-    ) -> Delivery:
+    async def _post_all(self, message: Message, posts: list[dict[str, Any]], ref_key: str | None) -> Delivery:
         """Post in order, resuming after the posts an earlier attempt delivered; with
         ``ref_key``, keep where the first post went so a resolve can edit it."""
 
         async def keep(results: list[Any]) -> None:
             if ref_key is not None and results[0] and results[0][0] and results[0][1]:
                 ts = [r[1] if r else None for r in results]
-                await self._set_ref(ref_key, {"channel": results[0][0], "ts": ts[0], "parts": ts},
-                                    REF_TTL)
+                await self._set_ref(ref_key, {"channel": results[0][0], "ts": ts[0], "parts": ts}, REF_TTL)
 
         delivery = await send_parts(
-            self._ctx, message, posts, self._post, noun="post",
+            self._ctx,
+            message,
+            posts,
+            self._post,
+            noun="post",
             on_progress=keep if ref_key is not None else None,
         )
         results = delivery.data.pop("results")
@@ -340,9 +351,7 @@ class SlackNotifier(Notifier):
         delivery.data.update(channel=channel, ts=[r[1] if r else None for r in results])
         return delivery
 
-    async def _resolve(
-        self, message: Message, ref: dict[str, Any], posts: list[dict[str, Any]]
-    ) -> Delivery:
+    async def _resolve(self, message: Message, ref: dict[str, Any], posts: list[dict[str, Any]]) -> Delivery:
         """Edit the firing post(s) to their resolved form, then reply in the thread."""
         channel, ts = str(ref["channel"]), str(ref["ts"])
         parts = [str(t) for t in ref.get("parts") or [ts]]
@@ -355,7 +364,7 @@ class SlackNotifier(Notifier):
                     return await self._post_all(message, posts, None)  # the post is gone
                 raise
         reply = {k: v for k, v in posts[0].items() if k != "attachments"}
-        for extra in [reply, *posts[len(parts):]]:
+        for extra in [reply, *posts[len(parts) :]]:
             await self._api("chat_postMessage", channel=channel, thread_ts=ts, **extra)
         return Delivery(detail="updated the firing message", data={"channel": channel, "ts": ts})
 
@@ -383,8 +392,7 @@ class SlackNotifier(Notifier):
         except Exception as exc:
             raise self._transport_error(exc) from None
         body = (response.body or "").strip()
-        answer = Answer(response.status_code, httpx.Headers(dict(response.headers or {})), body,
-                        None)
+        answer = Answer(response.status_code, httpx.Headers(dict(response.headers or {})), body, None)
         error = _hook_error(answer) or status_error(answer, "Slack incoming webhook")
         if error is not None:
             raise error_redacted(error, self._secrets)
@@ -518,7 +526,8 @@ def _fallback(alert: Alert) -> str:
 
 CHANNELS = (
     Channel(
-        "slack", SlackConfig,
+        "slack",
+        SlackConfig,
         templates=("slack.header", "slack.alert", "slack.footer", "slack.digest"),
         preview_settings={"api_url": "https://hooks.slack.com/services/T00000000/B00000000/preview"},
         single_line=("slack.header",),

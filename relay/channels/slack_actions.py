@@ -17,10 +17,8 @@ SILENCE_FOR = {"relay_silence_1h": 3600.0, "relay_silence_4h": 4 * 3600.0}
 MAX_STATUS_CHARS = 3000  # a context element's text
 
 _BUTTONS = {
-    "en": {"relay_silence_1h": "Silence 1h", "relay_silence_4h": "Silence 4h",
-           ACKNOWLEDGE: "Acknowledge"},
-    "zh-CN": {"relay_silence_1h": "静默 1 小时", "relay_silence_4h": "静默 4 小时",
-              ACKNOWLEDGE: "确认"},
+    "en": {"relay_silence_1h": "Silence 1h", "relay_silence_4h": "Silence 4h", ACKNOWLEDGE: "Acknowledge"},
+    "zh-CN": {"relay_silence_1h": "静默 1 小时", "relay_silence_4h": "静默 4 小时", ACKNOWLEDGE: "确认"},
 }
 _SILENCED = {
     "en": "🔕 Silenced for {duration} by {user} until {until}",
@@ -43,8 +41,12 @@ def actions_block(job_id: str, locale: str, *, silences: bool) -> dict[str, Any]
     labels = _BUTTONS[normalize_locale(locale)]
     ids = [*SILENCE_FOR] if silences else []
     buttons = [
-        {"type": "button", "action_id": action, "value": job_id,
-         "text": {"type": "plain_text", "text": labels[action]}}
+        {
+            "type": "button",
+            "action_id": action,
+            "value": job_id,
+            "text": {"type": "plain_text", "text": labels[action]},
+        }
         for action in [*ids, ACKNOWLEDGE]
     ]
     return {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons}
@@ -58,7 +60,8 @@ def mention(user_id: str, name: str) -> str:
 def silenced_line(locale: str, seconds: float, user: str, until: datetime, tz: str) -> str:
     loc = normalize_locale(locale)
     return _SILENCED[loc].format(
-        duration=humanize_duration(seconds, loc), user=user,
+        duration=humanize_duration(seconds, loc),
+        user=user,
         until=format_datetime(until.astimezone(UTC), tz, fmt="%H:%M %Z"),
     )
 
@@ -102,8 +105,11 @@ def _add_status(blocks: list[Any], line: str) -> bool:
             return True
     for index, block in enumerate(blocks):
         if isinstance(block, dict) and block.get("block_id") == ACTIONS_BLOCK_ID:
-            status = {"type": "context", "block_id": STATUS_BLOCK_ID,
-                      "elements": [{"type": "mrkdwn", "text": line}]}
+            status = {
+                "type": "context",
+                "block_id": STATUS_BLOCK_ID,
+                "elements": [{"type": "mrkdwn", "text": line}],
+            }
             blocks.insert(index + 1, status)
             return True
     return False

@@ -34,8 +34,26 @@ TELEGRAM_API_URL = "https://api.telegram.org"
 #: UTF-16 code units of a message's text after entity parsing.
 TEXT_LIMIT = 4096
 #: Tags Telegram's HTML parse mode knows (https://core.telegram.org/bots/api#html-style).
-ALLOWED_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a",
-                          "code", "pre", "blockquote", "span", "tg-spoiler", "tg-emoji"})
+ALLOWED_TAGS = frozenset(
+    {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "span",
+        "tg-spoiler",
+        "tg-emoji",
+    }
+)
 #: Words in Telegram's error descriptions -> what to change (the description is kept).
 HINTS = (
     ("can't parse entities", "a template produced HTML Telegram cannot parse: escape values"),
@@ -71,8 +89,10 @@ class TelegramConfig(ChannelConfig):
         if not _TOKEN.match(token):
             # A secret: the message describes it, never echoes it.
             hint = " (the token alone, not the URL)" if "/" in token else ""
-            raise ValueError(f"is not a bot token{hint}: @BotFather gives one like "
-                             "123456789:AAH... (digits, a colon, then 35 characters)")
+            raise ValueError(
+                f"is not a bot token{hint}: @BotFather gives one like "
+                "123456789:AAH... (digits, a colon, then 35 characters)"
+            )
         return value
 
     @field_validator("chat_id")
@@ -85,15 +105,17 @@ class TelegramConfig(ChannelConfig):
             return int(text)
         if _USERNAME.match(text):
             return text
-        raise ValueError("must be a number (a user or group, e.g. -1001234567890) or a "
-                         "public channel's @username")
+        raise ValueError(
+            "must be a number (a user or group, e.g. -1001234567890) or a public channel's @username"
+        )
 
     @field_validator("api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
-            raise ValueError(f"must be a URL starting with https:// ({TELEGRAM_API_URL}, or "
-                             "your own Bot API server)")
+            raise ValueError(
+                f"must be a URL starting with https:// ({TELEGRAM_API_URL}, or your own Bot API server)"
+            )
         return value.rstrip("/")
 
     def secrets(self) -> list[str]:
@@ -191,8 +213,7 @@ def telegram_check(answer: Answer) -> DeliveryError | None:
     found = data.get("parameters")
     parameters: dict[str, Any] = found if isinstance(found, dict) else {}
     if parameters.get("migrate_to_chat_id"):
-        message += (f" (the group became a supergroup: set chat_id to "
-                    f"{parameters['migrate_to_chat_id']})")
+        message += f" (the group became a supergroup: set chat_id to {parameters['migrate_to_chat_id']})"
     else:
         hint = next((h for key, h in HINTS if key in words.lower()), "")
         message += f" ({hint})" if hint else ""
@@ -230,13 +251,11 @@ class TelegramNotifier(PostingNotifier[TelegramConfig]):
             text = template(indices, last)
             problem = entities_problem(text)
             if problem:  # a user's template (or the last-resort text): send it as plain text
-                logger.warning("telegram.html is not valid Telegram HTML (%s): sent escaped",
-                               problem)
+                logger.warning("telegram.html is not valid Telegram HTML (%s): sent escaped", problem)
                 text = html.escape(text, quote=False)
             return text
 
-        return split_rendered(render, len(n.alerts), TEXT_LIMIT, measure=visible_length,
-                              cut=cut_html)
+        return split_rendered(render, len(n.alerts), TEXT_LIMIT, measure=visible_length, cut=cut_html)
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The sendMessage bodies, in order."""
@@ -247,8 +266,11 @@ class TelegramNotifier(PostingNotifier[TelegramConfig]):
         return self._bodies(self.render_texts(message), silent)
 
     def _bodies(self, texts: list[str], silent: bool) -> list[dict[str, Any]]:
-        body: dict[str, Any] = {"chat_id": self._cfg.chat_id, "parse_mode": "HTML",
-                                "link_preview_options": {"is_disabled": True}}
+        body: dict[str, Any] = {
+            "chat_id": self._cfg.chat_id,
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": True},
+        }
         if self._cfg.message_thread_id is not None:
             body["message_thread_id"] = self._cfg.message_thread_id
         if silent:
@@ -261,8 +283,15 @@ class TelegramNotifier(PostingNotifier[TelegramConfig]):
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
         """sendMessage bodies of the digest (telegram.digest escapes every value), split
         between groups at 4096 visible characters; a digest is sent silently."""
-        texts = render_digest(self._ctx.renderer, "telegram.digest", digest, locale=self._locale,
-                              limit=TEXT_LIMIT, measure=visible_length, cut=cut_html)
+        texts = render_digest(
+            self._ctx.renderer,
+            "telegram.digest",
+            digest,
+            locale=self._locale,
+            limit=TEXT_LIMIT,
+            measure=visible_length,
+            cut=cut_html,
+        )
         return self._bodies(texts, silent=True)
 
     async def send_digest(self, message: DigestMessage) -> Delivery:
@@ -272,9 +301,15 @@ class TelegramNotifier(PostingNotifier[TelegramConfig]):
 
     async def _post(self, body: dict[str, Any]) -> int | None:
         answer = await call(
-            self._ctx.http, "POST", self._url, what="Telegram sendMessage",
-            request_timeout=self._ctx.timeout, secrets=self._secrets, json=body,
-            check=telegram_check, expect_json=True,
+            self._ctx.http,
+            "POST",
+            self._url,
+            what="Telegram sendMessage",
+            request_timeout=self._ctx.timeout,
+            secrets=self._secrets,
+            json=body,
+            check=telegram_check,
+            expect_json=True,
         )
         result = answer.data.get("result")
         return result.get("message_id") if isinstance(result, dict) else None
@@ -282,9 +317,12 @@ class TelegramNotifier(PostingNotifier[TelegramConfig]):
 
 CHANNELS = (
     Channel(
-        "telegram", TelegramConfig,
+        "telegram",
+        TelegramConfig,
         templates=("telegram.html", "telegram.digest"),
-        preview_settings={"bot_token": "123456789:preview-preview-preview-preview-pre",
-                          "chat_id": -1001234567890},
+        preview_settings={
+            "bot_token": "123456789:preview-preview-preview-preview-pre",
+            "chat_id": -1001234567890,
+        },
     ),
 )

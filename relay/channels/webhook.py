@@ -103,19 +103,19 @@ class WebhookNotifier(Notifier):
         self._url = config.url.get_secret_value()
         self._secrets = config.secrets()
         auth = config.basic_auth
-        self._auth = (
-            httpx.BasicAuth(auth.username, auth.password.get_secret_value()) if auth else None
-        )
+        self._auth = httpx.BasicAuth(auth.username, auth.password.get_secret_value()) if auth else None
 
     def cut(self, notification: Notification) -> Notification:
         """The notification with at most ``max_alerts`` alerts; the rest counted as truncated."""
         limit = self._cfg.max_alerts
         if not limit or len(notification.alerts) <= limit:
             return notification
-        return notification.model_copy(update={
-            "alerts": notification.alerts[:limit],
-            "truncated_alerts": notification.truncated_alerts + len(notification.alerts) - limit,
-        })
+        return notification.model_copy(
+            update={
+                "alerts": notification.alerts[:limit],
+                "truncated_alerts": notification.truncated_alerts + len(notification.alerts) - limit,
+            }
+        )
 
     def payload(self, message: Message, notification: Notification) -> dict[str, Any]:
         """The default body: Alertmanager's v4 webhook plus a ``relay`` object."""
@@ -138,8 +138,12 @@ class WebhookNotifier(Notifier):
             text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
             return text.encode(), "application/json"
         text = self._renderer.render_string(
-            self._cfg.body_template, notification, locale=self._locale,
-            fallback="webhook.body", payload=payload, relay=payload["relay"],
+            self._cfg.body_template,
+            notification,
+            locale=self._locale,
+            fallback="webhook.body",
+            payload=payload,
+            relay=payload["relay"],
         )
         try:
             json.loads(text)
@@ -164,8 +168,7 @@ class WebhookNotifier(Notifier):
         body, content_type = self.body(message)
         text = body.decode("utf-8", "replace")
         is_json = content_type == "application/json"
-        note = (f"webhook: {content_type}, {len(body)} bytes as sent"
-                f"{' (shown indented)' if is_json else ''}")
+        note = f"webhook: {content_type}, {len(body)} bytes as sent{' (shown indented)' if is_json else ''}"
         shown = json.dumps(json.loads(text), ensure_ascii=False, indent=2) if is_json else text
         return Preview(text=shown, note=note, parts=[text], sizes=[len(body)], unit="bytes")
 
@@ -174,8 +177,7 @@ class WebhookNotifier(Notifier):
     def digest_object(self, job_id: str, digest: Digest) -> dict[str, Any]:
         """The JSON a digest is posted as: totals, one entry per group with every alert's
         fingerprint and the merged notifications' job ids, and the rendered text."""
-        text = render_digest(self._renderer, "webhook.digest", digest, locale=self._locale,
-                             limit=None)[0]
+        text = render_digest(self._renderer, "webhook.digest", digest, locale=self._locale, limit=None)[0]
         return {
             "version": "relay.digest/1",
             "kind": digest.kind,
@@ -183,14 +185,20 @@ class WebhookNotifier(Notifier):
             "groups": digest.groups,
             "firing": digest.firing,
             "resolved": digest.resolved,
-            "window": ({"start": digest.window[0], "end": digest.window[1]}
-                       if digest.window else None),
+            "window": ({"start": digest.window[0], "end": digest.window[1]} if digest.window else None),
             "externalURL": digest.external_url,
             "entries": [
-                {"group_key": e.display_key, "status": e.status, "alertname": e.alertname,
-                 "labels": e.labels, "firing": e.firing, "resolved": e.resolved,
-                 "summaries": e.summaries, "fingerprints": e.fingerprints,
-                 "notifications": e.job_ids}
+                {
+                    "group_key": e.display_key,
+                    "status": e.status,
+                    "alertname": e.alertname,
+                    "labels": e.labels,
+                    "firing": e.firing,
+                    "resolved": e.resolved,
+                    "summaries": e.summaries,
+                    "fingerprints": e.fingerprints,
+                    "notifications": e.job_ids,
+                }
                 for e in digest.entries
             ],
             "text": text,
@@ -214,8 +222,15 @@ class WebhookNotifier(Notifier):
         sent = [body.decode("utf-8", "replace")]
         try:
             answer = await call(
-                self._http, "POST", self._url, what="webhook", request_timeout=self._timeout,
-                secrets=self._secrets, content=body, headers=headers, auth=self._auth,
+                self._http,
+                "POST",
+                self._url,
+                what="webhook",
+                request_timeout=self._timeout,
+                secrets=self._secrets,
+                content=body,
+                headers=headers,
+                auth=self._auth,
             )
         except DeliveryError as exc:
             raise exc.with_sent(sent) from None
@@ -224,7 +239,8 @@ class WebhookNotifier(Notifier):
 
 CHANNELS = (
     Channel(
-        "webhook", WebhookConfig,
+        "webhook",
+        WebhookConfig,
         templates=("webhook.body", "webhook.digest"),
         preview_settings={"url": "https://hooks.example.com/alerts"},
         template_keys=("body_template",),

@@ -36,7 +36,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("relay.channels.wecom")
 
 __all__ = [
-    "WeComAppConfig", "WeComAppNotifier", "WeComConfig", "WeComNotifier", "split_messages",
+    "WeComAppConfig",
+    "WeComAppNotifier",
+    "WeComConfig",
+    "WeComNotifier",
+    "split_messages",
 ]
 
 WECOM_ROBOT_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
@@ -68,7 +72,8 @@ class WeComConfig(WebhookOrTokenConfig):
     rate_limit_per_minute: float = 20.0
 
     _absolute_url = secret_url_check(
-        "webhook_url", f"must be a full URL starting with https:// ({WECOM_ROBOT_URL}?key=...)")
+        "webhook_url", f"must be a full URL starting with https:// ({WECOM_ROBOT_URL}?key=...)"
+    )
 
     @field_validator("key")
     @classmethod
@@ -81,8 +86,11 @@ class WeComConfig(WebhookOrTokenConfig):
         found = dict(parse_qsl(urlsplit(key).query)).get("key", "")
         # A key is a secret: name its length and, when long, its first characters only.
         shown = f", {found[:4]}..." if len(found) >= 16 else ""
-        hint = (f"set key to the value after key= ({len(found)} characters{shown})"
-                if found else "set key to the value after key= in the robot's URL")
+        hint = (
+            f"set key to the value after key= ({len(found)} characters{shown})"
+            if found
+            else "set key to the value after key= in the robot's URL"
+        )
         raise ValueError(f"is a whole URL, not a robot key: {hint}, or set webhook_url instead")
 
     def token_url(self, token: str) -> str:
@@ -136,20 +144,37 @@ def wecom_check(what: str) -> VendorCheck:
     """WeCom answers HTTP 200 with ``errcode``: 0 delivered; -1 (busy) and 45009 (over
     the rate) retryable; anything else permanent."""
     return errcode_check(
-        "errcode", "errmsg", retryable=RETRYABLE_ERRCODES, what=what, explain=EXPLAIN,
+        "errcode",
+        "errmsg",
+        retryable=RETRYABLE_ERRCODES,
+        what=what,
+        explain=EXPLAIN,
         throttled=frozenset({45009}),
     )
 
 
 async def wecom_call(
-    ctx: NotifierContext, method: str, url: str, *, what: str, secrets: Sequence[str],
-    json: dict[str, Any] | None = None, check: bool = True,
+    ctx: NotifierContext,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    secrets: Sequence[str],
+    json: dict[str, Any] | None = None,
+    check: bool = True,
 ) -> dict[str, Any]:
     """One WeCom API call: its JSON answer, or the error the outcome rules give.
     ``check=False`` leaves the errcode to the caller (token expiry is handled there)."""
     answer = await call(
-        ctx.http, method, url, what=what, request_timeout=ctx.timeout, secrets=secrets, json=json,
-        check=wecom_check(what) if check else None, expect_json=True,
+        ctx.http,
+        method,
+        url,
+        what=what,
+        request_timeout=ctx.timeout,
+        secrets=secrets,
+        json=json,
+        check=wecom_check(what) if check else None,
+        expect_json=True,
     )
     data: dict[str, Any] = answer.data
     return data
@@ -158,13 +183,13 @@ async def wecom_call(
 # -- rendering (shared by the robot and the application) ------------------------------
 
 
-def digest_contents(ctx: NotifierContext, name: str, digest: Digest, locale: str,
-                    msgtype: str) -> list[str]:
+def digest_contents(ctx: NotifierContext, name: str, digest: Digest, locale: str, msgtype: str) -> list[str]:
     """The contents of a digest in ``msgtype``, split between groups to WeCom's limit."""
     from relay.templating.digest import render_digest
 
-    return render_digest(ctx.renderer, name, digest, locale=locale,
-                         limit=CONTENT_LIMITS[msgtype], msgtype=msgtype)
+    return render_digest(
+        ctx.renderer, name, digest, locale=locale, limit=CONTENT_LIMITS[msgtype], msgtype=msgtype
+    )
 
 
 W = TypeVar("W", bound=WeComConfig | WeComAppConfig)
@@ -208,8 +233,9 @@ class WeComNotifier(WeComPoster[WeComConfig]):
         from config. Nobody is woken for a resolved alert: a notification with no firing
         alert mentions no one."""
         cfg = self._cfg
-        userids, mobiles = mentions(n, cfg.mention_label, _mention_kind, cfg.mentioned_list,
-                                    cfg.mentioned_mobile_list)
+        userids, mobiles = mentions(
+            n, cfg.mention_label, _mention_kind, cfg.mentioned_list, cfg.mentioned_mobile_list
+        )
         return userids, mobiles
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
@@ -253,9 +279,7 @@ class WeComNotifier(WeComPoster[WeComConfig]):
         return [{"msgtype": msgtype, msgtype: {"content": c}} for c in contents]
 
     async def _post(self, body: dict[str, Any]) -> None:
-        await wecom_call(
-            self._ctx, "POST", self._url, what="WeCom robot", json=body, secrets=self._secrets
-        )
+        await wecom_call(self._ctx, "POST", self._url, what="WeCom robot", json=body, secrets=self._secrets)
 
 
 def _mention_kind(item: str) -> int | None:
@@ -337,12 +361,14 @@ class WeComAppNotifier(WeComPoster[WeComAppConfig]):
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The JSON bodies ``send`` would POST to message/send, in order."""
         msgtype = self._cfg.msgtype
-        return self._bodies(self.render_split(f"wecom_app.{msgtype}", message.notification,
-                                              CONTENT_LIMITS[msgtype]))
+        return self._bodies(
+            self.render_split(f"wecom_app.{msgtype}", message.notification, CONTENT_LIMITS[msgtype])
+        )
 
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
-        return self._bodies(digest_contents(self._ctx, "wecom_app.digest", digest, self._locale,
-                                            self._cfg.msgtype))
+        return self._bodies(
+            digest_contents(self._ctx, "wecom_app.digest", digest, self._locale, self._cfg.msgtype)
+        )
 
     def _bodies(self, contents: list[str]) -> list[dict[str, Any]]:
         cfg, msgtype = self._cfg, self._cfg.msgtype
@@ -368,14 +394,20 @@ class WeComAppNotifier(WeComPoster[WeComAppConfig]):
         if invalid:
             logger.warning(
                 "WeCom app %s: some recipients are invalid: %s",
-                self._cfg.agent_id, ", ".join(invalid),
+                self._cfg.agent_id,
+                ", ".join(invalid),
             )
 
     async def _message_send(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self._cfg.api_url}message/send?access_token={quote(token, safe='')}"
         return await wecom_call(
-            self._ctx, "POST", url, what="WeCom message/send", json=body,
-            secrets=[*self._secrets, token], check=False,
+            self._ctx,
+            "POST",
+            url,
+            what="WeCom message/send",
+            json=body,
+            secrets=[*self._secrets, token],
+            check=False,
         )
 
     async def _token(self) -> str:
@@ -391,9 +423,7 @@ class WeComAppNotifier(WeComPoster[WeComAppConfig]):
                 f"{cfg.api_url}gettoken?corpid={quote(cfg.corp_id, safe='')}"
                 f"&corpsecret={quote(cfg.api_secret.get_secret_value(), safe='')}"
             )
-            data = await wecom_call(
-                self._ctx, "GET", url, what="WeCom gettoken", secrets=self._secrets
-            )
+            data = await wecom_call(self._ctx, "GET", url, what="WeCom gettoken", secrets=self._secrets)
             token = data.get("access_token")
             if not isinstance(token, str) or not token:
                 raise RetryableError("bad_response", "gettoken: no access_token in the answer")
@@ -410,12 +440,14 @@ def _json_answer(data: dict[str, Any]) -> Answer:
 
 CHANNELS = (
     Channel(
-        "wecom", WeComConfig,
+        "wecom",
+        WeComConfig,
         templates=("wecom.markdown", "wecom.text", "wecom.digest"),
         preview_settings={"key": "preview"},
     ),
     Channel(
-        "wecom_app", WeComAppConfig,
+        "wecom_app",
+        WeComAppConfig,
         templates=("wecom_app.markdown", "wecom_app.text", "wecom_app.digest"),
         preview_settings={"corp_id": "preview", "agent_id": 1000002, "api_secret": "preview"},
     ),

@@ -12,11 +12,14 @@ import httpx
 DEFAULT_URL = "http://127.0.0.1:9095"
 WEBHOOK_PATH = "/api/v1/alerts/webhook"
 url_option = click.option(
-    "--url", default=None, metavar="URL",
+    "--url",
+    default=None,
+    metavar="URL",
     help=f"relay's base URL, or its webhook URL as in an Alertmanager config (default {DEFAULT_URL}).",
 )
-token_option = click.option("--token", default=None, envvar="RELAY_TOKEN",
-                            help="Bearer token ($RELAY_TOKEN).")
+token_option = click.option(
+    "--token", default=None, envvar="RELAY_TOKEN", help="Bearer token ($RELAY_TOKEN)."
+)
 
 
 def relay_urls(url: str | None) -> tuple[str, str]:
@@ -86,8 +89,6 @@ def fail(response: httpx.Response) -> NoReturn:
     sys.exit(1)
 
 
-
-
 def is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -97,6 +98,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name: it may well resolve beyond this machine
-
-
-

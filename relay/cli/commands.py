@@ -23,6 +23,7 @@ from relay.core.text import parse_rfc3339
 
 logger = logging.getLogger("relay.cli")
 
+
 @click.group()
 @click.version_option(__version__, prog_name="relay")
 def main() -> None:
@@ -35,13 +36,14 @@ main.add_command(notifications)
 @main.command()
 @config_option
 @click.option("--listen", default=None, metavar="HOST:PORT", help="Overrides server.listen.")
-@click.option("--log-format", type=click.Choice(["json", "text"]), default="json",
-              show_default=True)
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="info", show_default=True)
+@click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
-def serve(config_path: str | None, listen: str | None, log_format: str, log_level: str,
-          access_log: bool) -> None:
+def serve(
+    config_path: str | None, listen: str | None, log_format: str, log_level: str, access_log: bool
+) -> None:
     """Serve the webhook API and deliver notifications."""
     import uvicorn
 
@@ -65,8 +67,12 @@ def serve(config_path: str | None, listen: str | None, log_format: str, log_leve
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from None
     if config.server.auth is None and not is_loopback(host):
-        logger.warning("listening on %s:%d without server.auth: anyone who can reach it can post"
-                       " alerts, read the delivery log and reload the config", host, port)
+        logger.warning(
+            "listening on %s:%d without server.auth: anyone who can reach it can post"
+            " alerts, read the delivery log and reload the config",
+            host,
+            port,
+        )
     store = open_store(config.storage.url)
     try:
         store.prepare()  # a second relay on the same SQLite file stops here, before serving
@@ -77,11 +83,21 @@ def serve(config_path: str | None, listen: str | None, log_format: str, log_leve
     server = config.server
     # Many slow clients must meet max_connections, not the open-file limit.
     max_connections = connection_cap(server.max_connections, raise_open_file_limit())
-    http = protocol_class(default_http(), read_timeout=server.read_timeout,
-                          max_connections=max_connections, refused=app.state.relay.count_refused)
+    http = protocol_class(
+        default_http(),
+        read_timeout=server.read_timeout,
+        max_connections=max_connections,
+        refused=app.state.relay.count_refused,
+    )
     uvicorn.run(
-        app, host=host, port=port, log_config=None, access_log=access_log,
-        timeout_graceful_shutdown=10, server_header=False, http=http,
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=access_log,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        http=http,
         timeout_keep_alive=max(1, round(server.keepalive_timeout)),
     )
 
@@ -108,8 +124,9 @@ def check_config(config_path: str | None) -> None:
     auth_kind = "none" if auth is None else "bearer" if auth.bearer_token else "basic"
     click.echo(f"  listen: {config.server.listen}, auth: {auth_kind}")
     click.echo(f"  storage: {config.storage.url.split('@')[-1]}")
-    click.echo(f"  receivers: {len(config.receivers)}, integrations: {len(integrations)}, "
-               f"routes: {len(routes)}")
+    click.echo(
+        f"  receivers: {len(config.receivers)}, integrations: {len(integrations)}, routes: {len(routes)}"
+    )
     for receiver in config.receivers:
         kinds = [integration.entry for integration, _ in receiver.entries()]
         described = ", ".join(kinds) or "no integrations (alerts are dropped)"
@@ -117,13 +134,24 @@ def check_config(config_path: str | None) -> None:
     for route in routes:
         depth = route.id.count(".")
         matchers = ", ".join(str(m) for m in route.matchers) or "(all)"
-        group = "pass-through" if route.passthrough else "group_by " + ",".join(
-            [*route.group_by, *(["..."] if route.group_by_all else [])])
-        times = "".join(f", {kind} {' '.join(names)}" for kind, names in (
-            ("active", route.active_time_intervals), ("mute", route.mute_time_intervals),
-            ("hold", route.hold_time_intervals)) if names)
-        click.echo(f"    {'  ' * depth}route {route.id}: {matchers} -> {route.receiver} "
-                   f"[{group}{', continue' if route.continue_ else ''}{times}]")
+        group = (
+            "pass-through"
+            if route.passthrough
+            else "group_by " + ",".join([*route.group_by, *(["..."] if route.group_by_all else [])])
+        )
+        times = "".join(
+            f", {kind} {' '.join(names)}"
+            for kind, names in (
+                ("active", route.active_time_intervals),
+                ("mute", route.mute_time_intervals),
+                ("hold", route.hold_time_intervals),
+            )
+            if names
+        )
+        click.echo(
+            f"    {'  ' * depth}route {route.id}: {matchers} -> {route.receiver} "
+            f"[{group}{', continue' if route.continue_ else ''}{times}]"
+        )
 
 
 @main.group("config")
@@ -132,9 +160,12 @@ def config_group() -> None:
 
 
 @config_group.command("example")
-@click.option("--channel", default=None, metavar="NAME",
-              help="An example for one channel or setup (see --list); default: the embedded "
-                   "default config.")
+@click.option(
+    "--channel",
+    default=None,
+    metavar="NAME",
+    help="An example for one channel or setup (see --list); default: the embedded default config.",
+)
 @click.option("--list", "list_names", is_flag=True, help="Name the examples there are.")
 def config_example(channel: str | None, list_names: bool) -> None:
     """Print a commented config to start from: relay config example --channel wecom > relay.yml"""
@@ -148,8 +179,9 @@ def config_example(channel: str | None, list_names: bool) -> None:
         click.echo(default_config_text(), nl=False)
         return
     if channel not in names:
-        raise click.BadParameter(f"no example {channel!r} (there are: {', '.join(names)})",
-                                 param_hint="--channel")
+        raise click.BadParameter(
+            f"no example {channel!r} (there are: {', '.join(names)})", param_hint="--channel"
+        )
     click.echo(example_config_text(channel), nl=False)
 
 
@@ -160,9 +192,14 @@ def routes() -> None:
 
 @routes.command("test")
 @config_option
-@click.option("--at", "at_text", default=None, metavar="TIME",
-              help="The time intervals at this ISO 8601 time (2026-03-02T23:00+08:00; without"
-                   " an offset, in global.timezone) instead of now.")
+@click.option(
+    "--at",
+    "at_text",
+    default=None,
+    metavar="TIME",
+    help="The time intervals at this ISO 8601 time (2026-03-02T23:00+08:00; without"
+    " an offset, in global.timezone) instead of now.",
+)
 @click.argument("labels", nargs=-1, required=True)
 def routes_test(config_path: str | None, at_text: str | None, labels: tuple[str, ...]) -> None:
     """Print the receivers that alerts with these labels (k=v ...) reach, and for each
@@ -189,20 +226,25 @@ def routes_test(config_path: str | None, at_text: str | None, labels: tuple[str,
             verb = "starts" if not state.in_force else "ends"
             if state.kind == "active":
                 verb = "ends" if state.in_force else "starts"
-            until = (f"; {verb} {when(state.changes_at, zone)} (in "
-                     f"{format_duration(state.changes_at - now)})"
-                     if state.changes_at is not None else
-                     f"; no change within {HORIZON_DAYS} days")
-            click.echo(f"    {state.kind}_time_intervals [{', '.join(state.names)}]: {names}"
-                       f" -> {state.effect}{until}", err=True)
+            until = (
+                f"; {verb} {when(state.changes_at, zone)} (in {format_duration(state.changes_at - now)})"
+                if state.changes_at is not None
+                else f"; no change within {HORIZON_DAYS} days"
+            )
+            click.echo(
+                f"    {state.kind}_time_intervals [{', '.join(state.names)}]: {names}"
+                f" -> {state.effect}{until}",
+                err=True,
+            )
 
 
 def _parse_at(text: str, zone: tzinfo) -> float:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO 8601 time (e.g. 2026-03-02T23:00+08:00)",
-                                 param_hint="--at") from None
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-03-02T23:00+08:00)", param_hint="--at"
+        ) from None
     return (when if when.tzinfo is not None else when.replace(tzinfo=zone)).timestamp()
 
 
@@ -222,11 +264,21 @@ def _parse_labels(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
 @click.option("--severity", default="warning", show_default=True)
 @click.option("--resolved", is_flag=True, help="Send the alert as resolved.")
 @click.option("--label", "labels", multiple=True, metavar="K=V", help="Extra label (repeatable).")
-@click.option("--receiver", default=None,
-              help="Send straight through this receiver's integrations with the real config.")
+@click.option(
+    "--receiver",
+    default=None,
+    help="Send straight through this receiver's integrations with the real config.",
+)
 @config_option
-def test_alert(url: str | None, token: str | None, severity: str, resolved: bool,
-               labels: tuple[str, ...], receiver: str | None, config_path: str | None) -> None:
+def test_alert(
+    url: str | None,
+    token: str | None,
+    severity: str,
+    resolved: bool,
+    labels: tuple[str, ...],
+    receiver: str | None,
+    config_path: str | None,
+) -> None:
     """Post a synthetic alert to a running relay, or (--receiver) straight to its channels.
 
     An alert posted to relay carries a unique test_id label, so it is a new alert, never a
@@ -247,8 +299,10 @@ def test_alert(url: str | None, token: str | None, severity: str, resolved: bool
         fail(response)
     answer = response.json()
     notified = int(answer.get("notifications", 0))
-    click.echo(f"{answer.get('status', 'accepted')}: {count(int(answer.get('alerts', 0)), 'alert')}, "
-               f"{count(notified, 'notification')}")
+    click.echo(
+        f"{answer.get('status', 'accepted')}: {count(int(answer.get('alerts', 0)), 'alert')}, "
+        f"{count(notified, 'notification')}"
+    )
     if notified:
         return
     suppressed = answer.get("suppressed") or []
@@ -257,32 +311,67 @@ def test_alert(url: str | None, token: str | None, severity: str, resolved: bool
         since = f" (last sent {when(float(last), zone)})" if last is not None else ""
         click.echo(f"  {item.get('integration') or item.get('receiver')}: {item['reason']}{since}")
     if not suppressed:
-        click.echo("  nothing suppressed: a group_by route notifies when its group flushes "
-                   "(group_wait), and a receiver without integrations sends nothing")
+        click.echo(
+            "  nothing suppressed: a group_by route notifies when its group flushes "
+            "(group_wait), and a receiver without integrations sends nothing"
+        )
 
 
 @main.command()
-@click.option("--channel", required=True,
-              type=click.Choice(list(CHANNELS_BY_KIND)))
-@click.option("--receiver", default=None, metavar="NAME|ID",
-              help="Use this receiver's first integration of the channel, or the integration "
-                   "with this id (team/wecom/1). Default: the channel's defaults.")
-@click.option("--payload", "payload_path", type=click.Path(dir_okay=False), default=None,
-              help="An Alertmanager webhook JSON file (default: a built-in sample).")
-@click.option("--locale", type=click.Choice(["en", "zh-CN"]), default=None,
-              help="Overrides the integration's locale and global.locale.")
-@click.option("--at", "at_text", default=None, metavar="TIME",
-              help="Render as of this time (RFC 3339, e.g. 2026-11-25T10:00:00Z): the sample's "
-                   "alerts start relative to it, 'firing for' counts up to it. Default: now.")
-@click.option("--digest", type=click.Choice(DIGEST_KINDS), default=None,
-              help="Print the digest a storm (or a hold window's end) would send instead: "
-                   "the payload's group as --groups groups, one in three resolved.")
-@click.option("--groups", type=click.IntRange(1, 10_000), default=5, show_default=True,
-              help="How many groups the --digest preview merges.")
+@click.option("--channel", required=True, type=click.Choice(list(CHANNELS_BY_KIND)))
+@click.option(
+    "--receiver",
+    default=None,
+    metavar="NAME|ID",
+    help="Use this receiver's first integration of the channel, or the integration "
+    "with this id (team/wecom/1). Default: the channel's defaults.",
+)
+@click.option(
+    "--payload",
+    "payload_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="An Alertmanager webhook JSON file (default: a built-in sample).",
+)
+@click.option(
+    "--locale",
+    type=click.Choice(["en", "zh-CN"]),
+    default=None,
+    help="Overrides the integration's locale and global.locale.",
+)
+@click.option(
+    "--at",
+    "at_text",
+    default=None,
+    metavar="TIME",
+    help="Render as of this time (RFC 3339, e.g. 2026-11-25T10:00:00Z): the sample's "
+    "alerts start relative to it, 'firing for' counts up to it. Default: now.",
+)
+@click.option(
+    "--digest",
+    type=click.Choice(DIGEST_KINDS),
+    default=None,
+    help="Print the digest a storm (or a hold window's end) would send instead: "
+    "the payload's group as --groups groups, one in three resolved.",
+)
+@click.option(
+    "--groups",
+    type=click.IntRange(1, 10_000),
+    default=5,
+    show_default=True,
+    help="How many groups the --digest preview merges.",
+)
 @config_option
-def render(channel: str, receiver: str | None, payload_path: str | None, locale: str | None,
-           at_text: str | None, digest: DigestKind | None, groups: int,
-           config_path: str | None) -> None:
+def render(
+    channel: str,
+    receiver: str | None,
+    payload_path: str | None,
+    locale: str | None,
+    at_text: str | None,
+    digest: DigestKind | None,
+    groups: int,
+    config_path: str | None,
+) -> None:
     """Print what would be sent for a webhook, without sending it.
 
     Bodies go to stdout (JSON for Slack, WeCom and webhooks; headers and parts for email),
@@ -301,8 +390,13 @@ def render(channel: str, receiver: str | None, payload_path: str | None, locale:
             for problem in exc.problems:
                 click.echo(problem, err=True)
             sys.exit(1)
-    sys.exit(asyncio.run(render_preview(config, channel, receiver, payload, click.echo, locale, at,
-                                        digest=digest, groups=groups)))
+    sys.exit(
+        asyncio.run(
+            render_preview(
+                config, channel, receiver, payload, click.echo, locale, at, digest=digest, groups=groups
+            )
+        )
+    )
 
 
 def parse_time(text: str, option: str) -> float:
@@ -310,5 +404,3 @@ def parse_time(text: str, option: str) -> float:
         return parse_rfc3339(text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=option) from None
-
-

@@ -18,9 +18,12 @@ from relay.core.resources import PACKAGED_DEFAULT_SOURCE
 logger = logging.getLogger("relay.cli")
 
 config_option = click.option(
-    "--config", "config_path", default=None, metavar="PATH",
+    "--config",
+    "config_path",
+    default=None,
+    metavar="PATH",
     help="Config file (default: $RELAY_CONFIG, else ./config/relay.yml if it exists, else the"
-         " default config shipped with relay).",
+    " default config shipped with relay).",
 )
 
 
@@ -40,9 +43,11 @@ def load(config_path: str | None) -> tuple[Config, str | None]:
     try:
         if path is None:
             # A log line (JSON under `serve --log-format json`), printed on stderr elsewhere.
-            logger.warning("no config file (--config, $RELAY_CONFIG or ./config/relay.yml): using"
-                           " the default config shipped with relay (`relay config example`"
-                           " prints a starting point)")
+            logger.warning(
+                "no config file (--config, $RELAY_CONFIG or ./config/relay.yml): using"
+                " the default config shipped with relay (`relay config example`"
+                " prints a starting point)"
+            )
             return load_packaged_default(), None
         config = load_config(path)
     except ConfigError as exc:
@@ -87,5 +92,3 @@ def when(seconds: float, zone: tzinfo | None) -> str:
 
 def count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
-
-

@@ -28,26 +28,29 @@ def group_name(job: dict[str, Any]) -> str:
 def table(rows: list[tuple[str, ...]]) -> list[str]:
     """Columns padded to their widest cell; the last one, free text, is not padded."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)),
-                       row[-1]]).rstrip() for row in rows]
+    return [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip()
+        for row in rows
+    ]
 
 
 @notifications.command("list")
 @url_option
 @token_option
-@click.option("--status", type=click.Choice(JOB_STATUSES),
-              default=None)
+@click.option("--status", type=click.Choice(JOB_STATUSES), default=None)
 @config_option
-def notifications_list(url: str | None, token: str | None, status: str | None,
-                       config_path: str | None) -> None:
+def notifications_list(
+    url: str | None, token: str | None, status: str | None, config_path: str | None
+) -> None:
     """List notifications, newest first, with their group, status and last error.
 
     Times are in the config's global.timezone (local time when there is no config file).
     """
     zone = display_zone(config_path)
     base, _ = relay_urls(url)
-    response = request("GET", f"{base}/api/v1/notifications", token,
-                        params={"status": status} if status else {})
+    response = request(
+        "GET", f"{base}/api/v1/notifications", token, params={"status": status} if status else {}
+    )
     if response.status_code != 200:
         fail(response)
     jobs = response.json()["notifications"]
@@ -57,9 +60,17 @@ def notifications_list(url: str | None, token: str | None, status: str | None,
     header = ("ID", "STATUS", "CREATED", "INTEGRATION", "GROUP", "ATTEMPTS", "LAST ERROR")
     rows: list[tuple[str, ...]] = [header]
     for job in jobs:
-        rows.append((job["id"], job["status"], when(job["created_at"], zone), job["integration"],
-                     group_name(job), str(len(job["attempts"])),
-                     " ".join(str(job.get("last_error") or "-").split())))
+        rows.append(
+            (
+                job["id"],
+                job["status"],
+                when(job["created_at"], zone),
+                job["integration"],
+                group_name(job),
+                str(len(job["attempts"])),
+                " ".join(str(job.get("last_error") or "-").split()),
+            )
+        )
     for line in table(rows):
         click.echo(line)
 

@@ -42,5 +42,3 @@ def synthetic_webhook(severity: str, resolved: bool, labels: dict[str, str]) -> 
         "commonAnnotations": alert["annotations"],
         "externalURL": "",
     }
-
-

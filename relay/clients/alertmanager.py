@@ -39,7 +39,10 @@ def _iso(when: datetime) -> str:
 
 
 def silence_body(
-    labels: Mapping[str, str], starts_at: datetime, ends_at: datetime, created_by: str,
+    labels: Mapping[str, str],
+    starts_at: datetime,
+    ends_at: datetime,
+    created_by: str,
     comment: str,
 ) -> dict[str, Any]:
     """A PostableSilence: one equality matcher per label."""
@@ -64,8 +67,12 @@ class AlertmanagerClient:
         self._secrets = config.secrets()
 
     async def create_silence(
-        self, labels: Mapping[str, str], starts_at: datetime, ends_at: datetime,
-        created_by: str, comment: str,
+        self,
+        labels: Mapping[str, str],
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
     ) -> Silence:
         if not labels:
             raise AlertmanagerError("no labels to match: a silence would match every alert")
@@ -82,7 +89,9 @@ class AlertmanagerClient:
     async def _post(self, base: str, body: dict[str, Any]) -> Silence:
         try:
             response = await self._http.post(
-                base + SILENCES_PATH, json=body, headers=self._config.headers(),
+                base + SILENCES_PATH,
+                json=body,
+                headers=self._config.headers(),
                 timeout=self._config.timeout,
             )
         except httpx.TimeoutException:

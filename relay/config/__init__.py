@@ -205,6 +205,7 @@ class _Receiver(StrictModel):
     name: str = Field(min_length=1)
 
     if TYPE_CHECKING:  # the ``*_configs`` fields are created from the registry
+
         def __getattr__(self, name: str) -> list[Any]: ...
 
     def entries(self) -> Iterator[tuple[IntegrationId, ChannelConfig]]:
@@ -226,8 +227,7 @@ else:
         "ReceiverConfig",
         __base__=_Receiver,
         __doc__=_Receiver.__doc__,
-        **{field: (list[config], Field(default_factory=list))
-           for field, config in CHANNEL_TYPES.items()},
+        **{field: (list[config], Field(default_factory=list)) for field, config in CHANNEL_TYPES.items()},
     )
 
 
@@ -290,6 +290,7 @@ class Config(StrictModel):
 
 # -- loading ------------------------------------------------------------------------
 
+
 class InvalidConfig(ConfigError):
     """A ConfigError that also carries the warnings found in the same run."""
 
@@ -305,8 +306,11 @@ def _pydantic_problems(exc: ValidationError) -> list[Finding]:
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             guess = _did_you_mean(loc)
-            message = (f"unknown key; did you mean {guess}?" if guess else
-                       "unknown key (check the spelling; see docs/configuration.md)")
+            message = (
+                f"unknown key; did you mean {guess}?"
+                if guess
+                else "unknown key (check the spelling; see docs/configuration.md)"
+            )
         elif err["type"] == "missing":
             message = "required key is missing"
         problems.append((loc, message))

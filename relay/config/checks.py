@@ -14,9 +14,7 @@ Loc = tuple[int | str, ...]
 Finding = tuple[Loc, str]  # where, what
 
 # `$$`, `${VAR}`, `${VAR:-default}`, and a bare `$VAR`, which is not expanded.
-_ENV_REF = re.compile(
-    r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
-)
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 #: A bare `$NAME` inside a longer value that looks like an environment variable. Lower
 #: case (`$labels` in a template, `pa$sword`) is left alone.
 _ENV_LIKE = re.compile(r"^[A-Z_][A-Z0-9_]+$")
@@ -50,8 +48,10 @@ def expand_env(
             return "$"
         bare = match.group(3)
         if bare is not None:
-            literal = (f"{text!r} is sent as written: relay expands only ${{{bare}}} "
-                       f"(write ${{{bare}}}, or $${bare} for a literal '$')")
+            literal = (
+                f"{text!r} is sent as written: relay expands only ${{{bare}}} "
+                f"(write ${{{bare}}}, or $${bare} for a literal '$')"
+            )
             if text == node:  # nothing but a reference: it was meant to be expanded
                 problems.append((loc, literal))
             elif _ENV_LIKE.match(bare):
@@ -80,8 +80,9 @@ def _names(raw: dict[str, Any], section: str, what: str, problems: list[Finding]
         if not isinstance(name, str) or not name:
             continue
         if name in first:
-            problems.append(((section, index, "name"),
-                             f"duplicate {what} {name!r} (first at {section}[{first[name]}])"))
+            problems.append(
+                ((section, index, "name"), f"duplicate {what} {name!r} (first at {section}[{first[name]}])")
+            )
         first.setdefault(name, index)
     return first
 
@@ -108,8 +109,12 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
     def walk(node: dict[str, Any], where: Loc) -> None:
         receiver = node.get("receiver")
         if isinstance(receiver, str) and receiver not in seen:
-            problems.append(((*where, "receiver"), f"unknown receiver {receiver!r} "
-                             f"(known: {', '.join(sorted(seen)) or 'none'})"))
+            problems.append(
+                (
+                    (*where, "receiver"),
+                    f"unknown receiver {receiver!r} (known: {', '.join(sorted(seen)) or 'none'})",
+                )
+            )
         matchers = node.get("matchers")
         for i, text in enumerate(matchers if isinstance(matchers, list) else []):
             try:
@@ -126,9 +131,14 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
             names = node.get(key)
             for i, name in enumerate(names if isinstance(names, list) else []):
                 if isinstance(name, str) and name not in intervals:
-                    problems.append(((*where, key, i), f"unknown time interval {name!r} "
-                                     f"(known: {', '.join(sorted(intervals)) or 'none'}; "
-                                     "define it under time_intervals)"))
+                    problems.append(
+                        (
+                            (*where, key, i),
+                            f"unknown time interval {name!r} "
+                            f"(known: {', '.join(sorted(intervals)) or 'none'}; "
+                            "define it under time_intervals)",
+                        )
+                    )
         children = node.get("routes")
         for i, child in enumerate(children if isinstance(children, list) else []):
             if isinstance(child, dict):

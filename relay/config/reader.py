@@ -20,8 +20,12 @@ class DuplicateKeyError(yaml.MarkedYAMLError):
     """A key given twice in one mapping; ``problem_mark`` is the second, ``context_mark`` the first."""
 
     def __init__(self, key: object, first: yaml.Mark, second: yaml.Mark) -> None:
-        super().__init__(context=f"first at line {first.line + 1}", context_mark=first,
-                         problem=f"duplicate key {key!r}", problem_mark=second)
+        super().__init__(
+            context=f"first at line {first.line + 1}",
+            context_mark=first,
+            problem=f"duplicate key {key!r}",
+            problem_mark=second,
+        )
         self.key, self.first, self.second = key, first, second
 
 
@@ -54,8 +58,11 @@ _YAML_PROBLEMS: list[tuple[str, str, str]] = [
     ("could not find expected ':'", "missing ':' after a key", "write 'key: value'"),
     ("found unexpected end of stream", "unclosed quote", "close the quoted string on this line"),
     ("found undefined alias", "undefined alias", "define the &anchor before using *it"),
-    ("found unknown escape character", "unknown escape in a double-quoted string",
-     "use single quotes, or write \\\\ for a backslash"),
+    (
+        "found unknown escape character",
+        "unknown escape in a double-quoted string",
+        "use single quotes, or write \\\\ for a backslash",
+    ),
 ]
 
 
@@ -63,9 +70,11 @@ def yaml_problem(exc: yaml.YAMLError, text: str, source: str) -> str:
     """One line, ``source:line:column: invalid YAML: what (hint)``, for a PyYAML error."""
     if isinstance(exc, DuplicateKeyError):
         first, second = exc.first, exc.second
-        return (f"{source}:{second.line + 1}:{second.column + 1}: invalid YAML: duplicate key "
-                f"{exc.key!r} (first at line {first.line + 1}; YAML would keep only the last one, "
-                "so merge the two)")
+        return (
+            f"{source}:{second.line + 1}:{second.column + 1}: invalid YAML: duplicate key "
+            f"{exc.key!r} (first at line {first.line + 1}; YAML would keep only the last one, "
+            "so merge the two)"
+        )
     problem = str(getattr(exc, "problem", None) or exc).strip()
     context = str(getattr(exc, "context", None) or "")
     mark = getattr(exc, "problem_mark", None)
@@ -84,8 +93,10 @@ def yaml_problem(exc: yaml.YAMLError, text: str, source: str) -> str:
             if opener is not None:
                 line, column, char = opener
                 closer = "]" if char == "[" else "}"
-                return (f"{source}:{line + 1}:{column + 1}: invalid YAML: unclosed '{char}' "
-                        f"(close it with '{closer}')")
+                return (
+                    f"{source}:{line + 1}:{column + 1}: invalid YAML: unclosed '{char}' "
+                    f"(close it with '{closer}')"
+                )
             what, hint = "bad list or mapping in brackets", "separate items with ', '"
         elif problem == "mapping values are not allowed here" and mark is not None:
             before = lines[mark.line][: mark.column] if mark.line < len(lines) else ""
@@ -93,10 +104,19 @@ def yaml_problem(exc: yaml.YAMLError, text: str, source: str) -> str:
             if ": " in before or before.rstrip().endswith(":"):
                 hint = "a value that contains ': ' must be quoted"
             else:
-                above = next((n for n in range(mark.line - 1, -1, -1)
-                              if lines[n].strip() and not lines[n].lstrip().startswith("#")), None)
-                hint = (f"is ':' missing after the key on line {above + 1}?"
-                        if above is not None else "a key may be missing its ':'")
+                above = next(
+                    (
+                        n
+                        for n in range(mark.line - 1, -1, -1)
+                        if lines[n].strip() and not lines[n].lstrip().startswith("#")
+                    ),
+                    None,
+                )
+                hint = (
+                    f"is ':' missing after the key on line {above + 1}?"
+                    if above is not None
+                    else "a key may be missing its ':'"
+                )
         elif problem.startswith("expected <block end>"):
             what, hint = "bad indentation", "line this up with the keys or list items above it"
     where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source

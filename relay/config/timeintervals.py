@@ -90,8 +90,7 @@ class TimeIntervalSpecConfig(StrictModel):
     @classmethod
     def _not_empty(cls, value: list[Any] | None) -> list[Any] | None:
         if value is not None and not value:
-            raise ValueError("an empty list matches no time at all; leave the key out to "
-                             "mean any time")
+            raise ValueError("an empty list matches no time at all; leave the key out to mean any time")
         return value
 
     @field_validator("location")

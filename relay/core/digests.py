@@ -75,8 +75,13 @@ class DigestEntry:
 
     @classmethod
     def of_alerts(
-        cls, group_key: str, display_key: str, labels: Mapping[str, str],
-        alerts: Sequence[Alert], job_ids: Sequence[str] = (), external_url: str = "",
+        cls,
+        group_key: str,
+        display_key: str,
+        labels: Mapping[str, str],
+        alerts: Sequence[Alert],
+        job_ids: Sequence[str] = (),
+        external_url: str = "",
     ) -> DigestEntry:
         ordered = sorted(alerts, key=lambda a: (a.status != "firing", a.startsAt, a.fingerprint))
         names = list(dict.fromkeys(a.labels.get("alertname", "") for a in ordered))
@@ -164,8 +169,12 @@ class Digest:
 
     @classmethod
     def of_notifications(
-        cls, kind: DigestKind, receiver: str, integration: str,
-        items: Sequence[tuple[str, str, Notification]], created_at: float,
+        cls,
+        kind: DigestKind,
+        receiver: str,
+        integration: str,
+        items: Sequence[tuple[str, str, Notification]],
+        created_at: float,
         window: tuple[float, float] | None = None,
     ) -> Digest:
         """A digest of ``(job id, group store key, notification)`` items, one entry per
@@ -180,10 +189,16 @@ class Digest:
             for _, notification in merged:
                 alerts.update({a.fingerprint: a for a in notification.alerts})
             last = merged[-1][1]
-            entries.append(DigestEntry.of_alerts(
-                group_key, last.group_key, last.group_labels or last.common_labels,
-                list(alerts.values()), [job for job, _ in merged], last.external_url,
-            ))
+            entries.append(
+                DigestEntry.of_alerts(
+                    group_key,
+                    last.group_key,
+                    last.group_labels or last.common_labels,
+                    list(alerts.values()),
+                    [job for job, _ in merged],
+                    last.external_url,
+                )
+            )
         entries.sort(key=lambda e: e.status != "firing")  # firing first, else arrival order
         external = next((e.external_url for e in entries if e.external_url), "")
         return cls(kind, receiver, integration, entries, created_at, window, external)
@@ -192,26 +207,45 @@ class Digest:
     def of_notification(cls, notification: Notification, created_at: float = 0.0) -> Digest:
         """A digest of one notification: what previews and template checks render."""
         return cls.of_notifications(
-            "storm", notification.receiver, "", [("", notification.group_key, notification)],
+            "storm",
+            notification.receiver,
+            "",
+            [("", notification.group_key, notification)],
             created_at,
         )
 
     @classmethod
     def build_from_held(
-        cls, receiver: str, integration: str, entries: Sequence[HeldLike], window: WindowLike,
+        cls,
+        receiver: str,
+        integration: str,
+        entries: Sequence[HeldLike],
+        window: WindowLike,
     ) -> Digest:
         """The digest of a hold window: one entry per held group with every alert seen."""
         made = [
             DigestEntry.of_alerts(
-                e.group_key, e.display_group_key, e.group_labels,
-                [Alert.model_validate(a) for a in e.alerts.values()], (), e.external_url,
+                e.group_key,
+                e.display_group_key,
+                e.group_labels,
+                [Alert.model_validate(a) for a in e.alerts.values()],
+                (),
+                e.external_url,
             )
-            for e in entries if e.alerts
+            for e in entries
+            if e.alerts
         ]
         made.sort(key=lambda e: e.status != "firing")
         external = next((e.external_url for e in made if e.external_url), "")
-        return cls("hold", receiver, integration, made, window.ended_at,
-                   (window.started_at, window.ended_at), external)
+        return cls(
+            "hold",
+            receiver,
+            integration,
+            made,
+            window.ended_at,
+            (window.started_at, window.ended_at),
+            external,
+        )
 
 
 class HeldLike(Protocol):

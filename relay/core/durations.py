@@ -32,8 +32,7 @@ def parse_duration(value: Any) -> float:
         pos = match.end()
     if pos != len(text) or not text:
         raise ValueError(
-            f"invalid duration {value!r}: use a number and a unit (ms, s, m, h, d, w),"
-            " e.g. 30s, 5m, 1h30m"
+            f"invalid duration {value!r}: use a number and a unit (ms, s, m, h, d, w), e.g. 30s, 5m, 1h30m"
         )
     return total
 

@@ -109,8 +109,12 @@ class Suppressed:
     last_sent: float | None  # the notification-log entry's time, None without one
 
     def to_api(self) -> dict[str, Any]:
-        return {"receiver": self.receiver, "integration": self.integration,
-                "reason": self.reason, "last_sent": self.last_sent}
+        return {
+            "receiver": self.receiver,
+            "integration": self.integration,
+            "reason": self.reason,
+            "last_sent": self.last_sent,
+        }
 
 
 @dataclass

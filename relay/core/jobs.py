@@ -37,12 +37,14 @@ def bound_sent(parts: Sequence[str], limit: int = SENT_LIMIT) -> list[str]:
             kept.append(part)
             room -= len(encoded)
             continue
-        left_out = len(encoded) - room + sum(len(p.encode("utf-8")) for p in parts[index + 1:])
+        left_out = len(encoded) - room + sum(len(p.encode("utf-8")) for p in parts[index + 1 :])
         cut = encoded[:room].decode("utf-8", "ignore")
         if cut:
             kept.append(cut)
-        kept.append(f"[truncated: {left_out} more bytes in {len(parts) - index} part(s) "
-                    f"were sent; relay keeps {limit} bytes per attempt]")
+        kept.append(
+            f"[truncated: {left_out} more bytes in {len(parts) - index} part(s) "
+            f"were sent; relay keeps {limit} bytes per attempt]"
+        )
         break
     return kept
 

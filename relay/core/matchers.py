@@ -19,6 +19,7 @@ _MATCHER = re.compile(
 )
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
 
+
 def _unquote(text: str) -> str:
     if not (len(text) >= 2 and text[0] == '"' and text[-1] == '"'):
         if '"' in text:
@@ -29,7 +30,7 @@ def _unquote(text: str) -> str:
         ch = body[i]
         if ch == "\\":
             if i + 1 >= len(body) or body[i + 1] not in _ESCAPES:
-                raise ValueError(f"invalid escape in value {text!r} (use \\\", \\\\ or \\n)")
+                raise ValueError(f'invalid escape in value {text!r} (use \\", \\\\ or \\n)')
             out.append(_ESCAPES[body[i + 1]])
             i += 2
             continue

@@ -187,7 +187,7 @@ def _emit(node: dict[str, Any]) -> str:
             continue
         literal = re.escape(char)
         while "" not in child and len(child) == 1:  # compress a chain
-            (char, child), = child.items()
+            ((char, child),) = child.items()
             literal += re.escape(char)
         branches.append(literal + _emit(child))
     if not branches:

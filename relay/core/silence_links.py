@@ -21,8 +21,7 @@ def _ordered(labels: Mapping[str, str]) -> list[str]:
 
 def silence_filter(labels: Mapping[str, str]) -> str:
     """'{alertname="X", job="node"}': one equality matcher per label."""
-    pairs = (f"{name}={json.dumps(str(labels[name]), ensure_ascii=False)}"
-             for name in _ordered(labels))
+    pairs = (f"{name}={json.dumps(str(labels[name]), ensure_ascii=False)}" for name in _ordered(labels))
     return "{" + ", ".join(pairs) + "}"
 
 

@@ -84,7 +84,9 @@ _DIRECTIVE = re.compile(r"%(?::z|.)", re.S)
 
 
 def format_datetime(
-    dt: datetime | str | None, tz: str | tzinfo | None = "UTC", locale: str = "en",
+    dt: datetime | str | None,
+    tz: str | tzinfo | None = "UTC",
+    locale: str = "en",
     fmt: str = "%Y-%m-%d %H:%M:%S %Z",
 ) -> str:
     """'2026-11-22 14:25:51 +08:00' in zone ``tz``; '' for None and Go's zero time (year 1).
@@ -149,9 +151,7 @@ def truncate_bytes(text: str, limit: int, end: str = "…") -> str:
     return data[: max(limit - len(tail), 0)].decode("utf-8", "ignore") + tail.decode("utf-8")
 
 
-def labels_text(
-    labels: Mapping[str, str], exclude: list[str] | tuple[str, ...] = (), sep: str = ", "
-) -> str:
+def labels_text(labels: Mapping[str, str], exclude: list[str] | tuple[str, ...] = (), sep: str = ", ") -> str:
     """'instance=db-1, job=node': the labels sorted by name, without ``exclude``."""
     return sep.join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in exclude)
 
@@ -187,8 +187,15 @@ def silence_url_helper(notification: Notification) -> Callable[..., str]:
     return helper
 
 
-_ICONS = {"critical": "🔴", "error": "🔴", "page": "🔴", "warning": "🟠", "warn": "🟠",
-          "info": "🔵", "resolved": "✅"}
+_ICONS = {
+    "critical": "🔴",
+    "error": "🔴",
+    "page": "🔴",
+    "warning": "🟠",
+    "warn": "🟠",
+    "info": "🔵",
+    "resolved": "✅",
+}
 
 
 def severity_icon(value: Any) -> str:
@@ -222,5 +229,3 @@ def http_url(value: Any) -> str:
     """The URL if it is http(s), else '' (no javascript: links from an alert's payload)."""
     text = str(value or "")
     return text if urlsplit(text).scheme in ("http", "https") else ""
-
-

@@ -24,8 +24,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
-MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
-          "september", "october", "november", "december")
+MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 _TIME = re.compile(r"^(?:([01][0-9]|2[0-3]):([0-5][0-9])|(24):(00))$")
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 MINUTES_PER_DAY = 1440
@@ -72,9 +84,7 @@ class TimeIntervalSpec:
 
     def day_matches(self, day: date) -> bool:
         """Every field but ``times``: they depend on the local date only."""
-        if self.days_of_month is not None and not any(
-            _day_of_month_in(day, r) for r in self.days_of_month
-        ):
+        if self.days_of_month is not None and not any(_day_of_month_in(day, r) for r in self.days_of_month):
             return False
         if self.months is not None and not any(r.begin <= day.month <= r.end for r in self.months):
             return False
@@ -103,6 +113,7 @@ def _day_of_month_in(day: date, r: InclusiveRange) -> bool:
 
 
 # -- the union of specs: a named interval, or every interval a route names -----------------
+
 
 def in_force(specs: Iterable[TimeIntervalSpec], when: float) -> bool:
     return any(spec.contains(when) for spec in specs)
@@ -182,6 +193,7 @@ def _offset(zone: tzinfo, when: float) -> timedelta | None:
 
 # -- parsing (Alertmanager's UnmarshalYAML checks) --------------------------------------
 
+
 def parse_time(text: str) -> int:
     """``HH:MM`` -> minutes of the day; ``24:00`` is 1440."""
     match = _TIME.match(text)
@@ -234,8 +246,9 @@ def parse_day_of_month_range(text: str) -> InclusiveRange:
             raise ValueError(f"{part!r} is not a day of the month (write 1 to 31, or -1 to -31)")
         value = int(part)
         if value == 0 or not -31 <= value <= 31:
-            raise ValueError(f"{value} is not a day of the month: write 1 to 31, or -31 to -1 "
-                             "counted from the month's end")
+            raise ValueError(
+                f"{value} is not a day of the month: write 1 to 31, or -31 to -1 counted from the month's end"
+            )
         values.append(value)
     begin, end = values
     if begin < 0 < end:
@@ -279,6 +292,7 @@ def parse_location(name: str) -> str:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown IANA time zone {name!r} (e.g. UTC, Asia/Shanghai, "
-                         "Europe/Berlin)") from None
+        raise ValueError(
+            f"unknown IANA time zone {name!r} (e.g. UTC, Asia/Shanghai, Europe/Berlin)"
+        ) from None
     return name

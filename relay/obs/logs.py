@@ -13,7 +13,9 @@ from relay.core.secrets import redact
 # Attributes every LogRecord has; anything else was passed with extra= and is kept.
 # uvicorn adds color_message, its message with ANSI colour codes, to every record: dropped.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "color_message",
+    "message",
+    "asctime",
+    "color_message",
 }
 
 

@@ -119,8 +119,14 @@ class Dispatcher:
         self._held: dict[str, Job] = {}  # job id -> job, leased by this dispatcher
         self._wake = asyncio.Event()
         self._storms = StormMerger(
-            store=store, clock=clock, metrics=metrics, owner=owner, limiters=self.limiters,
-            leased=self._held, wake=self.wake)
+            store=store,
+            clock=clock,
+            metrics=metrics,
+            owner=owner,
+            limiters=self.limiters,
+            leased=self._held,
+            wake=self.wake,
+        )
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -179,9 +185,11 @@ class Dispatcher:
         found = self.limiters.state(notifier.rate_limit_key)
         if found is not None:
             return found
-        return {"windows": [{"limit": r.count, "per_seconds": r.per, "used": 0}
-                            for r in notifier.rate_limits],
-                "next_free_in": 0.0, "blocked_for": 0.0}
+        return {
+            "windows": [{"limit": r.count, "per_seconds": r.per, "used": 0} for r in notifier.rate_limits],
+            "next_free_in": 0.0,
+            "blocked_for": 0.0,
+        }
 
     def held(self) -> dict[str, int]:
         """Jobs this dispatcher holds per integration: queued for its worker or being sent."""
@@ -198,8 +206,12 @@ class Dispatcher:
         if capacity <= 0:
             return 0
         jobs = await self._store.claim_jobs(
-            self._owner, self._clock.now(), capacity, delivery.lease,
-            per_integration=delivery.integration_share, held=self.held(),
+            self._owner,
+            self._clock.now(),
+            capacity,
+            delivery.lease,
+            per_integration=delivery.integration_share,
+            held=self.held(),
         )
         claimed: dict[str, list[Job]] = {}
         for job in jobs:
@@ -252,8 +264,11 @@ class Dispatcher:
                 # The attempt could not be recorded: this job is no longer renewed, so its
                 # lease runs out and it is attempted again (at least once). The rest of the
                 # queue waits for the store, rather than be sent unrecorded as well.
-                logger.warning("could not record an attempt; the job will be retried: %s", exc,
-                               extra={"job_id": job.id, "integration": job.integration})
+                logger.warning(
+                    "could not record an attempt; the job will be retried: %s",
+                    exc,
+                    extra={"job_id": job.id, "integration": job.integration},
+                )
                 self._held.pop(job.id, None)
                 await self._until_store_answers()
             finally:
@@ -289,17 +304,25 @@ class Dispatcher:
         digest = digest_of_payload(job.payload)
         message: Message | DigestMessage
         if digest is not None:
-            message = DigestMessage(job_id=job.id, digest=digest, integration=job.integration,
-                                    attempt=attempt)
+            message = DigestMessage(
+                job_id=job.id, digest=digest, integration=job.integration, attempt=attempt
+            )
         else:
-            message = Message(job_id=job.id, notification=Notification.model_validate(job.payload),
-                              integration=job.integration, attempt=attempt)
+            message = Message(
+                job_id=job.id,
+                notification=Notification.model_validate(job.payload),
+                integration=job.integration,
+                attempt=attempt,
+            )
         limiter = self.limiters.get(notifier.rate_limit_key, notifier.rate_limits)
         count = 1
         if notifier.rate_limit_key:  # only a limited destination needs the count up front
             try:
-                count = (len(notifier.digest_parts(message)) if isinstance(message, DigestMessage)
-                         else notifier.messages_for(message))
+                count = (
+                    len(notifier.digest_parts(message))
+                    if isinstance(message, DigestMessage)
+                    else notifier.messages_for(message)
+                )
             except Exception:  # counting must never keep a message from being sent
                 logger.exception("counting the messages of %s failed", job.integration)
         await limiter.acquire(count)
@@ -310,8 +333,11 @@ class Dispatcher:
         detail = ""
         sent: list[str] = []
         try:
-            sending = (notifier.send_digest(message) if isinstance(message, DigestMessage)
-                       else notifier.send(message))
+            sending = (
+                notifier.send_digest(message)
+                if isinstance(message, DigestMessage)
+                else notifier.send(message)
+            )
             delivery = await asyncio.wait_for(sending, timeout=hard_timeout)
             outcome, detail, sent = None, delivery.detail, delivery.sent
         except DeliveryError as exc:
@@ -329,8 +355,7 @@ class Dispatcher:
             # The vendor counts more than relay sent (another sender shares the robot, or
             # a restart forgot the window): hold every message to it, not only this one.
             limiter.block(_throttle_wait(notifier, outcome))
-        await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail,
-                           sent)
+        await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail, sent)
 
     async def _finish(
         self,
@@ -347,8 +372,9 @@ class Dispatcher:
         kept = bound_sent([redact(part, runtime.secrets) for part in sent or []])
         log = {"job_id": job.id, "integration": job.integration, "receiver": job.receiver}
         if error is None:
-            attempt = Attempt(at=now, duration=duration, outcome="delivered", reason="ok",
-                              detail=detail, sent=kept)
+            attempt = Attempt(
+                at=now, duration=duration, outcome="delivered", reason="ok", detail=detail, sent=kept
+            )
             await self._store.record_attempt(job, attempt)
             self._metrics.attempts.labels(kind, "ok").inc()
             self._metrics.notifications.labels(job.receiver, kind, "delivered").inc()
@@ -363,8 +389,9 @@ class Dispatcher:
                 attempts_made(job) + 1, retry_window_start(job), now, error.retry_after
             )
         outcome: Literal["retry", "dead"] = "retry" if next_at is not None else "dead"
-        attempt = Attempt(at=now, duration=duration, outcome=outcome, reason=error.reason,
-                          error=message, sent=kept)
+        attempt = Attempt(
+            at=now, duration=duration, outcome=outcome, reason=error.reason, error=message, sent=kept
+        )
         await self._store.record_attempt(job, attempt, next_at)
         self._metrics.notifications.labels(
             job.receiver, kind, "failed" if next_at is not None else "dead"
@@ -372,14 +399,12 @@ class Dispatcher:
         if next_at is not None:
             logger.warning(
                 "delivery failed, will retry",
-                extra={**log, "reason": error.reason, "error": message,
-                       "retry_in": round(next_at - now, 3)},
+                extra={**log, "reason": error.reason, "error": message, "retry_in": round(next_at - now, 3)},
             )
         else:
             logger.error(
                 "delivery failed, dead-lettered",
-                extra={**log, "reason": error.reason, "error": message,
-                       "permanent": not error.retryable},
+                extra={**log, "reason": error.reason, "error": message, "permanent": not error.retryable},
             )
 
 

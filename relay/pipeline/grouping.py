@@ -85,7 +85,12 @@ def decide(
     for integration in integrations:
         entry = state.log.get(integration.id)
         reason = needs_update(
-            entry, firing, resolved, integration.send_resolved, repeat_interval, now,
+            entry,
+            firing,
+            resolved,
+            integration.send_resolved,
+            repeat_interval,
+            now,
         )
         # When the last notification went out: the entry as it was before this decision.
         last_sent = entry.at if entry is not None else None
@@ -93,14 +98,12 @@ def decide(
             suppressed.append(Suppressed(state.receiver, integration.id, "duplicate", last_sent))
             continue
         if reason == "repeat" and state.ack is not None:
-            suppressed.append(
-                Suppressed(state.receiver, integration.id, "acknowledged", last_sent))
+            suppressed.append(Suppressed(state.receiver, integration.id, "acknowledged", last_sent))
             continue
         state.log[integration.id] = LogEntry(sorted(firing), sorted(resolved), now)
         to_send = alerts if integration.send_resolved else [a for a in alerts if a.status == "firing"]
         if not to_send:
-            suppressed.append(
-                Suppressed(state.receiver, integration.id, "resolved_not_sent", last_sent))
+            suppressed.append(Suppressed(state.receiver, integration.id, "resolved_not_sent", last_sent))
             continue
         notification = build_notification(state, to_send, ctx, reason)
         jobs.append(
@@ -134,8 +137,7 @@ def decide_gated(
     Held: decided, and the jobs kept in the group's held entries."""
     if gate.gate in ("inactive", "muted"):
         return [], [
-            Suppressed(state.receiver, i.id, gate.gate,
-                       state.log[i.id].at if i.id in state.log else None)
+            Suppressed(state.receiver, i.id, gate.gate, state.log[i.id].at if i.id in state.log else None)
             for i in integrations
         ]
     jobs, suppressed = decide(state, alerts, integrations, repeat_interval, ctx, now)
@@ -164,12 +166,14 @@ def build_notification(
     )
 
 
-def _fresh(state: GroupState | None, key: str, receiver: str, route: Route,
-           labels: dict[str, str], now: float) -> GroupState:
+def _fresh(
+    state: GroupState | None, key: str, receiver: str, route: Route, labels: dict[str, str], now: float
+) -> GroupState:
     # The store hands each transition a copy of its own, so it is updated in place.
     if state is None:
-        return GroupState(key=key, receiver=receiver, route_id=route.id, labels=labels,
-                          created_at=now, updated_at=now)
+        return GroupState(
+            key=key, receiver=receiver, route_id=route.id, labels=labels, created_at=now, updated_at=now
+        )
     return state
 
 
@@ -197,8 +201,7 @@ def passthrough_update(
         changed = state is None or (new.route_id, new.alerts) != (route.id, current)
         new.route_id, new.alerts, new.meta = route.id, current, meta
         before = (dict(new.log), new.ack, repr(new.held), new.held_until)
-        jobs, suppressed = decide_gated(
-            new, alerts, integrations, route.repeat_interval, ctx, gate, now)
+        jobs, suppressed = decide_gated(new, alerts, integrations, route.repeat_interval, ctx, gate, now)
         # Only held notifications give a pass-through group a timer: the window's end.
         new.next_flush_at = new.held_until if new.held else None
         changed = changed or (new.log, new.ack, repr(new.held), new.held_until) != before
@@ -276,19 +279,30 @@ def flush_update(
         jobs: list[NewJob] = []
         suppressed: list[Suppressed] = []
         if not route.passthrough:
-            jobs, suppressed = decide_gated(
-                new, alerts, integrations, route.repeat_interval, ctx, gate, now)
+            jobs, suppressed = decide_gated(new, alerts, integrations, route.repeat_interval, ctx, gate, now)
         elif new.held:  # the window goes on (the next one follows, or a reload), or waits
             new.held_until = gate.hold_until if gate.gate == "held" else None
         if entries and gate.gate == "send":
+
             def make_job(integration: str, to_send: list[Alert]) -> NewJob:
                 notification = build_notification(new, to_send, ctx, "hold_ended")
-                return NewJob(new_job_id(), new.receiver, integration, new.key,
-                              notification.model_dump(mode="json"), now)
+                return NewJob(
+                    new_job_id(),
+                    new.receiver,
+                    integration,
+                    new.key,
+                    notification.model_dump(mode="json"),
+                    now,
+                )
 
             jobs += still_firing_jobs(
-                new, entries, alerts, {i.id: i.send_resolved for i in integrations}, make_job,
-                {job.integration for job in jobs}, now,
+                new,
+                entries,
+                alerts,
+                {i.id: i.send_resolved for i in integrations},
+                make_job,
+                {job.integration for job in jobs},
+                now,
             )
         if released is not None:
             released.put(key, entries)
@@ -357,8 +371,15 @@ def plan_webhook(
     for key, (route, receiver, by_fp) in passthrough.items():
         ctx = GroupContext(upstream_group_key, external_url, truncated_alerts)
         updates[key] = passthrough_update(
-            key, receiver, route, list(by_fp.values()), upstream_group_labels,
-            integrations_of.get(receiver, []), ctx, now, gate_of(route),
+            key,
+            receiver,
+            route,
+            list(by_fp.values()),
+            upstream_group_labels,
+            integrations_of.get(receiver, []),
+            ctx,
+            now,
+            gate_of(route),
         )
     for key, (route, receiver, labels, by_fp) in grouped.items():
         ctx = GroupContext(group_key_text(route, labels), external_url, truncated_alerts)

@@ -86,28 +86,38 @@ class HoldWindow:
     ended_at: float  # when relay released it
 
 
-def hold(state: GroupState, jobs: list[NewJob], alerts: Sequence[Alert], hold_until: float | None,
-         now: float) -> list[Suppressed]:
+def hold(
+    state: GroupState, jobs: list[NewJob], alerts: Sequence[Alert], hold_until: float | None, now: float
+) -> list[Suppressed]:
     """Fold the jobs a decision made into the group's held entries instead of sending
     them; every entry of the group also learns the current state of its alerts."""
     current = {a.fingerprint: a.to_v4() for a in alerts}
     suppressed = []
     for job in jobs:
         raw = state.held.get(job.integration)
-        entry = HeldEntry.from_dict(raw) if raw is not None else HeldEntry(
-            receiver=job.receiver, integration=job.integration, group_key=state.key,
-            display_group_key=str(job.payload.get("group_key", state.key)),
-            group_labels=dict(state.labels),
-            external_url=str(job.payload.get("external_url", "")),
-            first_held_at=now, last_held_at=now, notifications=0,
+        entry = (
+            HeldEntry.from_dict(raw)
+            if raw is not None
+            else HeldEntry(
+                receiver=job.receiver,
+                integration=job.integration,
+                group_key=state.key,
+                display_group_key=str(job.payload.get("group_key", state.key)),
+                group_labels=dict(state.labels),
+                external_url=str(job.payload.get("external_url", "")),
+                first_held_at=now,
+                last_held_at=now,
+                notifications=0,
+            )
         )
         entry.last_held_at = now
         entry.notifications += 1
         entry.alerts.update({str(a["fingerprint"]): a for a in job.payload.get("alerts", [])})
         state.held[job.integration] = entry.to_dict()
         last = state.log.get(job.integration)
-        suppressed.append(Suppressed(job.receiver, job.integration, "held",
-                                     last.at if last is not None else None))
+        suppressed.append(
+            Suppressed(job.receiver, job.integration, "held", last.at if last is not None else None)
+        )
     for raw in state.held.values():
         known = raw["alerts"]
         known.update({fp: alert for fp, alert in current.items() if fp in known})
@@ -175,8 +185,7 @@ class ReleasedHolds:
 DigestBuilder = Callable[[str, str, list[HeldEntry], HoldWindow, float], list[NewJob]]
 
 
-def digest_update(key: str, released: ReleasedHolds, build: DigestBuilder,
-                  now: float) -> GroupUpdate:
+def digest_update(key: str, released: ReleasedHolds, build: DigestBuilder, now: float) -> GroupUpdate:
     """The last update of a release batch: the digest jobs of every integration whose
     entries the batch released. ``key`` names no group; nothing is written but jobs."""
 
@@ -191,7 +200,10 @@ def digest_update(key: str, released: ReleasedHolds, build: DigestBuilder,
 
 
 def hold_digest_jobs(
-    receiver: str, integration: str, entries: Sequence[HeldLike], window: WindowLike,
+    receiver: str,
+    integration: str,
+    entries: Sequence[HeldLike],
+    window: WindowLike,
     now: float,
 ) -> list[NewJob]:
     """The digest job of one integration for a hold window that ended (none when nothing
@@ -199,8 +211,13 @@ def hold_digest_jobs(
     digest = Digest.build_from_held(receiver, integration, entries, window)
     if not digest.entries:
         return []
-    return [NewJob(
-        id=new_job_id(), receiver=receiver, integration=integration,
-        group_key=f"hold-digest|{integration}|{window.ended_at:.0f}",
-        payload=digest_payload(digest), created_at=now,
-    )]
+    return [
+        NewJob(
+            id=new_job_id(),
+            receiver=receiver,
+            integration=integration,
+            group_key=f"hold-digest|{integration}|{window.ended_at:.0f}",
+            payload=digest_payload(digest),
+            created_at=now,
+        )
+    ]

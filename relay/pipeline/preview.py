@@ -92,14 +92,10 @@ class RecordingRenderer(Renderer):
 
 
 @asynccontextmanager
-async def _notifier_context(
-    config: Config, renderer: Renderer
-) -> AsyncIterator[NotifierContext]:
+async def _notifier_context(config: Config, renderer: Renderer) -> AsyncIterator[NotifierContext]:
     """What the runtime hands notifiers, with refs kept in memory: a one-off send keeps
     nothing (WeCom part progress, Slack message refs) that a running relay would read."""
-    http = httpx.AsyncClient(
-        timeout=config.delivery.timeout, headers={"User-Agent": f"relay/{__version__}"}
-    )
+    http = httpx.AsyncClient(timeout=config.delivery.timeout, headers={"User-Agent": f"relay/{__version__}"})
     try:
         yield notifier_context(config, http=http, renderer=renderer, refs=MemoryRefs())
     finally:
@@ -127,17 +123,28 @@ def _pick_integration(
     matches = [(iid, cfg) for iid, cfg in found.integrations() if cfg.kind == channel]
     if not matches:
         kinds = sorted({cfg.kind for _, cfg in found.integrations()})
-        echo(f"receiver {receiver!r} has no {channel} integration "
-             f"(it has: {', '.join(kinds) or 'none'})", err=True)
+        echo(
+            f"receiver {receiver!r} has no {channel} integration (it has: {', '.join(kinds) or 'none'})",
+            err=True,
+        )
         return None
     if len(matches) > 1:
-        echo(f"receiver {receiver!r} has {len(matches)} {channel} integrations; showing "
-             f"{matches[0][0]} (pass --receiver {receiver}/{channel}/N for another)", err=True)
+        echo(
+            f"receiver {receiver!r} has {len(matches)} {channel} integrations; showing "
+            f"{matches[0][0]} (pass --receiver {receiver}/{channel}/N for another)",
+            err=True,
+        )
     return found.name, *matches[0]
 
 
-def message_preview(notifier: Notifier, message: Message, kind: str, now: float,
-                    digest: DigestKind | None = None, groups: int = 5) -> Preview:
+def message_preview(
+    notifier: Notifier,
+    message: Message,
+    kind: str,
+    now: float,
+    digest: DigestKind | None = None,
+    groups: int = 5,
+) -> Preview:
     """What ``notifier`` would send for ``message``; with ``digest``, what it would send
     for the digest ``groups`` groups like ``message``'s would be merged into at ``now``."""
     if digest is None:
@@ -196,20 +203,26 @@ async def render_preview(
     async with _notifier_context(config, renderer) as ctx:
         notifier = channel_cfg.build(ctx)
         try:
-            preview = message_preview(notifier, message, channel,
-                                      at if at is not None else time.time(), digest, groups)
+            preview = message_preview(
+                notifier, message, channel, at if at is not None else time.time(), digest, groups
+            )
         finally:
             await notifier.aclose()
     echo(preview.note, err=True)
     echo(preview.text)
     # check() already reports most failures, with a note that the sample triggered them.
-    failures = list(dict.fromkeys([
-        *problems, *(f for f in renderer.failures if not any(p.startswith(f) for p in problems))
-    ]))
+    failures = list(
+        dict.fromkeys(
+            [*problems, *(f for f in renderer.failures if not any(p.startswith(f) for p in problems))]
+        )
+    )
     if failures:
-        echo(f"{len(failures)} template problem{'s' if len(failures) != 1 else ''} "
-             "(at delivery time relay falls back to the built-in template, as shown above "
-             "where it was used):", err=True)
+        echo(
+            f"{len(failures)} template problem{'s' if len(failures) != 1 else ''} "
+            "(at delivery time relay falls back to the built-in template, as shown above "
+            "where it was used):",
+            err=True,
+        )
         for failure in failures:
             echo(f"  {failure}", err=True)
         return 1
@@ -220,9 +233,7 @@ def _reason(status: str) -> str:
     return "resolved" if status == "resolved" else "new_alerts"
 
 
-async def send_direct(
-    config: Config, receiver: str, payload: dict[str, Any], echo: Echo
-) -> int:
+async def send_direct(config: Config, receiver: str, payload: dict[str, Any], echo: Echo) -> int:
     """Send ``payload`` through every integration of ``receiver`` at once (no grouping, no
     retries); print '<integration>: ok' or the downstream's error for each. Returns 1 if
     any failed, 2 for an unknown receiver or an invalid payload."""
@@ -254,8 +265,7 @@ async def send_direct(
                 continue
             seen = len(renderer.failures)
             notifier = channel_cfg.build(ctx)
-            message = Message(job_id=new_job_id(), notification=notification,
-                              integration=integration)
+            message = Message(job_id=new_job_id(), notification=notification, integration=integration)
             try:
                 delivery = await asyncio.wait_for(notifier.send(message), timeout=hard_timeout)
                 line = "ok" + (f" ({delivery.detail})" if delivery.detail else "")
@@ -273,6 +283,5 @@ async def send_direct(
                 await notifier.aclose()
             echo(redact(f"{integration}: {line}", secrets))
             for failure in renderer.failures[seen:]:
-                echo(redact(f"  template failed, the built-in was sent: {failure}", secrets),
-                     err=True)
+                echo(redact(f"  template failed, the built-in was sent: {failure}", secrets), err=True)
     return 1 if failed else 0

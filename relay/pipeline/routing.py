@@ -14,7 +14,6 @@ DEFAULT_GROUP_INTERVAL = 300.0
 DEFAULT_REPEAT_INTERVAL = 4 * 3600.0
 
 
-
 @dataclass
 class Route:
     """A resolved route: everything inherited is filled in."""
@@ -75,8 +74,10 @@ def _build(config: RouteConfig, parent: Route | None, route_id: str) -> Route:
     matchers = [parse_matcher(m) for m in config.matchers]
     matchers += [make_matcher(k, "=", v) for k, v in sorted(config.match.items())]
     matchers += [make_matcher(k, "=~", v) for k, v in sorted(config.match_re.items())]
-    group_by = config.group_by if config.group_by is not None else (
-        list(parent.group_by) + (["..."] if parent.group_by_all else []) if parent else []
+    group_by = (
+        config.group_by
+        if config.group_by is not None
+        else (list(parent.group_by) + (["..."] if parent.group_by_all else []) if parent else [])
     )
     route = Route(
         id=route_id,

@@ -26,8 +26,12 @@ def notifier_context(
     """What notifiers get of ``config`` (the default locale, whether silences can be
     created), with the shared HTTP client, the renderer and where they keep refs."""
     return NotifierContext(
-        locale=config.global_.locale, silences=config.alertmanager is not None, http=http,
-        renderer=renderer, store=refs, timeout=config.delivery.timeout,
+        locale=config.global_.locale,
+        silences=config.alertmanager is not None,
+        http=http,
+        renderer=renderer,
+        store=refs,
+        timeout=config.delivery.timeout,
     )
 
 

@@ -45,9 +45,17 @@ class StormMerger:
     and its lease owner, the clock, the rate limiters, the ledger of leased jobs (jobs it
     leases join it; jobs merged into a digest leave it) and a way to wake the claim loop."""
 
-    def __init__(self, *, store: StormQueue, clock: Clock, metrics: Metrics, owner: str,
-                 limiters: LimiterRegistry, leased: dict[str, Job],
-                 wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        *,
+        store: StormQueue,
+        clock: Clock,
+        metrics: Metrics,
+        owner: str,
+        limiters: LimiterRegistry,
+        leased: dict[str, Job],
+        wake: Callable[[], None],
+    ) -> None:
         self._store = store
         self._clock = clock
         self._metrics = metrics
@@ -61,9 +69,13 @@ class StormMerger:
         removed: returns what is still to be sent one by one."""
         notifier = runtime.notifiers.get(integration)
         policy = notifier.storm if notifier is not None else None
-        if (notifier is None or policy is None or not policy.enabled
-                or not notifier.rate_limit_key
-                or not notifier.rate_limits):
+        if (
+            notifier is None
+            or policy is None
+            or not policy.enabled
+            or not notifier.rate_limit_key
+            or not notifier.rate_limits
+        ):
             return jobs
         singles = [job for job in jobs if "digest" not in job.payload]
         if not singles:
@@ -94,7 +106,8 @@ class StormMerger:
                     self._leased.pop(job.id, None)
                 logger.warning(
                     "alert storm: %d notifications merged into digest %s",
-                    len(chunk), digest_job.id,
+                    len(chunk),
+                    digest_job.id,
                     extra={"integration": integration, "job_id": digest_job.id},
                 )
                 self._metrics.storm_merged.labels(kind_of(integration)).inc(len(chunk))
@@ -109,14 +122,15 @@ class StormMerger:
         items = [(j.id, j.group_key, Notification.model_validate(j.payload)) for j in jobs]
         digest = Digest.of_notifications("storm", jobs[0].receiver, integration, items, now)
         return NewJob(
-            id=new_job_id(), receiver=jobs[0].receiver, integration=integration,
-            group_key=f"storm-digest|{integration}", payload=digest_payload(digest),
+            id=new_job_id(),
+            receiver=jobs[0].receiver,
+            integration=integration,
+            group_key=f"storm-digest|{integration}",
+            payload=digest_payload(digest),
             created_at=now,
         )
 
-    def _chunks(
-        self, notifier: Notifier, integration: str, jobs: list[Job], now: float
-    ) -> list[list[Job]]:
+    def _chunks(self, notifier: Notifier, integration: str, jobs: list[Job], now: float) -> list[list[Job]]:
         """``jobs`` in digests each small enough to be sent within one window of the
         destination's tightest rate (its parts are counted as one burst)."""
         most = min(rate.count for rate in notifier.rate_limits)

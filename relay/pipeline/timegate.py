@@ -100,6 +100,12 @@ def interval_states(route: Route, intervals: Intervals, now: float) -> list[Inte
     ]
     for kind, names in kinds:
         if names:
-            out.append(IntervalState(kind, names, names_in_force(names, intervals, now),
-                                     next_change(union(names, intervals), now)))
+            out.append(
+                IntervalState(
+                    kind,
+                    names,
+                    names_in_force(names, intervals, now),
+                    next_change(union(names, intervals), now),
+                )
+            )
     return out

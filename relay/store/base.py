@@ -39,7 +39,6 @@ class JobQuery:
     cursor: tuple[float, str] | None = None
     limit: int = 50
 
-
     def admits(self, job: Job) -> bool:
         """Whether ``job`` passes every filter (a backend that walks the index of one
         filter checks the others with this)."""
@@ -89,8 +88,12 @@ class KeptWebhook:
     body: str
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "received_at": self.received_at, "receiver": self.receiver,
-                "bytes": len(self.body.encode("utf-8"))}
+        return {
+            "id": self.id,
+            "received_at": self.received_at,
+            "receiver": self.receiver,
+            "bytes": len(self.body.encode("utf-8")),
+        }
 
 
 def stats_bucket(at: float) -> int:
@@ -101,8 +104,9 @@ def stats_bucket(at: float) -> int:
 def hour_and_day_buckets(now: float) -> tuple[int, int]:
     """The first bucket of the last hour and of the last day, the current one included."""
     current = stats_bucket(now)
-    return current - (3600 // STATS_BUCKET - 1) * STATS_BUCKET, \
-        current - (86400 // STATS_BUCKET - 1) * STATS_BUCKET
+    return current - (3600 // STATS_BUCKET - 1) * STATS_BUCKET, current - (
+        86400 // STATS_BUCKET - 1
+    ) * STATS_BUCKET
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,15 @@ class ClaimRoom:
     def of(self, integration: str) -> int:
         if integration in self.exclude:
             return 0
-        return max(0, min(self.unlisted, self.limit if self.per_integration is None
-                          else self.per_integration - self.held.get(integration, 0)))
+        return max(
+            0,
+            min(
+                self.unlisted,
+                self.limit
+                if self.per_integration is None
+                else self.per_integration - self.held.get(integration, 0),
+            ),
+        )
 
     @property
     def unlisted(self) -> int:
@@ -225,9 +236,7 @@ class Store(abc.ABC):
         """Extend the leases ``owner`` holds on these jobs (a slow delivery keeps its job)."""
 
     @abc.abstractmethod
-    async def record_attempt(
-        self, job: Job, attempt: Attempt, next_attempt_at: float | None = None
-    ) -> None:
+    async def record_attempt(self, job: Job, attempt: Attempt, next_attempt_at: float | None = None) -> None:
         """Record an attempt and move the job: delivered, dead, or pending again at
         ``next_attempt_at`` (outcome ``retry``). Releases the lease."""
 
@@ -278,9 +287,7 @@ class Store(abc.ABC):
         at the end. Like :meth:`query_jobs`, a page may be short and still continue."""
 
     @abc.abstractmethod
-    async def keep_webhooks(
-        self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int
-    ) -> None:
+    async def keep_webhooks(self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int) -> None:
         """Keep ``webhooks`` (oldest first), in one write; then drop the oldest beyond
         ``keep`` webhooks or ``keep_bytes``."""
 

@@ -102,8 +102,6 @@ class DispatchStore(JobQueue, StormQueue, Protocol):
 class WebhookArchive(Protocol):
     """The last webhooks received, kept for the console's playground."""
 
-    async def keep_webhooks(
-        self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int
-    ) -> None: ...
+    async def keep_webhooks(self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int) -> None: ...
 
     async def recent_webhooks(self) -> list[KeptWebhook]: ...

@@ -28,6 +28,7 @@ def render_digest(
     the entries; each entry is in exactly one part, in order. ``limit=None``: one text.
     ``cut`` shortens one entry too big alone (default: cut the text with "…"); ``extra``
     goes into the template's context (WeCom's ``msgtype``)."""
+
     def render(indices: Sequence[int], last: bool) -> str:
         chosen = [digest.entries[i] for i in indices]
         return renderer.render_digest(name, digest, locale=locale, entries=chosen, **extra)

@@ -65,9 +65,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**"})
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
-        raise SecurityError(
-            f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
-        )
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -75,8 +73,11 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 raise SecurityError("exponent too large")
             return left**right
         for seq, count in ((left, right), (right, left)):
-            if (isinstance(seq, str | list | tuple) and isinstance(count, int)
-                    and len(seq) * count > _MAX_REPEAT):
+            if (
+                isinstance(seq, str | list | tuple)
+                and isinstance(count, int)
+                and len(seq) * count > _MAX_REPEAT
+            ):
                 raise SecurityError(f"result longer than {_MAX_REPEAT}")
         return left * right
 
@@ -289,7 +290,11 @@ class Renderer:
         return self._render_named(name, locale, ctx, lambda: _last_resort(notification, locale))
 
     def digest_context(
-        self, digest: Digest, *, locale: str, entries: Sequence[DigestEntry] | None = None,
+        self,
+        digest: Digest,
+        *,
+        locale: str,
+        entries: Sequence[DigestEntry] | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
         """The variables a digest template sees (see docs/templates.md)."""
@@ -318,8 +323,13 @@ class Renderer:
         }
 
     def render_digest(
-        self, name: str, digest: Digest, *, locale: str,
-        entries: Sequence[DigestEntry] | None = None, **extra: Any,
+        self,
+        name: str,
+        digest: Digest,
+        *,
+        locale: str,
+        entries: Sequence[DigestEntry] | None = None,
+        **extra: Any,
     ) -> str:
         """Digest template ``name`` ('wecom.digest') for ``entries`` (default: all) of
         ``digest``; a failing user template falls back to the built-in, that to a line
@@ -331,7 +341,12 @@ class Renderer:
         )
 
     def render_string(
-        self, source: str, notification: Notification, *, locale: str, fallback: str,
+        self,
+        source: str,
+        notification: Notification,
+        *,
+        locale: str,
+        fallback: str,
         **extra: Any,
     ) -> str:
         """A template string from config; on error the template named ``fallback`` is used."""
@@ -461,10 +476,14 @@ def _digest_last_resort(digest: Digest, entries: Sequence[DigestEntry], locale: 
     if normalize_locale(locale) == "zh-CN":
         head = f"告警摘要：{digest.groups} 个分组，{digest.firing} 条告警中，{digest.resolved} 条已恢复"
     else:
-        head = (f"Alert digest: {plural(digest.groups, 'group')}, {digest.firing} firing,"
-                f" {digest.resolved} resolved")
-    lines = [f"[{e.status}] {e.alertname} {labels_text(e.labels, exclude=['alertname'])}"
-             f" ({e.count})" for e in entries]
+        head = (
+            f"Alert digest: {plural(digest.groups, 'group')}, {digest.firing} firing,"
+            f" {digest.resolved} resolved"
+        )
+    lines = [
+        f"[{e.status}] {e.alertname} {labels_text(e.labels, exclude=['alertname'])} ({e.count})"
+        for e in entries
+    ]
     return "\n".join([head, *lines])
 
 

@@ -46,38 +46,63 @@ def sample_payload(now: datetime | None = None) -> dict[str, Any]:
     alerts = [
         _alert(
             "firing",
-            {"alertname": "DiskWillFillIn4Hours", "instance": "db-1:9100", "job": "node",
-             "mountpoint": "/data", "severity": "critical", "team": "infra"},
-            {"summary": "Disk /data on db-1 will fill up within 4 hours",
-             "description": "磁盘 /data 剩余 6.2%，按当前写入速度预计 4 小时内写满。",
-             "runbook_url": "https://runbooks.example.com/disk-full"},
-            now - timedelta(minutes=5, seconds=12), None,
+            {
+                "alertname": "DiskWillFillIn4Hours",
+                "instance": "db-1:9100",
+                "job": "node",
+                "mountpoint": "/data",
+                "severity": "critical",
+                "team": "infra",
+            },
+            {
+                "summary": "Disk /data on db-1 will fill up within 4 hours",
+                "description": "磁盘 /data 剩余 6.2%，按当前写入速度预计 4 小时内写满。",
+                "runbook_url": "https://runbooks.example.com/disk-full",
+            },
+            now - timedelta(minutes=5, seconds=12),
+            None,
             "predict_linear%28node_filesystem_avail_bytes%5B6h%5D%2C+4%2A3600%29+%3C+0",
         ),
         _alert(
             "firing",
-            {"alertname": "HighCPUUsage", "instance": "node-2:9100", "job": "node",
-             "severity": "warning", "team": "infra"},
-            {"summary": "node-2 CPU 使用率超过 80%",
-             "description": "CPU usage is 88.0% for 10m"},
-            now - timedelta(hours=1, minutes=2, seconds=5), None,
+            {
+                "alertname": "HighCPUUsage",
+                "instance": "node-2:9100",
+                "job": "node",
+                "severity": "warning",
+                "team": "infra",
+            },
+            {"summary": "node-2 CPU 使用率超过 80%", "description": "CPU usage is 88.0% for 10m"},
+            now - timedelta(hours=1, minutes=2, seconds=5),
+            None,
             "100+-+avg+by+%28instance%29+%28rate%28node_cpu_seconds_total%5B5m%5D%29%29+%3E+80",
         ),
         _alert(
             "firing",
-            {"alertname": "CertificateExpiringSoon", "instance": "https://api.example.com",
-             "job": "blackbox", "severity": "info", "team": "infra"},
+            {
+                "alertname": "CertificateExpiringSoon",
+                "instance": "https://api.example.com",
+                "job": "blackbox",
+                "severity": "info",
+                "team": "infra",
+            },
             {"summary": "TLS certificate of api.example.com expires in 13 days"},
-            now - timedelta(days=2, hours=3), None,
+            now - timedelta(days=2, hours=3),
+            None,
             "probe_ssl_earliest_cert_expiry+-+time%28%29+%3C+14%2A86400",
         ),
         _alert(
             "resolved",
-            {"alertname": "HighCPUUsage", "instance": "node-3:9100", "job": "node",
-             "severity": "warning", "team": "infra"},
-            {"summary": "node-3 CPU 使用率超过 80%",
-             "description": "CPU usage back to 41%"},
-            now - timedelta(minutes=42), now - timedelta(minutes=30, seconds=1),
+            {
+                "alertname": "HighCPUUsage",
+                "instance": "node-3:9100",
+                "job": "node",
+                "severity": "warning",
+                "team": "infra",
+            },
+            {"summary": "node-3 CPU 使用率超过 80%", "description": "CPU usage back to 41%"},
+            now - timedelta(minutes=42),
+            now - timedelta(minutes=30, seconds=1),
             "100+-+avg+by+%28instance%29+%28rate%28node_cpu_seconds_total%5B5m%5D%29%29+%3E+80",
         ),
     ]
@@ -120,8 +145,9 @@ def sample_notification(receiver: str = "default", now: datetime | None = None) 
     return notification_from_payload(payload, receiver)
 
 
-def sample_digest(notification: Notification, kind: DigestKind, groups: int, integration: str,
-                  now: float) -> Digest:
+def sample_digest(
+    notification: Notification, kind: DigestKind, groups: int, integration: str, now: float
+) -> Digest:
     """A digest of ``groups`` groups like ``notification``, as a storm or a hold window
     ending at ``now`` would make: each copy is its own group (an ``instance`` label
     ``<value>-<i>`` in its group labels and alerts), every third one resolved, so a
@@ -133,19 +159,23 @@ def sample_digest(notification: Notification, kind: DigestKind, groups: int, int
         instance = f"{notification.group_labels.get('instance', 'node')}-{index}"
         resolved = groups > 1 and index % 3 == 0
         alerts = [
-            alert.model_copy(update={
-                "labels": {**alert.labels, "instance": instance},
-                "status": "resolved" if resolved else alert.status,
-                "fingerprint": fingerprint_of({**alert.labels, "instance": instance}),
-            })
+            alert.model_copy(
+                update={
+                    "labels": {**alert.labels, "instance": instance},
+                    "status": "resolved" if resolved else alert.status,
+                    "fingerprint": fingerprint_of({**alert.labels, "instance": instance}),
+                }
+            )
             for alert in notification.alerts
         ]
-        copy = notification.model_copy(update={
-            "group_key": f"{notification.group_key}:{{instance=\"{instance}\"}}",
-            "group_labels": {**notification.group_labels, "instance": instance},
-            "alerts": alerts,
-            "status": "resolved" if resolved else notification.status,
-        })
+        copy = notification.model_copy(
+            update={
+                "group_key": f'{notification.group_key}:{{instance="{instance}"}}',
+                "group_labels": {**notification.group_labels, "instance": instance},
+                "alerts": alerts,
+                "status": "resolved" if resolved else notification.status,
+            }
+        )
         items.append((f"preview-{index}", copy.group_key, copy))
     window = (now - 8 * 3600, now) if kind == "hold" else None
     return Digest.of_notifications(kind, notification.receiver, integration, items, now, window)

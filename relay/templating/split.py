@@ -193,10 +193,10 @@ def _fit(
         return [part]
     if len(group) > 1:  # the estimate was off (a template that is not additive): halve
         mid = len(group) // 2
-        return (_fit(render, group[:mid], False, budget, measure, cut)
-                + _fit(render, group[mid:], last, budget, measure, cut))
+        return _fit(render, group[:mid], False, budget, measure, cut) + _fit(
+            render, group[mid:], last, budget, measure, cut
+        )
     if last and group and render([], True) != render([], False):
         # the footer ("and N more") goes on alone rather than be cut off
-        return (_fit(render, group, False, budget, measure, cut)
-                + _fit(render, [], True, budget, measure, cut))
+        return _fit(render, group, False, budget, measure, cut) + _fit(render, [], True, budget, measure, cut)
     return [cut(part, budget)]

@@ -41,8 +41,9 @@ class BodyTimeout(Exception):
     pass
 
 
-def error(status: int, message: str, details: list[str] | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
+def error(
+    status: int, message: str, details: list[str] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse({"error": message, "details": details or []}, status, headers=headers)
 
 
@@ -106,12 +107,17 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
         return error(413, f"body larger than server.max_body_bytes ({server.max_body_bytes} bytes)")
     except BodyTimeout:
         # The rest of the body may still come: close rather than read it as the next request.
-        return error(408, "body not received within server.read_timeout "
-                     f"({format_duration(server.read_timeout)})", headers={"Connection": "close"})
+        return error(
+            408,
+            f"body not received within server.read_timeout ({format_duration(server.read_timeout)})",
+            headers={"Connection": "close"},
+        )
     except ClientDisconnect:
         # The client's doing, and nobody is left to answer: no traceback, no error.
-        logger.debug("client disconnected before sending the whole body",
-                     extra={"client": request.client.host if request.client else ""})
+        logger.debug(
+            "client disconnected before sending the whole body",
+            extra={"client": request.client.host if request.client else ""},
+        )
         return Response(status_code=CLIENT_CLOSED)
     try:
         payload = WebhookPayload.model_validate_json(body)
@@ -123,16 +129,22 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
     now = state.clock.now()
     buckets = bucket_alerts(runtime.tree, payload.alerts, receiver)
     updates = plan_webhook(
-        buckets, runtime.integrations, payload.groupKey, payload.groupLabels,
-        payload.externalURL, payload.truncatedAlerts, now,
+        buckets,
+        runtime.integrations,
+        payload.groupKey,
+        payload.groupLabels,
+        payload.externalURL,
+        payload.truncatedAlerts,
+        now,
         lambda route: runtime.gate(route, now),
     )
     try:
         results = await state.apply(updates)
     except StoreUnavailable as exc:
         logger.error("storage unavailable, answering 503: %s", exc)
-        return error(503, "storage unavailable, retry later", [str(exc)],
-                     headers={"Retry-After": RETRY_AFTER_SECONDS})
+        return error(
+            503, "storage unavailable, retry later", [str(exc)], headers={"Retry-After": RETRY_AFTER_SECONDS}
+        )
 
     keep_webhook(state, body, receiver, now)
     jobs = 0
@@ -149,8 +161,9 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
         state.dispatcher.wake()
     # "suppressed" says why nothing was sent (an HA copy, a re-send inside repeat_interval,
     # resolved alerts with send_resolved off); a group_by route decides later, at its flush.
-    return JSONResponse({"status": "accepted", "alerts": len(payload.alerts),
-                         "notifications": jobs, "suppressed": suppressed})
+    return JSONResponse(
+        {"status": "accepted", "alerts": len(payload.alerts), "notifications": jobs, "suppressed": suppressed}
+    )
 
 
 def keep_webhook(state: RelayState, body: bytes, receiver: str | None, now: float) -> None:
@@ -159,8 +172,9 @@ def keep_webhook(state: RelayState, body: bytes, receiver: str | None, now: floa
     ui = state.runtime.config.server.ui
     if not ui.keep_webhooks or len(body) > ui.keep_webhook_bytes:
         return
-    kept = KeptWebhook(id=new_job_id(), received_at=now, receiver=receiver or "",
-                       body=body.decode("utf-8", "replace"))
+    kept = KeptWebhook(
+        id=new_job_id(), received_at=now, receiver=receiver or "", body=body.decode("utf-8", "replace")
+    )
     state.kept.add(kept, ui.keep_webhooks, ui.keep_webhook_bytes)
 
 

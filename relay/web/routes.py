@@ -41,8 +41,7 @@ def protected(handler: Handler) -> Handler:
         header = request.headers.get("authorization")
         if not authorized(auth, header):
             assert auth is not None
-            return error(401, "missing or wrong credentials",
-                         headers={"WWW-Authenticate": challenge(auth)})
+            return error(401, "missing or wrong credentials", headers={"WWW-Authenticate": challenge(auth)})
         request.state.actor = actor(auth, header)
         return await handler(request, state)
 
@@ -105,17 +104,19 @@ async def status(request: Request, state: RelayState) -> Response:
         storage_ok = True
     except StoreUnavailable:
         counts, storage_ok = None, False
-    return JSONResponse({
-        "version": __version__,
-        "uptime_seconds": round(time.time() - state.started_at, 3),
-        "config": state.config_summary(),
-        "storage": {"backend": state.store.describe(), "reachable": storage_ok},
-        "queue": counts,
-        "receivers": [
-            {"name": r.name, "integrations": [i for i, _ in r.integrations()]}
-            for r in runtime.config.receivers
-        ],
-    })
+    return JSONResponse(
+        {
+            "version": __version__,
+            "uptime_seconds": round(time.time() - state.started_at, 3),
+            "config": state.config_summary(),
+            "storage": {"backend": state.store.describe(), "reachable": storage_ok},
+            "queue": counts,
+            "receivers": [
+                {"name": r.name, "integrations": [i for i, _ in r.integrations()]}
+                for r in runtime.config.receivers
+            ],
+        }
+    )
 
 
 async def healthy(request: Request, state: RelayState) -> Response:
@@ -132,8 +133,7 @@ async def ready(request: Request, state: RelayState) -> Response:
 async def reload(request: Request, state: RelayState) -> Response:
     problem = await state.reload()
     if problem is not None:
-        return error(500, "config reload failed; the previous config is still in use",
-                     problem.splitlines())
+        return error(500, "config reload failed; the previous config is still in use", problem.splitlines())
     config = state.runtime.config
     return JSONResponse({"status": "reloaded", "hash": config.digest, "warnings": config.warnings})
 
@@ -146,5 +146,3 @@ async def metrics_text(request: Request, state: RelayState) -> Response:
     except StoreUnavailable:
         pass  # the scrape still answers; relay_queue_jobs keeps its last values
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-

@@ -46,19 +46,24 @@ def _json_error(message: str) -> bytes:
 
 def overloaded_app(refused: Refused, max_connections: int) -> Any:
     """The ASGI app that answers a connection past the cap: 503 + Retry-After, close."""
-    body = _json_error(f"too many connections (server.max_connections is {max_connections});"
-                       " retry later")
+    body = _json_error(f"too many connections (server.max_connections is {max_connections}); retry later")
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         refused(scope["path"])
-        await send({"type": "http.response.start", "status": 503, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-            (b"connection", b"close"),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     return app
@@ -118,26 +123,33 @@ class _Guard(asyncio.Protocol):
         if self.cycle is not self._armed_cycle or self.transport.is_closing():
             return
         if self._received:
-            body = _json_error(f"request headers not received within server.read_timeout "
-                               f"({self.read_timeout:g}s)")
+            body = _json_error(
+                f"request headers not received within server.read_timeout ({self.read_timeout:g}s)"
+            )
             self.transport.write(_TIMEOUT_RESPONSE % (len(body), body))
-        logger.debug("closing a connection that sent no complete request in time",
-                     extra={"sent_bytes": self._received})
+        logger.debug(
+            "closing a connection that sent no complete request in time", extra={"sent_bytes": self._received}
+        )
         self.transport.close()
 
 
 _BASES: dict[str, type[asyncio.Protocol]] = {"h11": H11Protocol, "httptools": HttpToolsProtocol}
 
 
-def protocol_class(http: str, *, read_timeout: float, max_connections: int,
-                   refused: Refused) -> type[asyncio.Protocol]:
+def protocol_class(
+    http: str, *, read_timeout: float, max_connections: int, refused: Refused
+) -> type[asyncio.Protocol]:
     """uvicorn's ``http=`` protocol class ('h11' or 'httptools') with relay's limits."""
     base = _BASES[http]
-    return type(f"Relay{base.__name__}", (_Guard, base), {
-        "read_timeout": read_timeout,
-        "max_connections": max_connections,
-        "overloaded": staticmethod(overloaded_app(refused, max_connections)),
-    })
+    return type(
+        f"Relay{base.__name__}",
+        (_Guard, base),
+        {
+            "read_timeout": read_timeout,
+            "max_connections": max_connections,
+            "overloaded": staticmethod(overloaded_app(refused, max_connections)),
+        },
+    )
 
 
 def default_http() -> str:
@@ -169,7 +181,9 @@ def connection_cap(configured: int, open_files: int) -> int:
         logger.warning(
             "server.max_connections %d does not fit the open-file limit %d; using %d "
             "(raise the limit with ulimit -n / LimitNOFILE / the container's nofile)",
-            configured, open_files, room,
+            configured,
+            open_files,
+            room,
         )
         return room
     return configured

@@ -61,8 +61,7 @@ _NO_ALERTMANAGER = {
     "zh-CN": "relay 的配置中没有 alertmanager: 一节",
 }
 _STORE_DOWN = {"en": "relay's storage is unavailable", "zh-CN": "relay 的存储不可用"}
-_NOT_ACCEPTED = {"en": "Alertmanager did not accept it ({why})",
-                 "zh-CN": "Alertmanager 未接受（{why}）"}
+_NOT_ACCEPTED = {"en": "Alertmanager did not accept it ({why})", "zh-CN": "Alertmanager 未接受（{why}）"}
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -73,8 +72,12 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 def signing_configs(config: Config) -> list[SlackConfig]:
     """Every Slack config with a signing secret (each may be a different Slack app)."""
-    return [cfg for receiver in config.receivers for _, cfg in receiver.integrations()
-            if isinstance(cfg, SlackConfig) and cfg.signing_secret is not None]
+    return [
+        cfg
+        for receiver in config.receivers
+        for _, cfg in receiver.integrations()
+        if isinstance(cfg, SlackConfig) and cfg.signing_secret is not None
+    ]
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,11 @@ class SlackInteractions:
     async def handle(self, request: Request, state: RelayState) -> Response:
         configs = signing_configs(state.runtime.config)
         if not configs:
-            return error(404, "Slack interactivity is not configured",
-                         ["set signing_secret (or signing_secret_file) in a slack_configs entry"])
+            return error(
+                404,
+                "Slack interactivity is not configured",
+                ["set signing_secret (or signing_secret_file) in a slack_configs entry"],
+            )
         body = await _body(request)
         if body is None:
             return error(413, f"body larger than {MAX_BODY} bytes")
@@ -108,11 +114,16 @@ class SlackInteractions:
         if not timestamp.isdigit():
             return error(401, "missing or malformed X-Slack-Request-Timestamp header")
         if abs(state.clock.now() - int(timestamp)) > MAX_AGE:
-            return error(401, "stale request: X-Slack-Request-Timestamp is more than 5 minutes"
-                              " from relay's clock (a replay, or a clock out of sync)")
+            return error(
+                401,
+                "stale request: X-Slack-Request-Timestamp is more than 5 minutes"
+                " from relay's clock (a replay, or a clock out of sync)",
+            )
         given = request.headers.get("x-slack-signature", "")
-        config = next((cfg for cfg in configs if hmac.compare_digest(
-            signature(_secret(cfg), timestamp, body), given)), None)
+        config = next(
+            (cfg for cfg in configs if hmac.compare_digest(signature(_secret(cfg), timestamp, body), given)),
+            None,
+        )
         if config is None:
             return error(401, "X-Slack-Signature does not match any slack_configs signing_secret")
         click = _click(config, body)
@@ -169,9 +180,13 @@ def _click(config: SlackConfig, body: bytes) -> Click | str | None:
         return "payload.response_url: expected an https:// URL"
     message = payload.get("message")
     return Click(
-        config=config, action=action_id, job_id=str(action.get("value", "")),
-        user_id=str(user.get("id", "")), user_name=str(user.get("username") or user.get("name") or ""),
-        response_url=response_url, message=message if isinstance(message, dict) else {},
+        config=config,
+        action=action_id,
+        job_id=str(action.get("value", "")),
+        user_id=str(user.get("id", "")),
+        user_name=str(user.get("username") or user.get("name") or ""),
+        response_url=response_url,
+        message=message if isinstance(message, dict) else {},
     )
 
 
@@ -189,8 +204,7 @@ async def perform(click: Click, state: RelayState) -> None:
     await _report(click, state, line)
 
 
-async def _act(click: Click, state: RelayState, locale: str, user: str,
-               seconds: float | None) -> str:
+async def _act(click: Click, state: RelayState, locale: str, user: str, seconds: float | None) -> str:
     try:
         job = await state.delivery_log.get_job(click.job_id) if click.job_id else None
     except StoreUnavailable:
@@ -215,7 +229,9 @@ async def _act(click: Click, state: RelayState, locale: str, user: str,
     name = notification.common_labels.get("alertname") or notification.group_key
     try:
         await AlertmanagerClient(am, state.http).create_silence(
-            group_silence_labels(notification), starts, ends,
+            group_silence_labels(notification),
+            starts,
+            ends,
             created_by=f"{by} (Slack, via relay)",
             comment=f"Silenced from Slack by {by}: {name}",
         )
@@ -228,7 +244,9 @@ async def _report(click: Click, state: RelayState, line: str) -> None:
     """Show ``line`` under the message's buttons; a new reply when the message did not
     come with the click."""
     body = with_status(click.message, line) or {
-        "replace_original": False, "response_type": "in_channel", "text": line,
+        "replace_original": False,
+        "response_type": "in_channel",
+        "text": line,
     }
     try:
         response = await state.http.post(click.response_url, json=body, timeout=10.0)
@@ -236,5 +254,6 @@ async def _report(click: Click, state: RelayState, line: str) -> None:
         logger.warning("cannot update the Slack message: %s: %s", type(exc).__name__, exc)
         return
     if response.status_code != 200:
-        logger.warning("Slack did not take the message update: HTTP %s: %s",
-                       response.status_code, response.text[:200])
+        logger.warning(
+            "Slack did not take the message update: HTTP %s: %s", response.status_code, response.text[:200]
+        )

@@ -40,8 +40,9 @@ WEBHOOK_PATH = "/api/v1/alerts/webhook"
 class RelayState:
     """The running service: the current runtime (swapped on reload) and what it shares."""
 
-    def __init__(self, config: Config, *, store: Store, clock: Clock, metrics: Metrics,
-                 config_path: str | None) -> None:
+    def __init__(
+        self, config: Config, *, store: Store, clock: Clock, metrics: Metrics, config_path: str | None
+    ) -> None:
         self.config_path = config_path
         self.store = store
         self.clock = clock
@@ -56,7 +57,11 @@ class RelayState:
         self.runtime = Runtime.build(config, http=self.http, store=store, metrics=metrics)
         self.owner = f"{socket.gethostname()}-{os.getpid()}"
         self.dispatcher = Dispatcher(
-            store=store, clock=clock, metrics=metrics, runtime=lambda: self.runtime, owner=self.owner,
+            store=store,
+            clock=clock,
+            metrics=metrics,
+            runtime=lambda: self.runtime,
+            owner=self.owner,
         )
         # The last webhooks for the console, written to the store in batches.
         self.kept = WebhookKeeper()
@@ -90,8 +95,9 @@ class RelayState:
             except ConfigError as exc:
                 self.metrics.config_last_reload_successful.set(0)
                 self.last_reload_error = str(exc)
-                logger.error("config reload failed; keeping the running config",
-                             extra={"problems": exc.problems})
+                logger.error(
+                    "config reload failed; keeping the running config", extra={"problems": exc.problems}
+                )
                 return str(exc)
             old, self.runtime = self.runtime, new
             self.loaded_at = time.time()
@@ -107,8 +113,13 @@ class RelayState:
     def config_summary(self) -> dict[str, Any]:
         """The running config as /api/v1/status and the console show it."""
         config = self.runtime.config
-        return {"source": config.source, "hash": config.digest, "loaded_at": self.loaded_at,
-                "last_reload_error": self.last_reload_error, "warnings": config.warnings}
+        return {
+            "source": config.source,
+            "hash": config.digest,
+            "loaded_at": self.loaded_at,
+            "last_reload_error": self.last_reload_error,
+            "warnings": config.warnings,
+        }
 
     async def apply(self, updates: list[GroupUpdate]) -> list[TransitionResult]:
         """store.apply, remembering whether the store could commit (for readiness)."""
@@ -168,8 +179,9 @@ class RelayState:
             self.dispatcher.wake()
         return flushed.jobs
 
-    async def _every(self, interval: float, work: Callable[[], Awaitable[Any]], name: str,
-                     *, at_start: bool = False) -> None:
+    async def _every(
+        self, interval: float, work: Callable[[], Awaitable[Any]], name: str, *, at_start: bool = False
+    ) -> None:
         if not at_start:
             await asyncio.sleep(interval)
         while True:
@@ -192,8 +204,10 @@ class RelayState:
     @contextlib.asynccontextmanager
     async def running(self, background: bool = True) -> AsyncIterator[None]:
         await self.store.open()
-        logger.info("relay started", extra={"storage": self.store.describe(),
-                                            "config_hash": self.runtime.config.digest})
+        logger.info(
+            "relay started",
+            extra={"storage": self.store.describe(), "config_hash": self.runtime.config.digest},
+        )
         tasks: list[asyncio.Task[None]] = []
         if background:
             self.dispatcher.start()
@@ -225,5 +239,3 @@ class RelayState:
             await self.http.aclose()
             await self.store.close()
             logger.info("relay stopped; unfinished jobs stay queued in the store")
-
-

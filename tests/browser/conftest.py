@@ -47,14 +47,16 @@ class Console:
 
     def post(self, payload: dict[str, Any], receiver: str | None = None) -> httpx.Response:
         path = "/api/v1/alerts/webhook" + (f"/{receiver}" if receiver else "")
-        answer = httpx.post(self.url + path, json=payload,
-                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        answer = httpx.post(
+            self.url + path, json=payload, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
         assert answer.status_code == 200, answer.text
         return answer
 
     def api(self, path: str, **params: Any) -> Any:
-        answer = httpx.get(self.url + path, params=params,
-                           headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        answer = httpx.get(
+            self.url + path, params=params, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
         assert answer.status_code == 200, answer.text
         return answer.json()
 

@@ -34,24 +34,31 @@ DESK = [
     ("routes", "/ui/routes?labels=alertname%3DDiskFull%0Ateam%3Dchat"),
     ("config", "/ui/config"),
 ]
-PHONE = [("phone-overview", "/ui/"), ("phone-notification", "/ui/notifications/{dead}"),
-         ("phone-playground", "/ui/playground")]
+PHONE = [
+    ("phone-overview", "/ui/"),
+    ("phone-notification", "/ui/notifications/{dead}"),
+    ("phone-playground", "/ui/playground"),
+]
 
 
 def seed(console: Console) -> dict[str, str]:
     """Alerts that leave a delivered, a failing and a dead notification behind."""
     console.sink.answer(*[Answer(503, '{"error": "upstream maintenance"}')] * 40)
-    disk = webhook(alert("DiskFull", instance="db-1:9100", severity="critical", team="db"),
-                   group_key='{}:{alertname="DiskFull"}')
+    disk = webhook(
+        alert("DiskFull", instance="db-1:9100", severity="critical", team="db"),
+        group_key='{}:{alertname="DiskFull"}',
+    )
     disk["groupLabels"] = {"alertname": "DiskFull", "team": "db"}
     disk["externalURL"] = "http://alertmanager.example:9093"
     console.post(disk)
     dead = console.wait_for_status("dead", "DiskFull", timeout=30)
     with console.sink._lock:
         console.sink.script.clear()
-    chat = webhook(alert("HighLatency", instance="api-1:8080", team="chat"),
-                   alert("HighLatency", instance="api-2:8080", team="chat"),
-                   group_key='{}:{alertname="HighLatency"}')
+    chat = webhook(
+        alert("HighLatency", instance="api-1:8080", team="chat"),
+        alert("HighLatency", instance="api-2:8080", team="chat"),
+        group_key='{}:{alertname="HighLatency"}',
+    )
     chat["groupLabels"] = {"alertname": "HighLatency"}
     console.post(chat)
     console.wait_for_status("delivered", "HighLatency")
@@ -69,8 +76,7 @@ def shoot(console: Console, out: Path, ids: dict[str, str]) -> list[Path]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium") or "chromium")
         for shots, width, lang in ((DESK, 1280, "en"), (PHONE, 390, "zh-CN")):
-            context = browser.new_context(viewport={"width": width, "height": 900},
-                                          device_scale_factor=1)
+            context = browser.new_context(viewport={"width": width, "height": 900}, device_scale_factor=1)
             page = context.new_page()
             sign_in(page, console.url, lang)
             for name, path in shots:

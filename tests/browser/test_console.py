@@ -15,12 +15,14 @@ PAGES = ["/ui/", "/ui/notifications", "/ui/groups", "/ui/playground", "/ui/route
 
 
 def _hook_requests(console: Console, marker: str) -> list[Any]:
-    return [r for r in list(console.sink.received)
-            if r.path == "/hook" and marker in r.body.decode("utf-8", "replace")]
+    return [
+        r
+        for r in list(console.sink.received)
+        if r.path == "/hook" and marker in r.body.decode("utf-8", "replace")
+    ]
 
 
-def test_overview_shows_a_failing_integration_after_the_sink_answers_500(
-        page: Any, console: Console) -> None:
+def test_overview_shows_a_failing_integration_after_the_sink_answers_500(page: Any, console: Console) -> None:
     console.sink.answer(Answer(500, "downstream exploded"))
     console.post(webhook(alert("OverviewFails"), group_key='{}:{alertname="OverviewFails"}'))
     assert wait_for(lambda: any(n["attempts"] for n in console.notifications(alertname="OverviewFails")))
@@ -32,11 +34,12 @@ def test_overview_shows_a_failing_integration_after_the_sink_answers_500(
     console.wait_for_status("delivered", "OverviewFails")
     page.wait_for_function(
         """() => document.querySelector('tr[data-integration="hooks/webhook/0"] .badge')
-                 .textContent.trim() === 'ok'""", timeout=12_000)
+                 .textContent.trim() === 'ok'""",
+        timeout=12_000,
+    )
 
 
-def test_a_dead_notification_retried_from_its_page_reaches_the_sink(
-        page: Any, console: Console) -> None:
+def test_a_dead_notification_retried_from_its_page_reaches_the_sink(page: Any, console: Console) -> None:
     console.sink.answer(*[Answer(503, "maintenance")] * 30)
     console.post(webhook(alert("RetryMe"), group_key='{}:{alertname="RetryMe"}'))
     dead = console.wait_for_status("dead", "RetryMe")
@@ -79,7 +82,8 @@ def test_keyboard_alone_reaches_and_activates_retry(page: Any, console: Console)
 
 
 def test_playground_renders_wecom_in_chinese_and_shows_a_broken_templates_line(
-        page: Any, console: Console) -> None:
+    page: Any, console: Console
+) -> None:
     page.goto(f"{console.url}/ui/playground")
     page.get_by_label("Integration or channel").select_option("integration:chat/wecom/0")
     page.get_by_label("Template language").select_option("zh-CN")
@@ -111,8 +115,7 @@ def test_playground_renders_wecom_in_chinese_and_shows_a_broken_templates_line(
     assert page.url.endswith("/ui/playground")
 
 
-def test_groups_link_to_an_alertmanager_silence_with_the_groups_matchers(
-        page: Any, console: Console) -> None:
+def test_groups_link_to_an_alertmanager_silence_with_the_groups_matchers(page: Any, console: Console) -> None:
     payload = webhook(alert("SilenceMe", team="db"), group_key='{}:{alertname="SilenceMe", team="db"}')
     payload["groupLabels"] = {"alertname": "SilenceMe", "team": "db"}
     payload["externalURL"] = "http://alertmanager.example:9093"
@@ -128,8 +131,11 @@ def test_groups_link_to_an_alertmanager_silence_with_the_groups_matchers(
 
 
 def test_labels_that_look_like_markup_or_templates_stay_text(page: Any, console: Console) -> None:
-    nasty = {"note": "<script>alert(1)</script>", "evil": '"><img src=x onerror=alert(2)>',
-             "tpl": "{{ 7*7 }}"}
+    nasty = {
+        "note": "<script>alert(1)</script>",
+        "evil": '"><img src=x onerror=alert(2)>',
+        "tpl": "{{ 7*7 }}",
+    }
     console.post(webhook(alert("Escaped", **nasty), group_key='{}:{alertname="Escaped"}'))
     dead_or_sent = console.notifications(alertname="Escaped")[0]
     page.goto(f"{console.url}/ui/notifications/{dead_or_sent['id']}")
@@ -142,8 +148,7 @@ def test_labels_that_look_like_markup_or_templates_stay_text(page: Any, console:
     assert page.locator("main img").count() == 0
 
 
-def test_every_page_fits_a_390px_phone_without_sideways_scrolling(
-        page: Any, console: Console) -> None:
+def test_every_page_fits_a_390px_phone_without_sideways_scrolling(page: Any, console: Console) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     console.post(webhook(alert("PhoneWidth"), group_key='{}:{alertname="PhoneWidth"}'))
     assert wait_for(lambda: console.notifications(alertname="PhoneWidth"))

@@ -81,15 +81,15 @@ class RefStore(Store):
     async def get_group(self, key: str) -> GroupState | None:
         return self._unused()  # type: ignore[no-any-return]
 
-    async def claim_jobs(self, owner: str, now: float, limit: int, lease: float,
-                         exclude_integrations: Collection[str] = ()) -> list[Job]:
+    async def claim_jobs(
+        self, owner: str, now: float, limit: int, lease: float, exclude_integrations: Collection[str] = ()
+    ) -> list[Job]:
         return self._unused()  # type: ignore[no-any-return]
 
     async def renew(self, owner: str, job_ids: Collection[str], until: float) -> None:
         self._unused()
 
-    async def record_attempt(self, job: Job, attempt: Attempt,
-                             next_attempt_at: float | None = None) -> None:
+    async def record_attempt(self, job: Job, attempt: Attempt, next_attempt_at: float | None = None) -> None:
         self._unused()
 
     async def release(self, owner: str, job_ids: Collection[str]) -> None:
@@ -101,8 +101,9 @@ class RefStore(Store):
     async def get_job(self, job_id: str) -> Job | None:
         return self._unused()  # type: ignore[no-any-return]
 
-    async def list_jobs(self, status: JobStatus | None = None, limit: int = 100,
-                        receiver: str | None = None) -> list[Job]:
+    async def list_jobs(
+        self, status: JobStatus | None = None, limit: int = 100, receiver: str | None = None
+    ) -> list[Job]:
         return self._unused()  # type: ignore[no-any-return]
 
     async def job_counts(self) -> dict[str, int]:
@@ -120,12 +121,12 @@ class RefStore(Store):
     async def integration_stats(self, now: float) -> dict[str, IntegrationStats]:
         return self._unused()  # type: ignore[no-any-return]
 
-    async def list_groups(self, after: str | None, limit: int,
-                          receiver: str | None = None) -> tuple[list[GroupState], str | None]:
+    async def list_groups(
+        self, after: str | None, limit: int, receiver: str | None = None
+    ) -> tuple[list[GroupState], str | None]:
         return self._unused()  # type: ignore[no-any-return]
 
-    async def keep_webhooks(self, webhooks: Sequence[KeptWebhook], keep: int,
-                            keep_bytes: int) -> None:
+    async def keep_webhooks(self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int) -> None:
         self._unused()
 
     async def recent_webhooks(self) -> list[KeptWebhook]:
@@ -166,9 +167,7 @@ def ctx_for(
     http_client: httpx.AsyncClient, store: RefStore, metrics: Metrics
 ) -> Callable[[Config], NotifierContext]:
     def build(config: Config) -> NotifierContext:
-        return notifier_context(
-            config, http=http_client, renderer=make_renderer(config, metrics), refs=store
-        )
+        return notifier_context(config, http=http_client, renderer=make_renderer(config, metrics), refs=store)
 
     return build
 
@@ -177,8 +176,7 @@ def ctx_for(
 def notifier_for(
     config_for: Callable[..., Config], ctx_for: Callable[[Config], NotifierContext]
 ) -> Callable[..., Notifier]:
-    def build(yaml_text: str, integration: str | None = None,
-              env: dict[str, str] | None = None) -> Notifier:
+    def build(yaml_text: str, integration: str | None = None, env: dict[str, str] | None = None) -> Notifier:
         config = config_for(yaml_text, env=env)
         channels = dict(i for r in config.receivers for i in r.integrations())
         if integration is None:
@@ -189,15 +187,18 @@ def notifier_for(
 
 
 def _alert(name: str, status: str = "firing", **annotations: str) -> Alert:
-    return Alert.model_validate({
-        "status": status,
-        "labels": {"alertname": name, "severity": "critical", "instance": "db-1:9100"},
-        "annotations": {"summary": f"{name} on db-1", **annotations},
-        "startsAt": STARTS_AT.isoformat(),
-        "endsAt": (STARTS_AT + timedelta(minutes=5)).isoformat() if status == "resolved"
-        else "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prometheus.local/graph?g0.expr=up",
-    })
+    return Alert.model_validate(
+        {
+            "status": status,
+            "labels": {"alertname": name, "severity": "critical", "instance": "db-1:9100"},
+            "annotations": {"summary": f"{name} on db-1", **annotations},
+            "startsAt": STARTS_AT.isoformat(),
+            "endsAt": (STARTS_AT + timedelta(minutes=5)).isoformat()
+            if status == "resolved"
+            else "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.local/graph?g0.expr=up",
+        }
+    )
 
 
 @pytest.fixture

@@ -38,8 +38,9 @@ def everything_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     WeComAppNotifier.shared_tokens.clear()
 
 
-def leaks(secrets: tuple[str, ...], errors: list[DeliveryError],
-          caplog: pytest.LogCaptureFixture) -> list[str]:
+def leaks(
+    secrets: tuple[str, ...], errors: list[DeliveryError], caplog: pytest.LogCaptureFixture
+) -> list[str]:
     """Every place a secret shows up: in an error (str, repr, message) or a log record.
 
     httpx's own "HTTP Request: POST <url>" line is left to
@@ -75,15 +76,19 @@ def slack_answer(status: int, body: str | dict[str, Any], **headers: str) -> Ans
 
 
 async def test_slack_webhook_url_never_leaks(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     echo = f"no hook at {HOOK_PATH} ({HOOK_SECRET})"
     with Sink() as slack:
         url = f"{slack.url}{HOOK_PATH}"
-        slack.answer(slack_answer(400, echo), slack_answer(500, f"<p>{url}</p>"),
-                     slack_answer(429, echo, **{"Retry-After": "1"}),
-                     Answer(200, b"ok", delay=2.5))
+        slack.answer(
+            slack_answer(400, echo),
+            slack_answer(500, f"<p>{url}</p>"),
+            slack_answer(429, echo, **{"Retry-After": "1"}),
+            Answer(200, b"ok", delay=2.5),
+        )
         notifier = notifier_for(f"""
         delivery: {{timeout: 1s}}
         route: {{receiver: oncall}}
@@ -102,13 +107,21 @@ async def test_slack_webhook_url_never_leaks(
 
 @pytest.mark.parametrize("token", [BOT_TOKEN, PLAIN_TOKEN])
 async def test_slack_token_never_leaks(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    caplog: pytest.LogCaptureFixture, token: str,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    caplog: pytest.LogCaptureFixture,
+    token: str,
 ) -> None:
     with Sink() as slack:
         slack.answer(
-            slack_answer(200, {"ok": False, "error": "invalid_auth",
-                               "response_metadata": {"messages": [f"bad token {token}"]}}),
+            slack_answer(
+                200,
+                {
+                    "ok": False,
+                    "error": "invalid_auth",
+                    "response_metadata": {"messages": [f"bad token {token}"]},
+                },
+            ),
             slack_answer(500, f"Authorization: Bearer {token}"),
             slack_answer(200, {"ok": False, "error": "ratelimited"}),
         )
@@ -124,7 +137,10 @@ async def test_slack_token_never_leaks(
     errors += await failures(notifier, make_message(), 1)  # connection refused
 
     assert [e.reason for e in errors] == [
-        "slack_invalid_auth", "http_500", "slack_ratelimited", "connect",
+        "slack_invalid_auth",
+        "http_500",
+        "slack_ratelimited",
+        "connect",
     ]
     assert leaks((token, token.split("-")[-1]), errors, caplog) == []
     assert "bad token <redacted>" in errors[0].message
@@ -134,18 +150,23 @@ async def test_slack_token_never_leaks(
 
 
 async def test_wecom_key_never_leaks(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], caplog: pytest.LogCaptureFixture,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     url = f"{WECOM_ROBOT_URL}?key={WECOM_KEY}"
-    respx_mock.post(WECOM_ROBOT_URL, params={"key": WECOM_KEY}).mock(side_effect=[
-        httpx.Response(200, json={"errcode": 93000, "errmsg": f"invalid webhook url {url}, "
-                                  f"hint: [key {WECOM_KEY}]"}),
-        httpx.Response(502, text=f"upstream {url} failed"),
-        httpx.Response(200, text=f"<html>{WECOM_KEY}</html>"),
-        httpx.ConnectError(f"cannot connect to {url}"),
-        httpx.ReadTimeout(f"reading {url} timed out"),
-    ])
+    respx_mock.post(WECOM_ROBOT_URL, params={"key": WECOM_KEY}).mock(
+        side_effect=[
+            httpx.Response(
+                200, json={"errcode": 93000, "errmsg": f"invalid webhook url {url}, hint: [key {WECOM_KEY}]"}
+            ),
+            httpx.Response(502, text=f"upstream {url} failed"),
+            httpx.Response(200, text=f"<html>{WECOM_KEY}</html>"),
+            httpx.ConnectError(f"cannot connect to {url}"),
+            httpx.ReadTimeout(f"reading {url} timed out"),
+        ]
+    )
     for yaml_key in ("key", "webhook_url"):
         value = WECOM_KEY if yaml_key == "key" else url
         notifier = notifier_for(f"""
@@ -157,22 +178,30 @@ async def test_wecom_key_never_leaks(
         errors = await failures(notifier, make_message(), 5 if yaml_key == "key" else 0)
         if yaml_key == "key":
             assert [e.reason for e in errors] == [
-                "errcode_93000", "http_502", "bad_response", "connect", "timeout",
+                "errcode_93000",
+                "http_502",
+                "bad_response",
+                "connect",
+                "timeout",
             ]
             assert leaks((WECOM_KEY,), errors, caplog) == []
             assert "hint: [key <redacted>]" in errors[0].message
 
 
 async def test_wecom_key_given_as_webhook_url_never_leaks(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], caplog: pytest.LogCaptureFixture,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A proxy in front of WeCom with the key in the path rather than the query.
     url = f"http://127.0.0.1:9/wecom/{WECOM_KEY}/send"
-    respx_mock.post(url).mock(side_effect=[
-        httpx.Response(200, json={"errcode": -1, "errmsg": f"busy: {url}"}),
-        httpx.ConnectError(f"cannot connect to {url}"),
-    ])
+    respx_mock.post(url).mock(
+        side_effect=[
+            httpx.Response(200, json={"errcode": -1, "errmsg": f"busy: {url}"}),
+            httpx.ConnectError(f"cannot connect to {url}"),
+        ]
+    )
     notifier = notifier_for(f"""
     route: {{receiver: oncall}}
     receivers:
@@ -185,20 +214,27 @@ async def test_wecom_key_given_as_webhook_url_never_leaks(
 
 
 async def test_wecom_app_secret_and_token_never_leak(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], caplog: pytest.LogCaptureFixture,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    gettoken = respx_mock.get(f"{WECOM_API_BASE}gettoken").mock(side_effect=[
-        httpx.Response(200, json={"errcode": 40001, "errmsg": f"invalid secret {APP_SECRET}"}),
-        httpx.ConnectError(f"cannot connect: corpsecret={APP_SECRET}"),
-        httpx.Response(200, json={"errcode": 0, "access_token": ACCESS_TOKEN,
-                                  "expires_in": 7200}),
-    ])
-    respx_mock.post(f"{WECOM_API_BASE}message/send").mock(side_effect=[
-        httpx.Response(200, json={"errcode": 81013, "errmsg": f"token {ACCESS_TOKEN} ok, "
-                                  "user & party & tag all invalid"}),
-        httpx.Response(503, text=f"access_token={ACCESS_TOKEN} secret {APP_SECRET}"),
-    ])
+    gettoken = respx_mock.get(f"{WECOM_API_BASE}gettoken").mock(
+        side_effect=[
+            httpx.Response(200, json={"errcode": 40001, "errmsg": f"invalid secret {APP_SECRET}"}),
+            httpx.ConnectError(f"cannot connect: corpsecret={APP_SECRET}"),
+            httpx.Response(200, json={"errcode": 0, "access_token": ACCESS_TOKEN, "expires_in": 7200}),
+        ]
+    )
+    respx_mock.post(f"{WECOM_API_BASE}message/send").mock(
+        side_effect=[
+            httpx.Response(
+                200,
+                json={"errcode": 81013, "errmsg": f"token {ACCESS_TOKEN} ok, user & party & tag all invalid"},
+            ),
+            httpx.Response(503, text=f"access_token={ACCESS_TOKEN} secret {APP_SECRET}"),
+        ]
+    )
     notifier = notifier_for(f"""
     route: {{receiver: oncall}}
     receivers:
@@ -208,8 +244,7 @@ async def test_wecom_app_secret_and_token_never_leak(
 
     errors = await failures(notifier, make_message(), 4)
 
-    assert [e.reason for e in errors] == ["errcode_40001", "connect", "errcode_81013",
-                                          "http_503"]
+    assert [e.reason for e in errors] == ["errcode_40001", "connect", "errcode_81013", "http_503"]
     assert gettoken.call_count == 3
     assert leaks((APP_SECRET, ACCESS_TOKEN), errors, caplog) == []
 
@@ -237,15 +272,19 @@ def dingtalk_echo(request: httpx.Request) -> httpx.Response:
 
 @pytest.mark.parametrize("address", ["access_token", "webhook_url"])
 async def test_dingtalk_token_secret_and_sign_never_leak(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], caplog: pytest.LogCaptureFixture, address: str,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    caplog: pytest.LogCaptureFixture,
+    address: str,
 ) -> None:
     from relay.channels.dingtalk import DINGTALK_API_URL
 
     dingtalk_echo.calls = 0  # type: ignore[attr-defined]
     route = respx_mock.post(DINGTALK_API_URL).mock(side_effect=dingtalk_echo)
-    value = (DINGTALK_TOKEN if address == "access_token"
-             else f"{DINGTALK_API_URL}?access_token={DINGTALK_TOKEN}")
+    value = (
+        DINGTALK_TOKEN if address == "access_token" else f"{DINGTALK_API_URL}?access_token={DINGTALK_TOKEN}"
+    )
     notifier = notifier_for(f"""
     route: {{receiver: oncall}}
     receivers:
@@ -255,7 +294,11 @@ async def test_dingtalk_token_secret_and_sign_never_leak(
     errors = await failures(notifier, make_message(), 5)
 
     assert [e.reason for e in errors] == [
-        "errcode_310000", "http_502", "bad_response", "errcode_130101", "connect",
+        "errcode_310000",
+        "http_502",
+        "bad_response",
+        "errcode_130101",
+        "connect",
     ]
     signs = [dict(call.request.url.params)["sign"] for call in route.calls]
     assert len(signs) == 5 and all(signs)
@@ -267,8 +310,10 @@ async def test_dingtalk_token_secret_and_sign_never_leak(
 
 
 async def test_http_client_request_lines_carry_no_secrets(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], capsys: pytest.CaptureFixture[str],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from relay.obs.logs import setup_logging
 
@@ -313,15 +358,19 @@ def echo_headers(request: httpx.Request) -> httpx.Response:
     """400 with the request's headers in the body, first as a proxy prints them, then
     URL-encoded as a redirect target would carry them, then as JSON."""
     auth = request.headers["Authorization"]
-    return httpx.Response(400, text=(
-        f"bad request; you sent Authorization: {auth} "
-        f"next=/login?auth={quote(auth, safe='')}&pw={quote_plus(BASIC_PASSWORD)} "
-        f"{json.dumps(dict(request.headers))}"
-    ))
+    return httpx.Response(
+        400,
+        text=(
+            f"bad request; you sent Authorization: {auth} "
+            f"next=/login?auth={quote(auth, safe='')}&pw={quote_plus(BASIC_PASSWORD)} "
+            f"{json.dumps(dict(request.headers))}"
+        ),
+    )
 
 
 async def test_basic_auth_echoed_by_the_destination_never_leaks(
-    respx_mock: respx.MockRouter, relay_factory: Callable[..., Any],
+    respx_mock: respx.MockRouter,
+    relay_factory: Callable[..., Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     from tests.helpers.webhooks import alert, webhook
@@ -350,9 +399,12 @@ async def test_basic_auth_echoed_by_the_destination_never_leaks(
     assert errors[0].startswith("webhook: HTTP 400 Bad Request: bad request; you sent Authorization:")
     logged = [" ".join(str(v) for v in vars(r).values()) for r in caplog.records]
     assert any("delivery failed" in line for line in logged)  # the failure was logged
-    leaked = [f"{what} in {place}" for what, value in forbidden.items()
-              for place, text in (("error", " ".join(errors)), ("log", "\n".join(logged)))
-              if value in text]
+    leaked = [
+        f"{what} in {place}"
+        for what, value in forbidden.items()
+        for place, text in (("error", " ".join(errors)), ("log", "\n".join(logged)))
+        if value in text
+    ]
     assert leaked == []
 
 
@@ -364,7 +416,8 @@ FEISHU_URL = f"https://open.feishu.cn/open-apis/bot/v2/hook/{FEISHU_TOKEN}"
 
 
 async def test_feishu_hook_token_and_secret_never_leak(
-    respx_mock: respx.MockRouter, relay_factory: Callable[..., Any],
+    respx_mock: respx.MockRouter,
+    relay_factory: Callable[..., Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The bot echoes the URL, its token and the secret in its answers (as a proxy's
@@ -373,11 +426,13 @@ async def test_feishu_hook_token_and_secret_never_leak(
     from tests.helpers.webhooks import alert, webhook
 
     echo = f"hook {FEISHU_URL} token {FEISHU_TOKEN} secret {FEISHU_SECRET}"
-    route = respx_mock.post(FEISHU_URL).mock(side_effect=[
-        httpx.Response(503, json={"code": 1500, "msg": f"internal error: {echo}"}),
-        httpx.Response(502, text=echo),
-        httpx.Response(200, json={"code": 19024, "msg": f"Key Words Not Found: {echo}"}),
-    ])
+    route = respx_mock.post(FEISHU_URL).mock(
+        side_effect=[
+            httpx.Response(503, json={"code": 1500, "msg": f"internal error: {echo}"}),
+            httpx.Response(502, text=echo),
+            httpx.Response(200, json={"code": 19024, "msg": f"Key Words Not Found: {echo}"}),
+        ]
+    )
     config = f"""
     route: {{receiver: bot, group_wait: 0s}}
     receivers:
@@ -397,9 +452,16 @@ async def test_feishu_hook_token_and_secret_never_leak(
         metrics = (await relay.client.get("/metrics")).text
     assert route.call_count == 3
     assert "19024" in listed and "<redacted>" in listed  # the echo is kept, redacted
-    logged = "\n".join(" ".join(str(v) for v in vars(r).values()) for r in caplog.records
-                       if not (r.name == "httpx" and r.msg.startswith("HTTP Request:")))
+    logged = "\n".join(
+        " ".join(str(v) for v in vars(r).values())
+        for r in caplog.records
+        if not (r.name == "httpx" and r.msg.startswith("HTTP Request:"))
+    )
     places = {"delivery log": listed, "status": status, "metrics": metrics, "log": logged}
-    leaked = [f"{secret} in {place}" for secret in (FEISHU_TOKEN, FEISHU_SECRET)
-              for place, text in places.items() if secret in text]
+    leaked = [
+        f"{secret} in {place}"
+        for secret in (FEISHU_TOKEN, FEISHU_SECRET)
+        for place, text in places.items()
+        if secret in text
+    ]
     assert leaked == []

@@ -44,7 +44,7 @@ def teams_text(body: dict[str, Any]) -> str:
 
 def feishu_card_text(body: dict[str, Any]) -> str:
     card = body["card"]
-    return f'{card["header"]["title"]["content"]}\n{card["elements"][0]["text"]["content"]}'
+    return f"{card['header']['title']['content']}\n{card['elements'][0]['text']['content']}"
 
 
 def feishu_text(body: dict[str, Any]) -> str:
@@ -72,8 +72,7 @@ class Kind:
 #: Every channel with digests. A new channel adds its line here.
 DIGEST_CHANNELS = [
     Kind("log", "{}", str, None),
-    Kind("email", "{to: [ops@example.com], from: relay@example.com, smarthost: 'mx:25'}",
-         str, None),
+    Kind("email", "{to: [ops@example.com], from: relay@example.com, smarthost: 'mx:25'}", str, None),
     Kind("slack", "{api_url: 'https://hooks.slack.com/services/T/B/x'}", slack_text, 3000, len),
     Kind("wecom", "{key: k}", wecom_text, 4096),
     Kind("wecom", "{key: k, msgtype: text}", wecom_text, 2048),
@@ -81,15 +80,35 @@ DIGEST_CHANNELS = [
     Kind("webhook", "{url: 'https://hooks.example.com/x'}", webhook_text, None),
     Kind("dingtalk", "{access_token: t}", dingtalk_text, 20000, whole=json_bytes),
     Kind("dingtalk", "{access_token: t, msgtype: text}", dingtalk_text, 20000, whole=json_bytes),
-    Kind("msteams", "{webhook_url: 'https://prod-00.westus.logic.azure.com/workflows/0/triggers/"
-         "manual/paths/invoke?sig=s'}", teams_text, 28000, whole=json_bytes),
-    Kind("feishu", "{webhook_url: 'https://open.feishu.cn/open-apis/bot/v2/hook/x'}",
-         feishu_card_text, 20000,
-         whole=json_bytes),
-    Kind("feishu", "{webhook_url: 'https://open.feishu.cn/open-apis/bot/v2/hook/x', msgtype: text}",
-         feishu_text, 20000, whole=json_bytes),
-    Kind("telegram", "{bot_token: '123456789:abcdefabcdefabcdefabcdefabcdefabcde',"
-         " chat_id: -100123}", telegram_text, 4096, visible_length),
+    Kind(
+        "msteams",
+        "{webhook_url: 'https://prod-00.westus.logic.azure.com/workflows/0/triggers/"
+        "manual/paths/invoke?sig=s'}",
+        teams_text,
+        28000,
+        whole=json_bytes,
+    ),
+    Kind(
+        "feishu",
+        "{webhook_url: 'https://open.feishu.cn/open-apis/bot/v2/hook/x'}",
+        feishu_card_text,
+        20000,
+        whole=json_bytes,
+    ),
+    Kind(
+        "feishu",
+        "{webhook_url: 'https://open.feishu.cn/open-apis/bot/v2/hook/x', msgtype: text}",
+        feishu_text,
+        20000,
+        whole=json_bytes,
+    ),
+    Kind(
+        "telegram",
+        "{bot_token: '123456789:abcdefabcdefabcdefabcdefabcdefabcde', chat_id: -100123}",
+        telegram_text,
+        4096,
+        visible_length,
+    ),
 ]
 
 
@@ -106,19 +125,25 @@ receivers:
 
 def notification(group: int, alerts: int, summary: str = "") -> Notification:
     items = [
-        Alert.model_validate({
-            "status": "resolved" if n == alerts - 1 and alerts > 1 else "firing",
-            "labels": {"alertname": "LinkDown", "group": f"g{group}", "n": str(n)},
-            "annotations": {"summary": summary or f"link {group}/{n} is down"},
-            "startsAt": STARTS.isoformat(),
-            "endsAt": (STARTS + timedelta(minutes=5)).isoformat()
-            if n == alerts - 1 and alerts > 1 else "0001-01-01T00:00:00Z",
-        })
+        Alert.model_validate(
+            {
+                "status": "resolved" if n == alerts - 1 and alerts > 1 else "firing",
+                "labels": {"alertname": "LinkDown", "group": f"g{group}", "n": str(n)},
+                "annotations": {"summary": summary or f"link {group}/{n} is down"},
+                "startsAt": STARTS.isoformat(),
+                "endsAt": (STARTS + timedelta(minutes=5)).isoformat()
+                if n == alerts - 1 and alerts > 1
+                else "0001-01-01T00:00:00Z",
+            }
+        )
         for n in range(alerts)
     ]
     return Notification(
-        receiver="oncall", group_key=f'{{}}:{{group="g{group}"}}', status="firing",
-        alerts=items, group_labels={"alertname": "LinkDown", "group": f"g{group}"},
+        receiver="oncall",
+        group_key=f'{{}}:{{group="g{group}"}}',
+        status="firing",
+        alerts=items,
+        group_labels={"alertname": "LinkDown", "group": f"g{group}"},
         external_url="http://alertmanager:9093",
     )
 
@@ -148,8 +173,9 @@ def test_digest_renders_totals_and_every_group(
     assert "9" in text and "3" in text  # 9 firing, 3 resolved
 
 
-@pytest.mark.parametrize("kind", [k for k in DIGEST_CHANNELS if k.limit is not None],
-                         ids=lambda k: f"{k.kind}-{k.settings[:16]}")
+@pytest.mark.parametrize(
+    "kind", [k for k in DIGEST_CHANNELS if k.limit is not None], ids=lambda k: f"{k.kind}-{k.settings[:16]}"
+)
 @pytest.mark.parametrize("locale", ["en", "zh-CN"])
 def test_a_big_digest_splits_between_groups_each_once(
     kind: Kind, locale: str, notifier_for: Callable[..., Notifier]
@@ -188,8 +214,7 @@ def test_later_notifications_of_a_group_update_its_entry() -> None:
     second.alerts[0] = second.alerts[0].model_copy(update={"status": "resolved"})
     extra = notification(1, 1).alerts[0].model_copy(update={"fingerprint": "new"})
     second.alerts.append(extra)
-    digest = Digest.of_notifications(
-        "storm", "oncall", "i", [("a", "k1", first), ("b", "k1", second)], 0.0)
+    digest = Digest.of_notifications("storm", "oncall", "i", [("a", "k1", first), ("b", "k1", second)], 0.0)
     [entry] = digest.entries
     assert entry.job_ids == ["a", "b"]
     assert (entry.firing, entry.resolved, entry.count) == (2, 2, 4)
@@ -215,8 +240,9 @@ def test_hold_digest_jobs_count_what_fired_and_resolved(
     notifier_for: Callable[..., Notifier],
 ) -> None:
     n = notification(7, 3)
-    held = Held("k7", n.group_key, n.group_labels, n.external_url,
-                {a.fingerprint: a.to_v4() for a in n.alerts})
+    held = Held(
+        "k7", n.group_key, n.group_labels, n.external_url, {a.fingerprint: a.to_v4() for a in n.alerts}
+    )
     empty = Held("k8", "x", {}, "", {})
     window = Window(STARTS.timestamp(), STARTS.timestamp() + 8 * 3600)
     [job] = hold_digest_jobs("oncall", "oncall/wecom/0", [held, empty], window, window.ended_at)
@@ -230,7 +256,8 @@ def test_hold_digest_jobs_count_what_fired_and_resolved(
 
 
 def test_entry_silence_url_uses_the_group_labels() -> None:
-    entry = DigestEntry.of_alerts("k", "d", {"alertname": "A", "dc": "1"},
-                                  notification(1, 1).alerts, external_url="http://am:9093")
+    entry = DigestEntry.of_alerts(
+        "k", "d", {"alertname": "A", "dc": "1"}, notification(1, 1).alerts, external_url="http://am:9093"
+    )
     assert entry.silence_url.startswith("http://am:9093/#/silences/new?filter=")
     assert "dc" in entry.silence_url

@@ -64,8 +64,12 @@ def text_of(body: dict[str, Any]) -> str:
     return str(part.get("text") if body["msgtype"] == "markdown" else part["content"])
 
 
-def signed_notifier(config_for: Callable[..., Config], ctx_for: Callable[[Config], NotifierContext],
-                    clock: FakeClock, **fields: Any) -> DingTalkNotifier:
+def signed_notifier(
+    config_for: Callable[..., Config],
+    ctx_for: Callable[[Config], NotifierContext],
+    clock: FakeClock,
+    **fields: Any,
+) -> DingTalkNotifier:
     config = config_for(robot_yaml(secret=SECRET, **fields))
     [(_, entry)] = config.receivers[0].integrations()
     assert isinstance(entry, DingTalkConfig)
@@ -85,44 +89,95 @@ SECURITY_WORDS = {
     ("answer", "outcome", "reason", "hint"),
     [
         (httpx.Response(200, json=OK), None, None, None),
-        (httpx.Response(200, json={"errcode": 130101, "errmsg": "send too fast, exceed 20 "
-                                   "times per minute"}), RetryableError, "errcode_130101", None),
-        (httpx.Response(200, json={"errcode": 310000, "errmsg": SECURITY_WORDS["sign"]}),
-         PermanentError, "errcode_310000", "加签: check secret"),
-        (httpx.Response(200, json={"errcode": 310000, "errmsg": SECURITY_WORDS["keyword"]}),
-         PermanentError, "errcode_310000", "关键词"),
-        (httpx.Response(200, json={"errcode": 310000, "errmsg": SECURITY_WORDS["ip"]}),
-         PermanentError, "errcode_310000", "IP 地址"),
-        (httpx.Response(200, json={"errcode": 460101, "errmsg": "message too long, exceed "
-                                   "20000 bytes"}), PermanentError, "errcode_460101", "20,000"),
-        (httpx.Response(200, json={"errcode": 101002, "errmsg": "message too long"}),
-         PermanentError, "errcode_101002", "20,000"),
-        (httpx.Response(200, json={"errcode": 300001, "errmsg": "token is not exist"}),
-         PermanentError, "errcode_300001", None),
-        (httpx.Response(200, json={"errcode": 400102, "errmsg": "robot stopped"}),
-         PermanentError, "errcode_400102", None),
-        (httpx.Response(200, json={"errcode": "x", "errmsg": "?"}), RetryableError,
-         "bad_response", None),
+        (
+            httpx.Response(
+                200, json={"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}
+            ),
+            RetryableError,
+            "errcode_130101",
+            None,
+        ),
+        (
+            httpx.Response(200, json={"errcode": 310000, "errmsg": SECURITY_WORDS["sign"]}),
+            PermanentError,
+            "errcode_310000",
+            "加签: check secret",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 310000, "errmsg": SECURITY_WORDS["keyword"]}),
+            PermanentError,
+            "errcode_310000",
+            "关键词",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 310000, "errmsg": SECURITY_WORDS["ip"]}),
+            PermanentError,
+            "errcode_310000",
+            "IP 地址",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 460101, "errmsg": "message too long, exceed 20000 bytes"}),
+            PermanentError,
+            "errcode_460101",
+            "20,000",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 101002, "errmsg": "message too long"}),
+            PermanentError,
+            "errcode_101002",
+            "20,000",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 300001, "errmsg": "token is not exist"}),
+            PermanentError,
+            "errcode_300001",
+            None,
+        ),
+        (
+            httpx.Response(200, json={"errcode": 400102, "errmsg": "robot stopped"}),
+            PermanentError,
+            "errcode_400102",
+            None,
+        ),
+        (httpx.Response(200, json={"errcode": "x", "errmsg": "?"}), RetryableError, "bad_response", None),
         (httpx.Response(200, json={"errmsg": "ok"}), RetryableError, "bad_response", None),
         (httpx.Response(200, text="<html>gateway</html>"), RetryableError, "bad_response", None),
-        (httpx.Response(429, text="slow", headers={"Retry-After": "7"}), RetryableError,
-         "http_429", None),
+        (httpx.Response(429, text="slow", headers={"Retry-After": "7"}), RetryableError, "http_429", None),
         (httpx.Response(503, text="unavailable"), RetryableError, "http_503", None),
         (httpx.Response(404, text="not found"), PermanentError, "http_404", None),
         (httpx.ReadTimeout("timed out"), RetryableError, "timeout", None),
         (httpx.ConnectError("[Errno 111] Connection refused"), RetryableError, "connect", None),
     ],
-    ids=["0", "130101", "310000-sign", "310000-keyword", "310000-ip", "460101", "101002",
-         "300001", "400102", "errcode-not-a-number", "no-errcode", "html", "429", "503", "404",
-         "timeout", "connect"],
+    ids=[
+        "0",
+        "130101",
+        "310000-sign",
+        "310000-keyword",
+        "310000-ip",
+        "460101",
+        "101002",
+        "300001",
+        "400102",
+        "errcode-not-a-number",
+        "no-errcode",
+        "html",
+        "429",
+        "503",
+        "404",
+        "timeout",
+        "connect",
+    ],
 )
 async def test_outcome_table(
-    robot: respx.Route, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], answer: Any, outcome: type[Exception] | None,
-    reason: str | None, hint: str | None,
+    robot: respx.Route,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    answer: Any,
+    outcome: type[Exception] | None,
+    reason: str | None,
+    hint: str | None,
 ) -> None:
-    robot.mock(side_effect=answer) if isinstance(answer, Exception) else robot.mock(
-        return_value=answer)
+    robot.mock(side_effect=answer) if isinstance(answer, Exception) else robot.mock(return_value=answer)
     notifier = notifier_for(robot_yaml())
     if outcome is None:
         delivery = await notifier.send(make_message())
@@ -151,13 +206,11 @@ def test_the_docs_error_table_is_what_relay_does() -> None:
 
     section = DOCS.read_text(encoding="utf-8").split("## DingTalk custom robot")[1]
     section = section.split("\n## ")[0]
-    rows = re.findall(r"^\| `errcode` ([\d /]+?) \([^|]*\| ([^|]+) \| `([\w<>]+)`", section,
-                      re.M)
+    rows = re.findall(r"^\| `errcode` ([\d /]+?) \([^|]*\| ([^|]+) \| `([\w<>]+)`", section, re.M)
     assert len(rows) >= 4, rows
     for codes, outcome, reason in rows:
         for code in map(int, codes.split(" / ")):
-            found = dingtalk_check(Answer(200, httpx.Headers(), "", {"errcode": code,
-                                                                      "errmsg": "x"}))
+            found = dingtalk_check(Answer(200, httpx.Headers(), "", {"errcode": code, "errmsg": "x"}))
             expected = RetryableError if outcome.startswith("retry") else PermanentError
             if code == 0:
                 assert found is None
@@ -180,8 +233,10 @@ def test_signature_known_answer() -> None:
 
 
 async def test_every_request_is_signed_afresh(
-    robot: respx.Route, config_for: Callable[..., Config],
-    ctx_for: Callable[[Config], NotifierContext], make_message: Callable[..., Message],
+    robot: respx.Route,
+    config_for: Callable[..., Config],
+    ctx_for: Callable[[Config], NotifierContext],
+    make_message: Callable[..., Message],
 ) -> None:
     robot.respond(json=OK)
     clock = FakeClock(1_800_000_000.123)
@@ -205,13 +260,16 @@ async def test_every_request_is_signed_afresh(
 
 
 async def test_webhook_url_and_access_token_reach_the_same_robot(
-    robot: respx.Route, respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    robot: respx.Route,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     robot.respond(json=OK)
     by_token = notifier_for(robot_yaml())
-    by_url = notifier_for(robot_yaml(access_token=None,
-                                     webhook_url=f"{DINGTALK_API_URL}?access_token={TOKEN}"))
+    by_url = notifier_for(
+        robot_yaml(access_token=None, webhook_url=f"{DINGTALK_API_URL}?access_token={TOKEN}")
+    )
     await by_token.send(make_message())
     await by_url.send(make_message())
     assert robot.call_count == 2
@@ -236,10 +294,14 @@ def test_rate_is_20_a_minute_and_going_over_blocks_10_minutes(
     ("fields", "problem"),
     [
         ({}, "set exactly one of webhook_url or access_token"),
-        ({"access_token": TOKEN, "webhook_url": f"{DINGTALK_API_URL}?access_token={TOKEN}"},
-         "set exactly one of webhook_url or access_token"),
-        ({"access_token": f"{DINGTALK_API_URL}?access_token={TOKEN}"},
-         "is a URL: set the value after access_token= (64 characters)"),
+        (
+            {"access_token": TOKEN, "webhook_url": f"{DINGTALK_API_URL}?access_token={TOKEN}"},
+            "set exactly one of webhook_url or access_token",
+        ),
+        (
+            {"access_token": f"{DINGTALK_API_URL}?access_token={TOKEN}"},
+            "is a URL: set the value after access_token= (64 characters)",
+        ),
         ({"webhook_url": "oapi.dingtalk.com/robot/send"}, "must be a full URL"),
         ({"webhook_url": DINGTALK_API_URL}, "has no access_token="),
         ({"access_token": TOKEN, "api_url": f"{DINGTALK_API_URL}?x=1"}, "without a query"),
@@ -249,7 +311,9 @@ def test_rate_is_20_a_minute_and_going_over_blocks_10_minutes(
     ],
 )
 def test_config_problems_are_named(
-    config_for: Callable[..., Config], fields: dict[str, Any], problem: str,
+    config_for: Callable[..., Config],
+    fields: dict[str, Any],
+    problem: str,
 ) -> None:
     entry = json.dumps(fields)
     with pytest.raises(ConfigError) as caught:
@@ -263,7 +327,8 @@ def test_config_problems_are_named(
 
 
 def test_secrets_from_files_and_in_config_secrets(
-    config_for: Callable[..., Config], tmp_path: Path,
+    config_for: Callable[..., Config],
+    tmp_path: Path,
 ) -> None:
     (tmp_path / "url").write_text(f"{DINGTALK_API_URL}?access_token={TOKEN}\n")
     (tmp_path / "secret").write_text(SECRET + "\n")
@@ -283,7 +348,8 @@ def test_secrets_from_files_and_in_config_secrets(
 
 
 async def test_markdown_is_the_default_with_a_title(
-    robot: respx.Route, notifier_for: Callable[..., Notifier],
+    robot: respx.Route,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     robot.respond(json=OK)
@@ -297,7 +363,8 @@ async def test_markdown_is_the_default_with_a_title(
 
 
 async def test_text_msgtype(
-    robot: respx.Route, notifier_for: Callable[..., Notifier],
+    robot: respx.Route,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     robot.respond(json=OK)
@@ -314,37 +381,44 @@ def owned(make_alert: Callable[..., Alert], owner: str, status: str = "firing") 
 
 @pytest.mark.parametrize("msgtype", ["markdown", "text"])
 def test_mentions_from_config_and_labels_are_in_at_and_in_the_text(
-    notifier_for: Callable[..., Notifier], make_notification: Callable[..., Notification],
-    make_alert: Callable[..., Alert], make_message: Callable[..., Message], msgtype: str,
+    notifier_for: Callable[..., Notifier],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
+    make_message: Callable[..., Message],
+    msgtype: str,
 ) -> None:
-    notifier = notifier_for(robot_yaml(msgtype=msgtype, at_mobiles=["13800000000"],
-                                       at_user_ids=["manager7"], mention_label="owner"))
+    notifier = notifier_for(
+        robot_yaml(
+            msgtype=msgtype, at_mobiles=["13800000000"], at_user_ids=["manager7"], mention_label="owner"
+        )
+    )
     assert isinstance(notifier, DingTalkNotifier)
-    n = make_notification(alerts=[owned(make_alert, "13900000001, zhangsan; all @all"),
-                                  owned(make_alert, "13800000000")])
+    n = make_notification(
+        alerts=[owned(make_alert, "13900000001, zhangsan; all @all"), owned(make_alert, "13800000000")]
+    )
     [body] = notifier.render_parts(make_message(n))
-    assert body["at"] == {"atMobiles": ["13800000000", "13900000001"],
-                          "atUserIds": ["manager7", "zhangsan"]}
+    assert body["at"] == {"atMobiles": ["13800000000", "13900000001"], "atUserIds": ["manager7", "zhangsan"]}
     # DingTalk pings a markdown mention only where "@<mobile>" is written in the text.
     assert text_of(body).endswith("\n\n@13800000000 @13900000001 @manager7 @zhangsan")
 
 
 def test_everyone_only_from_config_and_only_while_firing(
-    notifier_for: Callable[..., Notifier], make_notification: Callable[..., Notification],
-    make_alert: Callable[..., Alert], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
+    make_message: Callable[..., Message],
 ) -> None:
-    notifier = notifier_for(robot_yaml(at_all=True, at_mobiles=["13800000000"],
-                                       mention_label="owner"))
+    notifier = notifier_for(robot_yaml(at_all=True, at_mobiles=["13800000000"], mention_label="owner"))
     assert isinstance(notifier, DingTalkNotifier)
     [firing] = notifier.render_parts(make_message(make_notification()))
     assert firing["at"] == {"atMobiles": ["13800000000"], "isAtAll": True}
-    resolved = make_notification(status="resolved",
-                                 alerts=[owned(make_alert, "13900000001", "resolved")])
+    resolved = make_notification(status="resolved", alerts=[owned(make_alert, "13900000001", "resolved")])
     [body] = notifier.render_parts(make_message(resolved))
     assert "at" not in body and "@139" not in text_of(body) and "@138" not in text_of(body)
     # Only the firing alerts' owners are woken.
-    mixed = make_notification(alerts=[owned(make_alert, "13900000001", "resolved"),
-                                      owned(make_alert, "13700000002")])
+    mixed = make_notification(
+        alerts=[owned(make_alert, "13900000001", "resolved"), owned(make_alert, "13700000002")]
+    )
     [body] = notifier.render_parts(make_message(mixed))
     assert body["at"]["atMobiles"] == ["13800000000", "13700000002"]
 
@@ -352,18 +426,26 @@ def test_everyone_only_from_config_and_only_while_firing(
 @pytest.mark.parametrize("msgtype", ["markdown", "text"])
 @pytest.mark.parametrize("locale", ["en", "zh-CN"])
 def test_labels_cannot_format_link_or_mention(
-    notifier_for: Callable[..., Notifier], make_notification: Callable[..., Notification],
-    make_alert: Callable[..., Alert], make_message: Callable[..., Message], msgtype: str,
+    notifier_for: Callable[..., Notifier],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
+    make_message: Callable[..., Message],
+    msgtype: str,
     locale: str,
 ) -> None:
     evil = "@all @13800000000 **bold** [click](http://evil.example) <font color=red>x</font>"
     alert = make_alert("Evil")
-    alert = alert.model_copy(update={
-        "labels": {**alert.labels, "alertname": f"Evil {evil}", "note": evil,
-                   "owner": "@all all <at> **x** [y](z)"},
-        "annotations": {"summary": f"line one\n### {evil}", "runbook_url":
-                        "http://runbooks.local/a (b)"},
-    })
+    alert = alert.model_copy(
+        update={
+            "labels": {
+                **alert.labels,
+                "alertname": f"Evil {evil}",
+                "note": evil,
+                "owner": "@all all <at> **x** [y](z)",
+            },
+            "annotations": {"summary": f"line one\n### {evil}", "runbook_url": "http://runbooks.local/a (b)"},
+        }
+    )
     notifier = notifier_for(robot_yaml(locale=locale, msgtype=msgtype, mention_label="owner"))
     assert isinstance(notifier, DingTalkNotifier)
     [body] = notifier.render_parts(make_message(make_notification(alerts=[alert])))
@@ -386,19 +468,25 @@ def test_escape_filter() -> None:
 
 
 @pytest.mark.parametrize("msgtype", ["markdown", "text"])
-@pytest.mark.parametrize(("locale", "keywords"), [("en", ("FIRING", "RESOLVED")),
-                                                  ("zh-CN", ("告警",))])
+@pytest.mark.parametrize(("locale", "keywords"), [("en", ("FIRING", "RESOLVED")), ("zh-CN", ("告警",))])
 def test_every_part_has_a_robot_keyword(
-    notifier_for: Callable[..., Notifier], make_notification: Callable[..., Notification],
-    make_message: Callable[..., Message], msgtype: str, locale: str, keywords: tuple[str, ...],
+    notifier_for: Callable[..., Notifier],
+    make_notification: Callable[..., Notification],
+    make_message: Callable[..., Message],
+    msgtype: str,
+    locale: str,
+    keywords: tuple[str, ...],
 ) -> None:
     """docs/channels.md names these keywords for a robot with 关键词 security."""
     notifier = notifier_for(robot_yaml(locale=locale, msgtype=msgtype))
     assert isinstance(notifier, DingTalkNotifier)
     for status in ("firing", "resolved"):
         n = make_notification(count=40, status=status, common_annotations={})
-        n = n.model_copy(update={"alerts": [a.model_copy(update={
-            "annotations": {"summary": "磁盘" * 300}}) for a in n.alerts]})
+        n = n.model_copy(
+            update={
+                "alerts": [a.model_copy(update={"annotations": {"summary": "磁盘" * 300}}) for a in n.alerts]
+            }
+        )
         parts = notifier.render_parts(make_message(n))
         assert len(parts) > 1
         for body in parts:
@@ -407,17 +495,29 @@ def test_every_part_has_a_robot_keyword(
 
 # -- splitting --------------------------------------------------------------------------
 
-_TEXT = st.text(alphabet=st.sampled_from("a磁盘告警🔥é_*@ \n\"\\<>"), max_size=3000)
+_TEXT = st.text(alphabet=st.sampled_from('a磁盘告警🔥é_*@ \n"\\<>'), max_size=3000)
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(summaries=st.lists(_TEXT, min_size=1, max_size=40), truncated=st.integers(0, 3),
-       msgtype=st.sampled_from(["markdown", "text"]), mention=st.booleans())
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    summaries=st.lists(_TEXT, min_size=1, max_size=40),
+    truncated=st.integers(0, 3),
+    msgtype=st.sampled_from(["markdown", "text"]),
+    mention=st.booleans(),
+)
 def test_split_property(
-    notifier_for: Callable[..., Notifier], make_notification: Callable[..., Notification],
-    make_alert: Callable[..., Alert], make_message: Callable[..., Message],
-    summaries: list[str], truncated: int, msgtype: str, mention: bool,
+    notifier_for: Callable[..., Notifier],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
+    make_message: Callable[..., Message],
+    summaries: list[str],
+    truncated: int,
+    msgtype: str,
+    mention: bool,
 ) -> None:
     """Every body within 20,000 UTF-8 bytes as posted (valid JSON), every alert exactly once
     and in order, parts numbered (i/n), the mentions on the first part only."""
@@ -441,16 +541,24 @@ def test_split_property(
 
 
 async def test_parts_resume_after_a_failed_part(
-    robot: respx.Route, notifier_for: Callable[..., Notifier],
-    make_notification: Callable[..., Notification], make_message: Callable[..., Message],
+    robot: respx.Route,
+    notifier_for: Callable[..., Notifier],
+    make_notification: Callable[..., Notification],
+    make_message: Callable[..., Message],
 ) -> None:
-    robot.mock(side_effect=[httpx.Response(200, json=OK),
-                            httpx.Response(200, json={"errcode": 130101, "errmsg": "too fast"}),
-                            httpx.Response(200, json=OK), httpx.Response(200, json=OK)])
+    robot.mock(
+        side_effect=[
+            httpx.Response(200, json=OK),
+            httpx.Response(200, json={"errcode": 130101, "errmsg": "too fast"}),
+            httpx.Response(200, json=OK),
+            httpx.Response(200, json=OK),
+        ]
+    )
     notifier = notifier_for(robot_yaml())
     n = make_notification(count=10)
-    n = n.model_copy(update={"alerts": [a.model_copy(update={"annotations": {"summary": "字" * 1500}})
-                                        for a in n.alerts]})
+    n = n.model_copy(
+        update={"alerts": [a.model_copy(update={"annotations": {"summary": "字" * 1500}}) for a in n.alerts]}
+    )
     message = make_message(n)
     assert notifier.messages_for(message) == 3
     with pytest.raises(RetryableError) as caught:

@@ -58,8 +58,9 @@ class FakeRobot:
         if now < self.blocked_until or len(recent) >= 20:
             self.throttled.append(now)
             self.blocked_until = now + 600
-            return httpx.Response(200, json={"errcode": 130101, "errmsg": "send too fast, "
-                                             "exceed 20 times per minute"})
+            return httpx.Response(
+                200, json={"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}
+            )
         self.accepted.append(now)
         return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
 
@@ -86,7 +87,8 @@ def storm(count: int, big_every: int = 10) -> list[dict[str, Any]]:
 
 
 async def test_a_storm_of_100_notifications_never_trips_the_robots_limit(
-    relay_factory: Callable[..., Any], respx_mock: respx.MockRouter,
+    relay_factory: Callable[..., Any],
+    respx_mock: respx.MockRouter,
 ) -> None:
     clock = FakeClock()
     robot = FakeRobot(clock)
@@ -115,7 +117,8 @@ async def test_a_storm_of_100_notifications_never_trips_the_robots_limit(
 
 
 async def test_after_a_130101_nothing_goes_to_the_robot_for_10_minutes(
-    relay_factory: Callable[..., Any], respx_mock: respx.MockRouter,
+    relay_factory: Callable[..., Any],
+    respx_mock: respx.MockRouter,
 ) -> None:
     clock = FakeClock()
     robot = FakeRobot(clock)
@@ -148,8 +151,9 @@ def test_the_fake_robot_refuses_the_21st_message_of_a_minute() -> None:
     answers = []
     for _ in range(21):
         stamp = str(int(clock.now() * 1000))
-        request = httpx.Request("POST", f"{url}&timestamp={stamp}&sign="
-                                f"{independent_sign(SECRET, stamp)}", content=b"{}")
+        request = httpx.Request(
+            "POST", f"{url}&timestamp={stamp}&sign={independent_sign(SECRET, stamp)}", content=b"{}"
+        )
         answers.append(robot(request).json()["errcode"])
         clock.advance(2.0)
     assert answers == [0] * 20 + [130101]

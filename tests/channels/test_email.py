@@ -38,15 +38,15 @@ class LoopbackController(Controller):
 class Sink:
     """An aiosmtpd handler that keeps what it accepts and answers as scripted."""
 
-    def __init__(self, data_replies: list[str] | None = None,
-                 refuse: dict[str, str] | None = None) -> None:
+    def __init__(self, data_replies: list[str] | None = None, refuse: dict[str, str] | None = None) -> None:
         self.data_replies = list(data_replies or [])
         self.refuse = refuse or {}
         self.mails: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
 
-    async def handle_RCPT(self, server: Any, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
@@ -66,10 +66,14 @@ class Sink:
         return "250 Message accepted for delivery"
 
 
-def _authenticator(server: Any, session: Session, envelope: Envelope, mechanism: str,
-                   auth_data: Any) -> AuthResult:
-    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == b"relay"
-          and auth_data.password == PASSWORD.encode())
+def _authenticator(
+    server: Any, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == b"relay"
+        and auth_data.password == PASSWORD.encode()
+    )
     return AuthResult(success=ok, handled=False)
 
 
@@ -110,7 +114,8 @@ def parts(mail: EmailMessage) -> dict[str, str]:
 
 
 async def test_delivers_multipart_text_and_html(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     sink = Sink()
@@ -137,8 +142,10 @@ async def test_delivers_multipart_text_and_html(
 
 
 async def test_threading_headers_per_group_and_message_id_from_job(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], make_notification: Callable[..., Notification],
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
 ) -> None:
     sink = Sink()
     notifier = notifier_for(email_yaml(smtp_server(sink)))
@@ -161,7 +168,8 @@ async def test_threading_headers_per_group_and_message_id_from_job(
 
 
 async def test_message_id_is_stable_across_attempts(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     sink = Sink(data_replies=["451 4.3.0 Try again later", "250 OK"])
@@ -179,7 +187,8 @@ async def test_message_id_is_stable_across_attempts(
 
 
 async def test_550_is_permanent(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     sink = Sink(data_replies=["550 5.7.1 Message rejected as spam"])
@@ -196,7 +205,8 @@ async def test_550_is_permanent(
 
 
 async def test_partial_refusal_is_delivered_with_detail(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     sink = Sink(refuse={"dba@example.com": "550 5.1.1 No such user"})
@@ -216,8 +226,12 @@ async def test_partial_refusal_is_delivered_with_detail(
     ],
 )
 async def test_all_recipients_refused(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], reply: str, error: type[Exception], reason: str,
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    reply: str,
+    error: type[Exception],
+    reason: str,
 ) -> None:
     everyone = ["ops@example.com", "dba@example.com", "boss@example.com"]
     sink = Sink(refuse=dict.fromkeys(everyone, reply))
@@ -230,12 +244,17 @@ async def test_all_recipients_refused(
 
 
 async def test_mixed_refusal_codes_retry(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
-    sink = Sink(refuse={"ops@example.com": "550 5.1.1 No such user",
-                        "dba@example.com": "452 4.2.2 Over quota",
-                        "boss@example.com": "550 5.1.1 No such user"})
+    sink = Sink(
+        refuse={
+            "ops@example.com": "550 5.1.1 No such user",
+            "dba@example.com": "452 4.2.2 Over quota",
+            "boss@example.com": "550 5.1.1 No such user",
+        }
+    )
     notifier = notifier_for(email_yaml(smtp_server(sink)))
 
     with pytest.raises(RetryableError) as caught:
@@ -244,15 +263,15 @@ async def test_mixed_refusal_codes_retry(
 
 
 async def test_auth_wrong_password_is_permanent_and_right_one_delivers(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], caplog: pytest.LogCaptureFixture,
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     sink = Sink()
-    port = smtp_server(sink, authenticator=_authenticator, auth_require_tls=False,
-                       auth_required=True)
-    wrong = notifier_for(email_yaml(port, auth_username="relay",
-                                    auth_password="wrong-Pa55word-xyz"))
+    port = smtp_server(sink, authenticator=_authenticator, auth_require_tls=False, auth_required=True)
+    wrong = notifier_for(email_yaml(port, auth_username="relay", auth_password="wrong-Pa55word-xyz"))
     right = notifier_for(email_yaml(port, auth_username="relay", auth_password=PASSWORD))
 
     with pytest.raises(PermanentError) as caught:
@@ -269,14 +288,17 @@ async def test_auth_wrong_password_is_permanent_and_right_one_delivers(
 
 
 async def test_password_never_in_errors_or_logs(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], caplog: pytest.LogCaptureFixture,
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Even a server that echoes the password back has it redacted."""
     caplog.set_level(logging.DEBUG)
     sink = Sink(data_replies=[f"554 5.0.0 nope, {PASSWORD} is not welcome here"])
-    port = smtp_server(sink, authenticator=lambda *a: AuthResult(success=True, handled=False),
-                       auth_require_tls=False)
+    port = smtp_server(
+        sink, authenticator=lambda *a: AuthResult(success=True, handled=False), auth_require_tls=False
+    )
     notifier = notifier_for(email_yaml(port, auth_username="relay", auth_password=PASSWORD))
 
     with pytest.raises(PermanentError) as caught:
@@ -292,14 +314,15 @@ async def test_password_never_in_errors_or_logs(
 
 
 async def test_html_part_escapes_annotations(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], make_notification: Callable[..., Notification],
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
     make_alert: Callable[..., Any],
 ) -> None:
     sink = Sink()
     notifier = notifier_for(email_yaml(smtp_server(sink)))
-    evil = make_alert("Evil", summary="<script>alert(1)</script>",
-                      description="<script>alert(2)</script>")
+    evil = make_alert("Evil", summary="<script>alert(1)</script>", description="<script>alert(2)</script>")
     await notifier.send(make_message(make_notification(alerts=[evil])))
 
     html = parts(sink.mails[0])["text/html"]
@@ -308,36 +331,38 @@ async def test_html_part_escapes_annotations(
 
 
 async def test_subject_template_from_config(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     sink = Sink()
-    notifier = notifier_for(email_yaml(smtp_server(sink),
-                                       subject="'[RELAY] {{ alerts | length }} alerts\n'"))
+    notifier = notifier_for(email_yaml(smtp_server(sink), subject="'[RELAY] {{ alerts | length }} alerts\n'"))
     await notifier.send(make_message())
     assert sink.mails[0]["Subject"] == "[RELAY] 2 alerts"
 
 
 async def test_broken_subject_template_falls_back(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], metrics: Any,
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    metrics: Any,
 ) -> None:
     sink = Sink()
-    notifier = notifier_for(email_yaml(smtp_server(sink),
-                                       subject="'{{ no_such_thing.attr.deeper }}'"))
+    notifier = notifier_for(email_yaml(smtp_server(sink), subject="'{{ no_such_thing.attr.deeper }}'"))
     await notifier.send(make_message())
     assert sink.mails[0]["Subject"].strip()
     assert metrics.template_errors.labels(template="email.subject")._value.get() == 1
 
 
 async def test_custom_headers_are_literal(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     sink = Sink()
-    notifier = notifier_for(email_yaml(
-        smtp_server(sink), headers="{X-Team: '{{ not rendered }}', Reply-To: oncall@example.com}"
-    ))
+    notifier = notifier_for(
+        email_yaml(smtp_server(sink), headers="{X-Team: '{{ not rendered }}', Reply-To: oncall@example.com}")
+    )
     await notifier.send(make_message())
     mail = sink.mails[0]
     assert mail["X-Team"] == "{{ not rendered }}"
@@ -345,9 +370,7 @@ async def test_custom_headers_are_literal(
 
 
 @pytest.mark.parametrize("header", ["Message-ID", "References", "Content-Type", "Bad Name"])
-def test_reserved_or_invalid_headers_are_config_errors(
-    config_for: Callable[..., Any], header: str
-) -> None:
+def test_reserved_or_invalid_headers_are_config_errors(config_for: Callable[..., Any], header: str) -> None:
     with pytest.raises(ConfigError, match=r"receivers\[0\]\.email_configs\[0\]\.headers"):
         config_for(email_yaml(25, headers=f"{{'{header}': x}}"))
 
@@ -363,7 +386,8 @@ def test_implicit_tls_follows_port_465_unless_set(config_for: Callable[..., Any]
 
 
 async def test_connection_refused_is_retryable(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
 ) -> None:
     with socket.socket() as probe:  # a port nobody listens on once closed
         probe.bind(("127.0.0.1", 0))
@@ -376,7 +400,8 @@ async def test_connection_refused_is_retryable(
 
 
 async def test_silent_server_times_out_retryably(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
 ) -> None:
     async def never_greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()  # hold the connection open without a greeting
@@ -403,10 +428,28 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -419,11 +462,15 @@ def starttls_port(smtp_server: Callable[..., int], self_signed: tuple[Path, Path
 
 
 async def test_starttls_with_verification_skipped_delivers(
-    starttls_port: int, notifier_for: Callable[..., Notifier],
+    starttls_port: int,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
-    notifier = notifier_for(email_yaml(starttls_port).replace(
-        "require_tls: false", "require_tls: true\n            tls_insecure_skip_verify: true"))
+    notifier = notifier_for(
+        email_yaml(starttls_port).replace(
+            "require_tls: false", "require_tls: true\n            tls_insecure_skip_verify: true"
+        )
+    )
     assert isinstance(notifier, EmailNotifier)
 
     delivery = await notifier.send(make_message())
@@ -431,11 +478,11 @@ async def test_starttls_with_verification_skipped_delivers(
 
 
 async def test_starttls_with_untrusted_certificate_is_permanent(
-    starttls_port: int, notifier_for: Callable[..., Notifier],
+    starttls_port: int,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
-    notifier = notifier_for(email_yaml(starttls_port).replace(
-        "require_tls: false", "require_tls: true"))
+    notifier = notifier_for(email_yaml(starttls_port).replace("require_tls: false", "require_tls: true"))
 
     with pytest.raises(PermanentError) as caught:
         await notifier.send(make_message())
@@ -444,7 +491,8 @@ async def test_starttls_with_untrusted_certificate_is_permanent(
 
 
 async def test_plain_connection_refused_by_starttls_only_server(
-    starttls_port: int, notifier_for: Callable[..., Notifier],
+    starttls_port: int,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     """require_tls: false against a server that insists on STARTTLS: its 530 is final."""
@@ -456,11 +504,13 @@ async def test_plain_connection_refused_by_starttls_only_server(
 
 
 async def test_require_tls_without_starttls_offered_is_permanent(
-    smtp_server: Callable[..., int], notifier_for: Callable[..., Notifier],
+    smtp_server: Callable[..., int],
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
-    notifier = notifier_for(email_yaml(smtp_server(Sink())).replace(
-        "require_tls: false", "require_tls: true"))
+    notifier = notifier_for(
+        email_yaml(smtp_server(Sink())).replace("require_tls: false", "require_tls: true")
+    )
 
     with pytest.raises(PermanentError) as caught:
         await notifier.send(make_message())
@@ -469,8 +519,10 @@ async def test_require_tls_without_starttls_offered_is_permanent(
 
 
 async def test_implicit_tls_delivers(
-    smtp_server: Callable[..., int], self_signed: tuple[Path, Path],
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    smtp_server: Callable[..., int],
+    self_signed: tuple[Path, Path],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
 ) -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*self_signed)

@@ -57,8 +57,10 @@ def expected_sign(timestamp: str, secret: str) -> str:
 
 
 def notifier_with_clock(
-    config_for: Callable[..., Config], ctx_for: Callable[[Config], NotifierContext],
-    clock: FakeClock, **extra: Any,
+    config_for: Callable[..., Config],
+    ctx_for: Callable[[Config], NotifierContext],
+    clock: FakeClock,
+    **extra: Any,
 ) -> Notifier:
     config = config_for(bot_yaml(**extra))
     ctx = ctx_for(config)
@@ -74,43 +76,125 @@ def notifier_with_clock(
     [
         ([httpx.Response(200, json=OK)], None, "", ""),
         ([httpx.Response(200, json={"StatusCode": 0, "StatusMessage": "success"})], None, "", ""),
-        ([httpx.Response(200, json={"code": 11232, "msg": "frequency limited psm[lark.oapi.app_"
-                                    "platform_runtime]appID[1]"})],
-         RetryableError, "code_11232", "frequency limited"),
-        ([httpx.Response(200, json={"code": 9499, "msg": "too many request"})],
-         RetryableError, "code_9499", "too many request"),
-        ([httpx.Response(400, json={"code": 9499, "msg": "Bad Request", "data": {}})],
-         PermanentError, "code_9499", "malformed or over 20 KB"),
-        ([httpx.Response(200, json={"code": 19022, "msg": "Ip Not Allowed"})],
-         PermanentError, "code_19022", "IP 白名单"),
-        ([httpx.Response(200, json={"code": 19024, "msg": "Key Words Not Found"})],
-         PermanentError, "code_19024", "自定义关键词"),
-        ([httpx.Response(200, json={"code": 11246, "msg": "open_id ou_x is invalid"})],
-         PermanentError, "code_11246", "open_id ou_x is invalid"),
-        ([httpx.Response(200, json={"code": 19036, "msg": "card too large"})],
-         PermanentError, "code_19036", "too large"),
-        ([httpx.Response(200, json={"code": 19001, "msg": "param invalid: incoming webhook "
-                                    "access token invalid"})],
-         PermanentError, "code_19001", "access token invalid"),
-        ([httpx.Response(200, json={"code": 19021, "msg": "sign match fail or timestamp is not "
-                                    "within one hour from current time"})],
-         PermanentError, "code_19021", "set secret"),
-        ([httpx.Response(429, headers={"Retry-After": "7"}, text="slow down")],
-         RetryableError, "http_429", "slow down"),
+        (
+            [
+                httpx.Response(
+                    200,
+                    json={
+                        "code": 11232,
+                        "msg": "frequency limited psm[lark.oapi.app_platform_runtime]appID[1]",
+                    },
+                )
+            ],
+            RetryableError,
+            "code_11232",
+            "frequency limited",
+        ),
+        (
+            [httpx.Response(200, json={"code": 9499, "msg": "too many request"})],
+            RetryableError,
+            "code_9499",
+            "too many request",
+        ),
+        (
+            [httpx.Response(400, json={"code": 9499, "msg": "Bad Request", "data": {}})],
+            PermanentError,
+            "code_9499",
+            "malformed or over 20 KB",
+        ),
+        (
+            [httpx.Response(200, json={"code": 19022, "msg": "Ip Not Allowed"})],
+            PermanentError,
+            "code_19022",
+            "IP 白名单",
+        ),
+        (
+            [httpx.Response(200, json={"code": 19024, "msg": "Key Words Not Found"})],
+            PermanentError,
+            "code_19024",
+            "自定义关键词",
+        ),
+        (
+            [httpx.Response(200, json={"code": 11246, "msg": "open_id ou_x is invalid"})],
+            PermanentError,
+            "code_11246",
+            "open_id ou_x is invalid",
+        ),
+        (
+            [httpx.Response(200, json={"code": 19036, "msg": "card too large"})],
+            PermanentError,
+            "code_19036",
+            "too large",
+        ),
+        (
+            [
+                httpx.Response(
+                    200, json={"code": 19001, "msg": "param invalid: incoming webhook access token invalid"}
+                )
+            ],
+            PermanentError,
+            "code_19001",
+            "access token invalid",
+        ),
+        (
+            [
+                httpx.Response(
+                    200,
+                    json={
+                        "code": 19021,
+                        "msg": "sign match fail or timestamp is not within one hour from current time",
+                    },
+                )
+            ],
+            PermanentError,
+            "code_19021",
+            "set secret",
+        ),
+        (
+            [httpx.Response(429, headers={"Retry-After": "7"}, text="slow down")],
+            RetryableError,
+            "http_429",
+            "slow down",
+        ),
         ([httpx.Response(502, text="<html>bad gateway</html>")], RetryableError, "http_502", ""),
-        ([httpx.Response(500, json={"code": 1500, "msg": "internal error"})],
-         RetryableError, "http_500", "internal error"),
+        (
+            [httpx.Response(500, json={"code": 1500, "msg": "internal error"})],
+            RetryableError,
+            "http_500",
+            "internal error",
+        ),
         ([httpx.Response(404, text="404 page not found")], PermanentError, "http_404", ""),
         ([httpx.Response(200, text="<html>proxy</html>")], RetryableError, "bad_response", ""),
         ([httpx.ConnectError("refused")], RetryableError, "connect", ""),
     ],
-    ids=["0", "StatusCode-0", "11232", "9499-throttled", "9499-bad-request", "19022", "19024",
-         "11246", "19036", "19001", "19021-unsigned", "429", "502", "500-1500", "404", "not-json", "connect"],
+    ids=[
+        "0",
+        "StatusCode-0",
+        "11232",
+        "9499-throttled",
+        "9499-bad-request",
+        "19022",
+        "19024",
+        "11246",
+        "19036",
+        "19001",
+        "19021-unsigned",
+        "429",
+        "502",
+        "500-1500",
+        "404",
+        "not-json",
+        "connect",
+    ],
 )
 async def test_outcome_table(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], answers: list[Any],
-    outcome: type[Exception] | None, reason: str, words: str,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    answers: list[Any],
+    outcome: type[Exception] | None,
+    reason: str,
+    words: str,
 ) -> None:
     route = respx_mock.post(URL).mock(side_effect=answers)
     notifier = notifier_for(bot_yaml())
@@ -130,8 +214,10 @@ async def test_outcome_table(
 
 
 async def test_signed_body_is_verified_by_an_independent_hmac(
-    respx_mock: respx.MockRouter, config_for: Callable[..., Config],
-    ctx_for: Callable[[Config], NotifierContext], make_message: Callable[..., Message],
+    respx_mock: respx.MockRouter,
+    config_for: Callable[..., Config],
+    ctx_for: Callable[[Config], NotifierContext],
+    make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200, json=OK))
     clock = FakeClock(1_599_360_473.0)
@@ -148,7 +234,8 @@ async def test_signed_body_is_verified_by_an_independent_hmac(
 
 
 async def test_unsigned_bot_gets_no_timestamp(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200, json=OK))
@@ -156,13 +243,14 @@ async def test_unsigned_bot_gets_no_timestamp(
     assert "timestamp" not in posted(route)[0] and "sign" not in posted(route)[0]
 
 
-SIGN_FAIL = {"code": 19021, "msg": "sign match fail or timestamp is not within one hour from "
-                                   "current time"}
+SIGN_FAIL = {"code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time"}
 
 
 async def test_19021_is_signed_afresh_once_at_once(
-    respx_mock: respx.MockRouter, config_for: Callable[..., Config],
-    ctx_for: Callable[[Config], NotifierContext], make_message: Callable[..., Message],
+    respx_mock: respx.MockRouter,
+    config_for: Callable[..., Config],
+    ctx_for: Callable[[Config], NotifierContext],
+    make_message: Callable[..., Message],
 ) -> None:
     clock = FakeClock(1_700_000_000.0)
 
@@ -179,7 +267,8 @@ async def test_19021_is_signed_afresh_once_at_once(
 
 
 async def test_19021_twice_is_permanent_with_a_hint(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200, json=SIGN_FAIL))
@@ -211,9 +300,11 @@ def test_config_rules(config_for: Callable[..., Config]) -> None:
 def test_secrets_from_files(config_for: Callable[..., Config], tmp_path: Any) -> None:
     (tmp_path / "url").write_text(URL + "\n")
     (tmp_path / "secret").write_text(SECRET + "\n")
-    config = config_for(bot_yaml(webhook_url=None, webhook_url_file=str(tmp_path / "url"),
-                                 secret_file=str(tmp_path / "secret")).replace(
-        '"webhook_url": null, ', ""))
+    config = config_for(
+        bot_yaml(
+            webhook_url=None, webhook_url_file=str(tmp_path / "url"), secret_file=str(tmp_path / "secret")
+        ).replace('"webhook_url": null, ', "")
+    )
     entry = config.receivers[0].feishu_configs[0]  # type: ignore[attr-defined]
     assert entry.webhook_url.get_secret_value() == URL
     assert entry.secret.get_secret_value() == SECRET
@@ -240,13 +331,22 @@ def card_of(notifier: Notifier, message: Message) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("severities", "status", "color"),
-    [(["critical", "info"], "firing", "red"), (["warning", "info"], "firing", "orange"),
-     (["info"], "firing", "blue"), (["none"], "firing", "blue"), (["critical"], "resolved", "green")],
+    [
+        (["critical", "info"], "firing", "red"),
+        (["warning", "info"], "firing", "orange"),
+        (["info"], "firing", "blue"),
+        (["none"], "firing", "blue"),
+        (["critical"], "resolved", "green"),
+    ],
 )
 def test_header_colour_by_status_and_top_severity(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
-    severities: list[str], status: str, color: str,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
+    severities: list[str],
+    status: str,
+    color: str,
 ) -> None:
     alerts = []
     for i, severity in enumerate(severities):
@@ -258,8 +358,10 @@ def test_header_colour_by_status_and_top_severity(
 
 
 def test_a_section_and_link_buttons_per_alert(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     firing = make_alert("DiskFull", runbook_url="https://wiki.local/disk")
     resolved = make_alert("CpuHigh", "resolved")
@@ -268,20 +370,29 @@ def test_a_section_and_link_buttons_per_alert(
     assert card["header"]["title"]["content"] == "🔴 [FIRING:1] DiskFull"
     divs = [e["text"]["content"] for e in card["elements"] if e["tag"] == "div"]
     assert [d.split("**")[1] for d in divs] == ["🔴 DiskFull", "✅ CpuHigh"]
-    actions = [[(b["text"]["content"], b["url"]) for b in e["actions"]]
-               for e in card["elements"] if e["tag"] == "action"]
+    actions = [
+        [(b["text"]["content"], b["url"]) for b in e["actions"]]
+        for e in card["elements"]
+        if e["tag"] == "action"
+    ]
     # The filter as Alertmanager's UI writes it: {alertname="DiskFull", instance=..., ...}.
-    silence = ("http://alertmanager.local:9093/#/silences/new?filter=%7Balertname%3D%22DiskFull"
-               "%22%2C%20instance%3D%22db-1%3A9100%22%2C%20severity%3D%22critical%22%7D")
+    silence = (
+        "http://alertmanager.local:9093/#/silences/new?filter=%7Balertname%3D%22DiskFull"
+        "%22%2C%20instance%3D%22db-1%3A9100%22%2C%20severity%3D%22critical%22%7D"
+    )
     assert actions == [
-        [("Graph", "http://prometheus.local/graph?g0.expr=up"),
-         ("Runbook", "https://wiki.local/disk"), ("Silence", silence)],
+        [
+            ("Graph", "http://prometheus.local/graph?g0.expr=up"),
+            ("Runbook", "https://wiki.local/disk"),
+            ("Silence", silence),
+        ],
         [("Graph", "http://prometheus.local/graph?g0.expr=up")],  # no silence once resolved
     ]
 
 
 def test_zh_cn_card(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
 ) -> None:
     card = card_of(notifier_for(bot_yaml(locale="zh-CN")), make_message())
     assert card["header"]["title"]["content"] == "🔴 【告警:2】DiskFull"
@@ -291,21 +402,26 @@ def test_zh_cn_card(
 
 
 def test_mentions_only_while_firing(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     owner = make_alert("A")
     owner = owner.model_copy(update={"labels": {**owner.labels, "owner": "ou_abc, all <at>"}})
     notifier = notifier_for(bot_yaml(at_user_ids=["ou_lead"], mention_label="owner", at_all=True))
     card = card_of(notifier, make_message(make_notification(alerts=[owner])))
-    assert card["elements"][-1] == {"tag": "div", "text": {
-        "tag": "lark_md", "content": "<at id=all></at> <at id=ou_lead></at> <at id=ou_abc></at>"}}
+    assert card["elements"][-1] == {
+        "tag": "div",
+        "text": {"tag": "lark_md", "content": "<at id=all></at> <at id=ou_lead></at> <at id=ou_abc></at>"},
+    }
     resolved = make_notification(status="resolved", alerts=[make_alert("A", "resolved")])
     assert "<at " not in json.dumps(card_of(notifier, make_message(resolved)))
 
 
 def test_text_msgtype_with_mentions(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
 ) -> None:
     notifier = notifier_for(bot_yaml(msgtype="text", at_all=True, at_user_ids=["ou_lead"]))
     [body] = notifier.render_parts(make_message())  # type: ignore[attr-defined]
@@ -318,21 +434,25 @@ def test_text_msgtype_with_mentions(
 
 # -- injection ------------------------------------------------------------------------
 
-HOSTILE = ("<at id=all></at> @all <at user_id=\"all\">x</at> [click](http://evil.example) "
-           "**bold** <font color='red'>x</font> `code` # heading ~~s~~ _i_")
+HOSTILE = (
+    '<at id=all></at> @all <at user_id="all">x</at> [click](http://evil.example) '
+    "**bold** <font color='red'>x</font> `code` # heading ~~s~~ _i_"
+)
 
 
-def hostile(make_notification: Callable[..., Notification],
-            make_alert: Callable[..., Alert]) -> Notification:
+def hostile(make_notification: Callable[..., Notification], make_alert: Callable[..., Alert]) -> Notification:
     alert = make_alert("Evil", summary=HOSTILE, description=HOSTILE)
     labels = {**alert.labels, "alertname": HOSTILE, "team": HOSTILE}
-    return make_notification(alerts=[alert.model_copy(update={"labels": labels})],
-                             group_labels={"alertname": HOSTILE})
+    return make_notification(
+        alerts=[alert.model_copy(update={"labels": labels})], group_labels={"alertname": HOSTILE}
+    )
 
 
 def test_labels_cannot_mention_link_or_format_in_a_card(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     card = card_of(notifier_for(bot_yaml()), make_message(hostile(make_notification, make_alert)))
     for element in card["elements"]:
@@ -347,8 +467,10 @@ def test_labels_cannot_mention_link_or_format_in_a_card(
 
 
 def test_labels_cannot_mention_in_a_text_message(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     notifier = notifier_for(bot_yaml(msgtype="text"))
     [body] = notifier.render_parts(make_message(hostile(make_notification, make_alert)))  # type: ignore[attr-defined]
@@ -358,8 +480,7 @@ def test_labels_cannot_mention_in_a_text_message(
 
 # -- splitting ------------------------------------------------------------------------
 
-WORDS = st.text(alphabet=st.sampled_from([*"ab 中文告警*_<>&\"\\\n", "🔥", "é"]),
-                min_size=0, max_size=3000)
+WORDS = st.text(alphabet=st.sampled_from([*'ab 中文告警*_<>&"\\\n', "🔥", "é"]), min_size=0, max_size=3000)
 
 
 def numbered(make_alert: Callable[..., Alert], texts: list[str]) -> list[Alert]:
@@ -373,12 +494,19 @@ def numbered(make_alert: Callable[..., Alert], texts: list[str]) -> list[Alert]:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(texts=st.lists(WORDS, min_size=1, max_size=40), msgtype=st.sampled_from(["interactive", "text"]),
-       truncated=st.integers(0, 3))
+@given(
+    texts=st.lists(WORDS, min_size=1, max_size=40),
+    msgtype=st.sampled_from(["interactive", "text"]),
+    truncated=st.integers(0, 3),
+)
 def test_split_parts_fit_hold_each_alert_once_in_order_and_are_json(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
-    texts: list[str], msgtype: str, truncated: int,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
+    texts: list[str],
+    msgtype: str,
+    truncated: int,
 ) -> None:
     notifier = notifier_for(bot_yaml(msgtype=msgtype, secret=SECRET))
     n = make_notification(alerts=numbered(make_alert, texts), truncated_alerts=truncated)
@@ -391,8 +519,11 @@ def test_split_parts_fit_hold_each_alert_once_in_order_and_are_json(
         assert "timestamp" not in body
         seen += re.findall(r"N\d{3}X", part)
         if len(preview.parts) > 1:
-            title = (body["card"]["header"]["title"]["content"] if msgtype == "interactive"
-                     else body["content"]["text"].splitlines()[0])
+            title = (
+                body["card"]["header"]["title"]["content"]
+                if msgtype == "interactive"
+                else body["content"]["text"].splitlines()[0]
+            )
             assert title.endswith(f"({i}/{len(preview.parts)})")
     # Each alert's name is in exactly one part (the text repeats it in the silence link).
     names = list(dict.fromkeys(seen))
@@ -404,8 +535,10 @@ def test_split_parts_fit_hold_each_alert_once_in_order_and_are_json(
 
 
 def test_signed_parts_are_within_20_kb_as_sent(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], make_notification: Callable[..., Notification],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
     make_alert: Callable[..., Alert],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200, json=OK))
@@ -422,8 +555,10 @@ def test_signed_parts_are_within_20_kb_as_sent(
 
 
 def test_an_alert_too_big_for_a_card_loses_its_long_links_first(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     alert = make_alert("Flood")
     alert = alert.model_copy(update={"labels": {**alert.labels, "blob": "洪" * 4000}})
@@ -473,7 +608,8 @@ class FakeFeishu:
 
 
 async def test_a_storm_of_100_notifications_stays_within_5_per_second_and_100_per_minute(
-    respx_mock: respx.MockRouter, relay_factory: Any,
+    respx_mock: respx.MockRouter,
+    relay_factory: Any,
 ) -> None:
     from relay.pipeline.ratelimit import LimiterRegistry
     from tests.helpers.webhooks import alert, webhook
@@ -481,17 +617,14 @@ async def test_a_storm_of_100_notifications_stays_within_5_per_second_and_100_pe
     time = VirtualTime()
     bot = FakeFeishu(time)
     respx_mock.post(URL).mock(side_effect=bot)
-    config = bot_yaml("route: {receiver: oncall, group_by: [alertname], group_wait: 0s}",
-                      secret=SECRET)
+    config = bot_yaml("route: {receiver: oncall, group_by: [alertname], group_wait: 0s}", secret=SECRET)
     async with relay_factory(config) as relay:
-        relay.state.dispatcher.limiters = LimiterRegistry(monotonic=time.monotonic,
-                                                          sleep=time.sleep)
+        relay.state.dispatcher.limiters = LimiterRegistry(monotonic=time.monotonic, sleep=time.sleep)
         for i in range(100):
             # Every tenth notification is two alerts of 12 KB: two cards, 110 posts in all,
             # so the minute's 100 are used up before the storm is over.
             blob = {"blob": "x" * 12_000} if i % 10 == 0 else {}
-            alerts = [alert(f"Storm{i}", instance=f"node-{k}", **blob)
-                      for k in range(2 if blob else 1)]
+            alerts = [alert(f"Storm{i}", instance=f"node-{k}", **blob) for k in range(2 if blob else 1)]
             group_key = f'{{}}:{{alertname="Storm{i}"}}'
             assert (await relay.post(webhook(*alerts, group_key=group_key))).status_code == 200
         await relay.flush()
@@ -509,7 +642,8 @@ async def test_a_storm_of_100_notifications_stays_within_5_per_second_and_100_pe
 
 
 def test_preview_names_the_limit(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
 ) -> None:
     preview = notifier_for(bot_yaml()).preview(make_message())
     assert preview.note.startswith("feishu: 1 message, JSON bytes ")
@@ -527,10 +661,13 @@ def test_relay_render_channel_feishu(tmp_path: Any, locale: str, firing: str) ->
     from relay.cli.commands import main
 
     config = tmp_path / "relay.yml"
-    config.write_text(f"global: {{locale: {locale}}}\nroute: {{receiver: f}}\nreceivers:\n"
-                      f"  - name: f\n    feishu_configs: [{{webhook_url: '{URL}'}}]\n")
-    result = CliRunner().invoke(main, ["render", "--channel", "feishu", "--config", str(config)],
-                                catch_exceptions=False)
+    config.write_text(
+        f"global: {{locale: {locale}}}\nroute: {{receiver: f}}\nreceivers:\n"
+        f"  - name: f\n    feishu_configs: [{{webhook_url: '{URL}'}}]\n"
+    )
+    result = CliRunner().invoke(
+        main, ["render", "--channel", "feishu", "--config", str(config)], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     [body] = json.loads(result.stdout)
     assert firing in body["card"]["header"]["title"]["content"]
@@ -549,9 +686,11 @@ def test_relay_test_alert_receiver_delivers_to_a_feishu_bot(tmp_path: Any) -> No
         config.write_text(
             "route: {receiver: f}\nreceivers:\n  - name: f\n    feishu_configs:\n"
             f"      - {{webhook_url: '{bot.url}/open-apis/bot/v2/hook/{TOKEN}', secret: {SECRET},"
-            " msgtype: text}\n")
-        result = CliRunner().invoke(main, ["test-alert", "--receiver", "f", "--config",
-                                           str(config)], catch_exceptions=False)
+            " msgtype: text}\n"
+        )
+        result = CliRunner().invoke(
+            main, ["test-alert", "--receiver", "f", "--config", str(config)], catch_exceptions=False
+        )
         assert result.exit_code == 0, result.output
         assert result.stdout.splitlines() == ["f/feishu/0: ok"]
         [sent] = bot.received

@@ -33,8 +33,10 @@ from tests.helpers.storm import EnforcingVendor, VirtualTime, storm
 
 SIG = "sIgN4tUrE-abcdefghijklmnopqrstu0123456789"
 WORKFLOW = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-URL = (f"https://prod-12.westeurope.logic.azure.com:443/workflows/{WORKFLOW}/triggers/manual/"
-       f"paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={SIG}")
+URL = (
+    f"https://prod-12.westeurope.logic.azure.com:443/workflows/{WORKFLOW}/triggers/manual/"
+    f"paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={SIG}"
+)
 ENDPOINT = URL.split("?")[0]
 
 
@@ -73,34 +75,65 @@ def unescaped_markup(markdown: str) -> list[str]:
     [
         (httpx.Response(202), None, None, ""),
         (httpx.Response(200, text="1"), None, None, ""),
-        (httpx.Response(429, json={"error": {"code": "WorkflowTriggerIsThrottled"}},
-                        headers={"Retry-After": "7"}), RetryableError, "http_429", "Throttled"),
-        (httpx.Response(400, json={"error": {"code": "TriggerInputSchemaMismatch",
-                                             "message": "The input body does not match"}}),
-         PermanentError, "http_400", "TriggerInputSchemaMismatch: The input body"),
-        (httpx.Response(401, json={"error": {"code": "DirectApiAuthorizationRequired"}}),
-         PermanentError, "http_401", "sig="),
-        (httpx.Response(403, json={"error": {"code": "AuthorizationFailed"}}), PermanentError,
-         "http_403", "Anyone"),
-        (httpx.Response(404, json={"error": {"code": "WorkflowNotFound"}}), PermanentError,
-         "http_404", "deleted"),
+        (
+            httpx.Response(
+                429, json={"error": {"code": "WorkflowTriggerIsThrottled"}}, headers={"Retry-After": "7"}
+            ),
+            RetryableError,
+            "http_429",
+            "Throttled",
+        ),
+        (
+            httpx.Response(
+                400,
+                json={
+                    "error": {
+                        "code": "TriggerInputSchemaMismatch",
+                        "message": "The input body does not match",
+                    }
+                },
+            ),
+            PermanentError,
+            "http_400",
+            "TriggerInputSchemaMismatch: The input body",
+        ),
+        (
+            httpx.Response(401, json={"error": {"code": "DirectApiAuthorizationRequired"}}),
+            PermanentError,
+            "http_401",
+            "sig=",
+        ),
+        (
+            httpx.Response(403, json={"error": {"code": "AuthorizationFailed"}}),
+            PermanentError,
+            "http_403",
+            "Anyone",
+        ),
+        (
+            httpx.Response(404, json={"error": {"code": "WorkflowNotFound"}}),
+            PermanentError,
+            "http_404",
+            "deleted",
+        ),
         (httpx.Response(413, text="Request Entity Too Large"), PermanentError, "http_413", ""),
         (httpx.Response(500, text="oops"), RetryableError, "http_500", ""),
         (httpx.Response(503, headers={"Retry-After": "30"}), RetryableError, "http_503", ""),
         (httpx.ReadTimeout("timed out"), RetryableError, "timeout", ""),
         (httpx.ConnectError("refused"), RetryableError, "connect", ""),
     ],
-    ids=["202", "200", "429", "400", "401", "403", "404", "413", "500", "503", "timeout",
-         "connect"],
+    ids=["202", "200", "429", "400", "401", "403", "404", "413", "500", "503", "timeout", "connect"],
 )
 async def test_outcome_table(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], answer: Any, outcome: type[Exception] | None,
-    reason: str | None, words: str,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    answer: Any,
+    outcome: type[Exception] | None,
+    reason: str | None,
+    words: str,
 ) -> None:
     route = respx_mock.post(ENDPOINT, params={"sig": SIG})
-    route.mock(side_effect=answer) if isinstance(answer, Exception) else route.mock(
-        return_value=answer)
+    route.mock(side_effect=answer) if isinstance(answer, Exception) else route.mock(return_value=answer)
     notifier = notifier_for(teams_yaml())
     if outcome is None:
         delivery = await notifier.send(make_message())
@@ -138,18 +171,22 @@ def test_config_errors_and_warnings(config_for: Callable[..., Config], tmp_path:
     route: {{receiver: oncall}}
     receivers:
       - name: oncall
-        msteams_configs: [{{webhook_url_file: {tmp_path / 'url'}}}]
+        msteams_configs: [{{webhook_url_file: {tmp_path / "url"}}}]
     """)
     assert URL in config.secrets() and SIG in config.secrets() and WORKFLOW in config.secrets()
     assert "2016-06-01" not in config.secrets()  # public parameters are not redacted
 
 
 def test_the_card(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
-    alerts = [make_alert("DiskFull", runbook_url="https://runbooks.local/disk"),
-              make_alert("Gone", "resolved")]
+    alerts = [
+        make_alert("DiskFull", runbook_url="https://runbooks.local/disk"),
+        make_alert("Gone", "resolved"),
+    ]
     n = make_notification(alerts=alerts)
     notifier = notifier_for(teams_yaml())
     assert isinstance(notifier, MSTeamsNotifier)
@@ -165,16 +202,19 @@ def test_the_card(
     assert [a["title"] for a in links["actions"]] == ["📈 Graph", "🔕 Silence", "📖 Runbook"]
     assert all(a["type"] == "Action.OpenUrl" for a in links["actions"])
     assert links["actions"][1]["url"].startswith(
-        "http://alertmanager.local:9093/#/silences/new?filter=%7Balertname%3D%22DiskFull%22")
+        "http://alertmanager.local:9093/#/silences/new?filter=%7Balertname%3D%22DiskFull%22"
+    )
     assert second["items"][0]["color"] == "Good"
     assert [a["title"] for a in second["items"][2]["actions"]] == ["📈 Graph"]  # no silence
-    resolved = card(notifier.render_parts(make_message(
-        make_notification(status="resolved", alerts=[alerts[1]])))[0])
+    resolved = card(
+        notifier.render_parts(make_message(make_notification(status="resolved", alerts=[alerts[1]])))[0]
+    )
     assert resolved["body"][0]["color"] == "Good"
 
 
 def test_the_card_in_chinese(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
 ) -> None:
     notifier = notifier_for(teams_yaml(locale="zh-CN"))
     content = card(notifier.render_parts(make_message())[0])  # type: ignore[attr-defined]
@@ -184,14 +224,25 @@ def test_the_card_in_chinese(
     assert content["body"][2]["items"][2]["actions"][0]["title"] == "📈 查看图表"
 
 
-HOSTILE = ["**bold** _it_", "[click](http://evil.example)", "<at>everyone</at> @all",
-           "- list\n1. item", "a\\*b", "`code` ~strike~ | pipe", "# heading", "x\n**Labels: y**"]
+HOSTILE = [
+    "**bold** _it_",
+    "[click](http://evil.example)",
+    "<at>everyone</at> @all",
+    "- list\n1. item",
+    "a\\*b",
+    "`code` ~strike~ | pipe",
+    "# heading",
+    "x\n**Labels: y**",
+]
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_labels_and_annotations_cannot_make_markdown(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_alert: Callable[..., Alert], make_notification: Callable[..., Notification], value: str,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_alert: Callable[..., Alert],
+    make_notification: Callable[..., Notification],
+    value: str,
 ) -> None:
     alert = make_alert(value, summary=value)
     alert.labels["team"] = value
@@ -217,20 +268,26 @@ def test_markdown_escape_is_literal(value: str) -> None:
 
 
 alert_text = st.lists(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from(
-        ["\"", "\\", "🔥", "中", "\n", "*", "\u0001", "</script>"]), max_size=3000,
+    st.characters(codec="utf-8", exclude_categories=("Cs",))
+    | st.sampled_from(['"', "\\", "🔥", "中", "\n", "*", "\u0001", "</script>"]),
+    max_size=3000,
 ).map("".join)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(summaries=st.lists(alert_text, min_size=1, max_size=40), truncated=st.integers(0, 2))
 def test_every_card_is_valid_json_within_28kb_and_alerts_are_once_in_order(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_alert: Callable[..., Alert], make_notification: Callable[..., Notification],
-    summaries: list[str], truncated: int,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_alert: Callable[..., Alert],
+    make_notification: Callable[..., Notification],
+    summaries: list[str],
+    truncated: int,
 ) -> None:
-    alerts = [make_alert(f"Alert{i:02d}X", summary=summary, description=summary * 4)
-              for i, summary in enumerate(summaries)]
+    alerts = [
+        make_alert(f"Alert{i:02d}X", summary=summary, description=summary * 4)
+        for i, summary in enumerate(summaries)
+    ]
     notifier = notifier_for(teams_yaml())
     assert isinstance(notifier, MSTeamsNotifier)
     message = make_message(make_notification(alerts=alerts, truncated_alerts=truncated))
@@ -249,10 +306,12 @@ def test_every_card_is_valid_json_within_28kb_and_alerts_are_once_in_order(
 
 
 def test_one_huge_alert_is_cut_to_fit(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_alert: Callable[..., Alert], make_notification: Callable[..., Notification],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_alert: Callable[..., Alert],
+    make_notification: Callable[..., Notification],
 ) -> None:
-    huge = make_alert("Huge", description="\"磁盘\" " * 20_000)
+    huge = make_alert("Huge", description='"磁盘" ' * 20_000)
     n = make_notification(alerts=[make_alert("Small"), huge, make_alert("After")])
     parts = notifier_for(teams_yaml()).render_parts(make_message(n))  # type: ignore[attr-defined]
     assert len(parts) == 3 and all(json_bytes(p) <= BODY_LIMIT for p in parts)
@@ -264,11 +323,14 @@ def test_one_huge_alert_is_cut_to_fit(
 
 
 async def test_a_storm_of_100_stays_within_4_per_second(
-    respx_mock: respx.MockRouter, relay_factory: Callable[..., Any],
+    respx_mock: respx.MockRouter,
+    relay_factory: Callable[..., Any],
 ) -> None:
     time = VirtualTime()
     vendor = EnforcingVendor(
-        time, [(4, 1.0)], ok=lambda _: httpx.Response(202),
+        time,
+        [(4, 1.0)],
+        ok=lambda _: httpx.Response(202),
         throttled=lambda wait: httpx.Response(429, headers={"Retry-After": str(int(wait) + 1)}),
     )
     respx_mock.post(ENDPOINT).mock(side_effect=vendor)
@@ -284,17 +346,23 @@ async def test_a_storm_of_100_stays_within_4_per_second(
 
 
 async def test_the_workflow_url_never_leaks_anywhere(
-    respx_mock: respx.MockRouter, relay_factory: Callable[..., Any],
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    respx_mock: respx.MockRouter,
+    relay_factory: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from relay.obs.logs import setup_logging
     from tests.helpers.webhooks import alert, webhook
 
     echo = {"error": {"code": "WorkflowNotFound", "message": f"no flow at {URL} (sig {SIG})"}}
-    respx_mock.post(ENDPOINT).mock(side_effect=[
-        httpx.Response(404, json=echo), httpx.Response(429, text=f"slow down {SIG}"),
-        httpx.Response(500, text=URL), httpx.ConnectError(f"cannot connect to {URL}"),
-    ])
+    respx_mock.post(ENDPOINT).mock(
+        side_effect=[
+            httpx.Response(404, json=echo),
+            httpx.Response(429, text=f"slow down {SIG}"),
+            httpx.Response(500, text=URL),
+            httpx.ConnectError(f"cannot connect to {URL}"),
+        ]
+    )
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     setup_logging("json", "debug")
@@ -305,8 +373,10 @@ async def test_the_workflow_url_never_leaks_anywhere(
             for i in range(4):
                 await relay.post(webhook(alert(f"Leak{i}"), group_key=f"{{}}:{{n={i}}}"))
             assert await relay.deliver_all() == 4
-            outputs = [(await relay.client.get(path)).text for path in
-                       ("/api/v1/status", "/metrics", "/api/v1/notifications")]
+            outputs = [
+                (await relay.client.get(path)).text
+                for path in ("/api/v1/status", "/metrics", "/api/v1/notifications")
+            ]
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
@@ -328,11 +398,13 @@ async def test_the_workflow_url_never_leaks_anywhere(
 def test_render_and_test_alert(tmp_path: Path) -> None:
     with Sink(Answer(status=202, body=b"")) as teams:
         config = tmp_path / "relay.yml"
-        config.write_text(teams_yaml(webhook_url=f"{teams.url}/workflows/{WORKFLOW}/triggers/"
-                                                 f"manual/paths/invoke?sig={SIG}"))
+        config.write_text(
+            teams_yaml(webhook_url=f"{teams.url}/workflows/{WORKFLOW}/triggers/manual/paths/invoke?sig={SIG}")
+        )
         runner = CliRunner()
-        rendered = runner.invoke(main, ["render", "--channel", "msteams", "--receiver", "oncall",
-                                        "--config", str(config)])
+        rendered = runner.invoke(
+            main, ["render", "--channel", "msteams", "--receiver", "oncall", "--config", str(config)]
+        )
         assert rendered.exit_code == 0, rendered.output
         assert rendered.output.startswith("msteams: 1 message, bytes ")
         assert SIG not in rendered.output

@@ -32,8 +32,9 @@ TS = "1714564800.000100"
 GROUP_KEY = '{}:{alertname="DiskFull"}'
 
 
-def reply(status: int = 200, body: bytes | str | dict[str, Any] = b"ok",
-          headers: dict[str, str] | None = None) -> Answer:
+def reply(
+    status: int = 200, body: bytes | str | dict[str, Any] = b"ok", headers: dict[str, str] | None = None
+) -> Answer:
     """An answer as Slack sends it: JSON bodies with their content type."""
     headers = dict(headers or {})
     if isinstance(body, dict):
@@ -115,12 +116,25 @@ def mrkdwn_fields(post: dict[str, Any]) -> list[str]:
         (reply(500, "internal error"), RetryableError, "http_500"),
         (reply(503, "service unavailable"), RetryableError, "http_503"),
     ],
-    ids=["200-ok", "400-invalid_payload", "403-action_prohibited", "404-channel_not_found",
-         "410-channel_is_archived", "404-html", "429-retry-after", "500", "503"],
+    ids=[
+        "200-ok",
+        "400-invalid_payload",
+        "403-action_prohibited",
+        "404-channel_not_found",
+        "410-channel_is_archived",
+        "404-html",
+        "429-retry-after",
+        "500",
+        "503",
+    ],
 )
 async def test_webhook_outcome_table(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    answer: Answer, outcome: type[Exception] | None, reason: str | None,
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    answer: Answer,
+    outcome: type[Exception] | None,
+    reason: str | None,
 ) -> None:
     slack.answer(answer)
     notifier = notifier_for(hook_yaml(slack))
@@ -140,7 +154,8 @@ async def test_webhook_outcome_table(
 
 
 async def test_webhook_connection_refused_is_retryable(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
 ) -> None:
     with Sink() as gone:
         url = gone.url  # a port that was just closed: connection refused
@@ -156,7 +171,9 @@ async def test_webhook_connection_refused_is_retryable(
 
 
 async def test_webhook_timeout_is_retryable(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
 ) -> None:
     slack.answer(Answer(200, b"ok", delay=2.5))
     yaml_text = hook_yaml(slack).replace("route:", "delivery: {timeout: 1s}\n    route:", 1)
@@ -172,36 +189,52 @@ async def test_webhook_timeout_is_retryable(
     ("answer", "outcome", "reason"),
     [
         (posted(), None, None),
-        (reply(200, {"ok": False, "error": "channel_not_found"}), PermanentError,
-         "slack_channel_not_found"),
-        (reply(200, {"ok": False, "error": "not_in_channel"}), PermanentError,
-         "slack_not_in_channel"),
+        (reply(200, {"ok": False, "error": "channel_not_found"}), PermanentError, "slack_channel_not_found"),
+        (reply(200, {"ok": False, "error": "not_in_channel"}), PermanentError, "slack_not_in_channel"),
         (reply(200, {"ok": False, "error": "is_archived"}), PermanentError, "slack_is_archived"),
         (reply(200, {"ok": False, "error": "invalid_auth"}), PermanentError, "slack_invalid_auth"),
         (reply(200, {"ok": False, "error": "not_authed"}), PermanentError, "slack_not_authed"),
-        (reply(200, {"ok": False, "error": "token_revoked"}), PermanentError,
-         "slack_token_revoked"),
-        (reply(200, {"ok": False, "error": "missing_scope", "needed": "chat:write"}),
-         PermanentError, "slack_missing_scope"),
-        (reply(200, {"ok": False, "error": "invalid_blocks",
-                     "response_metadata": {"messages": ["[ERROR] must be less than 3001"]}}),
-         PermanentError, "slack_invalid_blocks"),
+        (reply(200, {"ok": False, "error": "token_revoked"}), PermanentError, "slack_token_revoked"),
+        (
+            reply(200, {"ok": False, "error": "missing_scope", "needed": "chat:write"}),
+            PermanentError,
+            "slack_missing_scope",
+        ),
+        (
+            reply(
+                200,
+                {
+                    "ok": False,
+                    "error": "invalid_blocks",
+                    "response_metadata": {"messages": ["[ERROR] must be less than 3001"]},
+                },
+            ),
+            PermanentError,
+            "slack_invalid_blocks",
+        ),
         (reply(200, {"ok": False, "error": "ratelimited"}), RetryableError, "slack_ratelimited"),
-        (reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"}),
-         RetryableError, "slack_ratelimited"),
-        (reply(200, {"ok": False, "error": "internal_error"}), RetryableError,
-         "slack_internal_error"),
+        (
+            reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"}),
+            RetryableError,
+            "slack_ratelimited",
+        ),
+        (reply(200, {"ok": False, "error": "internal_error"}), RetryableError, "slack_internal_error"),
         (reply(200, {"ok": False, "error": "fatal_error"}), RetryableError, "slack_fatal_error"),
         (reply(503, {"ok": False, "error": "service_unavailable"}), RetryableError, "http_503"),
         (reply(500, "<html>oops</html>"), RetryableError, "http_500"),
         (reply(200, "<html>a proxy's page</html>"), RetryableError, "bad_response"),
     ],
-    ids=lambda v: (v.body.get("error") or "ok") if isinstance(v, Answer)
-    and isinstance(v.body, dict) else None,
+    ids=lambda v: (
+        (v.body.get("error") or "ok") if isinstance(v, Answer) and isinstance(v.body, dict) else None
+    ),
 )
 async def test_bot_outcome_table(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    answer: Answer, outcome: type[Exception] | None, reason: str | None,
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    answer: Answer,
+    outcome: type[Exception] | None,
+    reason: str | None,
 ) -> None:
     slack.answer(answer)
     notifier = notifier_for(bot_yaml(slack))
@@ -230,7 +263,8 @@ async def test_bot_outcome_table(
 
 
 def test_update_on_resolve_needs_a_bot_token(
-    slack: Sink, config_for: Callable[..., Config],
+    slack: Sink,
+    config_for: Callable[..., Config],
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         config_for(hook_yaml(slack, update_on_resolve="true"))
@@ -250,7 +284,8 @@ def test_token_without_channel_is_a_config_error(config_for: Callable[..., Confi
 
 
 def test_rate_limit_is_per_destination_and_hides_the_url(
-    slack: Sink, notifier_for: Callable[..., Notifier],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
 ) -> None:
     hook = notifier_for(hook_yaml(slack))
     same = notifier_for(hook_yaml(slack, username="relay"))
@@ -265,7 +300,9 @@ def test_rate_limit_is_per_destination_and_hides_the_url(
 
 
 async def test_block_kit_shape_on_the_wire(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
     make_notification: Callable[..., Notification],
 ) -> None:
     notifier = notifier_for(hook_yaml(slack, username="relay", icon_emoji="':rotating_light:'"))
@@ -278,8 +315,7 @@ async def test_block_kit_shape_on_the_wire(
     (attachment,) = body["attachments"]
     assert attachment["color"] == "#E01E5A"
     header, *rest = attachment["blocks"]
-    assert header == {"type": "header",
-                      "text": {"type": "plain_text", "text": body["text"]}}
+    assert header == {"type": "header", "text": {"type": "plain_text", "text": body["text"]}}
     # Three alerts, then the footer: the group's silence link.
     assert [b["type"] for b in rest] == ["section"] * 3 + ["context"]
     assert "|🔕 Silence this group in Alertmanager>" in rest[3]["elements"][0]["text"]
@@ -294,7 +330,9 @@ async def test_block_kit_shape_on_the_wire(
 
 
 def test_resolved_is_green_and_says_so(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
     make_notification: Callable[..., Notification],
 ) -> None:
     notifier = notifier_for(hook_yaml(slack))
@@ -306,7 +344,9 @@ def test_resolved_is_green_and_says_so(
 
 
 def test_zh_cn_header(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
     make_notification: Callable[..., Notification],
 ) -> None:
     notifier = notifier_for(hook_yaml(slack, locale="zh-CN"))
@@ -321,14 +361,16 @@ def _numbered(make_alert: Callable[..., Alert], count: int, **annotations: str) 
 
 
 def test_more_than_fifty_blocks_split_into_numbered_posts(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     notifier = notifier_for(hook_yaml(slack))
     assert isinstance(notifier, SlackNotifier)
     alerts = _numbered(make_alert, 120)
-    posts = notifier.render_posts(make_message(make_notification(alerts=alerts,
-                                                                 truncated_alerts=7)))
+    posts = notifier.render_posts(make_message(make_notification(alerts=alerts, truncated_alerts=7)))
 
     assert len(posts) == 3
     seen: list[str] = []
@@ -346,8 +388,11 @@ def test_more_than_fifty_blocks_split_into_numbered_posts(
 
 
 def test_a_long_alert_is_split_across_sections_and_nothing_is_lost(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     # Words with characters Slack needs escaped, so a break could land inside "&amp;".
     words = [f"w{i}&<{i}>" for i in range(1500)]
@@ -369,8 +414,11 @@ def test_a_long_alert_is_split_across_sections_and_nothing_is_lost(
 
 
 def test_many_long_alerts_split_by_size(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     # 30 alerts of ~2.5k characters: under 50 blocks, but over what one post may carry.
     alerts = _numbered(make_alert, 30, description="x" * 2500)
@@ -386,8 +434,11 @@ def test_many_long_alerts_split_by_size(
 
 
 async def test_split_posts_are_all_sent_and_a_retry_resumes(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     notifier = notifier_for(hook_yaml(slack))
     message = make_message(make_notification(alerts=_numbered(make_alert, 120)))
@@ -410,19 +461,26 @@ HOSTILE = ["<!channel>", "<!here|here>", "<@U123>", "<#C42>", "<http://x|y>", "a
 
 
 def test_untrusted_values_cannot_mention_or_link(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
     make_notification: Callable[..., Notification],
 ) -> None:
     value = " ".join(HOSTILE)
-    alert = Alert.model_validate({
-        "status": "firing",
-        "labels": {"alertname": f"Disk{value}", "severity": value, "team": value},
-        "annotations": {"summary": value, "description": value},
-        "startsAt": "2024-05-01T12:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prometheus.local/graph?g0.expr=up>0&x=<!channel>|<@U1>",
-    })
+    alert = Alert.model_validate(
+        {
+            "status": "firing",
+            "labels": {"alertname": f"Disk{value}", "severity": value, "team": value},
+            "annotations": {"summary": value, "description": value},
+            "startsAt": "2024-05-01T12:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.local/graph?g0.expr=up>0&x=<!channel>|<@U1>",
+        }
+    )
     notification = make_notification(
-        alerts=[alert], truncated_alerts=2, group_labels={"alertname": value},
+        alerts=[alert],
+        truncated_alerts=2,
+        group_labels={"alertname": value},
         common_labels={"alertname": value},
     )
     notifier = notifier_for(hook_yaml(slack))
@@ -433,8 +491,9 @@ def test_untrusted_values_cannot_mention_or_link(
     for text in mrkdwn_fields(post):
         # Only relay's own links remain as markup: the graph and the silence link.
         for markup in re.findall(r"<[^>]*>", text):
-            assert re.fullmatch(r"<http://(prometheus\.local|alertmanager\.local:9093)/[^<>]*>",
-                                markup), markup
+            assert re.fullmatch(r"<http://(prometheus\.local|alertmanager\.local:9093)/[^<>]*>", markup), (
+                markup
+            )
         assert "<!" not in text and "<@" not in text and "<#" not in text
         assert "<http://x" not in text
         assert re.search(r"&(?!amp;|lt;|gt;)", text) is None  # every & is an escape
@@ -448,8 +507,11 @@ def test_untrusted_values_cannot_mention_or_link(
 
 
 def test_a_javascript_generator_url_is_not_linked(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     alert = make_alert("X").model_copy(update={"generator_url": "javascript:alert(1)"})
     notifier = notifier_for(hook_yaml(slack))
@@ -473,8 +535,11 @@ def _build(config: Config, ctx: NotifierContext) -> Notifier:
 
 
 async def test_update_on_resolve_survives_a_restart(
-    slack: Sink, tmp_path: Path, config_for: Callable[..., Config],
-    ctx_for: Callable[[Config], NotifierContext], make_message: Callable[..., Message],
+    slack: Sink,
+    tmp_path: Path,
+    config_for: Callable[..., Config],
+    ctx_for: Callable[[Config], NotifierContext],
+    make_message: Callable[..., Message],
     make_notification: Callable[..., Notification],
 ) -> None:
     yaml_text = bot_yaml(slack, update_on_resolve="true")
@@ -488,8 +553,9 @@ async def test_update_on_resolve_survives_a_restart(
         ctx = ctx_for(config)
         ctx.store = store
         slack.answer(posted(TS, "C0ALERTS"))
-        await _build(config, ctx).send(make_message(make_notification(2), job_id="job-firing",
-                                                    integration=integration))
+        await _build(config, ctx).send(
+            make_message(make_notification(2), job_id="job-firing", integration=integration)
+        )
         assert (await store.get_ref(ref_key) or {})["ts"] == TS
     finally:
         await store.close()
@@ -502,9 +568,13 @@ async def test_update_on_resolve_survives_a_restart(
         ctx.store = store
         before = slack.count()
         slack.answer(posted(TS, "C0ALERTS"), posted("1714565100.000200", "C0ALERTS"))
-        delivery = await _build(config, ctx).send(make_message(
-            make_notification(2, "resolved"), job_id="job-resolved", integration=integration,
-        ))
+        delivery = await _build(config, ctx).send(
+            make_message(
+                make_notification(2, "resolved"),
+                job_id="job-resolved",
+                integration=integration,
+            )
+        )
     finally:
         await store.close()
 
@@ -522,8 +592,11 @@ async def test_update_on_resolve_survives_a_restart(
 
 
 async def test_update_on_resolve_edits_every_part_of_a_split_post(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     notifier = notifier_for(bot_yaml(slack, update_on_resolve="true"))
     alerts = _numbered(make_alert, 60)
@@ -533,17 +606,20 @@ async def test_update_on_resolve_edits_every_part_of_a_split_post(
     resolved = [a.model_copy(update={"status": "resolved"}) for a in alerts]
     before = slack.count()
     slack.answer(posted("1.1"), posted("1.2"), posted("1.3"))
-    await notifier.send(make_message(make_notification(alerts=resolved, status="resolved"),
-                                     job_id="job-2"))
+    await notifier.send(make_message(make_notification(alerts=resolved, status="resolved"), job_id="job-2"))
 
-    calls = [(r.path, r.json().get("ts"), r.json().get("thread_ts"))
-             for r in slack.received[before:]]
-    assert calls == [("/api/chat.update", "1.1", None), ("/api/chat.update", "1.2", None),
-                     ("/api/chat.postMessage", None, "1.1")]
+    calls = [(r.path, r.json().get("ts"), r.json().get("thread_ts")) for r in slack.received[before:]]
+    assert calls == [
+        ("/api/chat.update", "1.1", None),
+        ("/api/chat.update", "1.2", None),
+        ("/api/chat.postMessage", None, "1.1"),
+    ]
 
 
 async def test_resolved_without_a_stored_post_is_posted_anew(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
     make_notification: Callable[..., Notification],
 ) -> None:
     notifier = notifier_for(bot_yaml(slack, update_on_resolve="true"))
@@ -555,7 +631,9 @@ async def test_resolved_without_a_stored_post_is_posted_anew(
 
 
 async def test_a_deleted_firing_post_is_replaced_by_a_new_one(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
     make_notification: Callable[..., Notification],
 ) -> None:
     notifier = notifier_for(bot_yaml(slack, update_on_resolve="true"))
@@ -571,8 +649,11 @@ async def test_a_deleted_firing_post_is_replaced_by_a_new_one(
 
 
 async def test_without_update_on_resolve_nothing_is_stored(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], store: Any,
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    store: Any,
 ) -> None:
     slack.answer(posted(), posted())
     notifier = notifier_for(bot_yaml(slack))
@@ -588,7 +669,9 @@ def test_signing_secret_needs_a_bot_token(slack: Sink, config_for: Callable[...,
 
 
 def test_signing_secret_from_a_file_is_a_redacted_secret(
-    slack: Sink, config_for: Callable[..., Config], tmp_path: Path,
+    slack: Sink,
+    config_for: Callable[..., Config],
+    tmp_path: Path,
 ) -> None:
     secret_file = tmp_path / "signing"
     secret_file.write_text("signingSecret-4f3e2d1c\n")
@@ -601,11 +684,15 @@ def test_signing_secret_from_a_file_is_a_redacted_secret(
 
 
 def test_buttons_and_footer_fit_in_the_last_post_of_a_split_message(
-    slack: Sink, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    slack: Sink,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     yaml_text = bot_yaml(slack, signing_secret="'s3cret'").replace(
-        "route:", "alertmanager: {url: 'http://127.0.0.1:9093'}\n    route:", 1)
+        "route:", "alertmanager: {url: 'http://127.0.0.1:9093'}\n    route:", 1
+    )
     notifier = notifier_for(yaml_text)
     assert isinstance(notifier, SlackNotifier)
     for count in (1, 46, 47, 120):
@@ -618,7 +705,10 @@ def test_buttons_and_footer_fit_in_the_last_post_of_a_split_message(
         assert "and 7 more" in more["elements"][0]["text"]
         assert "|🔕 Silence this group in Alertmanager>" in footer["elements"][0]["text"]
         assert [e["action_id"] for e in actions["elements"]] == [
-            "relay_silence_1h", "relay_silence_4h", "relay_ack"]
+            "relay_silence_1h",
+            "relay_silence_4h",
+            "relay_ack",
+        ]
         assert {e["value"] for e in actions["elements"]} == {message.job_id}
         for post in posts[:-1]:  # buttons once, at the end
             assert all(b["type"] != "actions" for b in post["attachments"][0]["blocks"])

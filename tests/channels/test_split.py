@@ -41,10 +41,14 @@ def texts(max_size: int, min_size: int = 0) -> st.SearchStrategy[str]:
 
 def one_line(max_size: int) -> st.SearchStrategy[str]:
     return st.text(
-        st.one_of(st.sampled_from(MULTI_BYTE), st.characters(
-            codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp"),
-            exclude_characters=_EXCLUDED,
-        )),
+        st.one_of(
+            st.sampled_from(MULTI_BYTE),
+            st.characters(
+                codec="utf-8",
+                exclude_categories=("Cs", "Cc", "Zl", "Zp"),
+                exclude_characters=_EXCLUDED,
+            ),
+        ),
         max_size=max_size,
     )
 
@@ -122,11 +126,17 @@ def robot(msgtype: str, locale: str) -> WeComNotifier:
         "receivers:\n"
         "  - name: oncall\n"
         f"    wecom_configs: [{{key: k-0000, msgtype: {msgtype}, locale: {locale}}}]\n",
-        source="<test>", env={},
+        source="<test>",
+        env={},
     )
-    ctx = NotifierContext(locale=config.global_.locale, silences=config.alertmanager is not None,
-                              http=cast(Any, None),
-                          renderer=make_renderer(config, Metrics()), store=RefStore(), timeout=5.0)
+    ctx = NotifierContext(
+        locale=config.global_.locale,
+        silences=config.alertmanager is not None,
+        http=cast(Any, None),
+        renderer=make_renderer(config, Metrics()),
+        store=RefStore(),
+        timeout=5.0,
+    )
     (channel,) = [c for r in config.receivers for _, c in r.integrations()]
     notifier = channel.build(ctx)
     assert isinstance(notifier, WeComNotifier)
@@ -148,20 +158,33 @@ def notifications(draw: st.DrawFn) -> Notification:
             "instance": draw(one_line(40)),
         }
         annotations = {"summary": draw(texts(200)), "description": draw(texts(3000))}
-        alerts.append(Alert.model_validate({
-            "status": status, "labels": labels, "annotations": annotations,
-            "startsAt": STARTS.isoformat(),
-            "endsAt": "2024-05-01T12:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus.local/graph?g0.expr=up",
-        }))
-    group_labels = draw(st.dictionaries(st.sampled_from(["team", "cluster", "区域"]),
-                                        one_line(40), max_size=2))
+        alerts.append(
+            Alert.model_validate(
+                {
+                    "status": status,
+                    "labels": labels,
+                    "annotations": annotations,
+                    "startsAt": STARTS.isoformat(),
+                    "endsAt": "2024-05-01T12:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus.local/graph?g0.expr=up",
+                }
+            )
+        )
+    group_labels = draw(
+        st.dictionaries(st.sampled_from(["team", "cluster", "区域"]), one_line(40), max_size=2)
+    )
     status = "firing" if any(a.status == "firing" for a in alerts) else "resolved"
-    return Notification.model_validate({
-        "receiver": "oncall", "group_key": "{}:{}", "status": status, "alerts": alerts,
-        "truncatedAlerts": draw(st.integers(min_value=0, max_value=500)),
-        "group_labels": group_labels, "external_url": "http://alertmanager.local:9093",
-    })
+    return Notification.model_validate(
+        {
+            "receiver": "oncall",
+            "group_key": "{}:{}",
+            "status": status,
+            "alerts": alerts,
+            "truncatedAlerts": draw(st.integers(min_value=0, max_value=500)),
+            "group_labels": group_labels,
+            "external_url": "http://alertmanager.local:9093",
+        }
+    )
 
 
 MORE = {"en": "and {n} more", "zh-CN": "另有 {n} 条"}

@@ -51,8 +51,24 @@ def error(code: int, description: str, **parameters: Any) -> httpx.Response:
 
 # -- HTML as an independent parser reads it ------------------------------------------
 
-TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code",
-                 "pre", "blockquote", "span", "tg-spoiler", "tg-emoji"}
+TELEGRAM_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "span",
+    "tg-spoiler",
+    "tg-emoji",
+}
 
 
 class Entities(HTMLParser):
@@ -98,41 +114,84 @@ def texts(route: respx.Route) -> list[str]:
     ("answer", "outcome", "reason", "words"),
     [
         (httpx.Response(200, json=OK), None, None, ""),
-        (error(429, "Too Many Requests: retry after 17", retry_after=17), RetryableError,
-         "telegram_429", "retry after 17"),
-        (error(400, "Bad Request: can't parse entities: Unsupported start tag \"x\""),
-         PermanentError, "telegram_400", "escape values"),
-        (error(400, "Bad Request: chat not found"), PermanentError, "telegram_400",
-         "check chat_id"),
-        (error(400, "Bad Request: message thread not found"), PermanentError, "telegram_400",
-         "message_thread_id"),
-        (error(400, "Bad Request: group chat was upgraded to a supergroup chat",
-               migrate_to_chat_id=-1009876543210), PermanentError, "telegram_400",
-         "set chat_id to -1009876543210"),
+        (
+            error(429, "Too Many Requests: retry after 17", retry_after=17),
+            RetryableError,
+            "telegram_429",
+            "retry after 17",
+        ),
+        (
+            error(400, 'Bad Request: can\'t parse entities: Unsupported start tag "x"'),
+            PermanentError,
+            "telegram_400",
+            "escape values",
+        ),
+        (error(400, "Bad Request: chat not found"), PermanentError, "telegram_400", "check chat_id"),
+        (
+            error(400, "Bad Request: message thread not found"),
+            PermanentError,
+            "telegram_400",
+            "message_thread_id",
+        ),
+        (
+            error(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=-1009876543210,
+            ),
+            PermanentError,
+            "telegram_400",
+            "set chat_id to -1009876543210",
+        ),
         (error(401, "Unauthorized"), PermanentError, "telegram_401", "@BotFather"),
-        (error(403, "Forbidden: bot was blocked by the user"), PermanentError, "telegram_403",
-         "unblock"),
-        (error(403, "Forbidden: bot was kicked from the supergroup chat"), PermanentError,
-         "telegram_403", "add it back"),
-        (error(403, "Forbidden: bot is not a member of the channel chat"), PermanentError,
-         "telegram_403", "administrator"),
+        (error(403, "Forbidden: bot was blocked by the user"), PermanentError, "telegram_403", "unblock"),
+        (
+            error(403, "Forbidden: bot was kicked from the supergroup chat"),
+            PermanentError,
+            "telegram_403",
+            "add it back",
+        ),
+        (
+            error(403, "Forbidden: bot is not a member of the channel chat"),
+            PermanentError,
+            "telegram_403",
+            "administrator",
+        ),
         (error(500, "Internal Server Error"), RetryableError, "telegram_500", ""),
         (httpx.Response(502, text="<html>Bad Gateway</html>"), RetryableError, "http_502", ""),
         (httpx.Response(200, text="<html>proxy</html>"), RetryableError, "bad_response", ""),
         (httpx.ReadTimeout("timed out"), RetryableError, "timeout", ""),
         (httpx.ConnectError("refused"), RetryableError, "connect", ""),
     ],
-    ids=["ok", "429", "entities", "chat", "thread", "migrated", "401", "blocked", "kicked",
-         "not-member", "500", "502-html", "200-html", "timeout", "connect"],
+    ids=[
+        "ok",
+        "429",
+        "entities",
+        "chat",
+        "thread",
+        "migrated",
+        "401",
+        "blocked",
+        "kicked",
+        "not-member",
+        "500",
+        "502-html",
+        "200-html",
+        "timeout",
+        "connect",
+    ],
 )
 async def test_outcome_table(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], answer: Any, outcome: type[Exception] | None,
-    reason: str | None, words: str,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    answer: Any,
+    outcome: type[Exception] | None,
+    reason: str | None,
+    words: str,
 ) -> None:
     route = respx_mock.post(SEND)
-    route.mock(side_effect=answer) if isinstance(answer, Exception) else route.mock(
-        return_value=answer)
+    route.mock(side_effect=answer) if isinstance(answer, Exception) else route.mock(return_value=answer)
     notifier = notifier_for(tg_yaml())
     if outcome is None:
         delivery = await notifier.send(make_message())
@@ -153,11 +212,18 @@ async def test_outcome_table(
 
 @pytest.mark.parametrize(
     ("chat_id", "group", "expected"),
-    [(123456789, False, 123456789), ("-1001234567890", True, -1001234567890),
-     (-4012345, True, -4012345), ("@relay_alerts", True, "@relay_alerts")],
+    [
+        (123456789, False, 123456789),
+        ("-1001234567890", True, -1001234567890),
+        (-4012345, True, -4012345),
+        ("@relay_alerts", True, "@relay_alerts"),
+    ],
 )
 def test_chat_ids_and_their_rate_limits(
-    notifier_for: Callable[..., Notifier], chat_id: Any, group: bool, expected: Any,
+    notifier_for: Callable[..., Notifier],
+    chat_id: Any,
+    group: bool,
+    expected: Any,
 ) -> None:
     notifier = notifier_for(tg_yaml(chat_id=chat_id))
     assert isinstance(notifier, TelegramNotifier)
@@ -172,14 +238,15 @@ def test_chat_ids_and_their_rate_limits(
     ("extra", "problem"),
     [
         ({"bot_token": "not-a-token"}, "is not a bot token"),
-        ({"bot_token": f"https://api.telegram.org/bot{TOKEN}/sendMessage"},
-         "the token alone, not the URL"),
+        ({"bot_token": f"https://api.telegram.org/bot{TOKEN}/sendMessage"}, "the token alone, not the URL"),
         ({"chat_id": "my group"}, "must be a number"),
         ({"api_url": "api.telegram.org"}, "must be a URL"),
     ],
 )
 def test_config_errors_name_the_key_and_never_echo_the_token(
-    config_for: Callable[..., Config], extra: dict[str, Any], problem: str,
+    config_for: Callable[..., Config],
+    extra: dict[str, Any],
+    problem: str,
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         config_for(tg_yaml(**extra))
@@ -194,16 +261,21 @@ def test_bot_token_file(config_for: Callable[..., Config], tmp_path: Path) -> No
     route: {{receiver: oncall}}
     receivers:
       - name: oncall
-        telegram_configs: [{{bot_token_file: {tmp_path / 'token'}, chat_id: 1}}]
+        telegram_configs: [{{bot_token_file: {tmp_path / "token"}, chat_id: 1}}]
     """)
     assert TOKEN in config.secrets() and SECRET_HALF in config.secrets()
 
 
-@pytest.mark.parametrize(("setting", "firing", "resolved"),
-                         [(False, None, None), (True, True, True), ("resolved", None, True)])
+@pytest.mark.parametrize(
+    ("setting", "firing", "resolved"), [(False, None, None), (True, True, True), ("resolved", None, True)]
+)
 def test_body_thread_and_silent_resolved_messages(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], setting: Any, firing: Any, resolved: Any,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    setting: Any,
+    firing: Any,
+    resolved: Any,
 ) -> None:
     notifier = notifier_for(tg_yaml(message_thread_id=7, disable_notification=setting))
     assert isinstance(notifier, TelegramNotifier)
@@ -216,7 +288,8 @@ def test_body_thread_and_silent_resolved_messages(
 
 
 async def test_api_url_override_for_a_self_hosted_bot_api(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(f"http://127.0.0.1:8081/bot{TOKEN}/sendMessage").respond(json=OK)
@@ -227,16 +300,26 @@ async def test_api_url_override_for_a_self_hosted_bot_api(
 # -- HTML and its length --------------------------------------------------------------
 
 HOSTILE = [
-    "<b>bold</b>", "</code></b>", "a & b &amp; &lt;", "<a href=\"javascript:alert(1)\">x</a>",
-    "@all <at>everyone</at>", "**md** [link](http://evil)", "\"quoted\" 'single'",
-    "emoji 🔥 and 中文", "<tg-spoiler>", "&#128293;",
+    "<b>bold</b>",
+    "</code></b>",
+    "a & b &amp; &lt;",
+    '<a href="javascript:alert(1)">x</a>',
+    "@all <at>everyone</at>",
+    "**md** [link](http://evil)",
+    "\"quoted\" 'single'",
+    "emoji 🔥 and 中文",
+    "<tg-spoiler>",
+    "&#128293;",
 ]
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_labels_and_annotations_cannot_break_entities(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_alert: Callable[..., Alert], make_notification: Callable[..., Notification], value: str,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_alert: Callable[..., Alert],
+    make_notification: Callable[..., Notification],
+    value: str,
 ) -> None:
     alert = make_alert("Injected", summary=value, description=value)
     alert.labels["team"] = value
@@ -254,7 +337,9 @@ def test_labels_and_annotations_cannot_break_entities(
 
 
 def test_a_broken_user_template_is_sent_as_plain_text(
-    tmp_path: Path, notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    tmp_path: Path,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
 ) -> None:
     (tmp_path / "telegram.html.j2").write_text("<b>{{ status }} <oops> & more")
     notifier = notifier_for(tg_yaml(f"templates: ['{tmp_path}/*.j2']\nroute: {{receiver: oncall}}"))
@@ -266,20 +351,26 @@ def test_a_broken_user_template_is_sent_as_plain_text(
 
 
 alert_text = st.lists(
-    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.sampled_from(
-        ["<", ">", "&", "&amp;", "🔥", "中", "\n", "</b>", "\"", "𝔘"]), max_size=400,
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
+    | st.sampled_from(["<", ">", "&", "&amp;", "🔥", "中", "\n", "</b>", '"', "𝔘"]),
+    max_size=400,
 ).map("".join)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(summaries=st.lists(alert_text, min_size=1, max_size=30), truncated=st.integers(0, 3))
 def test_every_part_is_within_4096_and_valid_and_alerts_are_once_in_order(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_alert: Callable[..., Alert], make_notification: Callable[..., Notification],
-    summaries: list[str], truncated: int,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_alert: Callable[..., Alert],
+    make_notification: Callable[..., Notification],
+    summaries: list[str],
+    truncated: int,
 ) -> None:
-    alerts = [make_alert(f"Alert{i:02d}X", summary=summary, description=summary * 3)
-              for i, summary in enumerate(summaries)]
+    alerts = [
+        make_alert(f"Alert{i:02d}X", summary=summary, description=summary * 3)
+        for i, summary in enumerate(summaries)
+    ]
     n = make_notification(alerts=alerts, truncated_alerts=truncated)
     notifier = notifier_for(tg_yaml())
     assert isinstance(notifier, TelegramNotifier)
@@ -298,11 +389,17 @@ def test_every_part_is_within_4096_and_valid_and_alerts_are_once_in_order(
     assert ("more alert" in Entities(parts[-1]).visible) == bool(truncated)
 
 
-@given(st.lists(st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from(
-    ["<b>", "</b>", "<i>", "</i>", "&amp;", "&lt;", "🔥"]), max_size=300).map("".join),
-    st.integers(8, 200))
+@given(
+    st.lists(
+        st.characters(codec="utf-8", exclude_categories=("Cs",))
+        | st.sampled_from(["<b>", "</b>", "<i>", "</i>", "&amp;", "&lt;", "🔥"]),
+        max_size=300,
+    ).map("".join),
+    st.integers(8, 200),
+)
 def test_cut_html_stays_valid_and_within_the_budget(source: str, budget: int) -> None:
     import html
+
     # A valid Telegram HTML text: escaped characters inside balanced tags.
     text = "<b>" + html.escape(source, quote=False) + "</b><i>" + html.escape(source) + "</i>"
     cut = cut_html(text, budget)
@@ -316,16 +413,17 @@ def test_cut_html_stays_valid_and_within_the_budget(source: str, budget: int) ->
 
 
 async def test_a_storm_of_100_stays_within_the_group_limits(
-    respx_mock: respx.MockRouter, relay_factory: Callable[..., Any],
+    respx_mock: respx.MockRouter,
+    relay_factory: Callable[..., Any],
 ) -> None:
     time = VirtualTime()
 
     def throttled(wait: float) -> httpx.Response:
-        return error(429, f"Too Many Requests: retry after {int(wait) + 1}",
-                     retry_after=int(wait) + 1)
+        return error(429, f"Too Many Requests: retry after {int(wait) + 1}", retry_after=int(wait) + 1)
 
-    vendor = EnforcingVendor(time, [(1, 1.0), (20, 60.0)],
-                             ok=lambda _: httpx.Response(200, json=OK), throttled=throttled)
+    vendor = EnforcingVendor(
+        time, [(1, 1.0), (20, 60.0)], ok=lambda _: httpx.Response(200, json=OK), throttled=throttled
+    )
     respx_mock.post(SEND).mock(side_effect=vendor)
     config = tg_yaml("route: {receiver: oncall, group_wait: 0s}")
     async with relay_factory(config) as relay:
@@ -341,17 +439,24 @@ async def test_a_storm_of_100_stays_within_the_group_limits(
 
 
 async def test_the_token_never_leaks_anywhere(
-    respx_mock: respx.MockRouter, relay_factory: Callable[..., Any],
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    respx_mock: respx.MockRouter,
+    relay_factory: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from relay.obs.logs import setup_logging
     from tests.helpers.webhooks import alert, webhook
 
     echo = f"Not Found: /bot{TOKEN}/sendMessage {SECRET_HALF}"
-    respx_mock.post(SEND).mock(side_effect=[
-        error(404, echo), error(429, echo, retry_after=1), httpx.Response(502, text=SEND),
-        httpx.ConnectError(f"cannot connect to {SEND}"), httpx.ReadTimeout(SEND),
-    ])
+    respx_mock.post(SEND).mock(
+        side_effect=[
+            error(404, echo),
+            error(429, echo, retry_after=1),
+            httpx.Response(502, text=SEND),
+            httpx.ConnectError(f"cannot connect to {SEND}"),
+            httpx.ReadTimeout(SEND),
+        ]
+    )
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     setup_logging("json", "debug")  # relay serve --log-level debug
@@ -389,8 +494,9 @@ def test_render_and_test_alert(tmp_path: Path) -> None:
         config = tmp_path / "relay.yml"
         config.write_text(tg_yaml(api_url=telegram.url))
         runner = CliRunner()
-        rendered = runner.invoke(main, ["render", "--channel", "telegram", "--receiver",
-                                        "oncall", "--config", str(config)])
+        rendered = runner.invoke(
+            main, ["render", "--channel", "telegram", "--receiver", "oncall", "--config", str(config)]
+        )
         assert rendered.exit_code == 0, rendered.output
         assert rendered.output.startswith("telegram: 1 message, characters ")
         assert "limit 4096" in rendered.output and SECRET_HALF not in rendered.output
@@ -404,8 +510,10 @@ def test_render_and_test_alert(tmp_path: Path) -> None:
 
 
 def test_a_long_notification_is_split_into_marked_parts(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_alert: Callable[..., Alert], make_notification: Callable[..., Notification],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_alert: Callable[..., Alert],
+    make_notification: Callable[..., Notification],
 ) -> None:
     alerts = [make_alert(f"Alert{i:02d}X", description="磁盘 🔥 " * 150) for i in range(12)]
     notifier = notifier_for(tg_yaml())

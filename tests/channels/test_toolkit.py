@@ -70,9 +70,14 @@ async def test_every_channel_previews_its_defaults(kind: str) -> None:
     config = parse_config("route: {receiver: r}\nreceivers: [{name: r}]\n")
     settings_ = channel.config.model_validate(channel.preview_settings)
     async with httpx.AsyncClient() as http:
-        ctx = NotifierContext(locale=config.global_.locale, silences=config.alertmanager is not None,
-                              http=http, renderer=make_renderer(config),
-                              store=RefStore(), timeout=5.0)
+        ctx = NotifierContext(
+            locale=config.global_.locale,
+            silences=config.alertmanager is not None,
+            http=http,
+            renderer=make_renderer(config),
+            store=RefStore(),
+            timeout=5.0,
+        )
         notifier = settings_.build(ctx)
         message = Message(PREVIEW_JOB_ID, sample_notification("r"), f"r/{kind}/0")
         preview = notifier.preview(message)
@@ -109,8 +114,7 @@ def test_every_http_channel_posts_through_the_outcome_rules() -> None:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr in {"stream", "request", "post",
-                                                                  "get", "send"}:
+            if isinstance(node, ast.Attribute) and node.attr in {"stream", "request", "post", "get", "send"}:
                 base = node.value
                 name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
                 assert name not in {"http", "_http", "client"}, f"{path.name} calls httpx directly"
@@ -118,51 +122,87 @@ def test_every_http_channel_posts_through_the_outcome_rules() -> None:
 
 # -- the HTTP outcome rules ------------------------------------------------------------
 
+
 def http_date(seconds: float) -> str:
     return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds), usegmt=True)
 
 
-WECOM_LIKE = errcode_check("errcode", "errmsg", retryable={45009: 60.0, -1: None},
-                           what="robot", throttled=frozenset({45009}),
-                           explain={93000: "check the key"})
+WECOM_LIKE = errcode_check(
+    "errcode",
+    "errmsg",
+    retryable={45009: 60.0, -1: None},
+    what="robot",
+    throttled=frozenset({45009}),
+    explain={93000: "check the key"},
+)
 
 
-@pytest.mark.parametrize(("response", "outcome", "reason", "retry_after"), [
-    (httpx.Response(200, json={"errcode": 0}), None, None, None),
-    (httpx.Response(202, text=""), None, None, None),
-    (httpx.Response(200, json={"errcode": 45009, "errmsg": "freq"}), RetryableError,
-     "errcode_45009", 60.0),
-    (httpx.Response(200, json={"errcode": -1}), RetryableError, "errcode_-1", None),
-    (httpx.Response(200, json={"errcode": 93000, "errmsg": "invalid"}), PermanentError,
-     "errcode_93000", None),
-    (httpx.Response(200, json={"ok": True}), RetryableError, "bad_response", None),
-    (httpx.Response(200, json={"errcode": "x"}), RetryableError, "bad_response", None),
-    (httpx.Response(408), RetryableError, "http_408", None),
-    (httpx.Response(425), RetryableError, "http_425", None),
-    (httpx.Response(429, headers={"Retry-After": "17"}), RetryableError, "http_429", 17.0),
-    (httpx.Response(500, text="boom"), RetryableError, "http_500", None),
-    (httpx.Response(502, text="<html>bad gateway</html>"), RetryableError, "http_502", None),
-    (httpx.Response(503, headers={"Retry-After": "5"}), RetryableError, "http_503", 5.0),
-    (httpx.Response(400, text="bad"), PermanentError, "http_400", None),
-    (httpx.Response(401), PermanentError, "http_401", None),
-    (httpx.Response(404), PermanentError, "http_404", None),
-    (httpx.Response(413), PermanentError, "http_413", None),
-    (httpx.Response(500, json={"errcode": 45009}), RetryableError, "errcode_45009", 60.0),
-], ids=lambda v: str(getattr(v, "status_code", v)))
+@pytest.mark.parametrize(
+    ("response", "outcome", "reason", "retry_after"),
+    [
+        (httpx.Response(200, json={"errcode": 0}), None, None, None),
+        (httpx.Response(202, text=""), None, None, None),
+        (
+            httpx.Response(200, json={"errcode": 45009, "errmsg": "freq"}),
+            RetryableError,
+            "errcode_45009",
+            60.0,
+        ),
+        (httpx.Response(200, json={"errcode": -1}), RetryableError, "errcode_-1", None),
+        (
+            httpx.Response(200, json={"errcode": 93000, "errmsg": "invalid"}),
+            PermanentError,
+            "errcode_93000",
+            None,
+        ),
+        (httpx.Response(200, json={"ok": True}), RetryableError, "bad_response", None),
+        (httpx.Response(200, json={"errcode": "x"}), RetryableError, "bad_response", None),
+        (httpx.Response(408), RetryableError, "http_408", None),
+        (httpx.Response(425), RetryableError, "http_425", None),
+        (httpx.Response(429, headers={"Retry-After": "17"}), RetryableError, "http_429", 17.0),
+        (httpx.Response(500, text="boom"), RetryableError, "http_500", None),
+        (httpx.Response(502, text="<html>bad gateway</html>"), RetryableError, "http_502", None),
+        (httpx.Response(503, headers={"Retry-After": "5"}), RetryableError, "http_503", 5.0),
+        (httpx.Response(400, text="bad"), PermanentError, "http_400", None),
+        (httpx.Response(401), PermanentError, "http_401", None),
+        (httpx.Response(404), PermanentError, "http_404", None),
+        (httpx.Response(413), PermanentError, "http_413", None),
+        (httpx.Response(500, json={"errcode": 45009}), RetryableError, "errcode_45009", 60.0),
+    ],
+    ids=lambda v: str(getattr(v, "status_code", v)),
+)
 async def test_outcome_table(
-    response: httpx.Response, outcome: type[Exception] | None, reason: str | None,
+    response: httpx.Response,
+    outcome: type[Exception] | None,
+    reason: str | None,
     retry_after: float | None,
 ) -> None:
     async with respx.mock() as mock, httpx.AsyncClient() as http:
         mock.post(URL).mock(return_value=response)
         if outcome is None:
-            answer = await call(http, "POST", URL, what="robot", request_timeout=5,
-                                secrets=[SECRET], json={}, check=WECOM_LIKE)
+            answer = await call(
+                http,
+                "POST",
+                URL,
+                what="robot",
+                request_timeout=5,
+                secrets=[SECRET],
+                json={},
+                check=WECOM_LIKE,
+            )
             assert 200 <= answer.status < 300
             return
         with pytest.raises(outcome) as caught:
-            await call(http, "POST", URL, what="robot", request_timeout=5, secrets=[SECRET],
-                       json={}, check=WECOM_LIKE)
+            await call(
+                http,
+                "POST",
+                URL,
+                what="robot",
+                request_timeout=5,
+                secrets=[SECRET],
+                json={},
+                check=WECOM_LIKE,
+            )
     error = caught.value
     assert error.reason == reason  # type: ignore[attr-defined]
     assert getattr(error, "retry_after", None) == retry_after
@@ -188,17 +228,19 @@ async def test_only_throttle_answers_hold_the_destination() -> None:
         ]:
             route.mock(return_value=response)
             with pytest.raises(RetryableError) as caught:
-                await call(http, "POST", URL, what="x", request_timeout=5, secrets=[],
-                           check=WECOM_LIKE)
+                await call(http, "POST", URL, what="x", request_timeout=5, secrets=[], check=WECOM_LIKE)
             assert caught.value.throttled is throttled, response
 
 
-@pytest.mark.parametrize(("exc", "reason"), [
-    (httpx.ConnectError("refused"), "connect"),
-    (httpx.ReadTimeout("slow"), "timeout"),
-    (httpx.ConnectTimeout("slow"), "timeout"),
-    (httpx.RemoteProtocolError("reset"), "transport"),
-])
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (httpx.ConnectError("refused"), "connect"),
+        (httpx.ReadTimeout("slow"), "timeout"),
+        (httpx.ConnectTimeout("slow"), "timeout"),
+        (httpx.RemoteProtocolError("reset"), "transport"),
+    ],
+)
 async def test_transport_errors_are_retryable(exc: Exception, reason: str) -> None:
     async with respx.mock() as mock, httpx.AsyncClient() as http:
         mock.post(URL).mock(side_effect=exc)
@@ -211,13 +253,24 @@ async def test_secrets_are_redacted_from_every_message() -> None:
     echoed = f"you sent {URL} and token={SECRET}"
     async with respx.mock() as mock, httpx.AsyncClient() as http:
         route = mock.post(URL)
-        for response in [httpx.Response(400, text=echoed), httpx.Response(500, text=echoed),
-                         httpx.Response(200, json={"errcode": 1, "errmsg": echoed}),
-                         httpx.Response(200, text=echoed)]:
+        for response in [
+            httpx.Response(400, text=echoed),
+            httpx.Response(500, text=echoed),
+            httpx.Response(200, json={"errcode": 1, "errmsg": echoed}),
+            httpx.Response(200, text=echoed),
+        ]:
             route.mock(return_value=response)
             with pytest.raises((RetryableError, PermanentError)) as caught:
-                await call(http, "POST", URL, what="robot", request_timeout=5,
-                           secrets=[SECRET], check=WECOM_LIKE, expect_json=True)
+                await call(
+                    http,
+                    "POST",
+                    URL,
+                    what="robot",
+                    request_timeout=5,
+                    secrets=[SECRET],
+                    check=WECOM_LIKE,
+                    expect_json=True,
+                )
             assert SECRET not in str(caught.value)
         route.mock(side_effect=httpx.ConnectError(f"cannot connect to {URL}"))
         with pytest.raises(RetryableError) as caught:
@@ -268,8 +321,7 @@ def test_structured_parts_split_by_json_bytes(texts: list[str]) -> None:
     assert all(size(card) <= limit for card in cards)
     assert [s["id"] for card in cards for s in card["sections"]] == list(range(len(texts)))
     if len(cards) > 1:
-        assert [c["title"] for c in cards] == [f"告警 ({k}/{len(cards)})"
-                                               for k in range(1, len(cards) + 1)]
+        assert [c["title"] for c in cards] == [f"告警 ({k}/{len(cards)})" for k in range(1, len(cards) + 1)]
 
 
 # -- the part sender -------------------------------------------------------------------
@@ -280,9 +332,14 @@ async def parts_context() -> AsyncIterator[NotifierContext]:
     """What send_parts needs of a notifier: a config, an HTTP client, a progress store."""
     config = parse_config("route: {receiver: r}\nreceivers: [{name: r}]\n")
     async with httpx.AsyncClient() as http:
-        yield NotifierContext(locale=config.global_.locale, silences=config.alertmanager is not None,
-                              http=http, renderer=make_renderer(config),
-                              store=RefStore(), timeout=5.0)
+        yield NotifierContext(
+            locale=config.global_.locale,
+            silences=config.alertmanager is not None,
+            http=http,
+            renderer=make_renderer(config),
+            store=RefStore(),
+            timeout=5.0,
+        )
 
 
 async def test_parts_resume_after_the_delivered_ones_and_name_the_failing_part() -> None:
@@ -312,9 +369,13 @@ async def test_parts_resume_after_the_delivered_ones_and_name_the_failing_part()
 async def test_a_failing_part_carries_what_its_attempt_sent() -> None:
     async with parts_context() as ctx:
         message = Message("job-2", sample_notification("r"), "r/x/0")
-        answers = [None, PermanentError("http_400", "no"),  # part 1 ok, part 2 fails
-                   None, RetryableError("http_503", "busy"),  # resumed: 2 ok, 3 fails
-                   PermanentError("http_400", "no")]
+        answers = [
+            None,
+            PermanentError("http_400", "no"),  # part 1 ok, part 2 fails
+            None,
+            RetryableError("http_503", "busy"),  # resumed: 2 ok, 3 fails
+            PermanentError("http_400", "no"),
+        ]
 
         async def post(body: dict[str, Any]) -> None:
             answer = answers.pop(0)
@@ -328,8 +389,9 @@ async def test_a_failing_part_carries_what_its_attempt_sent() -> None:
         with pytest.raises(RetryableError) as second:
             await send_parts(ctx, message, bodies, post)
         with pytest.raises(PermanentError) as single:  # one part: the error as raised
-            await send_parts(ctx, Message("job-3", sample_notification("r"), "r/x/0"),
-                             [{"text": "solo"}], post)
+            await send_parts(
+                ctx, Message("job-3", sample_notification("r"), "r/x/0"), [{"text": "solo"}], post
+            )
     assert first.value.sent == ['{"text":"one"}', '{"text":"two"}']
     assert second.value.sent == ['{"text":"two"}', '{"text":"three"}']
     assert single.value.sent == ['{"text":"solo"}']
@@ -353,8 +415,7 @@ class FakeTime:
 
 async def test_every_window_is_enforced() -> None:
     time = FakeTime()
-    limiter = DestinationLimiter([Rate(5, 1.0), Rate(100, 60.0)],
-                                 monotonic=time.monotonic, sleep=time.sleep)
+    limiter = DestinationLimiter([Rate(5, 1.0), Rate(100, 60.0)], monotonic=time.monotonic, sleep=time.sleep)
     sent: list[float] = []
     for _ in range(130):
         await limiter.acquire()

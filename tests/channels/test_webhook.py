@@ -38,8 +38,9 @@ def webhook_yaml(url: str = URL, **extra: str) -> str:
     """
 
 
-def verify(secret: bytes, headers: Mapping[str, str], body: bytes, tolerance: int = 300,
-           now: float | None = None) -> bool:
+def verify(
+    secret: bytes, headers: Mapping[str, str], body: bytes, tolerance: int = 300, now: float | None = None
+) -> bool:
     """The receiver-side check, exactly as docs/channels.md shows it."""
     timestamp = headers["X-Relay-Timestamp"]
     signature = headers["X-Relay-Signature"]
@@ -69,12 +70,14 @@ def verify(secret: bytes, headers: Mapping[str, str], body: bytes, tolerance: in
         (httpx.ConnectError("[Errno 111] Connection refused"), RetryableError, "connect"),
         (httpx.RemoteProtocolError("peer closed connection"), RetryableError, "transport"),
     ],
-    ids=lambda v: getattr(v, "status_code", None) or getattr(v, "__name__", None)
-    or type(v).__name__,
+    ids=lambda v: getattr(v, "status_code", None) or getattr(v, "__name__", None) or type(v).__name__,
 )
 async def test_outcome_table(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], answer: Any, outcome: type[Exception] | None,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    answer: Any,
+    outcome: type[Exception] | None,
     reason: str | None,
 ) -> None:
     route = respx_mock.post(URL)
@@ -95,11 +98,14 @@ async def test_outcome_table(
         assert answer.text in str(caught.value)  # the downstream's own words
 
 
-@pytest.mark.parametrize("answer", [httpx.Response(400, text="bad"), httpx.ConnectError("refused")],
-                         ids=["400", "connect"])
+@pytest.mark.parametrize(
+    "answer", [httpx.Response(400, text="bad"), httpx.ConnectError("refused")], ids=["400", "connect"]
+)
 async def test_a_failed_post_carries_the_body_as_sent(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], answer: Any,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    answer: Any,
 ) -> None:
     """The delivery log keeps what a failed attempt posted: a dead notification's page
     shows the body the destination refused."""
@@ -116,8 +122,10 @@ async def test_a_failed_post_carries_the_body_as_sent(
 
 @pytest.mark.parametrize("status", [429, 503])
 async def test_retry_after_is_honoured(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], status: int,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    status: int,
 ) -> None:
     respx_mock.post(URL).mock(return_value=httpx.Response(status, headers={"Retry-After": "7"}))
     with pytest.raises(RetryableError) as caught:
@@ -126,7 +134,8 @@ async def test_retry_after_is_honoured(
 
 
 async def test_error_message_is_the_first_200_chars_of_the_body(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     respx_mock.post(URL).mock(return_value=httpx.Response(500, text="x" * 199 + "yz" + "q" * 50))
@@ -137,7 +146,8 @@ async def test_error_message_is_the_first_200_chars_of_the_body(
 
 
 async def test_other_redirects_are_permanent(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     respx_mock.post(URL).mock(return_value=httpx.Response(301, headers={"Location": "/x"}))
@@ -147,8 +157,10 @@ async def test_other_redirects_are_permanent(
 
 
 async def test_default_body_is_v4_plus_relay_object(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], make_notification: Callable[..., Notification],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200))
     notification = make_notification(reason="repeat_interval")
@@ -177,7 +189,8 @@ async def test_default_body_is_v4_plus_relay_object(
 
 
 async def test_signature_verifies_with_the_documented_recipe(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(204))
@@ -199,7 +212,8 @@ async def test_signature_verifies_with_the_documented_recipe(
 
 
 async def test_basic_auth_header(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200))
@@ -212,13 +226,17 @@ async def test_basic_auth_header(
 
 
 async def test_bearer_auth_header_and_custom_headers(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200))
-    notifier = notifier_for(webhook_yaml(
-        bearer_token="tkn-abcdef123456", headers="{X-Team: db, Idempotency-Key: mine}",
-    ))
+    notifier = notifier_for(
+        webhook_yaml(
+            bearer_token="tkn-abcdef123456",
+            headers="{X-Team: db, Idempotency-Key: mine}",
+        )
+    )
 
     await notifier.send(make_message(job_id="job-42"))
 
@@ -229,8 +247,10 @@ async def test_bearer_auth_header_and_custom_headers(
 
 
 async def test_max_alerts_cuts_and_counts(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], make_notification: Callable[..., Notification],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200))
     notification = make_notification(count=5, truncated_alerts=3)
@@ -243,7 +263,8 @@ async def test_max_alerts_cuts_and_counts(
 
 
 async def test_max_alerts_above_the_count_changes_nothing(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200))
@@ -254,7 +275,8 @@ async def test_max_alerts_above_the_count_changes_nothing(
 
 
 async def test_body_template_json_is_sent_as_json(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200))
@@ -273,7 +295,8 @@ async def test_body_template_json_is_sent_as_json(
 
 
 async def test_body_template_text_is_sent_as_text(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200))
@@ -287,8 +310,10 @@ async def test_body_template_text_is_sent_as_text(
 
 
 async def test_broken_body_template_falls_back_to_builtin(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], metrics: Metrics,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    metrics: Metrics,
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200))
     notifier = notifier_for(webhook_yaml(body_template="'{{ nope.nothing.here }}'"))
@@ -302,17 +327,21 @@ async def test_broken_body_template_falls_back_to_builtin(
 
 
 async def test_secrets_never_in_errors_or_logs(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], caplog: pytest.LogCaptureFixture,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A server that echoes the URL, the secret and the token back still leaks nothing."""
     caplog.set_level(logging.DEBUG)
     echo = f"bad request to {SECRET_URL} signed with {HMAC_SECRET}; token tok-0123456789abcdef"
-    respx_mock.post(URL).mock(side_effect=[
-        httpx.Response(400, text=echo),
-        httpx.ConnectError(f"cannot reach {SECRET_URL}"),
-        httpx.ReadTimeout(f"read from {SECRET_URL} timed out"),
-    ])
+    respx_mock.post(URL).mock(
+        side_effect=[
+            httpx.Response(400, text=echo),
+            httpx.ConnectError(f"cannot reach {SECRET_URL}"),
+            httpx.ReadTimeout(f"read from {SECRET_URL} timed out"),
+        ]
+    )
     notifier = notifier_for(webhook_yaml(SECRET_URL, hmac_secret=HMAC_SECRET))
 
     errors: list[Exception] = []
@@ -332,7 +361,8 @@ async def test_secrets_never_in_errors_or_logs(
 
 
 async def test_url_credentials_are_sent_but_not_kept_in_messages(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(200))

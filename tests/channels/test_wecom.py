@@ -40,7 +40,8 @@ def robot_yaml(**extra: Any) -> str:
 
 def app_yaml(**extra: Any) -> str:
     return one_integration(
-        "wecom_app", {"corp_id": CORP, "agent_id": 1000002, "api_secret": APP_SECRET, **extra})
+        "wecom_app", {"corp_id": CORP, "agent_id": 1000002, "api_secret": APP_SECRET, **extra}
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -71,22 +72,42 @@ def content(body: dict[str, Any]) -> str:
     ("answer", "outcome", "reason"),
     [
         (httpx.Response(200, json=OK), None, None),
-        (httpx.Response(200, json={"errcode": -1, "errmsg": "system busy"}),
-         RetryableError, "errcode_-1"),
-        (httpx.Response(200, json={"errcode": 45009, "errmsg": "api freq out of limit"}),
-         RetryableError, "errcode_45009"),
-        (httpx.Response(200, json={"errcode": 93000, "errmsg": "invalid webhook url"}),
-         PermanentError, "errcode_93000"),
-        (httpx.Response(200, json={"errcode": 93004, "errmsg": "robot disabled"}),
-         PermanentError, "errcode_93004"),
-        (httpx.Response(200, json={"errcode": 40008, "errmsg": "invalid message type"}),
-         PermanentError, "errcode_40008"),
-        (httpx.Response(200, json={"errcode": 44004, "errmsg": "empty content"}),
-         PermanentError, "errcode_44004"),
-        (httpx.Response(200, json={"errcode": 40058, "errmsg": "content exceed max length"}),
-         PermanentError, "errcode_40058"),
-        (httpx.Response(200, json={"errcode": 45002, "errmsg": "content size out of limit"}),
-         PermanentError, "errcode_45002"),
+        (httpx.Response(200, json={"errcode": -1, "errmsg": "system busy"}), RetryableError, "errcode_-1"),
+        (
+            httpx.Response(200, json={"errcode": 45009, "errmsg": "api freq out of limit"}),
+            RetryableError,
+            "errcode_45009",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 93000, "errmsg": "invalid webhook url"}),
+            PermanentError,
+            "errcode_93000",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 93004, "errmsg": "robot disabled"}),
+            PermanentError,
+            "errcode_93004",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 40008, "errmsg": "invalid message type"}),
+            PermanentError,
+            "errcode_40008",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 44004, "errmsg": "empty content"}),
+            PermanentError,
+            "errcode_44004",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 40058, "errmsg": "content exceed max length"}),
+            PermanentError,
+            "errcode_40058",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 45002, "errmsg": "content size out of limit"}),
+            PermanentError,
+            "errcode_45002",
+        ),
         (httpx.Response(200, json={"errmsg": "ok"}), RetryableError, "bad_response"),
         (httpx.Response(200, text="<html>gateway</html>"), RetryableError, "bad_response"),
         (httpx.Response(500, text="internal error"), RetryableError, "http_500"),
@@ -96,12 +117,32 @@ def content(body: dict[str, Any]) -> str:
         (httpx.ReadTimeout("timed out"), RetryableError, "timeout"),
         (httpx.ConnectError("[Errno 111] Connection refused"), RetryableError, "connect"),
     ],
-    ids=["0", "-1", "45009", "93000", "93004", "40008", "44004", "40058", "45002",
-         "no-errcode", "html", "500", "502", "503", "404", "timeout", "connect"],
+    ids=[
+        "0",
+        "-1",
+        "45009",
+        "93000",
+        "93004",
+        "40008",
+        "44004",
+        "40058",
+        "45002",
+        "no-errcode",
+        "html",
+        "500",
+        "502",
+        "503",
+        "404",
+        "timeout",
+        "connect",
+    ],
 )
 async def test_robot_outcome_table(
-    robot: respx.Route, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], answer: Any, outcome: type[Exception] | None,
+    robot: respx.Route,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    answer: Any,
+    outcome: type[Exception] | None,
     reason: str | None,
 ) -> None:
     if isinstance(answer, Exception):
@@ -126,17 +167,21 @@ async def test_robot_outcome_table(
 
 
 async def test_webhook_url_and_key_reach_the_same_robot(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     route = respx_mock.post(WECOM_ROBOT_URL, params={"key": KEY}).respond(json=OK)
     by_key = notifier_for(robot_yaml())
-    by_url = notifier_for(f"""
+    by_url = notifier_for(
+        f"""
     route: {{receiver: oncall}}
     receivers:
       - name: oncall
         wecom_configs: [{{webhook_url: '{WECOM_ROBOT_URL}?key=${{WECOM_KEY}}'}}]
-    """, env={"WECOM_KEY": KEY})
+    """,
+        env={"WECOM_KEY": KEY},
+    )
     await by_key.send(make_message())
     await by_url.send(make_message())
     assert route.call_count == 2
@@ -145,7 +190,8 @@ async def test_webhook_url_and_key_reach_the_same_robot(
 
 @pytest.mark.parametrize("fields", [{}, {"key": KEY, "webhook_url": WECOM_ROBOT_URL}])
 def test_exactly_one_of_key_or_webhook_url(
-    config_for: Callable[..., Config], fields: dict[str, str],
+    config_for: Callable[..., Config],
+    fields: dict[str, str],
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         config_for(f"""
@@ -176,8 +222,10 @@ def test_default_rate_limit_is_20_per_minute_per_robot(
 
 
 async def test_markdown_is_the_default(
-    robot: respx.Route, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], make_notification: Callable[..., Notification],
+    robot: respx.Route,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
 ) -> None:
     robot.respond(json=OK)
     await notifier_for(robot_yaml()).send(make_message(make_notification(3)))
@@ -193,8 +241,10 @@ async def test_markdown_is_the_default(
 
 
 async def test_text_msgtype(
-    robot: respx.Route, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], make_notification: Callable[..., Notification],
+    robot: respx.Route,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
 ) -> None:
     robot.respond(json=OK)
     await notifier_for(robot_yaml(msgtype="text")).send(make_message(make_notification(2)))
@@ -214,12 +264,18 @@ def _owned(make_alert: Callable[..., Alert], owners: list[str]) -> list[Alert]:
 
 
 def test_markdown_mentions(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
-    notifier = notifier_for(robot_yaml(
-        mentioned_list=["lisi"], mentioned_mobile_list=["13800000000"], mention_label="owner",
-    ))
+    notifier = notifier_for(
+        robot_yaml(
+            mentioned_list=["lisi"],
+            mentioned_mobile_list=["13800000000"],
+            mention_label="owner",
+        )
+    )
     assert isinstance(notifier, WeComNotifier)
     alerts = _owned(make_alert, ["zhangsan", "13900000001", "wangwu, lisi", "@all", "<b>x</b>"])
 
@@ -238,7 +294,8 @@ def test_markdown_mentions(
 
 
 def test_markdown_mentioning_everyone(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
     make_notification: Callable[..., Notification],
 ) -> None:
     notifier = notifier_for(robot_yaml(mentioned_list=["@all", "lisi"]))
@@ -249,12 +306,18 @@ def test_markdown_mentioning_everyone(
 
 
 def test_text_mentions_use_the_mentioned_lists(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
-    notifier = notifier_for(robot_yaml(
-        msgtype="text", mentioned_list=["@all"], mention_label="owner",
-    ))
+    notifier = notifier_for(
+        robot_yaml(
+            msgtype="text",
+            mentioned_list=["@all"],
+            mention_label="owner",
+        )
+    )
     assert isinstance(notifier, WeComNotifier)
     alerts = _owned(make_alert, ["zhangsan", "+8613900000001", "zhangsan"])
 
@@ -266,7 +329,8 @@ def test_text_mentions_use_the_mentioned_lists(
 
 
 def test_without_mentions_there_are_no_lists(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
 ) -> None:
     notifier = notifier_for(robot_yaml(msgtype="text", mention_label="owner"))
     assert isinstance(notifier, WeComNotifier)
@@ -276,8 +340,10 @@ def test_without_mentions_there_are_no_lists(
 
 @pytest.mark.parametrize("msgtype", ["markdown", "text"])
 def test_owners_of_resolved_alerts_are_not_mentioned(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
     msgtype: str,
 ) -> None:
     notifier = notifier_for(robot_yaml(msgtype=msgtype, mention_label="owner"))
@@ -300,14 +366,20 @@ def test_owners_of_resolved_alerts_are_not_mentioned(
 
 @pytest.mark.parametrize("msgtype", ["markdown", "text"])
 def test_a_notification_with_every_alert_resolved_mentions_nobody(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
     msgtype: str,
 ) -> None:
-    notifier = notifier_for(robot_yaml(
-        msgtype=msgtype, mentioned_list=["@all", "lisi"], mentioned_mobile_list=["13800000000"],
-        mention_label="owner",
-    ))
+    notifier = notifier_for(
+        robot_yaml(
+            msgtype=msgtype,
+            mentioned_list=["@all", "lisi"],
+            mentioned_mobile_list=["13800000000"],
+            mention_label="owner",
+        )
+    )
     assert isinstance(notifier, WeComNotifier)
     alert = make_alert("Fixed", "resolved")
     alert.labels["owner"] = "zhangsan"
@@ -327,17 +399,22 @@ def _many(make_alert: Callable[..., Alert], count: int, text: str) -> list[Alert
 
 
 TOTAL_40 = {
-    ("en", "markdown"): "[FIRING:40] DiskFull", ("en", "text"): "[FIRING:40] DiskFull",
-    ("zh-CN", "markdown"): "告警中 **40** 条", ("zh-CN", "text"): "告警中 40 条",
+    ("en", "markdown"): "[FIRING:40] DiskFull",
+    ("en", "text"): "[FIRING:40] DiskFull",
+    ("zh-CN", "markdown"): "告警中 **40** 条",
+    ("zh-CN", "text"): "告警中 40 条",
 }
 
 
 @pytest.mark.parametrize("msgtype", ["markdown", "text"])
 @pytest.mark.parametrize("locale", ["en", "zh-CN"])
 def test_split_into_numbered_parts_with_and_n_more(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
-    msgtype: str, locale: str,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
+    msgtype: str,
+    locale: str,
 ) -> None:
     notifier = notifier_for(robot_yaml(msgtype=msgtype, locale=locale))
     assert isinstance(notifier, WeComNotifier)
@@ -363,8 +440,10 @@ def test_split_into_numbered_parts_with_and_n_more(
 
 
 def test_zh_cn_text_header_counts_the_whole_group(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     notifier = notifier_for(robot_yaml(msgtype="text", locale="zh-CN"))
     assert isinstance(notifier, WeComNotifier)
@@ -375,7 +454,8 @@ def test_zh_cn_text_header_counts_the_whole_group(
 
 
 def test_truncated_alerts_without_splitting(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
     make_notification: Callable[..., Notification],
 ) -> None:
     notifier = notifier_for(robot_yaml())
@@ -386,8 +466,10 @@ def test_truncated_alerts_without_splitting(
 
 
 def test_one_huge_alert_is_cut_at_a_character(
-    notifier_for: Callable[..., Notifier], make_message: Callable[..., Message],
-    make_notification: Callable[..., Notification], make_alert: Callable[..., Alert],
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
+    make_alert: Callable[..., Alert],
 ) -> None:
     notifier = notifier_for(robot_yaml())
     assert isinstance(notifier, WeComNotifier)
@@ -400,8 +482,10 @@ def test_one_huge_alert_is_cut_at_a_character(
 
 
 async def test_parts_are_sent_in_order_and_a_retry_resumes(
-    robot: respx.Route, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], make_notification: Callable[..., Notification],
+    robot: respx.Route,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
     make_alert: Callable[..., Alert],
 ) -> None:
     notifier = notifier_for(robot_yaml())
@@ -428,12 +512,16 @@ async def test_parts_are_sent_in_order_and_a_retry_resumes(
 
 
 async def test_a_permanent_error_in_a_later_part_names_it(
-    robot: respx.Route, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], make_notification: Callable[..., Notification],
+    robot: respx.Route,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    make_notification: Callable[..., Notification],
     make_alert: Callable[..., Alert],
 ) -> None:
-    robot.side_effect = [httpx.Response(200, json=OK),
-                         httpx.Response(200, json={"errcode": 40058, "errmsg": "too long"})]
+    robot.side_effect = [
+        httpx.Response(200, json=OK),
+        httpx.Response(200, json={"errcode": 40058, "errmsg": "too long"}),
+    ]
     message = make_message(make_notification(alerts=_many(make_alert, 40, "x" * 300)))
     with pytest.raises(PermanentError) as caught:
         await notifier_for(robot_yaml()).send(message)
@@ -452,7 +540,8 @@ def token_answer(token: str, expires_in: int = 7200) -> httpx.Response:
 
 
 async def test_app_token_is_fetched_once_and_reused(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     gettoken = respx_mock.get(GETTOKEN).mock(return_value=token_answer("TOKEN-1"))
@@ -478,7 +567,8 @@ async def test_app_token_is_fetched_once_and_reused(
 
 
 async def test_app_defaults_to_everyone(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
     respx_mock.get(GETTOKEN).mock(return_value=token_answer("T"))
@@ -491,16 +581,18 @@ async def test_app_defaults_to_everyone(
 
 @pytest.mark.parametrize("errcode", [40014, 41001, 42001])
 async def test_app_token_refreshed_and_retried_once(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], errcode: int,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    errcode: int,
 ) -> None:
-    gettoken = respx_mock.get(GETTOKEN).mock(
-        side_effect=[token_answer("OLD"), token_answer("NEW")]
+    gettoken = respx_mock.get(GETTOKEN).mock(side_effect=[token_answer("OLD"), token_answer("NEW")])
+    send = respx_mock.post(SEND).mock(
+        side_effect=[
+            httpx.Response(200, json={"errcode": errcode, "errmsg": "access_token expired"}),
+            httpx.Response(200, json=OK),
+        ]
     )
-    send = respx_mock.post(SEND).mock(side_effect=[
-        httpx.Response(200, json={"errcode": errcode, "errmsg": "access_token expired"}),
-        httpx.Response(200, json=OK),
-    ])
     notifier = notifier_for(app_yaml())
 
     await notifier.send(make_message())
@@ -517,12 +609,11 @@ async def test_app_token_refreshed_and_retried_once(
 
 
 async def test_app_token_rejected_twice_is_not_retried_again(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
     make_message: Callable[..., Message],
 ) -> None:
-    gettoken = respx_mock.get(GETTOKEN).mock(
-        side_effect=[token_answer("A"), token_answer("B")]
-    )
+    gettoken = respx_mock.get(GETTOKEN).mock(side_effect=[token_answer("A"), token_answer("B")])
     send = respx_mock.post(SEND).respond(json={"errcode": 42001, "errmsg": "expired"})
     with pytest.raises(PermanentError) as caught:
         await notifier_for(app_yaml()).send(make_message())
@@ -531,14 +622,14 @@ async def test_app_token_rejected_twice_is_not_retried_again(
 
 
 async def test_app_token_expiry_by_time(
-    respx_mock: respx.MockRouter, config_for: Callable[..., Config],
-    ctx_for: Callable[[Config], Any], make_message: Callable[..., Message],
+    respx_mock: respx.MockRouter,
+    config_for: Callable[..., Config],
+    ctx_for: Callable[[Config], Any],
+    make_message: Callable[..., Message],
 ) -> None:
     now = [1000.0]
     tokens = TokenCache(clock=lambda: now[0])
-    gettoken = respx_mock.get(GETTOKEN).mock(
-        side_effect=[token_answer("A", 7200), token_answer("B", 7200)]
-    )
+    gettoken = respx_mock.get(GETTOKEN).mock(side_effect=[token_answer("A", 7200), token_answer("B", 7200)])
     send = respx_mock.post(SEND).respond(json=OK)
     config = config_for(app_yaml())
     (channel,) = [c for r in config.receivers for _, c in r.integrations()]
@@ -557,12 +648,17 @@ async def test_app_token_expiry_by_time(
 @pytest.mark.parametrize(
     ("answer", "outcome", "reason"),
     [
-        (httpx.Response(200, json={"errcode": 40001, "errmsg": "invalid credential"}),
-         PermanentError, "errcode_40001"),
-        (httpx.Response(200, json={"errcode": 40013, "errmsg": "invalid corpid"}),
-         PermanentError, "errcode_40013"),
-        (httpx.Response(200, json={"errcode": -1, "errmsg": "system busy"}),
-         RetryableError, "errcode_-1"),
+        (
+            httpx.Response(200, json={"errcode": 40001, "errmsg": "invalid credential"}),
+            PermanentError,
+            "errcode_40001",
+        ),
+        (
+            httpx.Response(200, json={"errcode": 40013, "errmsg": "invalid corpid"}),
+            PermanentError,
+            "errcode_40013",
+        ),
+        (httpx.Response(200, json={"errcode": -1, "errmsg": "system busy"}), RetryableError, "errcode_-1"),
         (httpx.Response(200, json=OK), RetryableError, "bad_response"),  # no access_token
         (httpx.Response(500, text="oops"), RetryableError, "http_500"),
         (httpx.ConnectTimeout("timed out"), RetryableError, "timeout"),
@@ -570,8 +666,11 @@ async def test_app_token_expiry_by_time(
     ids=["40001", "40013", "-1", "no-token", "500", "timeout"],
 )
 async def test_app_token_request_errors(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], answer: Any, outcome: type[Exception],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    answer: Any,
+    outcome: type[Exception],
     reason: str,
 ) -> None:
     route = respx_mock.get(GETTOKEN)
@@ -590,18 +689,19 @@ async def test_app_token_request_errors(
 @pytest.mark.parametrize(
     ("answer", "outcome", "reason"),
     [
-        ({"errcode": 81013, "errmsg": "user & party & tag all invalid"}, PermanentError,
-         "errcode_81013"),
-        ({"errcode": 60020, "errmsg": "not allow to access from your ip"}, PermanentError,
-         "errcode_60020"),
+        ({"errcode": 81013, "errmsg": "user & party & tag all invalid"}, PermanentError, "errcode_81013"),
+        ({"errcode": 60020, "errmsg": "not allow to access from your ip"}, PermanentError, "errcode_60020"),
         ({"errcode": -1, "errmsg": "system busy"}, RetryableError, "errcode_-1"),
         ({"errcode": 45009, "errmsg": "api freq out of limit"}, RetryableError, "errcode_45009"),
     ],
     ids=["81013", "60020", "-1", "45009"],
 )
 async def test_app_send_errors(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], answer: dict[str, Any], outcome: type[Exception],
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    answer: dict[str, Any],
+    outcome: type[Exception],
     reason: str,
 ) -> None:
     respx_mock.get(GETTOKEN).mock(return_value=token_answer("T"))
@@ -613,8 +713,10 @@ async def test_app_send_errors(
 
 
 async def test_app_partly_invalid_recipients_is_delivered_with_a_warning(
-    respx_mock: respx.MockRouter, notifier_for: Callable[..., Notifier],
-    make_message: Callable[..., Message], caplog: pytest.LogCaptureFixture,
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="relay.channels.wecom")
     respx_mock.get(GETTOKEN).mock(return_value=token_answer("T"))
@@ -624,7 +726,8 @@ async def test_app_partly_invalid_recipients_is_delivered_with_a_warning(
 
 
 def test_app_rate_limit_and_config(
-    notifier_for: Callable[..., Notifier], config_for: Callable[..., Config],
+    notifier_for: Callable[..., Notifier],
+    config_for: Callable[..., Config],
 ) -> None:
     notifier = notifier_for(app_yaml(api_url="http://127.0.0.1:9/cgi-bin"))
     assert notifier.rate_limits == (Rate(30, 60.0),)

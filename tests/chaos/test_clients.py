@@ -68,20 +68,26 @@ def closed_by_server(sock: socket.socket, within: float) -> tuple[bool, bytes]:
 
 
 def post(relay: RelayProcess, payload: dict | None = None, timeout: float = 10) -> httpx.Response:
-    return httpx.post(f"{relay.url}/api/v1/alerts/webhook", json=payload or webhook(alert()),
-                      timeout=timeout)
+    return httpx.post(f"{relay.url}/api/v1/alerts/webhook", json=payload or webhook(alert()), timeout=timeout)
 
 
 def test_half_open_and_slow_clients_are_closed_and_webhooks_still_answered(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"read_timeout": "2s", "max_connections": 1024})
     with running(config) as relay:
         body = json.dumps(webhook(alert())).encode()
-        half = [connect(relay, b"POST /api/v1/alerts/webhook HTTP/1.1\r\nHost: relay\r\nContent-")
-                for _ in range(HALF_OPEN)]
-        slow = [connect(relay, b"POST /api/v1/alerts/webhook HTTP/1.1\r\nHost: relay\r\n"
-                               b"Content-Type: application/json\r\n"
-                               b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:10]))
-                for _ in range(SLOW_BODIES)]
+        half = [
+            connect(relay, b"POST /api/v1/alerts/webhook HTTP/1.1\r\nHost: relay\r\nContent-")
+            for _ in range(HALF_OPEN)
+        ]
+        slow = [
+            connect(
+                relay,
+                b"POST /api/v1/alerts/webhook HTTP/1.1\r\nHost: relay\r\n"
+                b"Content-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:10]),
+            )
+            for _ in range(SLOW_BODIES)
+        ]
         try:
             started = time.monotonic()
             response = post(relay)
@@ -112,8 +118,9 @@ def test_connections_past_max_connections_get_503_with_retry_after(tmp_path: Pat
             # Once relay has accepted them all (a loaded machine takes a moment), the next
             # connection is one too many.
             answers: list[httpx.Response] = []
-            assert wait_for(lambda: answers.append(post(relay)) or answers[-1].status_code == 503,
-                            timeout=10), answers[-1].text
+            assert wait_for(
+                lambda: answers.append(post(relay)) or answers[-1].status_code == 503, timeout=10
+            ), answers[-1].text
             refused = answers[-1]
             assert int(refused.headers["retry-after"]) > 0
             assert "max_connections" in refused.json()["error"]
@@ -130,8 +137,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs: a real filesystem that fills up (ENOSPC), mounted for this test."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         # Mounting needs CAP_SYS_ADMIN, which a container may not grant even to root. The
         # same promise is checked in-process with a store that fails its commits
@@ -168,7 +176,6 @@ def test_a_full_disk_answers_503_and_unready_then_recovers(tmp_path: Path, small
         assert ready.status_code == 503 and "storage" in ready.text
 
         filler.unlink()
-        assert wait_for(lambda: httpx.get(f"{relay.url}/-/ready", timeout=5).status_code == 200,
-                        timeout=10)
+        assert wait_for(lambda: httpx.get(f"{relay.url}/-/ready", timeout=5).status_code == 200, timeout=10)
         assert post(relay, big).status_code == 200
         assert "Traceback" not in relay.log()

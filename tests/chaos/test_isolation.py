@@ -13,20 +13,30 @@ import pytest
 from bench.isolation import run_once
 
 
-@pytest.mark.parametrize(("timeout", "max_in_flight", "duration"), [
-    # A hang far longer than the run: the stuck integration would take every slot it
-    # can get (before the share: all 8).
-    (30.0, 8, 5.0),
-    # The default 64 slots, and attempts that end: when the first times out (5 s, with
-    # ~100 jobs waiting), a claim used to hand the stuck integration every free slot and
-    # the fast receiver got none until the next timeout (the probe: 58 of 64 slots).
-    (5.0, None, 8.0),
-])
+@pytest.mark.parametrize(
+    ("timeout", "max_in_flight", "duration"),
+    [
+        # A hang far longer than the run: the stuck integration would take every slot it
+        # can get (before the share: all 8).
+        (30.0, 8, 5.0),
+        # The default 64 slots, and attempts that end: when the first times out (5 s, with
+        # ~100 jobs waiting), a claim used to hand the stuck integration every free slot and
+        # the fast receiver got none until the next timeout (the probe: 58 of 64 slots).
+        (5.0, None, 8.0),
+    ],
+)
 def test_a_hanging_destination_does_not_stall_another_receiver(
     tmp_path: Path, timeout: float, max_in_flight: int | None, duration: float
 ) -> None:
-    run = run_once(tmp_path, neighbour=True, rate=20.0, duration=duration, timeout=timeout,
-                   max_in_flight=max_in_flight, drain_timeout=15.0)
+    run = run_once(
+        tmp_path,
+        neighbour=True,
+        rate=20.0,
+        duration=duration,
+        timeout=timeout,
+        max_in_flight=max_in_flight,
+        drain_timeout=15.0,
+    )
     assert run.stuck_posted == run.posted == int(20 * duration)
     assert run.stuck_connections >= 1  # the hanging destination was really being waited on
     assert len(run.latencies) == run.posted, "fast notifications were not all delivered"

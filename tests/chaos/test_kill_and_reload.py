@@ -26,7 +26,8 @@ LOAD_SECONDS = 4.0
 
 def write_config(tmp_path: Path, sink_port: int, level: str = "info") -> Path:
     path = tmp_path / "relay.yml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         storage:
           url: sqlite:///{tmp_path}/relay.db
         delivery:
@@ -43,7 +44,8 @@ def write_config(tmp_path: Path, sink_port: int, level: str = "info") -> Path:
               - url: http://127.0.0.1:{sink_port}/hook
             log_configs:
               - level: {level}
-    """))
+    """)
+    )
     return path
 
 
@@ -117,8 +119,10 @@ def test_kill_9_under_load_loses_nothing_accepted(tmp_path: Path) -> None:
             # integration sends one at a time), recognisable by its Idempotency-Key.
             repeats = sum(count - 1 for count in got.values())
             assert repeats <= kills, got.most_common(5)
-            print(f"kill -9 x{kills}: {len(accepted)} accepted, {len(got)} delivered,"
-                  f" {repeats} repeated, {len(load.unanswered)} unanswered")
+            print(
+                f"kill -9 x{kills}: {len(accepted)} accepted, {len(got)} delivered,"
+                f" {repeats} repeated, {len(load.unanswered)} unanswered"
+            )
         finally:
             relay.stop()
 
@@ -135,8 +139,11 @@ def test_reloads_under_load_drop_nothing(tmp_path: Path) -> None:
                     time.sleep(0.4)
                     # Each reload builds new notifiers while jobs are being sent.
                     level = "warning" if reloads % 2 == 0 else "info"
-                    config.write_text(config.read_text().replace(
-                        "level: info" if level == "warning" else "level: warning", f"level: {level}"))
+                    config.write_text(
+                        config.read_text().replace(
+                            "level: info" if level == "warning" else "level: warning", f"level: {level}"
+                        )
+                    )
                     relay.signal(signal.SIGHUP)
                     reloads += 1
             assert not load.unanswered and not load.refused, (load.unanswered[:5], load.refused)

@@ -26,8 +26,12 @@ def _sources() -> list[Path]:
 
 
 def test_every_key_used_is_in_the_catalogue() -> None:
-    used = {key for path in _sources() for key in _LITERAL_KEY.findall(path.read_text("utf-8"))
-            if not key.endswith(".")}
+    used = {
+        key
+        for path in _sources()
+        for key in _LITERAL_KEY.findall(path.read_text("utf-8"))
+        if not key.endswith(".")
+    }
     assert used, "no t(...) calls found: the pattern is out of date"
     assert sorted(used - MESSAGES.keys()) == []
 
@@ -50,8 +54,9 @@ def test_every_runtime_built_key_has_entries_for_its_values() -> None:
 @pytest.mark.parametrize("key", sorted(MESSAGES))
 def test_both_languages_fill_the_same_placeholders(key: str) -> None:
     english, chinese = MESSAGES[key]
-    fields = [{name for _, name, _, _ in string.Formatter().parse(text) if name}
-              for text in (english, chinese)]
+    fields = [
+        {name for _, name, _, _ in string.Formatter().parse(text) if name} for text in (english, chinese)
+    ]
     assert fields[0] == fields[1], key
     assert english.strip() and chinese.strip()
 

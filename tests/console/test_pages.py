@@ -42,15 +42,22 @@ receivers:
     wecom_configs: [{{key: {WECOM_KEY}}}]
 """
 SECRETS = [TOKEN, HMAC, WECOM_KEY]
-NASTY = {"note": "<script>alert(1)</script>", "evil": '"><img src=x onerror=alert(2)>',
-         "tpl": "{{ 7*7 }}"}
-PAGES = ["/ui/", "/ui/notifications", "/ui/groups", "/ui/playground", "/ui/routes",
-         "/ui/config", "/ui/routes?labels=team%3Dchat"]
+NASTY = {"note": "<script>alert(1)</script>", "evil": '"><img src=x onerror=alert(2)>', "tpl": "{{ 7*7 }}"}
+PAGES = [
+    "/ui/",
+    "/ui/notifications",
+    "/ui/groups",
+    "/ui/playground",
+    "/ui/routes",
+    "/ui/config",
+    "/ui/routes?labels=team%3Dchat",
+]
 
 
 @pytest.fixture
-def console(relay_factory: Callable[..., AbstractAsyncContextManager[Relay]]
-            ) -> Callable[..., AbstractAsyncContextManager[Relay]]:
+def console(
+    relay_factory: Callable[..., AbstractAsyncContextManager[Relay]],
+) -> Callable[..., AbstractAsyncContextManager[Relay]]:
     @asynccontextmanager
     async def started(read_only: bool = False) -> AsyncIterator[Relay]:
         async with relay_factory(CONFIG.replace("READ_ONLY", str(read_only).lower())) as relay:
@@ -60,8 +67,9 @@ def console(relay_factory: Callable[..., AbstractAsyncContextManager[Relay]]
 
 
 async def sign_in(relay: Relay, name: str = "Ada") -> None:
-    answer = await relay.client.post("/ui/login", data={"username": name, "secret": TOKEN,
-                                                        "next": "/ui/groups"})
+    answer = await relay.client.post(
+        "/ui/login", data={"username": name, "secret": TOKEN, "next": "/ui/groups"}
+    )
     assert answer.status_code == 303 and answer.headers["location"] == "/ui/groups"
     assert "relay_session" in relay.client.cookies
 
@@ -77,8 +85,10 @@ async def dead_job(relay: Relay, name: str = "Broken", **labels: str) -> str:
     """A notification the downstream refused for good (HTTP 400): dead at once."""
     with respx.mock(assert_all_called=False) as mock:
         mock.post("http://hooks.test/alerts").mock(return_value=httpx.Response(400, text="no <b>way</b>"))
-        await relay.post(webhook(alert(name, **labels), group_key=f'{{}}:{{alertname="{name}"}}'),
-                         headers={"Authorization": f"Bearer {TOKEN}"})
+        await relay.post(
+            webhook(alert(name, **labels), group_key=f'{{}}:{{alertname="{name}"}}'),
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
         await relay.deliver_all()
     dead = [j for j in await relay.jobs() if j.status == "dead"]
     assert dead
@@ -132,8 +142,13 @@ async def test_over_https_the_session_cookie_is_secure(console: Any) -> None:
 
 def test_after_signing_in_a_browser_only_goes_to_console_pages() -> None:
     assert safe_next("/ui/notifications?status=dead") == "/ui/notifications?status=dead"
-    for outside in ("https://evil.example/ui/", "//evil.example/ui/", "/api/v1/config",
-                    "/ui\\..\\x", "javascript:alert(1)"):
+    for outside in (
+        "https://evil.example/ui/",
+        "//evil.example/ui/",
+        "/api/v1/config",
+        "/ui\\..\\x",
+        "javascript:alert(1)",
+    ):
         assert safe_next(outside) == "/ui/"
 
 
@@ -159,8 +174,7 @@ async def test_a_form_post_that_is_not_a_form_is_refused(console: Any) -> None:
     async with console() as relay:
         await sign_in(relay)
         job_id = await dead_job(relay)
-        answer = await relay.client.post(f"/ui/notifications/{job_id}/retry",
-                                         json={"csrf": "x"})
+        answer = await relay.client.post(f"/ui/notifications/{job_id}/retry", json={"csrf": "x"})
         assert answer.status_code == 415
 
 
@@ -178,8 +192,10 @@ async def test_a_read_only_console_disables_actions_and_refuses_them(console: An
         assert (await relay.jobs())[-1].status == "dead"
         playground = await relay.client.get("/ui/playground")
         assert re.search(r'<button[^>]*id="send-test"[^>]*disabled', playground.text)
-        sent = await relay.client.post("/ui/playground/send", data={
-            "csrf": token, "target": "integration:chat/wecom/0", "source": "sample"})
+        sent = await relay.client.post(
+            "/ui/playground/send",
+            data={"csrf": token, "target": "integration:chat/wecom/0", "source": "sample"},
+        )
         assert sent.status_code == 403
 
 
@@ -188,8 +204,12 @@ async def test_labels_annotations_and_downstream_errors_are_escaped(console: Any
         await sign_in(relay)
         job_id = await dead_job(relay, "Escaped", **NASTY)
         group_key = next(j.group_key for j in await relay.jobs() if j.id == job_id)
-        pages = [f"/ui/notifications/{job_id}", "/ui/notifications", "/ui/groups",
-                 f"/ui/group?key={httpx.QueryParams({'k': group_key})['k']}"]
+        pages = [
+            f"/ui/notifications/{job_id}",
+            "/ui/notifications",
+            "/ui/groups",
+            f"/ui/group?key={httpx.QueryParams({'k': group_key})['k']}",
+        ]
         for path in pages:
             html = (await relay.client.get(path, params=None)).text
             assert "<script>alert(1)" not in html and "<img src=x" not in html, path
@@ -208,8 +228,11 @@ async def test_no_page_shows_a_configured_secret(console: Any) -> None:
         token = await csrf_of(relay, "/ui/playground")
         answers = [await relay.client.get(path) for path in [*PAGES, f"/ui/notifications/{job_id}"]]
         for target in ("integration:hooks/webhook/0", "integration:chat/wecom/0"):
-            answers.append(await relay.client.post("/ui/playground", data={
-                "csrf": token, "target": target, "source": "sample"}))
+            answers.append(
+                await relay.client.post(
+                    "/ui/playground", data={"csrf": token, "target": target, "source": "sample"}
+                )
+            )
         for answer in answers:
             assert answer.status_code == 200, (answer.url, answer.text[:300])
             for secret in SECRETS:
@@ -243,16 +266,21 @@ async def test_the_playground_shows_the_counter_and_a_bad_payloads_place(console
     async with console() as relay:
         await sign_in(relay)
         token = await csrf_of(relay, "/ui/playground")
-        rendered = await relay.client.post("/ui/playground", data={
-            "csrf": token, "target": "integration:chat/wecom/0", "locale": "zh-CN",
-            "source": "sample"})
+        rendered = await relay.client.post(
+            "/ui/playground",
+            data={"csrf": token, "target": "integration:chat/wecom/0", "locale": "zh-CN", "source": "sample"},
+        )
         assert rendered.status_code == 200
         assert re.search(r"\d+ / 4096 content bytes", rendered.text)
-        broken = await relay.client.post("/ui/playground", data={
-            "csrf": token, "target": "channel:wecom", "source": "paste", "payload": '{"version": '})
+        broken = await relay.client.post(
+            "/ui/playground",
+            data={"csrf": token, "target": "channel:wecom", "source": "paste", "payload": '{"version": '},
+        )
         assert broken.status_code == 400 and "payload:1:13: invalid JSON" in broken.text
-        not_a_webhook = await relay.client.post("/ui/playground", data={
-            "csrf": token, "target": "channel:wecom", "source": "paste", "payload": '{"version": "3"}'})
+        not_a_webhook = await relay.client.post(
+            "/ui/playground",
+            data={"csrf": token, "target": "channel:wecom", "source": "paste", "payload": '{"version": "3"}'},
+        )
         assert not_a_webhook.status_code == 400 and "version" in not_a_webhook.text
 
 
@@ -280,7 +308,10 @@ async def test_a_local_time_filter_is_read_in_relays_time_zone(console: Any) -> 
 
 def test_route_tester_labels_are_one_name_value_per_line() -> None:
     assert parse_labels('alertname=Disk\n severity = "critical"\n\nteam=a,b') == {
-        "alertname": "Disk", "severity": "critical", "team": "a,b"}
+        "alertname": "Disk",
+        "severity": "critical",
+        "team": "a,b",
+    }
     with pytest.raises(ValueError, match="line 2: expected name=value"):
         parse_labels("a=b\n1x=2")
 
@@ -291,17 +322,23 @@ async def test_send_test_sends_once_through_the_chosen_integration(console: Any)
         token = await csrf_of(relay, "/ui/playground")
         with respx.mock(assert_all_called=False) as mock:
             wecom = mock.post(url__startswith="https://qyapi.weixin.qq.com/").mock(
-                return_value=httpx.Response(200, json={"errcode": 0, "errmsg": "ok"}))
-            rendered = await relay.client.post("/ui/playground", data={
-                "csrf": token, "target": "integration:chat/wecom/0", "source": "sample"})
+                return_value=httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+            )
+            rendered = await relay.client.post(
+                "/ui/playground",
+                data={"csrf": token, "target": "integration:chat/wecom/0", "source": "sample"},
+            )
             assert rendered.status_code == 200 and wecom.call_count == 0  # rendering sends nothing
-            sent = await relay.client.post("/ui/playground/send", data={
-                "csrf": token, "target": "integration:chat/wecom/0", "source": "sample"})
+            sent = await relay.client.post(
+                "/ui/playground/send",
+                data={"csrf": token, "target": "integration:chat/wecom/0", "source": "sample"},
+            )
         assert sent.status_code == 200, sent.text[:500]
         assert wecom.call_count == 1
         assert "Test sent through chat/wecom/0: ok" in sent.text
-        refused = await relay.client.post("/ui/playground/send", data={
-            "csrf": token, "target": "channel:wecom", "source": "sample"})
+        refused = await relay.client.post(
+            "/ui/playground/send", data={"csrf": token, "target": "channel:wecom", "source": "sample"}
+        )
         assert refused.status_code == 400 and "Pick an integration" in refused.text
 
 
@@ -329,9 +366,11 @@ async def test_a_storm_merged_notification_links_its_digest_and_the_digest_its_m
         await sign_in(relay)
         for i in range(45):
             relay.clock.advance(1)
-            await relay.post(webhook(alert(f"Storm{i:02d}", team="chat"),
-                                     group_key=f'{{}}:{{alertname="Storm{i:02d}"}}'),
-                             headers={"Authorization": f"Bearer {TOKEN}"})
+            await relay.post(
+                webhook(alert(f"Storm{i:02d}", team="chat"), group_key=f'{{}}:{{alertname="Storm{i:02d}"}}'),
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+
         async def sleep(seconds: float) -> None:
             relay.clock.advance(seconds)  # the rate limit waits on the fake clock
             await asyncio.sleep(0)
@@ -339,7 +378,8 @@ async def test_a_storm_merged_notification_links_its_digest_and_the_digest_its_m
         relay.state.dispatcher.limiters = LimiterRegistry(monotonic=relay.clock.now, sleep=sleep)
         with respx.mock(assert_all_called=False) as mock:
             robot = mock.post(url__startswith="https://qyapi.weixin.qq.com/").mock(
-                return_value=httpx.Response(200, json={"errcode": 0, "errmsg": "ok"}))
+                return_value=httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+            )
             for _ in range(3):  # merge, then send the digest
                 await relay.state.dispatcher.run_once()
                 await relay.state.dispatcher.settle()
@@ -367,8 +407,7 @@ async def test_a_storm_merged_notification_links_its_digest_and_the_digest_its_m
         assert refused.status_code == 400 and "cannot show it" in refused.text
 
         bearer = {"Authorization": f"Bearer {TOKEN}"}
-        api = (await relay.client.get(f"/api/v1/notifications/{merged[0].id}",
-                                      headers=bearer)).json()
+        api = (await relay.client.get(f"/api/v1/notifications/{merged[0].id}", headers=bearer)).json()
         assert api["digest_id"] == digest_id and api["digest"] is None
         assert api["digest_job"]["id"] == digest_id
         assert api["digest_job"]["status"] == "delivered"
@@ -387,8 +426,14 @@ async def test_the_playground_previews_a_digest_and_sends_only_notifications(con
     async with console() as relay:
         await sign_in(relay)
         token = await csrf_of(relay, "/ui/playground")
-        form = {"csrf": token, "target": "integration:chat/wecom/0", "source": "sample",
-                "message": "storm", "groups": "60", "locale": "zh-CN"}
+        form = {
+            "csrf": token,
+            "target": "integration:chat/wecom/0",
+            "source": "sample",
+            "message": "storm",
+            "groups": "60",
+            "locale": "zh-CN",
+        }
         rendered = await relay.client.post("/ui/playground", data=form)
         assert rendered.status_code == 200, rendered.text[:500]
         assert "wecom digest: " in rendered.text

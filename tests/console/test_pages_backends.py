@@ -13,8 +13,15 @@ from tests.helpers.webhooks import alert, webhook
 
 __all__ = ["console", "redis_server"]  # the fixtures, shared with tests/console_api
 
-PAGES = ["/ui/", "/ui/notifications", "/ui/notifications?status=dead", "/ui/groups",
-         "/ui/playground", "/ui/routes?labels=team%3Ddb", "/ui/config"]
+PAGES = [
+    "/ui/",
+    "/ui/notifications",
+    "/ui/notifications?status=dead",
+    "/ui/groups",
+    "/ui/playground",
+    "/ui/routes?labels=team%3Ddb",
+    "/ui/config",
+]
 
 
 async def test_every_page_answers_on_both_backends_without_a_secret(console: ConsoleFactory) -> None:
@@ -22,12 +29,15 @@ async def test_every_page_answers_on_both_backends_without_a_secret(console: Con
         with respx.mock(assert_all_called=False) as mock:
             mock.post(HOOK_URL).mock(return_value=httpx.Response(400, text=f"refused {HOOK_URL}"))
             mock.post(url__startswith="https://qyapi.weixin.qq.com/").mock(
-                return_value=httpx.Response(200, json={"errcode": 0, "errmsg": "ok"}))
+                return_value=httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+            )
             mock.post(url__startswith="https://hooks.slack.com/").mock(
-                return_value=httpx.Response(200, text="ok"))
+                return_value=httpx.Response(200, text="ok")
+            )
             for name, team in (("DiskFull", "infra"), ("SlowQuery", "db")):
-                answer = await relay.post(webhook(alert(name, team=team),
-                                                  group_key=f'{{}}:{{alertname="{name}"}}'))
+                answer = await relay.post(
+                    webhook(alert(name, team=team), group_key=f'{{}}:{{alertname="{name}"}}')
+                )
                 assert answer.status_code == 200, answer.text
             await relay.deliver_all()
         jobs = await relay.jobs()

@@ -73,8 +73,9 @@ def console(request: pytest.FixtureRequest, tmp_path: Path) -> ConsoleFactory:
     """``async with console(read_only=False) as relay``: relay.client sends the token."""
 
     @asynccontextmanager
-    async def factory(*, read_only: bool = False, config_text: str | None = None,
-                      clock: FakeClock | None = None) -> AsyncIterator[Relay]:
+    async def factory(
+        *, read_only: bool = False, config_text: str | None = None, clock: FakeClock | None = None
+    ) -> AsyncIterator[Relay]:
         text = (config_text or CONFIG).replace("{read_only}", str(read_only).lower())
         config = make_config(text)
         clock = clock or FakeClock()
@@ -83,8 +84,9 @@ def console(request: pytest.FixtureRequest, tmp_path: Path) -> ConsoleFactory:
         state: RelayState = app.state.relay
         async with state.running(background=False):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://relay",
-                                         headers=HEADERS) as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://relay", headers=HEADERS
+            ) as client:
                 yield Relay(app, state, clock, client)
 
     return factory

@@ -94,8 +94,9 @@ def mounts(name: str) -> list[Mount]:
             target, _, mode = rest.partition(":")
             found.append(Mount(name, source, target, "ro" in mode.split(",")))
         else:
-            found.append(Mount(name, str(entry.get("source", "")), entry["target"],
-                               bool(entry.get("read_only"))))
+            found.append(
+                Mount(name, str(entry.get("source", "")), entry["target"], bool(entry.get("read_only")))
+            )
     return found
 
 
@@ -125,8 +126,14 @@ def published(name: str) -> list[Published]:
     found = []
     for entry in services()[name].get("ports", []):
         if isinstance(entry, dict):
-            found.append(Published(str(entry.get("host_ip", "0.0.0.0")), int(entry["published"]),
-                                   int(entry["target"]), entry.get("protocol", "tcp")))
+            found.append(
+                Published(
+                    str(entry.get("host_ip", "0.0.0.0")),
+                    int(entry["published"]),
+                    int(entry["target"]),
+                    entry.get("protocol", "tcp"),
+                )
+            )
             continue
         spec, _, protocol = str(entry).partition("/")
         parts = spec.rsplit(":", 2)
@@ -183,8 +190,7 @@ def _build_context(build: Any) -> str:
 
 def dockerfile_exposed() -> set[int]:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    return {int(p.split("/")[0]) for line in re.findall(r"^EXPOSE\s+(.+)$", text, re.M)
-            for p in line.split()}
+    return {int(p.split("/")[0]) for line in re.findall(r"^EXPOSE\s+(.+)$", text, re.M) for p in line.split()}
 
 
 def nginx_conf(name: str) -> str:
@@ -205,8 +211,7 @@ def listening_ports(name: str) -> set[int]:
     return ports
 
 
-def assert_names_service(where: str, host: str, port: int, *, within: set[str] | None = None
-                         ) -> str:
+def assert_names_service(where: str, host: str, port: int, *, within: set[str] | None = None) -> str:
     """``host:port`` must be a compose service (of ``within``) listening on ``port``."""
     names = within if within is not None else set(services())
     assert host in names, f"{where}: {host}:{port} is not a compose service ({sorted(names)})"
@@ -232,8 +237,7 @@ def test_every_service_has_an_image_or_a_build() -> None:
         if build is not None:
             context = (DEPLOY / _build_context(build)).resolve()
             assert context.is_dir(), f"{name}: build context {context} is missing"
-            dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile",
-                                                                                "Dockerfile")
+            dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
             assert (context / dockerfile).is_file(), f"{name}: {dockerfile} is not in {context}"
 
 
@@ -248,7 +252,8 @@ def test_bind_mounted_host_paths_exist_in_the_repo() -> None:
                 used.add(mount.source)
             elif mount.host_path is None:
                 assert (name, mount.source) in HOST_MOUNTS, (
-                    f"{name}: mounts {mount.source} from outside the repo")
+                    f"{name}: mounts {mount.source} from outside the repo"
+                )
             else:
                 path = mount.host_path
                 assert path.exists(), f"{name}: {mount.source} does not exist"
@@ -336,8 +341,7 @@ def test_prometheus_targets_are_compose_services() -> None:
                 assert_names_service(f"job {job['job_name']}", host, port)
         for dns in job.get("dns_sd_configs", []):
             for host in dns["names"]:
-                assert_names_service(f"job {job['job_name']}", host, int(dns["port"]),
-                                     within=HA_SERVICES)
+                assert_names_service(f"job {job['job_name']}", host, int(dns["port"]), within=HA_SERVICES)
     assert outside == EXAMPLE_JOBS, "only the example application jobs may name other hosts"
 
     # rule_files are relative to the config file's directory inside the container.
@@ -351,7 +355,8 @@ def test_alertmanager_and_prometheus_data_live_in_volumes() -> None:
     for name, flag in (("prometheus", "--storage.tsdb.path"), ("alertmanager", "--storage.path")):
         path = command_flags(name)[flag]
         assert any(m.target == path and not m.is_bind for m in mounts(name)), (
-            f"{name}: {flag}={path} is not a named volume")
+            f"{name}: {flag}={path} is not a named volume"
+        )
     relay = relay_yaml("relay")
     db = PurePosixPath(relay["storage"]["url"].removeprefix("sqlite:///"))
     assert any(not m.is_bind and PurePosixPath(m.target) in db.parents for m in mounts("relay"))
@@ -401,8 +406,10 @@ def parse_mounted_relay_config(name: str, path: Path) -> Config:
 
     def resolve(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: (str(existing(name, v)) if str(k).endswith("_file") else resolve(v))
-                    for k, v in node.items()}
+            return {
+                k: (str(existing(name, v)) if str(k).endswith("_file") else resolve(v))
+                for k, v in node.items()
+            }
         if isinstance(node, list):
             return [resolve(v) for v in node]
         return node
@@ -471,7 +478,8 @@ def test_kustomization_resources_exist(path: Path) -> None:
     for resource in data["resources"]:
         target = path.parent / resource
         assert target.is_file() or (target / "kustomization.yaml").is_file(), (
-            f"{path.relative_to(ROOT)}: resource {resource} does not exist")
+            f"{path.relative_to(ROOT)}: resource {resource} does not exist"
+        )
     kinds = {o["kind"] for o in kustomization(path).objects}
     assert {"Deployment", "Service", "ConfigMap"} <= kinds
     # The Secret is created by hand from the example, never applied from the repo.
@@ -548,7 +556,8 @@ def test_requests_and_limits_are_set(path: Path) -> None:
             resources = container["resources"]
             for kind in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(resources[kind]), (
-                    f"{deployment['metadata']['name']}/{container['name']}: {kind}")
+                    f"{deployment['metadata']['name']}/{container['name']}: {kind}"
+                )
 
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS, ids=k8s_id)
@@ -557,12 +566,16 @@ def test_services_select_the_pods_and_target_their_ports(path: Path) -> None:
     deployments = k.of_kind("Deployment")
     for name, service in k.of_kind("Service").items():
         selector = service["spec"]["selector"]
-        matching = [d for d in deployments.values()
-                    if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+        matching = [
+            d
+            for d in deployments.values()
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
         assert len(matching) == 1, f"Service {name} selects {len(matching)} Deployments"
         deployment = matching[0]
         assert deployment["spec"]["selector"]["matchLabels"].items() <= (
-            deployment["spec"]["template"]["metadata"]["labels"].items())
+            deployment["spec"]["template"]["metadata"]["labels"].items()
+        )
         (container, *_) = deployment["spec"]["template"]["spec"]["containers"]
         for port in service["spec"]["ports"]:
             container_port(container, port.get("targetPort", port["port"]))
@@ -580,8 +593,10 @@ def test_volumes_name_defined_claims_configmaps_and_the_example_secret(path: Pat
             if "configMap" in volume and not volume["configMap"].get("optional"):
                 assert volume["configMap"]["name"] in configmaps, volume
             if "secret" in volume:
-                assert volume["secret"]["secretName"] == load_yaml(
-                    K8S / "secret.example.yaml")["metadata"]["name"]
+                assert (
+                    volume["secret"]["secretName"]
+                    == load_yaml(K8S / "secret.example.yaml")["metadata"]["name"]
+                )
 
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS, ids=k8s_id)
@@ -610,9 +625,12 @@ def test_configmap_relay_yml_is_valid_with_the_example_secret(path: Path, tmp_pa
     config = parse_config(yaml.safe_dump(resolve(data)), source=str(path), env={})
     assert config.server.auth is not None
     # external_url is the Service's in-cluster name in the kustomization's namespace.
-    (service,) = [s for s in k.of_kind("Service").values()
-                  if s["spec"]["selector"].items()
-                  <= relay_deployment(k)["spec"]["template"]["metadata"]["labels"].items()]
+    (service,) = [
+        s
+        for s in k.of_kind("Service").values()
+        if s["spec"]["selector"].items()
+        <= relay_deployment(k)["spec"]["template"]["metadata"]["labels"].items()
+    ]
     port = service["spec"]["ports"][0]["port"]
     expected = f"http://{service['metadata']['name']}.{k.data['namespace']}.svc:{port}"
     assert config.global_.external_url == expected

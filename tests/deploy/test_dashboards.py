@@ -70,9 +70,7 @@ _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
 _RANGES = re.compile(r"\[[^\[\]]*\]")
 _GRAFANA_VARS = re.compile(r"\$\{[^}]*\}|\$\w+")
-_LABEL_LISTS = re.compile(
-    r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", re.IGNORECASE
-)
+_LABEL_LISTS = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", re.IGNORECASE)
 _NUMBERS = re.compile(
     r"(?<![\w.])(?:0x[0-9a-f]+|\d+(?:\.\d*)?(?:e[+-]?\d+)?(?:ms|[smhdwy])?|\.\d+)(?![\w.])",
     re.IGNORECASE,
@@ -114,8 +112,7 @@ def metric_names(expr: str) -> set[str]:
         ("up", {"up"}),
         ('up{job="relay"} == 0', {"up"}),
         (
-            'sum by (code) (rate(relay_webhooks_received_total{instance=~"$instance"}'
-            "[$__rate_interval]))",
+            'sum by (code) (rate(relay_webhooks_received_total{instance=~"$instance"}[$__rate_interval]))',
             {"relay_webhooks_received_total"},
         ),
         (
@@ -132,8 +129,10 @@ def metric_names(expr: str) -> set[str]:
         ('label_replace(up, "x", "$1", "instance", "(.*):.*")', {"up"}),
         ("1 - x / y > 0.8 and z > 1e3", {"x", "y", "z"}),
         ('ALERTS{alertstate="firing", severity=~"a|b{1}"}', {"ALERTS"}),
-        ("node_cpu_seconds_total unless ignoring(mode) foo:bar_rate5m", {
-            "node_cpu_seconds_total", "foo:bar_rate5m"}),
+        (
+            "node_cpu_seconds_total unless ignoring(mode) foo:bar_rate5m",
+            {"node_cpu_seconds_total", "foo:bar_rate5m"},
+        ),
     ],
 )
 def test_metric_names_tokenizer(expr: str, expected: set[str]) -> None:
@@ -159,9 +158,7 @@ def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 def queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
     """(panel title, PromQL) of every panel target."""
     return [
-        (panel["title"], target["expr"])
-        for panel in panels(dashboard)
-        for target in panel.get("targets", [])
+        (panel["title"], target["expr"]) for panel in panels(dashboard) for target in panel.get("targets", [])
     ]
 
 
@@ -214,9 +211,7 @@ def test_dashboard_uids_are_unique() -> None:
 def test_dashboard_queries_use_known_metrics(path: Path) -> None:
     dashboard = load_dashboard(path)
     unknown = {
-        (title, name)
-        for title, expr in queries(dashboard)
-        for name in metric_names(expr) - KNOWN_METRICS
+        (title, name) for title, expr in queries(dashboard) for name in metric_names(expr) - KNOWN_METRICS
     }
     assert not unknown, f"metrics neither relay's nor on an exporter allow-list: {unknown}"
     for variable in dashboard.get("templating", {}).get("list", []):

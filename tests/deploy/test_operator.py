@@ -87,14 +87,16 @@ def test_prometheus_rule_has_the_groups_of_the_rules_file() -> None:
     rule = load_yaml(PROMETHEUS_RULE)
     assert rule["spec"]["groups"] == load_yaml(RULES)["groups"], (
         "deploy/kubernetes/operator/prometheusrule.yaml differs from "
-        "deploy/prometheus/rules/relay.yml: run .venv/bin/python -m tests.deploy.test_operator")
+        "deploy/prometheus/rules/relay.yml: run .venv/bin/python -m tests.deploy.test_operator"
+    )
 
 
 def test_prometheus_rule_file_is_generated() -> None:
     """Byte for byte what the generator writes, so that a hand edit cannot drift."""
     expected = prometheus_rule_text(RULES.read_text(encoding="utf-8"))
     assert PROMETHEUS_RULE.read_text(encoding="utf-8") == expected, (
-        "run .venv/bin/python -m tests.deploy.test_operator to regenerate prometheusrule.yaml")
+        "run .venv/bin/python -m tests.deploy.test_operator to regenerate prometheusrule.yaml"
+    )
 
 
 # --- rendered by kubectl kustomize ------------------------------------------------------
@@ -106,8 +108,9 @@ def kubectl() -> str:
     kustomize that knows ``labels:`` and components (4.2+; Debian 12's kubectl 1.20 does not)."""
     beside_python = Path(sys.executable).parent / "kubectl"
     path = str(beside_python) if beside_python.is_file() else require_binary("kubectl")
-    result = subprocess.run([path, "version", "--client", "-o", "json"],
-                            capture_output=True, text=True, timeout=30, check=False)
+    result = subprocess.run(
+        [path, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=30, check=False
+    )
     version = json.loads(result.stdout or "{}").get("kustomizeVersion", "") if result.returncode == 0 else ""
     numbers = [int(n) for n in re.findall(r"\d+", version)[:2]]
     if numbers < [4, 2]:
@@ -120,7 +123,8 @@ def kubectl() -> str:
 
 def render(overlay: Path) -> list[dict[str, Any]]:
     result = subprocess.run(
-        [kubectl(), "kustomize", str(overlay)], capture_output=True, text=True, timeout=60, check=False)
+        [kubectl(), "kustomize", str(overlay)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -149,14 +153,16 @@ def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 def relay_service(objects: list[dict[str, Any]]) -> dict[str, Any]:
     deployment = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "relay")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
-    (service,) = [o for o in objects if o["kind"] == "Service"
-                  and o["spec"]["selector"].items() <= pod_labels.items()]
+    (service,) = [
+        o for o in objects if o["kind"] == "Service" and o["spec"]["selector"].items() <= pod_labels.items()
+    ]
     return service
 
 
 @pytest.fixture(params=sorted(BASES), scope="module")
-def rendered(request: pytest.FixtureRequest,
-             tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def rendered(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> list[dict[str, Any]]:
     return render(overlay(tmp_path_factory.mktemp(request.param), BASES[request.param]))
 
 
@@ -205,8 +211,11 @@ def test_service_monitor_scrapes_relay_metrics(rendered: list[dict[str, Any]]) -
     monitor = one(rendered, "ServiceMonitor")
     service = relay_service(rendered)
     selector = monitor["spec"]["selector"]["matchLabels"]
-    selected = [o for o in rendered if o["kind"] == "Service"
-                and selector.items() <= o["metadata"].get("labels", {}).items()]
+    selected = [
+        o
+        for o in rendered
+        if o["kind"] == "Service" and selector.items() <= o["metadata"].get("labels", {}).items()
+    ]
     assert selected == [service]
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] in [p["name"] for p in service["spec"]["ports"]]

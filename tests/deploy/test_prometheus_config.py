@@ -32,12 +32,9 @@ SEVERITIES = {"critical", "warning", "info"}
 
 def run(*args: str | Path, cwd: Path = ROOT) -> str:
     """Runs a command, fails the test with its output unless it exits 0, returns stdout."""
-    result = subprocess.run(
-        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, (
-        f"{' '.join(str(a) for a in args)} exited {result.returncode}\n"
-        f"{result.stdout}\n{result.stderr}"
+        f"{' '.join(str(a) for a in args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
     )
     return result.stdout + result.stderr
 
@@ -47,12 +44,7 @@ def load_yaml(path: Path) -> Any:
 
 
 def all_rules() -> list[dict[str, Any]]:
-    return [
-        rule
-        for path in RULES
-        for group in load_yaml(path)["groups"]
-        for rule in group["rules"]
-    ]
+    return [rule for path in RULES for group in load_yaml(path)["groups"] for rule in group["rules"]]
 
 
 def alert_names() -> list[str]:
@@ -166,7 +158,7 @@ def test_prometheus_config_wiring() -> None:
         job["job_name"]: [t for s in job.get("static_configs", []) for t in s["targets"]]
         for job in config["scrape_configs"]
     }
-    assert targets["relay"] == ["relay:9095"], "rules/relay.yml selects job=\"relay\""
+    assert targets["relay"] == ["relay:9095"], 'rules/relay.yml selects job="relay"'
     for target in [
         "localhost:9090",
         "alertmanager:9093",

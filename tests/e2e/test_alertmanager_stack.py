@@ -134,7 +134,8 @@ def start_relay(stack: Stack) -> RelayProcess:
     token_file.write_text(TOKEN + "\n")
     dest = stack.destinations
     config = stack.tmp_path / "relay.yml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         server:
           auth:
             bearer_token_file: {token_file}
@@ -161,7 +162,8 @@ def start_relay(stack: Stack) -> RelayProcess:
               - webhook_url: {dest.wecom.url}/cgi-bin/webhook/send?key=e2e-key
             webhook_configs:
               - url: {dest.hook.url}/alerts
-    """))
+    """)
+    )
     relay = RelayProcess(config, log_path=stack.tmp_path / "relay.log")
     stack.started.append(relay)
     stack.relay = relay.start()
@@ -172,7 +174,8 @@ def start_alertmanagers(stack: Stack, relay: RelayProcess, count: int) -> list[S
     binary = require_binary("prometheus-alertmanager")
     token_file = stack.tmp_path / "relay_token"
     config = stack.tmp_path / "alertmanager.yml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         global:
           resolve_timeout: 10s
         route:
@@ -190,7 +193,8 @@ def start_alertmanagers(stack: Stack, relay: RelayProcess, count: int) -> list[S
                   authorization:
                     type: Bearer
                     credentials_file: {token_file}
-    """))
+    """)
+    )
     web_ports = [free_port() for _ in range(count)]
     cluster_ports = [free_port() for _ in range(count)]
     started = []
@@ -208,8 +212,7 @@ def start_alertmanagers(stack: Stack, relay: RelayProcess, count: int) -> list[S
             argv.append("--cluster.listen-address=")  # no gossip port for a single instance
         else:
             argv += [f"--cluster.listen-address=127.0.0.1:{cluster_ports[index]}"]
-            argv += [f"--cluster.peer=127.0.0.1:{port}"
-                     for i, port in enumerate(cluster_ports) if i != index]
+            argv += [f"--cluster.peer=127.0.0.1:{port}" for i, port in enumerate(cluster_ports) if i != index]
             argv += [
                 "--cluster.gossip-interval=200ms",
                 "--cluster.pushpull-interval=1s",
@@ -220,9 +223,12 @@ def start_alertmanagers(stack: Stack, relay: RelayProcess, count: int) -> list[S
                 "--cluster.peer-timeout=0s",
                 "--cluster.reconnect-interval=1s",
             ]
-        am = ServiceProcess(f"alertmanager-{index}", argv,
-                            f"http://127.0.0.1:{web_port}/-/ready",
-                            stack.tmp_path / f"alertmanager-{index}.log")
+        am = ServiceProcess(
+            f"alertmanager-{index}",
+            argv,
+            f"http://127.0.0.1:{web_port}/-/ready",
+            stack.tmp_path / f"alertmanager-{index}.log",
+        )
         stack.started.append(am)
         started.append(am.start())
     stack.alertmanagers = started
@@ -233,7 +239,8 @@ def start_prometheus(stack: Stack, alertmanager_urls: list[str]) -> ServiceProce
     binary = require_binary("prometheus")
     stack.target_port = free_port()  # nothing listens here until start_target()
     rules = stack.tmp_path / "rules.yml"
-    rules.write_text(textwrap.dedent(f"""
+    rules.write_text(
+        textwrap.dedent(f"""
         groups:
           - name: e2e
             rules:
@@ -244,10 +251,12 @@ def start_prometheus(stack: Stack, alertmanager_urls: list[str]) -> ServiceProce
                   severity: critical
                 annotations:
                   summary: "{{{{ $labels.instance }}}} is down"
-    """))
+    """)
+    )
     targets = ", ".join(f"'{url.removeprefix('http://')}'" for url in alertmanager_urls)
     config = stack.tmp_path / "prometheus.yml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         global:
           scrape_interval: 1s
           scrape_timeout: 500ms
@@ -261,7 +270,8 @@ def start_prometheus(stack: Stack, alertmanager_urls: list[str]) -> ServiceProce
           - job_name: target
             static_configs:
               - targets: ['127.0.0.1:{stack.target_port}']
-    """))
+    """)
+    )
     port = free_port()
     argv = [
         binary,
@@ -271,8 +281,9 @@ def start_prometheus(stack: Stack, alertmanager_urls: list[str]) -> ServiceProce
         # Re-send firing alerts every second: Alertmanager and relay must absorb them.
         "--rules.alert.resend-delay=1s",
     ]
-    prometheus = ServiceProcess("prometheus", argv, f"http://127.0.0.1:{port}/-/ready",
-                                stack.tmp_path / "prometheus.log")
+    prometheus = ServiceProcess(
+        "prometheus", argv, f"http://127.0.0.1:{port}/-/ready", stack.tmp_path / "prometheus.log"
+    )
     stack.started.append(prometheus)
     stack.prometheus = prometheus.start()
     return prometheus
@@ -284,15 +295,21 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, stack: 
         if predicate():
             return
         time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; "
-                f"got {stack.destinations.counts()}\n{stack.logs()}")
+    pytest.fail(
+        f"timed out after {timeout:.0f}s waiting for {what}; "
+        f"got {stack.destinations.counts()}\n{stack.logs()}"
+    )
 
 
 def assert_one_message_per_change(stack: Stack, expected: list[str]) -> None:
     """Wait until every destination has len(expected) messages, stay quiet for QUIET
     seconds, then check their statuses and that each names the alert."""
-    wait_until(lambda: all(n >= len(expected) for n in stack.destinations.counts().values()),
-               FIRST_MESSAGE_WITHIN, f"{expected[-1]} messages at every destination", stack)
+    wait_until(
+        lambda: all(n >= len(expected) for n in stack.destinations.counts().values()),
+        FIRST_MESSAGE_WITHIN,
+        f"{expected[-1]} messages at every destination",
+        stack,
+    )
     time.sleep(QUIET)
     for name, found in stack.destinations.messages().items():
         statuses = [status for status, _ in found]

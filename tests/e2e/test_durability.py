@@ -16,7 +16,8 @@ from tests.helpers.webhooks import alert, webhook
 
 def write_config(tmp_path: Path, sink_port: int, receiver: str = "hook") -> Path:
     path = tmp_path / "relay.yml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         storage:
           url: sqlite:///{tmp_path}/relay.db
         delivery:
@@ -32,7 +33,8 @@ def write_config(tmp_path: Path, sink_port: int, receiver: str = "hook") -> Path
               - url: http://127.0.0.1:{sink_port}/hook
           - name: quiet
             log_configs: [{{}}]
-    """))
+    """)
+    )
     return path
 
 
@@ -87,8 +89,9 @@ def test_sigterm_leaves_unfinished_jobs_queued(tmp_path: Path) -> None:
     with Sink(port=sink_port) as sink:
         relay = RelayProcess(config, port=relay.port).start()
         try:
-            assert wait_for(lambda: len({r.headers["Idempotency-Key"] for r in sink.received}) == 5,
-                            timeout=30), relay.log()
+            assert wait_for(
+                lambda: len({r.headers["Idempotency-Key"] for r in sink.received}) == 5, timeout=30
+            ), relay.log()
         finally:
             relay.stop()
 
@@ -103,8 +106,9 @@ def test_sighup_reloads_and_a_broken_config_keeps_the_old_one(tmp_path: Path) ->
             config.write_text(config.read_text().replace("receiver: quiet", "receiver: hook"))
             relay.signal(signal.SIGHUP)
             assert wait_for(lambda: _status(relay)["config"]["hash"] != first_hash)
-            response = httpx.post(f"{relay.url}/api/v1/alerts/webhook",
-                                  json=webhook(alert(instance="after-reload")), timeout=5)
+            response = httpx.post(
+                f"{relay.url}/api/v1/alerts/webhook", json=webhook(alert(instance="after-reload")), timeout=5
+            )
             assert response.status_code == 200
             assert wait_for(lambda: sink.count() == 1, timeout=15), relay.log()
 
@@ -113,8 +117,9 @@ def test_sighup_reloads_and_a_broken_config_keeps_the_old_one(tmp_path: Path) ->
             assert wait_for(lambda: "invalid YAML" in _status(relay)["config"]["last_reload_error"])
             metrics = httpx.get(f"{relay.url}/metrics", timeout=5).text
             assert "relay_config_last_reload_successful 0.0" in metrics
-            response = httpx.post(f"{relay.url}/api/v1/alerts/webhook",
-                                  json=webhook(alert(instance="still-routed")), timeout=5)
+            response = httpx.post(
+                f"{relay.url}/api/v1/alerts/webhook", json=webhook(alert(instance="still-routed")), timeout=5
+            )
             assert response.status_code == 200
             assert wait_for(lambda: sink.count() == 2, timeout=15), relay.log()
         finally:

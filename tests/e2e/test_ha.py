@@ -39,8 +39,7 @@ PREFIX = "ha:"
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     # Every write fsynced to the append-only file: a restart keeps everything acknowledged.
-    server = RedisServer(binary=require_binary("redis-server"), appendonly=True,
-                         data_dir=tmp_path / "redis")
+    server = RedisServer(binary=require_binary("redis-server"), appendonly=True, data_dir=tmp_path / "redis")
     server.data_dir.mkdir()
     with server:
         yield server
@@ -48,7 +47,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 def write_config(tmp_path: Path, redis_url: str, sink_port: int, lease: str = "3s") -> Path:
     path = tmp_path / "relay.yml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         storage:
           url: "{redis_url}?prefix={PREFIX}"
         delivery:
@@ -63,7 +63,8 @@ def write_config(tmp_path: Path, redis_url: str, sink_port: int, lease: str = "3
           - name: hook
             webhook_configs:
               - url: http://127.0.0.1:{sink_port}/hook
-    """))
+    """)
+    )
     return path
 
 
@@ -141,9 +142,7 @@ def running_owners(client: redis.Redis) -> dict[str, str]:
     return held
 
 
-def test_kill_9_of_a_replica_holding_leases_loses_nothing(
-    tmp_path: Path, redis_server: RedisServer
-) -> None:
+def test_kill_9_of_a_replica_holding_leases_loses_nothing(tmp_path: Path, redis_server: RedisServer) -> None:
     jobs = 12
     with ExitStack() as stack:
         sink = stack.enter_context(Sink(default=Answer(delay=0.4)))  # a slow destination
@@ -168,8 +167,11 @@ def test_kill_9_of_a_replica_holding_leases_loses_nothing(
         assert found is not None
         victim, _ = found
         victim.kill9()
-        held = {j for j, owner in running_owners(client).items()
-                if victim.proc is not None and owner.endswith(f"-{victim.proc.pid}")}
+        held = {
+            j
+            for j, owner in running_owners(client).items()
+            if victim.proc is not None and owner.endswith(f"-{victim.proc.pid}")
+        }
         assert held, "the killed replica held no leases any more"
         killed_at = time.time()
         survivors = [r for r in replicas if r is not victim]
@@ -180,8 +182,9 @@ def test_kill_9_of_a_replica_holding_leases_loses_nothing(
         stored = survivors[0].jobs()
         assert len(stored) == jobs
         assert set(received) == {j["id"] for j in stored}
-        assert wait_for(lambda: {j["status"] for j in survivors[0].jobs()} == {"delivered"},
-                        timeout=10), logs(survivors)
+        assert wait_for(lambda: {j["status"] for j in survivors[0].jobs()} == {"delivered"}, timeout=10), (
+            logs(survivors)
+        )
         # Only the attempt the killed replica had in flight may have been sent twice.
         duplicates = {key for key, n in received.items() if n > 1}
         assert len(duplicates) <= 1 and duplicates <= held, (duplicates, held)
@@ -251,5 +254,7 @@ def test_redis_outage_answers_503_and_everything_accepted_is_delivered(
                 return {r.json()["alerts"][0]["labels"]["instance"] for r in sink.received}
 
         assert wait_for(lambda: delivered() >= {f"node-{i}" for i in posted}, timeout=30), (
-            sorted({f"node-{i}" for i in posted} - delivered()), logs(replicas))
+            sorted({f"node-{i}" for i in posted} - delivered()),
+            logs(replicas),
+        )
         assert len(refused) >= 1

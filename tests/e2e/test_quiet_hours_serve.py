@@ -31,13 +31,13 @@ def libfaketime() -> str:
 
 def clock_at(utc: str) -> dict[str, str]:
     """relay's clock starts at ``utc`` and runs on from there."""
-    return {"LD_PRELOAD": libfaketime(), "FAKETIME": f"@{utc}", "TZ": "UTC",
-            "FAKETIME_DONT_RESET": "1"}
+    return {"LD_PRELOAD": libfaketime(), "FAKETIME": f"@{utc}", "TZ": "UTC", "FAKETIME_DONT_RESET": "1"}
 
 
 def write_config(tmp_path: Path, sink: Sink) -> Path:
     path = tmp_path / "relay.yml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         storage:
           url: sqlite:///{tmp_path}/relay.db
         time_intervals:
@@ -56,7 +56,8 @@ def write_config(tmp_path: Path, sink: Sink) -> Path:
           - name: team
             webhook_configs:
               - url: {sink.url}/hook
-    """))
+    """)
+    )
     return path
 
 
@@ -67,11 +68,15 @@ def test_held_overnight_released_at_eight_by_the_running_relay(tmp_path: Path) -
         relay = RelayProcess(config, env=clock_at("2026-03-02 23:59:30")).start()
         try:
             url = f"{relay.url}/api/v1/alerts/webhook"
-            held = httpx.post(url, json=webhook(alert("DiskFull", "db-1"),
-                                                group_key='{}:{alertname="DiskFull"}'), timeout=5)
+            held = httpx.post(
+                url, json=webhook(alert("DiskFull", "db-1"), group_key='{}:{alertname="DiskFull"}'), timeout=5
+            )
             assert [s["reason"] for s in held.json()["suppressed"]] == ["held"], held.text
-            critical = httpx.post(url, json=webhook(alert("Down", "db-1", severity="critical"),
-                                                    group_key='{}:{alertname="Down"}'), timeout=5)
+            critical = httpx.post(
+                url,
+                json=webhook(alert("Down", "db-1", severity="critical"), group_key='{}:{alertname="Down"}'),
+                timeout=5,
+            )
             assert critical.json()["notifications"] == 1
             assert wait_for(lambda: sink.count() == 1, timeout=10)
             relay.kill9()
@@ -85,8 +90,7 @@ def test_held_overnight_released_at_eight_by_the_running_relay(tmp_path: Path) -
             [digest] = [b for b in bodies if b.get("version") == "relay.digest/1"]
             [again] = [b for b in bodies if b is not digest]
             assert digest["kind"] == "hold"
-            assert [(e["alertname"], e["status"]) for e in digest["entries"]] == [
-                ("DiskFull", "firing")]
+            assert [(e["alertname"], e["status"]) for e in digest["entries"]] == [("DiskFull", "firing")]
             assert again["groupKey"] == '{}:{alertname="DiskFull"}'
             assert [a["labels"]["alertname"] for a in again["alerts"]] == ["DiskFull"]
             assert sink.count() == 3

@@ -30,11 +30,13 @@ SECRET = "e2eSigningSecret-0a1b2c3d4e5f"
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[RelayProcess, ServiceProcess, Sink]]:
     am = start_alertmanager(tmp_path)
-    posted = Answer(200, {"ok": True, "channel": "C0ALERTS", "ts": "1.1"},
-                    {"Content-Type": "application/json"})
+    posted = Answer(
+        200, {"ok": True, "channel": "C0ALERTS", "ts": "1.1"}, {"Content-Type": "application/json"}
+    )
     slack = Sink(posted).start()
     config = tmp_path / "relay.yml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         global: {{timezone: Asia/Shanghai}}
         storage: {{url: 'sqlite:///{tmp_path}/relay.db'}}
         alertmanager: {{url: '{url_of(am)}'}}
@@ -46,7 +48,8 @@ def stack(tmp_path: Path) -> Iterator[tuple[RelayProcess, ServiceProcess, Sink]]
                 token: xoxb-e2e
                 channel: '#alerts'
                 signing_secret: '{SECRET}'
-    """))
+    """)
+    )
     relay = RelayProcess(config).start()
     try:
         yield relay, am, slack
@@ -65,12 +68,12 @@ def fire(relay: RelayProcess, slack: Sink, name: str) -> dict[str, Any]:
 
 def posted_message(slack: Sink, name: str) -> dict[str, Any]:
     def found() -> bool:
-        return any(r.path == "/api/chat.postMessage" and name in r.json()["text"]
-                   for r in slack.received)
+        return any(r.path == "/api/chat.postMessage" and name in r.json()["text"] for r in slack.received)
 
     assert wait_for(found, timeout=15)
-    return next(r.json() for r in slack.received
-                if r.path == "/api/chat.postMessage" and name in r.json()["text"])
+    return next(
+        r.json() for r in slack.received if r.path == "/api/chat.postMessage" and name in r.json()["text"]
+    )
 
 
 def button_value(message: dict[str, Any]) -> str:
@@ -80,17 +83,23 @@ def button_value(message: dict[str, Any]) -> str:
     raise AssertionError("no buttons")
 
 
-def click(relay: RelayProcess, action: str, message: dict[str, Any], respond: str,
-          timestamp: float) -> httpx.Response:
+def click(
+    relay: RelayProcess, action: str, message: dict[str, Any], respond: str, timestamp: float
+) -> httpx.Response:
     payload = {
-        "type": "block_actions", "user": {"id": "U0E2E", "username": "bob"},
+        "type": "block_actions",
+        "user": {"id": "U0E2E", "username": "bob"},
         "actions": [{"action_id": action, "value": button_value(message)}],
-        "response_url": respond, "message": message,
+        "response_url": respond,
+        "message": message,
     }
     body = urlencode({"payload": json.dumps(payload)}).encode()
     ts = str(int(timestamp))
-    headers = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature(SECRET, ts, body),
-               "Content-Type": "application/x-www-form-urlencoded"}
+    headers = {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature(SECRET, ts, body),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
     return httpx.post(relay.url + INTERACTIONS_PATH, content=body, headers=headers, timeout=10)
 
 
@@ -110,8 +119,7 @@ def test_click_through_relay_serve_creates_the_silence(
     message = fire(relay, slack, "E2ESilence")
 
     # A replayed (stale) click is refused and does nothing.
-    stale = click(relay, "relay_silence_1h", message, f"{slack.url}/respond/stale",
-                  time.time() - 600)
+    stale = click(relay, "relay_silence_1h", message, f"{slack.url}/respond/stale", time.time() - 600)
     assert stale.status_code == 401
 
     started = time.monotonic()
@@ -123,7 +131,8 @@ def test_click_through_relay_serve_creates_the_silence(
     assert line.startswith("🔕 Silenced for 1h by <@U0E2E> until ") and line.endswith(" +08:00")
     (silence,) = amtool_silences(am, "alertname=E2ESilence")
     assert silence["matchers"] == [
-        {"name": "alertname", "value": "E2ESilence", "isRegex": False, "isEqual": True}]
+        {"name": "alertname", "value": "E2ESilence", "isRegex": False, "isEqual": True}
+    ]
     starts = datetime.fromisoformat(silence["startsAt"][:19] + "+00:00")
     ends = datetime.fromisoformat(silence["endsAt"][:19] + "+00:00")
     assert 3590 <= (ends - starts).total_seconds() <= 3600
@@ -135,8 +144,7 @@ def test_acknowledge_through_relay_serve_shows_in_the_delivery_log(
 ) -> None:
     relay, _, slack = stack
     message = fire(relay, slack, "E2EAck")
-    assert click(relay, "relay_ack", message, f"{slack.url}/respond/ack",
-                 time.time()).status_code == 200
+    assert click(relay, "relay_ack", message, f"{slack.url}/respond/ack", time.time()).status_code == 200
     assert status_of(slack, "/respond/ack") == ["✅ Acknowledged by <@U0E2E>"]
     log = httpx.get(f"{relay.url}/api/v1/notifications", timeout=5).json()["notifications"]
     assert log[0]["group_acknowledged"]["by"] == "bob"

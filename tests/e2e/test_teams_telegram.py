@@ -18,23 +18,38 @@ from tests.helpers.webhooks import alert, webhook
 
 TOKEN = "987654321:AAFe2eSecretTokenValue-abcdefghijklm"
 SIG = "e2eSignature-0123456789abcdefghij"
-WORKFLOW_PATH = ("/workflows/0a1b2c3d4e5f60718293a4b5/triggers/manual/paths/invoke"
-                 "?api-version=2016-06-01")
+WORKFLOW_PATH = "/workflows/0a1b2c3d4e5f60718293a4b5/triggers/manual/paths/invoke?api-version=2016-06-01"
 
 
 def test_a_webhook_reaches_teams_and_telegram_through_a_throttle(tmp_path: Path) -> None:
     teams = Sink(Answer(status=202, body=b""))
-    teams.answer(Answer(status=429, body={"error": {"code": "Throttled"}},
-                        headers={"Retry-After": "1", "Content-Type": "application/json"}))
-    telegram = Sink(Answer(body={"ok": True, "result": {"message_id": 1}},
-                           headers={"Content-Type": "application/json"}))
-    telegram.answer(Answer(status=429, headers={"Content-Type": "application/json"}, body={
-        "ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
-        "parameters": {"retry_after": 1}}))
+    teams.answer(
+        Answer(
+            status=429,
+            body={"error": {"code": "Throttled"}},
+            headers={"Retry-After": "1", "Content-Type": "application/json"},
+        )
+    )
+    telegram = Sink(
+        Answer(body={"ok": True, "result": {"message_id": 1}}, headers={"Content-Type": "application/json"})
+    )
+    telegram.answer(
+        Answer(
+            status=429,
+            headers={"Content-Type": "application/json"},
+            body={
+                "ok": False,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 1",
+                "parameters": {"retry_after": 1},
+            },
+        )
+    )
     (tmp_path / "token").write_text(TOKEN + "\n")
     with teams, telegram:
         config = tmp_path / "relay.yml"
-        config.write_text(textwrap.dedent(f"""
+        config.write_text(
+            textwrap.dedent(f"""
             storage: {{url: "sqlite:///{tmp_path}/relay.db"}}
             delivery: {{timeout: 2s, retry_for: 1m, backoff_initial: 0.2s, backoff_max: 1s}}
             route: {{receiver: chat, group_wait: 0s}}
@@ -43,22 +58,27 @@ def test_a_webhook_reaches_teams_and_telegram_through_a_throttle(tmp_path: Path)
                 msteams_configs:
                   - webhook_url: "{teams.url}{WORKFLOW_PATH}&sig={SIG}"
                 telegram_configs:
-                  - bot_token_file: {tmp_path / 'token'}
+                  - bot_token_file: {tmp_path / "token"}
                     chat_id: -1001234567890
                     api_url: {telegram.url}
-        """))
+        """)
+        )
         relay = RelayProcess(config).start()
         try:
             hostile = alert("DiskFull", team="<b>ops</b> & **[x](http://evil)**")
-            response = httpx.post(f"{relay.url}/api/v1/alerts/webhook",
-                                  json=webhook(hostile, group_key='{}:{alertname="DiskFull"}'),
-                                  timeout=5)
+            response = httpx.post(
+                f"{relay.url}/api/v1/alerts/webhook",
+                json=webhook(hostile, group_key='{}:{alertname="DiskFull"}'),
+                timeout=5,
+            )
             assert response.status_code == 200, response.text
-            assert wait_for(lambda: teams.count() == 2 and telegram.count() == 2, timeout=20), \
-                relay.log()
-            assert wait_for(lambda: all(
-                j["status"] == "delivered" for j in httpx.get(
-                    f"{relay.url}/api/v1/notifications", timeout=5).json()["notifications"]))
+            assert wait_for(lambda: teams.count() == 2 and telegram.count() == 2, timeout=20), relay.log()
+            assert wait_for(
+                lambda: all(
+                    j["status"] == "delivered"
+                    for j in httpx.get(f"{relay.url}/api/v1/notifications", timeout=5).json()["notifications"]
+                )
+            )
             status = httpx.get(f"{relay.url}/api/v1/status", timeout=5).text
             listed = httpx.get(f"{relay.url}/api/v1/notifications", timeout=5).text
         finally:

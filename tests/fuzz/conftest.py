@@ -65,15 +65,25 @@ class _Errors(logging.Handler):
 
 
 def _received_total(state: RelayState) -> float:
-    return sum(sample.value for family in state.metrics.webhooks_received.collect()
-               for sample in family.samples if sample.name.endswith("_total"))
+    return sum(
+        sample.value
+        for family in state.metrics.webhooks_received.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
 
 
 class FuzzRelay:
     """One relay (SQLite in a temp dir, fake clock, no workers) driven from sync tests."""
 
-    def __init__(self, runner: asyncio.Runner, state: RelayState, client: httpx.AsyncClient,
-                 clock: FakeClock, errors: _Errors) -> None:
+    def __init__(
+        self,
+        runner: asyncio.Runner,
+        state: RelayState,
+        client: httpx.AsyncClient,
+        clock: FakeClock,
+        errors: _Errors,
+    ) -> None:
         self.runner = runner
         self.state = state
         self.client = client
@@ -81,8 +91,9 @@ class FuzzRelay:
         self.errors = errors
         self.sent = 0
 
-    def send(self, body: bytes, *, headers: dict[str, str] | None = None,
-             path: str = "/api/v1/alerts/webhook") -> httpx.Response:
+    def send(
+        self, body: bytes, *, headers: dict[str, str] | None = None, path: str = "/api/v1/alerts/webhook"
+    ) -> httpx.Response:
         return self.runner.run(self._send(body, headers, path))
 
     async def _send(self, body: bytes, headers: dict[str, str] | None, path: str) -> httpx.Response:
@@ -124,8 +135,7 @@ def fuzz_relay() -> Iterator[FuzzRelay]:
     with tempfile.TemporaryDirectory(prefix="relay-fuzz-") as tmp, asyncio.Runner() as runner:
         clock = FakeClock()
         store = SQLiteStore.from_url(f"sqlite:///{tmp}/relay.db")
-        app = create_app(make_config(CONFIG), store=store, clock=clock, metrics=Metrics(),
-                         background=False)
+        app = create_app(make_config(CONFIG), store=store, clock=clock, metrics=Metrics(), background=False)
         state: RelayState = app.state.relay
         running = state.running(background=False)
         runner.run(running.__aenter__())
@@ -146,7 +156,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     total = sum(STATUS_COUNTS.values())
     line = ", ".join(f"{code}: {n}" for code, n in sorted(STATUS_COUNTS.items()))
     terminalreporter.write_line(f"fuzzed ingest requests: {total} ({line})")
-    summary = Path(os.environ.get("RELAY_FUZZ_SUMMARY")
-                   or Path(tempfile.gettempdir()) / "relay-fuzz-summary.json")
+    summary = Path(
+        os.environ.get("RELAY_FUZZ_SUMMARY") or Path(tempfile.gettempdir()) / "relay-fuzz-summary.json"
+    )
     summary.write_text(json.dumps({"total": total, "by_status": dict(sorted(STATUS_COUNTS.items()))}))
     terminalreporter.write_line(f"fuzz summary written to {summary}")

@@ -21,15 +21,26 @@ from tests.fuzz.conftest import MAX_BODY, TOKEN, FuzzRelay
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SHARED = Path("/work/shared/samples")
-SAMPLES = [json.loads(p.read_text(encoding="utf-8"))
-           for d in (FIXTURES, SHARED) if d.is_dir() for p in sorted(d.glob("*.json"))]
+SAMPLES = [
+    json.loads(p.read_text(encoding="utf-8"))
+    for d in (FIXTURES, SHARED)
+    if d.is_dir()
+    for p in sorted(d.glob("*.json"))
+]
 
 
 def fuzz_settings(examples: int) -> Any:
     return settings(
-        max_examples=examples, derandomize=True, deadline=None, database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                               HealthCheck.large_base_example, HealthCheck.filter_too_much],
+        max_examples=examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+            HealthCheck.filter_too_much,
+        ],
     )
 
 
@@ -37,27 +48,56 @@ def fuzz_settings(examples: int) -> Any:
 
 HUGE_INTS = [2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 10**40, -(10**400)]
 ODD_DATES = [
-    "9999-12-31T23:59:59-01:00", "9999-12-31T23:59:59Z", "9999-12-30T23:59:59Z",
-    "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00-14:00",
-    "0000-01-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-22T06:25:51.820407Z",
-    "2026-11-22T06:25:51+14:00", "2026-11-22T06:25:51-12:00", "2026-11-22T06:25:51",
-    "2026-11-22", "2026-11-22T06:25:51.123456789Z", "2026-11-22T25:00:00Z", "", "now",
-    "1970-01-01T00:00:00Z", "2026-11-22T06:25:51+23:59",
+    "9999-12-31T23:59:59-01:00",
+    "9999-12-31T23:59:59Z",
+    "9999-12-30T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+01:00",
+    "0001-01-01T00:00:00-14:00",
+    "0000-01-01T00:00:00Z",
+    "2026-02-30T00:00:00Z",
+    "2026-11-22T06:25:51.820407Z",
+    "2026-11-22T06:25:51+14:00",
+    "2026-11-22T06:25:51-12:00",
+    "2026-11-22T06:25:51",
+    "2026-11-22",
+    "2026-11-22T06:25:51.123456789Z",
+    "2026-11-22T25:00:00Z",
+    "",
+    "now",
+    "1970-01-01T00:00:00Z",
+    "2026-11-22T06:25:51+23:59",
 ]
 texts = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=20),
-    st.sampled_from(["", "\x00", "a\x00b", "\ud800", "\udfff", "🔥" * 10, "中文告警", "\u202e",
-                     "{{ 7*7 }}", "{% for x in range(9) %}x{% endfor %}", "<script>", "*_`~",
-                     "\r\n", "x" * 2000]),
+    st.sampled_from(
+        [
+            "",
+            "\x00",
+            "a\x00b",
+            "\ud800",
+            "\udfff",
+            "🔥" * 10,
+            "中文告警",
+            "\u202e",
+            "{{ 7*7 }}",
+            "{% for x in range(9) %}x{% endfor %}",
+            "<script>",
+            "*_`~",
+            "\r\n",
+            "x" * 2000,
+        ]
+    ),
 )
 floats = st.floats(allow_nan=True, allow_infinity=True)
 integers = st.one_of(st.integers(), st.sampled_from(HUGE_INTS))
 scalars = st.one_of(st.none(), st.booleans(), integers, floats, texts)
 json_values = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -128,6 +168,7 @@ def webhooks(draw: st.DrawFn) -> dict[str, Any]:
 
 # -- mutations of captured webhooks ---------------------------------------------------------
 
+
 def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     out = [prefix]
     if isinstance(node, dict):
@@ -144,8 +185,11 @@ def mutated_samples(draw: st.DrawFn) -> dict[str, Any]:
     body = copy.deepcopy(draw(st.sampled_from(SAMPLES)))
     for _ in range(draw(st.integers(1, 4))):
         where = draw(st.sampled_from(paths(body)))
-        replacement = draw(st.one_of(json_values, dates(), integers, texts,
-                                     st.integers(1, 80).map(deep), st.just("__delete__")))
+        replacement = draw(
+            st.one_of(
+                json_values, dates(), integers, texts, st.integers(1, 80).map(deep), st.just("__delete__")
+            )
+        )
         if not where:
             continue
         parent: Any = body
@@ -182,10 +226,20 @@ def test_generated_webhooks(fuzz_relay: FuzzRelay, body: dict[str, Any]) -> None
 # -- raw bodies, headers and paths ----------------------------------------------------------
 
 GOOD = [encode(s) for s in SAMPLES]
-CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON",
-                 "application/vnd.alertmanager+json", "text/plain", "", "application/x-www-form-urlencoded",
-                 "multipart/form-data; boundary=x", "application/json;;;", "application/jsonx",
-                 "application/+json", "\x7f"]
+CONTENT_TYPES = [
+    "application/json",
+    "application/json; charset=utf-8",
+    "APPLICATION/JSON",
+    "application/vnd.alertmanager+json",
+    "text/plain",
+    "",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/json;;;",
+    "application/jsonx",
+    "application/+json",
+    "\x7f",
+]
 
 
 @st.composite
@@ -198,11 +252,28 @@ def raw_bodies(draw: st.DrawFn) -> bytes:
         return good[: draw(st.integers(0, len(good)))]
     if kind == 2:  # a byte flipped
         at = draw(st.integers(0, len(good) - 1))
-        return good[:at] + bytes([draw(st.integers(0, 255))]) + good[at + 1:]
+        return good[:at] + bytes([draw(st.integers(0, 255))]) + good[at + 1 :]
     if kind == 3:  # non-JSON number literals and escapes where a value was
-        literal = draw(st.sampled_from([b"NaN", b"-Infinity", b"Infinity", b"1e999", b"-0",
-                                        b"18446744073709551616", b'"\\ud800"', b'"\\u0000"',
-                                        b"0x10", b"01", b".5", b"1.", b"true", b"null"]))
+        literal = draw(
+            st.sampled_from(
+                [
+                    b"NaN",
+                    b"-Infinity",
+                    b"Infinity",
+                    b"1e999",
+                    b"-0",
+                    b"18446744073709551616",
+                    b'"\\ud800"',
+                    b'"\\u0000"',
+                    b"0x10",
+                    b"01",
+                    b".5",
+                    b"1.",
+                    b"true",
+                    b"null",
+                ]
+            )
+        )
         return good.replace(b'"firing"', literal, 1)
     if kind == 4:  # nesting around or inside
         depth = draw(st.integers(1, 400))
@@ -212,8 +283,9 @@ def raw_bodies(draw: st.DrawFn) -> bytes:
         padded = good[:-1] + b', "pad": "' + b"x" * max(0, size) + b'"}'
         return padded
     if kind == 6:  # other encodings
-        return good.decode().encode(draw(st.sampled_from(["utf-16", "utf-32", "latin-1", "utf-8-sig"])),
-                                    errors="replace")
+        return good.decode().encode(
+            draw(st.sampled_from(["utf-16", "utf-32", "latin-1", "utf-8-sig"])), errors="replace"
+        )
     return draw(st.sampled_from([b"", b"{}", b"[]", b"null", b"4", b'"4"', b"{" * 10, b"\x00" * 10]))
 
 
@@ -223,8 +295,12 @@ def header_sets(draw: st.DrawFn) -> dict[str, str]:
     content_type = draw(st.sampled_from([*CONTENT_TYPES[:4]] * 3 + CONTENT_TYPES))
     if content_type or draw(st.booleans()):
         headers["content-type"] = content_type
-    auth = draw(st.sampled_from([f"Bearer {TOKEN}"] * 6 + ["", "Bearer", "Bearer wrong", f"bearer {TOKEN}",
-                                                          "Basic Zm9vOmJhcg==", f"Bearer {TOKEN} x"]))
+    auth = draw(
+        st.sampled_from(
+            [f"Bearer {TOKEN}"] * 6
+            + ["", "Bearer", "Bearer wrong", f"bearer {TOKEN}", "Basic Zm9vOmJhcg==", f"Bearer {TOKEN} x"]
+        )
+    )
     if auth:
         headers["authorization"] = auth
     if draw(st.booleans()):
@@ -241,6 +317,7 @@ paths_to_post = st.one_of(
 
 @fuzz_settings(3000)
 @given(body=raw_bodies(), headers=header_sets(), path=paths_to_post)
-def test_raw_bodies_headers_and_paths(fuzz_relay: FuzzRelay, body: bytes, headers: dict[str, str],
-                                      path: str) -> None:
+def test_raw_bodies_headers_and_paths(
+    fuzz_relay: FuzzRelay, body: bytes, headers: dict[str, str], path: str
+) -> None:
     fuzz_relay.send(body, headers=headers, path=path)

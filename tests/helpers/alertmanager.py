@@ -22,22 +22,28 @@ def start_alertmanager(tmp_path: Path) -> ServiceProcess:
     sends nothing (only its silences API is used)."""
     binary = require_binary("prometheus-alertmanager")
     config = tmp_path / "alertmanager.yml"
-    config.write_text(textwrap.dedent("""
+    config.write_text(
+        textwrap.dedent("""
         route:
           receiver: nobody
         receivers:
           - name: nobody
-    """))
+    """)
+    )
     port = free_port()
     data = tmp_path / "alertmanager-data"
     data.mkdir()
     argv = [
-        binary, f"--config.file={config}", f"--storage.path={data}",
-        f"--web.listen-address=127.0.0.1:{port}", f"--web.external-url=http://127.0.0.1:{port}",
+        binary,
+        f"--config.file={config}",
+        f"--storage.path={data}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.external-url=http://127.0.0.1:{port}",
         "--cluster.listen-address=",
     ]
-    am = ServiceProcess("alertmanager", argv, f"http://127.0.0.1:{port}/-/ready",
-                        tmp_path / "alertmanager.log")
+    am = ServiceProcess(
+        "alertmanager", argv, f"http://127.0.0.1:{port}/-/ready", tmp_path / "alertmanager.log"
+    )
     return am.start()
 
 
@@ -58,6 +64,10 @@ def amtool_silences(am: ServiceProcess, *matchers: str) -> list[dict[str, Any]]:
     amtool = require_binary("amtool")
     out = subprocess.run(
         [amtool, "silence", "query", "-o", "json", f"--alertmanager.url={url_of(am)}", *matchers],
-        capture_output=True, text=True, timeout=30, env=system_env(), check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=system_env(),
+        check=True,
     )
     return list(json.loads(out.stdout or "[]") or [])

@@ -18,8 +18,11 @@ def system_env() -> dict[str, str]:
     """The environment for the machine's own servers (redis-server, Prometheus, ...):
     without a shifted clock preloaded (libfaketime breaks redis-server's allocator), since
     only relay's code is under test when the suite runs with the clock moved."""
-    return {name: value for name, value in os.environ.items()
-            if name != "LD_PRELOAD" and not name.startswith("FAKETIME")}
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name != "LD_PRELOAD" and not name.startswith("FAKETIME")
+    }
 
 
 def free_port() -> int:
@@ -29,8 +32,13 @@ def free_port() -> int:
 
 
 class RelayProcess:
-    def __init__(self, config_path: Path, port: int | None = None, log_path: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        port: int | None = None,
+        log_path: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.config_path = config_path
         self.port = port or free_port()
         self.log_path = log_path or config_path.with_suffix(f".{self.port}.{id(self):x}.log")
@@ -44,9 +52,19 @@ class RelayProcess:
     def start(self, timeout: float = 20.0) -> RelayProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "serve", "--config", str(self.config_path),
-             "--listen", f"127.0.0.1:{self.port}"],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+            [
+                sys.executable,
+                "-m",
+                "relay",
+                "serve",
+                "--config",
+                str(self.config_path),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
             cwd=self.config_path.parent,
         )
         deadline = time.monotonic() + timeout

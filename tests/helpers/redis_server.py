@@ -40,8 +40,14 @@ def _answers_ping(port: int) -> bool:
 class RedisServer:
     """``redis-server`` from PATH (``require_binary("redis-server")`` first in tests)."""
 
-    def __init__(self, *, appendonly: bool = False, data_dir: Path | None = None,
-                 binary: str = "redis-server", args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        data_dir: Path | None = None,
+        binary: str = "redis-server",
+        args: Sequence[str] = (),
+    ) -> None:
         self.binary = binary
         self.args = list(args)  # more redis-server options, e.g. ["--requirepass", "s3cret"]
         self.appendonly = appendonly
@@ -64,15 +70,32 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             return self
         argv = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
-            "--protected-mode", "yes", "--logfile", str(self.log_path),
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(self.log_path),
         ]
         if self.appendonly:
             argv += ["--appendonly", "yes", "--appendfsync", "always"]
         argv += self.args
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env=system_env())
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=system_env(),
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -31,9 +31,13 @@ class EnforcingVendor:
     """Answers ``ok()`` while every window holds, ``throttled(wait)`` past one; an
     independent sliding window: at most ``count`` requests in any ``per`` seconds."""
 
-    def __init__(self, time: VirtualTime, limits: Sequence[tuple[int, float]],
-                 ok: Callable[[httpx.Request], httpx.Response],
-                 throttled: Callable[[float], httpx.Response]) -> None:
+    def __init__(
+        self,
+        time: VirtualTime,
+        limits: Sequence[tuple[int, float]],
+        ok: Callable[[httpx.Request], httpx.Response],
+        throttled: Callable[[float], httpx.Response],
+    ) -> None:
         self.time = time
         self.limits = limits
         self.ok = ok

@@ -17,8 +17,9 @@ def sample(name: str) -> dict[str, Any]:
     return json.loads((SAMPLES / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def alert(name: str = "HighCPUUsage", instance: str = "node-1:9100", status: str = "firing",
-          **labels: str) -> dict[str, Any]:
+def alert(
+    name: str = "HighCPUUsage", instance: str = "node-1:9100", status: str = "firing", **labels: str
+) -> dict[str, Any]:
     all_labels = {"alertname": name, "instance": instance, "severity": "warning", **labels}
     return {
         "status": status,

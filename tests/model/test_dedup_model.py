@@ -96,8 +96,14 @@ class Model:
     def __init__(self) -> None:
         self.log: dict[tuple[str, str, str], Entry] = {}
 
-    def apply(self, receiver: str, group_key: str, alerts: list[dict[str, Any]],
-              integration_ids: list[str], now: float) -> list[Notified]:
+    def apply(
+        self,
+        receiver: str,
+        group_key: str,
+        alerts: list[dict[str, Any]],
+        integration_ids: list[str],
+        now: float,
+    ) -> list[Notified]:
         firing = frozenset(a["fingerprint"] for a in alerts if a["status"] == "firing")
         resolved = frozenset(a["fingerprint"] for a in alerts if a["status"] == "resolved")
         out: list[Notified] = []
@@ -118,8 +124,9 @@ class Model:
             if reason is None:
                 continue
             self.log[(receiver, group_key, integration)] = Entry(firing, resolved, now)
-            out.append((receiver, integration, group_key, reason,
-                        tuple(sorted(firing)), tuple(sorted(resolved))))
+            out.append(
+                (receiver, integration, group_key, reason, tuple(sorted(firing)), tuple(sorted(resolved)))
+            )
         return out
 
 
@@ -127,11 +134,16 @@ def notified(jobs: list[Any]) -> list[Notified]:
     out = []
     for job in jobs:
         alerts = job.payload["alerts"]
-        out.append((
-            job.receiver, job.integration, job.payload["group_key"], job.payload["reason"],
-            tuple(sorted(a["fingerprint"] for a in alerts if a["status"] == "firing")),
-            tuple(sorted(a["fingerprint"] for a in alerts if a["status"] == "resolved")),
-        ))
+        out.append(
+            (
+                job.receiver,
+                job.integration,
+                job.payload["group_key"],
+                job.payload["reason"],
+                tuple(sorted(a["fingerprint"] for a in alerts if a["status"] == "firing")),
+                tuple(sorted(a["fingerprint"] for a in alerts if a["status"] == "resolved")),
+            )
+        )
     return sorted(out)
 
 
@@ -154,8 +166,13 @@ class DedupMachine(RuleBasedStateMachine):
             RedisStore.from_url(f"{self.redis_url}?prefix=model{next(self._prefixes)}:"),
         ]
         for store in stores:
-            app = create_app(parse_config(config_text(False), env={}), store=store,
-                             clock=self.clock, metrics=Metrics(), background=False)
+            app = create_app(
+                parse_config(config_text(False), env={}),
+                store=store,
+                clock=self.clock,
+                metrics=Metrics(),
+                background=False,
+            )
             state: RelayState = app.state.relay
             running = state.running(background=False)
             self.loop.run_until_complete(running.__aenter__())
@@ -179,24 +196,33 @@ class DedupMachine(RuleBasedStateMachine):
 
     @rule(
         group=st.sampled_from(GROUP_KEYS),
-        statuses=st.lists(st.sampled_from([None, "firing", "resolved"]),
-                          min_size=len(INSTANCES), max_size=len(INSTANCES)).filter(any),
+        statuses=st.lists(
+            st.sampled_from([None, "firing", "resolved"]), min_size=len(INSTANCES), max_size=len(INSTANCES)
+        ).filter(any),
         # The same body to one path or several, in turn: re-sends, an HA pair's copy, and
         # one Alertmanager group sent to several receivers' paths.
         paths=st.lists(st.sampled_from([None, *RECEIVERS]), min_size=1, max_size=4),
         external_url=st.sampled_from(EXTERNAL_URLS),
     )
-    def post(self, group: str, statuses: list[str | None], paths: list[str | None],
-             external_url: str) -> None:
-        alerts = [alert(instance=instance, status=status)
-                  for instance, status in zip(INSTANCES, statuses, strict=True) if status]
+    def post(
+        self, group: str, statuses: list[str | None], paths: list[str | None], external_url: str
+    ) -> None:
+        alerts = [
+            alert(instance=instance, status=status)
+            for instance, status in zip(INSTANCES, statuses, strict=True)
+            if status
+        ]
         body = webhook(*alerts, group_key=group) | {"externalURL": external_url}
         for copy, path in enumerate(paths):
             receiver = path or "team"
             url = "/api/v1/alerts/webhook" + (f"/{path}" if path else "")
-            expected = self.model.apply(receiver, group, body["alerts"],
-                                        integrations(receiver, self.extra_integration),
-                                        self.clock.now())
+            expected = self.model.apply(
+                receiver,
+                group,
+                body["alerts"],
+                integrations(receiver, self.extra_integration),
+                self.clock.now(),
+            )
             for index, (_, client, _) in enumerate(self.relays):
                 answer = self.loop.run_until_complete(client.post(url, json=body))
                 assert answer.status_code == 200, answer.text
@@ -230,7 +256,13 @@ def redis_url() -> Iterator[str]:
 
 def test_every_store_sends_what_the_model_says(redis_url: str) -> None:
     DedupMachine.redis_url = redis_url
-    run_state_machine_as_test(DedupMachine, settings=settings(
-        max_examples=60, stateful_step_count=25, deadline=None, derandomize=True,
-        suppress_health_check=[HealthCheck.too_slow],
-    ))
+    run_state_machine_as_test(
+        DedupMachine,
+        settings=settings(
+            max_examples=60,
+            stateful_step_count=25,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )

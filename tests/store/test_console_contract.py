@@ -21,17 +21,21 @@ INTEGRATIONS = ("oncall/slack/0", "oncall/wecom/0", "db/email/0")
 def job_for(i: int, *, at: float, alertnames: tuple[str, ...] = ("Disk",)) -> NewJob:
     integration = INTEGRATIONS[i % len(INTEGRATIONS)]
     receiver = integration.split("/")[0]
-    alerts = [{"fingerprint": f"fp{n}", "labels": {"alertname": name}}
-              for n, name in enumerate(alertnames)]
-    return NewJob(id=new_job_id(), receiver=receiver, integration=integration,
-                  group_key=f"g{i % 4}", payload={"status": "firing", "alerts": alerts},
-                  created_at=at)
+    alerts = [{"fingerprint": f"fp{n}", "labels": {"alertname": name}} for n, name in enumerate(alertnames)]
+    return NewJob(
+        id=new_job_id(),
+        receiver=receiver,
+        integration=integration,
+        group_key=f"g{i % 4}",
+        payload={"status": "firing", "alerts": alerts},
+        created_at=at,
+    )
 
 
 async def store_jobs(store: Store, jobs: list[NewJob]) -> None:
     # Several jobs per update, as one webhook's fan-out writes them (same created_at).
     for start in range(0, len(jobs), 3):
-        chunk = jobs[start:start + 3]
+        chunk = jobs[start : start + 3]
         key = f"k{start}"
         await store.apply([GroupUpdate(key, put(group(key), *chunk))])
 
@@ -63,13 +67,19 @@ async def test_pages_cover_the_log_newest_first_without_duplicates_or_gaps(store
     assert everything == expected
 
 
-@pytest.mark.parametrize("field,value", [
-    ("receiver", "oncall"), ("integration", "oncall/wecom/0"), ("group_key", "g1"),
-    ("alertname", "Memory"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("receiver", "oncall"),
+        ("integration", "oncall/wecom/0"),
+        ("group_key", "g1"),
+        ("alertname", "Memory"),
+    ],
+)
 async def test_each_filter_pages_through_exactly_its_jobs(store: Store, field: str, value: str) -> None:
-    jobs = [job_for(i, at=T0 + i, alertnames=("Disk", "Memory") if i % 5 == 0 else ("Disk",))
-            for i in range(30)]
+    jobs = [
+        job_for(i, at=T0 + i, alertnames=("Disk", "Memory") if i % 5 == 0 else ("Disk",)) for i in range(30)
+    ]
     await store_jobs(store, jobs)
 
     def matches(job: NewJob) -> bool:
@@ -78,8 +88,7 @@ async def test_each_filter_pages_through_exactly_its_jobs(store: Store, field: s
         return bool(getattr(job, field) == value)
 
     found = await all_pages(store, JobQuery(limit=4, **{field: value}))
-    expected = sorted((j for j in jobs if matches(j)), key=lambda j: (j.created_at, j.id),
-                      reverse=True)
+    expected = sorted((j for j in jobs if matches(j)), key=lambda j: (j.created_at, j.id), reverse=True)
     assert [j.id for j in found] == [j.id for j in expected]
     assert found
 
@@ -87,10 +96,14 @@ async def test_each_filter_pages_through_exactly_its_jobs(store: Store, field: s
 async def test_time_range_and_combined_filters(store: Store) -> None:
     jobs = [job_for(i, at=T0 + i) for i in range(30)]
     await store_jobs(store, jobs)
-    found = await all_pages(store, JobQuery(limit=3, since=T0 + 5, until=T0 + 20,
-                                            receiver="oncall", group_key="g2"))
-    expected = [j for j in jobs if T0 + 5 <= j.created_at <= T0 + 20
-                and j.receiver == "oncall" and j.group_key == "g2"]
+    found = await all_pages(
+        store, JobQuery(limit=3, since=T0 + 5, until=T0 + 20, receiver="oncall", group_key="g2")
+    )
+    expected = [
+        j
+        for j in jobs
+        if T0 + 5 <= j.created_at <= T0 + 20 and j.receiver == "oncall" and j.group_key == "g2"
+    ]
     assert [j.id for j in found] == log_order_new(expected)
 
 
@@ -142,12 +155,10 @@ async def test_retry_and_resend_record_who_and_copy_the_notification(store: Stor
     assert copy is not None and copy.id == new_id and copy.status == "pending"
     assert copy.payload == jobs[1].payload and copy.integration == jobs[1].integration
     assert copy.created_at == T0 + 12 and copy.attempts == []
-    assert copy.actions == [{"action": "resent_from", "by": "session:bob", "at": T0 + 12,
-                             "job": jobs[1].id}]
+    assert copy.actions == [{"action": "resent_from", "by": "session:bob", "at": T0 + 12, "job": jobs[1].id}]
     original = await store.get_job(jobs[1].id)
     assert original is not None and original.status == "delivered"
-    assert original.actions == [{"action": "resend", "by": "session:bob", "at": T0 + 12,
-                                 "job": new_id}]
+    assert original.actions == [{"action": "resend", "by": "session:bob", "at": T0 + 12, "job": new_id}]
     # The copy is in the log, its indexes and the queue like any new job.
     newest = await store.query_jobs(JobQuery(alertname="Disk", status="pending", limit=1))
     assert [j.id for j in newest.jobs] == [new_id]
@@ -183,8 +194,9 @@ async def test_health_counts_attempts_by_hour_and_day_and_the_queue(store: Store
     slack = await store.claim_jobs("w", old + 1, 3, 60)
     assert {j.integration for j in slack} == {"oncall/slack/0"}
     await store.record_attempt(slack[0], attempt("delivered", old + 1))
-    await store.record_attempt(slack[1], attempt("retry", old + 2, reason="http_500"),
-                               next_attempt_at=now + 60)
+    await store.record_attempt(
+        slack[1], attempt("retry", old + 2, reason="http_500"), next_attempt_at=now + 60
+    )
     await store.record_attempt(slack[2], attempt("dead", old + 3, reason="http_400", error="bad"))
     (wecom,) = await store.claim_jobs("w", recent + 1, 1, 60, exclude_integrations=[INTEGRATIONS[0]])
     await store.record_attempt(wecom, attempt("delivered", now - 30))
@@ -262,8 +274,7 @@ async def test_kept_webhooks_are_bounded_by_count_and_bytes(store: Store) -> Non
     assert await store.recent_webhooks() == []
     await store.keep_webhooks([hook(i) for i in range(10, 15)], keep=3, keep_bytes=1000)
     assert [w.id for w in await store.recent_webhooks()] == ["w14", "w13", "w12"]  # one batch
-    await store.keep_webhooks([KeptWebhook("u", T0, "team", '{"a": "é"}')], keep=2,
-                              keep_bytes=100)
+    await store.keep_webhooks([KeptWebhook("u", T0, "team", '{"a": "é"}')], keep=2, keep_bytes=100)
     kept, older = await store.recent_webhooks()
     assert older.id == "w14"
     assert (kept.receiver, kept.body, kept.summary()["bytes"]) == ("team", '{"a": "é"}', 11)
@@ -275,26 +286,41 @@ async def test_a_storm_merge_keeps_the_log_counters_and_queue_right(store: Store
     jobs = [job_for(1, at=T0 + i, alertnames=("Disk",)) for i in range(4)]  # oncall/wecom/0
     await store_jobs(store, jobs)
     first = await store.claim_integration("w", "oncall/wecom/0", T0 + 10, 1, 60.0)
-    await store.record_attempt(first[0], attempt("retry", T0 + 11, reason="http_503"),
-                               next_attempt_at=T0 + 12)
+    await store.record_attempt(
+        first[0], attempt("retry", T0 + 11, reason="http_503"), next_attempt_at=T0 + 12
+    )
     mine = await store.claim_integration("w", "oncall/wecom/0", T0 + 20, 10, 60.0)
     assert len(mine) == 4
-    digest = NewJob(id=new_job_id(), receiver="oncall", integration="oncall/wecom/0",
-                    group_key="storm-digest|oncall/wecom/0",
-                    payload={"digest": {"kind": "storm", "entries": [
-                        {"firing": 4, "resolved": 0, "job_ids": [j.id for j in mine]}]}},
-                    created_at=T0 + 20)
+    digest = NewJob(
+        id=new_job_id(),
+        receiver="oncall",
+        integration="oncall/wecom/0",
+        group_key="storm-digest|oncall/wecom/0",
+        payload={
+            "digest": {
+                "kind": "storm",
+                "entries": [{"firing": 4, "resolved": 0, "job_ids": [j.id for j in mine]}],
+            }
+        },
+        created_at=T0 + 20,
+    )
     assert await store.merge_into_digest("w", digest, [j.id for j in mine], T0 + 20)
 
     delivered = await all_pages(store, JobQuery(status="delivered", limit=3))
     assert sorted(j.id for j in delivered) == sorted(j.id for j in jobs)
     assert {j.digest_id for j in delivered} == {digest.id}
     assert await all_pages(store, JobQuery(status="retrying", limit=3)) == []
-    pending = await all_pages(store, JobQuery(status="pending", integration="oncall/wecom/0",
-                                              receiver="oncall", limit=3))
+    pending = await all_pages(
+        store, JobQuery(status="pending", integration="oncall/wecom/0", receiver="oncall", limit=3)
+    )
     assert [j.id for j in pending] == [digest.id]
-    assert pending[0].to_api()["digest"] == {"kind": "storm", "groups": 1, "firing": 4,
-                                             "resolved": 0, "jobs": [j.id for j in mine]}
+    assert pending[0].to_api()["digest"] == {
+        "kind": "storm",
+        "groups": 1,
+        "firing": 4,
+        "resolved": 0,
+        "jobs": [j.id for j in mine],
+    }
     wecom = await all_pages(store, JobQuery(integration="oncall/wecom/0", limit=2))
     assert wecom[0].id == digest.id and len(wecom) == 5
     group = await all_pages(store, JobQuery(group_key=digest.group_key, limit=2))

@@ -14,7 +14,11 @@ T0 = 1_700_000_000.0
 
 
 def group(
-    key: str, *, alerts: int = 1, next_flush_at: float | None = None, at: float = T0,
+    key: str,
+    *,
+    alerts: int = 1,
+    next_flush_at: float | None = None,
+    at: float = T0,
     resolved: int = 0,
 ) -> GroupState:
     """A group with ``alerts`` firing alerts and ``resolved`` resolved ones."""
@@ -64,9 +68,7 @@ def attempt(outcome: Any, at: float = T0 + 1, reason: str = "", error: str = "")
 # -- groups --------------------------------------------------------------------------------
 async def test_apply_creates_groups_and_returns_results_in_order(store: Store) -> None:
     keys = [f"g{i}" for i in range(5)]
-    results = await store.apply(
-        [GroupUpdate(k, put(group(k, alerts=i + 1))) for i, k in enumerate(keys)]
-    )
+    results = await store.apply([GroupUpdate(k, put(group(k, alerts=i + 1))) for i, k in enumerate(keys)])
     assert [r.state.key for r in results if r.state] == keys
     for i, key in enumerate(keys):
         stored = await store.get_group(key)
@@ -190,9 +192,7 @@ async def test_claim_skips_excluded_integrations(store: Store) -> None:
     slack, wecom = await add_jobs(
         store, new_job(integration="oncall/slack/0"), new_job(integration="infra/wecom/0")
     )
-    claimed = await store.claim_jobs(
-        "w", now=T0, limit=10, lease=30, exclude_integrations={"oncall/slack/0"}
-    )
+    claimed = await store.claim_jobs("w", now=T0, limit=10, lease=30, exclude_integrations={"oncall/slack/0"})
     assert [j.id for j in claimed] == [wecom]
     claimed = await store.claim_jobs("w", now=T0, limit=10, lease=30)
     assert [j.id for j in claimed] == [slack]
@@ -212,17 +212,23 @@ async def test_claim_per_integration_gives_each_at_most_its_share(store: Store) 
     fast = await add_jobs(store, *(new_job(at=T0 + 10 + i, integration="b/webhook/0") for i in range(3)))
     claimed = await store.claim_jobs("w", now=T0 + 20, limit=10, lease=30, per_integration=2)
     assert [j.id for j in claimed] == stuck[:2] + fast[:2]  # oldest first within the shares
-    assert await store.claim_jobs("w", now=T0 + 20, limit=10, lease=30, per_integration=2,
-                                  held={"a/webhook/0": 2, "b/webhook/0": 2}) == []
-    again = await store.claim_jobs("w", now=T0 + 20, limit=10, lease=30, per_integration=2,
-                                   held={"a/webhook/0": 2, "b/webhook/0": 1})
+    assert (
+        await store.claim_jobs(
+            "w", now=T0 + 20, limit=10, lease=30, per_integration=2, held={"a/webhook/0": 2, "b/webhook/0": 2}
+        )
+        == []
+    )
+    again = await store.claim_jobs(
+        "w", now=T0 + 20, limit=10, lease=30, per_integration=2, held={"a/webhook/0": 2, "b/webhook/0": 1}
+    )
     assert [j.id for j in again] == [fast[2]]  # share - held
 
 
 async def test_claim_per_integration_below_share_gets_the_difference(store: Store) -> None:
     ids = await add_jobs(store, *(new_job(at=T0 + i, integration="a/webhook/0") for i in range(6)))
-    claimed = await store.claim_jobs("w", now=T0 + 10, limit=10, lease=30, per_integration=4,
-                                     held={"a/webhook/0": 1, "gone/webhook/0": 9})
+    claimed = await store.claim_jobs(
+        "w", now=T0 + 10, limit=10, lease=30, per_integration=4, held={"a/webhook/0": 1, "gone/webhook/0": 9}
+    )
     assert [j.id for j in claimed] == ids[:3]
 
 
@@ -241,17 +247,23 @@ async def test_claim_per_integration_counts_leases_that_ran_out(store: Store) ->
     assert len(await store.claim_jobs("dead", now=T0 + 10, limit=5, lease=30)) == 5
     claimed = await store.claim_jobs("w", now=T0 + 41, limit=10, lease=30, per_integration=2)
     assert [j.id for j in claimed] == [*stuck[:2], fast]
-    assert await store.claim_jobs("w", now=T0 + 41, limit=10, lease=30, per_integration=2,
-                                  held={"a/webhook/0": 2}) == []
-    later = await store.claim_jobs("w", now=T0 + 41, limit=10, lease=30, per_integration=3,
-                                   held={"a/webhook/0": 2})
+    assert (
+        await store.claim_jobs(
+            "w", now=T0 + 41, limit=10, lease=30, per_integration=2, held={"a/webhook/0": 2}
+        )
+        == []
+    )
+    later = await store.claim_jobs(
+        "w", now=T0 + 41, limit=10, lease=30, per_integration=3, held={"a/webhook/0": 2}
+    )
     assert [j.id for j in later] == [stuck[2]]
 
 
 async def test_claim_per_integration_still_skips_excluded(store: Store) -> None:
     await add_jobs(store, new_job(integration="a/webhook/0"), new_job(integration="b/webhook/0"))
-    claimed = await store.claim_jobs("w", now=T0, limit=10, lease=30, per_integration=5,
-                                     exclude_integrations={"a/webhook/0"})
+    claimed = await store.claim_jobs(
+        "w", now=T0, limit=10, lease=30, per_integration=5, exclude_integrations={"a/webhook/0"}
+    )
     assert integrations_of(claimed) == {"b/webhook/0": 1}
 
 
@@ -312,9 +324,7 @@ async def test_record_attempt_retry(store: Store) -> None:
 async def test_record_attempt_dead(store: Store) -> None:
     await add_jobs(store, new_job(), new_job())
     job = await claim_one(store)
-    await store.record_attempt(
-        job, attempt("dead", at=T0 + 3, reason="http_404", error="not found")
-    )
+    await store.record_attempt(job, attempt("dead", at=T0 + 3, reason="http_404", error="not found"))
     stored = await store.get_job(job.id)
     assert stored is not None
     assert (stored.status, stored.finished_at, stored.last_error) == ("dead", T0 + 3, "not found")
@@ -414,9 +424,13 @@ async def test_prune(store: Store) -> None:
             GroupUpdate("resolved-new", put(group("resolved-new", alerts=0, resolved=2, at=now - 60))),
             GroupUpdate("mixed-old", put(group("mixed-old", alerts=1, resolved=1, at=T0))),
             # Its "resolved" notification is still to be delivered: keep its log.
-            GroupUpdate("resolved-old-pending",
-                        put(group("resolved-old-pending", alerts=0, resolved=1, at=T0),
-                            new_job("resolved-old-pending", at=T0))),
+            GroupUpdate(
+                "resolved-old-pending",
+                put(
+                    group("resolved-old-pending", alerts=0, resolved=1, at=T0),
+                    new_job("resolved-old-pending", at=T0),
+                ),
+            ),
         ]
     )
 
@@ -516,9 +530,14 @@ async def test_merge_into_digest_is_all_or_nothing(store: Store) -> None:
     jobs = [new_job(f"g{i}", integration="oncall/wecom/0") for i in range(4)]
     await store.apply([GroupUpdate(j.group_key, put(group(j.group_key), j)) for j in jobs])
     mine = await store.claim_integration("me", "oncall/wecom/0", T0, 4, 60.0)
-    digest = NewJob(id=new_job_id(), receiver="oncall", integration="oncall/wecom/0",
-                    group_key="storm-digest|oncall/wecom/0",
-                    payload={"digest": {"kind": "storm", "entries": []}}, created_at=T0)
+    digest = NewJob(
+        id=new_job_id(),
+        receiver="oncall",
+        integration="oncall/wecom/0",
+        group_key="storm-digest|oncall/wecom/0",
+        payload={"digest": {"kind": "storm", "entries": []}},
+        created_at=T0,
+    )
     # A lease that ran out and went to another replica: nothing is written.
     await store.renew("me", [j.id for j in mine[1:]], T0 + 200)
     taken = await store.claim_jobs("other", T0 + 61, 10, 60.0)

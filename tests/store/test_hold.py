@@ -24,9 +24,19 @@ from tests.helpers.webhooks import alert
 
 T0 = 1_800_000_000.0
 END = T0 + 3600
-ROUTE = Route(id="0", receiver="team", group_by=(), group_by_all=False, group_wait=30,
-              group_interval=300, repeat_interval=14400, matchers=(), continue_=False, routes=[],
-              hold_time_intervals=("night",))
+ROUTE = Route(
+    id="0",
+    receiver="team",
+    group_by=(),
+    group_by_all=False,
+    group_wait=30,
+    group_interval=300,
+    repeat_interval=14400,
+    matchers=(),
+    continue_=False,
+    routes=[],
+    hold_time_intervals=("night",),
+)
 INTEGRATIONS = [IntegrationPolicy("team/webhook/0", send_resolved=True)]
 CTX = GroupContext('{}:{alertname="A"}', "http://am:9093", 0)
 
@@ -45,8 +55,17 @@ async def reopen(store: Store) -> Store:
 
 
 def held_webhook(key: str, *alerts: dict[str, Any], at: float = T0) -> GroupUpdate:
-    return passthrough_update(key, "team", ROUTE, [Alert.model_validate(a) for a in alerts],
-                              {"alertname": "A"}, INTEGRATIONS, CTX, at, TimeGate("held", END))
+    return passthrough_update(
+        key,
+        "team",
+        ROUTE,
+        [Alert.model_validate(a) for a in alerts],
+        {"alertname": "A"},
+        INTEGRATIONS,
+        CTX,
+        at,
+        TimeGate("held", END),
+    )
 
 
 async def test_held_entries_survive_a_restart_and_are_due_at_the_windows_end(store) -> None:
@@ -72,19 +91,22 @@ async def test_a_held_group_is_not_pruned_while_held(store) -> None:
 
 
 async def test_the_release_and_its_digest_commit_in_one_batch(store) -> None:
-    await store.apply([held_webhook("team|g1", alert("A", "x-1")),
-                       held_webhook("team|g2", alert("A", "x-2"))])
+    await store.apply(
+        [held_webhook("team|g1", alert("A", "x-1")), held_webhook("team|g2", alert("A", "x-2"))]
+    )
     released = ReleasedHolds()
-    updates = [flush_update(key, ROUTE, INTEGRATIONS, END, TimeGate("send"), released)
-               for key in ("team|g1", "team|g2")]
+    updates = [
+        flush_update(key, ROUTE, INTEGRATIONS, END, TimeGate("send"), released)
+        for key in ("team|g1", "team|g2")
+    ]
     updates.append(digest_update("hold-digest|test", released, hold_digest_jobs, END))
     results = await store.apply(updates)
-    kinds = sorted("digest" if "digest" in job.payload else job.payload["reason"]
-                   for r in results for job in r.jobs)
+    kinds = sorted(
+        "digest" if "digest" in job.payload else job.payload["reason"] for r in results for job in r.jobs
+    )
     assert kinds == ["digest", "hold_ended", "hold_ended"]
     stored = await store.list_jobs()
-    assert sorted(job.group_key for job in stored if "digest" not in job.payload) == [
-        "team|g1", "team|g2"]
+    assert sorted(job.group_key for job in stored if "digest" not in job.payload) == ["team|g1", "team|g2"]
     [digest] = [job.payload["digest"] for job in stored if "digest" in job.payload]
     assert [e["group_key"] for e in digest["entries"]] == ["team|g1", "team|g2"]
     for key in ("team|g1", "team|g2"):
@@ -92,6 +114,8 @@ async def test_the_release_and_its_digest_commit_in_one_batch(store) -> None:
         assert group is not None and group.held == {} and group.next_flush_at is None
     # Applied again (another replica, a second flush): nothing left to release.
     released = ReleasedHolds()
-    again = [flush_update("team|g1", ROUTE, INTEGRATIONS, END, TimeGate("send"), released),
-             digest_update("hold-digest|test", released, hold_digest_jobs, END)]
+    again = [
+        flush_update("team|g1", ROUTE, INTEGRATIONS, END, TimeGate("send"), released),
+        digest_update("hold-digest|test", released, hold_digest_jobs, END),
+    ]
     assert [r.jobs for r in await store.apply(again)] == [[], []]

@@ -60,8 +60,7 @@ async def raw(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
 # -- URLs -----------------------------------------------------------------------------------
 def test_from_url_reads_prefix_and_options() -> None:
     store = RedisStore.from_url(
-        "rediss://:s3cret@redis.example:6380/2?prefix=team-a:&socket_timeout=1.5"
-        "&ssl_ca_certs=/etc/ca.pem"
+        "rediss://:s3cret@redis.example:6380/2?prefix=team-a:&socket_timeout=1.5&ssl_ca_certs=/etc/ca.pem"
     )
     assert store.prefix == "team-a:"
     assert store.url == "rediss://:s3cret@redis.example:6380/2"
@@ -110,10 +109,28 @@ def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
     openssl = require_binary("openssl")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -122,10 +139,21 @@ async def test_tls_with_rediss(tls_cert: tuple[Path, Path]) -> None:
     cert, key = tls_cert
     # The helper's plain port stays for its readiness PING; TLS listens on a port of its own.
     tls_port = free_port()
-    server = RedisServer(binary=require_binary("redis-server"), args=[
-        "--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-        "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
-    ])
+    server = RedisServer(
+        binary=require_binary("redis-server"),
+        args=[
+            "--tls-port",
+            str(tls_port),
+            "--tls-cert-file",
+            str(cert),
+            "--tls-key-file",
+            str(key),
+            "--tls-ca-cert-file",
+            str(cert),
+            "--tls-auth-clients",
+            "no",
+        ],
+    )
     with server:
         store = RedisStore.from_url(f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={cert}")
         await store.open()
@@ -208,8 +236,11 @@ async def test_a_layout_1_key_space_is_upgraded_and_its_resolved_groups_pruned(
     prefix = unique_prefix()
     # What layout 1 wrote: groups without alerts in groups:empty, resolved ones nowhere.
     await raw.set(f"{prefix}schema", 1)
-    for state in (group("resolved", alerts=0, resolved=2), group("firing", alerts=1, resolved=1),
-                  group("empty", alerts=0)):
+    for state in (
+        group("resolved", alerts=0, resolved=2),
+        group("firing", alerts=1, resolved=1),
+        group("empty", alerts=0),
+    ):
         await raw.set(f"{prefix}g:{state.key}", orjson.dumps(state.to_dict()))
     await raw.zadd(f"{prefix}groups:empty", {"empty": T0})
     store = RedisStore.from_url(f"{redis_server.url}?prefix={prefix}")
@@ -231,33 +262,55 @@ async def test_a_layout_2_key_space_is_upgraded_to_3_with_its_data_intact(
     merged into a storm digest keeps its digest_id), nothing else changed."""
     prefix = unique_prefix()
     await raw.set(f"{prefix}schema", 2)
-    failed = {"at": T0 + 5, "duration": 0.2, "outcome": "retry", "reason": "http_503",
-              "error": "busy", "detail": ""}
+    failed = {
+        "at": T0 + 5,
+        "duration": 0.2,
+        "outcome": "retry",
+        "reason": "http_503",
+        "error": "busy",
+        "detail": "",
+    }
     # id, integration, status, attempts, alertnames, digest_id
     rows = [
         ("pending", "oncall/wecom/0", "pending", [], ["Disk"], ""),
         ("retrying", "oncall/wecom/0", "pending", [failed], ["Disk", "Memory"], ""),
-        ("merged", "oncall/wecom/0", "delivered", [{**failed, "reason": "digest"}], ["Memory"],
-         "pending"),
+        ("merged", "oncall/wecom/0", "delivered", [{**failed, "reason": "digest"}], ["Memory"], "pending"),
         ("dead", "db/email/0", "dead", [{**failed, "outcome": "dead"}], [], ""),
     ]
     for key, receiver in (("g-oncall", "oncall"), ("g-db", "db")):
-        state = GroupState(key=key, receiver=receiver, route_id="0", labels={}, updated_at=T0,
-                           alerts={"fp": {"status": "firing"}})
+        state = GroupState(
+            key=key,
+            receiver=receiver,
+            route_id="0",
+            labels={},
+            updated_at=T0,
+            alerts={"fp": {"status": "firing"}},
+        )
         await raw.set(f"{prefix}g:{key}", orjson.dumps(state.to_dict()))
     for i, (job_id, integration, status, attempts, names, digest_id) in enumerate(rows):
         receiver, created = integration.split("/")[0], repr(T0 + i)
         payload = {"status": "firing", "alerts": [{"labels": {"alertname": n}} for n in names]}
         # The fields and indexes layout 2 wrote (apply, record_attempt, merge_into_digest).
-        await raw.hset(f"{prefix}j:{job_id}", mapping={
-            "id": job_id, "receiver": receiver, "integration": integration,
-            "group_key": f"g-{receiver}", "payload": orjson.dumps(payload), "status": status,
-            "created_at": created, "next_attempt_at": created, "attempts": orjson.dumps(attempts),
-            "last_error": "busy" if status != "delivered" and attempts else "",
-            "finished_at": repr(T0 + 9) if status in ("delivered", "dead") else "",
-            "owner": "", "lease_until": "", "entry": "",
-            **({"digest_id": digest_id} if digest_id else {}),
-        })
+        await raw.hset(
+            f"{prefix}j:{job_id}",
+            mapping={
+                "id": job_id,
+                "receiver": receiver,
+                "integration": integration,
+                "group_key": f"g-{receiver}",
+                "payload": orjson.dumps(payload),
+                "status": status,
+                "created_at": created,
+                "next_attempt_at": created,
+                "attempts": orjson.dumps(attempts),
+                "last_error": "busy" if status != "delivered" and attempts else "",
+                "finished_at": repr(T0 + 9) if status in ("delivered", "dead") else "",
+                "owner": "",
+                "lease_until": "",
+                "entry": "",
+                **({"digest_id": digest_id} if digest_id else {}),
+            },
+        )
         await raw.zadd(f"{prefix}jobs:all", {job_id: T0 + i})
         await raw.zadd(f"{prefix}jobs:status:{status}", {job_id: T0 + i})
         await raw.zadd(f"{prefix}jobs:receiver:{receiver}", {job_id: T0 + i})
@@ -350,8 +403,11 @@ async def test_two_replicas_racing_on_the_same_groups_create_one_job_each(
 
     keys = [f"g{i}" for i in range(40)]
     # Each replica gets every webhook, as behind an Alertmanager HA pair; several per call.
-    calls = [store.apply([notify_once(k) for k in keys[i:i + 4]])
-             for i in range(0, len(keys), 4) for store in (a, b)]
+    calls = [
+        store.apply([notify_once(k) for k in keys[i : i + 4]])
+        for i in range(0, len(keys), 4)
+        for store in (a, b)
+    ]
     results = await asyncio.gather(*calls)
     created = sorted(job.group_key for batch in results for r in batch for job in r.jobs)
     assert created == sorted(keys)
@@ -404,7 +460,8 @@ async def test_released_and_retried_jobs_leave_the_stream(
     assert await pending_by_consumer(raw, store) == {}
     assert await raw.xlen(f"{store.prefix}stream") == 0
     assert [j.id for j in await store.claim_jobs("w", now=T0 + 9, limit=10, lease=30)] == [
-        released, retried,
+        released,
+        retried,
     ]
 
 
@@ -477,8 +534,7 @@ async def test_a_redis_without_persistence_is_named_at_start(
     store = RedisStore.from_url(f"{redis_server.url}?prefix={unique_prefix()}")
     await store.open()  # the session's server runs with --save "" and no appendonly
     await store.close()
-    assert any("has no persistence" in r.getMessage() and r.levelname == "WARNING"
-               for r in caplog.records)
+    assert any("has no persistence" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
 
     caplog.clear()
     with RedisServer(appendonly=True, binary=require_binary("redis-server")) as durable:

@@ -138,10 +138,18 @@ async def test_a_version_1_file_is_upgraded_and_its_resolved_groups_can_be_prune
                                  alert_count INTEGER NOT NULL, state TEXT NOT NULL);
         """)
         for key, statuses in (("resolved", ["resolved", "resolved"]), ("firing", ["resolved", "firing"])):
-            state = GroupState(key=key, receiver="r", route_id="0", labels={}, updated_at=T0,
-                               alerts={f"fp{i}": {"status": s} for i, s in enumerate(statuses)})
-            conn.execute("INSERT INTO groups VALUES (?, NULL, ?, ?, ?)",
-                         (key, T0, len(statuses), json.dumps(state.to_dict())))
+            state = GroupState(
+                key=key,
+                receiver="r",
+                route_id="0",
+                labels={},
+                updated_at=T0,
+                alerts={f"fp{i}": {"status": s} for i, s in enumerate(statuses)},
+            )
+            conn.execute(
+                "INSERT INTO groups VALUES (?, NULL, ?, ?, ?)",
+                (key, T0, len(statuses), json.dumps(state.to_dict())),
+            )
     store = SQLiteStore.from_url(url(path))
     await store.open()
     try:
@@ -178,33 +186,56 @@ async def test_a_version_2_file_is_upgraded_to_3_with_its_data_intact(tmp_path: 
     """One migration 2 -> 3: storm digests' digest_id and the console's columns, indexes
     and counters, filled from the jobs and groups already there."""
     path = tmp_path / "relay.db"
-    failed = {"at": T0 + 5, "duration": 0.2, "outcome": "retry", "reason": "http_503",
-              "error": "busy", "detail": ""}
+    failed = {
+        "at": T0 + 5,
+        "duration": 0.2,
+        "outcome": "retry",
+        "reason": "http_503",
+        "error": "busy",
+        "detail": "",
+    }
     # id, integration, status, attempts, last_error, finished_at, alertnames
     rows = [
         ("pending", "oncall/wecom/0", "pending", [], "", None, ["Disk"]),
         ("retrying", "oncall/wecom/0", "pending", [failed], "busy", None, ["Disk", "Memory"]),
         ("running", "oncall/wecom/0", "running", [], "", None, ["Memory"]),
-        ("delivered", "db/email/0", "delivered", [{**failed, "outcome": "delivered"}], "",
-         T0 + 6, ["Disk"]),
+        ("delivered", "db/email/0", "delivered", [{**failed, "outcome": "delivered"}], "", T0 + 6, ["Disk"]),
         ("dead", "db/email/0", "dead", [{**failed, "outcome": "dead"}], "busy", T0 + 7, []),
     ]
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.executescript(_SCHEMA_2)
         for key, receiver in (("g-oncall", "oncall"), ("g-db", "db")):
-            state = GroupState(key=key, receiver=receiver, route_id="0", labels={}, updated_at=T0,
-                               alerts={"fp": {"status": "firing"}})
-            conn.execute("INSERT INTO groups VALUES (?, NULL, ?, 1, ?, 1)",
-                         (key, T0, json.dumps(state.to_dict())))
+            state = GroupState(
+                key=key,
+                receiver=receiver,
+                route_id="0",
+                labels={},
+                updated_at=T0,
+                alerts={"fp": {"status": "firing"}},
+            )
+            conn.execute(
+                "INSERT INTO groups VALUES (?, NULL, ?, 1, ?, 1)", (key, T0, json.dumps(state.to_dict()))
+            )
         for i, (job_id, integration, status, attempts, error, finished, names) in enumerate(rows):
             receiver = integration.split("/")[0]
-            payload = {"status": "firing",
-                       "alerts": [{"labels": {"alertname": n}} for n in names]}
+            payload = {"status": "firing", "alerts": [{"labels": {"alertname": n}} for n in names]}
             conn.execute(
                 "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, receiver, integration, f"g-{receiver}", json.dumps(payload), status,
-                 T0 + i, T0 + 100, "gone" if status == "running" else None,
-                 T0 + 60 if status == "running" else None, json.dumps(attempts), error, finished),
+                (
+                    job_id,
+                    receiver,
+                    integration,
+                    f"g-{receiver}",
+                    json.dumps(payload),
+                    status,
+                    T0 + i,
+                    T0 + 100,
+                    "gone" if status == "running" else None,
+                    T0 + 60 if status == "running" else None,
+                    json.dumps(attempts),
+                    error,
+                    finished,
+                ),
             )
         conn.execute("INSERT INTO refs VALUES ('ref', '{\"ts\": \"1\"}', ?)", (T0 + 10**6,))
 
@@ -217,7 +248,11 @@ async def test_a_version_2_file_is_upgraded_to_3_with_its_data_intact(tmp_path: 
             job = await store.get_job(job_id)
             assert job is not None
             assert (job.integration, job.created_at, job.last_error, job.finished_at) == (
-                integration, T0 + i, error, finished)
+                integration,
+                T0 + i,
+                error,
+                finished,
+            )
             assert job.status == ("pending" if status == "running" else status)
             assert [a.to_dict() for a in job.attempts] == [{**a, "sent": []} for a in attempts]
             assert job.payload["alerts"] == [{"labels": {"alertname": n}} for n in names]
@@ -240,8 +275,14 @@ async def test_a_version_2_file_is_upgraded_to_3_with_its_data_intact(tmp_path: 
         assert retried is not None and [a["by"] for a in retried.actions] == ["basic:alice"]
         mine = await store.claim_integration("me", "oncall/wecom/0", T0 + 200, 10, 60.0)
         assert {j.id for j in mine} == {"pending", "retrying", "running"}
-        digest = NewJob(new_job_id(), "oncall", "oncall/wecom/0", "storm-digest|oncall/wecom/0",
-                        {"digest": {"kind": "storm", "entries": []}}, T0 + 200)
+        digest = NewJob(
+            new_job_id(),
+            "oncall",
+            "oncall/wecom/0",
+            "storm-digest|oncall/wecom/0",
+            {"digest": {"kind": "storm", "entries": []}},
+            T0 + 200,
+        )
         assert await store.merge_into_digest("me", digest, [j.id for j in mine], T0 + 200)
         merged = await store.get_job("retrying")
         assert merged is not None and merged.digest_id == digest.id
@@ -258,11 +299,24 @@ async def test_prune_gives_the_space_back_to_the_disk(tmp_path: Path) -> None:
     await store.open()
     try:
         big = {f"fp{i}": {"status": "resolved", "annotations": {"d": "x" * 2000}} for i in range(20)}
-        await store.apply([
-            GroupUpdate(f"g{n}", lambda _old, n=n: TransitionResult(GroupState(
-                key=f"g{n}", receiver="r", route_id="0", labels={}, alerts=dict(big), updated_at=T0)))
-            for n in range(200)
-        ])
+        await store.apply(
+            [
+                GroupUpdate(
+                    f"g{n}",
+                    lambda _old, n=n: TransitionResult(
+                        GroupState(
+                            key=f"g{n}",
+                            receiver="r",
+                            route_id="0",
+                            labels={},
+                            alerts=dict(big),
+                            updated_at=T0,
+                        )
+                    ),
+                )
+                for n in range(200)
+            ]
+        )
         pages = await store._call(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
         assert await store.prune(T0 + 86400, job_retention=60, group_retention=60) == 200
         after = await store._call(lambda c: c.execute("PRAGMA page_count").fetchone()[0])

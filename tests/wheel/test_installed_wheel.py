@@ -42,38 +42,55 @@ class Installed:
     workdir: Path  # an empty directory: no config/, no templates/, no relay/
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "RELAY_CONFIG", "VIRTUAL_ENV")}
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RELAY_CONFIG", "VIRTUAL_ENV")}
         env["PATH"] = f"{self.relay.parent}{os.pathsep}{env.get('PATH', '')}"
         return env
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(self.relay), *args], cwd=self.workdir, env=self.env(),
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [str(self.relay), *args],
+            cwd=self.workdir,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check:
             assert done.returncode == 0, (args, done.stdout, done.stderr)
         return done
 
     def python(self, code: str) -> str:
         """What ``code`` prints in the installed venv's Python, from the empty workdir."""
-        return subprocess.run([str(self.relay.parent / "python"), "-c", code], cwd=self.workdir,
-                              env=self.env(), capture_output=True, text=True, check=True).stdout
+        return subprocess.run(
+            [str(self.relay.parent / "python"), "-c", code],
+            cwd=self.workdir,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
 
 
 def docker_context() -> list[str]:
     """The files `docker build .` sends: tracked and untracked-not-ignored files, less the
     patterns of .dockerignore (a name, a glob, or **/ for any depth)."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
     def ignored(name: str) -> bool:
         parts = name.split("/")
         prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
-        return any(fnmatch.fnmatch(prefix, pattern.removeprefix("**/")) or
-                   fnmatch.fnmatch(prefix, pattern)
-                   for pattern in patterns for prefix in prefixes)
+        return any(
+            fnmatch.fnmatch(prefix, pattern.removeprefix("**/")) or fnmatch.fnmatch(prefix, pattern)
+            for pattern in patterns
+            for prefix in prefixes
+        )
 
     return [name for name in files if (ROOT / name).is_file() and not ignored(name)]
 
@@ -81,8 +98,12 @@ def docker_context() -> list[str]:
 def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
     context = docker_context()
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    sources = [src for line in re.findall(r"^COPY\s+(?!--from)(.+)$", text, re.M)
-               for src in line.split()[:-1] if not src.startswith("--")]
+    sources = [
+        src
+        for line in re.findall(r"^COPY\s+(?!--from)(.+)$", text, re.M)
+        for src in line.split()[:-1]
+        if not src.startswith("--")
+    ]
     assert sources, "no COPY in the Dockerfile"
     for src in sources:
         if src == ".":
@@ -102,15 +123,23 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     for name in docker_context():
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, source / name)
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist),
-                            str(source)], capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stdout + build.stderr
     # setuptools warns about package data it would ignore or misplace: none of that.
     assert "Package would be ignored" not in build.stderr + build.stdout
     wheel = next(dist.glob("relay-*.whl"))
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                          str(wheel)], capture_output=True, text=True, timeout=600)
+    pip = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert pip.returncode == 0, pip.stdout + pip.stderr
     yield Installed(relay=venv / "bin" / "relay", workdir=workdir)
 
@@ -119,7 +148,8 @@ def test_the_wheel_carries_the_templates_and_configs(installed: Installed) -> No
     found = installed.python(
         "import relay, relay.resources as r; print(relay.__file__);"
         " print(r.packaged(r.TEMPLATES, 'zh-CN/wecom.markdown.j2').is_file());"
-        " print(r.example_names())").splitlines()
+        " print(r.example_names())"
+    ).splitlines()
     assert "site-packages" in found[0] and str(ROOT) not in found[0]
     assert found[1] == "True"
     assert found[2] == repr(EXAMPLES)
@@ -130,7 +160,8 @@ def test_every_registered_template_is_in_the_wheel_in_both_locales(installed: In
     missing = installed.python(
         "import relay.resources as r; from relay.channels import TEMPLATE_NAMES;"
         " print([f'{loc}/{n}.j2' for n in TEMPLATE_NAMES for loc in ('en', 'zh-CN')"
-        " if not r.packaged(r.TEMPLATES, f'{loc}/{n}.j2').is_file()])").strip()
+        " if not r.packaged(r.TEMPLATES, f'{loc}/{n}.j2').is_file()])"
+    ).strip()
     assert missing == "[]"
 
 
@@ -145,19 +176,27 @@ def test_check_config_uses_the_packaged_default_from_an_empty_directory(installe
 def test_render_is_byte_for_byte_the_checkouts(installed: Installed, channel: str) -> None:
     checkout = ROOT / ".venv" / "bin" / "relay"
     digest = ("--digest", "storm", "--groups", "12")  # the digest templates too
-    for args in [("render", "--channel", channel, "--locale", locale, "--at", AT, *extra)
-                 for locale in LOCALES for extra in ((), digest)]:
+    for args in [
+        ("render", "--channel", channel, "--locale", locale, "--at", AT, *extra)
+        for locale in LOCALES
+        for extra in ((), digest)
+    ]:
         wheel = installed.run(*args)
-        here = subprocess.run([str(checkout), *args], cwd=installed.workdir,
-                              capture_output=True, text=True, timeout=60, check=True)
+        here = subprocess.run(
+            [str(checkout), *args],
+            cwd=installed.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         assert wheel.stdout == here.stdout, args
         # The built-in templates were found: not the last-resort "[FIRING:3] ... (4 alerts)".
         assert "(4 alerts)" not in wheel.stdout and "template problem" not in wheel.stderr
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_every_example_the_wheel_prints_is_valid(installed: Installed, name: str,
-                                                 tmp_path: Path) -> None:
+def test_every_example_the_wheel_prints_is_valid(installed: Installed, name: str, tmp_path: Path) -> None:
     printed = tmp_path / "printed" / f"{name}.yml"
     printed.parent.mkdir()
     printed.write_text(installed.run("config", "example", "--channel", name).stdout)
@@ -170,9 +209,13 @@ def test_serve_on_the_packaged_default_delivers_a_message(installed: Installed) 
     port = free_port()
     log = installed.workdir / "serve.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(installed.relay), "serve", "--listen", f"127.0.0.1:{port}",
-                                 "--log-format", "text"], cwd=installed.workdir,
-                                env=installed.env(), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(installed.relay), "serve", "--listen", f"127.0.0.1:{port}", "--log-format", "text"],
+            cwd=installed.workdir,
+            env=installed.env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
 

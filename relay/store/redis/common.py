@@ -31,7 +31,6 @@ LOG_SCAN_LIMIT = 5000  # keys deleted per script run, so pruning never blocks Re
 LOCK_STRIPES = 64
 
 
-
 def num(value: float) -> str:
     """A float as Redis should store it: repr() round-trips exactly."""
     return repr(float(value))
@@ -72,8 +71,6 @@ class Plan:
     @property
     def writes(self) -> bool:
         return bool(self.states or self.jobs)
-
-
 
 
 def fixable_by_waiting(exc: BaseException | None) -> bool:

@@ -90,8 +90,7 @@ class RedisBase:
         # A pooled connection broken by a Redis restart fails once; one quick retry on a
         # new connection hides that. When Redis is down, callers learn it in well under
         # a second (ingest answers 503) instead of waiting through long backoffs.
-        retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), 2,
-                      supported_errors=(RedisConnectionError,))
+        retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), 2, supported_errors=(RedisConnectionError,))
         self._client = aioredis.Redis.from_url(
             self.url, decode_responses=True, retry=retry, retry_on_timeout=False, **options
         )
@@ -141,13 +140,19 @@ class RedisBase:
         if aof:
             return
         if not save:
-            logger.warning("redis %s has no persistence (appendonly no, no save points): a Redis"
-                           " restart loses every accepted alert; set appendonly yes",
-                           self.describe())
+            logger.warning(
+                "redis %s has no persistence (appendonly no, no save points): a Redis"
+                " restart loses every accepted alert; set appendonly yes",
+                self.describe(),
+            )
         else:
-            logger.warning("redis %s persists by snapshots only (save %s, appendonly no): a Redis"
-                           " crash loses the alerts accepted since the last snapshot; set"
-                           " appendonly yes", self.describe(), save)
+            logger.warning(
+                "redis %s persists by snapshots only (save %s, appendonly no): a Redis"
+                " crash loses the alerts accepted since the last snapshot; set"
+                " appendonly yes",
+                self.describe(),
+                save,
+            )
 
     async def _index_resolved_groups(self) -> None:
         """Layout 1 -> 2: index groups without a firing alert in ``groups:resolved``
@@ -173,7 +178,7 @@ class RedisBase:
         with self._guard():
             client = self.client
             async for gk in client.scan_iter(match=self._gk("*"), count=500):
-                await client.zadd(self._key("groups:all"), {gk[len(self._gk("")):]: 0})
+                await client.zadd(self._key("groups:all"), {gk[len(self._gk("")) :]: 0})
             batch: list[str] = []
             async for job_id, _ in client.zscan_iter(self._key("jobs:all"), count=500):
                 batch.append(job_id)
@@ -182,8 +187,7 @@ class RedisBase:
                     batch = []
             await self._index_old_jobs(batch)
             await client.set(self._key("schema"), SCHEMA_VERSION)
-        logger.info("redis layout upgraded to version %d (indexes for the console)",
-                    SCHEMA_VERSION)
+        logger.info("redis layout upgraded to version %d (indexes for the console)", SCHEMA_VERSION)
 
     async def _index_old_jobs(self, ids: list[str]) -> None:
         if not ids:

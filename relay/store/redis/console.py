@@ -30,10 +30,12 @@ class RedisConsole(RedisBase):
         indexes = []
         if query.status is not None:
             indexes.append(self._key("jobs:status", query.status))
-        for name, value in (("jobs:receiver", query.receiver),
-                            ("jobs:integration", query.integration),
-                            ("jobs:group", query.group_key),
-                            ("jobs:alertname", query.alertname)):
+        for name, value in (
+            ("jobs:receiver", query.receiver),
+            ("jobs:integration", query.integration),
+            ("jobs:group", query.group_key),
+            ("jobs:alertname", query.alertname),
+        ):
             if value is not None:
                 indexes.append(self._key(name, value))
         return indexes or [self._key("jobs:all")]
@@ -53,8 +55,10 @@ class RedisConsole(RedisBase):
                 # webhook's notifications), then strictly older ones.
                 offset = 0
                 while True:
-                    ids = cast(list[str], await client.zrevrangebyscore(
-                        index, num(score), num(score), start=offset, num=batch))
+                    ids = cast(
+                        list[str],
+                        await client.zrevrangebyscore(index, num(score), num(score), start=offset, num=batch),
+                    )
                     yield [(i, score) for i in ids if i < last_id]
                     if len(ids) < batch:
                         break
@@ -62,8 +66,10 @@ class RedisConsole(RedisBase):
                 high = "(" + num(score)
         offset = 0
         while True:
-            rows = cast(list[tuple[str, float]], await client.zrevrangebyscore(
-                index, high, low, start=offset, num=batch, withscores=True))
+            rows = cast(
+                list[tuple[str, float]],
+                await client.zrevrangebyscore(index, high, low, start=offset, num=batch, withscores=True),
+            )
             yield rows
             if len(rows) < batch:
                 return
@@ -106,10 +112,17 @@ class RedisConsole(RedisBase):
         on_original = {"action": "resend", "by": by, "at": now, "job": new_id}
         on_new = {"action": "resent_from", "by": by, "at": now, "job": job_id}
         with self._guard():
-            done = await self._script("resend", [
-                self.prefix, job_id, new_id, num(now),
-                orjson.dumps(on_original).decode(), orjson.dumps(on_new).decode(),
-            ])
+            done = await self._script(
+                "resend",
+                [
+                    self.prefix,
+                    job_id,
+                    new_id,
+                    num(now),
+                    orjson.dumps(on_original).decode(),
+                    orjson.dumps(on_new).decode(),
+                ],
+            )
         return await self.get_job(new_id) if done else None
 
     async def integration_stats(self, now: float) -> dict[str, IntegrationStats]:
@@ -147,7 +160,7 @@ class RedisConsole(RedisBase):
                     pipe.zcard(self._key("dead", integration))
                 answers = await pipe.execute()
         for i, integration in enumerate(names):
-            queue, oldest, dead = answers[3 * i: 3 * i + 3]
+            queue, oldest, dead = answers[3 * i : 3 * i + 3]
             if not (queue or dead or integration in stats):
                 continue
             entry = stats.setdefault(integration, IntegrationStats())
@@ -166,8 +179,10 @@ class RedisConsole(RedisBase):
         with self._guard():
             client = self.client
             while True:
-                keys = cast(list[str], await client.zrangebylex(
-                    self._key("groups:all"), start, "+", start=0, num=LOG_BATCH))
+                keys = cast(
+                    list[str],
+                    await client.zrangebylex(self._key("groups:all"), start, "+", start=0, num=LOG_BATCH),
+                )
                 if not keys:
                     return found, None
                 raws = cast(list[str | None], await client.mget([self._gk(k) for k in keys]))
@@ -184,16 +199,21 @@ class RedisConsole(RedisBase):
                 if scanned >= LOG_SCAN_LIMIT and len(keys) == LOG_BATCH:
                     return found, keys[-1]
 
-    async def keep_webhooks(
-        self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int
-    ) -> None:
+    async def keep_webhooks(self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int) -> None:
         with self._guard():
             for webhook in webhooks:
-                entry = orjson.dumps({"id": webhook.id, "received_at": webhook.received_at,
-                                      "receiver": webhook.receiver, "body": webhook.body})
+                entry = orjson.dumps(
+                    {
+                        "id": webhook.id,
+                        "received_at": webhook.received_at,
+                        "receiver": webhook.receiver,
+                        "body": webhook.body,
+                    }
+                )
                 size = len(webhook.body.encode("utf-8"))
-                await self._script("keep_webhook", [self.prefix, f"{size} {entry.decode()}",
-                                                    str(keep), str(keep_bytes)])
+                await self._script(
+                    "keep_webhook", [self.prefix, f"{size} {entry.decode()}", str(keep), str(keep_bytes)]
+                )
 
     async def recent_webhooks(self) -> list[KeptWebhook]:
         with self._guard():
@@ -203,4 +223,3 @@ class RedisConsole(RedisBase):
             data = orjson.loads(item.partition(" ")[2])
             kept.append(KeptWebhook(data["id"], data["received_at"], data["receiver"], data["body"]))
         return kept
-

@@ -46,8 +46,12 @@ class RedisGroups(RedisBase):
         for key, state in plan.states.items():
             gk = self._gk(key)
             if state is None:
-                out += [["DEL", gk], ["ZREM", due, key], ["ZREM", resolved, key],
-                        ["ZREM", self._key("groups:all"), key]]
+                out += [
+                    ["DEL", gk],
+                    ["ZREM", due, key],
+                    ["ZREM", resolved, key],
+                    ["ZREM", self._key("groups:all"), key],
+                ]
                 continue
             out.append(["SET", gk, orjson.dumps(state.to_dict())])
             out.append(["ZADD", self._key("groups:all"), "0", key])
@@ -62,25 +66,44 @@ class RedisGroups(RedisBase):
         for job in plan.jobs:
             created = num(job.created_at)
             names = alertnames_of(job.payload)
-            out.append([
-                "HSET", self._key("j", job.id),
-                "id", job.id,
-                "receiver", job.receiver,
-                "integration", job.integration,
-                "group_key", job.group_key,
-                "payload", orjson.dumps(job.payload),
-                "status", "pending",
-                "created_at", created,
-                "next_attempt_at", created,
-                "attempts", "[]",
-                "last_error", "",
-                "finished_at", "",
-                "owner", "",
-                "lease_until", "",
-                "entry", "",
-                "actions", "[]",
-                "alertnames", "\n".join(names),
-            ])
+            out.append(
+                [
+                    "HSET",
+                    self._key("j", job.id),
+                    "id",
+                    job.id,
+                    "receiver",
+                    job.receiver,
+                    "integration",
+                    job.integration,
+                    "group_key",
+                    job.group_key,
+                    "payload",
+                    orjson.dumps(job.payload),
+                    "status",
+                    "pending",
+                    "created_at",
+                    created,
+                    "next_attempt_at",
+                    created,
+                    "attempts",
+                    "[]",
+                    "last_error",
+                    "",
+                    "finished_at",
+                    "",
+                    "owner",
+                    "",
+                    "lease_until",
+                    "",
+                    "entry",
+                    "",
+                    "actions",
+                    "[]",
+                    "alertnames",
+                    "\n".join(names),
+                ]
+            )
             out += [
                 ["ZADD", self._key("jobs:all"), created, job.id],
                 ["ZADD", self._key("jobs:status:pending"), created, job.id],
@@ -157,4 +180,3 @@ class RedisGroups(RedisBase):
         with self._guard():
             raw = await self.client.get(self._gk(key))
         return GroupState.from_dict(orjson.loads(raw)) if raw is not None else None
-

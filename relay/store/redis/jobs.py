@@ -34,8 +34,7 @@ class RedisJobs(RedisBase):
         if limit <= 0:
             return []
         room = ClaimRoom(limit, frozenset(exclude_integrations), per_integration, held or {})
-        args = [self.prefix, owner, num(now), str(int(limit)), num(now + lease),
-                str(room.unlisted)]
+        args = [self.prefix, owner, num(now), str(int(limit)), num(now + lease), str(room.unlisted)]
         for integration, n in room.listed().items():
             args += [integration, str(n)]
         with self._guard():
@@ -52,8 +51,16 @@ class RedisJobs(RedisBase):
         if limit <= 0:
             return []
         # The claim script with a room of 0 for every integration but this one.
-        args = [self.prefix, owner, num(now), str(int(limit)), num(now + lease), "0",
-                integration, str(int(limit))]
+        args = [
+            self.prefix,
+            owner,
+            num(now),
+            str(int(limit)),
+            num(now + lease),
+            "0",
+            integration,
+            str(int(limit)),
+        ]
         with self._guard():
             rows = await self._script("claim", args)
         return [job_of(pairs(row)) for row in rows]
@@ -61,13 +68,26 @@ class RedisJobs(RedisBase):
     async def merge_into_digest(
         self, owner: str, digest: NewJob, merged: Collection[str], now: float
     ) -> bool:
-        attempt = Attempt(at=now, duration=0.0, outcome="delivered", reason="digest",
-                          detail=f"merged into digest {digest.id}")
+        attempt = Attempt(
+            at=now,
+            duration=0.0,
+            outcome="delivered",
+            reason="digest",
+            detail=f"merged into digest {digest.id}",
+        )
         args = [
-            self.prefix, owner, num(now), orjson.dumps(attempt.to_dict()).decode(), digest.id,
-            digest.receiver, digest.integration, digest.group_key,
-            orjson.dumps(digest.payload).decode(), num(digest.created_at),
-            "\n".join(alertnames_of(digest.payload)), *merged,
+            self.prefix,
+            owner,
+            num(now),
+            orjson.dumps(attempt.to_dict()).decode(),
+            digest.id,
+            digest.receiver,
+            digest.integration,
+            digest.group_key,
+            orjson.dumps(digest.payload).decode(),
+            num(digest.created_at),
+            "\n".join(alertnames_of(digest.payload)),
+            *merged,
         ]
         with self._guard():
             done = await self._script("merge", args)
@@ -85,17 +105,25 @@ class RedisJobs(RedisBase):
         with self._guard():
             await self._script("release", [self.prefix, owner, *job_ids])
 
-    async def record_attempt(
-        self, job: Job, attempt: Attempt, next_attempt_at: float | None = None
-    ) -> None:
+    async def record_attempt(self, job: Job, attempt: Attempt, next_attempt_at: float | None = None) -> None:
         effect = attempt_effect(attempt, next_attempt_at)
-        last = {"at": attempt.at, "outcome": attempt.outcome, "reason": attempt.reason,
-                "error": attempt.error}
+        last = {
+            "at": attempt.at,
+            "outcome": attempt.outcome,
+            "reason": attempt.reason,
+            "error": attempt.error,
+        }
         args = [
-            self.prefix, job.id, orjson.dumps(attempt.to_dict()).decode(), attempt.outcome,
-            num(attempt.at), effect.last_error,
+            self.prefix,
+            job.id,
+            orjson.dumps(attempt.to_dict()).decode(),
+            attempt.outcome,
+            num(attempt.at),
+            effect.last_error,
             "" if effect.next_attempt_at is None else num(effect.next_attempt_at),
-            str(stats_bucket(attempt.at)), str(STATS_KEEP), orjson.dumps(last).decode(),
+            str(stats_bucket(attempt.at)),
+            str(STATS_KEEP),
+            orjson.dumps(last).decode(),
             effect.status,
         ]
         with self._guard():
@@ -104,14 +132,12 @@ class RedisJobs(RedisBase):
     async def requeue(self, job_id: str, now: float, by: str | None = None) -> bool:
         # The dispatcher restarts its retry window at the latest "requeued" attempt.
         marker = Attempt(at=now, duration=0.0, outcome="retry", reason="requeued").to_dict()
-        action = (orjson.dumps({"action": "retry", "by": by, "at": now}).decode()
-                  if by is not None else "")
+        action = orjson.dumps({"action": "retry", "by": by, "at": now}).decode() if by is not None else ""
         with self._guard():
             done = await self._script(
                 "requeue", [self.prefix, job_id, num(now), orjson.dumps(marker).decode(), action]
             )
         return bool(done)
-
 
     async def list_jobs(
         self, status: JobStatus | None = None, limit: int = 100, receiver: str | None = None
@@ -153,4 +179,3 @@ class RedisJobs(RedisBase):
                     pipe.zcard(self._key("jobs:status", status))
                 counts: list[int] = await pipe.execute()
         return dict(zip(JOB_STATUSES, counts, strict=True))
-

@@ -13,8 +13,13 @@ from relay.store.redis.connection import RedisBase
 class RedisRetention(RedisBase):
     # -- retention ---------------------------------------------------------------------
     async def prune(self, now: float, job_retention: float, group_retention: float) -> int:
-        args = [self.prefix, num(now - job_retention), num(now - group_retention),
-                str(PRUNE_BATCH), str(UNFINISHED_JOBS_SCAN_LIMIT)]
+        args = [
+            self.prefix,
+            num(now - job_retention),
+            num(now - group_retention),
+            str(PRUNE_BATCH),
+            str(UNFINISHED_JOBS_SCAN_LIMIT),
+        ]
         total = 0
         with self._guard():
             while True:  # in batches, so other replicas' commands run in between
@@ -31,8 +36,4 @@ class RedisRetention(RedisBase):
 
     async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None:
         with self._guard():
-            await self.client.set(
-                self._key("ref", key), orjson.dumps(value), px=max(1, round(ttl * 1000))
-            )
-
-
+            await self.client.set(self._key("ref", key), orjson.dumps(value), px=max(1, round(ttl * 1000)))

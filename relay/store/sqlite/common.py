@@ -90,9 +90,11 @@ def split_statements(script: str) -> list[str]:
 def upgrade_to_3(conn: sqlite3.Connection) -> None:
     """Columns schema 3 adds to a file made by an older relay."""
     # A table created by this run (a version-1 file had no jobs) has them already.
-    for table, column, kind in (("jobs", "digest_id", "TEXT"),
-                                ("jobs", "actions", "TEXT NOT NULL DEFAULT '[]'"),
-                                ("groups", "receiver", "TEXT NOT NULL DEFAULT ''")):
+    for table, column, kind in (
+        ("jobs", "digest_id", "TEXT"),
+        ("jobs", "actions", "TEXT NOT NULL DEFAULT '[]'"),
+        ("groups", "receiver", "TEXT NOT NULL DEFAULT ''"),
+    ):
         present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in present:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
@@ -159,8 +161,11 @@ def log_query(query: JobQuery) -> tuple[str, list[Any]]:
         source, order = "jobs j", "j"
     if query.status is not None:
         where.append(LOG_COLUMNS[query.status])
-    for column, value in (("receiver", query.receiver), ("integration", query.integration),
-                          ("group_key", query.group_key)):
+    for column, value in (
+        ("receiver", query.receiver),
+        ("integration", query.integration),
+        ("group_key", query.group_key),
+    ):
         if value is not None:
             where.append(f"j.{column} = ?")
             args.append(value)
@@ -173,9 +178,11 @@ def log_query(query: JobQuery) -> tuple[str, list[Any]]:
     if query.cursor is not None:
         where.append(f"({order}.created_at, {order}.id) < (?, ?)")
         args += [query.cursor[0], query.cursor[1]]
-    sql = (f"SELECT {columns} FROM {source}"
-           f"{' WHERE ' + ' AND '.join(where) if where else ''}"
-           f" ORDER BY {order}.created_at DESC, {order}.id DESC LIMIT ?")
+    sql = (
+        f"SELECT {columns} FROM {source}"
+        f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+        f" ORDER BY {order}.created_at DESC, {order}.id DESC LIMIT ?"
+    )
     return sql, [*args, query.limit + 1]
 
 
@@ -195,7 +202,11 @@ def load_group(conn: sqlite3.Connection, key: str) -> GroupState | None:
 
 
 def claim(
-    conn: sqlite3.Connection, owner: str, now: float, limit: int, lease: float,
+    conn: sqlite3.Connection,
+    owner: str,
+    now: float,
+    limit: int,
+    lease: float,
     room: Callable[[str], int],
 ) -> list[Job]:
     """Lease due jobs (and jobs whose lease ran out), oldest first, each integration
@@ -203,13 +214,8 @@ def claim(
     rows: list[tuple[Any, ...]] = []
     for (integration,) in conn.execute(PENDING_INTEGRATIONS).fetchall():
         if room(integration) > 0:
-            rows += conn.execute(
-                DUE_OF_INTEGRATION, (integration, now, room(integration))
-            ).fetchall()
-    rows += [
-        row for row in conn.execute(LEASE_EXPIRED, (now,)).fetchall()
-        if room(row[2]) > 0
-    ]
+            rows += conn.execute(DUE_OF_INTEGRATION, (integration, now, room(integration))).fetchall()
+    rows += [row for row in conn.execute(LEASE_EXPIRED, (now,)).fetchall() if room(row[2]) > 0]
     rows.sort(key=lambda row: (row[7], row[6]))  # next_attempt_at, created_at
     taken: dict[str, int] = {}
     chosen: list[tuple[Any, ...]] = []
@@ -231,7 +237,7 @@ def claim(
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
@@ -239,8 +245,7 @@ def insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
         "INSERT INTO jobs (id, receiver, integration, group_key, payload, status, created_at,"
         " next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
         [
-            (j.id, j.receiver, j.integration, j.group_key, dumps(j.payload), j.created_at,
-             j.created_at)
+            (j.id, j.receiver, j.integration, j.group_key, dumps(j.payload), j.created_at, j.created_at)
             for j in jobs
         ],
     )

@@ -151,8 +151,7 @@ class SQLiteBase:
             )
         else:
             if row[0] < 2:
-                conn.execute(
-                    "ALTER TABLE groups ADD COLUMN firing_count INTEGER NOT NULL DEFAULT 0")
+                conn.execute("ALTER TABLE groups ADD COLUMN firing_count INTEGER NOT NULL DEFAULT 0")
                 conn.execute(
                     "UPDATE groups SET firing_count = (SELECT count(*) FROM json_each(groups.state,"
                     " '$.alerts') WHERE json_extract(json_each.value, '$.status') = 'firing')"

@@ -43,8 +43,16 @@ class SQLiteConsole(SQLiteBase):
             conn.execute(
                 "INSERT INTO jobs (id, receiver, integration, group_key, payload, status,"
                 " created_at, next_attempt_at, actions) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-                (new_id, original.receiver, original.integration, original.group_key, row[4], now,
-                 now, dumps([{"action": "resent_from", "by": by, "at": now, "job": job_id}])),
+                (
+                    new_id,
+                    original.receiver,
+                    original.integration,
+                    original.group_key,
+                    row[4],
+                    now,
+                    now,
+                    dumps([{"action": "resent_from", "by": by, "at": now, "job": job_id}]),
+                ),
             )
             conn.execute(
                 "UPDATE jobs SET actions = json_insert(actions, '$[#]', json(?)) WHERE id = ?",
@@ -61,8 +69,8 @@ class SQLiteConsole(SQLiteBase):
         def op(conn: sqlite3.Connection) -> dict[str, IntegrationStats]:
             stats: dict[str, IntegrationStats] = {}
             for integration, bucket, delivered, failed in conn.execute(
-                "SELECT integration, bucket, delivered, failed FROM integration_stats"
-                " WHERE bucket >= ?", (day,)
+                "SELECT integration, bucket, delivered, failed FROM integration_stats WHERE bucket >= ?",
+                (day,),
             ):
                 entry = stats.setdefault(integration, IntegrationStats())
                 entry.day_delivered += delivered
@@ -89,8 +97,7 @@ class SQLiteConsole(SQLiteBase):
                     "SELECT min(created_at) FROM jobs WHERE status = ? AND integration = ?",
                     (status, integration),
                 ).fetchone()[0]
-                if oldest is not None and (entry.oldest_queued_at is None
-                                           or oldest < entry.oldest_queued_at):
+                if oldest is not None and (entry.oldest_queued_at is None or oldest < entry.oldest_queued_at):
                     entry.oldest_queued_at = oldest
             return stats
 
@@ -110,9 +117,7 @@ class SQLiteConsole(SQLiteBase):
 
         return await self._call(op)
 
-    async def keep_webhooks(
-        self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int
-    ) -> None:
+    async def keep_webhooks(self, webhooks: Sequence[KeptWebhook], keep: int, keep_bytes: int) -> None:
         def op(conn: sqlite3.Connection) -> None:
             for webhook in webhooks:
                 size = len(webhook.body.encode("utf-8"))
@@ -134,10 +139,7 @@ class SQLiteConsole(SQLiteBase):
 
     async def recent_webhooks(self) -> list[KeptWebhook]:
         def op(conn: sqlite3.Connection) -> list[KeptWebhook]:
-            rows = conn.execute(
-                "SELECT id, received_at, receiver, body FROM webhooks ORDER BY seq DESC"
-            )
+            rows = conn.execute("SELECT id, received_at, receiver, body FROM webhooks ORDER BY seq DESC")
             return [KeptWebhook(*row) for row in rows]
 
         return await self._call(op)
-

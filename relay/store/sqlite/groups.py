@@ -32,4 +32,3 @@ class SQLiteGroups(SQLiteBase):
 
     async def get_group(self, key: str) -> GroupState | None:
         return await self._call(lambda conn: load_group(conn, key))
-

@@ -45,7 +45,8 @@ class SQLiteJobs(SQLiteBase):
         def op(conn: sqlite3.Connection) -> int:
             row = conn.execute(
                 "SELECT count(*) FROM jobs WHERE status = 'pending' AND integration = ?"
-                " AND next_attempt_at <= ?", (integration, now),
+                " AND next_attempt_at <= ?",
+                (integration, now),
             ).fetchone()
             return int(row[0])
 
@@ -63,8 +64,13 @@ class SQLiteJobs(SQLiteBase):
         self, owner: str, digest: NewJob, merged: Collection[str], now: float
     ) -> bool:
         ids = list(merged)
-        attempt = Attempt(at=now, duration=0.0, outcome="delivered", reason="digest",
-                          detail=f"merged into digest {digest.id}")
+        attempt = Attempt(
+            at=now,
+            duration=0.0,
+            outcome="delivered",
+            reason="digest",
+            detail=f"merged into digest {digest.id}",
+        )
         marker = dumps(attempt.to_dict())
 
         def op(conn: sqlite3.Connection) -> bool:
@@ -72,7 +78,8 @@ class SQLiteJobs(SQLiteBase):
             for chunk in chunks(ids, 500):
                 held += conn.execute(
                     f"SELECT count(*) FROM jobs WHERE id IN ({placeholders(len(chunk))})"
-                    " AND status = 'running' AND lease_owner = ?", (*chunk, owner),
+                    " AND status = 'running' AND lease_owner = ?",
+                    (*chunk, owner),
                 ).fetchone()[0]
             if held != len(ids):
                 return False
@@ -114,9 +121,7 @@ class SQLiteJobs(SQLiteBase):
             )
         )
 
-    async def record_attempt(
-        self, job: Job, attempt: Attempt, next_attempt_at: float | None = None
-    ) -> None:
+    async def record_attempt(self, job: Job, attempt: Attempt, next_attempt_at: float | None = None) -> None:
         def op(conn: sqlite3.Connection) -> None:
             row = conn.execute(
                 "SELECT status, attempts, next_attempt_at FROM jobs WHERE id = ?", (job.id,)
@@ -158,7 +163,6 @@ class SQLiteJobs(SQLiteBase):
 
         return await self._call(op)
 
-
     async def list_jobs(
         self, status: JobStatus | None = None, limit: int = 100, receiver: str | None = None
     ) -> list[Job]:
@@ -182,4 +186,3 @@ class SQLiteJobs(SQLiteBase):
             return counts
 
         return await self._call(op)
-

@@ -58,5 +58,3 @@ class SQLiteRetention(SQLiteBase):
                 (key, encoded, expires_at),
             )
         )
-
-

@@ -164,5 +164,3 @@ class Writer(threading.Thread):
         for loop, items in by_loop.items():
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                 loop.call_soon_threadsafe(settle, items)
-
-

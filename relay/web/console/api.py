@@ -115,10 +115,15 @@ async def groups(request: Request, state: RelayState) -> Response:
     unknown = sorted(set(params) - {"receiver", "cursor", "limit"})
     if unknown:
         raise BadRequest(f"unknown parameter {unknown[0]!r}", ["use: receiver, cursor, limit"])
-    return answer(state, await queries.groups(
-        state, params.get("cursor") or None, queries.parse_limit(params.get("limit")),
-        params.get("receiver") or None,
-    ))
+    return answer(
+        state,
+        await queries.groups(
+            state,
+            params.get("cursor") or None,
+            queries.parse_limit(params.get("limit")),
+            params.get("receiver") or None,
+        ),
+    )
 
 
 async def group(request: Request, state: RelayState) -> Response:
@@ -187,5 +192,7 @@ def console_routes(
     guard: Callable[[Handler], Handler],
 ) -> list[Route]:
     """The routes, each behind ``protect`` (auth) and ``guard`` (500 without traceback)."""
-    return [Route(path, bind(guard(protect(handled(handler)))), methods=methods)
-            for path, methods, handler in ENDPOINTS]
+    return [
+        Route(path, bind(guard(protect(handled(handler)))), methods=methods)
+        for path, methods, handler in ENDPOINTS
+    ]

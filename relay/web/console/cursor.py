@@ -34,9 +34,15 @@ def encode_job_cursor(position: tuple[float, str]) -> str:
 
 def decode_job_cursor(text: str) -> tuple[float, str]:
     value = _decode(text)
-    if (not isinstance(value, list) or len(value) != 3 or value[0] != "j"
-            or not isinstance(value[1], int | float) or isinstance(value[1], bool)
-            or not math.isfinite(value[1]) or not isinstance(value[2], str)):
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or value[0] != "j"
+        or not isinstance(value[1], int | float)
+        or isinstance(value[1], bool)
+        or not math.isfinite(value[1])
+        or not isinstance(value[2], str)
+    ):
         raise BadCursor("cursor is not one of the notifications list (pass next_cursor as is)")
     return float(value[1]), value[2]
 
@@ -47,7 +53,6 @@ def encode_group_cursor(key: str) -> str:
 
 def decode_group_cursor(text: str) -> str:
     value = _decode(text)
-    if not isinstance(value, list) or len(value) != 2 or value[0] != "g" \
-            or not isinstance(value[1], str):
+    if not isinstance(value, list) or len(value) != 2 or value[0] != "g" or not isinstance(value[1], str):
         raise BadCursor("cursor is not one of the groups list (pass next_cursor as is)")
     return value[1]

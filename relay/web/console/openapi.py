@@ -24,13 +24,23 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema or {"type": "string"}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
 
 
 def _path(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string"}}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
 _ERRORS = {
@@ -40,9 +50,15 @@ _ERRORS = {
 }
 
 
-def _op(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
-        body: dict[str, Any] | None = None, status: str = "200",
-        extra: dict[str, str] | None = None) -> dict[str, Any]:
+def _op(
+    summary: str,
+    ok: dict[str, Any],
+    *,
+    params: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    status: str = "200",
+    extra: dict[str, str] | None = None,
+) -> dict[str, Any]:
     responses = {status: ok, **_ERRORS}
     for code, text in (extra or {}).items():
         responses[code] = _json(_ref("Error"), text)
@@ -50,8 +66,7 @@ def _op(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | None
     if params:
         op["parameters"] = params
     if body is not None:
-        op["requestBody"] = {"required": True,
-                             "content": {"application/json": {"schema": body}}}
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return op
 
 
@@ -60,108 +75,238 @@ _NUM_OR_NULL: dict[str, Any] = {"type": ["number", "null"]}
 _STR_MAP: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
 
 _SCHEMAS: dict[str, Any] = {
-    "Error": {"type": "object", "required": ["error"], "properties": {
-        "error": {"type": "string"}, "details": {"type": "array", "items": {"type": "string"}}}},
-    "Attempt": {"type": "object", "properties": {
-        "at": {"type": "number"}, "duration": {"type": "number"},
-        "outcome": {"enum": ["delivered", "retry", "dead"]},
-        "reason": {"type": "string"}, "error": {"type": "string"}, "detail": {"type": "string"},
-        "sent": {"type": "array", "items": {"type": "string"},
-                 "description": "each part exactly as sent, secrets redacted (not in lists)"}}},
-    "Action": {"type": "object", "properties": {
-        "action": {"enum": ["retry", "resend", "resent_from"]}, "by": {"type": "string"},
-        "at": {"type": "number"}, "job": {"type": "string"}}},
-    "Notification": {"type": "object", "properties": {
-        "id": {"type": "string"}, "receiver": {"type": "string"},
-        "integration": {"type": "string"}, "group_key": {"type": "string"},
-        "status": {"enum": ["pending", "running", "delivered", "dead"]},
-        "retrying": {"type": "boolean"}, "created_at": {"type": "number"},
-        "next_attempt_at": _NUM_OR_NULL, "finished_at": _NUM_OR_NULL,
-        "attempts": {"type": "array", "items": _ref("Attempt")},
-        "last_error": {"type": "string"}, "alerts": {"type": "integer"},
-        "status_of_group": {"enum": ["firing", "resolved", None]},
-        "alertnames": {"type": "array", "items": {"type": "string"}},
-        "actions": {"type": "array", "items": _ref("Action")},
-        "group_acknowledged": {"type": ["object", "null"], "description": "only in lists"},
-        "digest_id": {"type": ["string", "null"],
-                      "description": "merged into this storm digest's notification"},
-        "digest": {"oneOf": [_ref("Digest"), {"type": "null"}],
-                   "description": "set when this notification is a digest"},
-        "digest_job": {"type": ["object", "null"], "description": (
-            "only on GET /notifications/{id}: the digest it was merged into, "
-            "{id, status, created_at, finished_at, digest}; null if none or pruned")},
-        "notification": {"type": "object", "description": "only on GET /notifications/{id}"}}},
-    "Digest": {"type": "object", "properties": {
-        "kind": {"enum": list(DIGEST_KINDS)}, "groups": {"type": "integer"},
-        "firing": {"type": "integer"}, "resolved": {"type": "integer"},
-        "jobs": {"type": "array", "items": {"type": "string"},
-                 "description": "the notifications merged into it"}}},
-    "Page": {"type": "object", "properties": {
-        "next_cursor": {"type": ["string", "null"],
-                        "description": "pass as cursor for the next page; null at the end"}}},
-    "Integration": {"type": "object", "properties": {
-        "id": {"type": "string"}, "type": {"type": "string"},
-        "health": {"enum": ["ok", "failing", "idle"]},
-        "last": {"type": ["object", "null"]},
-        "hour": _OBJ, "day": _OBJ, "queue": {"type": "integer"},
-        "oldest_pending_at": _NUM_OR_NULL, "dead": {"type": "integer"},
-        "rate_limit": {"type": ["object", "null"]}}},
-    "Overview": {"type": "object", "properties": {
-        "now": {"type": "number"}, "config": _OBJ, "storage": _OBJ,
-        "queue": {"type": ["object", "null"]}, "read_only": {"type": "boolean"},
-        "receivers": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string"},
-            "integrations": {"type": "array", "items": _ref("Integration")}}}}}},
-    "Group": {"type": "object", "properties": {
-        "key": {"type": "string"}, "receiver": {"type": "string"},
-        "route_id": {"type": "string"}, "labels": _STR_MAP,
-        "alerts": {"description": "a count in lists, the alerts on GET /groups/{key}"},
-        "firing": {"type": "integer"}, "created_at": {"type": "number"},
-        "updated_at": {"type": "number"}, "next_flush_at": _NUM_OR_NULL,
-        "silence_url": {"type": ["string", "null"]},
-        "acknowledged": {"type": ["object", "null"], "description":
-                         "{by, at} when acknowledged from Slack: no repeat until it changes"},
-        "held": {"type": "array", "items": {"type": "string"},
-                 "description": "integrations whose notification a hold window keeps"},
-        "held_until": _NUM_OR_NULL,
-        "integrations": {"type": "array", "items": _OBJ}}},
-    "Webhook": {"type": "object", "properties": {
-        "id": {"type": "string"}, "received_at": {"type": "number"},
-        "receiver": {"type": "string"}, "bytes": {"type": "integer"},
-        "alerts": {"type": "integer"}, "status": {"type": ["string", "null"]},
-        "group_key": {"type": ["string", "null"]}, "body": _OBJ}},
-    "RenderRequest": {"type": "object", "properties": {
-        "integration": {"type": "string", "examples": ["oncall/wecom/0"]},
-        "channel": {"enum": list(CHANNELS_BY_KIND)},
-        "locale": {"enum": ["en", "zh-CN"]},
-        "webhook_id": {"type": "string"},
-        "payload": {"type": "object", "description": "an Alertmanager v4 webhook"},
-        "digest": {"enum": list(DIGEST_KINDS), "description": "render only: the digest the "
-                   "payload's group as `groups` groups would be merged into"},
-        "groups": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5}}},
-    "Rendered": {"type": "object", "properties": {
-        "integration": {"type": "string"}, "channel": {"type": "string"},
-        "digest": {"enum": [*DIGEST_KINDS, None]}, "note": {"type": "string"},
-        "locale": {"type": "string"}, "ok": {"type": "boolean"},
-        "problems": {"type": "array", "items": {"type": "string"}},
-        "parts": {"type": "array", "items": {"type": "object", "properties": {
-            "label": {"type": "string"}, "text": {"type": "string"},
-            "size": {"type": "integer"}, "unit": {"type": "string"},
-            "limit": {"type": ["integer", "null"]}, "over": {"type": "boolean"}}}}}},
-    "Route": {"type": "object", "properties": {
-        "id": {"type": "string"}, "receiver": {"type": "string"},
-        "matchers": {"type": "array", "items": {"type": "string"}},
-        "group_by": {"type": "array", "items": {"type": "string"}},
-        "passthrough": {"type": "boolean"}, "group_wait": {"type": "number"},
-        "group_interval": {"type": "number"}, "repeat_interval": {"type": "number"},
-        "continue": {"type": "boolean"},
-        "routes": {"type": "array", "items": _ref("Route")}}},
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string"},
+            "details": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Attempt": {
+        "type": "object",
+        "properties": {
+            "at": {"type": "number"},
+            "duration": {"type": "number"},
+            "outcome": {"enum": ["delivered", "retry", "dead"]},
+            "reason": {"type": "string"},
+            "error": {"type": "string"},
+            "detail": {"type": "string"},
+            "sent": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "each part exactly as sent, secrets redacted (not in lists)",
+            },
+        },
+    },
+    "Action": {
+        "type": "object",
+        "properties": {
+            "action": {"enum": ["retry", "resend", "resent_from"]},
+            "by": {"type": "string"},
+            "at": {"type": "number"},
+            "job": {"type": "string"},
+        },
+    },
+    "Notification": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "receiver": {"type": "string"},
+            "integration": {"type": "string"},
+            "group_key": {"type": "string"},
+            "status": {"enum": ["pending", "running", "delivered", "dead"]},
+            "retrying": {"type": "boolean"},
+            "created_at": {"type": "number"},
+            "next_attempt_at": _NUM_OR_NULL,
+            "finished_at": _NUM_OR_NULL,
+            "attempts": {"type": "array", "items": _ref("Attempt")},
+            "last_error": {"type": "string"},
+            "alerts": {"type": "integer"},
+            "status_of_group": {"enum": ["firing", "resolved", None]},
+            "alertnames": {"type": "array", "items": {"type": "string"}},
+            "actions": {"type": "array", "items": _ref("Action")},
+            "group_acknowledged": {"type": ["object", "null"], "description": "only in lists"},
+            "digest_id": {
+                "type": ["string", "null"],
+                "description": "merged into this storm digest's notification",
+            },
+            "digest": {
+                "oneOf": [_ref("Digest"), {"type": "null"}],
+                "description": "set when this notification is a digest",
+            },
+            "digest_job": {
+                "type": ["object", "null"],
+                "description": (
+                    "only on GET /notifications/{id}: the digest it was merged into, "
+                    "{id, status, created_at, finished_at, digest}; null if none or pruned"
+                ),
+            },
+            "notification": {"type": "object", "description": "only on GET /notifications/{id}"},
+        },
+    },
+    "Digest": {
+        "type": "object",
+        "properties": {
+            "kind": {"enum": list(DIGEST_KINDS)},
+            "groups": {"type": "integer"},
+            "firing": {"type": "integer"},
+            "resolved": {"type": "integer"},
+            "jobs": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "the notifications merged into it",
+            },
+        },
+    },
+    "Page": {
+        "type": "object",
+        "properties": {
+            "next_cursor": {
+                "type": ["string", "null"],
+                "description": "pass as cursor for the next page; null at the end",
+            }
+        },
+    },
+    "Integration": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string"},
+            "health": {"enum": ["ok", "failing", "idle"]},
+            "last": {"type": ["object", "null"]},
+            "hour": _OBJ,
+            "day": _OBJ,
+            "queue": {"type": "integer"},
+            "oldest_pending_at": _NUM_OR_NULL,
+            "dead": {"type": "integer"},
+            "rate_limit": {"type": ["object", "null"]},
+        },
+    },
+    "Overview": {
+        "type": "object",
+        "properties": {
+            "now": {"type": "number"},
+            "config": _OBJ,
+            "storage": _OBJ,
+            "queue": {"type": ["object", "null"]},
+            "read_only": {"type": "boolean"},
+            "receivers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "integrations": {"type": "array", "items": _ref("Integration")},
+                    },
+                },
+            },
+        },
+    },
+    "Group": {
+        "type": "object",
+        "properties": {
+            "key": {"type": "string"},
+            "receiver": {"type": "string"},
+            "route_id": {"type": "string"},
+            "labels": _STR_MAP,
+            "alerts": {"description": "a count in lists, the alerts on GET /groups/{key}"},
+            "firing": {"type": "integer"},
+            "created_at": {"type": "number"},
+            "updated_at": {"type": "number"},
+            "next_flush_at": _NUM_OR_NULL,
+            "silence_url": {"type": ["string", "null"]},
+            "acknowledged": {
+                "type": ["object", "null"],
+                "description": "{by, at} when acknowledged from Slack: no repeat until it changes",
+            },
+            "held": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "integrations whose notification a hold window keeps",
+            },
+            "held_until": _NUM_OR_NULL,
+            "integrations": {"type": "array", "items": _OBJ},
+        },
+    },
+    "Webhook": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "received_at": {"type": "number"},
+            "receiver": {"type": "string"},
+            "bytes": {"type": "integer"},
+            "alerts": {"type": "integer"},
+            "status": {"type": ["string", "null"]},
+            "group_key": {"type": ["string", "null"]},
+            "body": _OBJ,
+        },
+    },
+    "RenderRequest": {
+        "type": "object",
+        "properties": {
+            "integration": {"type": "string", "examples": ["oncall/wecom/0"]},
+            "channel": {"enum": list(CHANNELS_BY_KIND)},
+            "locale": {"enum": ["en", "zh-CN"]},
+            "webhook_id": {"type": "string"},
+            "payload": {"type": "object", "description": "an Alertmanager v4 webhook"},
+            "digest": {
+                "enum": list(DIGEST_KINDS),
+                "description": "render only: the digest the "
+                "payload's group as `groups` groups would be merged into",
+            },
+            "groups": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5},
+        },
+    },
+    "Rendered": {
+        "type": "object",
+        "properties": {
+            "integration": {"type": "string"},
+            "channel": {"type": "string"},
+            "digest": {"enum": [*DIGEST_KINDS, None]},
+            "note": {"type": "string"},
+            "locale": {"type": "string"},
+            "ok": {"type": "boolean"},
+            "problems": {"type": "array", "items": {"type": "string"}},
+            "parts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "label": {"type": "string"},
+                        "text": {"type": "string"},
+                        "size": {"type": "integer"},
+                        "unit": {"type": "string"},
+                        "limit": {"type": ["integer", "null"]},
+                        "over": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    },
+    "Route": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "receiver": {"type": "string"},
+            "matchers": {"type": "array", "items": {"type": "string"}},
+            "group_by": {"type": "array", "items": {"type": "string"}},
+            "passthrough": {"type": "boolean"},
+            "group_wait": {"type": "number"},
+            "group_interval": {"type": "number"},
+            "repeat_interval": {"type": "number"},
+            "continue": {"type": "boolean"},
+            "routes": {"type": "array", "items": _ref("Route")},
+        },
+    },
 }
 
 _FILTERS = [
-    _query("status", "pending (includes retrying), retrying (pending after an attempt), "
-           "running, delivered or dead",
-           {"enum": list(LOG_STATUSES)}),
+    _query(
+        "status",
+        "pending (includes retrying), retrying (pending after an attempt), running, delivered or dead",
+        {"enum": list(LOG_STATUSES)},
+    ),
     _query("receiver", "receiver name"),
     _query("integration", "integration id, e.g. oncall/wecom/0"),
     _query("alertname", "an alertname among the notification's alerts"),
@@ -179,97 +324,203 @@ def openapi_document() -> dict[str, Any]:
     page = {"allOf": [_ref("Page")]}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "relay API", "version": __version__,
-                 "description": "relay's HTTP API: the webhook, status and the operator "
-                                "console's endpoints (docs/operations.md)."},
+        "info": {
+            "title": "relay API",
+            "version": __version__,
+            "description": "relay's HTTP API: the webhook, status and the operator "
+            "console's endpoints (docs/operations.md).",
+        },
         "components": {
             "schemas": _SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
-                                "basic": {"type": "http", "scheme": "basic"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
+            },
         },
         "security": [{"bearer": []}, {"basic": []}, {}],
         "paths": {
-            "/api/v1/alerts/webhook": {"post": _op(
-                "Alertmanager webhook (v4)", _json(_OBJ, "accepted"),
-                body={"type": "object", "description": "Alertmanager's webhook body"},
-                extra={"413": "body too large", "415": "not JSON", "422": "not a v4 webhook"})},
-            "/api/v1/alerts/webhook/{receiver}": {"post": _op(
-                "Alertmanager webhook for one receiver (route tree skipped)",
-                _json(_OBJ, "accepted"), params=[_path("receiver", "receiver name")],
-                body={"type": "object"}, extra={"404": "unknown receiver"})},
-            "/api/v1/slack/interactions": {"post": {
-                "summary": "The Slack app's interactivity URL (Silence, Acknowledge buttons); "
-                           "signed by Slack, not behind server.auth",
-                "security": [],
-                "requestBody": {"required": True, "content": {
-                    "application/x-www-form-urlencoded": {"schema": _OBJ}}},
-                "responses": {"200": {"description": "taken; the action runs in the background"},
-                              "400": _json(_ref("Error"), "not Slack's form body"),
-                              "401": _json(_ref("Error"), "bad signature or timestamp"),
-                              "404": _json(_ref("Error"), "no Slack config has a signing_secret"),
-                              "413": _json(_ref("Error"), "body over 1 MiB")}}},
-            "/api/v1/status": {"get": _op("Version, config, storage and queue",
-                                          _json(_OBJ, "status"))},
-            "/api/v1/overview": {"get": _op("Health of every receiver and integration",
-                                            _json(_ref("Overview"), "overview"))},
-            "/api/v1/notifications": {"get": _op(
-                "The delivery log, newest first, keyset-paginated",
-                _json({"allOf": [_ref("Page"), {"type": "object", "properties": {
-                    "notifications": {"type": "array", "items": _ref("Notification")}}}]},
-                    "a page"), params=_FILTERS)},
-            "/api/v1/notifications/{id}": {"get": _op(
-                "One notification: every attempt with the message as sent, actions",
-                _json(_ref("Notification"), "the notification"),
-                params=[_path("id", "job id")], extra={"404": "no such notification"})},
-            "/api/v1/notifications/{id}/retry": {"post": _op(
-                "Retry a dead notification (dead -> pending)",
-                _json(_OBJ, "queued again"), params=[_path("id", "job id")], status="202",
-                extra={**_READ_ONLY, "404": "no such notification", "409": "not dead"})},
-            "/api/v1/notifications/{id}/resend": {"post": _op(
-                "Send a delivered notification again (a new job)",
-                _json(_OBJ, "the new job"), params=[_path("id", "job id")], status="202",
-                extra={**_READ_ONLY, "404": "no such notification", "409": "not delivered"})},
-            "/api/v1/groups": {"get": _op(
-                "Groups relay holds, by key",
-                _json({"allOf": [page["allOf"][0], {"type": "object", "properties": {
-                    "groups": {"type": "array", "items": _ref("Group")}}}]}, "a page"),
-                params=[_query("receiver", "receiver name"),
+            "/api/v1/alerts/webhook": {
+                "post": _op(
+                    "Alertmanager webhook (v4)",
+                    _json(_OBJ, "accepted"),
+                    body={"type": "object", "description": "Alertmanager's webhook body"},
+                    extra={"413": "body too large", "415": "not JSON", "422": "not a v4 webhook"},
+                )
+            },
+            "/api/v1/alerts/webhook/{receiver}": {
+                "post": _op(
+                    "Alertmanager webhook for one receiver (route tree skipped)",
+                    _json(_OBJ, "accepted"),
+                    params=[_path("receiver", "receiver name")],
+                    body={"type": "object"},
+                    extra={"404": "unknown receiver"},
+                )
+            },
+            "/api/v1/slack/interactions": {
+                "post": {
+                    "summary": "The Slack app's interactivity URL (Silence, Acknowledge buttons); "
+                    "signed by Slack, not behind server.auth",
+                    "security": [],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/x-www-form-urlencoded": {"schema": _OBJ}},
+                    },
+                    "responses": {
+                        "200": {"description": "taken; the action runs in the background"},
+                        "400": _json(_ref("Error"), "not Slack's form body"),
+                        "401": _json(_ref("Error"), "bad signature or timestamp"),
+                        "404": _json(_ref("Error"), "no Slack config has a signing_secret"),
+                        "413": _json(_ref("Error"), "body over 1 MiB"),
+                    },
+                }
+            },
+            "/api/v1/status": {"get": _op("Version, config, storage and queue", _json(_OBJ, "status"))},
+            "/api/v1/overview": {
+                "get": _op("Health of every receiver and integration", _json(_ref("Overview"), "overview"))
+            },
+            "/api/v1/notifications": {
+                "get": _op(
+                    "The delivery log, newest first, keyset-paginated",
+                    _json(
+                        {
+                            "allOf": [
+                                _ref("Page"),
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "notifications": {"type": "array", "items": _ref("Notification")}
+                                    },
+                                },
+                            ]
+                        },
+                        "a page",
+                    ),
+                    params=_FILTERS,
+                )
+            },
+            "/api/v1/notifications/{id}": {
+                "get": _op(
+                    "One notification: every attempt with the message as sent, actions",
+                    _json(_ref("Notification"), "the notification"),
+                    params=[_path("id", "job id")],
+                    extra={"404": "no such notification"},
+                )
+            },
+            "/api/v1/notifications/{id}/retry": {
+                "post": _op(
+                    "Retry a dead notification (dead -> pending)",
+                    _json(_OBJ, "queued again"),
+                    params=[_path("id", "job id")],
+                    status="202",
+                    extra={**_READ_ONLY, "404": "no such notification", "409": "not dead"},
+                )
+            },
+            "/api/v1/notifications/{id}/resend": {
+                "post": _op(
+                    "Send a delivered notification again (a new job)",
+                    _json(_OBJ, "the new job"),
+                    params=[_path("id", "job id")],
+                    status="202",
+                    extra={**_READ_ONLY, "404": "no such notification", "409": "not delivered"},
+                )
+            },
+            "/api/v1/groups": {
+                "get": _op(
+                    "Groups relay holds, by key",
+                    _json(
+                        {
+                            "allOf": [
+                                page["allOf"][0],
+                                {
+                                    "type": "object",
+                                    "properties": {"groups": {"type": "array", "items": _ref("Group")}},
+                                },
+                            ]
+                        },
+                        "a page",
+                    ),
+                    params=[
+                        _query("receiver", "receiver name"),
                         _query("cursor", "next_cursor of the previous page"),
-                        _query("limit", "1 to 1000", {"type": "integer"})])},
-            "/api/v1/groups/{key}": {"get": _op(
-                "One group: alerts, last notification per integration, repeat due, "
-                "silence link", _json(_ref("Group"), "the group"),
-                params=[_path("key", "the group key, URL-encoded (it may hold '/')")],
-                extra={"404": "no such group"})},
-            "/api/v1/webhooks": {"get": _op(
-                "The last webhooks received (server.ui.keep_webhooks)",
-                _json({"type": "object", "properties": {
-                    "webhooks": {"type": "array", "items": _ref("Webhook")},
-                    "keep": {"type": "integer"}, "keep_bytes": {"type": "integer"}}}, "kept"))},
-            "/api/v1/webhooks/{id}": {"get": _op(
-                "One kept webhook with its body", _json(_ref("Webhook"), "the webhook"),
-                params=[_path("id", "webhook id")], extra={"404": "not kept"})},
-            "/api/v1/render": {"post": _op(
-                "Render one integration's message (nothing is sent)",
-                _json(_ref("Rendered"), "the parts"), body=_ref("RenderRequest"),
-                extra={"404": "no such integration or kept webhook"})},
-            "/api/v1/send-test": {"post": _op(
-                "Send once through one integration", _json(_OBJ, "the outcome"),
-                body=_ref("RenderRequest"),
-                extra={**_READ_ONLY, "404": "no such integration or kept webhook"})},
-            "/api/v1/routes": {"get": _op("The route tree",
-                                          _json({"type": "object", "properties": {
-                                              "tree": _ref("Route")}}, "the tree"))},
-            "/api/v1/routes/test": {"post": _op(
-                "Receivers that alerts with these labels reach",
-                _json({"type": "object", "properties": {
-                    "receivers": {"type": "array", "items": {"type": "string"}},
-                    "routes": {"type": "array", "items": _OBJ}}}, "reached"),
-                body={"type": "object", "required": ["labels"],
-                      "properties": {"labels": _STR_MAP}})},
-            "/api/v1/config": {"get": _op("The effective config, every secret <secret>",
-                                          _json(_OBJ, "config"))},
-            "/api/v1/openapi.json": {"get": {"summary": "This document",
-                                             "responses": {"200": _json(_OBJ, "OpenAPI 3.1")}}},
+                        _query("limit", "1 to 1000", {"type": "integer"}),
+                    ],
+                )
+            },
+            "/api/v1/groups/{key}": {
+                "get": _op(
+                    "One group: alerts, last notification per integration, repeat due, silence link",
+                    _json(_ref("Group"), "the group"),
+                    params=[_path("key", "the group key, URL-encoded (it may hold '/')")],
+                    extra={"404": "no such group"},
+                )
+            },
+            "/api/v1/webhooks": {
+                "get": _op(
+                    "The last webhooks received (server.ui.keep_webhooks)",
+                    _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "webhooks": {"type": "array", "items": _ref("Webhook")},
+                                "keep": {"type": "integer"},
+                                "keep_bytes": {"type": "integer"},
+                            },
+                        },
+                        "kept",
+                    ),
+                )
+            },
+            "/api/v1/webhooks/{id}": {
+                "get": _op(
+                    "One kept webhook with its body",
+                    _json(_ref("Webhook"), "the webhook"),
+                    params=[_path("id", "webhook id")],
+                    extra={"404": "not kept"},
+                )
+            },
+            "/api/v1/render": {
+                "post": _op(
+                    "Render one integration's message (nothing is sent)",
+                    _json(_ref("Rendered"), "the parts"),
+                    body=_ref("RenderRequest"),
+                    extra={"404": "no such integration or kept webhook"},
+                )
+            },
+            "/api/v1/send-test": {
+                "post": _op(
+                    "Send once through one integration",
+                    _json(_OBJ, "the outcome"),
+                    body=_ref("RenderRequest"),
+                    extra={**_READ_ONLY, "404": "no such integration or kept webhook"},
+                )
+            },
+            "/api/v1/routes": {
+                "get": _op(
+                    "The route tree",
+                    _json({"type": "object", "properties": {"tree": _ref("Route")}}, "the tree"),
+                )
+            },
+            "/api/v1/routes/test": {
+                "post": _op(
+                    "Receivers that alerts with these labels reach",
+                    _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "receivers": {"type": "array", "items": {"type": "string"}},
+                                "routes": {"type": "array", "items": _OBJ},
+                            },
+                        },
+                        "reached",
+                    ),
+                    body={"type": "object", "required": ["labels"], "properties": {"labels": _STR_MAP}},
+                )
+            },
+            "/api/v1/config": {
+                "get": _op("The effective config, every secret <secret>", _json(_OBJ, "config"))
+            },
+            "/api/v1/openapi.json": {
+                "get": {"summary": "This document", "responses": {"200": _json(_OBJ, "OpenAPI 3.1")}}
+            },
         },
     }

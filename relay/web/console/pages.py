@@ -97,12 +97,26 @@ class Visit:
         config = self.state.runtime.config
         context = {name: scrub(value, self.state.runtime.secrets) for name, value in context.items()}
         fmt = formatting(self.lang, config.global_.timezone, self.state.clock.now())
-        html = environment().get_template(template).render(
-            t=self.t, lang=self.lang, languages=LANGUAGES, lang_url=self.lang_url,
-            sections=SECTIONS, section=section, version=__version__,
-            csrf=csrf_token(self.session, self.key), session=self.session,
-            read_only=self.read_only, timezone=config.global_.timezone, fmt=fmt,
-            static=static_url, known_keys=MESSAGES.keys(), **context,
+        html = (
+            environment()
+            .get_template(template)
+            .render(
+                t=self.t,
+                lang=self.lang,
+                languages=LANGUAGES,
+                lang_url=self.lang_url,
+                sections=SECTIONS,
+                section=section,
+                version=__version__,
+                csrf=csrf_token(self.session, self.key),
+                session=self.session,
+                read_only=self.read_only,
+                timezone=config.global_.timezone,
+                fmt=fmt,
+                static=static_url,
+                known_keys=MESSAGES.keys(),
+                **context,
+            )
         )
         return HTMLResponse(html, status)
 
@@ -211,16 +225,21 @@ def finish(visit: Visit, response: Response) -> Response:
     if visit.new_cookie:
         set_session_cookie(response, visit.session, visit.key, visit.request)
     if visit.request.query_params.get("lang") in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, visit.lang, max_age=365 * 86400, path=COOKIE_PATH,
-                            httponly=True, samesite="strict")
+        response.set_cookie(
+            LANG_COOKIE, visit.lang, max_age=365 * 86400, path=COOKIE_PATH, httponly=True, samesite="strict"
+        )
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
 def set_session_cookie(response: Response, session: Session, key: bytes, request: Request) -> None:
     response.set_cookie(
-        COOKIE, encode(session, key), max_age=int(SESSION_SECONDS), path=COOKIE_PATH,
-        httponly=True, samesite="strict",
+        COOKIE,
+        encode(session, key),
+        max_age=int(SESSION_SECONDS),
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
         # Secure when the browser came over HTTPS: relay often serves plain HTTP on a
         # private network, where a Secure cookie would never come back.
         secure=request.url.scheme == "https",
@@ -228,8 +247,9 @@ def set_session_cookie(response: Response, session: Session, key: bytes, request
 
 
 def error_page(visit: Visit, status: int, message: str, details: list[str] | None = None) -> Response:
-    return visit.page("error.html.j2", section="", status=status, message=message,
-                      details=details or [], code=status)
+    return visit.page(
+        "error.html.j2", section="", status=status, message=message, details=details or [], code=status
+    )
 
 
 def see_other(path: str, **params: str) -> RedirectResponse:

@@ -39,8 +39,15 @@ async def resend(visit: Visit) -> Response:
 
 # -- template playground -------------------------------------------------------------
 
-PLAYGROUND_DEFAULTS = {"target": "", "locale": "", "source": "sample", "webhook_id": "",
-                       "payload": "", "message": "notification", "groups": "5"}
+PLAYGROUND_DEFAULTS = {
+    "target": "",
+    "locale": "",
+    "source": "sample",
+    "webhook_id": "",
+    "payload": "",
+    "message": "notification",
+    "groups": "5",
+}
 MESSAGES = ("notification", *DIGEST_KINDS)
 
 
@@ -56,20 +63,24 @@ async def playground(visit: Visit) -> Response:
         if item["digest"] is not None:
             raise Refused(400, "notification.digest_no_playground")
         v4 = Notification.model_validate(item["notification"]).to_v4()
-        form.update(target=f"integration:{item['integration']}", source="paste",
-                    payload=json.dumps(v4, ensure_ascii=False, indent=2))
+        form.update(
+            target=f"integration:{item['integration']}",
+            source="paste",
+            payload=json.dumps(v4, ensure_ascii=False, indent=2),
+        )
         return await _playground_page(visit, form, send=False, render=True)
     return await _playground_page(visit, form, send=False, render=False)
 
 
 async def playground_send(visit: Visit) -> Response:
-    form = {**PLAYGROUND_DEFAULTS,
-            **{k: v for k, v in (await visit.form()).items() if k in PLAYGROUND_DEFAULTS}}
+    form = {
+        **PLAYGROUND_DEFAULTS,
+        **{k: v for k, v in (await visit.form()).items() if k in PLAYGROUND_DEFAULTS},
+    }
     return await _playground_page(visit, form, send=True, render=True)
 
 
-async def _playground_page(visit: Visit, form: dict[str, str], *, send: bool,
-                           render: bool) -> Response:
+async def _playground_page(visit: Visit, form: dict[str, str], *, send: bool, render: bool) -> Response:
     config = visit.state.runtime.config
     integrations = [iid for r in config.receivers for iid, _ in r.integrations()]
     channels = sorted(cls.kind for cls in CHANNEL_TYPES.values())
@@ -94,10 +105,18 @@ async def _playground_page(visit: Visit, form: dict[str, str], *, send: bool,
         except queries.BadRequest as exc:
             problem, details = exc.message, exc.details
     return visit.page(
-        "playground.html.j2", section="playground", form=form, integrations=integrations,
-        channels=channels, webhooks=webhooks, messages=MESSAGES, result=result, sent=sent,
+        "playground.html.j2",
+        section="playground",
+        form=form,
+        integrations=integrations,
+        channels=channels,
+        webhooks=webhooks,
+        messages=MESSAGES,
+        result=result,
+        sent=sent,
         problem=problem,
-        problem_details=details, status=400 if problem else 200,
+        problem_details=details,
+        status=400 if problem else 200,
     )
 
 
@@ -105,14 +124,14 @@ def playground_body(form: dict[str, str]) -> dict[str, Any]:
     """The POST /api/v1/render body for the playground's form fields."""
     kind, _, name = form["target"].partition(":")
     if kind not in ("integration", "channel") or not name:
-        raise queries.BadRequest(f"target: expected integration:<id> or channel:<name>, "
-                                 f"got {form['target']!r}")
+        raise queries.BadRequest(
+            f"target: expected integration:<id> or channel:<name>, got {form['target']!r}"
+        )
     body: dict[str, Any] = {kind: name}
     if form["locale"]:
         body["locale"] = form["locale"]
     if form["message"] not in MESSAGES:
-        raise queries.BadRequest(f"message: expected one of {', '.join(MESSAGES)}, "
-                                 f"got {form['message']!r}")
+        raise queries.BadRequest(f"message: expected one of {', '.join(MESSAGES)}, got {form['message']!r}")
     if form["message"] != "notification":
         body["digest"] = form["message"]
         try:
@@ -125,12 +144,12 @@ def playground_body(form: dict[str, str]) -> dict[str, Any]:
         try:
             body["payload"] = json.loads(form["payload"])
         except json.JSONDecodeError as exc:
-            raise queries.BadRequest(
-                f"payload:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+            raise queries.BadRequest(f"payload:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     return body
 
 
 # -- signing in and out --------------------------------------------------------------
+
 
 def safe_next(target: str) -> str:
     """Where to go after signing in: a console page of this relay, never another site."""
@@ -164,16 +183,21 @@ async def login(request: Request) -> Response:
             set_session_cookie(response, new_session(actor, now, signed_in=True), key, request)
             return response
         failed = True
-    page = visit.page("login.html.j2", section="", status=401 if failed else 200, bare=True,
-                      bearer=auth.bearer_token is not None, failed=failed,
-                      next=safe_next(form["next"]), username=form.get("username", ""))
+    page = visit.page(
+        "login.html.j2",
+        section="",
+        status=401 if failed else 200,
+        bare=True,
+        bearer=auth.bearer_token is not None,
+        failed=failed,
+        next=safe_next(form["next"]),
+        username=form.get("username", ""),
+    )
     return finish(visit, page)
 
 
 async def logout(visit: Visit) -> Response:
     visit.new_cookie = False  # signing out: no fresh session cookie on this answer
-    response = RedirectResponse("/ui/login" if visit.state.runtime.config.server.auth else "/ui/",
-                                303)
+    response = RedirectResponse("/ui/login" if visit.state.runtime.config.server.auth else "/ui/", 303)
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response
-

@@ -45,13 +45,22 @@ async def notifications(visit: Visit) -> Response:
         problem = "; ".join([exc.message, *exc.details])
         data = {"notifications": [], "next_cursor": None}
     shown = {name: value for name, value in filters.items() if value}
-    next_url = (f"/ui/notifications?{urlencode({**shown, 'cursor': data['next_cursor']})}"
-                if data.get("next_cursor") else "")
+    next_url = (
+        f"/ui/notifications?{urlencode({**shown, 'cursor': data['next_cursor']})}"
+        if data.get("next_cursor")
+        else ""
+    )
     first_url = f"/ui/notifications?{urlencode(shown)}" if params.get("cursor") else ""
     config = visit.state.runtime.config
     return visit.page(
-        "notifications.html.j2", section="notifications", data=data, filters=filters,
-        statuses=STATUS_FILTERS, problem=problem, next_url=next_url, first_url=first_url,
+        "notifications.html.j2",
+        section="notifications",
+        data=data,
+        filters=filters,
+        statuses=STATUS_FILTERS,
+        problem=problem,
+        next_url=next_url,
+        first_url=first_url,
         receivers=[r.name for r in config.receivers],
         integrations=[iid for r in config.receivers for iid, _ in r.integrations()],
         status=400 if problem else 200,
@@ -72,8 +81,14 @@ async def notification(visit: Visit) -> Response:
     params = visit.request.query_params
     # The message as sent: the parts of the latest attempt that got as far as sending.
     as_sent: list[str] = next((a["sent"] for a in reversed(item["attempts"]) if a.get("sent")), [])
-    return visit.page("notification.html.j2", section="notifications", item=item, as_sent=as_sent,
-                      done=params.get("done", ""), new_job=params.get("job", ""))
+    return visit.page(
+        "notification.html.j2",
+        section="notifications",
+        item=item,
+        as_sent=as_sent,
+        done=params.get("done", ""),
+        new_job=params.get("job", ""),
+    )
 
 
 async def groups(visit: Visit) -> Response:
@@ -82,12 +97,19 @@ async def groups(visit: Visit) -> Response:
     cursor = params.get("cursor") or None
     data = await queries.groups(visit.state, cursor, PAGE_SIZE, receiver or None)
     shown = {"receiver": receiver} if receiver else {}
-    next_url = (f"/ui/groups?{urlencode({**shown, 'cursor': data['next_cursor']})}"
-                if data.get("next_cursor") else "")
+    next_url = (
+        f"/ui/groups?{urlencode({**shown, 'cursor': data['next_cursor']})}" if data.get("next_cursor") else ""
+    )
     first_url = f"/ui/groups?{urlencode(shown)}" if cursor else ""
-    return visit.page("groups.html.j2", section="groups", data=data, receiver=receiver,
-                      receivers=[r.name for r in visit.state.runtime.config.receivers],
-                      next_url=next_url, first_url=first_url)
+    return visit.page(
+        "groups.html.j2",
+        section="groups",
+        data=data,
+        receiver=receiver,
+        receivers=[r.name for r in visit.state.runtime.config.receivers],
+        next_url=next_url,
+        first_url=first_url,
+    )
 
 
 async def group(visit: Visit) -> Response:
@@ -96,8 +118,9 @@ async def group(visit: Visit) -> Response:
         raise Refused(404, "error.404")
     data = dict(await queries.group(visit.state, key))
     data["silence_url"] = http_url(data.get("silence_url") or "")
-    return visit.page("group.html.j2", section="groups", group=data,
-                      silence_filter=silence_filter_of(data["silence_url"]))
+    return visit.page(
+        "group.html.j2", section="groups", group=data, silence_filter=silence_filter_of(data["silence_url"])
+    )
 
 
 def http_url(url: str) -> str:
@@ -124,9 +147,16 @@ async def routes(visit: Visit) -> Response:
         except ValueError as exc:
             problem = str(exc)
     matched = {route["id"] for route in test["routes"]} if test else set()
-    return visit.page("routes.html.j2", section="routes", data=data, labels_text=text,
-                      test=test, problem=problem, matched=matched,
-                      status=400 if problem else 200)
+    return visit.page(
+        "routes.html.j2",
+        section="routes",
+        data=data,
+        labels_text=text,
+        test=test,
+        problem=problem,
+        matched=matched,
+        status=400 if problem else 200,
+    )
 
 
 def parse_labels(text: str) -> dict[str, str]:

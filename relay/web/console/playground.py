@@ -36,22 +36,24 @@ from relay.templating.sample import notification_from_payload, sample_notificati
 from relay.web.console.errors import BadRequest, NotFound
 
 
-def _integration(config: Config, integration: str | None,
-                 channel: str | None) -> tuple[str | None, str, ChannelConfig]:
+def _integration(
+    config: Config, integration: str | None, channel: str | None
+) -> tuple[str | None, str, ChannelConfig]:
     """(receiver, integration id, its config) of an id, or a bare channel's defaults."""
     if integration is not None:
         kind = kind_of(integration, unknown="")
         if kind not in CHANNEL_KINDS:
             raise NotFound(f"no integration {integration!r} (ids look like oncall/wecom/0)")
         notes: list[str] = []
-        picked = _pick_integration(config, kind, integration,
-                                   lambda text, err=False: notes.append(text))
+        picked = _pick_integration(config, kind, integration, lambda text, err=False: notes.append(text))
         if picked is None or picked[1] != integration:
             raise NotFound(f"no integration {integration!r} in the config")
         return picked
     if channel is None:
-        raise BadRequest("give integration (an id such as oncall/wecom/0) or channel",
-                         [f"channels: {', '.join(CHANNEL_KINDS)}"])
+        raise BadRequest(
+            "give integration (an id such as oncall/wecom/0) or channel",
+            [f"channels: {', '.join(CHANNEL_KINDS)}"],
+        )
     if channel not in CHANNEL_KINDS:
         raise BadRequest(f"unknown channel {channel!r}", [f"channels: {', '.join(CHANNEL_KINDS)}"])
     picked = _pick_integration(config, channel, None, lambda *_a, **_k: None)
@@ -59,8 +61,7 @@ def _integration(config: Config, integration: str | None,
     return picked
 
 
-def _notification(payload: dict[str, Any] | None, receiver: str | None,
-                  at: float) -> Notification:
+def _notification(payload: dict[str, Any] | None, receiver: str | None, at: float) -> Notification:
     if payload is None:
         return sample_notification(receiver or "default", now=datetime.fromtimestamp(at, UTC))
     try:
@@ -78,15 +79,29 @@ def parts_of(preview: Preview) -> list[dict[str, Any]]:
     sizes = preview.sizes or [len(p.encode("utf-8")) for p in parts]
     unit = preview.unit or "bytes"
     return [
-        {"label": f"part {i}", "text": text, "size": size, "unit": unit,
-         "limit": preview.limit, "over": preview.limit is not None and size > preview.limit}
+        {
+            "label": f"part {i}",
+            "text": text,
+            "size": size,
+            "unit": unit,
+            "limit": preview.limit,
+            "over": preview.limit is not None and size > preview.limit,
+        }
         for i, (text, size) in enumerate(zip(parts, sizes, strict=False), 1)
     ]
 
 
-async def render_parts(config: Config, *, integration: str | None, channel: str | None,
-                       locale: str | None, payload: dict[str, Any] | None, at: float,
-                       digest: DigestKind | None = None, groups: int = 5) -> dict[str, Any]:
+async def render_parts(
+    config: Config,
+    *,
+    integration: str | None,
+    channel: str | None,
+    locale: str | None,
+    payload: dict[str, Any] | None,
+    at: float,
+    digest: DigestKind | None = None,
+    groups: int = 5,
+) -> dict[str, Any]:
     """The parts of one integration's message for ``payload`` (the sample when None);
     with ``digest``, of the digest ``groups`` groups like it would be merged into."""
     receiver, integration_id, channel_cfg = _integration(config, integration, channel)
@@ -98,17 +113,18 @@ async def render_parts(config: Config, *, integration: str | None, channel: str 
     notification = _notification(payload, receiver, at)
     renderer = RecordingRenderer(config, FakeClock(at))
     problems = renderer.check()  # every user template, as `relay serve` checks at start
-    message = Message(job_id=PREVIEW_JOB_ID, notification=notification,
-                      integration=integration_id)
+    message = Message(job_id=PREVIEW_JOB_ID, notification=notification, integration=integration_id)
     async with _notifier_context(config, renderer) as ctx:
         notifier = channel_cfg.build(ctx)
         try:
             preview = message_preview(notifier, message, channel_cfg.kind, at, digest, groups)
         finally:
             await notifier.aclose()
-    failures = list(dict.fromkeys([
-        *problems, *(f for f in renderer.failures if not any(p.startswith(f) for p in problems))
-    ]))
+    failures = list(
+        dict.fromkeys(
+            [*problems, *(f for f in renderer.failures if not any(p.startswith(f) for p in problems))]
+        )
+    )
     return {
         "integration": integration_id,
         "channel": channel_cfg.kind,
@@ -121,8 +137,9 @@ async def render_parts(config: Config, *, integration: str | None, channel: str 
     }
 
 
-async def send_one(config: Config, integration: str, payload: dict[str, Any] | None,
-                   at: float) -> dict[str, Any]:
+async def send_one(
+    config: Config, integration: str, payload: dict[str, Any] | None, at: float
+) -> dict[str, Any]:
     """Send once through ``integration`` with the real config (relay test-alert's way:
     no grouping, no retries, a scratch store); the outcome in one line."""
     receiver, integration_id, channel_cfg = _integration(config, integration, None)
@@ -134,8 +151,7 @@ async def send_one(config: Config, integration: str, payload: dict[str, Any] | N
     ok = False
     async with _notifier_context(config, renderer) as ctx:
         notifier = channel_cfg.build(ctx)
-        message = Message(job_id=new_job_id(), notification=notification,
-                          integration=integration_id)
+        message = Message(job_id=new_job_id(), notification=notification, integration=integration_id)
         try:
             delivery = await asyncio.wait_for(notifier.send(message), timeout=hard_timeout)
             ok, sent = True, delivery.sent

@@ -62,8 +62,9 @@ def _rfc3339(name: str, text: str) -> float:
     except TimeWithoutZone as exc:
         raise BadRequest(f"{name}: {exc}") from None
     except ValueError:
-        raise BadRequest(f"{name}: expected unix seconds or an RFC 3339 time "
-                         f"(2024-05-01T12:00:00Z), got {text!r}") from None
+        raise BadRequest(
+            f"{name}: expected unix seconds or an RFC 3339 time (2024-05-01T12:00:00Z), got {text!r}"
+        ) from None
 
 
 def parse_limit(text: str | None) -> int:
@@ -74,16 +75,24 @@ def parse_limit(text: str | None) -> int:
     return int(text)
 
 
-NOTIFICATION_FILTERS = ("status", "receiver", "integration", "alertname", "group", "since",
-                        "until", "cursor", "limit")
+NOTIFICATION_FILTERS = (
+    "status",
+    "receiver",
+    "integration",
+    "alertname",
+    "group",
+    "since",
+    "until",
+    "cursor",
+    "limit",
+)
 
 
 def parse_notification_filters(params: Mapping[str, str]) -> JobQuery:
     """The delivery log query of ``params`` (a request's query string)."""
     unknown = sorted(set(params) - set(NOTIFICATION_FILTERS))
     if unknown:
-        raise BadRequest(f"unknown parameter {unknown[0]!r}",
-                         [f"use: {', '.join(NOTIFICATION_FILTERS)}"])
+        raise BadRequest(f"unknown parameter {unknown[0]!r}", [f"use: {', '.join(NOTIFICATION_FILTERS)}"])
     status = params.get("status") or None
     if status is not None and status not in LOG_STATUSES:
         raise BadRequest(f"unknown status {status!r}", [f"use one of: {', '.join(LOG_STATUSES)}"])
@@ -127,30 +136,36 @@ async def overview(state: RelayState) -> dict[str, Any]:
             s = stats.get(integration)
             last = None
             if s is not None and s.last_at is not None:
-                last = {"at": s.last_at, "outcome": s.last_outcome, "reason": s.last_reason,
-                        "error": s.last_error}
-            health = "idle" if last is None else (
-                "ok" if last["outcome"] == "delivered" else "failing")
-            integrations.append({
-                "id": integration,
-                "type": channel.kind,
-                "health": health,
-                "last": last,
-                "hour": {"delivered": s.hour_delivered if s else 0,
-                         "failed": s.hour_failed if s else 0},
-                "day": {"delivered": s.day_delivered if s else 0,
-                        "failed": s.day_failed if s else 0},
-                "queue": s.queue if s else 0,
-                "oldest_pending_at": s.oldest_queued_at if s else None,
-                "dead": s.dead if s else 0,
-                "rate_limit": state.dispatcher.rate_limit(integration),
-            })
+                last = {
+                    "at": s.last_at,
+                    "outcome": s.last_outcome,
+                    "reason": s.last_reason,
+                    "error": s.last_error,
+                }
+            health = "idle" if last is None else ("ok" if last["outcome"] == "delivered" else "failing")
+            integrations.append(
+                {
+                    "id": integration,
+                    "type": channel.kind,
+                    "health": health,
+                    "last": last,
+                    "hour": {"delivered": s.hour_delivered if s else 0, "failed": s.hour_failed if s else 0},
+                    "day": {"delivered": s.day_delivered if s else 0, "failed": s.day_failed if s else 0},
+                    "queue": s.queue if s else 0,
+                    "oldest_pending_at": s.oldest_queued_at if s else None,
+                    "dead": s.dead if s else 0,
+                    "rate_limit": state.dispatcher.rate_limit(integration),
+                }
+            )
         receivers.append({"name": receiver.name, "integrations": integrations})
     return {
         "now": now,
         "config": state.config_summary(),
-        "storage": {"backend": state.delivery_log.describe(), "reachable": reachable,
-                    "problem": state.store_problem},
+        "storage": {
+            "backend": state.delivery_log.describe(),
+            "reachable": reachable,
+            "problem": state.store_problem,
+        },
         "queue": counts,
         "read_only": runtime.config.server.ui.read_only,
         "receivers": receivers,
@@ -162,8 +177,9 @@ async def notifications(state: RelayState, query: JobQuery) -> dict[str, Any]:
     page = await state.delivery_log.query_jobs(query)
     acks = await group_acknowledgements(state, page.jobs)
     return {
-        "notifications": [{**summary(job), "group_acknowledged": acks.get(job.group_key)}
-                          for job in page.jobs],
+        "notifications": [
+            {**summary(job), "group_acknowledged": acks.get(job.group_key)} for job in page.jobs
+        ],
         "next_cursor": encode_job_cursor(page.next) if page.next is not None else None,
     }
 
@@ -249,16 +265,18 @@ def _group_summary(group: GroupState) -> dict[str, Any]:
         "updated_at": group.updated_at,
         "next_flush_at": group.next_flush_at,
         # Acknowledged from Slack: no repeat until the group's firing alerts change.
-        "acknowledged": ({"by": group.ack.get("by"), "at": group.ack.get("at")}
-                         if group.ack is not None else None),
+        "acknowledged": (
+            {"by": group.ack.get("by"), "at": group.ack.get("at")} if group.ack is not None else None
+        ),
         # hold_time_intervals: integrations whose notification waits for the window's end.
         "held": sorted(group.held),
         "held_until": group.held_until,
     }
 
 
-async def groups(state: RelayState, cursor: str | None, limit: int,
-                 receiver: str | None = None) -> dict[str, Any]:
+async def groups(
+    state: RelayState, cursor: str | None, limit: int, receiver: str | None = None
+) -> dict[str, Any]:
     after = None
     if cursor:
         try:
@@ -277,8 +295,7 @@ def silence_url(external_url: str, group: GroupState) -> str | None:
     the group's messages carry (relay.core.silence_links, the same matchers in the same
     order), on the group's labels or, for a group without any (``group_by: []``), the
     labels all its alerts share."""
-    labels = group.labels or common_items(
-        [dict(alert.get("labels", {})) for alert in group.alerts.values()])
+    labels = group.labels or common_items([dict(alert.get("labels", {})) for alert in group.alerts.values()])
     return silence_links.silence_url(labels, external_url) or None
 
 
@@ -314,16 +331,17 @@ async def group(state: RelayState, key: str) -> dict[str, Any]:
         if found.ack is not None:
             due = None  # acknowledged: repeats stop until the group changes
         last = last_job.get(integration)
-        integrations.append({
-            "id": integration,
-            "last_sent_at": entry.at if entry is not None else None,
-            "firing": entry.firing if entry is not None else [],
-            "resolved": entry.resolved if entry is not None else [],
-            "repeat_due_at": due,
-            "last_job": summary(last) if last is not None else None,
-        })
-    external_url = str(found.meta.get("external_url", "")) or \
-        state.runtime.config.global_.external_url
+        integrations.append(
+            {
+                "id": integration,
+                "last_sent_at": entry.at if entry is not None else None,
+                "firing": entry.firing if entry is not None else [],
+                "resolved": entry.resolved if entry is not None else [],
+                "repeat_due_at": due,
+                "last_job": summary(last) if last is not None else None,
+            }
+        )
+    external_url = str(found.meta.get("external_url", "")) or state.runtime.config.global_.external_url
     return {
         **_group_summary(found),
         "group_key": found.meta.get("group_key", found.key),
@@ -366,8 +384,10 @@ async def webhook_body(state: RelayState, webhook_id: str) -> dict[str, Any]:
     for hook in await _recent(state):
         if hook.id == webhook_id:
             return cast(dict[str, Any], json.loads(hook.body))
-    raise NotFound(f"no kept webhook {webhook_id!r} (relay keeps the last "
-                   f"{state.runtime.config.server.ui.keep_webhooks})")
+    raise NotFound(
+        f"no kept webhook {webhook_id!r} (relay keeps the last "
+        f"{state.runtime.config.server.ui.keep_webhooks})"
+    )
 
 
 async def webhook(state: RelayState, webhook_id: str) -> dict[str, Any]:
@@ -463,15 +483,16 @@ def routes_test(state: RelayState, labels: Any) -> dict[str, Any]:
     if not isinstance(labels, dict) or not all(
         isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()
     ):
-        raise BadRequest('labels: expected an object of label names to string values '
-                         '({"alertname": "Disk", "severity": "critical"})')
+        raise BadRequest(
+            "labels: expected an object of label names to string values "
+            '({"alertname": "Disk", "severity": "critical"})'
+        )
     reached = state.runtime.tree.match(labels)
     receivers: list[str] = []
     for route in reached:
         if route.receiver not in receivers:
             receivers.append(route.receiver)
-    return {"receivers": receivers,
-            "routes": [{"id": r.id, "receiver": r.receiver} for r in reached]}
+    return {"receivers": receivers, "routes": [{"id": r.id, "receiver": r.receiver} for r in reached]}
 
 
 SECRET = "<secret>"

@@ -107,7 +107,8 @@ class Formatting:
             return Markup('<span class="muted">{}</span>').format(translate(self.lang, "never"))
         iso = datetime.fromtimestamp(ts, self.zone).isoformat(timespec="seconds")
         return Markup('<time datetime="{}">{}</time> <span class="muted">({})</span>').format(
-            iso, self.local(ts), self.relative(ts))
+            iso, self.local(ts), self.relative(ts)
+        )
 
     def when_text(self, text: str) -> Markup:
         """:meth:`when` for an RFC 3339 time as Alertmanager writes it (startsAt)."""
@@ -136,4 +137,3 @@ class Formatting:
 
 def formatting(lang: str, timezone: str, now: float) -> Formatting:
     return Formatting(lang, ZoneInfo(timezone), now)
-

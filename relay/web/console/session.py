@@ -70,13 +70,18 @@ def _unb64(text: str) -> bytes:
 
 
 def new_session(actor: str, now: float, *, signed_in: bool) -> Session:
-    return Session(actor=actor, expires=now + SESSION_SECONDS, nonce=secrets.token_urlsafe(16),
-                   signed_in=signed_in)
+    return Session(
+        actor=actor, expires=now + SESSION_SECONDS, nonce=secrets.token_urlsafe(16), signed_in=signed_in
+    )
 
 
 def encode(session: Session, key: bytes) -> str:
-    body = _b64(json.dumps({"a": session.actor, "e": session.expires, "n": session.nonce,
-                            "s": session.signed_in}, separators=(",", ":")).encode())
+    body = _b64(
+        json.dumps(
+            {"a": session.actor, "e": session.expires, "n": session.nonce, "s": session.signed_in},
+            separators=(",", ":"),
+        ).encode()
+    )
     return f"{body}.{_b64(hmac.new(key, body.encode(), hashlib.sha256).digest())}"
 
 
@@ -90,8 +95,9 @@ def decode(cookie: str | None, key: bytes, now: float) -> Session | None:
         return None
     try:
         data = json.loads(_unb64(body))
-        session = Session(actor=str(data["a"]), expires=float(data["e"]), nonce=str(data["n"]),
-                          signed_in=bool(data["s"]))
+        session = Session(
+            actor=str(data["a"]), expires=float(data["e"]), nonce=str(data["n"]), signed_in=bool(data["s"])
+        )
     except (binascii.Error, ValueError, KeyError, TypeError):
         return None
     return session if session.expires > now else None
