@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from relay.core.errors import StoreUnavailable
 from relay.core.secrets import redact
-from relay.web.console import queries
+from relay.web.console import queries, queries_config, queries_groups
 from relay.web.console.errors import BadRequest, ConsoleError
 from relay.web.console.openapi import openapi_document
 from relay.web.ingest import error, is_json_type
@@ -117,7 +117,7 @@ async def groups(request: Request, state: RelayState) -> Response:
         raise BadRequest(f"unknown parameter {unknown[0]!r}", ["use: receiver, cursor, limit"])
     return answer(
         state,
-        await queries.groups(
+        await queries_groups.groups(
             state,
             params.get("cursor") or None,
             queries.parse_limit(params.get("limit")),
@@ -127,38 +127,38 @@ async def groups(request: Request, state: RelayState) -> Response:
 
 
 async def group(request: Request, state: RelayState) -> Response:
-    return answer(state, await queries.group(state, request.path_params["key"]))
+    return answer(state, await queries_groups.group(state, request.path_params["key"]))
 
 
 async def webhooks(request: Request, state: RelayState) -> Response:
-    return answer(state, await queries.webhooks(state))
+    return answer(state, await queries_groups.webhooks(state))
 
 
 async def webhook(request: Request, state: RelayState) -> Response:
-    return answer(state, await queries.webhook(state, request.path_params["id"]))
+    return answer(state, await queries_groups.webhook(state, request.path_params["id"]))
 
 
 async def render(request: Request, state: RelayState) -> Response:
-    return answer(state, await queries.render(state, await json_body(request, required=False)))
+    return answer(state, await queries_groups.render(state, await json_body(request, required=False)))
 
 
 async def send_test(request: Request, state: RelayState) -> Response:
     queries.writable(state, "send test")  # before reading anything
     body = await json_body(request, required=True)
-    return answer(state, await queries.send_test(state, body, actor_of(request)))
+    return answer(state, await queries_groups.send_test(state, body, actor_of(request)))
 
 
 async def routes(request: Request, state: RelayState) -> Response:
-    return answer(state, queries.routes(state))
+    return answer(state, queries_config.routes(state))
 
 
 async def routes_test(request: Request, state: RelayState) -> Response:
     body = await json_body(request, required=True)
-    return answer(state, queries.routes_test(state, body.get("labels")))
+    return answer(state, queries_config.routes_test(state, body.get("labels")))
 
 
 async def config(request: Request, state: RelayState) -> Response:
-    return answer(state, queries.config_view(state))
+    return answer(state, queries_config.config_view(state))
 
 
 async def openapi(request: Request, state: RelayState) -> Response:

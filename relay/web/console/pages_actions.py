@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from relay.channels import CHANNEL_TYPES
 from relay.core.alerts import Notification
 from relay.core.digests import DIGEST_KINDS
-from relay.web.console import queries
+from relay.web.console import queries, queries_groups
 from relay.web.console.i18n import pick_language
 from relay.web.console.pages import Refused, Visit, error_page, finish, see_other, set_session_cookie
 from relay.web.console.session import (
@@ -86,7 +86,7 @@ async def _playground_page(visit: Visit, form: dict[str, str], *, send: bool, re
     channels = sorted(cls.kind for cls in CHANNEL_TYPES.values())
     if not form["target"]:
         form["target"] = f"integration:{integrations[0]}" if integrations else f"channel:{channels[0]}"
-    webhooks = (await queries.webhooks(visit.state))["webhooks"]
+    webhooks = (await queries_groups.webhooks(visit.state))["webhooks"]
     if form["source"] == "webhook" and not form["webhook_id"] and webhooks:
         form["webhook_id"] = str(webhooks[0]["id"])
     result: dict[str, Any] | None = None
@@ -100,8 +100,8 @@ async def _playground_page(visit: Visit, form: dict[str, str], *, send: bool, re
                     raise queries.BadRequest(visit.t("playground.send_needs_integration"))
                 if "digest" in body:
                     raise queries.BadRequest(visit.t("playground.send_needs_notification"))
-                sent = await queries.send_test(visit.state, body, visit.actor)
-            result = await queries.render(visit.state, body)
+                sent = await queries_groups.send_test(visit.state, body, visit.actor)
+            result = await queries_groups.render(visit.state, body)
         except queries.BadRequest as exc:
             problem, details = exc.message, exc.details
     return visit.page(

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from starlette.responses import Response
 
 from relay.core.jobs import LOG_STATUSES
-from relay.web.console import queries
+from relay.web.console import queries, queries_config, queries_groups
 from relay.web.console.pages import Refused, Visit
 
 #: What the status filter offers (the API's values, in the order an operator scans them).
@@ -95,7 +95,7 @@ async def groups(visit: Visit) -> Response:
     params = visit.request.query_params
     receiver = params.get("receiver", "").strip()
     cursor = params.get("cursor") or None
-    data = await queries.groups(visit.state, cursor, PAGE_SIZE, receiver or None)
+    data = await queries_groups.groups(visit.state, cursor, PAGE_SIZE, receiver or None)
     shown = {"receiver": receiver} if receiver else {}
     next_url = (
         f"/ui/groups?{urlencode({**shown, 'cursor': data['next_cursor']})}" if data.get("next_cursor") else ""
@@ -116,7 +116,7 @@ async def group(visit: Visit) -> Response:
     key = visit.request.query_params.get("key", "")
     if not key:
         raise Refused(404, "error.404")
-    data = dict(await queries.group(visit.state, key))
+    data = dict(await queries_groups.group(visit.state, key))
     data["silence_url"] = http_url(data.get("silence_url") or "")
     return visit.page(
         "group.html.j2", section="groups", group=data, silence_filter=silence_filter_of(data["silence_url"])
@@ -137,13 +137,13 @@ def silence_filter_of(url: str) -> str:
 
 
 async def routes(visit: Visit) -> Response:
-    data = queries.routes(visit.state)
+    data = queries_config.routes(visit.state)
     text = visit.request.query_params.get("labels", "")
     test: dict[str, Any] | None = None
     problem = ""
     if text.strip():
         try:
-            test = queries.routes_test(visit.state, parse_labels(text))
+            test = queries_config.routes_test(visit.state, parse_labels(text))
         except ValueError as exc:
             problem = str(exc)
     matched = {route["id"] for route in test["routes"]} if test else set()
@@ -177,4 +177,4 @@ def parse_labels(text: str) -> dict[str, str]:
 
 
 async def config(visit: Visit) -> Response:
-    return visit.page("config.html.j2", section="config", data=queries.config_view(visit.state))
+    return visit.page("config.html.j2", section="config", data=queries_config.config_view(visit.state))

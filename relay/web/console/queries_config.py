@@ -1,0 +1,83 @@
+"""What the console shows of the running config: the route tree, a routes test, and the
+config itself with every secret replaced (plain JSON-ready dicts, like queries.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from relay.core.secrets import redact
+from relay.pipeline.routing import Route
+from relay.web.console.errors import BadRequest, Conflict, ConsoleError, NotFound, ReadOnly
+
+if TYPE_CHECKING:
+    from relay.web.state import RelayState
+
+__all__ = ["BadRequest", "Conflict", "ConsoleError", "NotFound", "ReadOnly"]
+
+
+# -- routes and config --------------------------------------------------------------------
+def _route_view(route: Route) -> dict[str, Any]:
+    return {
+        "id": route.id,
+        "receiver": route.receiver,
+        "matchers": [str(m) for m in route.matchers],
+        "group_by": [*route.group_by, *(["..."] if route.group_by_all else [])],
+        "passthrough": route.passthrough,
+        "group_wait": route.group_wait,
+        "group_interval": route.group_interval,
+        "repeat_interval": route.repeat_interval,
+        "continue": route.continue_,
+        "routes": [_route_view(child) for child in route.routes],
+    }
+
+
+def routes(state: RelayState) -> dict[str, Any]:
+    return {"tree": _route_view(state.runtime.tree)}
+
+
+def routes_test(state: RelayState, labels: Any) -> dict[str, Any]:
+    """The receivers alerts with ``labels`` reach: `relay routes test`'s logic."""
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise BadRequest(
+            "labels: expected an object of label names to string values "
+            '({"alertname": "Disk", "severity": "critical"})'
+        )
+    reached = state.runtime.tree.match(labels)
+    receivers: list[str] = []
+    for route in reached:
+        if route.receiver not in receivers:
+            receivers.append(route.receiver)
+    return {"receivers": receivers, "routes": [{"id": r.id, "receiver": r.receiver} for r in reached]}
+
+
+SECRET = "<secret>"
+
+
+def _secretless(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: _secretless(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_secretless(v) for v in value]
+    return value
+
+
+def config_view(state: RelayState) -> dict[str, Any]:
+    """The effective config (defaults filled in); every secret is ``<secret>``, and a
+    password in storage.url too."""
+    config = state.runtime.config
+    data = _secretless(config.model_dump(mode="python", by_alias=True))
+    data["storage"]["url"] = redact(config.storage.url).replace("<redacted>", SECRET)
+
+    return {
+        "source": config.source,
+        "hash": config.digest,
+        # Through JSON once: durations and paths become what the API sends.
+        "config": json.loads(json.dumps(data, default=str)),
+    }
