@@ -115,7 +115,7 @@ def test_basic_auth_credentials_do_not_survive(
     # password's part of base64("user:password") must go either way.
     pair = f"{user}:{password}"
     assume(not any(form in left + right for form in oracle_forms(password).values()))
-    # Without the pair, only pieces of 6+ characters are redacted (see relay.secrets):
+    # Without the pair, only pieces of 6+ characters are redacted (see relay.core.secrets):
     # the password must cover 5+ bytes to fill one at every alignment.
     assume(pair_known or len(password.encode()) >= 5)
     header = oracle_forms(pair)[encode]

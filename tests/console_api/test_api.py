@@ -286,7 +286,7 @@ async def test_groups_list_and_one_with_silence_link(console: ConsoleFactory) ->
         assert len(keys) == len(set(keys)) == 5 and keys == sorted(keys)
         one = json_of(await relay.client.get(f"/api/v1/groups/{quote(keys[0], safe='')}"))
         assert one["key"] == keys[0] and one["alerts"][0]["status"] == "firing"
-        # The very link the group's messages carry (one rule: relay.silence_links).
+        # The very link the group's messages carry (one rule: relay.core.silence_links).
         assert one["silence_url"] == silence_links.silence_url(
             {"alertname": "Alert0"}, "http://alertmanager:9093"
         )

@@ -108,6 +108,7 @@ def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
     for src in sources:
         if src == ".":
             assert "pyproject.toml" in context and "templates/en/log.txt.j2" in context
+            assert "setup.py" in context  # it lists the packages the wheel carries
         else:
             assert src in context, f"the Dockerfile copies {src}, which the build context lacks"
 
@@ -146,7 +147,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
 
 def test_the_wheel_carries_the_templates_and_configs(installed: Installed) -> None:
     found = installed.python(
-        "import relay, relay.resources as r; print(relay.__file__);"
+        "import relay, relay.core.resources as r; print(relay.__file__);"
         " print(r.packaged(r.TEMPLATES, 'zh-CN/wecom.markdown.j2').is_file());"
         " print(r.example_names())"
     ).splitlines()
@@ -155,10 +156,33 @@ def test_the_wheel_carries_the_templates_and_configs(installed: Installed) -> No
     assert found[2] == repr(EXAMPLES)
 
 
+def test_every_file_of_the_package_is_in_the_wheel(installed: Installed) -> None:
+    """Every module and data file under relay/ (Lua scripts, SQL schemas, the console's
+    pages and static files): a new folder or file type cannot silently miss the wheel."""
+
+    def listing(root: Path) -> set[str]:
+        return {
+            str(path.relative_to(root.parent))
+            for path in root.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+        }
+
+    expected = listing(ROOT / "relay")
+    found = set(
+        installed.python(
+            "import pathlib, relay; root = pathlib.Path(relay.__file__).parent;"
+            " print('\\n'.join(str(p.relative_to(root.parent)) for p in root.rglob('*')"
+            " if p.is_file() and '__pycache__' not in p.parts and p.suffix != '.pyc'))"
+        ).split()
+    )
+    assert any(name.endswith(".lua") for name in expected) and any(name.endswith(".sql") for name in expected)
+    assert not expected - found, f"missing from the wheel: {sorted(expected - found)}"
+
+
 def test_every_registered_template_is_in_the_wheel_in_both_locales(installed: Installed) -> None:
     """Every channel's templates (digests included) as the installed registry names them."""
     missing = installed.python(
-        "import relay.resources as r; from relay.channels import TEMPLATE_NAMES;"
+        "import relay.core.resources as r; from relay.channels import TEMPLATE_NAMES;"
         " print([f'{loc}/{n}.j2' for n in TEMPLATE_NAMES for loc in ('en', 'zh-CN')"
         " if not r.packaged(r.TEMPLATES, f'{loc}/{n}.j2').is_file()])"
     ).strip()
