@@ -699,7 +699,7 @@ def test_datetime_shows_the_offset_never_an_abbreviation(tmp_path: Path) -> None
 
 def test_counts_read_right_in_both_languages(tmp_path: Path) -> None:
     from relay.core.text import plural
-    from relay.templating.engine import _last_resort
+    from relay.templating.fallback import last_resort as _last_resort
 
     assert [plural(i, "alert") for i in (0, 1, 2)] == ["0 alerts", "1 alert", "2 alerts"]
     assert plural(1, "more alert") == "1 more alert" and plural(3, "person", "people") == "3 people"

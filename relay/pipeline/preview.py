@@ -33,8 +33,9 @@ from relay.core.jobs import new_job_id
 from relay.core.secrets import redact
 from relay.core.text import normalize_locale
 from relay.pipeline.runtime import notifier_context
-from relay.templating.engine import Renderer, _describe
+from relay.templating.engine import Renderer
 from relay.templating.sample import notification_from_payload, sample_digest, sample_notification
+from relay.templating.sandbox import describe
 
 #: ``click.echo``: ``echo(text)`` to stdout, ``echo(text, err=True)`` to stderr.
 Echo = Callable[..., None]
@@ -88,7 +89,7 @@ class RecordingRenderer(Renderer):
         self.failures: list[str] = []
 
     def _failed(self, name: str, exc: BaseException) -> None:
-        self.failures.append(_describe(exc))
+        self.failures.append(describe(exc))
 
 
 @asynccontextmanager

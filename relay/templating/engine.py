@@ -9,25 +9,18 @@ file and line and counted in ``relay_template_errors_total{template}``.
 
 from __future__ import annotations
 
-import glob
 import logging
-import os
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
-from jinja2 import BaseLoader, Template, TemplateNotFound, TemplateSyntaxError, pass_context
-from jinja2.exceptions import SecurityError
+from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, pass_context
 from jinja2.runtime import Context, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from relay.core.alerts import Alert, Notification
 from relay.core.clock import Clock, SystemClock
 from relay.core.digests import Digest, DigestEntry
-from relay.core.resources import TEMPLATES, packaged
 from relay.core.text import (
     LOCALES,
     as_datetime,
@@ -45,99 +38,15 @@ from relay.core.text import (
     truncate_bytes,
 )
 from relay.obs.metrics import Metrics
+from relay.templating.fallback import digest_last_resort, last_resort
+from relay.templating.sandbox import BUILTIN, Loader, Sandbox, autoescape, describe, load_user_templates
 
 logger = logging.getLogger("relay.templating")
 
-_BUILTIN = "builtin/"
-_MAX_REPEAT = 100_000  # longest string/list a template may build with '*'
 #: A digest of at most this many groups quotes up to SUMMARIES_QUOTED alerts per group;
 #: a bigger one quotes one, so a storm of hundreds of groups stays a few messages.
 QUOTE_ALL_UP_TO = 30
 SUMMARIES_QUOTED = 3
-
-
-# -- environment -----------------------------------------------------------------------
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, stricter: unsafe attributes are errors, huge '*' and '**' are refused."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
-        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(right, int | float) and abs(right) > 1000:
-                raise SecurityError("exponent too large")
-            return left**right
-        for seq, count in ((left, right), (right, left)):
-            if (
-                isinstance(seq, str | list | tuple)
-                and isinstance(count, int)
-                and len(seq) * count > _MAX_REPEAT
-            ):
-                raise SecurityError(f"result longer than {_MAX_REPEAT}")
-        return left * right
-
-
-class _Loader(BaseLoader):
-    """User templates by key ('email.subject.j2', 'zh-CN/email.subject.j2'), then built-ins."""
-
-    def __init__(self, user: dict[str, tuple[str, str]]) -> None:
-        self.user = user
-
-    def get_source(self, environment: Any, template: str) -> tuple[str, str, Callable[[], bool]]:
-        if not template.startswith(_BUILTIN) and template in self.user:
-            source, filename = self.user[template]
-            return source, filename, lambda: True
-        relative = template.removeprefix(_BUILTIN)
-        if ".." in Path(relative).parts:
-            raise TemplateNotFound(template)
-        packaged_file = packaged(TEMPLATES, relative)
-        if not packaged_file.is_file():
-            raise TemplateNotFound(template)
-        return packaged_file.read_text(encoding="utf-8"), f"{_BUILTIN}{relative}", lambda: True
-
-
-def _autoescape(name: str | None) -> bool:
-    return bool(name) and str(name).removesuffix(".j2").endswith((".html", ".htm"))
-
-
-def _where(exc: BaseException) -> tuple[str, int | None]:
-    """The template file and line an error happened at, from the rewritten traceback."""
-    if isinstance(exc, TemplateSyntaxError):
-        return exc.filename or exc.name or "<template>", exc.lineno
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if not frame.filename.endswith(".py"):
-            return frame.filename, frame.lineno
-    return "<template>", None
-
-
-def _describe(exc: BaseException) -> str:
-    filename, line = _where(exc)
-    message = exc.message if isinstance(exc, TemplateSyntaxError) else str(exc)
-    return f"{filename}:{line if line is not None else '?'}: {type(exc).__name__}: {message}"
-
-
-def _load_user_templates(patterns: list[str]) -> tuple[dict[str, tuple[str, str]], list[str]]:
-    """Expand the globs (relative to the current directory): key -> (source, filename)."""
-    found: dict[str, tuple[str, str]] = {}
-    problems: list[str] = []
-    for pattern in patterns:
-        for filename in sorted(glob.glob(os.path.expanduser(pattern), recursive=True)):
-            path = Path(filename)
-            if not path.is_file():
-                continue
-            key = path.name
-            if path.parent.name in LOCALES:
-                key = f"{path.parent.name}/{path.name}"
-            try:
-                found[key] = (path.read_text(encoding="utf-8"), str(path))
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.append(f"{path}: cannot read template: {exc}")
-    return found, problems
 
 
 class GlobalSettings(Protocol):
@@ -184,11 +93,11 @@ class Renderer:
         self._relay_url = config.global_.external_url.rstrip("/")
         self._metrics = metrics
         self._clock = clock or SystemClock()
-        self._user, self._load_problems = _load_user_templates(config.templates)
+        self._user, self._load_problems = load_user_templates(config.templates)
         self._strings: dict[str, Template | Exception] = {}
-        self._env = _Sandbox(
-            loader=_Loader(self._user),
-            autoescape=_autoescape,
+        self._env = Sandbox(
+            loader=Loader(self._user),
+            autoescape=autoescape,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
@@ -287,7 +196,7 @@ class Renderer:
             )
         locale = normalize_locale(locale)
         ctx = self.context(notification, locale=locale, **extra)
-        return self._render_named(name, locale, ctx, lambda: _last_resort(notification, locale))
+        return self._render_named(name, locale, ctx, lambda: last_resort(notification, locale))
 
     def digest_context(
         self,
@@ -337,7 +246,7 @@ class Renderer:
         locale = normalize_locale(locale)
         ctx = self.digest_context(digest, locale=locale, entries=entries, **extra)
         return self._render_named(
-            name, locale, ctx, lambda: _digest_last_resort(digest, ctx["entries"], locale)
+            name, locale, ctx, lambda: digest_last_resort(digest, ctx["entries"], locale)
         )
 
     def render_string(
@@ -383,7 +292,7 @@ class Renderer:
             try:
                 template = self._env.get_template(key)
             except Exception as exc:
-                problems[_describe(exc)] = None
+                problems[describe(exc)] = None
                 continue
             locale, _, base = key.rpartition("/")
             name = base.removesuffix(".j2")
@@ -398,7 +307,7 @@ class Renderer:
                         continue
                     template.render(self.context(sample, locale=loc, **extra))
                 except Exception as exc:
-                    problems[f"{_describe(exc)} (rendering the sample notification)"] = None
+                    problems[f"{describe(exc)} (rendering the sample notification)"] = None
         return list(problems)
 
     # -- internals
@@ -447,9 +356,9 @@ class Renderer:
             raise ValueError(f"unknown template {name!r} (known: {', '.join(self._names.all)})")
         try:
             try:
-                template = self._env.get_template(f"{_BUILTIN}{locale}/{name}.j2")
+                template = self._env.get_template(f"{BUILTIN}{locale}/{name}.j2")
             except TemplateNotFound:
-                template = self._env.get_template(f"{_BUILTIN}en/{name}.j2")
+                template = self._env.get_template(f"{BUILTIN}en/{name}.j2")
             return self._finish(name, template.render(ctx))
         except Exception as exc:
             self._failed(name, exc)
@@ -463,34 +372,9 @@ class Renderer:
     def _failed(self, name: str, exc: BaseException) -> None:
         if self._metrics is not None:
             self._metrics.template_errors.labels(template=name).inc()
-        logger.error("template %s failed, using the built-in: %s", name, _describe(exc))
+        logger.error("template %s failed, using the built-in: %s", name, describe(exc))
 
 
 def is_digest_template(name: str) -> bool:
     """``<kind>.digest`` templates render a Digest, not a notification."""
     return name.endswith(".digest")
-
-
-def _digest_last_resort(digest: Digest, entries: Sequence[DigestEntry], locale: str) -> str:
-    """Text when even a built-in digest template failed: totals, then a line per entry."""
-    if normalize_locale(locale) == "zh-CN":
-        head = f"告警摘要：{digest.groups} 个分组，{digest.firing} 条告警中，{digest.resolved} 条已恢复"
-    else:
-        head = (
-            f"Alert digest: {plural(digest.groups, 'group')}, {digest.firing} firing,"
-            f" {digest.resolved} resolved"
-        )
-    lines = [
-        f"[{e.status}] {e.alertname} {labels_text(e.labels, exclude=['alertname'])} ({e.count})"
-        for e in entries
-    ]
-    return "\n".join([head, *lines])
-
-
-def _last_resort(n: Notification, locale: str = "en") -> str:
-    """Text when even a built-in template failed: a message must still go out."""
-    name = n.common_labels.get("alertname") or labels_text(n.group_labels) or n.receiver
-    if normalize_locale(locale) == "zh-CN":
-        status = f"告警:{len(n.firing)}" if n.status == "firing" else "已恢复"
-        return f"[{status}] {name}（{len(n.alerts)} 条告警）"
-    return f"[{n.status.upper()}:{len(n.firing)}] {name} ({plural(len(n.alerts), 'alert')})"
