@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from relay.channels.base import Delivery, Message, Notifier, Preview
-from relay.config import DeliveryConfig
+from relay.config.sections import DeliveryConfig
 from relay.core.clock import SystemClock
 from relay.core.errors import RetryableError
 from relay.core.rates import Rate

@@ -16,7 +16,7 @@ from relay.cli.client import fail, is_loopback, relay_urls, request, shown, toke
 from relay.cli.common import config_option, count, display_zone, load, when
 from relay.cli.notifications import notifications
 from relay.cli.webhook import new_test_id, synthetic_webhook
-from relay.config import split_listen
+from relay.config.sections import split_listen
 from relay.core.digests import DIGEST_KINDS, DigestKind
 from relay.core.durations import format_duration
 from relay.core.text import parse_rfc3339

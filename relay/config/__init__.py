@@ -9,10 +9,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import re
 import types
 import typing
-import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,180 +20,24 @@ from pydantic import (
     BaseModel,
     Field,
     PrivateAttr,
-    SecretStr,
     ValidationError,
     create_model,
-    field_validator,
-    model_validator,
 )
 
 from relay.channels import CHANNEL_TYPES, CHANNELS
-from relay.channels.base import ChannelConfig, Locale
+from relay.channels.base import ChannelConfig
 from relay.config.alertmanager import AlertmanagerConfig
 from relay.config.checks import Finding, Loc, cross_check, expand_env, format_loc
 from relay.config.reader import load_yaml, yaml_problem
-from relay.config.storage import parse_redis_url, storage_kind
+from relay.config.sections import DeliveryConfig, GlobalConfig, RouteConfig, ServerConfig, StorageConfig
 from relay.config.timeintervals import TimeIntervalConfig
-from relay.core.durations import Duration
 from relay.core.errors import ConfigError
 from relay.core.integrations import IntegrationId
 from relay.core.resources import PACKAGED_DEFAULT_SOURCE, default_config_text
-from relay.core.secrets import SecretFieldsModel, StrictModel, header_credentials
+from relay.core.secrets import StrictModel, header_credentials
 from relay.core.timeintervals import TimeIntervalSpec
 
 DEFAULT_CONFIG_PATH = "config/relay.yml"
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-
-class GlobalConfig(StrictModel):
-    # relay's address as the readers of its messages reach it: emails link to the
-    # receiver's delivery log there. Empty: no such link (localhost would be a dead one).
-    external_url: str = ""
-    timezone: str = "UTC"
-    locale: Locale = "en"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r} (e.g. UTC, Asia/Shanghai)") from None
-        return value
-
-
-class BasicAuthConfig(SecretFieldsModel):
-    secret_fields = ("password",)
-
-    username: str
-    password: SecretStr
-
-
-class AuthConfig(SecretFieldsModel):
-    secret_fields = ("bearer_token",)
-
-    bearer_token: SecretStr | None = None
-    basic_auth: BasicAuthConfig | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> AuthConfig:
-        if (self.bearer_token is None) == (self.basic_auth is None):
-            raise ValueError("set exactly one of bearer_token or basic_auth")
-        if self.bearer_token is not None and not self.bearer_token.get_secret_value():
-            raise ValueError("bearer_token is empty")
-        return self
-
-
-class UIConfig(StrictModel):
-    """The operator console (/ui/ and the /api/v1/ console endpoints)."""
-
-    read_only: bool = False  # retry, resend and send-test answer 403
-    # The last received webhooks kept (in the store) for the template playground; 0 keeps none.
-    keep_webhooks: int = Field(default=50, ge=0, le=10_000)
-    keep_webhook_bytes: int = Field(default=1024 * 1024, ge=0)
-
-
-class ServerConfig(StrictModel):
-    listen: str = "0.0.0.0:9095"
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
-    # A request's line and headers must arrive within read_timeout of its first byte
-    # (or of the connection), and its body within read_timeout of the headers.
-    read_timeout: Duration = Field(default=15.0, gt=0)
-    # Open connections; past it a request is answered 503 + Retry-After and closed.
-    # `relay serve` lowers it (with a warning) to fit the open-file limit.
-    max_connections: int = Field(default=1024, gt=0)
-    keepalive_timeout: Duration = Field(default=30.0, gt=0)  # idle keep-alive connection
-    auth: AuthConfig | None = None
-    ui: UIConfig = Field(default_factory=UIConfig)
-
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        split_listen(value)
-        return value
-
-
-def split_listen(value: str) -> tuple[str, int]:
-    """('0.0.0.0', 9095) from '0.0.0.0:9095' or '[::1]:9095'."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected host:port, got {value!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
-class StorageConfig(StrictModel):
-    url: str = "sqlite:///./data/relay.db"
-    retention: Duration = 7 * 86400.0  # delivered jobs kept this long for the delivery log
-    group_retention: Duration = 5 * 86400.0  # notification log of a quiet group
-
-    @field_validator("url")
-    @classmethod
-    def _scheme(cls, value: str) -> str:
-        try:
-            kind = storage_kind(value)
-        except ValueError:
-            raise ValueError("expected sqlite:///path, redis://host:port/db or rediss://...") from None
-        if kind == "redis":
-            parse_redis_url(value)  # bad options named here, without connecting
-        return value
-
-
-class DeliveryConfig(StrictModel):
-    timeout: Duration = 10.0
-    retry_for: Duration = 3600.0
-    backoff_initial: Duration = 1.0
-    backoff_max: Duration = 300.0
-    max_in_flight: int = Field(default=64, gt=0)  # concurrent attempts, all destinations
-    # Jobs one integration may hold at once (queued here + being sent); unset:
-    # max(1, max_in_flight // 8). A destination that hangs holds this many, never more.
-    max_in_flight_per_integration: int | None = Field(default=None, gt=0)
-    lease: Duration = 60.0  # how long a claimed job is held before others may take it
-
-    @model_validator(mode="after")
-    def _share_leaves_room(self) -> DeliveryConfig:
-        share = self.max_in_flight_per_integration
-        if share is not None and share > 1 and share * 2 > self.max_in_flight:
-            raise ValueError(
-                f"max_in_flight_per_integration ({share}) must be at most half of max_in_flight"
-                f" ({self.max_in_flight}), so that a destination that hangs leaves slots to the"
-                " others; raise max_in_flight or lower the share"
-            )
-        return self
-
-    @property
-    def integration_share(self) -> int:
-        """Jobs one integration may hold in this process: its share of ``max_in_flight``."""
-        if self.max_in_flight_per_integration is not None:
-            return self.max_in_flight_per_integration
-        return max(1, self.max_in_flight // 8)
-
-
-class RouteConfig(StrictModel):
-    """One node of the route tree; unset timers and group_by inherit from the parent."""
-
-    receiver: str | None = None
-    group_by: list[str] | None = None
-    group_wait: Duration | None = None
-    group_interval: Duration | None = None
-    repeat_interval: Duration | None = None
-    matchers: list[str] = Field(default_factory=list)
-    match: dict[str, str] = Field(default_factory=dict)  # legacy Alertmanager form
-    match_re: dict[str, str] = Field(default_factory=dict)
-    continue_: bool = Field(default=False, alias="continue")
-    # Names from the top-level time_intervals; as in Alertmanager, not inherited by
-    # child routes. mute/active drop notifications; hold keeps them for a digest.
-    mute_time_intervals: list[str] = Field(default_factory=list)
-    active_time_intervals: list[str] = Field(default_factory=list)
-    hold_time_intervals: list[str] = Field(default_factory=list)
-    routes: list[RouteConfig] = Field(default_factory=list)
-
-    @field_validator("group_by")
-    @classmethod
-    def _label_names(cls, value: list[str] | None) -> list[str] | None:
-        for name in value or []:
-            if name != "..." and not _LABEL_NAME.match(name):
-                raise ValueError(f"invalid label name {name!r} in group_by")
-        return value
 
 
 class _Receiver(StrictModel):

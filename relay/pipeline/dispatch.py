@@ -23,7 +23,7 @@ from typing import Any, Literal
 import tenacity
 
 from relay.channels.base import Message, Notifier
-from relay.config import DeliveryConfig
+from relay.config.sections import DeliveryConfig
 from relay.core.alerts import Notification
 from relay.core.clock import Clock
 from relay.core.digests import DigestMessage, digest_of_payload

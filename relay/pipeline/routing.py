@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from relay.config import RouteConfig
+from relay.config.sections import RouteConfig
 from relay.core.matchers import Matcher, make_matcher, parse_matcher
 
 # Alertmanager's defaults for the root route.

@@ -6,7 +6,7 @@ import base64
 import binascii
 import hmac
 
-from relay.config import AuthConfig
+from relay.config.sections import AuthConfig
 
 
 def challenge(auth: AuthConfig) -> str:

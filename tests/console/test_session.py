@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from relay.config import AuthConfig, BasicAuthConfig
+from relay.config.sections import AuthConfig, BasicAuthConfig
 from relay.web.console.session import (
     SESSION_SECONDS,
     csrf_ok,

@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from relay.config import Config, parse_config, split_listen
+from relay.config import Config, parse_config
+from relay.config.sections import split_listen
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

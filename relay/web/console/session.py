@@ -29,7 +29,7 @@ import os
 import secrets
 from dataclasses import dataclass
 
-from relay.config import AuthConfig
+from relay.config.sections import AuthConfig
 from relay.web.auth import authorized
 
 COOKIE = "relay_session"
