@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import aiohttp
@@ -38,8 +37,21 @@ from relay.channels.base import (
 from relay.channels.http import Answer, error_redacted, status_error
 from relay.channels.parts import send_parts
 from relay.channels.slack_actions import actions_block
+from relay.channels.slack_blocks import (
+    MAX_HEADER_CHARS,
+    MAX_POST_CHARS,
+    MAX_SECTION_CHARS,
+    Chunk,
+    cut_chars,
+    edit_of,
+    fallback_text,
+    header_only,
+    header_text,
+    sections_of,
+    split_section,
+)
 from relay.channels.urls import secret_url_check, url_secret_parts
-from relay.core.alerts import Alert, Notification
+from relay.core.alerts import Notification
 from relay.core.digests import Digest, DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.rates import Rate
@@ -51,10 +63,6 @@ from relay.templating.split import split_rendered
 SLACK_API_BASE = "https://slack.com/api/"
 
 COLORS = {"firing": "#E01E5A", "resolved": "#2EB67D"}
-MAX_BLOCKS = 50  # per message
-MAX_SECTION_CHARS = 3000  # per section text
-MAX_HEADER_CHARS = 150  # header block, plain text
-MAX_POST_CHARS = 40_000  # all section texts of one post: Slack truncates text past this
 REF_TTL = 30 * 86400.0  # how long a firing post can still be updated when it resolves
 #: Web API errors (``{"ok": false, "error": ...}``) worth trying again; the rest are final.
 RETRYABLE_API_ERRORS = frozenset(
@@ -62,7 +70,6 @@ RETRYABLE_API_ERRORS = frozenset(
 )
 #: chat.update errors after which the resolved message is posted anew instead.
 _UPDATE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
-_ENTITIES = ("&amp;", "&lt;", "&gt;")  # what slack_escape produces
 _MORE = {"en": "… and {n} more", "zh-CN": "… 另有 {n} 条"}
 _REASON = re.compile(r"[^a-z0-9_]+")
 
@@ -148,37 +155,6 @@ def _reason(error: str) -> str:
     return "slack_" + (_REASON.sub("_", error.lower())[:40].strip("_") or "error")
 
 
-def _split_section(text: str) -> list[str]:
-    """``text`` as pieces of at most MAX_SECTION_CHARS, one section block each (nothing is
-    cut off). Breaks at a newline, else a space, never inside a ``<link|text>`` or an
-    escape like ``&amp;`` (an untrusted value would show as broken markup)."""
-    pieces: list[str] = []
-    while len(text) > MAX_SECTION_CHARS:
-        cut = _break_at(text, MAX_SECTION_CHARS)
-        piece, text = text[:cut].rstrip(), text[cut:].lstrip()
-        if piece:
-            pieces.append(piece)
-    if text.strip() or not pieces:
-        pieces.append(text)
-    return pieces
-
-
-def _break_at(text: str, limit: int) -> int:
-    cut = limit
-    for sep in ("\n", " "):
-        at = text.rfind(sep, 0, limit + 1)
-        if at > limit // 2:
-            cut = at
-            break
-    opened = text.rfind("<", 0, cut)
-    if opened > 0 and opened > text.rfind(">", 0, cut):
-        cut = opened  # a link longer than a section is cut anyway (opened == 0)
-    amp = text.rfind("&", max(0, cut - 4), cut)
-    if amp >= 0 and any(text.startswith(e, amp) and amp + len(e) > cut for e in _ENTITIES):
-        cut = amp
-    return cut if cut > 0 else limit
-
-
 class SlackNotifier(Notifier):
     """Posts Block Kit messages through an incoming webhook or chat.postMessage."""
 
@@ -221,30 +197,30 @@ class SlackNotifier(Notifier):
         render = self._ctx.renderer.render
         header = render("slack.header", n, locale=self._locale)
         sections = [
-            _split_section(render("slack.alert", n, locale=self._locale, alert=a) or _fallback(a))
+            split_section(render("slack.alert", n, locale=self._locale, alert=a) or fallback_text(a))
             for a in n.alerts
         ]
         more = _MORE[self._locale].format(n=n.truncated_alerts) if n.truncated_alerts else ""
-        footer = _cut_chars(render("slack.footer", n, locale=self._locale), MAX_SECTION_CHARS)
+        footer = cut_chars(render("slack.footer", n, locale=self._locale), MAX_SECTION_CHARS)
 
-        def chunk(indices: Sequence[int], last: bool) -> _Chunk:
-            return _Chunk([s for i in indices for s in sections[i]], more if last else "")
+        def chunk(indices: Sequence[int], last: bool) -> Chunk:
+            return Chunk([s for i in indices for s in sections[i]], more if last else "")
 
         chunks = split_rendered(
             chunk,
             len(sections),
             MAX_POST_CHARS - len(footer),
-            measure=_Chunk.size,
-            cut=_Chunk.cut,
-            mark=_Chunk.marked,
+            measure=Chunk.size,
+            cut=Chunk.cut,
+            mark=Chunk.marked,
         )
         posts = []
         for part in chunks:
             title = header
             if part.mark:
-                title = _cut_chars(header, MAX_HEADER_CHARS - len(part.mark)) + part.mark
+                title = cut_chars(header, MAX_HEADER_CHARS - len(part.mark)) + part.mark
             blocks: list[dict[str, Any]] = [
-                {"type": "header", "text": {"type": "plain_text", "text": _header_text(title)}}
+                {"type": "header", "text": {"type": "plain_text", "text": header_text(title)}}
             ]
             blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in part.sections]
             if part.more:
@@ -257,7 +233,7 @@ class SlackNotifier(Notifier):
     def _closing_blocks(self, message: Message, footer: str) -> list[dict[str, Any]]:
         """The last post's end: the ``slack.footer`` text (the group's silence link) and,
         on a firing message in bot mode with a signing secret, relay's buttons. The
-        splitter leaves room for both (_BLOCK_WEIGHT; the footer's length)."""
+        splitter leaves room for both (BLOCK_WEIGHT; the footer's length)."""
         n = message.notification
         blocks: list[dict[str, Any]] = []
         if footer:
@@ -356,7 +332,7 @@ class SlackNotifier(Notifier):
         channel, ts = str(ref["channel"]), str(ref["ts"])
         parts = [str(t) for t in ref.get("parts") or [ts]]
         for index, part_ts in enumerate(parts):
-            edit = _edit_of(posts[index] if index < len(posts) else _header_only(posts[0]))
+            edit = edit_of(posts[index] if index < len(posts) else header_only(posts[0]))
             try:
                 await self._api("chat_update", channel=channel, ts=part_ts, **edit)
             except PermanentError as exc:
@@ -435,54 +411,6 @@ class SlackNotifier(Notifier):
         raise exc
 
 
-def _edit_of(post: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in post.items() if k in ("text", "attachments")}
-
-
-def _header_only(post: dict[str, Any]) -> dict[str, Any]:
-    attachment = dict(post["attachments"][0])
-    attachment["blocks"] = attachment["blocks"][:1]
-    return {"text": post["text"], "attachments": [attachment]}
-
-
-#: What a section block weighs in _Chunk.size: MAX_BLOCKS - 3 of them weigh more than
-#: MAX_POST_CHARS, so a post has at most MAX_BLOCKS - 4 sections, leaving room for the
-#: header, the "and N more" note, the footer and the buttons.
-_BLOCK_WEIGHT = -(-MAX_POST_CHARS // (MAX_BLOCKS - 3))
-
-
-@dataclass
-class _Chunk:
-    """The section texts of one post, its "and N more" note, and its " (i/n)" mark."""
-
-    sections: list[str]
-    more: str = ""
-    mark: str = ""
-
-    def size(self) -> int:
-        """Characters, with blocks weighed so that a post of ``MAX_BLOCKS`` blocks (the
-        header and the note included) counts as full: a post must respect both."""
-        blocks = len(self.sections) * _BLOCK_WEIGHT
-        return max(sum(len(s) for s in self.sections) + len(self.more), blocks)
-
-    def cut(self, budget: int) -> _Chunk:
-        """An alert too big for a whole post: the sections that fit, then "…"."""
-        kept = _Chunk([], self.more)
-        for section in self.sections:
-            if _Chunk([*kept.sections, section, "…"], self.more).size() > budget:
-                break
-            kept.sections.append(section)
-        kept.sections.append("…")
-        return kept
-
-    def marked(self, index: int, total: int) -> _Chunk:
-        return _Chunk(self.sections, self.more, f" ({index}/{total})")
-
-
-def sections_of(post: dict[str, Any]) -> list[str]:
-    return [b["text"]["text"] for b in post["attachments"][0]["blocks"] if b["type"] == "section"]
-
-
 def _hook_error(answer: Answer) -> DeliveryError | None:
     """An incoming webhook answers errors as a bare code ("invalid_token", "no_service")."""
     if 200 <= answer.status < 300 or answer.status == 429 or answer.status >= 500:
@@ -510,18 +438,6 @@ def _api_check(answer: Answer, what: str) -> DeliveryError | None:
     if error in RETRYABLE_API_ERRORS:
         return RetryableError(_reason(error), message, answer.retry_after)
     return PermanentError(_reason(error), message)
-
-
-def _cut_chars(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
-
-
-def _header_text(text: str) -> str:
-    return _cut_chars(" ".join(text.split()), MAX_HEADER_CHARS) or "alert"
-
-
-def _fallback(alert: Alert) -> str:
-    return slack_escape(alert.labels.get("alertname", "alert"))
 
 
 CHANNELS = (

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from relay.channels.base import Message, Notifier, NotifierContext
-from relay.channels.slack import MAX_BLOCKS, MAX_SECTION_CHARS, SlackNotifier
+from relay.channels.slack import SlackNotifier
+from relay.channels.slack_blocks import MAX_BLOCKS, MAX_SECTION_CHARS
 from relay.config import Config
 from relay.core.alerts import Alert, Notification
 from relay.core.errors import ConfigError, PermanentError, RetryableError
