@@ -20,6 +20,7 @@ CHANNEL_MODULES = (
     "email",
     "slack",
     "wecom",
+    "wecom_app",
     "dingtalk",
     "feishu",
     "webhook",

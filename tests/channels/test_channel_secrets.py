@@ -16,7 +16,8 @@ import pytest
 import respx
 
 from relay.channels.base import Message, Notifier
-from relay.channels.wecom import WECOM_API_BASE, WECOM_ROBOT_URL, WeComAppNotifier
+from relay.channels.wecom import WECOM_API_BASE, WECOM_ROBOT_URL
+from relay.channels.wecom_app import WeComAppNotifier
 from relay.core.errors import DeliveryError
 from tests.helpers.sink import Answer, Sink
 

@@ -1,0 +1,214 @@
+"""WeCom (企业微信) application messages: an app of the company sends to users, departments
+or tags, with an access token cached per app (the group robot is wecom.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr, field_validator, model_validator
+
+from relay.channels.base import Channel, ChannelConfig, Message, NotifierContext, destination_key
+from relay.channels.http import Answer, error_redacted
+from relay.channels.wecom import (
+    CONTENT_LIMITS,
+    INVALID_KEYS,
+    TOKEN_ERRCODES,
+    WECOM_API_BASE,
+    WeComPoster,
+    digest_contents,
+    wecom_call,
+    wecom_check,
+)
+from relay.core.errors import RetryableError
+from relay.core.rates import Rate
+
+if TYPE_CHECKING:
+    from relay.core.digests import Digest
+
+logger = logging.getLogger("relay.channels.wecom")
+
+
+class WeComAppConfig(ChannelConfig):
+    """Application messages (应用消息) through the corp API."""
+
+    kind: ClassVar[str] = "wecom_app"
+    secret_fields: ClassVar[tuple[str, ...]] = ("api_secret",)
+
+    corp_id: str
+    agent_id: int
+    api_secret: SecretStr
+    to_user: str | None = None
+    to_party: str | None = None
+    to_tag: str | None = None
+    api_url: str = WECOM_API_BASE
+    msgtype: Literal["markdown", "text"] = "markdown"
+    rate_limit_per_minute: float = 30.0
+
+    @field_validator("api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _recipients(self) -> WeComAppConfig:
+        if not (self.to_user or self.to_party or self.to_tag):
+            self.to_user = "@all"
+        return self
+
+    def build(self, ctx: NotifierContext) -> WeComAppNotifier:
+        return WeComAppNotifier(self, ctx)
+
+
+class TokenCache:
+    """access_tokens by (api_url, corp_id, secret hash), valid until ``expires_in`` minus a
+    margin. One lock per key (and event loop) so concurrent sends fetch once."""
+
+    MARGIN = 300.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._locks: dict[tuple[str, str, str], tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
+
+    def get(self, key: tuple[str, str, str]) -> str | None:
+        entry = self._tokens.get(key)
+        if entry is None or entry[1] <= self._clock():
+            return None
+        return entry[0]
+
+    def put(self, key: tuple[str, str, str], token: str, expires_in: float) -> None:
+        ttl = max(expires_in - self.MARGIN, expires_in / 2)
+        self._tokens[key] = (token, self._clock() + ttl)
+
+    def drop(self, key: tuple[str, str, str], token: str) -> None:
+        """Forget ``token`` (unless another send already replaced it)."""
+        if self._tokens.get(key, ("", 0.0))[0] == token:
+            del self._tokens[key]
+
+    def lock(self, key: tuple[str, str, str]) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        entry = self._locks.get(key)
+        if entry is None or entry[0] is not loop:
+            entry = (loop, asyncio.Lock())
+            self._locks[key] = entry
+        return entry[1]
+
+    def clear(self) -> None:
+        self._tokens.clear()
+        self._locks.clear()
+
+
+class WeComAppNotifier(WeComPoster[WeComAppConfig]):
+    """Sends through ``message/send`` with a cached access_token; an invalid or expired
+    token (40014, 41001, 42001) is dropped, refetched and the message resent once."""
+
+    #: Shared by every notifier of the process, so a config reload keeps valid tokens.
+    shared_tokens: ClassVar[TokenCache] = TokenCache()
+
+    def __init__(
+        self, config: WeComAppConfig, ctx: NotifierContext, tokens: TokenCache | None = None
+    ) -> None:
+        super().__init__(config, ctx, config.msgtype)
+        self._tokens = tokens if tokens is not None else WeComAppNotifier.shared_tokens
+        secret = config.api_secret.get_secret_value()
+        self._secrets = [secret, quote(secret, safe="")]
+        self._key = (config.api_url, config.corp_id, hashlib.sha256(secret.encode()).hexdigest())
+        where = f"{config.api_url}|{config.corp_id}|{config.agent_id}"
+        self.rate_limit_key = destination_key("wecom_app", where)
+        self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
+
+    def render_parts(self, message: Message) -> list[dict[str, Any]]:
+        """The JSON bodies ``send`` would POST to message/send, in order."""
+        msgtype = self._cfg.msgtype
+        return self._bodies(
+            self.render_split(f"wecom_app.{msgtype}", message.notification, CONTENT_LIMITS[msgtype])
+        )
+
+    def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
+        return self._bodies(
+            digest_contents(self._ctx, "wecom_app.digest", digest, self._locale, self._cfg.msgtype)
+        )
+
+    def _bodies(self, contents: list[str]) -> list[dict[str, Any]]:
+        cfg, msgtype = self._cfg, self._cfg.msgtype
+        to = {"touser": cfg.to_user, "toparty": cfg.to_party, "totag": cfg.to_tag}
+        recipients = {k: v for k, v in to.items() if v}
+        return [
+            {**recipients, "agentid": cfg.agent_id, "msgtype": msgtype, msgtype: {"content": c}}
+            for c in contents
+        ]
+
+    async def _post(self, body: dict[str, Any]) -> None:
+        token = await self._token()
+        data = await self._message_send(token, body)
+        if data.get("errcode") in TOKEN_ERRCODES:
+            self._tokens.drop(self._key, token)
+            token = await self._token()
+            data = await self._message_send(token, body)
+        secrets = [*self._secrets, token]
+        error = wecom_check("WeCom message/send")(_json_answer(data))
+        if error is not None:
+            raise error_redacted(error, secrets)
+        invalid = [f"{k}={data[k]}" for k in INVALID_KEYS if data.get(k)]
+        if invalid:
+            logger.warning(
+                "WeCom app %s: some recipients are invalid: %s",
+                self._cfg.agent_id,
+                ", ".join(invalid),
+            )
+
+    async def _message_send(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self._cfg.api_url}message/send?access_token={quote(token, safe='')}"
+        return await wecom_call(
+            self._ctx,
+            "POST",
+            url,
+            what="WeCom message/send",
+            json=body,
+            secrets=[*self._secrets, token],
+            check=False,
+        )
+
+    async def _token(self) -> str:
+        token = self._tokens.get(self._key)
+        if token is not None:
+            return token
+        async with self._tokens.lock(self._key):
+            token = self._tokens.get(self._key)
+            if token is not None:
+                return token
+            cfg = self._cfg
+            url = (
+                f"{cfg.api_url}gettoken?corpid={quote(cfg.corp_id, safe='')}"
+                f"&corpsecret={quote(cfg.api_secret.get_secret_value(), safe='')}"
+            )
+            data = await wecom_call(self._ctx, "GET", url, what="WeCom gettoken", secrets=self._secrets)
+            token = data.get("access_token")
+            if not isinstance(token, str) or not token:
+                raise RetryableError("bad_response", "gettoken: no access_token in the answer")
+            expires_in = data.get("expires_in")
+            if not isinstance(expires_in, int | float) or expires_in <= 0:
+                expires_in = 7200
+            self._tokens.put(self._key, token, float(expires_in))
+            return token
+
+
+def _json_answer(data: dict[str, Any]) -> Answer:
+    return Answer(200, httpx.Headers(), "", data)
+
+
+CHANNELS = (
+    Channel(
+        "wecom_app",
+        WeComAppConfig,
+        templates=("wecom_app.markdown", "wecom_app.text", "wecom_app.digest"),
+        preview_settings={"corp_id": "preview", "agent_id": 1000002, "api_secret": "preview"},
+    ),
+)
