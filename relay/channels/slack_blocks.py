@@ -3,25 +3,11 @@ safe place, posts weighed by characters and blocks, a resolved post's edit."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from relay.core.alerts import Alert
 from relay.core.text import slack_escape
-
-SLACK_API_BASE = "https://slack.com/api/"
-
-COLORS = {"firing": "#E01E5A", "resolved": "#2EB67D"}
-REF_TTL = 30 * 86400.0  # how long a firing post can still be updated when it resolves
-#: Web API errors (``{"ok": false, "error": ...}``) worth trying again; the rest are final.
-RETRYABLE_API_ERRORS = frozenset(
-    {"ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout"}
-)
-#: chat.update errors after which the resolved message is posted anew instead.
-_UPDATE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
-_MORE = {"en": "… and {n} more", "zh-CN": "… 另有 {n} 条"}
-_REASON = re.compile(r"[^a-z0-9_]+")
 
 MAX_BLOCKS = 50  # per message
 MAX_SECTION_CHARS = 3000  # per section text
