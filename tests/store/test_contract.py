@@ -188,6 +188,18 @@ async def test_claim_limit_and_oldest_first(store: Store) -> None:
     assert await store.claim_jobs("w", now=T0 + 10, limit=2, lease=30) == []
 
 
+async def test_claim_among_jobs_due_at_one_instant_takes_the_oldest(store: Store) -> None:
+    """A retried job due at the same instant as a newer one goes first, whatever the ids
+    (Redis orders a tie by id unless the script looks past it)."""
+    older, newer = new_job(at=T0), new_job(at=T0 + 5)
+    older.id, newer.id = "ffff-older", "0000-newer"  # the newer id sorts first
+    await add_jobs(store, older, newer)
+    (job,) = await store.claim_jobs("w", now=T0, limit=1, lease=30)
+    await store.record_attempt(job, attempt("retry", at=T0 + 1), next_attempt_at=T0 + 5)
+    (first,) = await store.claim_jobs("w", now=T0 + 10, limit=1, lease=30)
+    assert first.id == older.id
+
+
 async def test_claim_skips_excluded_integrations(store: Store) -> None:
     slack, wecom = await add_jobs(
         store, new_job(integration="oncall/slack/0"), new_job(integration="infra/wecom/0")

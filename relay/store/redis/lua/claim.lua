@@ -33,6 +33,19 @@ for _, integration in ipairs(redis.call('SMEMBERS', P .. 'integrations')) do
     if #rows == 0 and redis.call('EXISTS', due) == 0 then
       redis.call('SREM', P .. 'integrations', integration)
     end
+    if #rows == 2 * room then
+      -- Jobs due at the same instant as the last one taken are candidates too: among
+      -- them the oldest goes first (as in SQLite), not the one whose id sorts first.
+      local last = rows[#rows]
+      local seen = {}
+      for i = 1, #rows, 2 do seen[rows[i]] = true end
+      for _, id in ipairs(redis.call('ZRANGEBYSCORE', due, last, last)) do
+        if not seen[id] then
+          table.insert(rows, id)
+          table.insert(rows, last)
+        end
+      end
+    end
     for i = 1, #rows, 2 do
       local created = redis.call('HGET', P .. 'j:' .. rows[i], 'created_at')
       if created then
