@@ -29,10 +29,11 @@ run: $(RUN_STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# Units, the store contract (real redis-server) and the model tests: the tier to run
-# while editing. `make test` runs these and every slow tier (see tests/conftest.py).
+# Units, the store contract (real redis-server) and the model tests, on every core: the
+# tier to run while editing. `make test` runs these and every slow tier, one at a time
+# (see tests/conftest.py).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not (e2e or chaos or browser or deploy or wheel or fuzz)"
+	$(BIN)/python -m pytest -q -n auto -m "not (e2e or chaos or browser or deploy or wheel or fuzz)"
 
 # The unit, store and model tests with the clock a year ahead (libfaketime): no test may
 # depend on the day it runs. The machine's servers keep the real clock (system_env()).
