@@ -13,8 +13,8 @@ from relay.config.sections import DeliveryConfig
 from relay.core.clock import SystemClock
 from relay.core.errors import RetryableError
 from relay.core.rates import Rate
-from relay.pipeline.dispatch import RetryPolicy
 from relay.pipeline.ratelimit import DestinationLimiter
+from relay.pipeline.retry import RetryPolicy
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.webhooks import alert, webhook
 

@@ -5,8 +5,8 @@ jobs, and its own share of what this dispatcher holds: an integration holds at m
 ``delivery.max_in_flight_per_integration`` jobs (queued for its worker + being sent,
 rate-limiter waits included), so one that hangs holds its share and never more, and the
 others keep the rest of ``max_in_flight``. Retries are persisted (a job's next attempt
-time lives in the store), so a restart keeps the schedule; tenacity decides the backoff
-and when to give up.
+time lives in the store), so a restart keeps the schedule; relay.pipeline.retry decides the
+backoff and when to give up.
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import tenacity
-
 from relay.channels.base import Message, Notifier
-from relay.config.sections import DeliveryConfig
 from relay.core.alerts import Notification
 from relay.core.clock import Clock
 from relay.core.digests import DigestMessage, digest_of_payload
@@ -33,59 +30,12 @@ from relay.core.jobs import Attempt, Job, bound_sent
 from relay.core.secrets import redact
 from relay.obs.metrics import Metrics
 from relay.pipeline.ratelimit import LimiterRegistry
+from relay.pipeline.retry import RetryPolicy, attempts_made, retry_window_start
 from relay.pipeline.runtime import Runtime
 from relay.pipeline.storm import StormMerger
 from relay.store.roles import DispatchStore
 
 logger = logging.getLogger("relay.dispatch")
-
-
-class RetryPolicy:
-    """Exponential backoff with jitter and a time limit, decided by tenacity."""
-
-    def __init__(self, delivery: DeliveryConfig) -> None:
-        self._retrying = tenacity.AsyncRetrying(
-            wait=tenacity.wait_exponential_jitter(
-                multiplier=delivery.backoff_initial,
-                max=delivery.backoff_max,
-                jitter=delivery.backoff_initial,
-            ),
-            stop=tenacity.stop_before_delay(delivery.retry_for),
-        )
-
-    def next_attempt(
-        self, attempts_made: int, window_start: float, now: float, retry_after: float | None
-    ) -> float | None:
-        """When to try again, or None when the next try would fall past ``retry_for``."""
-        state = tenacity.RetryCallState(self._retrying, fn=None, args=(), kwargs={})
-        state.attempt_number = attempts_made
-        state.start_time = window_start
-        state.outcome_timestamp = now
-        delay = self._retrying.wait(state)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        state.upcoming_sleep = delay
-        if self._retrying.stop(state):
-            return None
-        return now + delay
-
-
-def retry_window_start(job: Job) -> float:
-    """A dead job re-queued by hand gets a fresh window from the moment of the request."""
-    for attempt in reversed(job.attempts):
-        if attempt.reason == "requeued":
-            return attempt.at
-    return job.created_at
-
-
-def attempts_made(job: Job) -> int:
-    """Attempts since the last manual re-queue (so backoff restarts small)."""
-    count = 0
-    for attempt in reversed(job.attempts):
-        if attempt.reason == "requeued":
-            break
-        count += 1
-    return count
 
 
 @dataclass
