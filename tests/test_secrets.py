@@ -202,3 +202,43 @@ def test_the_trie_regex_matches_like_a_longest_first_alternation(words: list[str
     plain = "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
     trie = _trie_regex(sorted(set(words)))
     assert re.sub(trie, "#", text) == re.sub(plain, "#", text)
+
+
+url_password = st.text(
+    st.characters(codec="ascii", categories=("L", "N"), include_characters="!$&'()*+,;=-._~"),
+    min_size=6,
+    max_size=30,
+)
+
+
+@PROPERTY
+@given(
+    scheme=st.sampled_from(["redis", "rediss", "http", "https", "amqp"]),
+    user=st.sampled_from(["", "relay", "default"]),
+    password=url_password,
+    words=filler,
+)
+def test_a_password_in_a_url_never_survives_with_or_without_a_user(
+    scheme: str, user: str, password: str, words: str
+) -> None:
+    """``redis://:password@host`` (no user, as Redis URLs are written) included: with no
+    secret list at all, the userinfo of any URL is redacted."""
+    assume(quote(password, safe="") not in words)
+    url = f"{scheme}://{user}:{quote(password, safe='')}@db.example:6379/0"
+    out = redact(f"{words} {url} {words}")
+    assert quote(password, safe="") not in out
+    assert f"{scheme}://<redacted>@db.example:6379/0" in out
+
+
+def test_config_secrets_hold_the_storage_password() -> None:
+    config = parse_config(
+        config_text("""
+    storage: {url: 'redis://:p%40ssRedis9@127.0.0.1:6379/0'}
+    route: {receiver: log}
+    receivers: [{name: log, log_configs: [{}]}]
+    """),
+        source="<test>",
+        env={},
+    )
+    assert {"p%40ssRedis9", "p@ssRedis9"} <= set(config.secrets())
+    assert redact("AUTH p@ssRedis9 failed", config.secrets()) == "AUTH <redacted> failed"

@@ -126,6 +126,7 @@ class Config(StrictModel):
             if auth.basic_auth is not None:
                 password = auth.basic_auth.password.get_secret_value()
                 values += [password, f"{auth.basic_auth.username}:{password}"]
+        values += self.storage.secrets()
         values += [part for value in values for part in header_credentials(value)]
         return list(dict.fromkeys(v for v in values if v))
 

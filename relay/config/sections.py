@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     Field,
@@ -112,6 +113,11 @@ class StorageConfig(StrictModel):
         if kind == "redis":
             parse_redis_url(value)  # bad options named here, without connecting
         return value
+
+    def secrets(self) -> list[str]:
+        """The password in the URL (``redis://:password@host``), as written and decoded."""
+        password = urlsplit(self.url).password
+        return [password, unquote(password)] if password else []
 
 
 class DeliveryConfig(StrictModel):

@@ -59,7 +59,8 @@ _URL_SECRET_PARAMS = re.compile(
 # The scheme starts at a word's start: the leftmost match is the same as without the
 # look-behind, but a long run of word characters is no longer re-scanned from each of its
 # positions (quadratic: minutes for the 256 KiB of a message as sent).
-_URL_USERINFO = re.compile(r"(?<!\w)(\w+://)[^/@\s:]+:[^/@\s]+@")
+# The user may be empty: Redis URLs are written redis://:password@host.
+_URL_USERINFO = re.compile(r"(?<!\w)(\w+://)[^/@\s:]*:[^/@\s]+@")
 _SLACK_HOOK = re.compile(r"(hooks\.slack\.com/services/)[A-Za-z0-9/_-]+")
 _BEARERISH = re.compile(r"\b(xox[abposr]-)[A-Za-z0-9-]+")
 #: A Telegram bot token, <bot id>:<35 characters>, also inside /bot<token>/ of a URL path.

@@ -24,8 +24,11 @@ from tests.helpers.webhooks import alert, webhook
 TOKEN = "pages-test-token-0b7e"
 HMAC = "hmac-secret-pages-91c2"
 WECOM_KEY = "wecom-key-pages-44aa"
+# Shown on the config page only: the tests' store is SQLite, handed in.
+REDIS_PASSWORD = "redis-pass-pages-5d1f"
 CONFIG = f"""
 global: {{locale: en, timezone: Asia/Shanghai}}
+storage: {{url: "redis://:{REDIS_PASSWORD}@127.0.0.1:6379/0"}}
 server:
   auth: {{bearer_token: {TOKEN}}}
   ui: {{read_only: READ_ONLY}}
@@ -41,7 +44,7 @@ receivers:
   - name: chat
     wecom_configs: [{{key: {WECOM_KEY}}}]
 """
-SECRETS = [TOKEN, HMAC, WECOM_KEY]
+SECRETS = [TOKEN, HMAC, WECOM_KEY, REDIS_PASSWORD]
 NASTY = {"note": "<script>alert(1)</script>", "evil": '"><img src=x onerror=alert(2)>', "tpl": "{{ 7*7 }}"}
 PAGES = [
     "/ui/",

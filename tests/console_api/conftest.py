@@ -31,11 +31,13 @@ SECRETS = [
     "hook-password-31c4",
     "https://hooks.slack.com/services/T000/B000/slacksecret99",
     "wecom-key-8d2b6f",
+    "redis-pass-4e0c2a",  # in storage.url, shown by /api/v1/config only (the store is handed in)
 ]
 HOOK_URL = SECRETS[1]
 
 CONFIG = f"""
 global: {{external_url: "https://relay.example.com"}}
+storage: {{url: "redis://:{SECRETS[5]}@127.0.0.1:6379/0"}}
 server:
   auth: {{bearer_token: {TOKEN}}}
   ui: {{read_only: {{read_only}}, keep_webhooks: 5}}

@@ -408,6 +408,7 @@ async def test_config_shows_every_secret_as_placeholder(console: ConsoleFactory)
         assert hook["url"] == "<secret>" and hook["basic_auth"]["password"] == "<secret>"
         assert config["receivers"][0]["wecom_configs"][0]["key"] == "<secret>"
         assert config["server"]["ui"]["keep_webhooks"] == 5
+        assert config["storage"]["url"] == "redis://<secret>@127.0.0.1:6379/0"
 
 
 async def test_no_answer_holds_a_configured_secret(console: ConsoleFactory) -> None:
