@@ -25,7 +25,7 @@ class IntegrationId:
         """The id ``text`` names, or None when it is not of that shape."""
         receiver, _, rest = text.rpartition("/")
         receiver, _, kind = receiver.rpartition("/")
-        if not kind or not rest.isdigit():
+        if not kind or not (rest.isascii() and rest.isdigit()) or len(rest) > 9:
             return None
         return cls(receiver, kind, int(rest))
 

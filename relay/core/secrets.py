@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hmac
 import json
 import re
 from collections.abc import Iterable
@@ -195,3 +196,14 @@ def _emit(node: dict[str, Any]) -> str:
         return ""
     body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
     return f"(?:{body})?" if "" in node else body
+
+
+def same_secret(given: str | bytes, expected: str | bytes) -> bool:
+    """Constant-time equality for a credential from a request. ``hmac.compare_digest``
+    refuses a str with non-ASCII characters (TypeError: a 500 for the client's typo), so
+    text is compared as its UTF-8 bytes."""
+
+    def raw(value: str | bytes) -> bytes:
+        return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+
+    return hmac.compare_digest(raw(given), raw(expected))

@@ -18,6 +18,16 @@ from relay.core.silence_links import silence_url
 LOCALES = ("en", "zh-CN")
 
 
+def ascii_int(text: str | None, most_digits: int = 18) -> int | None:
+    """The number ``text`` writes in 1 to ``most_digits`` ASCII digits, else None. For
+    numbers a client sends (Content-Length, timestamps, limits): ``str.isdigit`` also
+    accepts '²' and '٣', and ``int()`` refuses more than 4,300 digits, and either would
+    end in a 500 for the client's mistake."""
+    if text is None or not 0 < len(text) <= most_digits or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 def normalize_locale(locale: str | None) -> str:
     """'zh_CN', 'zh-cn', 'zh' -> 'zh-CN'; anything unknown -> 'en'."""
     value = (locale or "").replace("_", "-").lower()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 
 from relay.config.sections import AuthConfig
+from relay.core.secrets import same_secret
 
 
 def challenge(auth: AuthConfig) -> str:
@@ -23,7 +23,7 @@ def authorized(auth: AuthConfig | None, header: str | None) -> bool:
     value = value.strip()
     if auth.bearer_token is not None:
         expected = auth.bearer_token.get_secret_value().encode()
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.encode(), expected)
+        return scheme.lower() == "bearer" and same_secret(value, expected)
     if auth.basic_auth is None or scheme.lower() != "basic":
         return False
     try:
@@ -31,8 +31,8 @@ def authorized(auth: AuthConfig | None, header: str | None) -> bool:
     except (binascii.Error, ValueError):
         return False
     username, sep, password = decoded.partition(b":")
-    ok_user = hmac.compare_digest(username, auth.basic_auth.username.encode())
-    ok_pass = hmac.compare_digest(password, auth.basic_auth.password.get_secret_value().encode())
+    ok_user = same_secret(username, auth.basic_auth.username)
+    ok_pass = same_secret(password, auth.basic_auth.password.get_secret_value())
     return bool(sep) and ok_user and ok_pass
 
 

@@ -19,6 +19,7 @@ from relay.core.alerts import Alert, WebhookPayload
 from relay.core.durations import format_duration
 from relay.core.errors import StoreUnavailable
 from relay.core.jobs import new_job_id
+from relay.core.text import ascii_int
 from relay.pipeline.grouping import plan_webhook
 from relay.pipeline.routing import Route
 from relay.store.base import KeptWebhook
@@ -50,8 +51,8 @@ def error(
 async def read_limited(request: Request, limit: int, seconds: float) -> bytes:
     """The body, refusing as soon as it passes ``limit`` bytes (never buffering more)
     or when it has not all arrived within ``seconds`` (BodyTimeout)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = ascii_int(request.headers.get("content-length"), most_digits=30)
+    if declared is not None and declared > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0

@@ -37,7 +37,8 @@ from relay.channels.slack_actions import (
 from relay.clients.alertmanager import AlertmanagerClient, AlertmanagerError
 from relay.core.alerts import Notification, group_silence_labels
 from relay.core.errors import StoreUnavailable
-from relay.core.text import normalize_locale
+from relay.core.secrets import same_secret
+from relay.core.text import ascii_int, normalize_locale
 from relay.pipeline.grouping import acknowledge_update
 from relay.web.ingest import error
 
@@ -111,9 +112,10 @@ class SlackInteractions:
         if body is None:
             return error(413, f"body larger than {MAX_BODY} bytes")
         timestamp = request.headers.get("x-slack-request-timestamp", "")
-        if not timestamp.isdigit():
+        sent_at = ascii_int(timestamp)
+        if sent_at is None:
             return error(401, "missing or malformed X-Slack-Request-Timestamp header")
-        if abs(state.clock.now() - int(timestamp)) > MAX_AGE:
+        if abs(state.clock.now() - sent_at) > MAX_AGE:
             return error(
                 401,
                 "stale request: X-Slack-Request-Timestamp is more than 5 minutes"
@@ -121,7 +123,7 @@ class SlackInteractions:
             )
         given = request.headers.get("x-slack-signature", "")
         config = next(
-            (cfg for cfg in configs if hmac.compare_digest(signature(_secret(cfg), timestamp, body), given)),
+            (cfg for cfg in configs if same_secret(given, signature(_secret(cfg), timestamp, body))),
             None,
         )
         if config is None:

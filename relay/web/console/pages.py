@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from relay import __version__
 from relay.core.errors import StoreUnavailable
+from relay.core.text import ascii_int
 from relay.web.console import queries
 from relay.web.console.api import scrub
 from relay.web.console.i18n import LANG_COOKIE, LANGUAGES, MESSAGES, pick_language, translate
@@ -135,8 +136,8 @@ class Visit:
         if kind != "application/x-www-form-urlencoded":
             raise Refused(415, "error.form_type")
         limit = self.state.runtime.config.server.max_body_bytes
-        declared = self.request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        declared = ascii_int(self.request.headers.get("content-length"), most_digits=30)
+        if declared is not None and declared > limit:
             raise Refused(413, "error.form_size")
         body = await self.request.body()  # Starlette keeps it: a second call is free
         if len(body) > limit:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from relay.core.errors import StoreUnavailable
 from relay.core.jobs import LOG_STATUSES, Job, new_job_id
-from relay.core.text import TimeWithoutZone, parse_rfc3339
+from relay.core.text import TimeWithoutZone, ascii_int, parse_rfc3339
 from relay.store.base import JobQuery
 from relay.web.console.cursor import (
     BadCursor,
@@ -58,9 +58,10 @@ def _rfc3339(name: str, text: str) -> float:
 def parse_limit(text: str | None) -> int:
     if text is None or text == "":
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 0 < int(text) <= MAX_LIMIT:
+    limit = ascii_int(text)
+    if limit is None or not 0 < limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be a number from 1 to {MAX_LIMIT}, got {text!r}")
-    return int(text)
+    return limit
 
 
 NOTIFICATION_FILTERS = (

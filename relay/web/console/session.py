@@ -30,6 +30,7 @@ import secrets
 from dataclasses import dataclass
 
 from relay.config.sections import AuthConfig
+from relay.core.secrets import same_secret
 from relay.web.auth import authorized
 
 COOKIE = "relay_session"
@@ -91,7 +92,7 @@ def decode(cookie: str | None, key: bytes, now: float) -> Session | None:
         return None
     body, signature = cookie.split(".")
     expected = _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(signature, expected):
+    if not same_secret(signature, expected):
         return None
     try:
         data = json.loads(_unb64(body))
@@ -108,7 +109,7 @@ def csrf_token(session: Session, key: bytes) -> str:
 
 
 def csrf_ok(session: Session, key: bytes, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(str(token), csrf_token(session, key))
+    return bool(token) and same_secret(str(token), csrf_token(session, key))
 
 
 def header_actor(auth: AuthConfig | None, header: str | None) -> str | None:
