@@ -8,13 +8,13 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol, TypeVar
 
 import httpx
 from pydantic import Field
 
 from relay.core.alerts import Notification
-from relay.core.durations import Duration
+from relay.core.durations import Duration, within
 from relay.core.rates import Rate
 from relay.core.secrets import SecretFieldsModel, StrictModel
 
@@ -34,7 +34,7 @@ class StormConfig(StrictModel):
 
     enabled: bool = True
     after: int = Field(default=3, ge=2)
-    window: Duration = Field(default=60.0, gt=0)
+    window: Annotated[Duration, within(0.001, 86400)] = 60.0
 
 
 class ChannelConfig(SecretFieldsModel):

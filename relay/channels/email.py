@@ -7,7 +7,7 @@ import re
 import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import aiosmtplib
 from pydantic import Field, SecretStr, field_validator
@@ -21,7 +21,7 @@ from relay.channels.base import (
     NotifierContext,
     Preview,
 )
-from relay.core.durations import Duration
+from relay.core.durations import Duration, within
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.secrets import redact
 
@@ -51,7 +51,7 @@ class EmailConfig(ChannelConfig):
     tls_insecure_skip_verify: bool = False
     headers: dict[str, str] = Field(default_factory=dict)
     subject: str | None = None  # a template string overriding the built-in subject
-    timeout: Duration | None = None
+    timeout: Annotated[Duration, within(0.001, 600)] | None = None
 
     @field_validator("to", "cc", mode="before")
     @classmethod

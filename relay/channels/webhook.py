@@ -8,7 +8,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -28,7 +28,7 @@ from relay.channels.http import call
 from relay.channels.parts import JobMessage
 from relay.core.alerts import Notification
 from relay.core.digests import Digest, DigestMessage
-from relay.core.durations import Duration
+from relay.core.durations import Duration, within
 from relay.core.errors import DeliveryError
 from relay.core.secrets import SecretFieldsModel
 from relay.templating.digest import render_digest
@@ -52,7 +52,7 @@ class WebhookConfig(ChannelConfig):
     headers: dict[str, str] = Field(default_factory=dict)
     basic_auth: BasicAuth | None = None
     bearer_token: SecretStr | None = None
-    timeout: Duration | None = None
+    timeout: Annotated[Duration, within(0.001, 600)] | None = None
     max_alerts: int = Field(default=0, ge=0)
     body_template: str | None = None
     hmac_secret: SecretStr | None = None

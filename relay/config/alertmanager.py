@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
-from relay.core.durations import Duration
+from relay.core.durations import Duration, within
 from relay.core.secrets import SecretFieldsModel
 
 
@@ -37,7 +37,7 @@ class AlertmanagerConfig(SecretFieldsModel):
     urls: list[HttpURL] = Field(default_factory=list)
     bearer_token: SecretStr | None = None
     basic_auth: AlertmanagerBasicAuth | None = None
-    timeout: Duration = Field(default=5.0, gt=0)  # per URL
+    timeout: Annotated[Duration, within(0.001, 600)] = 5.0  # per URL
 
     @model_validator(mode="after")
     def _complete(self) -> AlertmanagerConfig:

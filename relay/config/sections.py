@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -16,7 +17,7 @@ from pydantic import (
 
 from relay.channels.base import Locale
 from relay.config.storage import parse_redis_url, storage_kind
-from relay.core.durations import Duration
+from relay.core.durations import Duration, within
 from relay.core.secrets import SecretFieldsModel, StrictModel
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -75,11 +76,11 @@ class ServerConfig(StrictModel):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     # A request's line and headers must arrive within read_timeout of its first byte
     # (or of the connection), and its body within read_timeout of the headers.
-    read_timeout: Duration = Field(default=15.0, gt=0)
+    read_timeout: Annotated[Duration, within(0.001, 3600)] = 15.0
     # Open connections; past it a request is answered 503 + Retry-After and closed.
     # `relay serve` lowers it (with a warning) to fit the open-file limit.
     max_connections: int = Field(default=1024, gt=0)
-    keepalive_timeout: Duration = Field(default=30.0, gt=0)  # idle keep-alive connection
+    keepalive_timeout: Annotated[Duration, within(0.001, 3600)] = 30.0  # idle keep-alive connection
     auth: AuthConfig | None = None
     ui: UIConfig = Field(default_factory=UIConfig)
 
@@ -100,8 +101,10 @@ def split_listen(value: str) -> tuple[str, int]:
 
 class StorageConfig(StrictModel):
     url: str = "sqlite:///./data/relay.db"
-    retention: Duration = 7 * 86400.0  # delivered jobs kept this long for the delivery log
-    group_retention: Duration = 5 * 86400.0  # notification log of a quiet group
+    # Delivered jobs stay in the delivery log this long.
+    retention: Annotated[Duration, within(60, 3650 * 86400)] = 7 * 86400.0
+    # The notification log of a quiet group stays this long.
+    group_retention: Annotated[Duration, within(60, 3650 * 86400)] = 5 * 86400.0
 
     @field_validator("url")
     @classmethod
@@ -121,15 +124,16 @@ class StorageConfig(StrictModel):
 
 
 class DeliveryConfig(StrictModel):
-    timeout: Duration = 10.0
-    retry_for: Duration = 3600.0
-    backoff_initial: Duration = 1.0
-    backoff_max: Duration = 300.0
+    timeout: Annotated[Duration, within(0.001, 600)] = 10.0
+    retry_for: Annotated[Duration, within(0, 30 * 86400)] = 3600.0  # 0: never retried
+    backoff_initial: Annotated[Duration, within(0.001, 3600)] = 1.0
+    backoff_max: Annotated[Duration, within(0.001, 86400)] = 300.0
     max_in_flight: int = Field(default=64, gt=0)  # concurrent attempts, all destinations
     # Jobs one integration may hold at once (queued here + being sent); unset:
     # max(1, max_in_flight // 8). A destination that hangs holds this many, never more.
     max_in_flight_per_integration: int | None = Field(default=None, gt=0)
-    lease: Duration = 60.0  # how long a claimed job is held before others may take it
+    # How long a claimed job is held before others may take it.
+    lease: Annotated[Duration, within(1, 86400)] = 60.0
 
     @model_validator(mode="after")
     def _share_leaves_room(self) -> DeliveryConfig:
@@ -155,9 +159,9 @@ class RouteConfig(StrictModel):
 
     receiver: str | None = None
     group_by: list[str] | None = None
-    group_wait: Duration | None = None
-    group_interval: Duration | None = None
-    repeat_interval: Duration | None = None
+    group_wait: Annotated[Duration, within(0, 7 * 86400)] | None = None
+    group_interval: Annotated[Duration, within(0.001, 30 * 86400)] | None = None
+    repeat_interval: Annotated[Duration, within(0.001, 365 * 86400)] | None = None
     matchers: list[str] = Field(default_factory=list)
     match: dict[str, str] = Field(default_factory=dict)  # legacy Alertmanager form
     match_re: dict[str, str] = Field(default_factory=dict)

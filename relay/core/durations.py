@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
@@ -16,9 +17,11 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like 30s, 5m, 4h, got {value!r}")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"a duration must be a finite number of seconds, got {value!r}")
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return float(value)
+        return _at_most_longest(float(value), value)
     if not isinstance(value, str):
         raise ValueError(f"expected a duration like 30s, 5m, 4h, got {value!r}")
     text = value.strip()
@@ -34,7 +37,17 @@ def parse_duration(value: Any) -> float:
         raise ValueError(
             f"invalid duration {value!r}: use a number and a unit (ms, s, m, h, d, w), e.g. 30s, 5m, 1h30m"
         )
-    return total
+    return _at_most_longest(total, value)
+
+
+#: No duration of relay's is longer (and a longer one overflows dates and timers).
+LONGEST = 100 * 365 * 86400.0
+
+
+def _at_most_longest(seconds: float, written: Any) -> float:
+    if seconds > LONGEST:
+        raise ValueError(f"duration {written!r} is longer than 100 years")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:
@@ -53,3 +66,17 @@ def format_duration(seconds: float) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def within(least: float, most: float) -> AfterValidator:
+    """For ``Annotated[Duration, within(least, most)]``: the key's range, both ends
+    included and named as durations in the error ('from 1ms to 10m, got 1y'). Each key's
+    range says what can work: a zero timeout never delivers, a year-long one never ends."""
+
+    def check(seconds: float) -> float:
+        if not least <= seconds <= most:
+            span = f"from {format_duration(least)} to {format_duration(most)}"
+            raise ValueError(f"must be {span}, got {format_duration(seconds)}")
+        return seconds
+
+    return AfterValidator(check)
