@@ -26,6 +26,7 @@ from relay.pipeline.flush import flush_due
 from relay.pipeline.runtime import Runtime
 from relay.store.base import Store
 from relay.store.roles import DeliveryLog
+from relay.web.console.throttle import LoginThrottle
 from relay.web.kept import FLUSH_EVERY as KEPT_FLUSH_EVERY
 from relay.web.kept import WebhookKeeper
 
@@ -63,6 +64,8 @@ class RelayState:
             runtime=lambda: self.runtime,
             owner=self.owner,
         )
+        # Wrong sign-ins to the console, per client (slows down guessing the token).
+        self.login_throttle = LoginThrottle()
         # The last webhooks for the console, written to the store in batches.
         self.kept = WebhookKeeper()
         self.last_reload_error = ""

@@ -447,3 +447,28 @@ async def test_the_playground_previews_a_digest_and_sends_only_notifications(con
         refused = await relay.client.post("/ui/playground/send", data=form)
         assert refused.status_code == 400 and "发送测试只发送单个分组的通知" not in refused.text
         assert "Send test sends one group" in refused.text
+
+
+async def test_repeated_wrong_sign_ins_from_one_client_are_slowed_down(console: Any) -> None:
+    """Before, 200 wrong tokens got 200 immediate 401s. Now a client gets 5 free tries,
+    then waits 1 s, 2 s, 4 s... (at most a minute) between tries; others are not held up,
+    and the right token after the wait signs in and clears the count."""
+    async with console() as relay:
+        wrong = {"username": "Eve", "secret": "not-the-token", "next": "/ui/"}
+        answers = [(await relay.client.post("/ui/login", data=wrong)).status_code for _ in range(200)]
+        assert answers[:5] == [401] * 5 and set(answers[5:]) == {429}
+        held = await relay.client.post("/ui/login", data={**wrong, "secret": TOKEN})
+        assert held.status_code == 429 and held.headers["Retry-After"] == "1"
+        assert "try again in 1 s" in held.text
+
+        transport = httpx.ASGITransport(app=relay.app, client=("10.0.0.2", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as other:
+            assert (await other.post("/ui/login", data=wrong)).status_code == 401
+
+        relay.clock.advance(1)
+        assert (await relay.client.post("/ui/login", data=wrong)).status_code == 401
+        assert (await relay.client.post("/ui/login", data=wrong)).headers["Retry-After"] == "2"
+        relay.clock.advance(2)
+        await sign_in(relay)
+        relay.client.cookies.clear()
+        assert (await relay.client.post("/ui/login", data=wrong)).status_code == 401

@@ -92,6 +92,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "表单内容超过 server.max_body_bytes 限制。",
     ),
     "error.503": ("Storage is unavailable: {detail}", "存储不可用：{detail}"),
+    "error.429_login": (
+        "Too many wrong sign-ins from here: try again in {seconds} s.",
+        "此处登录失败次数过多：请 {seconds} 秒后再试。",
+    ),
     "error.back": ("Back to the overview", "返回总览"),
     # overview
     "overview.title": ("Overview", "总览"),

@@ -4,6 +4,7 @@ signing in and out."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -177,11 +178,20 @@ async def login(request: Request) -> Response:
             form.update(await visit.form())
         except Refused as exc:
             return finish(visit, error_page(visit, exc.status, visit.t(exc.key)))
+        client = request.client.host if request.client else ""
+        wait = state.login_throttle.wait(client, now)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            page = error_page(visit, 429, visit.t("error.429_login", seconds=seconds))
+            page.headers["Retry-After"] = str(seconds)
+            return finish(visit, page)
         actor = login_actor(auth, form.get("username", ""), form.get("secret", ""))
         if actor is not None:
+            state.login_throttle.succeeded(client)
             response = RedirectResponse(safe_next(form["next"]), 303)
             set_session_cookie(response, new_session(actor, now, signed_in=True), key, request)
             return response
+        state.login_throttle.failed(client, now)
         failed = True
     page = visit.page(
         "login.html.j2",
