@@ -17,7 +17,7 @@ import pytest
 
 from relay.channels.slack_actions import ACTIONS_BLOCK_ID, STATUS_BLOCK_ID
 from relay.core.clock import FakeClock
-from relay.web.slack_interactions import INTERACTIONS_PATH, MAX_BODY, signature
+from relay.web.slack_interactions import INTERACTIONS_PATH, MAX_BODY
 from tests.conftest import Relay
 from tests.helpers.alertmanager import (
     alertmanager_now,
@@ -28,6 +28,7 @@ from tests.helpers.alertmanager import (
 from tests.helpers.process import free_port
 from tests.helpers.services import ServiceProcess
 from tests.helpers.sink import Answer, Sink
+from tests.helpers.slack import slack_signature
 from tests.helpers.webhooks import alert, webhook
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -129,7 +130,7 @@ def signed(body: bytes, timestamp: float, secret: str = SECRET) -> dict[str, str
     ts = str(int(timestamp))
     return {
         "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": signature(secret, ts, body),
+        "X-Slack-Signature": slack_signature(secret, ts, body),
         "Content-Type": "application/x-www-form-urlencoded",
     }
 

@@ -17,11 +17,12 @@ import httpx
 import pytest
 
 from relay.channels.slack_actions import ACTIONS_BLOCK_ID, STATUS_BLOCK_ID
-from relay.web.slack_interactions import INTERACTIONS_PATH, signature
+from relay.web.slack_interactions import INTERACTIONS_PATH
 from tests.helpers.alertmanager import amtool_silences, start_alertmanager, url_of
 from tests.helpers.process import RelayProcess, wait_for
 from tests.helpers.services import ServiceProcess
 from tests.helpers.sink import Answer, Sink
+from tests.helpers.slack import slack_signature
 from tests.helpers.webhooks import alert, webhook
 
 SECRET = "e2eSigningSecret-0a1b2c3d4e5f"
@@ -97,7 +98,7 @@ def click(
     ts = str(int(timestamp))
     headers = {
         "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": signature(SECRET, ts, body),
+        "X-Slack-Signature": slack_signature(SECRET, ts, body),
         "Content-Type": "application/x-www-form-urlencoded",
     }
     return httpx.post(relay.url + INTERACTIONS_PATH, content=body, headers=headers, timeout=10)
