@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relay.core.text import ascii_int
+
 
 @dataclass(frozen=True)
 class IntegrationId:
@@ -25,9 +27,10 @@ class IntegrationId:
         """The id ``text`` names, or None when it is not of that shape."""
         receiver, _, rest = text.rpartition("/")
         receiver, _, kind = receiver.rpartition("/")
-        if not kind or not (rest.isascii() and rest.isdigit()) or len(rest) > 9:
+        index = ascii_int(rest, most_digits=9)
+        if not kind or index is None:
             return None
-        return cls(receiver, kind, int(rest))
+        return cls(receiver, kind, index)
 
 
 def kind_of(integration: str, unknown: str = "unknown") -> str:
