@@ -127,3 +127,48 @@ async def test_an_odd_csrf_field_is_a_403(started: Callable[[], AbstractAsyncCon
                 "/ui/playground", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
             )
             assert answer.status_code == 403, (odd[:12], answer.status_code)
+
+
+async def _status(app: object, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
+    """One request straight into the ASGI app, so headers go as sent (a client library
+    would replace an odd Content-Length with the real one)."""
+    events = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return events.pop(0) if events else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 9095),
+        "headers": headers,
+    }
+    await app(scope, receive, send)  # type: ignore[operator]
+    return int(next(m["status"] for m in sent if m["type"] == "http.response.start"))  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("odd", [*ODD, b"9" * 40], ids=lambda b: b[:12].decode("latin-1"))
+async def test_an_odd_content_length_is_never_a_500(
+    started: Callable[[], AbstractAsyncContextManager[Relay]], odd: bytes
+) -> None:
+    async with started() as relay:
+        webhook = [
+            (b"authorization", f"Bearer {TOKEN}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", odd),
+        ]
+        assert await _status(relay.app, "/api/v1/alerts/webhook", webhook, b"{}") in (413, 422)
+        form = [(b"content-type", b"application/x-www-form-urlencoded"), (b"content-length", odd)]
+        assert await _status(relay.app, "/ui/login", form, b"username=a&secret=b") in (401, 413)
