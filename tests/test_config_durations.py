@@ -5,6 +5,8 @@ negative or longer than 100 years."""
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.config import parse_config
-from relay.core.durations import LONGEST
+from relay.core.durations import LONGEST, parse_duration
 from relay.core.errors import ConfigError
 
 PROPERTY = settings(derandomize=True, max_examples=400, deadline=None)
@@ -96,3 +98,51 @@ def test_every_duration_key_takes_what_is_in_its_range_and_names_itself_otherwis
     assert math.isfinite(seconds) and least <= seconds <= most <= LONGEST, (place, value, seconds)
     if isinstance(value, str) and value[:-1].isdigit() and value[-1:] in SECONDS:
         assert seconds == pytest.approx(int(value[:-1]) * SECONDS[value[-1]])
+
+
+def test_the_ranges_docs_configuration_md_lists_are_the_ones_checked() -> None:
+    """Each row of the durations table: its keys and its range, against RANGES (which the
+    property above holds the config to)."""
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\s*\| (.+?) \| (\S+)(?: \([^)]*\))? to (\S+) \|$", docs, re.M)
+    found: dict[tuple[str, ...], tuple[float, float]] = {}
+    for keys, least, most in rows:
+        for key in re.findall(r"`([a-z_.]+)`", keys):
+            path = tuple(key.split(".")) if "." in key else ("route", key) if "route" in keys else None
+            if path in RANGES:
+                found[path] = (parse_duration(least), parse_duration(most))
+    assert found == RANGES
+
+
+@pytest.mark.parametrize(
+    ("entry", "place"),
+    [
+        (
+            {"webhook_configs": [{"url": "http://127.0.0.1:9/hook", "timeout": "1y"}]},
+            "webhook_configs[0].timeout",
+        ),
+        (
+            {
+                "email_configs": [
+                    {
+                        "to": "a@example.test",
+                        "from": "r@example.test",
+                        "smarthost": "127.0.0.1:25",
+                        "timeout": 0,
+                    }
+                ]
+            },
+            "email_configs[0].timeout",
+        ),
+        (
+            {"wecom_configs": [{"key": "k-123456", "storm": {"window": "2d"}}]},
+            "wecom_configs[0].storm.window",
+        ),
+    ],
+    ids=["webhook timeout", "email timeout", "storm window"],
+)
+def test_a_channel_entrys_duration_out_of_range_is_named(entry: dict[str, Any], place: str) -> None:
+    data = {"route": {"receiver": "r"}, "receivers": [{"name": "r", **entry}]}
+    with pytest.raises(ConfigError) as raised:
+        parse_config(yaml.safe_dump(data), source="relay.yml", env={})
+    assert any(place in p and "must be from" in p for p in raised.value.problems), raised.value.problems
