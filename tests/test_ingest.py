@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -10,6 +9,7 @@ import logging
 import pytest
 
 from relay.core.errors import StoreUnavailable
+from tests.helpers.asgi import call_asgi
 from tests.helpers.webhooks import alert, sample, webhook
 
 OPEN = """
@@ -347,37 +347,10 @@ async def test_an_unexpected_error_is_a_counted_500_logged_once(relay_factory, m
 
 
 async def _call_asgi(app, body_events: list[dict], hang: bool = False) -> list[dict]:
-    """Drive the ASGI app directly: the body arrives as ``body_events``, then (``hang``)
-    nothing more ever arrives, or the client is gone (http.disconnect)."""
-    events = list(body_events)
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        if events:
-            return events.pop(0)
-        if hang:
-            await asyncio.Event().wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/v1/alerts/webhook",
-        "raw_path": b"/api/v1/alerts/webhook",
-        "query_string": b"",
-        "root_path": "",
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 9095),
-        "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
-    }
-    await app(scope, receive, send)
-    return sent
+    """The webhook path: the body arrives as ``body_events``, then (``hang``) nothing more
+    ever arrives, or the client is gone (http.disconnect)."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"1000")]
+    return await call_asgi(app, "/api/v1/alerts/webhook", headers, body_events, hang=hang)
 
 
 async def test_a_client_disconnect_mid_body_is_a_debug_line(relay_factory, caplog) -> None:

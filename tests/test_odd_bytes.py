@@ -20,6 +20,7 @@ from relay.core.secrets import same_secret
 from relay.core.text import ascii_int
 from relay.web.slack_interactions import INTERACTIONS_PATH
 from tests.conftest import Relay
+from tests.helpers.asgi import call_asgi, status_of
 
 PROPERTY = settings(derandomize=True, max_examples=300, deadline=None)
 TOKEN = "odd-bytes-token-7c1e"
@@ -130,33 +131,9 @@ async def test_an_odd_csrf_field_is_a_403(started: Callable[[], AbstractAsyncCon
 
 
 async def _status(app: object, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
-    """One request straight into the ASGI app, so headers go as sent (a client library
-    would replace an odd Content-Length with the real one)."""
-    events = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[dict[str, object]] = []
-
-    async def receive() -> dict[str, object]:
-        return events.pop(0) if events else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 9095),
-        "headers": headers,
-    }
-    await app(scope, receive, send)  # type: ignore[operator]
-    return int(next(m["status"] for m in sent if m["type"] == "http.response.start"))  # type: ignore[call-overload]
+    """Straight into the ASGI app, so an odd Content-Length goes as sent (a client library
+    would replace it with the real one)."""
+    return status_of(await call_asgi(app, path, headers, [{"type": "http.request", "body": body}]))
 
 
 @pytest.mark.parametrize("odd", [*ODD, b"9" * 40], ids=lambda b: b[:12].decode("latin-1"))
