@@ -65,6 +65,21 @@ class ChannelConfig(SecretFieldsModel):
         """The notifier for this entry; built once per config load."""
 
 
+#: How many messages one notification may become on a channel that splits (WeCom,
+#: DingTalk, Feishu, Slack, Teams, Telegram), unless its config says ``max_parts``.
+DEFAULT_MAX_PARTS = 10
+
+
+class PartsConfig(ChannelConfig):
+    """A channel that splits a long message into parts: how many it may send at most.
+    Past the cap the last part says how many alerts are not shown and links the
+    group's page in relay's console (with ``global.external_url`` set)."""
+
+    max_parts: int = Field(
+        default=DEFAULT_MAX_PARTS, ge=1, le=100, description="messages per notification at most"
+    )
+
+
 @dataclass(frozen=True)
 class Channel:
     """A channel as the rest of relay sees it: its entry in the registry

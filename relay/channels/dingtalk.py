@@ -185,7 +185,7 @@ class DingTalkNotifier(PostingNotifier[DingTalkConfig]):
         # DingTalk pings a mobile or userid of markdown only where "@<it>" is in the text.
         suffix = "\n\n" + " ".join(f"@{who}" for who in [*mobiles, *userids]) if at else ""
         render = self.render_alerts(f"dingtalk.{self._cfg.msgtype}", n, strip=True)
-        title = _title(render((), False))
+        title = _title(render((), None))
         # The first part also carries the mentions: every part is split with room for them.
         reserve = json_bytes({"at": at}) + len(json.dumps(suffix, ensure_ascii=False)) if at else 0
         texts = split_rendered(
@@ -193,6 +193,7 @@ class DingTalkNotifier(PostingNotifier[DingTalkConfig]):
             len(n.alerts),
             BODY_LIMIT - reserve,
             measure=lambda text: json_bytes(self._body(text, title)),
+            max_parts=cfg.max_parts,
         )
         bodies = [self._body(text, title) for text in texts]
         if at:

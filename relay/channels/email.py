@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
+from html import escape
 from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import aiosmtplib
@@ -24,8 +26,10 @@ from relay.channels.base import (
 from relay.core.durations import Duration, within
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.secrets import redact
+from relay.templating.split import cut_bytes, nbytes, not_shown, split_rendered
 
 if TYPE_CHECKING:
+    from relay.core.alerts import Notification
     from relay.core.digests import Digest, DigestMessage
 
 # Headers relay owns: the MIME structure and the threading ids.
@@ -33,6 +37,11 @@ _RESERVED_HEADERS = frozenset(
     {"content-type", "content-transfer-encoding", "mime-version", "message-id", "in-reply-to", "references"}
 )
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII without ':' (RFC 5322 ftext)
+
+
+#: The text and HTML parts of one mail together, in UTF-8 bytes: a group of 10,000 alerts
+#: would otherwise be a 13 MB mail that phones do not open (Gmail clips HTML past 102 KB).
+DEFAULT_MAX_BYTES = 262_144
 
 
 class EmailConfig(ChannelConfig):
@@ -52,6 +61,12 @@ class EmailConfig(ChannelConfig):
     headers: dict[str, str] = Field(default_factory=dict)
     subject: str | None = None  # a template string overriding the built-in subject
     timeout: Annotated[Duration, within(0.001, 600)] | None = None
+    max_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES,
+        ge=16_384,
+        le=25_000_000,
+        description="the text and HTML parts together at most; past it alerts are left out",
+    )
 
     @field_validator("to", "cc", mode="before")
     @classmethod
@@ -156,11 +171,38 @@ class EmailNotifier(Notifier):
         for name, value in cfg.headers.items():
             del mail[name]
             mail[name] = value
-        mail.set_content(self._renderer.render("email.txt", n, locale=self._locale), charset="utf-8")
-        mail.add_alternative(
-            self._renderer.render("email.html", n, locale=self._locale), subtype="html", charset="utf-8"
-        )
+        text, html = self.bodies(n)
+        mail.set_content(text, charset="utf-8")
+        mail.add_alternative(html, subtype="html", charset="utf-8")
         return mail
+
+    def bodies(self, n: Notification) -> tuple[str, str]:
+        """The text and HTML parts, together within ``max_bytes``: the alerts that fit,
+        and a last line that counts the rest and links the group's page."""
+
+        def render(indices: Sequence[int], more: int | None) -> tuple[str, str]:
+            shown = [n.alerts[i] for i in indices]
+            hidden = not_shown(n.truncated_alerts, more)
+            return (
+                self._renderer.render(
+                    "email.txt", n, locale=self._locale, alerts=shown, truncated_alerts=hidden
+                ),
+                self._renderer.render(
+                    "email.html", n, locale=self._locale, alerts=shown, truncated_alerts=hidden
+                ),
+            )
+
+        def size(pair: tuple[str, str]) -> int:
+            return nbytes(pair[0]) + nbytes(pair[1])
+
+        def cut(pair: tuple[str, str], budget: int) -> tuple[str, str]:
+            # One alert bigger than the whole mail: the text keeps what fits; the HTML
+            # cannot be cut without breaking its markup, so it says to read the text.
+            text = cut_bytes(pair[0], max(budget // 2, 1024))
+            return text, f"<pre>{escape(text)}</pre>"
+
+        parts = split_rendered(render, len(n.alerts), self._cfg.max_bytes, measure=size, cut=cut, max_parts=1)
+        return parts[0]
 
     def preview(self, message: Message) -> Preview:
         mail = self.compose(message)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from relay.channels.base import Channel, ChannelConfig, Message, NotifierContext, destination_key
+from relay.channels.base import Channel, Message, NotifierContext, PartsConfig, destination_key
 from relay.channels.http import Answer, call, errcode_check
 from relay.channels.mentions import mentions
 from relay.channels.parts import PostingNotifier
@@ -33,11 +33,13 @@ from relay.core.text import alert_silence_url, http_url
 from relay.templating.digest import render_digest
 from relay.templating.split import (
     ELLIPSIS,
+    LazyList,
     compact_json,
     cut_bytes,
     json_bytes,
     mark_at,
     nbytes,
+    not_shown,
     split_rendered,
 )
 
@@ -79,12 +81,14 @@ _UI = {
         "runbook": "Runbook",
         "silence": "Silence",
         "more": "… and {n} more alerts not shown",
+        "all": "see all",
     },
     "zh-CN": {
         "graph": "查看图表",
         "runbook": "处理手册",
         "silence": "静默",
         "more": "……另有 {n} 条告警未显示",
+        "all": "查看全部",
     },
 }
 
@@ -108,7 +112,7 @@ def sign(timestamp: int, secret: str) -> str:
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 
 
-class FeishuConfig(ChannelConfig):
+class FeishuConfig(PartsConfig):
     kind: ClassVar[str] = "feishu"
     secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "secret")
 
@@ -213,21 +217,33 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
             return json_bytes(_text(text))
 
         limit = BODY_LIMIT - SIGN_RESERVE - measure(suffix) + measure("")
-        texts = split_rendered(self.render_alerts("feishu.text", n), len(n.alerts), limit, measure=measure)
+        texts = split_rendered(
+            self.render_alerts("feishu.text", n),
+            len(n.alerts),
+            limit,
+            measure=measure,
+            max_parts=self._cfg.max_parts,
+        )
         texts[0] += suffix
         return [_text(t) for t in texts]
 
     def _card_parts(self, n: Notification) -> list[dict[str, Any]]:
         render = self._ctx.renderer.render
         title = render("feishu.title", n, locale=self._locale) or "alert"
-        sections = [self._alert_elements(n, a) for a in n.alerts]
+        # Built when a part needs them: a capped message of a huge group shows few.
+        sections = LazyList(lambda i: self._alert_elements(n, n.alerts[i]))
         ui = _UI[self._locale]
-        more = [_note(ui["more"].format(n=n.truncated_alerts))] if n.truncated_alerts else []
+        group_url = http_url(self._ctx.renderer.group_url(n))
         color = _color(n)
 
-        def card(indices: Sequence[int], last: bool) -> dict[str, Any]:
+        def card(indices: Sequence[int], more: int | None) -> dict[str, Any]:
             elements = [e for k, i in enumerate(indices) for e in ([_HR] if k else []) + sections[i]]
-            return _card(color, title, elements + (more if last else []))
+            hidden = not_shown(n.truncated_alerts, more)
+            if hidden:
+                note = lark_md(ui["more"].format(n=hidden))
+                link = f" [{lark_md(ui['all'])}]({group_url})" if group_url else ""
+                elements.append({"tag": "note", "elements": [{"tag": "lark_md", "content": note + link}]})
+            return _card(color, title, elements)
 
         ids = self.mentions(n)
         at = [_div(" ".join(f"<at id={i}></at>" for i in ids))] if ids else []
@@ -239,6 +255,7 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
             measure=json_bytes,
             cut=_cut_card,
             mark=mark_at("card", "header", "title", "content"),
+            max_parts=self._cfg.max_parts,
         )
         cards[0]["card"]["elements"] += at
         return cards

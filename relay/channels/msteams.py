@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import SecretStr
 
-from relay.channels.base import Channel, ChannelConfig, Message, NotifierContext, destination_key
+from relay.channels.base import Channel, Message, NotifierContext, PartsConfig, destination_key
 from relay.channels.http import Answer, call
 from relay.channels.parts import PostingNotifier
 from relay.channels.urls import secret_url_check
@@ -29,7 +29,7 @@ from relay.core.errors import DeliveryError, PermanentError
 from relay.core.rates import Rate
 from relay.core.text import alert_silence_url, http_url, markdown_escape
 from relay.templating.digest import render_digest
-from relay.templating.split import cut_bytes, json_bytes, mark_at, nbytes, split_rendered
+from relay.templating.split import LazyList, cut_bytes, json_bytes, mark_at, nbytes, not_shown, split_rendered
 
 #: Bytes of the posted JSON Teams accepts (it answers 413 past about 28 KB).
 BODY_LIMIT = 28_000
@@ -50,12 +50,14 @@ WORDS = {
         "silence": "🔕 Silence",
         "runbook": "📖 Runbook",
         "more": "… and {n} more not shown",
+        "all": "see all",
     },
     "zh-CN": {
         "graph": "📈 查看图表",
         "silence": "🔕 静默",
         "runbook": "📖 处理手册",
         "more": "……另有 {n} 条告警未显示",
+        "all": "查看全部",
     },
 }
 #: HTTP status -> relay's hint on what to change (Teams' own words are kept too).
@@ -71,7 +73,7 @@ _PUBLIC_PARAMS = frozenset({"api-version", "sp", "sv"})
 _RETIRED = ("webhook.office.com/webhookb2/", "outlook.office.com/webhook/")
 
 
-class MSTeamsConfig(ChannelConfig):
+class MSTeamsConfig(PartsConfig):
     kind: ClassVar[str] = "msteams"
     secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url",)
 
@@ -208,20 +210,33 @@ class MSTeamsNotifier(PostingNotifier[MSTeamsConfig]):
                     "wrap": True,
                 }
             )
-        alerts = [
-            self._alert(n, a, render("msteams.alert", n, locale=self._locale, alert=a)) for a in n.alerts
-        ]
+        # Built when a part needs them: a capped message of a huge group shows few.
+        alerts = LazyList(
+            lambda i: self._alert(
+                n, n.alerts[i], render("msteams.alert", n, locale=self._locale, alert=n.alerts[i])
+            )
+        )
         words = WORDS[self._locale]
-        more = words["more"].format(n=n.truncated_alerts) if n.truncated_alerts else ""
+        group_url = http_url(self._ctx.renderer.group_url(n))
 
-        def card(indices: Sequence[int], last: bool) -> dict[str, Any]:
+        def card(indices: Sequence[int], more: int | None) -> dict[str, Any]:
             body = head + [alerts[i] for i in indices]
-            if last and more:
-                body.append({"type": "TextBlock", "text": more, "isSubtle": True, "wrap": True})
+            hidden = not_shown(n.truncated_alerts, more)
+            if hidden:
+                text = words["more"].format(n=hidden)
+                if group_url:
+                    text += f" [{words['all']}]({group_url})"
+                body.append({"type": "TextBlock", "text": text, "isSubtle": True, "wrap": True})
             return message_of(copy.deepcopy(body))
 
         return split_rendered(
-            card, len(n.alerts), BODY_LIMIT, measure=json_bytes, cut=cut_card, mark=mark_card
+            card,
+            len(n.alerts),
+            BODY_LIMIT,
+            measure=json_bytes,
+            cut=cut_card,
+            mark=mark_card,
+            max_parts=self._cfg.max_parts,
         )
 
     def _alert(self, n: Notification, alert: Alert, text: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from relay.core.alerts import Notification
 from relay.core.digests import Digest, DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.text import normalize_locale
-from relay.templating.split import json_bytes
+from relay.templating.split import json_bytes, not_shown
 
 logger = logging.getLogger("relay.channels.parts")
 
@@ -169,19 +169,20 @@ class PostingNotifier(Notifier, Generic[C]):
 
     def render_alerts(
         self, name: str, n: Notification, *, strip: bool = False
-    ) -> Callable[[Sequence[int], bool], str]:
-        """``render(indices, last)`` for split_rendered: template ``name`` with only those
-        of ``n``'s alerts (and "and N more" when ``last``); everything else in the
-        context, the firing and resolved counts too, describes the whole group.
-        ``strip``: without leading and trailing white space."""
+    ) -> Callable[[Sequence[int], int | None], str]:
+        """``render(indices, more)`` for split_rendered: template ``name`` with only those
+        of ``n``'s alerts (and "and N more" on the last part, ``more`` counting the
+        alerts the part cap left out); everything else in the context, the firing and
+        resolved counts too, describes the whole group. ``strip``: without leading and
+        trailing white space."""
 
-        def render(indices: Sequence[int], last: bool) -> str:
+        def render(indices: Sequence[int], more: int | None) -> str:
             text = self._ctx.renderer.render(
                 name,
                 n,
                 locale=self._locale,
                 alerts=[n.alerts[i] for i in indices],
-                truncated_alerts=n.truncated_alerts if last else 0,
+                truncated_alerts=not_shown(n.truncated_alerts, more),
             )
             return text.strip() if strip else text
 

@@ -25,11 +25,11 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from relay.channels.base import (
     Channel,
-    ChannelConfig,
     Delivery,
     Message,
     Notifier,
     NotifierContext,
+    PartsConfig,
     Preview,
     destination_key,
     parts_preview,
@@ -56,9 +56,9 @@ from relay.core.digests import Digest, DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.rates import Rate
 from relay.core.secrets import redact
-from relay.core.text import normalize_locale, slack_escape
+from relay.core.text import http_url, normalize_locale, slack_escape
 from relay.templating.digest import render_digest
-from relay.templating.split import split_rendered
+from relay.templating.split import LazyList, not_shown, split_rendered
 
 SLACK_API_BASE = "https://slack.com/api/"
 
@@ -71,12 +71,13 @@ RETRYABLE_API_ERRORS = frozenset(
 #: chat.update errors after which the resolved message is posted anew instead.
 _UPDATE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 _MORE = {"en": "… and {n} more", "zh-CN": "… 另有 {n} 条"}
+_ALL = {"en": "see all", "zh-CN": "查看全部"}
 _REASON = re.compile(r"[^a-z0-9_]+")
 
 logger = logging.getLogger("relay.channels.slack")
 
 
-class SlackConfig(ChannelConfig):
+class SlackConfig(PartsConfig):
     kind: ClassVar[str] = "slack"
     secret_fields: ClassVar[tuple[str, ...]] = ("api_url", "token", "signing_secret")
 
@@ -196,23 +197,30 @@ class SlackNotifier(Notifier):
         n = message.notification
         render = self._ctx.renderer.render
         header = render("slack.header", n, locale=self._locale)
-        sections = [
-            split_section(render("slack.alert", n, locale=self._locale, alert=a) or fallback_text(a))
-            for a in n.alerts
-        ]
-        more = _MORE[self._locale].format(n=n.truncated_alerts) if n.truncated_alerts else ""
+        # Built when a post needs them: a capped message of a huge group shows few.
+        sections = LazyList(
+            lambda i: split_section(
+                render("slack.alert", n, locale=self._locale, alert=n.alerts[i]) or fallback_text(n.alerts[i])
+            )
+        )
+        group_url = http_url(self._ctx.renderer.group_url(n))
         footer = cut_chars(render("slack.footer", n, locale=self._locale), MAX_SECTION_CHARS)
 
-        def chunk(indices: Sequence[int], last: bool) -> Chunk:
-            return Chunk([s for i in indices for s in sections[i]], more if last else "")
+        def chunk(indices: Sequence[int], more: int | None) -> Chunk:
+            hidden = not_shown(n.truncated_alerts, more)
+            note = _MORE[self._locale].format(n=hidden) if hidden else ""
+            if note and group_url:
+                note += f" <{group_url}|{_ALL[self._locale]}>"
+            return Chunk([s for i in indices for s in sections[i]], note)
 
         chunks = split_rendered(
             chunk,
-            len(sections),
+            len(n.alerts),
             MAX_POST_CHARS - len(footer),
             measure=Chunk.size,
             cut=Chunk.cut,
             mark=Chunk.marked,
+            max_parts=self._cfg.max_parts,
         )
         posts = []
         for part in chunks:

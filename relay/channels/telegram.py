@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import SecretStr, field_validator
 
-from relay.channels.base import Channel, ChannelConfig, Delivery, Message, NotifierContext, destination_key
+from relay.channels.base import Channel, Delivery, Message, NotifierContext, PartsConfig, destination_key
 from relay.channels.http import Answer, call
 from relay.channels.parts import PostingNotifier
 from relay.core.digests import Digest, DigestMessage
@@ -71,7 +71,7 @@ _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*>")
 _PIECE = re.compile(r"<[^>]*>|&#?[A-Za-z0-9]+;|[^<&]|[<&]", re.S)
 
 
-class TelegramConfig(ChannelConfig):
+class TelegramConfig(PartsConfig):
     kind: ClassVar[str] = "telegram"
     secret_fields: ClassVar[tuple[str, ...]] = ("bot_token",)
 
@@ -247,15 +247,22 @@ class TelegramNotifier(PostingNotifier[TelegramConfig]):
         n = message.notification
         template = self.render_alerts("telegram.html", n)
 
-        def render(indices: Sequence[int], last: bool) -> str:
-            text = template(indices, last)
+        def render(indices: Sequence[int], more: int | None) -> str:
+            text = template(indices, more)
             problem = entities_problem(text)
             if problem:  # a user's template (or the last-resort text): send it as plain text
                 logger.warning("telegram.html is not valid Telegram HTML (%s): sent escaped", problem)
                 text = html.escape(text, quote=False)
             return text
 
-        return split_rendered(render, len(n.alerts), TEXT_LIMIT, measure=visible_length, cut=cut_html)
+        return split_rendered(
+            render,
+            len(n.alerts),
+            TEXT_LIMIT,
+            measure=visible_length,
+            cut=cut_html,
+            max_parts=self._cfg.max_parts,
+        )
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The sendMessage bodies, in order."""

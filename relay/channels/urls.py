@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import SecretStr, field_validator, model_validator
 
-from relay.channels.base import ChannelConfig
+from relay.channels.base import PartsConfig
 
 #: Shorter path segments are words (``services``, ``send``), not credentials.
 MIN_SEGMENT = 16
@@ -51,7 +51,7 @@ def secret_url_check(field: str, wrong: str) -> Any:
     return field_validator(field)(classmethod(check))
 
 
-class WebhookOrTokenConfig(ChannelConfig):
+class WebhookOrTokenConfig(PartsConfig):
     """A robot addressed by its whole ``webhook_url`` or by its token alone (WeCom's
     ``key``, DingTalk's ``access_token``) put into the vendor's URL: exactly one of them."""
 

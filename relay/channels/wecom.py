@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from relay.channels.base import Channel, ChannelConfig, Message, NotifierContext, destination_key
+from relay.channels.base import Channel, Message, NotifierContext, PartsConfig, destination_key
 from relay.channels.http import VendorCheck, call, errcode_check
 from relay.channels.mentions import mentions
 from relay.channels.parts import PostingNotifier
@@ -154,7 +154,7 @@ def digest_contents(ctx: NotifierContext, name: str, digest: Digest, locale: str
     )
 
 
-W = TypeVar("W", bound=ChannelConfig)
+W = TypeVar("W", bound=PartsConfig)
 
 
 class WeComPoster(PostingNotifier[W]):
@@ -173,7 +173,9 @@ class WeComPoster(PostingNotifier[W]):
     def render_split(self, name: str, n: Notification, limit: int) -> list[str]:
         """The contents for template ``name``: one, or several parts each a complete
         rendering of the template for its share of the alerts (and "and N more" last)."""
-        return split_rendered(self.render_alerts(name, n, strip=True), len(n.alerts), limit)
+        return split_rendered(
+            self.render_alerts(name, n, strip=True), len(n.alerts), limit, max_parts=self._cfg.max_parts
+        )
 
 
 # -- the group robot ------------------------------------------------------------------

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr, field_validator, model_validator
 
-from relay.channels.base import Channel, ChannelConfig, Message, NotifierContext, destination_key
+from relay.channels.base import Channel, Message, NotifierContext, PartsConfig, destination_key
 from relay.channels.http import Answer, error_redacted
 from relay.channels.wecom import (
     CONTENT_LIMITS,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("relay.channels.wecom")
 
 
-class WeComAppConfig(ChannelConfig):
+class WeComAppConfig(PartsConfig):
     """Application messages (应用消息) through the corp API."""
 
     kind: ClassVar[str] = "wecom_app"

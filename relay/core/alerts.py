@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from relay.core.silence_links import silence_url
 
@@ -138,6 +147,17 @@ class WebhookPayload(BaseModel):
     externalURL: str = ""
 
 
+@dataclass(frozen=True)
+class _ByStatus:
+    """A notification's alerts by status, as last computed (see Notification.firing)."""
+
+    alerts: list[Alert]
+    count: int
+    firing: list[Alert]
+    resolved: list[Alert]
+    severities: list[str]
+
+
 class Notification(BaseModel):
     """What one job delivers: one group's alerts for one receiver, at one moment.
 
@@ -155,13 +175,35 @@ class Notification(BaseModel):
     truncated_alerts: int = 0
     reason: str = "new_alerts"
 
+    # (alerts, their count, firing, resolved) as last split: every part of a split
+    # message renders its header from the whole group, and a group of 10,000 alerts
+    # split into parts must not walk all of them again for each part's header.
+    _by_status: _ByStatus | None = PrivateAttr(default=None)
+
+    def _split_by_status(self) -> _ByStatus:
+        cached = self._by_status
+        if cached is None or cached.alerts is not self.alerts or cached.count != len(self.alerts):
+            firing = [a for a in self.alerts if a.status == "firing"]
+            resolved = [a for a in self.alerts if a.status == "resolved"]
+            severities = list(dict.fromkeys(a.labels.get("severity", "") for a in firing))
+            cached = self._by_status = _ByStatus(self.alerts, len(self.alerts), firing, resolved, severities)
+        return cached
+
     @property
     def firing(self) -> list[Alert]:
-        return [a for a in self.alerts if a.status == "firing"]
+        """The firing alerts (one list, kept until ``alerts`` changes: read, never modify)."""
+        return self._split_by_status().firing
 
     @property
     def resolved(self) -> list[Alert]:
-        return [a for a in self.alerts if a.status == "resolved"]
+        """The resolved alerts (kept like ``firing``)."""
+        return self._split_by_status().resolved
+
+    @property
+    def severities(self) -> list[str]:
+        """The ``severity`` labels of the firing alerts, each once, in order of first
+        appearance ('' for an alert without one): what a header's colour and icon use."""
+        return self._split_by_status().severities
 
     @property
     def silence_url(self) -> str:

@@ -173,6 +173,13 @@ def delivery_log_url(relay_url: str, receiver: str) -> str:
     return f"{relay_url.rstrip('/')}/api/v1/notifications?receiver={quote(receiver, safe='')}"
 
 
+def group_page_url(relay_url: str, group_key: str) -> str:
+    """The console's page of one group ('' when ``global.external_url`` is not set)."""
+    if not relay_url:
+        return ""
+    return f"{relay_url.rstrip('/')}/ui/group?key={quote(group_key, safe='')}"
+
+
 def alert_silence_url(alert: Alert, external_url: str) -> str:
     """Alertmanager's 'new silence' page pre-filled with the alert's labels ('' without a URL)."""
     return silence_url(alert.labels, external_url)

@@ -29,10 +29,10 @@ def render_digest(
     ``cut`` shortens one entry too big alone (default: cut the text with "…"); ``extra``
     goes into the template's context (WeCom's ``msgtype``)."""
 
-    def render(indices: Sequence[int], last: bool) -> str:
+    def render(indices: Sequence[int], more: int | None) -> str:
         chosen = [digest.entries[i] for i in indices]
         return renderer.render_digest(name, digest, locale=locale, entries=chosen, **extra)
 
     if limit is None:
-        return [render(range(len(digest.entries)), True)]
+        return [render(range(len(digest.entries)), 0)]
     return split_rendered(render, len(digest.entries), limit, measure=measure or nbytes, cut=cut)

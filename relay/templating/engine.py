@@ -26,6 +26,7 @@ from relay.core.text import (
     as_datetime,
     delivery_log_url,
     format_datetime,
+    group_page_url,
     http_url,
     humanize_duration,
     labels_text,
@@ -158,6 +159,12 @@ class Renderer:
 
     # -- rendering
 
+    def group_url(self, notification: Notification) -> str:
+        """The group's page in relay's console, where every alert of it is listed ('' when
+        ``global.external_url`` is not set): where a message capped at ``max_parts``
+        sends the reader for the alerts it does not show."""
+        return group_page_url(self._relay_url, notification.group_key)
+
     def context(self, notification: Notification, *, locale: str, **extra: Any) -> dict[str, Any]:
         """The variables every template sees (see docs/templates.md)."""
         n = notification
@@ -170,6 +177,7 @@ class Renderer:
             "alerts": n.alerts,
             "firing": n.firing,
             "resolved": n.resolved,
+            "severities": n.severities,
             "group_labels": n.group_labels,
             "common_labels": n.common_labels,
             "common_annotations": n.common_annotations,
@@ -179,6 +187,7 @@ class Renderer:
             "timezone": self._timezone,
             "relay_url": self._relay_url,
             "delivery_log_url": delivery_log_url(self._relay_url, n.receiver),
+            "group_url": self.group_url(n),
             "locale": normalize_locale(locale),
             "silence_url": silence_url_helper(n),
             "labels_text": labels_text,
