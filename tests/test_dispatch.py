@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
-from relay.channels.base import Delivery, Message, Notifier, Preview
+from relay.channels.base import Delivery, MemoryRefs, Message, Notifier, NotifierContext, Preview
+from relay.channels.parts import send_parts
 from relay.config.sections import DeliveryConfig
 from relay.core.clock import SystemClock
 from relay.core.errors import RetryableError
 from relay.core.rates import Rate
-from relay.pipeline.ratelimit import DestinationLimiter
+from relay.pipeline.ratelimit import DestinationLimiter, LimiterRegistry
 from relay.pipeline.retry import RetryPolicy
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.webhooks import alert, webhook
@@ -212,9 +214,12 @@ receivers:
 
 
 async def settle() -> None:
-    """Let the integration workers run until each is idle or waiting on its destination."""
-    for _ in range(20):
-        await asyncio.sleep(0)
+    """Let the integration workers run until each is idle or waiting on its destination
+    (a delivery reads and renders its job in a worker thread first: real time passes)."""
+    for _ in range(10):
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize(
@@ -299,23 +304,50 @@ async def test_sliding_window_limiter_allows_limit_per_window() -> None:
     assert slept == [60.0]
 
 
-async def test_the_limiter_counts_every_message_of_a_split_notification() -> None:
+class SplitRobot(Preless):
+    """A robot that takes 20 a minute; every notification is ``parts`` messages, posted
+    with the channel toolkit's send_parts, each arrival stamped with the test's clock."""
+
+    rate_limit_key = "robot:split"
+    rate_limits = (Rate(20, 60.0),)
+
+    def __init__(self, parts: int, clock: list[float]) -> None:
+        self.parts = parts
+        self.clock = clock
+        self.arrivals: list[float] = []
+        self.ctx = cast(NotifierContext, SimpleNamespace(store=MemoryRefs()))
+
+    async def send(self, message: Message) -> Delivery:
+        async def post(body: Any) -> None:
+            self.arrivals.append(self.clock[0])
+
+        return await send_parts(self.ctx, message, [f"part {i}" for i in range(self.parts)], post)
+
+
+@pytest.mark.parametrize(("parts", "jobs"), [(45, 1), (7, 6), (20, 3)])
+async def test_every_part_of_a_split_message_takes_its_own_place(
+    relay_factory, parts: int, jobs: int
+) -> None:
+    """Never more than the robot's limit in any window: one place per part, not one
+    acquisition for a whole burst."""
     clock = [0.0]
-    slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
-        slept.append(seconds)
         clock[0] += seconds
+        await asyncio.sleep(0)
 
-    limiter = DestinationLimiter([Rate(20, 60.0)], monotonic=lambda: clock[0], sleep=sleep)
-    await limiter.acquire(15)
-    clock[0] = 10.0
-    await limiter.acquire(5)  # exactly 20 in the window: no wait
-    assert slept == []
-    await limiter.acquire(3)  # must wait for the first 15 to leave the window at t=60
-    assert slept == [50.0]
-    await limiter.acquire(40)  # longer than the limit: waits for a whole free window
-    assert len(slept) == 2
+    async with relay_factory(two_receivers("http://127.0.0.1:9", "max_in_flight: 16")) as relay:
+        robot = SplitRobot(parts, clock)
+        relay.state.runtime.notifiers["stuck/webhook/0"] = robot
+        dispatcher = relay.state.dispatcher
+        dispatcher.limiters = LimiterRegistry(monotonic=lambda: clock[0], sleep=sleep)
+        for job in range(jobs):
+            await relay.post(webhook(alert(instance=f"i{job}"), group_key=f"g{job}"), receiver="stuck")
+        for _ in range(jobs):
+            await relay.deliver_all()
+    assert len(robot.arrivals) == parts * jobs
+    for start in robot.arrivals:  # every window that starts at an arrival
+        assert sum(start <= t < start + 60.0 for t in robot.arrivals) <= 20, robot.arrivals
 
 
 class Throttled(Preless):

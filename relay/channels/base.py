@@ -15,7 +15,7 @@ from pydantic import Field
 
 from relay.core.alerts import Notification
 from relay.core.durations import Duration, within
-from relay.core.rates import Rate
+from relay.core.rates import UNPACED, Pace, Rate
 from relay.core.secrets import SecretFieldsModel, StrictModel
 
 if TYPE_CHECKING:
@@ -117,6 +117,8 @@ class Message:
     notification: Notification
     integration: str  # "<receiver>/<type>/<index>"
     attempt: int = 1
+    #: Each part waits for its place in the destination's limit (the dispatcher's).
+    pace: Pace = field(default=UNPACED, compare=False, repr=False)
 
 
 @dataclass
@@ -275,19 +277,40 @@ class Notifier(abc.ABC):
             )
         return parts_preview(f"{kind} digest", bodies, [], None, "", noun="part")
 
+    def prepare(self, message: Message | DigestMessage) -> None:
+        """Do the costly part of sending ``message`` (rendering, splitting) ahead of
+        ``send``, which then finds it done. The dispatcher calls this in a worker thread,
+        so a group of 10,000 alerts never holds the event loop; it must not touch the
+        loop (no awaiting, no HTTP)."""
+        if isinstance(message, Message):
+            self.messages_for(message)
+        else:
+            self.digest_parts(message)
+
     def rendered(self, message: M, render: Callable[[M], list[Any]]) -> list[Any]:
-        """``render(message)``, once per message: the dispatcher counts the bodies
-        (messages_for, digest_parts) and then sends them, and rendering is the costly
-        part."""
-        cached: tuple[object, list[Any]] | None = getattr(self, "_rendered_last", None)
-        if cached is not None and cached[0] is message:
-            return cached[1]
+        """``render(message)``, once per message: ``prepare`` renders in a worker thread
+        and ``send`` then posts what it rendered. A few messages are kept, as several
+        jobs of one integration may be prepared at once."""
+        cache: dict[int, tuple[object, list[Any]]] | None = getattr(self, "_rendered", None)
+        if cache is None:
+            cache = {}
+            self._rendered = cache
+        found = cache.get(id(message))
+        if found is not None and found[0] is message:
+            return found[1]
         bodies = render(message)
-        self._rendered_last = (message, bodies)
+        if len(cache) >= RENDERED_KEPT:
+            cache.pop(next(iter(cache)))
+        cache[id(message)] = (message, bodies)
         return bodies
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most notifiers hold nothing
         """Release resources (SMTP connections, SDK clients)."""
+
+
+#: Rendered messages a notifier keeps between ``prepare`` and ``send`` (the dispatcher's
+#: workers prepare at most this many jobs of one integration at once, in practice).
+RENDERED_KEPT = 16
 
 
 def destination_key(kind: str, where: str) -> str:

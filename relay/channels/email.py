@@ -198,8 +198,13 @@ class EmailNotifier(Notifier):
         def cut(pair: tuple[str, str], budget: int) -> tuple[str, str]:
             # One alert bigger than the whole mail: the text keeps what fits; the HTML
             # cannot be cut without breaking its markup, so it says to read the text.
-            text = cut_bytes(pair[0], max(budget // 2, 1024))
-            return text, f"<pre>{escape(text)}</pre>"
+            share = budget // 2
+            while True:
+                text = cut_bytes(pair[0], share)
+                html = f"<pre>{escape(text, quote=False)}</pre>"
+                if size((text, html)) <= budget or share < 64:
+                    return text, html
+                share //= 2
 
         parts = split_rendered(render, len(n.alerts), self._cfg.max_bytes, measure=size, cut=cut, max_parts=1)
         return parts[0]
@@ -213,8 +218,15 @@ class EmailNotifier(Notifier):
         text = "\n".join(lines)
         return Preview(text=text, note="email: one message, text and HTML parts", parts=[text])
 
+    def prepare(self, message: Message | DigestMessage) -> None:
+        if isinstance(message, Message):
+            self.rendered(message, lambda m: [self.compose(m)])
+        else:
+            self.digest_parts(message)
+
     async def send(self, message: Message) -> Delivery:
-        return await self._transmit(self.compose(message))
+        mail: EmailMessage = self.rendered(message, lambda m: [self.compose(m)])[0]
+        return await self._transmit(mail)
 
     # -- digests: one text/plain mail, its subject the digest's first line
 

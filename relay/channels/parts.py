@@ -28,6 +28,7 @@ from relay.channels.base import (
 from relay.core.alerts import Notification
 from relay.core.digests import Digest, DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
+from relay.core.rates import Pace
 from relay.core.text import normalize_locale
 from relay.templating.split import json_bytes, not_shown
 
@@ -38,10 +39,14 @@ PROGRESS_TTL = 7 * 86400.0
 
 
 class JobMessage(Protocol):
-    """A message or a digest message: what identifies the job whose parts these are."""
+    """A message or a digest message: what identifies the job whose parts these are, and
+    the destination's pace its parts keep."""
 
     @property
     def job_id(self) -> str: ...
+
+    @property
+    def pace(self) -> Pace: ...
 
 
 #: ``post(body)``: send one part; returns what to remember of the answer (JSON-able).
@@ -97,13 +102,17 @@ async def send_parts(
         if saved is not None and saved.get("total") == total:
             start = min(int(saved.get("sent", 0)), total)
             results = list(saved.get("results") or [None] * start)[:start]
+    pace = message.pace
     for index in range(start, total):
+        await pace.next()  # every part takes its own place in the destination's limit
         try:
             results.append(await post(bodies[index]))
         except DeliveryError as exc:
             # What this attempt put on the wire, the failing part included.
             sent = [as_sent(body) for body in bodies[start : index + 1]]
             raise in_part(exc, index, total, start, noun).with_sent(sent) from None
+        finally:
+            pace.answered()
         if on_progress is not None:
             await on_progress(results)
         if total > 1:

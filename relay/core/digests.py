@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, get_args
 
 from relay.core.alerts import Alert, Notification
+from relay.core.rates import UNPACED, Pace
 from relay.core.text import alert_silence_url
 
 DigestKind = Literal["storm", "hold"]
@@ -278,6 +279,8 @@ class DigestMessage:
     digest: Digest
     integration: str
     attempt: int = 1
+    #: Each part waits for its place in the destination's limit (the dispatcher's).
+    pace: Pace = field(default=UNPACED, compare=False, repr=False)
 
 
 def digest_summary(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from relay.core.integrations import kind_of
 from relay.core.jobs import Attempt, Job, bound_sent
 from relay.core.secrets import redact
 from relay.obs.metrics import Metrics
-from relay.pipeline.ratelimit import LimiterRegistry
+from relay.pipeline.ratelimit import DeliveryPace, LimiterRegistry
 from relay.pipeline.retry import RetryPolicy, attempts_made, retry_window_start
 from relay.pipeline.runtime import Runtime
 from relay.pipeline.storm import StormMerger
@@ -251,34 +251,26 @@ class Dispatcher:
             await self._finish(job, kind, error, 0.0, runtime)
             return
         attempt = len(job.attempts) + 1
-        digest = digest_of_payload(job.payload)
-        message: Message | DigestMessage
-        if digest is not None:
-            message = DigestMessage(
-                job_id=job.id, digest=digest, integration=job.integration, attempt=attempt
-            )
-        else:
-            message = Message(
-                job_id=job.id,
-                notification=Notification.model_validate(job.payload),
-                integration=job.integration,
-                attempt=attempt,
-            )
         limiter = self.limiters.get(notifier.rate_limit_key, notifier.rate_limits)
-        count = 1
-        if notifier.rate_limit_key:  # only a limited destination needs the count up front
-            try:
-                count = (
-                    len(notifier.digest_parts(message))
-                    if isinstance(message, DigestMessage)
-                    else notifier.messages_for(message)
-                )
-            except Exception:  # counting must never keep a message from being sent
-                logger.exception("counting the messages of %s failed", job.integration)
-        await limiter.acquire(count)
-        started = time.monotonic()
         # A notifier has its own timeouts; this outer bound catches one that ignores them.
         hard_timeout = runtime.config.delivery.timeout * 3 + 5
+        pace = DeliveryPace(limiter, hard_timeout)
+        message: Message | DigestMessage
+        try:
+            message = await asyncio.to_thread(self._message_of, job, attempt, pace)
+        except Exception as exc:  # a payload the store kept but this version cannot read
+            logger.exception("job %s cannot be read", job.id)
+            error = PermanentError("bad_payload", f"the stored job cannot be read: {exc}")
+            await self._finish(job, kind, error, 0.0, runtime)
+            return
+        try:
+            # Rendering and splitting a big group is CPU work: off the event loop, so
+            # ingest, /-/healthy and every other delivery keep going meanwhile.
+            await asyncio.to_thread(notifier.prepare, message)
+        except Exception:  # send renders again and reports what fails
+            logger.exception("preparing %s for %s failed", job.id, job.integration)
+        await limiter.acquire()  # the first message's place; each further part waits for its own
+        started = time.monotonic()
         outcome: DeliveryError | None
         detail = ""
         sent: list[str] = []
@@ -288,7 +280,9 @@ class Dispatcher:
                 if isinstance(message, DigestMessage)
                 else notifier.send(message)
             )
-            delivery = await asyncio.wait_for(sending, timeout=hard_timeout)
+            async with asyncio.timeout(hard_timeout) as deadline:
+                pace.deadline = deadline
+                delivery = await sending
             outcome, detail, sent = None, delivery.detail, delivery.sent
         except DeliveryError as exc:
             outcome = exc
@@ -300,12 +294,30 @@ class Dispatcher:
         except Exception as exc:  # a bug in a notifier must not lose the alert
             logger.exception("notifier %s raised unexpectedly", job.integration)
             outcome = RetryableError("internal_error", redact(repr(exc), runtime.secrets))
-        limiter.sent(count)
+        if not pace.answers:  # a notifier that posts once, without send_parts
+            limiter.sent()
         if isinstance(outcome, RetryableError) and outcome.throttled:
             # The vendor counts more than relay sent (another sender shares the robot, or
             # a restart forgot the window): hold every message to it, not only this one.
             limiter.block(_throttle_wait(notifier, outcome))
         await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail, sent)
+
+    @staticmethod
+    def _message_of(job: Job, attempt: int, pace: DeliveryPace) -> Message | DigestMessage:
+        """The job's payload read back into what a notifier sends (10,000 alerts take a
+        while to validate: the dispatcher calls this in a worker thread)."""
+        digest = digest_of_payload(job.payload)
+        if digest is not None:
+            return DigestMessage(
+                job_id=job.id, digest=digest, integration=job.integration, attempt=attempt, pace=pace
+            )
+        return Message(
+            job_id=job.id,
+            notification=Notification.model_validate(job.payload),
+            integration=job.integration,
+            attempt=attempt,
+            pace=pace,
+        )
 
     async def _finish(
         self,

@@ -21,16 +21,18 @@ from relay.core.rates import Rate
 
 
 class RateLimiter(Protocol):
-    async def acquire(self, count: int = 1) -> None:
-        """Wait until ``count`` more messages may go to this destination."""
+    async def acquire(self) -> None:
+        """Wait until one more message may go to this destination, and take its place.
+        A split message takes one place per part (relay.pipeline.ratelimit.DeliveryPace):
+        places are never taken in bulk, so a burst cannot pass a window's edge."""
         ...
 
     def block(self, seconds: float) -> None:
         """Send nothing to this destination for ``seconds`` (the vendor throttled it)."""
         ...
 
-    def sent(self, count: int = 1) -> None:
-        """The messages acquired last were answered (their window starts now)."""
+    def sent(self) -> None:
+        """The message whose place was taken last was answered (its window starts now)."""
         ...
 
     def admits(self, within: float, most: int) -> int:
@@ -56,30 +58,26 @@ class SlidingWindowLimiter:
         while self._sent and self._sent[0] <= now - self.window:
             self._sent.popleft()
 
-    def delay(self, count: int = 1) -> float:
-        """Seconds until ``count`` slots are free (0 if they are free now)."""
-        count = max(1, min(count, self.limit))  # a longer burst waits for a whole window
+    def delay(self) -> float:
+        """Seconds until a place is free (0 if one is free now)."""
         now = self._monotonic()
         self._expire(now)
-        if len(self._sent) + count <= self.limit:
+        if len(self._sent) < self.limit:
             return 0.0
-        return self._sent[len(self._sent) + count - self.limit - 1] + self.window - now
+        return self._sent[len(self._sent) - self.limit] + self.window - now
 
-    def take(self, count: int) -> None:
-        now = self._monotonic()
-        self._sent.extend([now] * max(1, min(count, self.limit)))
+    def take(self) -> None:
+        self._sent.append(self._monotonic())
 
     def used(self) -> int:
         self._expire(self._monotonic())
         return len(self._sent)
 
-    def restamp(self, count: int) -> None:
-        """Move the latest ``count`` sends to now (they have just been answered)."""
-        now = self._monotonic()
-        count = min(max(1, count), self.limit, len(self._sent))
-        for _ in range(count):
+    def restamp(self) -> None:
+        """Move the latest send to now (it has just been answered)."""
+        if self._sent:
             self._sent.pop()
-        self._sent.extend([now] * count)
+            self._sent.append(self._monotonic())
 
 
 class DestinationLimiter:
@@ -101,29 +99,29 @@ class DestinationLimiter:
         self._blocked_until = 0.0
         self._lock = asyncio.Lock()
 
-    def delay(self, count: int = 1) -> float:
-        """Seconds until ``count`` messages may go (0 if now)."""
+    def delay(self) -> float:
+        """Seconds until the next message may go (0 if now)."""
         blocked = max(0.0, self._blocked_until - self._monotonic())
-        return max([blocked, *(w.delay(count) for w in self._windows)])
+        return max([blocked, *(w.delay() for w in self._windows)])
 
-    async def acquire(self, count: int = 1) -> None:
+    async def acquire(self) -> None:
         async with self._lock:  # one waiter at a time keeps the order of arrival
-            while (wait := self.delay(count)) > 0:
+            while (wait := self.delay()) > 0:
                 await self._sleep(wait)  # type: ignore[misc]
             for window in self._windows:
-                window.take(count)
+                window.take()
 
     def block(self, seconds: float) -> None:
         self._blocked_until = max(self._blocked_until, self._monotonic() + max(0.0, seconds))
 
-    def sent(self, count: int = 1) -> None:
-        """The ``count`` messages acquired last were answered: count them from now.
+    def sent(self) -> None:
+        """The message whose place was taken last was answered: count it from now.
 
         The vendor's window starts when it received a message, somewhere between the
         acquire and the answer; a message that took longer on the way than the one a
         window later would otherwise be counted by the vendor in both windows."""
         for window in self._windows:
-            window.restamp(count)
+            window.restamp()
 
     def admits(self, within: float, most: int) -> int:
         """How many messages every window (and a block) lets go in the next ``within``
@@ -155,23 +153,51 @@ class DestinationLimiter:
                 {"limit": r.count, "per_seconds": r.per, "used": w.used()}
                 for r, w in zip(self.rates, self._windows, strict=True)
             ],
-            "next_free_in": round(self.delay(1), 3),
+            "next_free_in": round(self.delay(), 3),
             "blocked_for": round(max(0.0, self._blocked_until - self._monotonic()), 3),
         }
 
 
 class Unlimited:
-    async def acquire(self, count: int = 1) -> None:
+    async def acquire(self) -> None:
         return None
 
     def block(self, seconds: float) -> None:
         return None
 
-    def sent(self, count: int = 1) -> None:
+    def sent(self) -> None:
         return None
 
     def admits(self, within: float, most: int) -> int:
         return most
+
+
+class DeliveryPace:
+    """One delivery attempt's pace (relay.core.rates.Pace): the dispatcher takes the
+    first message's place before the notifier starts, so a notifier that posts once
+    needs nothing more; each further part of a split message waits for a place of its
+    own. The attempt's hard timeout (``deadline``) counts from the latest place taken:
+    waiting for the destination's limit is not the notifier hanging."""
+
+    def __init__(self, limiter: RateLimiter, hard_timeout: float) -> None:
+        self._limiter = limiter
+        self._hard_timeout = hard_timeout
+        self._first_taken = True
+        self.deadline: asyncio.Timeout | None = None
+        #: Messages answered: 0 after a notifier that does not pace itself.
+        self.answers = 0
+
+    async def next(self) -> None:
+        if self._first_taken:
+            self._first_taken = False
+            return
+        await self._limiter.acquire()
+        if self.deadline is not None:
+            self.deadline.reschedule(asyncio.get_running_loop().time() + self._hard_timeout)
+
+    def answered(self) -> None:
+        self.answers += 1
+        self._limiter.sent()
 
 
 class LimiterRegistry:
