@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from relay.channels.base import Message, Notifier
-from relay.core.alerts import Notification
+from relay.core.alerts import notification_in_chunks
 from relay.core.clock import Clock
 from relay.core.digests import DigestMessage, digest_of_payload
 from relay.core.errors import DeliveryError, PermanentError, RetryableError, StoreUnavailable
@@ -29,6 +29,7 @@ from relay.core.integrations import kind_of
 from relay.core.jobs import Attempt, Job, bound_sent
 from relay.core.secrets import redact
 from relay.obs.metrics import Metrics
+from relay.pipeline.offload import off_loop
 from relay.pipeline.ratelimit import DeliveryPace, LimiterRegistry
 from relay.pipeline.retry import RetryPolicy, attempts_made, retry_window_start
 from relay.pipeline.runtime import Runtime
@@ -257,7 +258,7 @@ class Dispatcher:
         pace = DeliveryPace(limiter, hard_timeout)
         message: Message | DigestMessage
         try:
-            message = await asyncio.to_thread(self._message_of, job, attempt, pace)
+            message = await off_loop(self._message_of, job, attempt, pace)
         except Exception as exc:  # a payload the store kept but this version cannot read
             logger.exception("job %s cannot be read", job.id)
             error = PermanentError("bad_payload", f"the stored job cannot be read: {exc}")
@@ -266,7 +267,7 @@ class Dispatcher:
         try:
             # Rendering and splitting a big group is CPU work: off the event loop, so
             # ingest, /-/healthy and every other delivery keep going meanwhile.
-            await asyncio.to_thread(notifier.prepare, message)
+            await off_loop(notifier.prepare, message)
         except Exception:  # send renders again and reports what fails
             logger.exception("preparing %s for %s failed", job.id, job.integration)
         await limiter.acquire()  # the first message's place; each further part waits for its own
@@ -313,7 +314,7 @@ class Dispatcher:
             )
         return Message(
             job_id=job.id,
-            notification=Notification.model_validate(job.payload),
+            notification=notification_in_chunks(job.payload),
             integration=job.integration,
             attempt=attempt,
             pace=pace,
@@ -330,8 +331,14 @@ class Dispatcher:
         sent: list[str] | None = None,
     ) -> None:
         now = self._clock.now()
-        # The message as sent is kept for the console: secrets out, size bounded.
-        kept = bound_sent([redact(part, runtime.secrets) for part in sent or []])
+        # The message as sent is kept for the console: secrets out, size bounded. Ten
+        # parts of a big group are ~0.3 MB of text to search for secrets: off the loop.
+        sent = sent or []
+        kept = (
+            await off_loop(keep_sent, sent, runtime.secrets)
+            if sum(len(part) for part in sent) > REDACT_OFF_LOOP_CHARS
+            else keep_sent(sent, runtime.secrets)
+        )
         log = {"job_id": job.id, "integration": job.integration, "receiver": job.receiver}
         if error is None:
             attempt = Attempt(
@@ -378,3 +385,13 @@ def _throttle_wait(notifier: Notifier, error: RetryableError) -> float:
     if notifier.throttle_block is not None:
         return notifier.throttle_block
     return max((rate.per for rate in notifier.rate_limits), default=0.0)
+
+
+#: Sent text longer than this is redacted in the CPU worker thread rather than on the loop.
+REDACT_OFF_LOOP_CHARS = 32 * 1024
+
+
+def keep_sent(sent: list[str], secrets: list[str]) -> list[str]:
+    """What an attempt keeps of the bodies it sent: secrets redacted first (a secret cut
+    in half by the bound would no longer be recognised), then bounded in size."""
+    return bound_sent([redact(part, secrets) for part in sent])

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from relay.core.alerts import Alert, Notification, common_items
+from relay.core.alerts import Alert, Notification, common_items, notification_payload
 from relay.core.groups import GroupState, GroupUpdate, LogEntry, Suppressed, TransitionResult
 from relay.core.jobs import NewJob, new_job_id
 from relay.pipeline.hold import RECHECK, ReleasedHolds, hold, still_firing_jobs, take_held
@@ -112,7 +112,7 @@ def decide(
                 receiver=state.receiver,
                 integration=integration.id,
                 group_key=state.key,
-                payload=notification.model_dump(mode="json"),
+                payload=notification_payload(notification),
                 created_at=now,
             )
         )
@@ -291,7 +291,7 @@ def flush_update(
                     new.receiver,
                     integration,
                     new.key,
-                    notification.model_dump(mode="json"),
+                    notification_payload(notification),
                     now,
                 )
 
