@@ -12,7 +12,6 @@ import os
 import types
 import typing
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -28,10 +27,11 @@ from relay.channels import CHANNEL_TYPES, CHANNELS
 from relay.channels.base import ChannelConfig
 from relay.config.alertmanager import AlertmanagerConfig
 from relay.config.checks import Finding, Loc, cross_check, expand_env, format_loc
-from relay.config.reader import load_yaml, yaml_problem
+from relay.config.reader import expansion_problem, load_yaml, yaml_problem
 from relay.config.sections import DeliveryConfig, GlobalConfig, RouteConfig, ServerConfig, StorageConfig
 from relay.config.timeintervals import TimeIntervalConfig
 from relay.core.errors import ConfigError
+from relay.core.files import MAX_CONFIG_BYTES, FileProblem, read_text
 from relay.core.integrations import IntegrationId
 from relay.core.resources import PACKAGED_DEFAULT_SOURCE, default_config_text
 from relay.core.secrets import StrictModel, header_credentials
@@ -238,6 +238,9 @@ def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | N
         raise InvalidConfig([yaml_problem(exc, text, source)]) from None
     if not isinstance(raw, dict):
         raise InvalidConfig([f"{source}: expected a mapping at the top level"])
+    expansion = expansion_problem(raw)
+    if expansion is not None:
+        raise InvalidConfig([f"{source}: {expansion}"])
     problems: list[Finding] = []
     warnings: list[Finding] = []
     raw = expand_env(raw, (), dict(os.environ) if env is None else env, problems, warnings)
@@ -269,9 +272,9 @@ def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | N
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidConfig([f"{path}: cannot read config: {exc.strerror}"]) from None
+        text = read_text(path, MAX_CONFIG_BYTES)
+    except FileProblem as exc:
+        raise InvalidConfig([str(exc)]) from None
     return parse_config(text, source=str(path))
 
 

@@ -29,7 +29,35 @@ class DuplicateKeyError(yaml.MarkedYAMLError):
         self.key, self.first, self.second = key, first, second
 
 
+#: How deep a config may nest (the deepest real one is ~10: a route tree of a few levels).
+MAX_DEPTH = 64
+#: How many values a config may hold once its aliases are expanded: YAML's "billion
+#: laughs" (each alias repeating the one before ten times) is a few lines that expand to
+#: millions, and every later step (environment, validation) walks the expanded tree.
+MAX_VALUES = 200_000
+
+
+class NestingTooDeep(yaml.MarkedYAMLError):
+    """Lists and mappings nested deeper than MAX_DEPTH."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(problem=f"nested deeper than {MAX_DEPTH} levels", problem_mark=mark)
+
+
 class _StrictLoader(yaml.SafeLoader):
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        # Composing is recursive: a file of 300 nested brackets would otherwise end in a
+        # RecursionError traceback instead of a line that says where.
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise NestingTooDeep(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         # Only the mapping's own keys count: a key that overrides one merged in with
         # `<<: *anchor` is what merge keys are for.
@@ -48,8 +76,54 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` that raises DuplicateKeyError for a key given twice."""
+    """``yaml.safe_load`` that raises DuplicateKeyError for a key given twice and
+    NestingTooDeep past MAX_DEPTH."""
     return yaml.load(text, Loader=_StrictLoader)
+
+
+class _TooBig(Exception):
+    pass
+
+
+def expansion_problem(value: Any) -> str | None:
+    """Why the loaded config cannot be used as it expands, or None: an alias that refers
+    to a list or mapping containing it (the tree would be infinite), nesting deeper than
+    MAX_DEPTH through aliases, or more than MAX_VALUES values in all. Names the place."""
+    count = 0
+    on_path: set[int] = set()
+
+    def walk(node: Any, path: tuple[str | int, ...]) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_VALUES:
+            raise _TooBig(
+                f"{_place(path)}: the config expands to more than {MAX_VALUES} values; YAML"
+                " aliases (*name) that repeat one another are the usual cause"
+            )
+        if not isinstance(node, dict | list):
+            return
+        if id(node) in on_path:
+            raise _TooBig(f"{_place(path)}: a YAML alias refers to a list or mapping that contains it")
+        if len(path) > MAX_DEPTH:
+            raise _TooBig(f"{_place(path)}: nested deeper than {MAX_DEPTH} levels (through YAML aliases)")
+        on_path.add(id(node))
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            walk(child, (*path, key if isinstance(key, int | str) else repr(key)))
+        on_path.discard(id(node))
+
+    try:
+        walk(value, ())
+    except _TooBig as exc:
+        return str(exc)
+    return None
+
+
+def _place(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path[:8]:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return (out + ("..." if len(path) > 8 else "")) or "config"
 
 
 #: PyYAML's problem -> what to tell an operator: (what, hint).
@@ -58,6 +132,7 @@ _YAML_PROBLEMS: list[tuple[str, str, str]] = [
     ("could not find expected ':'", "missing ':' after a key", "write 'key: value'"),
     ("found unexpected end of stream", "unclosed quote", "close the quoted string on this line"),
     ("found undefined alias", "undefined alias", "define the &anchor before using *it"),
+    (f"nested deeper than {MAX_DEPTH} levels", f"nested deeper than {MAX_DEPTH} levels", ""),
     (
         "found unknown escape character",
         "unknown escape in a double-quoted string",

@@ -9,11 +9,12 @@ import hmac
 import json
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote, quote_plus
 
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+
+from relay.core.files import MAX_SECRET_BYTES, FileProblem, read_text
 
 
 class StrictModel(BaseModel):
@@ -44,9 +45,9 @@ class SecretFieldsModel(StrictModel):
             if data.get(name) not in (None, ""):
                 raise ValueError(f"set either {name} or {file_key}, not both")
             try:
-                data[name] = Path(str(path)).read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise ValueError(f"{file_key}: cannot read {path}: {exc.strerror}") from None
+                data[name] = read_text(str(path), MAX_SECRET_BYTES).rstrip("\r\n")
+            except FileProblem as exc:
+                raise ValueError(f"{file_key}: {exc}") from None
         return data
 
 

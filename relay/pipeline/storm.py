@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from relay.core.alerts import Notification
+from relay.core.alerts import notification_in_chunks
 from relay.core.digests import Digest, digest_payload
 from relay.core.integrations import kind_of
 from relay.core.jobs import Job, NewJob, new_job_id
+from relay.pipeline.offload import off_loop
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -98,8 +99,10 @@ class StormMerger:
         members = [job for job in everything if "digest" not in job.payload]
         keep = [job for job in everything if "digest" in job.payload]
         merged = 0
-        for chunk in self._chunks(notifier, integration, members, now):
-            digest_job = self._digest_job(integration, chunk, now)
+        # Reading the notifications back and rendering digests to size them is CPU work
+        # (a storm is many groups): in the CPU worker thread, not on the event loop.
+        planned = await off_loop(self._plan, notifier, integration, members, now)
+        for chunk, digest_job in planned:
             if await self._store.merge_into_digest(self._owner, digest_job, [j.id for j in chunk], now):
                 merged += len(chunk)
                 for job in chunk:
@@ -119,7 +122,7 @@ class StormMerger:
         return sorted(keep, key=lambda job: order[job.id])
 
     def _digest_job(self, integration: str, jobs: list[Job], now: float) -> NewJob:
-        items = [(j.id, j.group_key, Notification.model_validate(j.payload)) for j in jobs]
+        items = [(j.id, j.group_key, notification_in_chunks(j.payload)) for j in jobs]
         digest = Digest.of_notifications("storm", jobs[0].receiver, integration, items, now)
         return NewJob(
             id=new_job_id(),
@@ -130,18 +133,21 @@ class StormMerger:
             created_at=now,
         )
 
-    def _chunks(self, notifier: Notifier, integration: str, jobs: list[Job], now: float) -> list[list[Job]]:
+    def _plan(
+        self, notifier: Notifier, integration: str, jobs: list[Job], now: float
+    ) -> list[tuple[list[Job], NewJob]]:
         """``jobs`` in digests each small enough to be sent within one window of the
-        destination's tightest rate (its parts are counted as one burst)."""
+        destination's tightest rate, with each digest's job."""
         most = min(rate.count for rate in notifier.rate_limits)
         pending = [jobs]
-        done: list[list[Job]] = []
+        done: list[tuple[list[Job], NewJob]] = []
         while pending:
             chunk = pending.pop(0)
-            digest = Digest.from_dict(self._digest_job(integration, chunk, now).payload["digest"])
+            digest_job = self._digest_job(integration, chunk, now)
+            digest = Digest.from_dict(digest_job.payload["digest"])
             if len(chunk) > 1 and notifier.digest_messages(digest) > most:
                 half = len(chunk) // 2
                 pending[:0] = [chunk[:half], chunk[half:]]
                 continue
-            done.append(chunk)
+            done.append((chunk, digest_job))
         return done

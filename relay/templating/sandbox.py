@@ -4,6 +4,7 @@ happened (file:line), and the user's template files found by their globs."""
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import traceback
 from collections.abc import Callable
@@ -15,10 +16,16 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from relay.core.files import MAX_TEMPLATE_BYTES, FileProblem, read_text
 from relay.core.resources import TEMPLATES, packaged
 from relay.core.text import (
     LOCALES,
 )
+
+#: Paths one ``templates:`` pattern may match (files and directories).
+MAX_MATCHES = 500
+#: Characters of user templates in all.
+MAX_TEMPLATES_CHARS = 16 * 1024 * 1024
 
 #: The longest string or list a template may build with '*'.
 MAX_REPEAT = 100_000
@@ -92,8 +99,19 @@ def load_user_templates(patterns: list[str]) -> tuple[dict[str, tuple[str, str]]
     """Expand the globs (relative to the current directory): key -> (source, filename)."""
     found: dict[str, tuple[str, str]] = {}
     problems: list[str] = []
-    for pattern in patterns:
-        for filename in sorted(glob.glob(os.path.expanduser(pattern), recursive=True)):
+    total = 0
+    for index, pattern in enumerate(patterns):
+        matches = list(
+            itertools.islice(glob.iglob(os.path.expanduser(pattern), recursive=True), MAX_MATCHES + 1)
+        )
+        if len(matches) > MAX_MATCHES:
+            # '/**/*' would walk the whole disk and read every file it finds.
+            problems.append(
+                f"templates[{index}]: {pattern!r} matches more than {MAX_MATCHES} paths: name the"
+                " directory of the templates (templates/*.j2, templates/zh-CN/*.j2)"
+            )
+            continue
+        for filename in sorted(matches):
             path = Path(filename)
             if not path.is_file():
                 continue
@@ -101,7 +119,13 @@ def load_user_templates(patterns: list[str]) -> tuple[dict[str, tuple[str, str]]
             if path.parent.name in LOCALES:
                 key = f"{path.parent.name}/{path.name}"
             try:
-                found[key] = (path.read_text(encoding="utf-8"), str(path))
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.append(f"{path}: cannot read template: {exc}")
+                text = read_text(path, MAX_TEMPLATE_BYTES, "template")
+            except FileProblem as exc:
+                problems.append(str(exc))
+                continue
+            total += len(text)
+            if total > MAX_TEMPLATES_CHARS:
+                problems.append(f"templates: more than {MAX_TEMPLATES_CHARS} characters of templates in all")
+                return found, problems
+            found[key] = (text, str(path))
     return found, problems

@@ -23,6 +23,7 @@ from relay.core.groups import GroupUpdate, TransitionResult
 from relay.obs.metrics import Metrics
 from relay.pipeline.dispatch import Dispatcher
 from relay.pipeline.flush import flush_due
+from relay.pipeline.offload import off_loop
 from relay.pipeline.runtime import Runtime
 from relay.store.base import Store
 from relay.store.roles import DeliveryLog
@@ -88,20 +89,22 @@ class RelayState:
                 if config is None:
                     if self.config_path is None:
                         raise ConfigError(["no config file to reload from"])
-                    config = load_config(self.config_path)
+                    # Parsing and checking a config is CPU work: off the event loop.
+                    config = await off_loop(load_config, self.config_path)
                 if config.storage.url != self.runtime.config.storage.url:
                     raise ConfigError(["storage.url: cannot change on reload; restart relay"])
-                problems = Runtime.check_templates(config)
+                problems = await off_loop(Runtime.check_templates, config)
                 if problems:
                     raise ConfigError(problems)
                 new = Runtime.build(config, http=self.http, store=self.store, metrics=self.metrics)
             except ConfigError as exc:
-                self.metrics.config_last_reload_successful.set(0)
-                self.last_reload_error = str(exc)
-                logger.error(
-                    "config reload failed; keeping the running config", extra={"problems": exc.problems}
-                )
-                return str(exc)
+                return self._reload_failed(exc.problems)
+            except Exception as exc:
+                # A file no check foresaw must still leave the running config in place,
+                # the metric at 0 (the shipped alert fires) and an answer, never a 500
+                # "internal error" or a SIGHUP that only logs "Task exception".
+                logger.exception("config reload failed unexpectedly; keeping the running config")
+                return self._reload_failed([f"cannot load the config: {type(exc).__name__}: {exc}"])
             old, self.runtime = self.runtime, new
             self.loaded_at = time.time()
             self.last_reload_error = ""
@@ -112,6 +115,12 @@ class RelayState:
                 logger.warning("config warning: %s", warning)
             await old.aclose()
             return None
+
+    def _reload_failed(self, problems: list[str]) -> str:
+        self.metrics.config_last_reload_successful.set(0)
+        self.last_reload_error = "\n".join(problems)
+        logger.error("config reload failed; keeping the running config", extra={"problems": problems})
+        return self.last_reload_error
 
     def config_summary(self) -> dict[str, Any]:
         """The running config as /api/v1/status and the console show it."""
