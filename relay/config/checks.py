@@ -94,7 +94,7 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
     also when some other section is invalid; a value of the wrong type is skipped
     (the schema reports it).
     """
-    from relay.core.matchers import parse_matcher
+    from relay.core.matchers import compile_regex, parse_matcher
 
     problems: list[Finding] = []
     seen = _names(raw, "receivers", "receiver name", problems)
@@ -124,9 +124,9 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
         match_re = node.get("match_re")
         for name, pattern in match_re.items() if isinstance(match_re, dict) else ():
             try:
-                re.compile(pattern) if isinstance(pattern, str) else None
-            except re.error as exc:
-                problems.append(((*where, "match_re", str(name)), f"invalid regex: {exc}"))
+                compile_regex(pattern) if isinstance(pattern, str) else None
+            except ValueError as exc:
+                problems.append(((*where, "match_re", str(name)), str(exc)))
         for key in ("mute_time_intervals", "active_time_intervals", "hold_time_intervals"):
             names = node.get(key)
             for i, name in enumerate(names if isinstance(names, list) else []):

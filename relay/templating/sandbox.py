@@ -119,7 +119,7 @@ def load_user_templates(patterns: list[str]) -> tuple[dict[str, tuple[str, str]]
             if path.parent.name in LOCALES:
                 key = f"{path.parent.name}/{path.name}"
             try:
-                text = read_text(path, MAX_TEMPLATE_BYTES, "template")
+                text = read_text(path, MAX_TEMPLATE_BYTES)
             except FileProblem as exc:
                 problems.append(str(exc))
                 continue
