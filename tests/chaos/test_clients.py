@@ -179,3 +179,79 @@ def test_a_full_disk_answers_503_and_unready_then_recovers(tmp_path: Path, small
         assert wait_for(lambda: httpx.get(f"{relay.url}/-/ready", timeout=5).status_code == 200, timeout=10)
         assert post(relay, big).status_code == 200
         assert "Traceback" not in relay.log()
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def send_head(relay: RelayProcess, head: bytes, chunk: int = 65536) -> tuple[bool, bytes]:
+    """Send ``head`` (as fast as relay takes it) and read what relay answers before closing."""
+    sock = connect(relay)
+    try:
+        for start in range(0, len(head), chunk):
+            try:
+                sock.sendall(head[start : start + chunk])
+            except (BrokenPipeError, ConnectionResetError):
+                break  # relay answered and closed: what it said is still readable
+        return closed_by_server(sock, within=10)
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /-/healthy HTTP/1.1\r\nHost: r\r\nX-Big: " + b"a" * 1_048_576 + b"\r\n\r\n", b"431"),
+        (b"GET /-/healthy HTTP/1.1\r\nHost: r\r\n" + b"X-H: 1\r\n" * 500 + b"\r\n", b"431"),
+        (b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: r\r\n\r\n", b"414"),
+    ],
+    ids=["one-1MB-header", "500-headers", "100KB-request-line"],
+)
+def test_an_oversized_request_head_is_refused_and_costs_no_memory(
+    tmp_path: Path, head: bytes, status: bytes
+) -> None:
+    config = write_config(tmp_path, {"read_timeout": "10s"})
+    with running(config) as relay:
+        assert relay.proc is not None
+        assert post(relay).status_code == 200  # warm: the first webhook loads what it needs
+        before = rss_kb(relay.proc.pid)
+        for _ in range(8):
+            closed, answer = send_head(relay, head)
+            assert closed
+            assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+        # A 64 MB header on 8 connections took 600 MB and kept it; the bound is 64 KiB each.
+        assert rss_kb(relay.proc.pid) - before < 20_000
+        assert post(relay).status_code == 200
+        assert httpx.get(f"{relay.url}/-/healthy", timeout=5).status_code == 200
+
+
+def test_keepalive_clients_of_healthy_cannot_take_the_webhooks_connections(tmp_path: Path) -> None:
+    """The last eighth of max_connections is kept for webhooks: connections that only ask
+    /-/healthy and stay open fill the rest, and Alertmanager still gets through."""
+    config = write_config(
+        tmp_path, {"read_timeout": "30s", "max_connections": 64, "keepalive_timeout": "60s"}
+    )
+    with running(config) as relay:
+        holders: list[httpx.Client] = []
+        refused = 0
+        try:
+            for _ in range(80):
+                client = httpx.Client(base_url=relay.url, timeout=5)
+                answer = client.get("/-/healthy")
+                if answer.status_code == 200:
+                    holders.append(client)  # keeps its connection open
+                else:
+                    refused += 1
+                    assert answer.status_code == 503 and int(answer.headers["retry-after"]) > 0
+                    client.close()
+            assert len(holders) <= 64 - 64 // 8
+            assert refused >= 80 - (64 - 64 // 8)
+            for _ in range(5):
+                assert post(relay).status_code == 200
+        finally:
+            for client in holders:
+                client.close()
