@@ -1,4 +1,4 @@
-"""Slack: incoming webhooks or the Web API with a bot token (slack-sdk), Block Kit messages.
+"""Slack: incoming webhooks or the Web API with a bot token, Block Kit messages.
 
 A message is a header block and one section per alert (several when its text is longer
 than a section may be) inside an attachment coloured for firing or resolved; texts come
@@ -16,12 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import aiohttp
-import httpx
 from pydantic import SecretStr, model_validator
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from relay.channels.base import (
     Channel,
@@ -34,7 +29,7 @@ from relay.channels.base import (
     destination_key,
     parts_preview,
 )
-from relay.channels.http import Answer, error_redacted, status_error
+from relay.channels.http import Answer, call, error_redacted
 from relay.channels.parts import send_parts
 from relay.channels.slack_actions import actions_block
 from relay.channels.slack_blocks import (
@@ -55,7 +50,6 @@ from relay.core.alerts import Notification
 from relay.core.digests import Digest, DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.rates import Rate
-from relay.core.secrets import redact
 from relay.core.text import http_url, normalize_locale, slack_escape
 from relay.templating.digest import render_digest
 from relay.templating.split import LazyList, not_shown, split_rendered
@@ -133,25 +127,6 @@ class SlackConfig(PartsConfig):
         return SlackNotifier(self, ctx)
 
 
-class _Redact(logging.Filter):
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self._secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact(record.getMessage(), self._secrets), None
-        return True
-
-
-def _sdk_logger(secrets: list[str]) -> logging.Logger:
-    """The SDK logs request URLs at debug (a webhook URL is a secret): give it a logger of
-    its own at WARNING that redacts, under relay.channels.slack."""
-    sdk = logging.Logger("relay.channels.slack.sdk", logging.WARNING)
-    sdk.parent = logging.getLogger("relay.channels.slack")
-    sdk.addFilter(_Redact(secrets))
-    return sdk
-
-
 def _reason(error: str) -> str:
     return "slack_" + (_REASON.sub("_", error.lower())[:40].strip("_") or "error")
 
@@ -166,24 +141,18 @@ class SlackNotifier(Notifier):
         if config.token is None and config.api_url is not None:
             self._secrets += url_secret_parts(config.api_url.get_secret_value())
         self._locale = normalize_locale(config.locale or ctx.locale)
-        sdk_logger = _sdk_logger(self._secrets)
-        timeout = max(1, round(ctx.timeout))
-        self._web: AsyncWebClient | None = None
-        self._hook: AsyncWebhookClient | None = None
+        self._timeout = ctx.timeout
+        # Bot mode: the Web API base and the token; else the incoming webhook's URL.
+        self._api_base: str | None = None
+        self._hook_url: str | None = None
         if config.token is not None:
-            base = config.api_url.get_secret_value() if config.api_url else SLACK_API_BASE
-            self._web = AsyncWebClient(
-                token=config.token.get_secret_value(),
-                base_url=base,
-                timeout=timeout,
-                logger=sdk_logger,
-                retry_handlers=[],
+            self._api_base = (config.api_url.get_secret_value() if config.api_url else SLACK_API_BASE).rstrip(
+                "/"
             )
-            where = f"{base}|{config.channel}"
+            where = f"{self._api_base}|{config.channel}"
         else:
             assert config.api_url is not None
-            where = config.api_url.get_secret_value()
-            self._hook = AsyncWebhookClient(url=where, timeout=timeout, logger=sdk_logger, retry_handlers=[])
+            where = self._hook_url = config.api_url.get_secret_value()
         self.rate_limit_key = destination_key("slack", where)
         self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
 
@@ -246,7 +215,7 @@ class SlackNotifier(Notifier):
         blocks: list[dict[str, Any]] = []
         if footer:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
-        if n.status == "firing" and self._web is not None and self._cfg.signing_secret:
+        if n.status == "firing" and self._api_base is not None and self._cfg.signing_secret:
             silences = self._ctx.silences
             blocks.append(actions_block(message.job_id, self._locale, silences=silences))
         return blocks
@@ -306,11 +275,11 @@ class SlackNotifier(Notifier):
         posts = self.rendered(message, self.render_posts)
         n = message.notification
         ref_key = f"slack:{message.integration}:{n.group_key}"
-        if self._web is not None and self._cfg.update_on_resolve and n.status == "resolved":
+        if self._api_base is not None and self._cfg.update_on_resolve and n.status == "resolved":
             ref = await self._get_ref(ref_key)
             if ref and ref.get("channel") and ref.get("ts"):
                 return await self._resolve(message, ref, posts)
-        keep = ref_key if self._web is not None and self._cfg.update_on_resolve else None
+        keep = ref_key if self._api_base is not None and self._cfg.update_on_resolve else None
         return await self._post_all(message, posts, keep)
 
     async def _post_all(self, message: Message, posts: list[dict[str, Any]], ref_key: str | None) -> Delivery:
@@ -342,14 +311,14 @@ class SlackNotifier(Notifier):
         for index, part_ts in enumerate(parts):
             edit = edit_of(posts[index] if index < len(posts) else header_only(posts[0]))
             try:
-                await self._api("chat_update", channel=channel, ts=part_ts, **edit)
+                await self._api("chat.update", channel=channel, ts=part_ts, **edit)
             except PermanentError as exc:
                 if index == 0 and exc.reason.removeprefix("slack_") in _UPDATE_GONE:
                     return await self._post_all(message, posts, None)  # the post is gone
                 raise
         reply = {k: v for k, v in posts[0].items() if k != "attachments"}
         for extra in [reply, *posts[len(parts) :]]:
-            await self._api("chat_postMessage", channel=channel, thread_ts=ts, **extra)
+            await self._api("chat.postMessage", channel=channel, thread_ts=ts, **extra)
         return Delivery(detail="updated the firing message", data={"channel": channel, "ts": ts})
 
     async def _get_ref(self, key: str) -> dict[str, Any] | None:
@@ -367,56 +336,46 @@ class SlackNotifier(Notifier):
 
     async def _post(self, payload: dict[str, Any]) -> list[str | None]:
         """Post one message; [channel, ts] (None for an incoming webhook, which says neither)."""
-        if self._web is not None:
-            data = await self._api("chat_postMessage", channel=self._cfg.channel, **payload)
+        if self._api_base is not None:
+            data = await self._api("chat.postMessage", channel=self._cfg.channel, **payload)
             return [data.get("channel"), data.get("ts")]
-        assert self._hook is not None
-        try:
-            response = await self._hook.send_dict(payload)
-        except Exception as exc:
-            raise self._transport_error(exc) from None
-        body = (response.body or "").strip()
-        answer = Answer(response.status_code, httpx.Headers(dict(response.headers or {})), body, None)
-        error = _hook_error(answer) or status_error(answer, "Slack incoming webhook")
-        if error is not None:
-            raise error_redacted(error, self._secrets)
+        assert self._hook_url is not None
+        await call(
+            self._ctx.http,
+            "POST",
+            self._hook_url,
+            what="Slack incoming webhook",
+            request_timeout=self._timeout,
+            secrets=self._secrets,
+            check=_hook_error,
+            check_text=True,
+            json=payload,
+        )
         return [None, None]
 
     async def _api(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        assert self._web is not None
-        try:
-            response = await getattr(self._web, method)(**kwargs)
-        except SlackApiError as exc:
-            raise self._api_error(method, exc) from None
-        except Exception as exc:
-            raise self._transport_error(exc) from None
-        data = response.data
-        return data if isinstance(data, dict) else {}
-
-    def _api_error(self, method: str, exc: SlackApiError) -> DeliveryError:
-        response = exc.response
-        status = int(getattr(response, "status_code", 0) or 0)
-        data = getattr(response, "data", None)
-        headers = httpx.Headers(dict(getattr(response, "headers", None) or {}))
-        answer = Answer(status, headers, "", data if isinstance(data, dict) else None)
-        error = _api_check(answer, f"Slack {method}")
-        if error is None:
-            error = status_error(answer, f"Slack {method}") or RetryableError(
-                "bad_response", f"Slack {method}: HTTP {status}, no ok/error in the answer"
-            )
-        return error_redacted(error, self._secrets)
-
-    def _transport_error(self, exc: BaseException) -> DeliveryError:
-        text = redact(f"Slack: {type(exc).__name__}: {exc}", self._secrets)
-        if isinstance(exc, TimeoutError):
-            return RetryableError("timeout", text)
-        if isinstance(exc, aiohttp.ClientConnectionError | OSError):
-            return RetryableError("connect", text)
-        if isinstance(exc, aiohttp.ClientError):
-            return RetryableError("transport", text)
-        if isinstance(exc, SlackClientError):
-            return PermanentError("slack_client", text)
-        raise exc
+        """One Web API call (``chat.postMessage``): JSON in, ``{"ok": ...}`` out. An
+        answer that is not a JSON object (a proxy's page) is retried, its words quoted."""
+        assert self._api_base is not None and self._cfg.token is not None
+        what = f"Slack {method}"
+        answer = await call(
+            self._ctx.http,
+            "POST",
+            f"{self._api_base}/{method}",
+            what=what,
+            request_timeout=self._timeout,
+            secrets=self._secrets,
+            check=lambda answer: _api_check(answer, what),
+            expect_json=True,
+            json=kwargs,
+            headers={"Authorization": f"Bearer {self._cfg.token.get_secret_value()}"},
+        )
+        data = answer.data
+        if not (isinstance(data, dict) and data.get("ok") is True):
+            words = " ".join(answer.text.split())[:200]
+            error = RetryableError("bad_response", f"{what}: HTTP {answer.status}, no ok/error: {words}")
+            raise error_redacted(error, self._secrets)
+        return data
 
 
 def _hook_error(answer: Answer) -> DeliveryError | None:

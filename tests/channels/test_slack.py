@@ -1,9 +1,8 @@
 """SlackNotifier against a fake Slack on loopback: outcome tables for the incoming webhook
 and the Web API, Block Kit shape, splitting, escaping, update_on_resolve across a restart.
 
-slack-sdk talks through aiohttp, which respx cannot intercept; a scriptable HTTP server on
-127.0.0.1 (tests/helpers/sink.py) plays Slack instead, so the SDK's own parsing of
-answers (JSON or plain text, status, Retry-After) is exercised too.
+A scriptable HTTP server on 127.0.0.1 (tests/helpers/sink.py) plays Slack, so relay's
+reading of its answers (JSON or plain text, status, Retry-After) goes over a real socket.
 """
 
 from __future__ import annotations
@@ -256,6 +255,8 @@ async def test_bot_outcome_table(
             assert caught.value.retry_after == 30
         if reason == "slack_invalid_blocks":
             assert "must be less than 3001" in str(caught.value)  # Slack's details kept
+        if reason == "bad_response":  # what came back, not "HTTP 0"
+            assert "HTTP 200, not a JSON object: <html>a proxy's page</html>" in str(caught.value)
 
     request = slack.received[-1]
     assert request.path == "/api/chat.postMessage"

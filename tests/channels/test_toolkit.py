@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -247,6 +248,45 @@ async def test_transport_errors_are_retryable(exc: Exception, reason: str) -> No
         with pytest.raises(RetryableError) as caught:
             await call(http, "POST", URL, what="robot", request_timeout=5, secrets=[SECRET])
     assert caught.value.reason == reason
+
+
+class Endless(httpx.AsyncByteStream):
+    """A body of ``size`` bytes that counts what the reader took of it."""
+
+    def __init__(self, size: int, chunk: bytes) -> None:
+        self.size = size
+        self.chunk = chunk
+        self.taken = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while self.taken < self.size:
+            self.taken += len(self.chunk)
+            yield self.chunk
+
+
+@pytest.mark.parametrize("status", [200, 500])
+async def test_an_answer_is_read_only_as_far_as_the_rules_need(status: int) -> None:
+    """A 50 MB answer: 64 KB of a success are read, 8 KB of an error, never the rest."""
+    body = Endless(50 * 1024 * 1024, b'{"errcode": 0, "pad": "' + b"x" * 16_000)
+    async with respx.mock() as mock, httpx.AsyncClient() as http:
+        route = mock.post(URL).mock(return_value=httpx.Response(status, stream=body))
+        with pytest.raises(RetryableError) as caught:
+            await call(http, "POST", URL, what="robot", request_timeout=5, secrets=[], expect_json=True)
+        assert route.calls.last.request.headers["Accept-Encoding"] == "identity"
+    assert body.taken <= 64 * 1024 + len(body.chunk)
+    assert len(caught.value.message) < 1000  # quoted in a few words, not the whole answer
+
+
+async def test_a_compressed_answer_is_inflated_only_up_to_the_bound() -> None:
+    bomb = zlib.compressobj(wbits=31)
+    packed = bomb.compress(b"\0" * (64 * 1024 * 1024)) + bomb.flush()  # 64 MB of zeros, 64 KB packed
+    async with respx.mock() as mock, httpx.AsyncClient() as http:
+        mock.post(URL).mock(
+            return_value=httpx.Response(200, content=packed, headers={"Content-Encoding": "gzip"})
+        )
+        with pytest.raises(RetryableError) as caught:
+            await call(http, "POST", URL, what="robot", request_timeout=5, secrets=[], expect_json=True)
+    assert caught.value.reason == "bad_response"
 
 
 async def test_secrets_are_redacted_from_every_message() -> None:

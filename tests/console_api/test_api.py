@@ -30,6 +30,15 @@ def mock_vendors(mock: respx.MockRouter, *, hook_status: int = 200) -> None:
     mock.post(url__startswith=WECOM).mock(
         return_value=httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
     )
+    # Slack's incoming webhook refuses: its error names the URL, which holds the secret.
+    mock.post(url__startswith="https://hooks.slack.com/").mock(
+        return_value=httpx.Response(404, text="no_service")
+    )
+
+
+def unreachable(request: httpx.Request) -> httpx.Response:
+    """A destination that cannot be reached; the error names its URL (and the secret in it)."""
+    raise httpx.ConnectError(f"cannot reach {request.url}", request=request)
 
 
 async def post_alerts(relay: Relay, names: list[str], first: int = 0, **labels: str) -> None:
@@ -417,6 +426,7 @@ async def test_no_answer_holds_a_configured_secret(console: ConsoleFactory) -> N
         await post_alerts(relay, ["DiskFull"])
         with respx.mock(assert_all_called=False) as mock:
             mock.post(HOOK_URL).mock(side_effect=httpx.ConnectError(f"cannot reach {HOOK_URL}"))
+            mock.post(url__startswith="https://hooks.slack.com/").mock(side_effect=unreachable)
             mock.post(url__startswith=WECOM).mock(
                 return_value=httpx.Response(
                     200, json={"errcode": 93000, "errmsg": f"invalid key {SECRETS[4]}"}

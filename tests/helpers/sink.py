@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -38,10 +40,21 @@ class Sink:
         self.script: deque[Answer] = deque()
         self.received: list[Received] = []
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with sink._lock:
+                    sink._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with sink._lock:
+                    sink._connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
@@ -85,8 +98,15 @@ class Sink:
         return self
 
     def stop(self) -> None:
+        """Stop as a server that goes away does: kept-alive connections are closed too, so
+        a client's next request finds nothing listening."""
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Sink:
         return self.start()
