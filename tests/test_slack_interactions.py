@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -449,3 +449,92 @@ async def test_shutdown_does_not_wait_past_its_bound_for_a_hanging_alertmanager(
         assert not [r for r in slack.received if r.path == "/respond/hang"]
         for task in list(stopping._tasks):
             task.cancel()
+
+
+# -- what a signed request may not do ---------------------------------------------------
+
+
+async def acknowledged(relay: Relay, alertname: str) -> Any:
+    """Who acknowledged the group of ``alertname`` (None: nobody), as the API says it."""
+    listed = (await relay.client.get("/api/v1/notifications")).json()["notifications"]
+    found = [n for n in listed if alertname in n["group_key"]]
+    assert found, listed
+    return found[0]["group_acknowledged"]
+
+
+def with_team(body: bytes, team: str, user: str = "U024BE7LH") -> bytes:
+    payload = json.loads(dict(parse_qsl(body.decode()))["payload"])
+    payload["team"] = {"id": team, "domain": "example"}
+    payload["user"]["id"] = user
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+async def test_a_replayed_request_acts_once(
+    relay_factory: RelayFactory, slack: Sink, alertmanager: ServiceProcess
+) -> None:
+    clock = FakeClock(alertmanager_now(alertmanager))
+    async with started(relay_factory, config_yaml(slack, [url_of(alertmanager)]), clock) as relay:
+        job_id, message = await notify(relay, slack, alert("ReplayMe"), group="ReplayMe")
+        body = click("relay_silence_4h", job_id, f"{slack.url}/respond/replay", message)
+        headers = signed(body, clock.now())
+        answers = [await send_click(relay, body, headers) for _ in range(3)]
+        clock.advance(60)  # still within the 5 minutes a signature is accepted
+        answers.append(await send_click(relay, body, headers))
+    assert [a.status_code for a in answers] == [200, 200, 200, 200]  # answered as the first was
+    assert len(amtool_silences(alertmanager, "alertname=ReplayMe")) == 1
+    assert len([r for r in slack.received if r.path == "/respond/replay"]) == 1
+
+
+async def test_another_workspace_is_refused(relay_factory: RelayFactory, slack: Sink) -> None:
+    yaml_text = config_yaml(slack, None).replace(
+        f"signing_secret: '{SECRET}'", f"signing_secret: '{SECRET}'\n            team_id: T0OURS"
+    )
+    clock = FakeClock()
+    async with started(relay_factory, yaml_text, clock) as relay:
+        job_id, message = await notify(relay, slack, alert("TeamCheck"), group="TeamCheck")
+        base = click("relay_ack", job_id, f"{slack.url}/respond/team", message)
+        theirs = with_team(base, "T0THEIRS")
+        refused = await send_click(relay, theirs, signed(theirs, clock.now()))
+        assert refused.status_code == 403 and "T0OURS" in refused.text
+        assert await acknowledged(relay, "TeamCheck") is None
+        ours = with_team(base, "T0OURS")
+        assert (await send_click(relay, ours, signed(ours, clock.now()))).status_code == 200
+        assert await acknowledged(relay, "TeamCheck") is not None
+
+
+async def test_a_user_outside_allowed_users_is_told_and_nothing_happens(
+    relay_factory: RelayFactory, slack: Sink
+) -> None:
+    yaml_text = config_yaml(slack, None).replace(
+        f"signing_secret: '{SECRET}'", f"signing_secret: '{SECRET}'\n            allowed_users: [U0ONCALL]"
+    )
+    clock = FakeClock()
+    async with started(relay_factory, yaml_text, clock) as relay:
+        job_id, message = await notify(relay, slack, alert("WhoMay"), group="WhoMay")
+        body = with_team(
+            click("relay_ack", job_id, f"{slack.url}/respond/who", message), "T0", user="U0STRANGER"
+        )
+        assert (await send_click(relay, body, signed(body, clock.now()))).status_code == 200
+        assert await acknowledged(relay, "WhoMay") is None
+        (update,) = [r for r in slack.received if r.path == "/respond/who"]
+        assert any("allowed_users" in line for line in status_lines(update.json()))
+
+
+async def test_a_button_naming_another_channels_notification_acts_on_nothing(
+    relay_factory: RelayFactory, slack: Sink
+) -> None:
+    yaml_text = config_yaml(slack, None).rstrip() + (
+        "\n      - name: mail\n"
+        "        email_configs: [{to: [a@example.com], from: r@example.com, smarthost: '127.0.0.1:9'}]\n"
+    )
+    clock = FakeClock()
+    async with started(relay_factory, yaml_text, clock) as relay:
+        _, message = await notify(relay, slack, alert("SlackOne"), group="SlackOne")
+        payload = webhook(alert("MailOne"), group_key='{}:{alertname="MailOne"}')
+        assert (await relay.post(payload, receiver="mail")).status_code == 200
+        mail_job = next(j for j in await relay.jobs() if j.integration.startswith("mail/"))
+        body = click("relay_ack", mail_job.id, f"{slack.url}/respond/mail", message)
+        assert (await send_click(relay, body, signed(body, clock.now()))).status_code == 200
+        assert await acknowledged(relay, "MailOne") is None
+        (update,) = [r for r in slack.received if r.path == "/respond/mail"]
+        assert any("does not belong to a Slack notification" in line for line in status_lines(update.json()))

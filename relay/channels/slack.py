@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from relay.channels.base import (
     Channel,
@@ -86,6 +86,10 @@ class SlackConfig(PartsConfig):
     # The Slack app's signing secret: with it (bot mode), firing messages get buttons
     # (Silence 1h/4h, Acknowledge) whose clicks relay verifies (relay.web.slack_interactions).
     signing_secret: SecretStr | None = None
+    # Whose clicks act: the workspace (a Slack app installed in several shares one signing
+    # secret) and, when listed, only these users (U0123...).
+    team_id: str | None = None
+    allowed_users: list[str] = Field(default_factory=list)
 
     _absolute_url = secret_url_check(
         "api_url",
@@ -104,6 +108,8 @@ class SlackConfig(PartsConfig):
                 raise ValueError("signing_secret (buttons) needs a bot token (token and channel)")
         elif not self.channel:
             raise ValueError("channel is required with token")
+        if (self.team_id or self.allowed_users) and self.signing_secret is None:
+            raise ValueError("team_id and allowed_users restrict button clicks: they need signing_secret")
         return self
 
     def config_warnings(self) -> list[tuple[str, str]]:

@@ -307,3 +307,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None: ...
+
+    @abc.abstractmethod
+    async def add_ref(self, key: str, value: dict[str, Any], ttl: float) -> bool:
+        """Store ``value`` under ``key`` for ``ttl`` seconds unless a value that has not
+        expired is there; True when this call stored it. Atomic across replicas: of two
+        callers with the same key, one gets True (a request handled once, a replay
+        refused)."""

@@ -7,6 +7,12 @@ config (a stale timestamp or a bad signature is 401 and does nothing), answered 
 Alertmanager (``alertmanager:``) for the group's labels, or an acknowledgement kept in
 relay's store that stops the group's repeat notifications until the group changes.
 The message is then updated through the click's ``response_url``.
+
+A signed request acts once: it is remembered in the store (across replicas) for as long
+as its timestamp is accepted, and a replay is answered as the first was and does
+nothing. A click from another workspace than the config's ``team_id`` is refused (403),
+a user not in ``allowed_users`` is told so, and the button must be on a Slack
+notification of the same app: a job id of an email or of another app acts on nothing.
 """
 
 from __future__ import annotations
@@ -62,6 +68,14 @@ _NO_ALERTMANAGER = {
     "zh-CN": "relay 的配置中没有 alertmanager: 一节",
 }
 _STORE_DOWN = {"en": "relay's storage is unavailable", "zh-CN": "relay 的存储不可用"}
+_NOT_ALLOWED = {
+    "en": "you are not among this channel's allowed_users in relay's config",
+    "zh-CN": "你不在 relay 配置的 allowed_users 中",
+}
+_NOT_THIS_APP = {
+    "en": "this button does not belong to a Slack notification of this app",
+    "zh-CN": "此按钮不属于本应用发出的 Slack 通知",
+}
 _NOT_ACCEPTED = {"en": "Alertmanager did not accept it ({why})", "zh-CN": "Alertmanager 未接受（{why}）"}
 
 
@@ -81,6 +95,21 @@ def signing_configs(config: Config) -> list[SlackConfig]:
     ]
 
 
+def same_app(config: Config, app: SlackConfig) -> set[str]:
+    """The integrations whose Slack messages carry ``app``'s buttons: Slack configs with
+    the same signing secret (and workspace)."""
+    secret = _secret(app)
+    return {
+        integration
+        for receiver in config.receivers
+        for integration, cfg in receiver.integrations()
+        if isinstance(cfg, SlackConfig)
+        and cfg.signing_secret is not None
+        and same_secret(cfg.signing_secret.get_secret_value(), secret)
+        and cfg.team_id == app.team_id
+    }
+
+
 @dataclass(frozen=True)
 class Click:
     """One button click, verified."""
@@ -90,6 +119,7 @@ class Click:
     job_id: str
     user_id: str
     user_name: str
+    team_id: str
     response_url: str
     message: dict[str, Any]
 
@@ -131,10 +161,26 @@ class SlackInteractions:
         click = _click(config, body)
         if isinstance(click, str):
             return error(400, click)
-        if click is not None:
-            task = asyncio.create_task(perform(click, state))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if click is None:
+            return Response(status_code=200)
+        if config.team_id and click.team_id != config.team_id:
+            return error(403, f"this Slack app's buttons act only in workspace {config.team_id}")
+        try:
+            first = await state.store.add_ref(
+                f"slack-request:{hashlib.sha256(given.encode()).hexdigest()}",
+                {"at": sent_at},
+                ttl=2 * MAX_AGE,
+            )
+        except StoreUnavailable:
+            return error(503, "relay's storage is unavailable; retry later", headers={"Retry-After": "5"})
+        if not first:
+            logger.info(
+                "a Slack request seen before (a replay): nothing done", extra={"action": click.action}
+            )
+            return Response(status_code=200)
+        task = asyncio.create_task(perform(click, state))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return Response(status_code=200)
 
     async def idle(self, at_most: float | None = None) -> None:
@@ -177,6 +223,8 @@ def _click(config: SlackConfig, body: bytes) -> Click | str | None:
     user = payload.get("user")
     if not isinstance(user, dict):
         user = {}
+    team = payload.get("team")
+    team_id = str(team.get("id", "")) if isinstance(team, dict) else ""
     response_url = str(payload.get("response_url") or "")
     if urlsplit(response_url).scheme not in ("http", "https"):
         return "payload.response_url: expected an https:// URL"
@@ -187,6 +235,7 @@ def _click(config: SlackConfig, body: bytes) -> Click | str | None:
         job_id=str(action.get("value", "")),
         user_id=str(user.get("id", "")),
         user_name=str(user.get("username") or user.get("name") or ""),
+        team_id=team_id,
         response_url=response_url,
         message=message if isinstance(message, dict) else {},
     )
@@ -207,12 +256,20 @@ async def perform(click: Click, state: RelayState) -> None:
 
 
 async def _act(click: Click, state: RelayState, locale: str, user: str, seconds: float | None) -> str:
+    if click.config.allowed_users and click.user_id not in click.config.allowed_users:
+        return failed_line(locale, seconds, user, _NOT_ALLOWED[locale])
     try:
         job = await state.delivery_log.get_job(click.job_id) if click.job_id else None
     except StoreUnavailable:
         return failed_line(locale, seconds, user, _STORE_DOWN[locale])
     if job is None:
         return failed_line(locale, seconds, user, _GONE[locale])
+    if job.integration not in same_app(state.runtime.config, click.config):
+        logger.warning(
+            "a Slack click named a notification that is not this Slack app's: nothing done",
+            extra={"job_id": job.id, "integration": job.integration},
+        )
+        return failed_line(locale, seconds, user, _NOT_THIS_APP[locale])
     notification = Notification.model_validate(job.payload)
     now = state.clock.now()
     by = click.user_name or click.user_id

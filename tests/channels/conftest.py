@@ -57,6 +57,12 @@ class RefStore(Store):
         self.refs[key] = value
         self.ttls[key] = ttl
 
+    async def add_ref(self, key: str, value: dict[str, Any], ttl: float) -> bool:
+        if key in self.refs:
+            return False
+        await self.set_ref(key, value, ttl)
+        return True
+
     def _unused(self, *_: Any, **__: Any) -> Any:
         raise NotImplementedError("channel tests only use get_ref/set_ref")
 

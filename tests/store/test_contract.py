@@ -484,6 +484,18 @@ async def test_refs_with_ttl(store: Store) -> None:
     assert await store.get_ref("slack:g") == {"ts": "2"}
 
 
+async def test_add_ref_stores_once_until_it_expires(store: Store) -> None:
+    assert await store.add_ref("click:abc", {"at": 1}, ttl=0.3)
+    assert not await store.add_ref("click:abc", {"at": 2}, ttl=0.3)
+    assert await store.get_ref("click:abc") == {"at": 1}
+    # Many at once (replicas racing on one replayed request): exactly one stores it.
+    results = await asyncio.gather(*(store.add_ref("click:race", {"n": n}, ttl=60) for n in range(20)))
+    assert results.count(True) == 1
+    await asyncio.sleep(0.4)
+    assert await store.add_ref("click:abc", {"at": 3}, ttl=60)  # expired: free again
+    assert await store.get_ref("click:abc") == {"at": 3}
+
+
 async def test_ping(store: Store) -> None:
     await store.ping()
     assert store.describe()

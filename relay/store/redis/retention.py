@@ -34,6 +34,13 @@ class RedisRetention(RedisBase):
             raw = await self.client.get(self._key("ref", key))
         return cast(dict[str, Any], orjson.loads(raw)) if raw is not None else None
 
+    async def add_ref(self, key: str, value: dict[str, Any], ttl: float) -> bool:
+        with self._guard():
+            added = await self.client.set(
+                self._key("ref", key), orjson.dumps(value), px=max(1, round(ttl * 1000)), nx=True
+            )
+        return bool(added)
+
     async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None:
         with self._guard():
             await self.client.set(self._key("ref", key), orjson.dumps(value), px=max(1, round(ttl * 1000)))

@@ -50,6 +50,19 @@ class SQLiteRetention(SQLiteBase):
 
         return await self._call(op)
 
+    async def add_ref(self, key: str, value: dict[str, Any], ttl: float) -> bool:
+        encoded, now = dumps(value), self.clock()
+
+        def op(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM refs WHERE key = ? AND expires_at <= ?", (key, now))
+            added = conn.execute(
+                "INSERT OR IGNORE INTO refs (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, encoded, now + ttl),
+            )
+            return added.rowcount == 1
+
+        return await self._call(op)
+
     async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None:
         encoded, expires_at = dumps(value), self.clock() + ttl
         await self._call(
