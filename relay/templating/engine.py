@@ -40,7 +40,15 @@ from relay.core.text import (
 )
 from relay.obs.metrics import Metrics
 from relay.templating.fallback import digest_last_resort, last_resort
-from relay.templating.sandbox import BUILTIN, Loader, Sandbox, autoescape, describe, load_user_templates
+from relay.templating.sandbox import (
+    BUILTIN,
+    Loader,
+    Sandbox,
+    autoescape,
+    describe,
+    load_user_templates,
+    render_bounded,
+)
 
 logger = logging.getLogger("relay.templating")
 
@@ -270,7 +278,7 @@ class Renderer:
         """A template string from config; on error the template named ``fallback`` is used."""
         ctx = self.context(notification, locale=locale, **extra)
         try:
-            return self._finish(fallback, self._compile_string(source, fallback).render(ctx))
+            return self._finish(fallback, render_bounded(self._compile_string(source, fallback), ctx))
         except Exception as exc:
             self._failed(fallback, exc)
         return self.render(fallback, notification, locale=locale, **extra)
@@ -312,9 +320,9 @@ class Renderer:
                 try:
                     if is_digest_template(name):
                         digest = Digest.of_notification(sample, self._clock.now())
-                        template.render(self.digest_context(digest, locale=loc))
+                        render_bounded(template, self.digest_context(digest, locale=loc))
                         continue
-                    template.render(self.context(sample, locale=loc, **extra))
+                    render_bounded(template, self.context(sample, locale=loc, **extra))
                 except Exception as exc:
                     problems[f"{describe(exc)} (rendering the sample notification)"] = None
         return list(problems)
@@ -351,7 +359,7 @@ class Renderer:
         user = self._user_key(name, locale)
         if user is not None:
             try:
-                return self._finish(name, self._env.get_template(user).render(ctx))
+                return self._finish(name, render_bounded(self._env.get_template(user), ctx))
             except Exception as exc:
                 self._failed(name, exc)
         return self._render_builtin(name, locale, ctx, last_resort)
@@ -368,7 +376,7 @@ class Renderer:
                 template = self._env.get_template(f"{BUILTIN}{locale}/{name}.j2")
             except TemplateNotFound:
                 template = self._env.get_template(f"{BUILTIN}en/{name}.j2")
-            return self._finish(name, template.render(ctx))
+            return self._finish(name, render_bounded(template, ctx))
         except Exception as exc:
             self._failed(name, exc)
             return last_resort()
