@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -263,6 +264,56 @@ def _parse_labels(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
             raise click.BadParameter(f"expected name=value, got {pair!r}")
         labels[name] = value
     return labels
+
+
+@main.command("oncall")
+@config_option
+@click.option("--schedule", "schedule", default=None, help="One schedule only (default: every one).")
+@click.option(
+    "--at",
+    "at_text",
+    default=None,
+    metavar="TIME",
+    help="Who is on call at this ISO 8601 time (without an offset, in global.timezone) instead of now.",
+)
+@click.option("--next", "upcoming", default=3, show_default=True, help="How many next hand-offs to list.")
+def oncall(config_path: str | None, schedule: str | None, at_text: str | None, upcoming: int) -> None:
+    """Print who is on call in each schedule, since and until when, and the next hand-offs."""
+    from relay.pipeline.oncall import UnknownSchedule, oncall_view
+
+    config, _ = load(config_path)
+    if not config.schedules:
+        click.echo("no schedules in the config (see docs/oncall.md)", err=True)
+        raise SystemExit(1)
+    zone = ZoneInfo(config.global_.timezone)
+    now = _parse_at(at_text, zone) if at_text is not None else datetime.now(UTC).timestamp()
+    try:
+        view = oncall_view(config, now, schedule=schedule, upcoming=upcoming)
+    except UnknownSchedule as exc:
+        raise click.BadParameter(str(exc), param_hint="--schedule") from None
+    for found in view["schedules"]:
+        current = found["now"]
+        line = f"{found['name']} ({found['time_zone']}): "
+        line += _who(current) + _span(current) if current else "nobody on call (none within 90 days)"
+        click.echo(line)
+        for shift in found["next"]:
+            click.echo(f"  next: {_who(shift)}{_span(shift)}")
+
+
+def _who(shift: dict[str, Any]) -> str:
+    if shift["person"] is None:
+        return "nobody on call"
+    name = shift["display_name"]
+    who = name if name == shift["person"] else f"{name} ({shift['person']})"
+    return f"{who}, {shift['source']}" if shift["source"] else who
+
+
+def _span(shift: dict[str, Any]) -> str:
+    start = shift["start_local"][:16].replace("T", " ") if shift["start_local"] else ""
+    end = shift["end_local"][:16].replace("T", " ") if shift["end_local"] else ""
+    if shift["person"] is None:
+        return f" until {end}" if end else " (none within 90 days)"
+    return f", {start or 'since more than 90 days'} to {end or 'beyond 90 days'}"
 
 
 @main.command("test-alert")

@@ -27,6 +27,7 @@ from relay.channels import CHANNEL_TYPES, CHANNELS
 from relay.channels.base import ChannelConfig
 from relay.config.alertmanager import AlertmanagerConfig
 from relay.config.checks import Finding, Loc, cross_check, expand_env, format_loc
+from relay.config.oncall import PersonConfig, ScheduleConfig
 from relay.config.reader import expansion_problem, load_yaml, yaml_problem
 from relay.config.sections import DeliveryConfig, GlobalConfig, RouteConfig, ServerConfig, StorageConfig
 from relay.config.timeintervals import TimeIntervalConfig
@@ -34,6 +35,7 @@ from relay.core.errors import ConfigError
 from relay.core.files import MAX_CONFIG_BYTES, FileProblem, read_text
 from relay.core.integrations import IntegrationId
 from relay.core.resources import PACKAGED_DEFAULT_SOURCE, default_config_text
+from relay.core.schedules import Override, Schedule
 from relay.core.secrets import StrictModel, header_credentials
 from relay.core.timeintervals import TimeIntervalSpec
 
@@ -82,6 +84,9 @@ class Config(StrictModel):
     # Where silences made from a message (Slack's buttons) are created; unset: no such buttons.
     alertmanager: AlertmanagerConfig | None = None
     time_intervals: list[TimeIntervalConfig] = Field(default_factory=list)
+    # On call: who can be paged (people) and who is on call when (schedules).
+    people: list[PersonConfig] = Field(default_factory=list)
+    schedules: list[ScheduleConfig] = Field(default_factory=list)
     route: RouteConfig
     receivers: list[ReceiverConfig] = Field(min_length=1)
 
@@ -98,6 +103,15 @@ class Config(StrictModel):
     def interval_specs(self) -> dict[str, tuple[TimeIntervalSpec, ...]]:
         """Each named time interval's specs (names are unique: a cross-check)."""
         return {interval.name: interval.specs() for interval in self.time_intervals}
+
+    def person(self, name: str) -> PersonConfig | None:
+        return next((p for p in self.people if p.name == name), None)
+
+    def schedule(self, name: str, runtime: tuple[Override, ...] = ()) -> Schedule | None:
+        """The schedule ``name`` as relay.core.schedules computes it, with the overrides
+        made at run time after the file's; None when there is no such schedule."""
+        found = next((s for s in self.schedules if s.name == name), None)
+        return found.model(self.interval_specs(), runtime) if found is not None else None
 
     def receiver(self, name: str) -> ReceiverConfig | None:
         for receiver in self.receivers:

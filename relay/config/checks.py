@@ -94,11 +94,15 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
     also when some other section is invalid; a value of the wrong type is skipped
     (the schema reports it).
     """
+    from relay.config.oncall import oncall_problems
     from relay.core.matchers import compile_regex, parse_matcher
 
     problems: list[Finding] = []
     seen = _names(raw, "receivers", "receiver name", problems)
     intervals = _names(raw, "time_intervals", "time interval name", problems)
+    people = _names(raw, "people", "person", problems)
+    _names(raw, "schedules", "schedule name", problems)
+    problems += oncall_problems(raw, set(people), set(intervals))
 
     route = raw.get("route")
     if not isinstance(route, dict):

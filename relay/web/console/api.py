@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,8 +20,9 @@ from starlette.routing import Route
 
 from relay.core.errors import StoreUnavailable
 from relay.core.secrets import redact
+from relay.pipeline.oncall import UnknownSchedule, oncall_view
 from relay.web.console import queries, queries_config, queries_groups
-from relay.web.console.errors import BadRequest, ConsoleError
+from relay.web.console.errors import BadRequest, ConsoleError, NotFound
 from relay.web.console.openapi import openapi_document
 from relay.web.ingest import error, is_json_type
 
@@ -161,6 +164,34 @@ async def config(request: Request, state: RelayState) -> Response:
     return answer(state, queries_config.config_view(state))
 
 
+def parse_at(text: str | None, state: RelayState) -> float:
+    """``?at=``: unix seconds or an ISO 8601 time (without an offset: global.timezone);
+    now when absent."""
+    if text is None or not text.strip():
+        return state.clock.now()
+    try:
+        return float(text) if text.replace(".", "", 1).isdigit() else _iso(text, state)
+    except ValueError:
+        raise BadRequest(f"at: {text!r} is neither unix seconds nor an ISO 8601 time") from None
+
+
+def _iso(text: str, state: RelayState) -> float:
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(state.runtime.config.global_.timezone))
+    return when.timestamp()
+
+
+async def oncall(request: Request, state: RelayState) -> Response:
+    """Who is on call now (``?at=`` unix seconds or ISO 8601; ``?schedule=``)."""
+    at = parse_at(request.query_params.get("at"), state)
+    try:
+        view = oncall_view(state.runtime.config, at, schedule=request.query_params.get("schedule"))
+    except UnknownSchedule as exc:
+        raise NotFound(str(exc)) from None
+    return answer(state, view)
+
+
 async def openapi(request: Request, state: RelayState) -> Response:
     return JSONResponse(openapi_document())
 
@@ -182,6 +213,7 @@ ENDPOINTS: list[tuple[str, list[str], Handler]] = [
     ("/api/v1/routes", ["GET"], routes),
     ("/api/v1/routes/test", ["POST"], routes_test),
     ("/api/v1/config", ["GET"], config),
+    ("/api/v1/oncall", ["GET"], oncall),
     ("/api/v1/openapi.json", ["GET"], openapi),
 ]
 

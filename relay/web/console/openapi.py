@@ -494,6 +494,28 @@ def openapi_document() -> dict[str, Any]:
                     extra={**_READ_ONLY, "404": "no such integration or kept webhook"},
                 )
             },
+            "/api/v1/oncall": {
+                "get": _op(
+                    "Who is on call now in each schedule, since and until when, and the next hand-offs",
+                    _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "at": {"type": "number"},
+                                "schedules": {"type": "array", "items": {"type": "object"}},
+                            },
+                        },
+                        "each schedule: name, time_zone, now (person, display_name, source, start, end),"
+                        " next (the same, for the next hand-offs); a start or end beyond 90 days is null",
+                    ),
+                    params=[
+                        _query("schedule", "one schedule only (404 when there is none of that name)"),
+                        _query(
+                            "at", "unix seconds or ISO 8601 (without an offset: global.timezone); default now"
+                        ),
+                    ],
+                )
+            },
             "/api/v1/routes": {
                 "get": _op(
                     "The route tree",

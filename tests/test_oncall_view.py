@@ -1,0 +1,94 @@
+"""Who is on call, through GET /api/v1/oncall and `relay oncall`: the person now, since
+and until when, the next hand-offs, overrides, and the errors a caller can make."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from click.testing import CliRunner
+
+from relay.cli.commands import main
+from relay.core.clock import FakeClock
+
+CONFIG = """
+global: {timezone: Asia/Shanghai}
+route: {receiver: ops}
+receivers: [{name: ops, log_configs: [{}]}]
+people:
+  - {name: zhangsan, display_name: 张三}
+  - {name: lisi, display_name: 李四}
+  - {name: wangwu}
+schedules:
+  - name: sre
+    time_zone: Asia/Shanghai
+    rotations:
+      - {people: [zhangsan, lisi, wangwu], start: "2026-12-07T10:00:00", shift: 1w}
+    overrides:
+      - {person: lisi, start: "2026-12-24T10:00:00", end: "2026-12-26T10:00:00"}
+  - name: empty-until-next-year
+    time_zone: Europe/Berlin
+    rotations:
+      - {people: [wangwu], start: "2027-01-04T09:00:00", shift: 1d}
+"""
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI).timestamp()
+
+
+async def test_the_api_says_who_is_on_call_and_who_is_next(relay_factory) -> None:
+    async with relay_factory(CONFIG, clock=FakeClock(at("2026-12-20T12:00:00"))) as relay:
+        answer = (await relay.client.get("/api/v1/oncall")).json()
+        sre, empty = answer["schedules"]
+        assert sre["now"]["person"] == "lisi" and sre["now"]["display_name"] == "李四"
+        assert sre["now"]["source"] == "rotation 1"
+        assert sre["now"]["start"] == at("2026-12-14T10:00:00") and sre["now"]["end"] == at(
+            "2026-12-21T10:00:00"
+        )
+        assert sre["now"]["end_local"] == "2026-12-21T10:00:00+08:00"
+        assert [(s["person"], s["source"]) for s in sre["next"]] == [
+            ("wangwu", "rotation 1"),
+            ("lisi", "override by config"),
+            ("wangwu", "rotation 1"),
+        ]
+        assert empty["now"]["person"] is None and empty["next"][0]["person"] == "wangwu"
+
+        later = await relay.client.get(
+            "/api/v1/oncall", params={"schedule": "sre", "at": "2026-12-25T12:00:00"}
+        )
+        assert [s["name"] for s in later.json()["schedules"]] == ["sre"]
+        assert later.json()["schedules"][0]["now"]["source"] == "override by config"
+        unix = await relay.client.get("/api/v1/oncall", params={"at": str(at("2026-12-08T00:00:00"))})
+        assert unix.json()["schedules"][0]["now"]["person"] == "zhangsan"
+
+        missing = await relay.client.get("/api/v1/oncall", params={"schedule": "nope"})
+        assert missing.status_code == 404 and "known: sre" in missing.text
+        bad = await relay.client.get("/api/v1/oncall", params={"at": "next tuesday"})
+        assert bad.status_code == 400 and "ISO 8601" in bad.text
+
+
+def test_relay_oncall_prints_the_person_and_the_hand_offs(tmp_path: Path) -> None:
+    path = tmp_path / "relay.yml"
+    path.write_text(CONFIG)
+    result = CliRunner().invoke(
+        main, ["oncall", "--config", str(path), "--schedule", "sre", "--at", "2026-12-20T12:00"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "sre (Asia/Shanghai): 李四 (lisi), rotation 1, 2026-12-14 10:00 to 2026-12-21 10:00",
+        "  next: wangwu, rotation 1, 2026-12-21 10:00 to 2026-12-24 10:00",
+        "  next: 李四 (lisi), override by config, 2026-12-24 10:00 to 2026-12-26 10:00",
+        "  next: wangwu, rotation 1, 2026-12-26 10:00 to 2026-12-28 10:00",
+    ]
+    nobody = CliRunner().invoke(
+        main,
+        ["oncall", "--config", str(path), "--schedule", "empty-until-next-year", "--at", "2026-12-20T12:00"],
+    )
+    assert nobody.stdout.startswith(
+        "empty-until-next-year (Europe/Berlin): nobody on call until 2027-01-04 09:00"
+    )
+    unknown = CliRunner().invoke(main, ["oncall", "--config", str(path), "--schedule", "nope"])
+    assert unknown.exit_code == 2 and "known: sre" in unknown.output
