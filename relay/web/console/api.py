@@ -12,6 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from relay.core.errors import StoreUnavailable
 from relay.core.secrets import redact
+from relay.pipeline.calendar import ics_feed
 from relay.pipeline.oncall import UnknownSchedule, oncall_view
 from relay.web.console import queries, queries_config, queries_groups
 from relay.web.console.errors import BadRequest, ConsoleError, NotFound
@@ -192,6 +194,22 @@ async def oncall(request: Request, state: RelayState) -> Response:
     return answer(state, view)
 
 
+async def schedule_feed(request: Request, state: RelayState) -> Response:
+    """The schedule's next eight weeks of shifts as an iCalendar feed."""
+    name = request.path_params["name"]
+    config = state.runtime.config
+    schedule = config.schedule(name)
+    if schedule is None:
+        known = ", ".join(s.name for s in config.schedules) or "none"
+        raise NotFound(f"unknown schedule {name!r} (known: {known})")
+    body = ics_feed(config, schedule, state.clock.now())
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'inline; filename="{quote(name)}.ics"'},
+    )
+
+
 async def openapi(request: Request, state: RelayState) -> Response:
     return JSONResponse(openapi_document())
 
@@ -214,6 +232,7 @@ ENDPOINTS: list[tuple[str, list[str], Handler]] = [
     ("/api/v1/routes/test", ["POST"], routes_test),
     ("/api/v1/config", ["GET"], config),
     ("/api/v1/oncall", ["GET"], oncall),
+    ("/api/v1/schedules/{name}.ics", ["GET"], schedule_feed),
     ("/api/v1/openapi.json", ["GET"], openapi),
 ]
 

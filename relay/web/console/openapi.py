@@ -516,6 +516,19 @@ def openapi_document() -> dict[str, Any]:
                     ],
                 )
             },
+            "/api/v1/schedules/{name}.ics": {
+                "get": {
+                    "summary": "The schedule's next eight weeks as an iCalendar feed, one event per shift",
+                    "parameters": [_path("name", "the schedule's name")],
+                    "responses": {
+                        "200": {
+                            "description": "text/calendar",
+                            "content": {"text/calendar": {"schema": {"type": "string"}}},
+                        },
+                        "404": {"description": "no such schedule"},
+                    },
+                }
+            },
             "/api/v1/routes": {
                 "get": _op(
                     "The route tree",
