@@ -92,3 +92,55 @@ def test_relay_oncall_prints_the_person_and_the_hand_offs(tmp_path: Path) -> Non
     )
     unknown = CliRunner().invoke(main, ["oncall", "--config", str(path), "--schedule", "nope"])
     assert unknown.exit_code == 2 and "known: sre" in unknown.output
+
+
+async def test_an_override_made_through_the_api_wins_and_lasts_a_restart(relay_factory) -> None:
+    clock = FakeClock(at("2026-12-20T12:00:00"))
+    async with relay_factory(CONFIG, clock=clock) as relay:
+        made = await relay.client.post(
+            "/api/v1/schedules/sre/overrides",
+            json={
+                "person": "zhangsan",
+                "start": "2026-12-20T18:00",
+                "end": "2026-12-21T09:00",
+                "comment": "swap",
+            },
+        )
+        assert made.status_code == 201, made.text
+        override = made.json()
+        assert override["by"] == "anonymous" and override["start_local"] == "2026-12-20T18:00:00+08:00"
+        for body, words in [
+            (
+                {"person": "nobody", "start": "2026-12-21T00:00", "end": "2026-12-22T00:00"},
+                "person: expected one of",
+            ),
+            (
+                {"person": "lisi", "start": "2026-12-22T00:00", "end": "2026-12-21T00:00"},
+                "end: must be after start",
+            ),
+            ({"person": "lisi", "start": "2026-12-01T00:00", "end": "2026-12-02T00:00"}, "end: already past"),
+            ({"person": "lisi", "start": "soon", "end": "2026-12-22T00:00"}, "start: expected unix seconds"),
+            ({"person": "lisi", "start": "2026-12-21T00:00", "end": "2027-06-01T00:00"}, "at most 90 days"),
+        ]:
+            refused = await relay.client.post("/api/v1/schedules/sre/overrides", json=body)
+            assert refused.status_code == 400 and words in refused.text, refused.text
+        assert (await relay.client.post("/api/v1/schedules/nope/overrides", json={})).status_code == 404
+
+    async with relay_factory(CONFIG, clock=clock) as relay:  # the same database, a new process
+        clock.set(at("2026-12-20T20:00:00"))
+        now = (await relay.client.get("/api/v1/oncall", params={"schedule": "sre"})).json()["schedules"][0][
+            "now"
+        ]
+        assert (now["person"], now["source"]) == ("zhangsan", "override by anonymous")
+        listed = (await relay.client.get("/api/v1/schedules/sre/overrides")).json()["overrides"]
+        assert [(o["by"], o["person"]) for o in listed] == [("config", "lisi"), ("anonymous", "zhangsan")]
+        feed = (await relay.client.get("/api/v1/schedules/sre.ics")).text
+        assert "On call (sre): 张三" in feed
+        gone = await relay.client.delete(f"/api/v1/schedules/sre/overrides/{override['id']}")
+        assert gone.status_code == 200
+        now = (await relay.client.get("/api/v1/oncall", params={"schedule": "sre"})).json()["schedules"][0][
+            "now"
+        ]
+        assert now["person"] == "lisi"
+        again = await relay.client.delete(f"/api/v1/schedules/sre/overrides/{override['id']}")
+        assert again.status_code == 404

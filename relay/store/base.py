@@ -308,6 +308,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None: ...
 
+    # -- on call: schedule overrides made at run time ----------------------------------
+    @abc.abstractmethod
+    async def add_override(self, override: dict[str, Any]) -> None:
+        """Keep an override (``id``, ``schedule``, ``person``, ``start``, ``end``,
+        ``by``, ``created_at``, ...); ids are unique."""
+
+    @abc.abstractmethod
+    async def list_overrides(self, schedule: str | None = None) -> list[dict[str, Any]]:
+        """The overrides (of ``schedule``, or all), oldest first."""
+
+    @abc.abstractmethod
+    async def delete_override(self, schedule: str, override_id: str) -> bool:
+        """Remove one; False when ``schedule`` has no override of that id."""
+
     @abc.abstractmethod
     async def add_ref(self, key: str, value: dict[str, Any], ttl: float) -> bool:
         """Store ``value`` under ``key`` for ``ttl`` seconds unless a value that has not

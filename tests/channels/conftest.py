@@ -57,6 +57,15 @@ class RefStore(Store):
         self.refs[key] = value
         self.ttls[key] = ttl
 
+    async def add_override(self, override: dict[str, Any]) -> None:
+        self._unused()
+
+    async def list_overrides(self, schedule: str | None = None) -> list[dict[str, Any]]:
+        return self._unused()  # type: ignore[no-any-return]
+
+    async def delete_override(self, schedule: str, override_id: str) -> bool:
+        return self._unused()  # type: ignore[no-any-return]
+
     async def add_ref(self, key: str, value: dict[str, Any], ttl: float) -> bool:
         if key in self.refs:
             return False

@@ -584,3 +584,21 @@ async def test_merge_into_digest_is_all_or_nothing(store: Store) -> None:
     assert queued[0].to_api()["digest"]["kind"] == "storm"
     counts = await store.job_counts()
     assert counts["delivered"] == 3 and counts["running"] == 2
+
+
+async def test_oncall_overrides_are_kept_listed_and_removed(store: Store) -> None:
+    first = {"id": "o1", "schedule": "sre", "person": "lisi", "start": T0, "end": T0 + 3600, "by": "ops"}
+    second = {"id": "o2", "schedule": "sre", "person": "wangwu", "start": T0 + 10, "end": T0 + 20, "by": "x"}
+    other = {"id": "o3", "schedule": "db", "person": "zhaoliu", "start": T0, "end": T0 + 5 * 86400, "by": "y"}
+    for n, override in enumerate([first, second, other]):
+        await store.add_override({**override, "created_at": T0 + n})
+    assert [o["id"] for o in await store.list_overrides("sre")] == ["o1", "o2"]
+    assert [o["id"] for o in await store.list_overrides()] == ["o1", "o2", "o3"]
+    assert (await store.list_overrides("sre"))[0]["person"] == "lisi"
+    assert not await store.delete_override("db", "o1")  # another schedule's id
+    assert await store.delete_override("sre", "o1")
+    assert not await store.delete_override("sre", "o1")
+    assert [o["id"] for o in await store.list_overrides()] == ["o2", "o3"]
+    # Ended more than group_retention ago: pruned; the rest stays.
+    await store.prune(T0 + 3 * 86400, job_retention=86400, group_retention=86400)
+    assert [o["id"] for o in await store.list_overrides()] == ["o3"]

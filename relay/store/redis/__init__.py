@@ -49,10 +49,11 @@ from relay.store.redis.common import SCHEMA_VERSION
 from relay.store.redis.console import RedisConsole
 from relay.store.redis.groups import RedisGroups
 from relay.store.redis.jobs import RedisJobs
+from relay.store.redis.oncall import RedisOnCall
 from relay.store.redis.retention import RedisRetention
 
 
-class RedisStore(RedisGroups, RedisJobs, RedisConsole, RedisRetention, Store):
+class RedisStore(RedisGroups, RedisJobs, RedisConsole, RedisRetention, RedisOnCall, Store):
     """Every role of the store on one Redis (the parts are in this package's modules)."""
 
 

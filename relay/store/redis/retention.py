@@ -26,7 +26,17 @@ class RedisRetention(RedisBase):
                 removed, more = await self._script("prune", args)
                 total += int(removed)
                 if not more:
-                    return total
+                    break
+            # On-call overrides are history once they ended: kept as long as a quiet group.
+            key = self._key("oncall-overrides")
+            ended = [
+                override_id
+                for override_id, value in (await self.client.hgetall(key)).items()
+                if float(orjson.loads(value).get("end", 0)) < now - group_retention
+            ]
+            if ended:
+                total += int(await self.client.hdel(key, *ended))
+        return total
 
     # -- message references ------------------------------------------------------------
     async def get_ref(self, key: str) -> dict[str, Any] | None:

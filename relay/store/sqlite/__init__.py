@@ -29,10 +29,11 @@ from relay.store.sqlite.common import SCHEMA_VERSION
 from relay.store.sqlite.console import SQLiteConsole
 from relay.store.sqlite.groups import SQLiteGroups
 from relay.store.sqlite.jobs import SQLiteJobs
+from relay.store.sqlite.oncall import SQLiteOnCall
 from relay.store.sqlite.retention import SQLiteRetention
 
 
-class SQLiteStore(SQLiteGroups, SQLiteJobs, SQLiteConsole, SQLiteRetention, Store):
+class SQLiteStore(SQLiteGroups, SQLiteJobs, SQLiteConsole, SQLiteRetention, SQLiteOnCall, Store):
     """Every role of the store in one SQLite file (the parts are in this package's modules)."""
 
 

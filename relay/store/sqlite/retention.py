@@ -32,6 +32,8 @@ class SQLiteRetention(SQLiteBase):
                 (now - group_retention,),
             )
             refs = conn.execute("DELETE FROM refs WHERE expires_at <= ?", (now,))
+            # An override is history once it ended: kept as long as a quiet group is.
+            conn.execute("DELETE FROM oncall_overrides WHERE ends_at < ?", (now - group_retention,))
             conn.execute("DELETE FROM integration_stats WHERE bucket < ?", (now - STATS_KEEP,))
             give_back_free_pages(conn)
             return jobs.rowcount + groups.rowcount + refs.rowcount

@@ -37,3 +37,13 @@ CREATE TABLE IF NOT EXISTS refs (
     value TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
+-- Overrides of on-call schedules made at run time (the console, the API): the file's own
+-- are in the config.
+CREATE TABLE IF NOT EXISTS oncall_overrides (
+    id TEXT PRIMARY KEY,
+    schedule TEXT NOT NULL,
+    ends_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS oncall_overrides_schedule ON oncall_overrides (schedule, created_at);

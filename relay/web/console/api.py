@@ -23,7 +23,7 @@ from relay.core.errors import StoreUnavailable
 from relay.core.secrets import redact
 from relay.pipeline.calendar import ics_feed
 from relay.pipeline.oncall import UnknownSchedule, oncall_view
-from relay.web.console import queries, queries_config, queries_groups
+from relay.web.console import queries, queries_config, queries_groups, queries_oncall
 from relay.web.console.errors import BadRequest, ConsoleError, NotFound
 from relay.web.console.openapi import openapi_document
 from relay.web.ingest import error, is_json_type
@@ -187,8 +187,11 @@ def _iso(text: str, state: RelayState) -> float:
 async def oncall(request: Request, state: RelayState) -> Response:
     """Who is on call now (``?at=`` unix seconds or ISO 8601; ``?schedule=``)."""
     at = parse_at(request.query_params.get("at"), state)
+    runtime = await queries_oncall.runtime_overrides(state)
     try:
-        view = oncall_view(state.runtime.config, at, schedule=request.query_params.get("schedule"))
+        view = oncall_view(
+            state.runtime.config, at, schedule=request.query_params.get("schedule"), runtime=runtime
+        )
     except UnknownSchedule as exc:
         raise NotFound(str(exc)) from None
     return answer(state, view)
@@ -198,16 +201,31 @@ async def schedule_feed(request: Request, state: RelayState) -> Response:
     """The schedule's next eight weeks of shifts as an iCalendar feed."""
     name = request.path_params["name"]
     config = state.runtime.config
-    schedule = config.schedule(name)
-    if schedule is None:
-        known = ", ".join(s.name for s in config.schedules) or "none"
-        raise NotFound(f"unknown schedule {name!r} (known: {known})")
+    queries_oncall.schedule_config(state, name)  # 404 for an unknown one
+    runtime = await queries_oncall.runtime_overrides(state)
+    schedule = config.schedule(name, runtime.get(name, ()))
+    assert schedule is not None
     body = ics_feed(config, schedule, state.clock.now())
     return Response(
         body,
         media_type="text/calendar; charset=utf-8",
         headers={"Content-Disposition": f'inline; filename="{quote(name)}.ics"'},
     )
+
+
+async def schedule_overrides(request: Request, state: RelayState) -> Response:
+    """GET: the schedule's overrides; POST: make one (``person``, ``start``, ``end``)."""
+    name = request.path_params["name"]
+    if request.method == "GET":
+        return answer(state, await queries_oncall.list_overrides(state, name))
+    body = await json_body(request, required=True)
+    made = await queries_oncall.add_override(state, name, body, actor_of(request))
+    return answer(state, made, 201)
+
+
+async def schedule_override(request: Request, state: RelayState) -> Response:
+    name, override_id = request.path_params["name"], request.path_params["id"]
+    return answer(state, await queries_oncall.delete_override(state, name, override_id))
 
 
 async def openapi(request: Request, state: RelayState) -> Response:
@@ -233,6 +251,8 @@ ENDPOINTS: list[tuple[str, list[str], Handler]] = [
     ("/api/v1/config", ["GET"], config),
     ("/api/v1/oncall", ["GET"], oncall),
     ("/api/v1/schedules/{name}.ics", ["GET"], schedule_feed),
+    ("/api/v1/schedules/{name}/overrides", ["GET", "POST"], schedule_overrides),
+    ("/api/v1/schedules/{name}/overrides/{id}", ["DELETE"], schedule_override),
     ("/api/v1/openapi.json", ["GET"], openapi),
 ]
 

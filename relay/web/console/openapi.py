@@ -529,6 +529,27 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/schedules/{name}/overrides": {
+                "get": _op(
+                    "The schedule's overrides: the config's (by: config), then those made at run time",
+                    _json({"type": "object"}, "schedule, time_zone, overrides"),
+                    params=[_path("name", "the schedule's name")],
+                ),
+                "post": _op(
+                    "Make an override: person (one of the schedule's), start, end (unix or ISO 8601 in"
+                    " the schedule's zone), by, comment; at most 90 days",
+                    _json({"type": "object"}, "the override, with its id"),
+                    params=[_path("name", "the schedule's name")],
+                    status="201",
+                ),
+            },
+            "/api/v1/schedules/{name}/overrides/{id}": {
+                "delete": _op(
+                    "Remove an override made at run time",
+                    _json({"type": "object"}, "deleted: the id"),
+                    params=[_path("name", "the schedule's name"), _path("id", "the override's id")],
+                )
+            },
             "/api/v1/routes": {
                 "get": _op(
                     "The route tree",
