@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from relay.core.groups import LogEntry
-from relay.pipeline.grouping import acknowledge_update, needs_update
+from relay.pipeline import acks
+from relay.pipeline.grouping import needs_update
 from tests.helpers.webhooks import alert, webhook
 
 PASSTHROUGH = """
@@ -258,7 +259,9 @@ async def acknowledge(relay, index: int = -1) -> None:  # type: ignore[no-untype
     """What a click on Acknowledge does to the group of the notification ``index``."""
     job = (await relay.jobs())[index]
     firing = [a["fingerprint"] for a in job.payload["alerts"] if a["status"] == "firing"]
-    await relay.state.apply([acknowledge_update(job.group_key, firing, "alice", relay.clock.now())])
+    await relay.state.apply(
+        [acks.acknowledge(job.group_key, "alice", "slack", relay.clock.now(), firing=firing)]
+    )
 
 
 async def test_acknowledged_group_is_not_repeated_until_it_changes(relay_factory) -> None:

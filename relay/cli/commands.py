@@ -13,6 +13,7 @@ import click
 
 from relay import __version__
 from relay.channels import CHANNELS_BY_KIND
+from relay.cli.acks import ack, unack
 from relay.cli.client import fail, is_loopback, relay_urls, request, shown, token_option, url_option
 from relay.cli.common import config_option, count, display_zone, load, when
 from relay.cli.notifications import notifications
@@ -34,6 +35,8 @@ def main() -> None:
 
 
 main.add_command(notifications)
+main.add_command(ack)
+main.add_command(unack)
 
 
 @main.command()

@@ -323,19 +323,6 @@ def flush_update(
     return GroupUpdate(key, transition)
 
 
-def acknowledge_update(key: str, firing: list[str], by: str, now: float) -> GroupUpdate:
-    """Someone acknowledged the notification that showed ``firing`` (fingerprints): while
-    the group's firing alerts are exactly those, its repeat notifications stop."""
-
-    def transition(state: GroupState | None) -> TransitionResult:
-        if state is None:
-            return TransitionResult(None, changed=False)  # pruned: nothing left to repeat
-        state.ack = {"by": by, "at": now, "firing": sorted(firing)}
-        return TransitionResult(state)
-
-    return GroupUpdate(key, transition)
-
-
 def group_key_text(route: Route, labels: dict[str, str]) -> str:
     """An Alertmanager-style group key for relay-side groups: ``{route}:{a="b",...}``."""
     inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))

@@ -45,7 +45,7 @@ from relay.core.alerts import Notification, group_silence_labels
 from relay.core.errors import StoreUnavailable
 from relay.core.secrets import same_secret
 from relay.core.text import ascii_int, normalize_locale
-from relay.pipeline.grouping import acknowledge_update
+from relay.pipeline.acks import acknowledge
 from relay.web.ingest import error
 
 if TYPE_CHECKING:
@@ -276,7 +276,7 @@ async def _act(click: Click, state: RelayState, locale: str, user: str, seconds:
     if seconds is None:
         firing = [a.fingerprint for a in notification.firing]
         try:
-            await state.apply([acknowledge_update(job.group_key, firing, by, now)])
+            await state.apply([acknowledge(job.group_key, by, "slack", now, firing=firing)])
         except StoreUnavailable:
             return failed_line(locale, None, user, _STORE_DOWN[locale])
         return acknowledged_line(locale, user)

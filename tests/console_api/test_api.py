@@ -14,7 +14,7 @@ import respx
 from relay.channels.base import Delivery, Message, Notifier, Preview
 from relay.core import silence_links
 from relay.core.alerts import Notification
-from relay.pipeline.grouping import acknowledge_update
+from relay.pipeline.acks import acknowledge
 from relay.web.console.api import ENDPOINTS
 from tests.conftest import Relay
 from tests.console_api.conftest import HOOK_URL, SECRETS, ConsoleFactory, json_of, leaked
@@ -320,13 +320,13 @@ async def test_an_acknowledged_group_shows_who_and_that_repeats_stopped(
         group = await relay.state.store.get_group(key)
         assert group is not None
         firing = [fp for fp, a in group.alerts.items() if a.get("status") == "firing"]
-        await relay.state.store.apply([acknowledge_update(key, firing, "@li.wei", 1000.0)])
+        await relay.state.store.apply([acknowledge(key, "@li.wei", "slack", 1000.0, firing=firing)])
 
         after = json_of(await relay.client.get(f"/api/v1/groups/{quote(key, safe='')}"))
-        assert after["acknowledged"] == {"by": "@li.wei", "at": 1000.0}
+        assert after["acknowledged"] == {"by": "@li.wei", "at": 1000.0, "via": "slack"}
         assert {i["repeat_due_at"] for i in after["integrations"]} == {None}
         listed = json_of(await relay.client.get("/api/v1/groups"))["groups"]
-        assert listed[0]["acknowledged"] == {"by": "@li.wei", "at": 1000.0}
+        assert listed[0]["acknowledged"] == {"by": "@li.wei", "at": 1000.0, "via": "slack"}
         page = await relay.client.get("/ui/group", params={"key": key})
         assert page.status_code == 200 and 'id="acknowledged"' in page.text
         assert "@li.wei" in page.text

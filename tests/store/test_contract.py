@@ -7,7 +7,7 @@ from typing import Any
 
 from relay.core.groups import GroupState, GroupUpdate, LogEntry, Transition, TransitionResult
 from relay.core.jobs import JOB_STATUSES, Attempt, NewJob, new_job_id
-from relay.pipeline.grouping import acknowledge_update
+from relay.pipeline.acks import acknowledge
 from relay.store.base import Store
 
 T0 = 1_700_000_000.0
@@ -98,12 +98,18 @@ async def test_apply_passes_current_state_and_updates(store: Store) -> None:
 
 async def test_acknowledgement_is_kept_with_the_group(store: Store) -> None:
     await store.apply([GroupUpdate("g", put(group("g")))])
-    await store.apply([acknowledge_update("g", ["fp1", "fp0"], "alice", T0 + 5)])
+    await store.apply([acknowledge("g", "alice", "slack", T0 + 5, firing=["fp1", "fp0"])])
     stored = await store.get_group("g")
     assert stored is not None
-    assert stored.ack == {"by": "alice", "at": T0 + 5, "firing": ["fp0", "fp1"]}
+    assert stored.ack == {
+        "by": "alice",
+        "at": T0 + 5,
+        "firing": ["fp0", "fp1"],
+        "via": "slack",
+        "comment": "",
+    }
     # A group already pruned is not brought back by a late click.
-    await store.apply([acknowledge_update("gone", ["fp0"], "bob", T0 + 6)])
+    await store.apply([acknowledge("gone", "bob", "slack", T0 + 6, firing=["fp0"])])
     assert await store.get_group("gone") is None
 
 

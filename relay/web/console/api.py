@@ -228,6 +228,22 @@ async def schedule_override(request: Request, state: RelayState) -> Response:
     return answer(state, await queries_oncall.delete_override(state, name, override_id))
 
 
+async def group_ack(request: Request, state: RelayState) -> Response:
+    body = await json_body(request, required=False)
+    changed = await queries_groups.set_acknowledged(
+        state, request.path_params["key"], body, actor_of(request), acknowledged=True
+    )
+    return answer(state, changed)
+
+
+async def group_unack(request: Request, state: RelayState) -> Response:
+    body = await json_body(request, required=False)
+    changed = await queries_groups.set_acknowledged(
+        state, request.path_params["key"], body, actor_of(request), acknowledged=False
+    )
+    return answer(state, changed)
+
+
 async def openapi(request: Request, state: RelayState) -> Response:
     return JSONResponse(openapi_document())
 
@@ -241,6 +257,8 @@ ENDPOINTS: list[tuple[str, list[str], Handler]] = [
     ("/api/v1/notifications/{id}/retry", ["POST"], retry),
     ("/api/v1/notifications/{id}/resend", ["POST"], resend),
     ("/api/v1/groups", ["GET"], groups),
+    ("/api/v1/groups/{key:path}/ack", ["POST"], group_ack),
+    ("/api/v1/groups/{key:path}/unack", ["POST"], group_unack),
     ("/api/v1/groups/{key:path}", ["GET"], group),
     ("/api/v1/webhooks", ["GET"], webhooks),
     ("/api/v1/webhooks/{id}", ["GET"], webhook),

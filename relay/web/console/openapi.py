@@ -550,6 +550,24 @@ def openapi_document() -> dict[str, Any]:
                     params=[_path("name", "the schedule's name"), _path("id", "the override's id")],
                 )
             },
+            "/api/v1/groups/{key}/ack": {
+                "post": _op(
+                    "Acknowledge a group: its repeats stop until its firing alerts change",
+                    _json({"type": "object"}, "key, id, acknowledged (by, person, at, via, comment)"),
+                    params=[_path("key", "the group's key, its id, or a unique prefix of either")],
+                    body={
+                        "type": "object",
+                        "properties": {"by": {"type": "string"}, "comment": {"type": "string"}},
+                    },
+                )
+            },
+            "/api/v1/groups/{key}/unack": {
+                "post": _op(
+                    "Lift a group's acknowledgement",
+                    _json({"type": "object"}, "key, id, acknowledged: null"),
+                    params=[_path("key", "the group's key, its id, or a unique prefix of either")],
+                )
+            },
             "/api/v1/routes": {
                 "get": _op(
                     "The route tree",

@@ -175,7 +175,7 @@ async def notifications(state: RelayState, query: JobQuery) -> dict[str, Any]:
 
 async def group_acknowledgements(state: RelayState, jobs: list[Job]) -> dict[str, dict[str, Any]]:
     """group key -> its acknowledgement ({"by", "at"}) for the groups of ``jobs`` that
-    have one now (relay.pipeline.grouping.acknowledge_update)."""
+    have one now (relay.pipeline.acks)."""
     acks: dict[str, dict[str, Any]] = {}
     for key in dict.fromkeys(job.group_key for job in jobs):
         group = await state.delivery_log.get_group(key)

@@ -12,6 +12,7 @@ from relay.core.alerts import common_items
 from relay.core.digests import DIGEST_KINDS
 from relay.core.groups import GroupState
 from relay.core.jobs import Job
+from relay.pipeline import acks
 from relay.pipeline.routing import Route
 from relay.store.base import JobQuery, KeptWebhook
 from relay.web.console.cursor import (
@@ -41,9 +42,12 @@ def _group_summary(group: GroupState) -> dict[str, Any]:
         "created_at": group.created_at,
         "updated_at": group.updated_at,
         "next_flush_at": group.next_flush_at,
-        # Acknowledged from Slack: no repeat until the group's firing alerts change.
+        "id": acks.group_id(group.key),
+        # Acknowledged: no repeat until the group's firing alerts change.
         "acknowledged": (
-            {"by": group.ack.get("by"), "at": group.ack.get("at")} if group.ack is not None else None
+            {"by": group.ack.get("by"), "at": group.ack.get("at"), "via": group.ack.get("via", "slack")}
+            if group.ack is not None
+            else None
         ),
         # hold_time_intervals: integrations whose notification waits for the window's end.
         "held": sorted(group.held),
@@ -233,3 +237,55 @@ def _optional_str(body: Mapping[str, Any], name: str) -> str | None:
     if not isinstance(value, str) or not value:
         raise BadRequest(f"{name}: expected a non-empty string")
     return value
+
+
+# -- acknowledgements -------------------------------------------------------------------
+async def _all_keys(state: RelayState) -> list[str]:
+    keys: list[str] = []
+    after: str | None = None
+    while True:
+        page, after = await state.delivery_log.list_groups(after, 1000)
+        keys += [group.key for group in page]
+        if after is None:
+            return keys
+
+
+async def set_acknowledged(
+    state: RelayState, given: str, body: dict[str, Any], actor: str, *, acknowledged: bool
+) -> dict[str, Any]:
+    """Acknowledge (or lift the acknowledgement of) the group ``given`` names: its key,
+    its id, or a unique prefix of either. ``by`` (default: who the request authenticated
+    as) names a person of ``people:`` or anyone; ``comment`` is kept with it."""
+    try:
+        key = await acks.resolve_group_key(given, state.delivery_log.get_group, lambda: _all_keys(state))
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None
+    by = body.get("by")
+    by = str(by)[:100] if isinstance(by, str) and by.strip() else actor
+    comment = str(body.get("comment") or "")[:500]
+    update = (
+        acks.acknowledge(key, by, "api", state.clock.now(), comment=comment)
+        if acknowledged
+        else acks.unacknowledge(key)
+    )
+    await state.apply([update])
+    found = await state.delivery_log.get_group(key)
+    if found is None:
+        raise NotFound(f"no group {key!r}")
+    return {"key": key, "id": acks.group_id(key), "acknowledged": ack_view(state, found.ack)}
+
+
+def ack_view(state: RelayState, ack: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An acknowledgement as the API shows it: who (and their display name when they are
+    in ``people:``), when, through what, and the comment."""
+    if ack is None:
+        return None
+    by = str(ack.get("by") or "")
+    person = state.runtime.config.person(by)
+    return {
+        "by": by,
+        "person": person.shown if person is not None else None,
+        "at": ack.get("at"),
+        "via": ack.get("via", "slack"),
+        "comment": ack.get("comment", ""),
+    }

@@ -1,0 +1,88 @@
+"""Acknowledging a group, from wherever someone does it: Slack's button, the API, the
+console, ``relay ack``. One function each way, so a new source (another chat's button)
+is one call.
+
+An acknowledgement stops the group's repeat notifications while its firing alerts stay
+the ones acknowledged; a new firing alert lifts it (relay.pipeline.grouping's change
+rule). It names who did it (the person in ``people:`` when the name is theirs) and
+through what.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from relay.core.groups import GroupState, GroupUpdate, TransitionResult
+
+#: Commits group updates (the service's, which also tracks whether the store commits).
+Apply = Callable[[Sequence[GroupUpdate]], Awaitable[list[TransitionResult]]]
+
+#: Characters of a group id: enough to tell tens of thousands of groups apart.
+GROUP_ID_LENGTH = 12
+
+
+def group_id(key: str) -> str:
+    """A short id for a group key (keys are long: ``{}/{severity="critical"}:{...}``)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:GROUP_ID_LENGTH]
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """What an acknowledgement did: the group, and its ack as stored (None: lifted)."""
+
+    key: str
+    ack: dict[str, Any] | None
+    changed: bool
+
+
+def _firing(state: GroupState) -> list[str]:
+    return sorted(fp for fp, alert in state.alerts.items() if alert.get("status") == "firing")
+
+
+def acknowledge(
+    key: str, by: str, via: str, now: float, *, comment: str = "", firing: list[str] | None = None
+) -> GroupUpdate:
+    """Acknowledge ``key`` as ``by`` through ``via`` ("slack", "api", "console", "cli").
+    ``firing``: the alerts the acknowledger saw (a message's); default: the group's own
+    firing alerts now."""
+
+    def transition(state: GroupState | None) -> TransitionResult:
+        if state is None:
+            return TransitionResult(None, changed=False)  # pruned: nothing left to repeat
+        seen = sorted(firing) if firing is not None else _firing(state)
+        state.ack = {"by": by, "at": now, "firing": seen, "via": via, "comment": comment}
+        return TransitionResult(state)
+
+    return GroupUpdate(key, transition)
+
+
+def unacknowledge(key: str) -> GroupUpdate:
+    """Lift the group's acknowledgement: its repeats are due again as before."""
+
+    def transition(state: GroupState | None) -> TransitionResult:
+        if state is None or state.ack is None:
+            return TransitionResult(state, changed=False)
+        state.ack = None
+        return TransitionResult(state)
+
+    return GroupUpdate(key, transition)
+
+
+async def resolve_group_key(
+    given: str, get: Callable[[str], Awaitable[GroupState | None]], keys: Callable[[], Awaitable[list[str]]]
+) -> str:
+    """The group key ``given`` names: the key itself, the group's id (``group_id``), or a
+    unique prefix of either. LookupError says why none or several match."""
+    if await get(given) is not None:
+        return given
+    every = await keys()
+    found = sorted({k for k in every if k.startswith(given) or group_id(k).startswith(given)})
+    if not found:
+        raise LookupError(f"no group {given!r} (a key, a group id or a prefix of either)")
+    if len(found) > 1:
+        shown = ", ".join(f"{group_id(k)} {k}" for k in found[:5])
+        raise LookupError(f"{len(found)} groups match {given!r}: {shown}; give more of it")
+    return found[0]
