@@ -6,7 +6,7 @@ import abc
 import copy
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol, TypeVar
 
@@ -207,6 +207,13 @@ class NotifierContext:
     renderer: Renderer
     store: MessageRefs
     timeout: float
+    #: ``people:``: each person's name -> their address per channel kind ({"wecom": ...}),
+    #: so a ``mention_label`` value that names a person mentions them natively.
+    people: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def addresses(self, kind: str) -> dict[str, str]:
+        """Person name -> their ``kind`` address, for those who have one."""
+        return {name: ids[kind] for name, ids in self.people.items() if kind in ids}
 
 
 #: A message a notifier renders: a notification job or a digest job.

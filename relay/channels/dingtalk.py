@@ -179,7 +179,14 @@ class DingTalkNotifier(PostingNotifier[DingTalkConfig]):
         config's, then ``mention_label`` values of the firing alerts; nobody when no alert
         is firing. Only the config pings everyone."""
         n, cfg = message.notification, self._cfg
-        mobiles, userids = mentions(n, cfg.mention_label, _mention_kind, cfg.at_mobiles, cfg.at_user_ids)
+        mobiles, userids = mentions(
+            n,
+            cfg.mention_label,
+            _mention_kind,
+            cfg.at_mobiles,
+            cfg.at_user_ids,
+            people=self._ctx.addresses("dingtalk"),
+        )
         found = {"atMobiles": mobiles, "atUserIds": userids, "isAtAll": cfg.at_all and bool(n.firing)}
         at: dict[str, Any] = {key: value for key, value in found.items() if value}
         # DingTalk pings a mobile or userid of markdown only where "@<it>" is in the text.

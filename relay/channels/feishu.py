@@ -200,7 +200,9 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
         """Ids to @: the configured ones, then ``mention_label`` values of firing alerts
         ("all" only from ``at_all``). Nobody is woken for a group with nothing firing."""
         configured = [*(["all"] if self._cfg.at_all else []), *self._cfg.at_user_ids]
-        return mentions(n, self._cfg.mention_label, _mention_kind, configured)[0]
+        return mentions(
+            n, self._cfg.mention_label, _mention_kind, configured, people=self._ctx.addresses("feishu")
+        )[0]
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The bodies ``send`` posts, in order, before signing."""

@@ -198,7 +198,12 @@ class WeComNotifier(WeComPoster[WeComConfig]):
         alert mentions no one."""
         cfg = self._cfg
         userids, mobiles = mentions(
-            n, cfg.mention_label, _mention_kind, cfg.mentioned_list, cfg.mentioned_mobile_list
+            n,
+            cfg.mention_label,
+            _mention_kind,
+            cfg.mentioned_list,
+            cfg.mentioned_mobile_list,
+            people=self._ctx.addresses("wecom"),
         )
         return userids, mobiles
 

@@ -32,6 +32,7 @@ def notifier_context(
         renderer=renderer,
         store=refs,
         timeout=config.delivery.timeout,
+        people={person.name: dict(person.ids) for person in config.people},
     )
 
 
