@@ -157,3 +157,19 @@ def test_every_page_fits_a_390px_phone_without_sideways_scrolling(page: Any, con
         page.goto(console.url + path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, (path, width)
+
+
+def test_acknowledge_from_the_group_page_shows_who_and_stops_repeats(page: Any, console: Console) -> None:
+    console.post(webhook(alert("AckInBrowser"), group_key='{}:{alertname="AckInBrowser"}'))
+    console.wait_for_status("delivered", "AckInBrowser")
+    page.goto(f"{console.url}/ui/groups")
+    page.locator("table.groups a", has_text="AckInBrowser").first.click()
+    page.get_by_role("button", name="Acknowledge").click()
+    assert "no repeat until the group changes" in page.locator(".flash").inner_text()
+    assert "Operator Li" in page.locator("#acknowledged").inner_text()
+    groups = console.api("/api/v1/groups")["groups"]
+    (acked,) = [g for g in groups if "AckInBrowser" in g["key"]]
+    assert acked["acknowledged"]["via"] == "api"
+    page.get_by_role("button", name="Unacknowledge").click()
+    assert "Acknowledgement lifted" in page.locator(".flash").inner_text()
+    assert page.locator("#acknowledged").count() == 0

@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -472,3 +473,27 @@ async def test_repeated_wrong_sign_ins_from_one_client_are_slowed_down(console: 
         await sign_in(relay)
         relay.client.cookies.clear()
         assert (await relay.client.post("/ui/login", data=wrong)).status_code == 401
+
+
+async def test_acknowledge_and_unacknowledge_from_the_group_page(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        await dead_job(relay, "AckMe")
+        key = (await relay.jobs())[-1].group_key
+        path = f"/ui/group?{urlencode({'key': key})}"
+        page = await relay.client.get(path)
+        assert 'id="ack"' in page.text and 'id="unack"' not in page.text
+        token = await csrf_of(relay, path)
+        forged = await relay.client.post("/ui/group/ack", data={"key": key, "acknowledged": "1"})
+        assert forged.status_code == 403  # no CSRF token
+        done = await relay.client.post("/ui/group/ack", data={"csrf": token, "key": key, "acknowledged": "1"})
+        assert done.status_code == 303 and "done=acked" in done.headers["location"]
+        page = await relay.client.get(done.headers["location"])
+        text = re.sub(r"\s+", " ", page.text)
+        assert "no repeat until the group changes" in text and "acknowledged by session:Ada" in text
+        assert 'id="unack"' in page.text
+        lifted = await relay.client.post(
+            "/ui/group/ack", data={"csrf": await csrf_of(relay, path), "key": key, "acknowledged": "0"}
+        )
+        page = await relay.client.get(lifted.headers["location"])
+        assert "Acknowledgement lifted" in page.text and 'id="ack"' in page.text

@@ -250,6 +250,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "No repeat notification until the group's firing alerts change.",
         "在告警分组的触发告警变化之前不再重复通知。",
     ),
+    "group.ack": ("Acknowledge", "确认"),
+    "group.unack": ("Unacknowledge", "取消确认"),
+    "group.acked_done": (
+        "Acknowledged: no repeat until the group changes.",
+        "已确认：分组变化前不再重复通知。",
+    ),
+    "group.unacked_done": ("Acknowledgement lifted: repeats are due again.", "已取消确认：将恢复重复通知。"),
     "group.held": ("Held (quiet hours)", "暂缓发送（静默时段）"),
     "group.held_until": ("until", "直到"),
     # playground

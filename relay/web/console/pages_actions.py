@@ -38,6 +38,18 @@ async def resend(visit: Visit) -> Response:
     return see_other(f"/ui/notifications/{job_id}", done="resent", job=str(answer["id"]))
 
 
+async def group_ack(visit: Visit) -> Response:
+    """The group page's Acknowledge / Unacknowledge button (``acknowledged`` is 1 or 0)."""
+    form = await visit.form()
+    key = str(form.get("key", ""))
+    acknowledged = str(form.get("acknowledged", "1")) == "1"
+    comment = str(form.get("comment", ""))[:500]
+    await queries_groups.set_acknowledged(
+        visit.state, key, {"comment": comment}, visit.actor, acknowledged=acknowledged
+    )
+    return see_other("/ui/group", key=key, done="acked" if acknowledged else "unacked")
+
+
 # -- template playground -------------------------------------------------------------
 
 PLAYGROUND_DEFAULTS = {

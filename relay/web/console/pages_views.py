@@ -119,7 +119,11 @@ async def group(visit: Visit) -> Response:
     data = dict(await queries_groups.group(visit.state, key))
     data["silence_url"] = http_url(data.get("silence_url") or "")
     return visit.page(
-        "group.html.j2", section="groups", group=data, silence_filter=silence_filter_of(data["silence_url"])
+        "group.html.j2",
+        section="groups",
+        group=data,
+        silence_filter=silence_filter_of(data["silence_url"]),
+        done=visit.request.query_params.get("done", ""),
     )
 
 
