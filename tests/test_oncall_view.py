@@ -3,14 +3,19 @@ and until when, the next hand-offs, overrides, and the errors a caller can make.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from relay.cli.commands import main
+from relay.config import parse_config
 from relay.core.clock import FakeClock
+from relay.core.schedules import shifts
+from relay.pipeline.oncall import LOOK_AHEAD, LOOK_BACK, oncall_view
 
 CONFIG = """
 global: {timezone: Asia/Shanghai}
@@ -144,3 +149,40 @@ async def test_an_override_made_through_the_api_wins_and_lasts_a_restart(relay_f
         assert now["person"] == "lisi"
         again = await relay.client.delete(f"/api/v1/schedules/sre/overrides/{override['id']}")
         assert again.status_code == 404
+
+
+SHIFTS = ["90m", "5h", "1d", "1w", "2w"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shift=st.sampled_from(SHIFTS),
+    people=st.integers(1, 3),
+    start_day=st.integers(-200, 200),
+    upcoming=st.integers(0, 4),
+)
+def test_the_view_agrees_with_the_whole_window(
+    shift: str, people: int, start_day: int, upcoming: int
+) -> None:
+    """The view looks at short windows first (the console polls it): the same answer as
+    computing the whole 90 days either side."""
+    names = [f"p{i}" for i in range(people)]
+    start = datetime(2026, 12, 20, 9, 30) + timedelta(days=start_day)
+    config = parse_config(
+        "route: {receiver: ops}\nreceivers: [{name: ops}]\n"
+        f"people: [{', '.join('{name: ' + n + '}' for n in names)}]\n"
+        "schedules:\n  - name: s\n    time_zone: Europe/Berlin\n"
+        f"    rotations: [{{people: [{', '.join(names)}], start: '{start.isoformat()}', shift: {shift}}}]\n"
+    )
+    now = at("2026-12-20T12:00:00")
+    (view,) = oncall_view(config, now, upcoming=upcoming)["schedules"]
+    schedule = config.schedule("s")
+    assert schedule is not None
+    whole = shifts(schedule, now - LOOK_BACK, now + LOOK_AHEAD)
+    index = next(i for i, s in enumerate(whole) if s.start <= now < s.end)
+    expected_now = whole[index]
+    assert view["now"]["person"] == expected_now.person
+    assert view["now"]["start"] == (None if expected_now.start <= now - LOOK_BACK else expected_now.start)
+    assert view["now"]["end"] == (None if expected_now.end >= now + LOOK_AHEAD else expected_now.end)
+    expected_next = whole[index + 1 : index + 1 + upcoming]
+    assert [(s["person"], s["start"]) for s in view["next"]] == [(s.person, s.start) for s in expected_next]

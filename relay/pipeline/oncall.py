@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from relay.config import Config
-from relay.core.schedules import Override, Shift, next_hand_offs, shifts
+from relay.core.schedules import Override, Schedule, Shift, shifts
 
 #: How far ahead "until" and the next hand-offs are looked for.
 LOOK_AHEAD = 90 * 86400.0
@@ -37,20 +37,41 @@ def oncall_view(
         model = config.schedule(name, (runtime or {}).get(name, ()))
         assert model is not None
         zone = ZoneInfo(model.zone)
-        around = shifts(model, at - LOOK_BACK, at + LOOK_AHEAD)
-        current = next((s for s in around if s.start <= at < s.end), None)
+        # One stretch more than shown: the last one of a window ends at the window's edge.
+        ahead = _ahead(model, at, upcoming + 2)
+        current = Shift(ahead[0].person, _since(model, at), ahead[0].end, ahead[0].source)
         found.append(
             {
                 "name": name,
                 "time_zone": model.zone,
-                "now": _shift(config, current, zone, at - LOOK_BACK, at + LOOK_AHEAD) if current else None,
-                "next": [
-                    _shift(config, s, zone, None, at + LOOK_AHEAD)
-                    for s in next_hand_offs(model, at, upcoming, LOOK_AHEAD)
-                ],
+                "now": _shift(config, current, zone, at - LOOK_BACK, at + LOOK_AHEAD),
+                "next": [_shift(config, s, zone, None, at + LOOK_AHEAD) for s in ahead[1 : 1 + upcoming]],
             }
         )
     return {"at": at, "schedules": found}
+
+
+#: Windows looked at in turn: a schedule with hourly shifts needs only the first, one
+#: with weekly shifts the second; the console polls this every few seconds.
+_WINDOWS = (2 * 86400.0, 21 * 86400.0, LOOK_AHEAD)
+
+
+def _ahead(model: Schedule, at: float, count: int) -> list[Shift]:
+    """At least ``count`` stretches from ``at`` (fewer when none change within LOOK_AHEAD)."""
+    for window in _WINDOWS:
+        found = shifts(model, at, at + window)
+        if len(found) >= count:
+            return found
+    return found
+
+
+def _since(model: Schedule, at: float) -> float:
+    """When the stretch in force at ``at`` began (``at - LOOK_BACK`` at the most)."""
+    for window in (*_WINDOWS[:-1], LOOK_BACK):
+        behind = shifts(model, at - window, at + 1)
+        if behind[-1].start > at - window:
+            return behind[-1].start
+    return at - LOOK_BACK
 
 
 def _shift(
@@ -63,6 +84,12 @@ def _shift(
         "person": shift.person,
         "display_name": person.shown if person is not None else shift.person,
         "source": shift.source,
+        # The same, for a page to word in its language: the rotation's number, or who
+        # made the override.
+        "rotation": int(shift.source.split()[1]) if shift.source.startswith("rotation ") else None,
+        "override_by": shift.source.removeprefix("override by ")
+        if shift.source.startswith("override by ")
+        else None,
         "start": start,
         "end": end,
         "start_local": _local(start, zone),

@@ -108,6 +108,13 @@ def console_config(sink: Sink, *, read_only: bool = False) -> str:
               - webhook_url: {sink.url}/wecom?key={WECOM_KEY}
               - webhook_url: {sink.url}/wecom?key={WECOM_KEY}
                 msgtype: text
+        people:
+          - {{name: zhangsan, display_name: 张三}}
+          - {{name: lisi, display_name: 李四}}
+        schedules:
+          - name: sre-primary-rotation-with-a-long-name
+            time_zone: Asia/Shanghai
+            rotations: [{{people: [zhangsan, lisi], start: "2020-01-06T10:00:00", shift: 1w}}]
         """)
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import respx
 
+from relay.core.schedules import on_call
 from relay.pipeline.ratelimit import LimiterRegistry
 from relay.web.console.openapi import openapi_document
 from relay.web.console.pages_actions import safe_next
@@ -44,6 +45,13 @@ receivers:
     webhook_configs: [{{url: "http://hooks.test/alerts", hmac_secret: {HMAC}}}]
   - name: chat
     wecom_configs: [{{key: {WECOM_KEY}}}]
+people:
+  - {{name: zhangsan, display_name: 张三}}
+  - {{name: lisi, display_name: 李四}}
+schedules:
+  - name: sre
+    time_zone: Asia/Shanghai
+    rotations: [{{people: [zhangsan, lisi], start: "2020-01-06T10:00:00", shift: 1w}}]
 """
 SECRETS = [TOKEN, HMAC, WECOM_KEY, REDIS_PASSWORD]
 NASTY = {"note": "<script>alert(1)</script>", "evil": '"><img src=x onerror=alert(2)>', "tpl": "{{ 7*7 }}"}
@@ -497,3 +505,17 @@ async def test_acknowledge_and_unacknowledge_from_the_group_page(console: Any) -
         )
         page = await relay.client.get(lifted.headers["location"])
         assert "Acknowledgement lifted" in page.text and 'id="ack"' in page.text
+
+
+async def test_the_overview_says_who_is_on_call_and_links_the_calendar(console: Any) -> None:
+    async with console() as relay:
+        await sign_in(relay)
+        schedule = relay.state.runtime.config.schedule("sre")
+        assert schedule is not None
+        person, _ = on_call(schedule, relay.clock.now())
+        shown = {"zhangsan": "张三", "lisi": "李四"}
+        page = await relay.client.get("/ui/")
+        row = re.search(r'<tr data-schedule="sre">(.*?)</tr>', page.text, re.S)
+        assert row is not None, page.text[:2000]
+        assert shown[str(person)] in row.group(1)
+        assert 'href="/api/v1/schedules/sre.ics"' in row.group(1)

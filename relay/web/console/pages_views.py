@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from starlette.responses import Response
 
 from relay.core.jobs import LOG_STATUSES
-from relay.web.console import queries, queries_config, queries_groups
+from relay.pipeline.oncall import oncall_view
+from relay.web.console import queries, queries_config, queries_groups, queries_oncall
 from relay.web.console.pages import Refused, Visit
 
 #: What the status filter offers (the API's values, in the order an operator scans them).
@@ -23,7 +24,11 @@ _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 
 async def overview(visit: Visit) -> Response:
     data = await queries.overview(visit.state)
-    return visit.page("overview.html.j2", section="overview", data=data)
+    oncall = None
+    if visit.state.runtime.config.schedules:
+        runtime = await queries_oncall.runtime_overrides(visit.state)
+        oncall = oncall_view(visit.state.runtime.config, visit.state.clock.now(), upcoming=1, runtime=runtime)
+    return visit.page("overview.html.j2", section="overview", data=data, oncall=oncall)
 
 
 async def notifications(visit: Visit) -> Response:
