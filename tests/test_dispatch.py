@@ -15,6 +15,7 @@ from relay.config.sections import DeliveryConfig
 from relay.core.clock import SystemClock
 from relay.core.errors import RetryableError
 from relay.core.rates import Rate
+from relay.pipeline.dispatch import OFF_LOOP_ITEMS, is_big
 from relay.pipeline.ratelimit import DestinationLimiter, LimiterRegistry
 from relay.pipeline.retry import RetryPolicy
 from tests.helpers.sink import Answer, Sink
@@ -393,3 +394,10 @@ async def test_a_throttle_answer_holds_the_whole_destination(
             assert state["blocked_for"] == pytest.approx(blocked_for, abs=1.0)
         finally:
             await dispatcher.stop(grace=1.0)
+
+
+def test_only_a_big_job_goes_to_the_cpu_worker() -> None:
+    assert not is_big({"alerts": [{}] * OFF_LOOP_ITEMS})
+    assert is_big({"alerts": [{}] * (OFF_LOOP_ITEMS + 1)})
+    assert is_big({"digest": {"entries": [{}] * (OFF_LOOP_ITEMS + 1)}})
+    assert not is_big({"digest": {"entries": []}}) and not is_big({"alerts": "odd"})

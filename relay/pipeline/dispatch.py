@@ -257,19 +257,25 @@ class Dispatcher:
         hard_timeout = runtime.config.delivery.timeout * 3 + 5
         pace = DeliveryPace(limiter, hard_timeout)
         message: Message | DigestMessage
+        # Reading, rendering and splitting a big group is CPU work: off the event loop, so
+        # ingest, /-/healthy and every other delivery keep going meanwhile. A small one
+        # takes less than the hop to the worker thread, and must not queue behind a big one.
+        big = is_big(job.payload)
         try:
-            message = await off_loop(self._message_of, job, attempt, pace)
+            if big:
+                message = await off_loop(self._message_of, job, attempt, pace)
+            else:
+                message = self._message_of(job, attempt, pace)
         except Exception as exc:  # a payload the store kept but this version cannot read
             logger.exception("job %s cannot be read", job.id)
             error = PermanentError("bad_payload", f"the stored job cannot be read: {exc}")
             await self._finish(job, kind, error, 0.0, runtime)
             return
-        try:
-            # Rendering and splitting a big group is CPU work: off the event loop, so
-            # ingest, /-/healthy and every other delivery keep going meanwhile.
-            await off_loop(notifier.prepare, message)
-        except Exception:  # send renders again and reports what fails
-            logger.exception("preparing %s for %s failed", job.id, job.integration)
+        if big:
+            try:
+                await off_loop(notifier.prepare, message)
+            except Exception:  # send renders again and reports what fails
+                logger.exception("preparing %s for %s failed", job.id, job.integration)
         await limiter.acquire()  # the first message's place; each further part waits for its own
         started = time.monotonic()
         outcome: DeliveryError | None
@@ -395,3 +401,18 @@ def keep_sent(sent: list[str], secrets: list[str]) -> list[str]:
     """What an attempt keeps of the bodies it sent: secrets redacted first (a secret cut
     in half by the bound would no longer be recognised), then bounded in size."""
     return bound_sent([redact(part, secrets) for part in sent])
+
+
+#: A job with more alerts (or digest entries) than this is read and rendered in the CPU
+#: worker thread; a smaller one on the loop (a few milliseconds).
+OFF_LOOP_ITEMS = 100
+
+
+def is_big(payload: dict[str, Any]) -> bool:
+    """Whether reading and rendering ``payload`` is worth the CPU worker thread."""
+    alerts = payload.get("alerts")
+    digest = payload.get("digest")
+    entries = digest.get("entries") if isinstance(digest, dict) else None
+    return (isinstance(alerts, list) and len(alerts) > OFF_LOOP_ITEMS) or (
+        isinstance(entries, list) and len(entries) > OFF_LOOP_ITEMS
+    )
