@@ -3,7 +3,9 @@ its place."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -119,3 +121,15 @@ def test_overlapping_overrides_are_named() -> None:
     with pytest.raises(InvalidConfig) as caught:
         parse_config(text)
     assert "schedules[0].overrides[1]: overlaps overrides[0]" in "\n".join(caught.value.problems)
+
+
+def test_the_example_in_docs_oncall_is_valid() -> None:
+    """docs/oncall.md's complete example, as an operator would paste it."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "oncall.md").read_text(encoding="utf-8")
+    example = re.search(r"## A complete example\s+```yaml\n(.*?)```", text, re.S)
+    assert example is not None
+    config = parse_config("route: {receiver: ops}\nreceivers: [{name: ops}]\n" + example.group(1))
+    sre = config.schedule("sre")
+    assert sre is not None
+    assert on_call(sre, at("2026-12-12T12:00:00"))[0] == "zhaoliu"  # a Saturday: the weekend layer
+    assert on_call(sre, at("2026-12-25T12:00:00"))[0] == "lisi"  # the override
