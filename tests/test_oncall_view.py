@@ -3,10 +3,12 @@ and until when, the next hand-offs, overrides, and the errors a caller can make.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +18,7 @@ from relay.config import parse_config
 from relay.core.clock import FakeClock
 from relay.core.schedules import shifts
 from relay.pipeline.oncall import LOOK_AHEAD, LOOK_BACK, oncall_view
+from tests.helpers.process import RelayProcess
 
 CONFIG = """
 global: {timezone: Asia/Shanghai}
@@ -186,3 +189,28 @@ def test_the_view_agrees_with_the_whole_window(
     assert view["now"]["end"] == (None if expected_now.end >= now + LOOK_AHEAD else expected_now.end)
     expected_next = whole[index + 1 : index + 1 + upcoming]
     assert [(s["person"], s["start"]) for s in view["next"]] == [(s.person, s.start) for s in expected_next]
+
+
+def test_relay_oncall_url_asks_a_running_relay_and_counts_its_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "relay.yml"
+    path.write_text(f'storage: {{url: "sqlite:///{tmp_path}/r.db"}}\n' + CONFIG)
+    relay = RelayProcess(path).start()
+    try:
+        # zhangsan covers the rest of the schedule's known future, through the API.
+        made = httpx.post(
+            f"{relay.url}/api/v1/schedules/sre/overrides",
+            json={"person": "zhangsan", "start": time.time() - 60, "end": time.time() + 86400},
+            timeout=10,
+        )
+        assert made.status_code == 201, made.text
+        result = CliRunner().invoke(main, ["oncall", "--url", relay.url, "--schedule", "sre", "--next", "1"])
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith("sre (Asia/Shanghai): 张三 (zhangsan), override by anonymous")
+        assert len(lines) == 2
+        bad = CliRunner().invoke(main, ["oncall", "--url", relay.url, "--schedule", "nope"])
+        assert bad.exit_code == 1 and "unknown schedule 'nope'" in bad.output
+        refused = httpx.get(f"{relay.url}/api/v1/oncall", params={"next": "99"}, timeout=10)
+        assert refused.status_code == 400
+    finally:
+        relay.stop()

@@ -279,21 +279,45 @@ def _parse_labels(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     metavar="TIME",
     help="Who is on call at this ISO 8601 time (without an offset, in global.timezone) instead of now.",
 )
-@click.option("--next", "upcoming", default=3, show_default=True, help="How many next hand-offs to list.")
-def oncall(config_path: str | None, schedule: str | None, at_text: str | None, upcoming: int) -> None:
+@click.option(
+    "--next",
+    "upcoming",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, 20),
+    help="How many next hand-offs to list.",
+)
+@click.option(
+    "--url",
+    default=None,
+    metavar="URL",
+    help="Ask this running relay (it counts overrides made through its API) instead of the config file.",
+)
+@token_option
+def oncall(
+    config_path: str | None,
+    schedule: str | None,
+    at_text: str | None,
+    upcoming: int,
+    url: str | None,
+    token: str | None,
+) -> None:
     """Print who is on call in each schedule, since and until when, and the next hand-offs."""
     from relay.pipeline.oncall import UnknownSchedule, oncall_view
 
-    config, _ = load(config_path)
-    if not config.schedules:
-        click.echo("no schedules in the config (see docs/oncall.md)", err=True)
-        raise SystemExit(1)
-    zone = ZoneInfo(config.global_.timezone)
-    now = _parse_at(at_text, zone) if at_text is not None else datetime.now(UTC).timestamp()
-    try:
-        view = oncall_view(config, now, schedule=schedule, upcoming=upcoming)
-    except UnknownSchedule as exc:
-        raise click.BadParameter(str(exc), param_hint="--schedule") from None
+    if url is not None:
+        view = _oncall_from(url, token, schedule, at_text, upcoming)
+    else:
+        config, _ = load(config_path)
+        if not config.schedules:
+            click.echo("no schedules in the config (see docs/oncall.md)", err=True)
+            raise SystemExit(1)
+        zone = ZoneInfo(config.global_.timezone)
+        now = _parse_at(at_text, zone) if at_text is not None else datetime.now(UTC).timestamp()
+        try:
+            view = oncall_view(config, now, schedule=schedule, upcoming=upcoming)
+        except UnknownSchedule as exc:
+            raise click.BadParameter(str(exc), param_hint="--schedule") from None
     for found in view["schedules"]:
         current = found["now"]
         line = f"{found['name']} ({found['time_zone']}): "
@@ -301,6 +325,23 @@ def oncall(config_path: str | None, schedule: str | None, at_text: str | None, u
         click.echo(line)
         for shift in found["next"]:
             click.echo(f"  next: {_who(shift)}{_span(shift)}")
+
+
+def _oncall_from(
+    url: str, token: str | None, schedule: str | None, at_text: str | None, upcoming: int
+) -> dict[str, Any]:
+    """GET /api/v1/oncall of a running relay."""
+    base, _ = relay_urls(url)
+    params: dict[str, str | int] = {"next": upcoming}
+    if schedule is not None:
+        params["schedule"] = schedule
+    if at_text is not None:
+        params["at"] = at_text
+    response = request("GET", f"{base}/api/v1/oncall", token, params=params)
+    if response.status_code != 200:
+        fail(response)
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 def _who(shift: dict[str, Any]) -> str:

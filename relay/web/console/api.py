@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from relay.core.errors import StoreUnavailable
 from relay.core.secrets import redact
+from relay.core.text import ascii_int
 from relay.pipeline.calendar import ics_feed
 from relay.pipeline.oncall import UnknownSchedule, oncall_view
 from relay.web.console import queries, queries_config, queries_groups, queries_oncall
@@ -188,9 +189,16 @@ async def oncall(request: Request, state: RelayState) -> Response:
     """Who is on call now (``?at=`` unix seconds or ISO 8601; ``?schedule=``)."""
     at = parse_at(request.query_params.get("at"), state)
     runtime = await queries_oncall.runtime_overrides(state)
+    upcoming = ascii_int(request.query_params.get("next", "3"))
+    if upcoming is None or upcoming > 20:
+        raise BadRequest("next: expected a number of hand-offs from 0 to 20")
     try:
         view = oncall_view(
-            state.runtime.config, at, schedule=request.query_params.get("schedule"), runtime=runtime
+            state.runtime.config,
+            at,
+            schedule=request.query_params.get("schedule"),
+            upcoming=upcoming,
+            runtime=runtime,
         )
     except UnknownSchedule as exc:
         raise NotFound(str(exc)) from None
