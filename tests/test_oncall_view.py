@@ -214,3 +214,16 @@ def test_relay_oncall_url_asks_a_running_relay_and_counts_its_overrides(tmp_path
         assert refused.status_code == 400
     finally:
         relay.stop()
+
+
+async def test_phone_numbers_are_masked_in_the_config_answer_and_page(relay_factory) -> None:
+    config = CONFIG.replace(
+        "  - {name: zhangsan, display_name: 张三}",
+        '  - {name: zhangsan, display_name: 张三, phone: "+8613800000001", ids: {dingtalk: "13800000001"}}',
+    )
+    async with relay_factory(config) as relay:
+        answer = (await relay.client.get("/api/v1/config")).text
+        page = (await relay.client.get("/ui/config")).text
+    for shown in (answer, page):
+        assert "+86138****0001" in shown and "138****0001" in shown
+        assert "13800000001" not in shown

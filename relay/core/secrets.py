@@ -208,3 +208,11 @@ def same_secret(given: str | bytes, expected: str | bytes) -> bool:
         return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
 
     return hmac.compare_digest(raw(given), raw(expected))
+
+
+def mask_phone(number: str) -> str:
+    """A phone number as relay shows it anywhere: the last four digits and the four
+    before them hidden, the rest kept (``+8613800000001`` -> ``+86138****0001``)."""
+    if len(number) < 8:
+        return "*" * len(number)
+    return f"{number[:-8]}****{number[-4:]}"

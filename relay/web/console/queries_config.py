@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from relay.core.secrets import redact
+from relay.core.secrets import mask_phone, redact
 from relay.pipeline.routing import Route
 from relay.web.console.errors import BadRequest, Conflict, ConsoleError, NotFound, ReadOnly
 
@@ -74,6 +74,13 @@ def config_view(state: RelayState) -> dict[str, Any]:
     config = state.runtime.config
     data = _secretless(config.model_dump(mode="python", by_alias=True))
     data["storage"]["url"] = redact(config.storage.url).replace("<redacted>", SECRET)
+    # People's numbers are shown masked, as everywhere: a phone, a DingTalk mobile.
+    for person in data.get("people", []):
+        if person.get("phone"):
+            person["phone"] = mask_phone(person["phone"])
+        ids = person.get("ids") or {}
+        if str(ids.get("dingtalk", "")).lstrip("+").isdigit():
+            ids["dingtalk"] = mask_phone(ids["dingtalk"])
 
     return {
         "source": config.source,
