@@ -64,6 +64,23 @@ def _json_error(message: str) -> bytes:
     return json.dumps({"error": message, "details": []}).encode()
 
 
+async def _refuse(send: Any, body: bytes) -> None:
+    """503 with Retry-After and the connection closed: come back later."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def overloaded_app(refused: Refused, max_connections: int) -> Any:
     """The ASGI app that answers a connection past the cap: 503 + Retry-After, close."""
     body = _json_error(f"too many connections (server.max_connections is {max_connections}); retry later")
@@ -72,19 +89,7 @@ def overloaded_app(refused: Refused, max_connections: int) -> Any:
         if scope["type"] != "http":
             return
         refused(scope["path"])
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _refuse(send, body)
 
     return app
 
@@ -101,19 +106,7 @@ def webhooks_only(app: Any, refused: Refused) -> Any:
             await app(scope, receive, send)
             return
         refused(scope["path"])
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _refuse(send, body)
 
     return guarded
 
