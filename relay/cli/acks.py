@@ -11,7 +11,7 @@ from relay.cli.client import fail, relay_urls, request, token_option, url_option
 
 def _send(url: str | None, token: str | None, group: str, action: str, by: str | None, comment: str) -> None:
     base, _ = relay_urls(url)
-    body = {key: value for key, value in (("by", by), ("comment", comment)) if value}
+    body = {key: value for key, value in (("by", by), ("comment", comment), ("via", "cli")) if value}
     response = request("POST", f"{base}/api/v1/groups/{quote(group, safe='')}/{action}", token, json=body)
     if response.status_code != 200:
         fail(response)

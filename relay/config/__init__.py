@@ -27,6 +27,7 @@ from relay.channels import CHANNEL_TYPES, CHANNELS
 from relay.channels.base import ChannelConfig
 from relay.config.alertmanager import AlertmanagerConfig
 from relay.config.checks import Finding, Loc, cross_check, expand_env, format_loc
+from relay.config.escalations import EscalationPolicyConfig
 from relay.config.oncall import PersonConfig, ScheduleConfig
 from relay.config.reader import expansion_problem, load_yaml, yaml_problem
 from relay.config.sections import DeliveryConfig, GlobalConfig, RouteConfig, ServerConfig, StorageConfig
@@ -87,6 +88,8 @@ class Config(StrictModel):
     # On call: who can be paged (people) and who is on call when (schedules).
     people: list[PersonConfig] = Field(default_factory=list)
     schedules: list[ScheduleConfig] = Field(default_factory=list)
+    # Whom to page, and when, until a group is acknowledged (routes name one).
+    escalation_policies: list[EscalationPolicyConfig] = Field(default_factory=list)
     route: RouteConfig
     receivers: list[ReceiverConfig] = Field(min_length=1)
 

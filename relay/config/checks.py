@@ -87,6 +87,20 @@ def _names(raw: dict[str, Any], section: str, what: str, problems: list[Finding]
     return first
 
 
+def _silent_receivers(raw: dict[str, Any]) -> set[str]:
+    """Receivers with no integration at all (Alertmanager's "null" receiver)."""
+    found: set[str] = set()
+    receivers = raw.get("receivers")
+    for receiver in receivers if isinstance(receivers, list) else []:
+        if (
+            isinstance(receiver, dict)
+            and isinstance(receiver.get("name"), str)
+            and not any(key.endswith("_configs") and value for key, value in receiver.items())
+        ):
+            found.add(receiver["name"])
+    return found
+
+
 def cross_check(raw: dict[str, Any]) -> list[Finding]:
     """Checks that span sections: receiver names, route references, matchers.
 
@@ -94,6 +108,7 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
     also when some other section is invalid; a value of the wrong type is skipped
     (the schema reports it).
     """
+    from relay.config.escalations import escalation_problems
     from relay.config.oncall import oncall_problems
     from relay.core.matchers import compile_regex, parse_matcher
 
@@ -101,8 +116,11 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
     seen = _names(raw, "receivers", "receiver name", problems)
     intervals = _names(raw, "time_intervals", "time interval name", problems)
     people = _names(raw, "people", "person", problems)
-    _names(raw, "schedules", "schedule name", problems)
+    schedules = _names(raw, "schedules", "schedule name", problems)
+    policies = _names(raw, "escalation_policies", "escalation policy name", problems)
     problems += oncall_problems(raw, set(people), set(intervals))
+    problems += escalation_problems(raw, set(people), set(schedules), set(seen))
+    silent = _silent_receivers(raw)
 
     route = raw.get("route")
     if not isinstance(route, dict):
@@ -110,8 +128,9 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
     if route.get("receiver") is None:
         problems.append((("route", "receiver"), "the root route needs a receiver"))
 
-    def walk(node: dict[str, Any], where: Loc) -> None:
+    def walk(node: dict[str, Any], where: Loc, inherited: Any = None) -> None:
         receiver = node.get("receiver")
+        route_receiver = receiver if isinstance(receiver, str) else inherited
         if isinstance(receiver, str) and receiver not in seen:
             problems.append(
                 (
@@ -143,10 +162,29 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
                             "define it under time_intervals)",
                         )
                     )
+        escalation = node.get("escalation")
+        if isinstance(escalation, str):
+            if escalation not in policies:
+                problems.append(
+                    (
+                        (*where, "escalation"),
+                        f"unknown escalation policy {escalation!r} "
+                        f"(known: {', '.join(sorted(policies)) or 'none'};"
+                        " define it under escalation_policies)",
+                    )
+                )
+            elif route_receiver in silent:
+                problems.append(
+                    (
+                        (*where, "escalation"),
+                        f"receiver {route_receiver!r} has no integrations: an escalation through it"
+                        " would page no one",
+                    )
+                )
         children = node.get("routes")
         for i, child in enumerate(children if isinstance(children, list) else []):
             if isinstance(child, dict):
-                walk(child, (*where, "routes", i))
+                walk(child, (*where, "routes", i), route_receiver)
 
     walk(route, ("route",))
     return problems

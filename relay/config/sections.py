@@ -171,6 +171,8 @@ class RouteConfig(StrictModel):
     mute_time_intervals: list[str] = Field(default_factory=list)
     active_time_intervals: list[str] = Field(default_factory=list)
     hold_time_intervals: list[str] = Field(default_factory=list)
+    # The escalation policy of this route's groups (escalation_policies); not inherited.
+    escalation: str | None = None
     routes: list[RouteConfig] = Field(default_factory=list)
 
     @field_validator("group_by")

@@ -161,6 +161,38 @@ class _ByStatus:
     severities: list[str]
 
 
+class EscalatedTo(BaseModel):
+    """One target of an escalation step and the people it named when the step fired."""
+
+    target: str  # "schedule:<name>" or "person:<name>"
+    people: list[str] = Field(default_factory=list)
+
+
+class Escalation(BaseModel):
+    """The escalation step a notification is (or rides with): which, and whom it pages."""
+
+    policy: str
+    step: int  # 1-based, within the round
+    steps: int
+    round: int = 1  # 1-based
+    rounds: int = 1
+    targets: list[EscalatedTo] = Field(default_factory=list)
+    names: dict[str, str] = Field(default_factory=dict)  # person -> how messages name them
+
+    @property
+    def people(self) -> list[str]:
+        """Everyone the step pages, each once, in the order of its targets."""
+        return list(dict.fromkeys(p for t in self.targets for p in t.people))
+
+    @property
+    def nobody(self) -> list[str]:
+        """Targets that named nobody when the step fired (a schedule with a gap)."""
+        return [t.target for t in self.targets if not t.people]
+
+    def shown(self, person: str) -> str:
+        return self.names.get(person) or person
+
+
 class Notification(BaseModel):
     """What one job delivers: one group's alerts for one receiver, at one moment.
 
@@ -177,6 +209,8 @@ class Notification(BaseModel):
     external_url: str = ""
     truncated_alerts: int = 0
     reason: str = "new_alerts"
+    # An escalation step: whom it pages (channels mention them natively).
+    escalation: Escalation | None = None
 
     # (alerts, their count, firing, resolved) as last split: every part of a split
     # message renders its header from the whole group, and a group of 10,000 alerts

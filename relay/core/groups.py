@@ -31,8 +31,12 @@ class LogEntry:
 class GroupState:
     """One (receiver, group) pair: its current alerts, its timers and its notification log.
 
-    ``alerts`` maps fingerprint -> the alert as JSON (a v4 alert dict). ``next_flush_at``
-    is None for groups passed through from Alertmanager (they flush on arrival).
+    ``alerts`` maps fingerprint -> the alert as JSON (a v4 alert dict). The group has
+    up to three timers: ``flush_at`` (a relay-side group's group_wait / group_interval;
+    None for groups passed through from Alertmanager, which are decided on arrival),
+    ``held_until`` (a hold window's end) and its escalation's next step. The store
+    indexes the earliest, ``next_flush_at`` (:meth:`rearm` sets it), and the flush
+    stage looks at which of them fired.
     """
 
     key: str
@@ -42,6 +46,7 @@ class GroupState:
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: dict[str, LogEntry] = field(default_factory=dict)  # integration id -> entry
     next_flush_at: float | None = None
+    flush_at: float | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)  # external url, truncated count, ...
@@ -52,6 +57,19 @@ class GroupState:
     # the hold window in force ends (the group's timer fires then to release them).
     held: dict[str, dict[str, Any]] = field(default_factory=dict)
     held_until: float | None = None
+    # The escalation policy's progress (a relay.core.escalations.EscalationState as JSON).
+    escalation: dict[str, Any] | None = None
+    # What happened to the group, oldest first (relay.pipeline.timeline), bounded.
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    def rearm(self) -> None:
+        """Set ``next_flush_at`` to the earliest of the group's timers."""
+        due = [self.flush_at]
+        if self.held:
+            due.append(self.held_until)
+        if self.escalation is not None and self.escalation.get("stopped") is None:
+            due.append(self.escalation.get("next_at"))
+        self.next_flush_at = min((at for at in due if at is not None), default=None)
 
     def firing_count(self) -> int:
         """Alerts still firing; a group with none (all resolved, or no alerts) can be pruned."""
@@ -71,12 +89,15 @@ class GroupState:
             "alerts": self.alerts,
             "log": {k: v.to_dict() for k, v in self.log.items()},
             "next_flush_at": self.next_flush_at,
+            "flush_at": self.flush_at,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "meta": self.meta,
             "ack": self.ack,
             "held": self.held,
             "held_until": self.held_until,
+            "escalation": self.escalation,
+            "timeline": self.timeline,
         }
 
     @classmethod
@@ -89,12 +110,16 @@ class GroupState:
             alerts=dict(data["alerts"]),
             log={k: LogEntry.from_dict(v) for k, v in data["log"].items()},
             next_flush_at=data["next_flush_at"],
+            # Stored before escalations: a relay-side group's timer was next_flush_at.
+            flush_at=data.get("flush_at", data["next_flush_at"]),
             created_at=data["created_at"],
             updated_at=data["updated_at"],
             meta=dict(data.get("meta", {})),
             ack=data.get("ack"),
             held=dict(data.get("held", {})),
             held_until=data.get("held_until"),
+            escalation=data.get("escalation"),
+            timeline=list(data.get("timeline", ())),
         )
 
 
@@ -130,6 +155,9 @@ class TransitionResult:
     jobs: list[NewJob] = field(default_factory=list)
     suppressed: list[Suppressed] = field(default_factory=list)
     changed: bool = True
+    # Escalation steps this transition fired (relay.core.escalations.StepFired), for the
+    # metrics and the log once it committed.
+    escalated: list[Any] = field(default_factory=list)
 
 
 # A function of the current state (None when the group does not exist yet). The state

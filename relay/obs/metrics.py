@@ -48,6 +48,19 @@ class Metrics:
             registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
         )
+        self.escalation_steps = Counter(
+            "relay_escalation_steps_total",
+            "Escalation steps fired, by policy and step (1-based; every round counts).",
+            ["policy", "step"],
+            registry=r,
+        )
+        self.time_to_acknowledge = Histogram(
+            "relay_time_to_acknowledge_seconds",
+            "From a group's first firing to its acknowledgement, by receiver.",
+            ["receiver"],
+            registry=r,
+            buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400),
+        )
         self.queue_jobs = Gauge(
             "relay_queue_jobs",
             "Jobs in the store, by state.",

@@ -15,7 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from relay.core.escalations import ACKNOWLEDGED
 from relay.core.groups import GroupState, GroupUpdate, TransitionResult
+from relay.core.timeline import record
+from relay.pipeline.escalation import stop
 
 #: Commits group updates (the service's, which also tracks whether the store commits).
 Apply = Callable[[Sequence[GroupUpdate]], Awaitable[list[TransitionResult]]]
@@ -54,18 +57,27 @@ def acknowledge(
             return TransitionResult(None, changed=False)  # pruned: nothing left to repeat
         seen = sorted(firing) if firing is not None else _firing(state)
         state.ack = {"by": by, "at": now, "firing": seen, "via": via, "comment": comment}
+        record(state, "acknowledged", now, by=by, via=via, comment=comment or None)
+        stop(state, ACKNOWLEDGED, now)
+        state.rearm()
         return TransitionResult(state)
 
     return GroupUpdate(key, transition)
 
 
-def unacknowledge(key: str) -> GroupUpdate:
-    """Lift the group's acknowledgement: its repeats are due again as before."""
+def unacknowledge(key: str, now: float, *, by: str = "", via: str = "") -> GroupUpdate:
+    """Lift the group's acknowledgement: its repeats are due again as before, and its
+    escalation policy starts again from the first step at once (the group's timer is
+    made due now; the flush stage restarts it)."""
 
     def transition(state: GroupState | None) -> TransitionResult:
         if state is None or state.ack is None:
             return TransitionResult(state, changed=False)
         state.ack = None
+        record(state, "unacknowledged", now, by=by or None, via=via or None)
+        state.rearm()
+        if state.escalation is not None and state.firing_count():
+            state.next_flush_at = now
         return TransitionResult(state)
 
     return GroupUpdate(key, transition)

@@ -8,7 +8,9 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from relay.core.escalations import StepFired
 from relay.core.groups import GroupUpdate, Suppressed, TransitionResult
+from relay.core.schedules import Override
 from relay.pipeline.grouping import flush_update
 from relay.pipeline.hold import ReleasedHolds, digest_update
 from relay.pipeline.runtime import Runtime
@@ -29,14 +31,23 @@ Apply = Callable[[list[GroupUpdate]], Awaitable[list[TransitionResult]]]
 class Flushed:
     jobs: int = 0  # notifications created
     suppressed: list[Suppressed] = field(default_factory=list)
+    escalated: list[StepFired] = field(default_factory=list)
 
 
-async def flush_due(store: GroupStore, runtime: Runtime, now: float, apply: Apply) -> Flushed:
+async def flush_due(
+    store: GroupStore,
+    runtime: Runtime,
+    now: float,
+    apply: Apply,
+    overrides: dict[str, tuple[Override, ...]] | None = None,
+) -> Flushed:
     """Flush every group due at ``now``; ``apply`` commits the updates (the service's,
-    which also tracks whether the store can commit)."""
+    which also tracks whether the store can commit). ``overrides``: the schedules'
+    overrides made at run time, for whom escalation steps page."""
     keys = await store.due_groups(now, limit=DUE_GROUPS_PER_FLUSH)
     if not keys:
         return Flushed()
+    resolve = runtime.on_call_at(now, overrides or {})
     releases: list[Transitioned] = []
     flushes: list[Transitioned] = []
     gates: dict[str, TimeGate] = {}
@@ -51,7 +62,10 @@ async def flush_due(store: GroupStore, runtime: Runtime, now: float, apply: Appl
         # integration gets one digest for the window; the others in batches as small
         # as before, so that replicas on Redis seldom retry each other's.
         bucket = releases if group.held and gate.gate == "send" else flushes
-        bucket.append(functools.partial(flush_update, key, route, integrations, now, gate))
+        escalation = runtime.escalation_for(route, resolve)
+        bucket.append(
+            functools.partial(flush_update, key, route, integrations, now, gate, escalation=escalation)
+        )
     batches = [flushes[i : i + FLUSH_BATCH] for i in range(0, len(flushes), FLUSH_BATCH)]
     results: list[TransitionResult] = []
     for batch in [releases, *batches] if releases else batches:
@@ -64,4 +78,5 @@ async def flush_due(store: GroupStore, runtime: Runtime, now: float, apply: Appl
     return Flushed(
         jobs=sum(len(r.jobs) for r in results),
         suppressed=[skipped for r in results for skipped in r.suppressed],
+        escalated=[step for r in results for step in r.escalated],
     )

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from relay.core.alerts import Alert, Notification, common_items, notification_payload
 from relay.core.groups import GroupState, GroupUpdate, LogEntry, Suppressed, TransitionResult
 from relay.core.jobs import NewJob, new_job_id
+from relay.core.timeline import note_firing_change, record
+from relay.pipeline.escalation import EscalationContext, escalate
 from relay.pipeline.hold import RECHECK, ReleasedHolds, hold, still_firing_jobs, take_held
 from relay.pipeline.routing import Route
 from relay.pipeline.timegate import SEND, TimeGate
@@ -187,10 +189,12 @@ def passthrough_update(
     ctx: GroupContext,
     now: float,
     gate: TimeGate = SEND,
+    escalation: EscalationContext | None = None,
 ) -> GroupUpdate:
     """A webhook's alerts for one receiver, decided on arrival (Alertmanager grouped them)."""
 
     def transition(state: GroupState | None) -> TransitionResult:
+        was_firing = state is not None and state.firing_count() > 0
         new = _fresh(state, key, receiver, route, group_labels, now)
         current = {a.fingerprint: a.to_v4() for a in alerts}
         meta = {"group_key": ctx.group_key, "external_url": ctx.external_url}
@@ -200,14 +204,21 @@ def passthrough_update(
         # members of a pair differ in externalURL, and messages take it from the webhook.
         changed = state is None or (new.route_id, new.alerts) != (route.id, current)
         new.route_id, new.alerts, new.meta = route.id, current, meta
-        before = (dict(new.log), new.ack, repr(new.held), new.held_until)
+        before = (dict(new.log), new.ack, repr(new.held), new.held_until, repr(new.escalation))
+        events = len(new.timeline)
         jobs, suppressed = decide_gated(new, alerts, integrations, route.repeat_interval, ctx, gate, now)
-        # Only held notifications give a pass-through group a timer: the window's end.
-        new.next_flush_at = new.held_until if new.held else None
-        changed = changed or (new.log, new.ack, repr(new.held), new.held_until) != before
+        note_firing_change(new, was_firing, now)
+        steps, fired = escalate(new, escalation, jobs, now, sending=gate.gate == SEND.gate)
+        note_notified(new, jobs, now)
+        jobs += steps
+        # A pass-through group's timers: a hold window's end and its escalation's next step.
+        new.flush_at = None
+        new.rearm()
+        after = (new.log, new.ack, repr(new.held), new.held_until, repr(new.escalation))
+        changed = changed or after != before or len(new.timeline) != events
         if changed:
             new.updated_at = now
-        return TransitionResult(new, jobs, suppressed, changed=changed)
+        return TransitionResult(new, jobs, suppressed, changed=changed, escalated=fired)
 
     return GroupUpdate(key, transition)
 
@@ -224,20 +235,23 @@ def merge_update(
     """Add a webhook's alerts to a relay-side group; the flush timer decides later."""
 
     def transition(state: GroupState | None) -> TransitionResult:
+        was_firing = state is not None and state.firing_count() > 0
         new = _fresh(state, key, receiver, route, group_labels, now)
         meta = {
             "group_key": ctx.group_key,
             "external_url": ctx.external_url,
             "truncated_alerts": ctx.truncated_alerts,
         }
-        changed = state is None or new.next_flush_at is None or new.meta != meta
+        changed = state is None or new.flush_at is None or new.meta != meta
         for alert in alerts:
             v4 = alert.to_v4()
             if new.alerts.get(alert.fingerprint) != v4:
                 new.alerts[alert.fingerprint] = v4
                 changed = True
-        if new.next_flush_at is None:
-            new.next_flush_at = now + route.group_wait
+        if new.flush_at is None:
+            new.flush_at = now + route.group_wait
+        new.rearm()
+        note_firing_change(new, was_firing, now)
         new.meta = meta
         if changed:
             new.updated_at = now
@@ -253,13 +267,16 @@ def flush_update(
     now: float,
     gate: TimeGate = SEND,
     released: ReleasedHolds | None = None,
+    escalation: EscalationContext | None = None,
 ) -> GroupUpdate:
     """The group timer fired: decide, forget notified resolved alerts, re-arm the timer.
 
     The timer also ends a hold window: when the route's hold is no longer in force, the
     held entries go to ``released`` (for the digest) and the integrations that held
     something notify the group again while some of its alerts still fire. A
-    pass-through group has a timer only for that.
+    pass-through group has a timer only for that, and for its escalation. When only the
+    escalation's timer fired, the group is not decided again (its group_interval holds):
+    only the due steps fire.
     """
 
     def transition(state: GroupState | None) -> TransitionResult:
@@ -268,6 +285,10 @@ def flush_update(
         if state is None or state.next_flush_at is None or state.next_flush_at > now:
             return TransitionResult(state, changed=False)  # another replica flushed it first
         new = state
+        was_firing = new.firing_count() > 0
+        group_due = new.flush_at is not None and new.flush_at <= now
+        hold_due = bool(new.held) and new.held_until is not None and new.held_until <= now
+        decided = not route.passthrough and (group_due or hold_due)
         alerts = [Alert.model_validate(a) for a in new.alerts.values()]
         ctx = GroupContext(
             group_key=str(new.meta.get("group_key", new.key)),
@@ -278,9 +299,10 @@ def flush_update(
         entries = take_held(new) if new.held and gate.gate == "send" else []
         jobs: list[NewJob] = []
         suppressed: list[Suppressed] = []
-        if not route.passthrough:
+        if decided:
             jobs, suppressed = decide_gated(new, alerts, integrations, route.repeat_interval, ctx, gate, now)
-        elif new.held:  # the window goes on (the next one follows, or a reload), or waits
+        elif new.held and route.passthrough:
+            # The window goes on (the next one follows, or a reload), or waits.
             new.held_until = gate.hold_until if gate.gate == "held" else None
         if entries and gate.gate == "send":
 
@@ -306,21 +328,42 @@ def flush_update(
             )
         if released is not None:
             released.put(key, entries)
-        next_flush_at = None
-        if not route.passthrough:
+        if route.passthrough:
+            new.flush_at = None
+        elif decided:
             new.alerts = {a.fingerprint: a.to_v4() for a in alerts if a.status == "firing"}
-            next_flush_at = now + route.group_interval if new.alerts else None
+            new.flush_at = now + route.group_interval if new.alerts else None
         if new.held:
             if gate.gate != "held":
                 new.held_until = now + MUTED_RECHECK  # muted or inactive: look again soon
             elif new.held_until is None or new.held_until <= now:
                 new.held_until = gate.hold_until or now + RECHECK
-            next_flush_at = min(next_flush_at or new.held_until, new.held_until)
-        new.next_flush_at = next_flush_at
+        note_firing_change(new, was_firing, now)
+        steps, fired = escalate(new, escalation, jobs, now, sending=gate.gate == SEND.gate)
+        note_notified(new, jobs, now)
+        jobs += steps
+        new.rearm()
         new.updated_at = now
-        return TransitionResult(new, jobs, suppressed)
+        return TransitionResult(new, jobs, suppressed, escalated=fired)
 
     return GroupUpdate(key, transition)
+
+
+def note_notified(state: GroupState, jobs: list[NewJob], now: float) -> None:
+    """Record each queued notification in the group's timeline, with whom it pages."""
+    for job in jobs:
+        if job.group_key != state.key:
+            continue  # a hold window's digest
+        escalation = job.payload.get("escalation") or {}
+        mentioned = list(dict.fromkeys(p for t in escalation.get("targets", ()) for p in t.get("people", ())))
+        record(
+            state,
+            "notified",
+            now,
+            integration=job.integration,
+            reason=job.payload.get("reason"),
+            mentioned=mentioned or None,
+        )
 
 
 def group_key_text(route: Route, labels: dict[str, str]) -> str:
@@ -338,9 +381,11 @@ def plan_webhook(
     truncated_alerts: int,
     now: float,
     gate_of: Callable[[Route], TimeGate] = lambda route: SEND,
+    escalation_of: Callable[[Route], EscalationContext | None] = lambda route: None,
 ) -> list[GroupUpdate]:
     """Group updates for one webhook, given its alerts bucketed by (route id, receiver);
-    ``gate_of`` says what each route's time intervals say now."""
+    ``gate_of`` says what each route's time intervals say now, ``escalation_of`` what
+    escalating a group of the route needs."""
     updates: dict[str, GroupUpdate] = {}
     passthrough: dict[str, tuple[Route, str, dict[str, Alert]]] = {}
     grouped: dict[str, tuple[Route, str, dict[str, str], dict[str, Alert]]] = {}
@@ -367,6 +412,7 @@ def plan_webhook(
             ctx,
             now,
             gate_of(route),
+            escalation_of(route),
         )
     for key, (route, receiver, labels, by_fp) in grouped.items():
         ctx = GroupContext(group_key_text(route, labels), external_url, truncated_alerts)

@@ -15,6 +15,23 @@ LOOK_AHEAD = 90 * 86400.0
 LOOK_BACK = 90 * 86400.0
 
 
+def overrides_by_schedule(kept: list[dict[str, Any]]) -> dict[str, tuple[Override, ...]]:
+    """Overrides made at run time, as the store keeps them, by schedule, oldest first
+    (a later one wins)."""
+    found: dict[str, list[Override]] = {}
+    for entry in kept:
+        found.setdefault(str(entry["schedule"]), []).append(
+            Override(
+                str(entry["person"]),
+                float(entry["start"]),
+                float(entry["end"]),
+                by=str(entry.get("by") or "?"),
+                id=str(entry["id"]),
+            )
+        )
+    return {name: tuple(overrides) for name, overrides in found.items()}
+
+
 class UnknownSchedule(LookupError):
     """A schedule name the config does not have."""
 

@@ -32,6 +32,8 @@ class Route:
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
     hold_time_intervals: tuple[str, ...] = ()
+    # The escalation policy's name; not inherited either.
+    escalation: str | None = None
 
     @property
     def passthrough(self) -> bool:
@@ -97,6 +99,7 @@ def _build(config: RouteConfig, parent: Route | None, route_id: str) -> Route:
         mute_time_intervals=tuple(config.mute_time_intervals),
         active_time_intervals=tuple(config.active_time_intervals),
         hold_time_intervals=tuple(config.hold_time_intervals),
+        escalation=config.escalation,
     )
     route.routes = [_build(child, route, f"{route_id}.{i}") for i, child in enumerate(config.routes)]
     return route

@@ -10,7 +10,10 @@ import httpx
 from relay.channels import CHANNELS_BY_KIND, make_renderer
 from relay.channels.base import MessageRefs, Notifier, NotifierContext
 from relay.config import Config
+from relay.core.escalations import Policy
+from relay.core.schedules import Override, Schedule, on_call
 from relay.obs.metrics import Metrics
+from relay.pipeline.escalation import EscalationContext, OnCall
 from relay.pipeline.grouping import IntegrationPolicy
 from relay.pipeline.hold import DigestBuilder, hold_digest_jobs
 from relay.pipeline.routing import Route, build_route_tree
@@ -48,6 +51,8 @@ class Runtime:
     intervals: Intervals = field(default_factory=dict)  # time interval name -> its specs
     # How a released hold window becomes digest jobs (relay.pipeline.hold.DigestBuilder).
     digest_builder: DigestBuilder = hold_digest_jobs
+    policies: dict[str, Policy] = field(default_factory=dict)  # escalation policies by name
+    names: dict[str, str] = field(default_factory=dict)  # person -> how messages name them
 
     @classmethod
     def build(
@@ -73,6 +78,8 @@ class Runtime:
             renderer=renderer,
             secrets=config.secrets(),
             intervals=config.interval_specs(),
+            policies={policy.name: policy.model() for policy in config.escalation_policies},
+            names={person.name: person.shown for person in config.people},
         )
 
     @staticmethod
@@ -95,6 +102,39 @@ class Runtime:
     def gate(self, route: Route, now: float) -> TimeGate:
         """What the route's time intervals say at ``now`` (relay.pipeline.timegate)."""
         return gate_at(route, self.intervals, now)
+
+    @property
+    def escalates(self) -> bool:
+        """Whether any route has an escalation policy."""
+        return any(route.escalation for route in self.routes.values())
+
+    def on_call_at(self, now: float, runtime: dict[str, tuple[Override, ...]]) -> OnCall:
+        """Who each target names at ``now`` (``runtime``: overrides made through the API,
+        by schedule); each schedule is asked once per resolver."""
+        found: dict[str, tuple[str, ...]] = {}
+        models: dict[str, Schedule | None] = {}
+
+        def resolve(target: str) -> tuple[str, ...]:
+            if target not in found:
+                kind, _, name = target.partition(":")
+                if kind == "person":
+                    found[target] = (name,) if self.config.person(name) is not None else ()
+                else:
+                    if name not in models:
+                        models[name] = self.config.schedule(name, runtime.get(name, ()))
+                    model = models[name]
+                    person = on_call(model, now)[0] if model is not None else None
+                    found[target] = (person,) if person else ()
+            return found[target]
+
+        return resolve
+
+    def escalation_for(self, route: Route, resolve: OnCall) -> EscalationContext | None:
+        """What escalating a group of ``route`` needs; None when the route has no policy
+        (a running escalation then stops)."""
+        if route.escalation is None:
+            return None
+        return EscalationContext(self.policies.get(route.escalation), resolve, self.names, self.integrations)
 
     def route_for(self, route_id: str) -> Route:
         """The route a stored group came from; the root if a reload removed it."""

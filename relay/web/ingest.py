@@ -141,6 +141,8 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
 
     now = state.clock.now()
 
+    resolve = runtime.on_call_at(now, state.overrides)
+
     def plan() -> list[GroupUpdate]:
         buckets = bucket_alerts(runtime.tree, payload.alerts, receiver)
         return plan_webhook(
@@ -152,6 +154,7 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
             payload.truncatedAlerts,
             now,
             lambda route: runtime.gate(route, now),
+            lambda route: runtime.escalation_for(route, resolve),
         )
 
     updates = await off_loop(plan) if big else plan()
@@ -169,6 +172,7 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
     metrics = state.metrics
     for result in results:
         jobs += len(result.jobs)
+        state.count_escalated(result.escalated)
         for skipped in result.suppressed:
             metrics.suppressed.labels(skipped.receiver, skipped.reason).inc()
             suppressed.append(skipped.to_api())

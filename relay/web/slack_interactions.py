@@ -276,9 +276,12 @@ async def _act(click: Click, state: RelayState, locale: str, user: str, seconds:
     if seconds is None:
         firing = [a.fingerprint for a in notification.firing]
         try:
-            await state.apply([acknowledge(job.group_key, by, "slack", now, firing=firing)])
+            results = await state.apply([acknowledge(job.group_key, by, "slack", now, firing=firing)])
+            group = await state.store.get_group(job.group_key) if results and results[0].changed else None
         except StoreUnavailable:
             return failed_line(locale, None, user, _STORE_DOWN[locale])
+        if group is not None:
+            state.count_acknowledged(group, now)
         return acknowledged_line(locale, user)
     am = state.runtime.config.alertmanager
     if am is None:

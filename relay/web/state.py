@@ -19,11 +19,15 @@ from relay import __version__
 from relay.config import Config, load_config
 from relay.core.clock import Clock
 from relay.core.errors import ConfigError, StoreUnavailable
-from relay.core.groups import GroupUpdate, TransitionResult
+from relay.core.escalations import StepFired
+from relay.core.groups import GroupState, GroupUpdate, TransitionResult
+from relay.core.schedules import Override
+from relay.core.timeline import firing_since
 from relay.obs.metrics import Metrics
 from relay.pipeline.dispatch import Dispatcher
 from relay.pipeline.flush import flush_due
 from relay.pipeline.offload import off_loop
+from relay.pipeline.oncall import overrides_by_schedule
 from relay.pipeline.runtime import Runtime
 from relay.store.base import Store
 from relay.store.roles import DeliveryLog
@@ -74,6 +78,10 @@ class RelayState:
         # succeed while every commit fails (disk full), so readiness follows this.
         self.store_problem: str | None = None
         self._reload_lock = asyncio.Lock()
+        # The schedules' overrides made at run time, as last read (every flush while a
+        # route escalates, and after this replica adds or removes one): whom a step
+        # pages. Another replica's change is seen within a flush interval.
+        self.overrides: dict[str, tuple[Override, ...]] = {}
         metrics.config_last_reload_successful.set(1)
         metrics.config_last_reload_success_timestamp.set(self.loaded_at)
 
@@ -181,10 +189,46 @@ class RelayState:
             return f"storage unavailable: {exc}"
         return None
 
+    async def read_overrides(self) -> None:
+        """Read the overrides made at run time again (see ``overrides``)."""
+        self.overrides = overrides_by_schedule(await self.store.list_overrides())
+
+    def count_escalated(self, steps: list[StepFired]) -> None:
+        """Metrics and a log line for each escalation step that fired (once: committed)."""
+        for step in steps:
+            self.metrics.escalation_steps.labels(step.policy, str(step.step)).inc()
+            extra = {
+                "policy": step.policy,
+                "step": step.step,
+                "round": step.round,
+                "people": list(step.people),
+                "group_key": step.group_key,
+            }
+            if step.nobody:
+                logger.warning(
+                    "escalation step %d of %s pages nobody for %s",
+                    step.step,
+                    step.policy,
+                    ", ".join(step.nobody),
+                    extra=extra,
+                )
+            else:
+                logger.info("escalation step %d of %s fired", step.step, step.policy, extra=extra)
+
+    def count_acknowledged(self, group: GroupState, now: float) -> None:
+        """relay_time_to_acknowledge_seconds for a group acknowledged at ``now``."""
+        since = firing_since(group)
+        if since is not None and now >= since:
+            self.metrics.time_to_acknowledge.labels(group.receiver).observe(now - since)
+
     async def flush_due(self) -> int:
         """Flush groups whose timer has fired (relay.pipeline.flush); returns
         notifications created."""
-        flushed = await flush_due(self.store, self.runtime, self.clock.now(), self.apply)
+        runtime = self.runtime
+        if runtime.escalates:
+            await self.read_overrides()
+        flushed = await flush_due(self.store, runtime, self.clock.now(), self.apply, self.overrides)
+        self.count_escalated(flushed.escalated)
         for skipped in flushed.suppressed:
             self.metrics.suppressed.labels(skipped.receiver, skipped.reason).inc()
         if flushed.jobs:
@@ -216,6 +260,8 @@ class RelayState:
     @contextlib.asynccontextmanager
     async def running(self, background: bool = True) -> AsyncIterator[None]:
         await self.store.open()
+        if self.runtime.escalates:
+            await self.read_overrides()
         logger.info(
             "relay started",
             extra={"storage": self.store.describe(), "config_hash": self.runtime.config.digest},

@@ -45,7 +45,7 @@ async def group_ack(visit: Visit) -> Response:
     acknowledged = str(form.get("acknowledged", "1")) == "1"
     comment = str(form.get("comment", ""))[:500]
     await queries_groups.set_acknowledged(
-        visit.state, key, {"comment": comment}, visit.actor, acknowledged=acknowledged
+        visit.state, key, {"comment": comment}, visit.actor, acknowledged=acknowledged, via="console"
     )
     return see_other("/ui/group", key=key, done="acked" if acknowledged else "unacked")
 

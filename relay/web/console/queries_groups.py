@@ -251,11 +251,18 @@ async def _all_keys(state: RelayState) -> list[str]:
 
 
 async def set_acknowledged(
-    state: RelayState, given: str, body: dict[str, Any], actor: str, *, acknowledged: bool
+    state: RelayState,
+    given: str,
+    body: dict[str, Any],
+    actor: str,
+    *,
+    acknowledged: bool,
+    via: str = "api",
 ) -> dict[str, Any]:
     """Acknowledge (or lift the acknowledgement of) the group ``given`` names: its key,
     its id, or a unique prefix of either. ``by`` (default: who the request authenticated
-    as) names a person of ``people:`` or anyone; ``comment`` is kept with it."""
+    as) names a person of ``people:`` or anyone; ``comment`` is kept with it. ``via``:
+    the console, or the API (``relay ack`` says ``"via": "cli"`` in the body)."""
     try:
         key = await acks.resolve_group_key(given, state.delivery_log.get_group, lambda: _all_keys(state))
     except LookupError as exc:
@@ -263,15 +270,20 @@ async def set_acknowledged(
     by = body.get("by")
     by = str(by)[:100] if isinstance(by, str) and by.strip() else actor
     comment = str(body.get("comment") or "")[:500]
+    if via == "api" and body.get("via") == "cli":
+        via = "cli"
+    now = state.clock.now()
     update = (
-        acks.acknowledge(key, by, "api", state.clock.now(), comment=comment)
+        acks.acknowledge(key, by, via, now, comment=comment)
         if acknowledged
-        else acks.unacknowledge(key)
+        else acks.unacknowledge(key, now, by=by, via=via)
     )
-    await state.apply([update])
+    results = await state.apply([update])
     found = await state.delivery_log.get_group(key)
     if found is None:
         raise NotFound(f"no group {key!r}")
+    if acknowledged and results and results[0].changed:
+        state.count_acknowledged(found, now)
     return {"key": key, "id": acks.group_id(key), "acknowledged": ack_view(state, found.ack)}
 
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from relay.config.oncall import ScheduleConfig
 from relay.core.schedules import Override
+from relay.pipeline.oncall import overrides_by_schedule
 from relay.web.console.errors import BadRequest, NotFound
 
 if TYPE_CHECKING:
@@ -21,18 +22,7 @@ MAX_OVERRIDE_SECONDS = 90 * 86400.0
 
 async def runtime_overrides(state: RelayState) -> dict[str, tuple[Override, ...]]:
     """The overrides made at run time, by schedule, oldest first (a later one wins)."""
-    found: dict[str, list[Override]] = {}
-    for kept in await state.store.list_overrides():
-        found.setdefault(str(kept["schedule"]), []).append(
-            Override(
-                str(kept["person"]),
-                float(kept["start"]),
-                float(kept["end"]),
-                by=str(kept.get("by") or "?"),
-                id=str(kept["id"]),
-            )
-        )
-    return {name: tuple(overrides) for name, overrides in found.items()}
+    return overrides_by_schedule(await state.store.list_overrides())
 
 
 def schedule_config(state: RelayState, name: str) -> ScheduleConfig:
@@ -98,12 +88,15 @@ async def add_override(state: RelayState, name: str, body: dict[str, Any], actor
         "created_at": now,
     }
     await state.store.add_override(override)
+    await state.read_overrides()
     return _shown(override, zone)
 
 
 async def delete_override(state: RelayState, name: str, override_id: str) -> dict[str, Any]:
     schedule_config(state, name)
-    if not await state.store.delete_override(name, override_id):
+    removed = await state.store.delete_override(name, override_id)
+    await state.read_overrides()
+    if not removed:
         raise NotFound(f"schedule {name!r} has no override {override_id!r} made at run time")
     return {"deleted": override_id}
 
