@@ -5,7 +5,9 @@ wake: its value is split at spaces, commas, semicolons and bars, and each item i
 by the channel (a mobile, a user id, or nothing: "@all" is honoured only from config).
 Only firing alerts mention anyone; a notification with nothing firing mentions nobody.
 A value that is the name of someone in ``people:`` mentions that person by their address
-on the channel (``ids.wecom``, ``ids.dingtalk``, ``ids.feishu``).
+on the channel (``ids.wecom``, ``ids.dingtalk``, ``ids.feishu``). So does an escalation
+step's page: each person it names who has an address on the channel (the others are
+named in the message's text, by the templates' escalation line).
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ def mentions(
     address on this channel) mentions that address. All empty when no alert is firing."""
     found = [list(given) for given in static] if n.firing else [[] for _ in static]
     directory = people or {}
+    for person in n.escalation.people if n.escalation is not None and n.firing else ():
+        address = directory.get(person)
+        kind = classify(address) if address is not None else None
+        if address is not None and kind is not None:
+            found[kind].append(address)
     for alert in n.firing if label else ():
         for named in _SPLIT.split(alert.labels.get(label or "", "")):
             item = directory.get(named, named)

@@ -125,10 +125,13 @@ class WeComAppNotifier(WeComPoster[WeComAppConfig]):
         self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
-        """The JSON bodies ``send`` would POST to message/send, in order."""
-        msgtype = self._cfg.msgtype
+        """The JSON bodies ``send`` would POST to message/send, in order. An escalation
+        step's message also goes to each person it pages who has a WeCom userid."""
+        msgtype, n = self._cfg.msgtype, message.notification
+        directory = self._ctx.addresses("wecom")
+        paged = [directory[p] for p in n.escalation.people if p in directory] if n.escalation else []
         return self._bodies(
-            self.render_split(f"wecom_app.{msgtype}", message.notification, CONTENT_LIMITS[msgtype])
+            self.render_split(f"wecom_app.{msgtype}", n, CONTENT_LIMITS[msgtype]), paged if n.firing else []
         )
 
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
@@ -136,9 +139,13 @@ class WeComAppNotifier(WeComPoster[WeComAppConfig]):
             digest_contents(self._ctx, "wecom_app.digest", digest, self._locale, self._cfg.msgtype)
         )
 
-    def _bodies(self, contents: list[str]) -> list[dict[str, Any]]:
+    def _bodies(self, contents: list[str], paged: list[str] | None = None) -> list[dict[str, Any]]:
         cfg, msgtype = self._cfg, self._cfg.msgtype
-        to = {"touser": cfg.to_user, "toparty": cfg.to_party, "totag": cfg.to_tag}
+        users = cfg.to_user
+        if paged and users != "@all":
+            # touser is "|"-separated userids; "@all" already reaches everyone.
+            users = "|".join(dict.fromkeys([*(users.split("|") if users else []), *paged]))
+        to = {"touser": users, "toparty": cfg.to_party, "totag": cfg.to_tag}
         recipients = {k: v for k, v in to.items() if v}
         return [
             {**recipients, "agentid": cfg.agent_id, "msgtype": msgtype, msgtype: {"content": c}}

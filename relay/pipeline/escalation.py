@@ -38,7 +38,7 @@ from relay.core.escalations import (
     Policy,
     StepFired,
 )
-from relay.core.groups import GroupState
+from relay.core.groups import GroupState, GroupUpdate, TransitionResult
 from relay.core.jobs import NewJob, new_job_id
 from relay.core.timeline import record
 
@@ -201,3 +201,16 @@ def _fire(
     for job in made:
         record(state, "notified", now, integration=job.integration, reason="escalation", mentioned=people)
     return made, fired
+
+
+def restep(key: str, now: float) -> GroupUpdate:
+    """Make a running escalation's group due now, so that its next step is timed by the
+    policy as it is now (after a reload changed it)."""
+
+    def transition(state: GroupState | None) -> TransitionResult:
+        if state is None or state.escalation is None or state.escalation.get("stopped") is not None:
+            return TransitionResult(state, changed=False)
+        state.next_flush_at = now
+        return TransitionResult(state)
+
+    return GroupUpdate(key, transition)

@@ -103,6 +103,14 @@ class Runtime:
         """What the route's time intervals say at ``now`` (relay.pipeline.timegate)."""
         return gate_at(route, self.intervals, now)
 
+    def escalation_plan(self) -> tuple[object, ...]:
+        """The policies and which route has which: a reload that changes it re-times
+        the running escalations."""
+        return (
+            sorted(self.policies.items()),
+            sorted((r.id, r.escalation) for r in self.routes.values() if r.escalation),
+        )
+
     @property
     def escalates(self) -> bool:
         """Whether any route has an escalation policy."""

@@ -25,6 +25,7 @@ from relay.core.schedules import Override
 from relay.core.timeline import firing_since
 from relay.obs.metrics import Metrics
 from relay.pipeline.dispatch import Dispatcher
+from relay.pipeline.escalation import restep
 from relay.pipeline.flush import flush_due
 from relay.pipeline.offload import off_loop
 from relay.pipeline.oncall import overrides_by_schedule
@@ -114,6 +115,7 @@ class RelayState:
                 logger.exception("config reload failed unexpectedly; keeping the running config")
                 return self._reload_failed([f"cannot load the config: {type(exc).__name__}: {exc}"])
             old, self.runtime = self.runtime, new
+            restep_needed = old.escalation_plan() != new.escalation_plan()
             self.loaded_at = time.time()
             self.last_reload_error = ""
             self.metrics.config_last_reload_successful.set(1)
@@ -122,7 +124,21 @@ class RelayState:
             for warning in new.config.warnings:
                 logger.warning("config warning: %s", warning)
             await old.aclose()
+            if restep_needed:
+                # Steps already timed by the old policies: time them by the new ones.
+                await self._restep_escalations()
             return None
+
+    async def _restep_escalations(self) -> None:
+        now, after = self.clock.now(), None
+        try:
+            while True:
+                page, after = await self.store.list_groups(after, 500)
+                await self.apply([restep(g.key, now) for g in page if g.escalation is not None])
+                if after is None:
+                    return
+        except StoreUnavailable as exc:
+            logger.warning("after a reload, escalations keep their old step times: %s", exc)
 
     def _reload_failed(self, problems: list[str]) -> str:
         self.metrics.config_last_reload_successful.set(0)

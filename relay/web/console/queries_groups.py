@@ -131,7 +131,31 @@ async def group(state: RelayState, key: str) -> dict[str, Any]:
         "external_url": external_url,
         "silence_url": silence_url(external_url, found),
         "integrations": integrations,
+        "escalation": _escalation_view(found, route),
+        "timeline": found.timeline,
+        # How the console names the people the timeline mentions (display names).
+        "people": _named(state, found.timeline),
     }
+
+
+def _escalation_view(group: GroupState, route: Route) -> dict[str, Any] | None:
+    """The group's escalation: its policy, steps fired, the next step's time, why it
+    stopped; None when it never had one."""
+    if group.escalation is None:
+        return None
+    view = dict(group.escalation)
+    view["route_policy"] = route.escalation
+    return view
+
+
+def _named(state: RelayState, timeline: list[dict[str, Any]]) -> dict[str, str]:
+    names = state.runtime.names
+    found: dict[str, str] = {}
+    for entry in timeline:
+        for person in [entry.get("by"), *entry.get("people", ()), *entry.get("mentioned", ())]:
+            if isinstance(person, str) and person in names:
+                found[person] = names[person]
+    return found
 
 
 # -- webhooks ---------------------------------------------------------------------------
