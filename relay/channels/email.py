@@ -140,6 +140,7 @@ class EmailNotifier(Notifier):
     def __init__(self, config: EmailConfig, ctx: NotifierContext) -> None:
         self._cfg = config
         self._renderer = ctx.renderer
+        self._ctx = ctx
         self._locale = config.locale or ctx.locale
         self._timeout = config.timeout or ctx.timeout
         self._secrets = config.secrets()
@@ -159,7 +160,7 @@ class EmailNotifier(Notifier):
         mail = EmailMessage()
         mail["Subject"] = " ".join(subject.split())  # a header cannot hold line breaks
         mail["From"] = cfg.from_
-        mail["To"] = ", ".join(cfg.to)
+        mail["To"] = ", ".join([*cfg.to, *self.paged(n)])
         if cfg.cc:
             mail["Cc"] = ", ".join(cfg.cc)
         mail["Date"] = format_datetime(self._renderer.now())
@@ -226,7 +227,16 @@ class EmailNotifier(Notifier):
 
     async def send(self, message: Message) -> Delivery:
         mail: EmailMessage = self.rendered(message, lambda m: [self.compose(m)])[0]
-        return await self._transmit(mail)
+        paged = [a for a in self.paged(message.notification) if a not in self._recipients]
+        return await self._transmit(mail, [*self._recipients, *paged])
+
+    def paged(self, n: Notification) -> list[str]:
+        """The addresses (``email`` in ``people:``) of the people an escalation step
+        pages: they are added to To."""
+        if n.escalation is None or not n.firing:
+            return []
+        directory = self._ctx.addresses("email")
+        return list(dict.fromkeys(directory[p] for p in n.escalation.people if p in directory))
 
     # -- digests: one text/plain mail, its subject the digest's first line
 
@@ -255,14 +265,14 @@ class EmailNotifier(Notifier):
     async def send_digest(self, message: DigestMessage) -> Delivery:
         return await self._transmit(self.compose_digest(message))
 
-    async def _transmit(self, mail: EmailMessage) -> Delivery:
+    async def _transmit(self, mail: EmailMessage, recipients: list[str] | None = None) -> Delivery:
         cfg = self._cfg
         use_tls = cfg.implicit_tls
         try:
             refused, _ = await aiosmtplib.send(
                 mail,
                 sender=self._sender,
-                recipients=self._recipients,
+                recipients=recipients or self._recipients,
                 hostname=cfg.host,
                 port=cfg.port,
                 username=cfg.auth_username,

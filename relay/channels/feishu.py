@@ -29,7 +29,7 @@ from relay.core.alerts import Alert, Notification
 from relay.core.digests import Digest
 from relay.core.errors import DeliveryError, PermanentError
 from relay.core.rates import Rate
-from relay.core.text import alert_silence_url, http_url
+from relay.core.text import alert_silence_url, escalation_text, http_url
 from relay.templating.digest import render_digest
 from relay.templating.split import (
     ELLIPSIS,
@@ -248,7 +248,10 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
             return _card(color, title, elements)
 
         ids = self.mentions(n)
-        at = [_div(" ".join(f"<at id={i}></at>" for i in ids))] if ids else []
+        # An escalation step says whom it pages, then @s those with an open_id.
+        lines = [lark_md(escalation_text(n.escalation, self._locale))] if n.escalation else []
+        lines += [" ".join(f"<at id={i}></at>" for i in ids)] if ids else []
+        at = [_div("\n".join(lines))] if lines else []
         limit = BODY_LIMIT - SIGN_RESERVE - (json_bytes(at) if at else 0)
         cards = split_rendered(
             card,

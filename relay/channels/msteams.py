@@ -194,6 +194,26 @@ class MSTeamsNotifier(PostingNotifier[MSTeamsConfig]):
         self.rate_limit_key = destination_key("msteams", self._url)
         self.rate_limits = (Rate(4, 1.0),)  # Teams throttles a webhook past ~4 per second
 
+    def mentions(self, n: Notification) -> list[dict[str, Any]]:
+        """Adaptive Card mention entities (``<at>Name</at>`` in a TextBlock, and the
+        entity naming the user's Teams id) for each person an escalation step pages who
+        has one; the others are named by the title's escalation line."""
+        if n.escalation is None or not n.firing:
+            return []
+        directory = self._ctx.addresses("msteams")
+        found = []
+        for person in n.escalation.people:
+            if person in directory:
+                name = markdown_escape(n.escalation.shown(person)).replace("<", "").replace(">", "")
+                found.append(
+                    {
+                        "type": "mention",
+                        "text": f"<at>{name}</at>",
+                        "mentioned": {"id": directory[person], "name": name},
+                    }
+                )
+        return found
+
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The message bodies ``send`` would POST, in order."""
         n = message.notification
@@ -218,6 +238,10 @@ class MSTeamsNotifier(PostingNotifier[MSTeamsConfig]):
         )
         words = WORDS[self._locale]
         group_url = http_url(self._ctx.renderer.group_url(n))
+        mentions = self.mentions(n)
+        if mentions:
+            text = " ".join(entity["text"] for entity in mentions)
+            head.append({"type": "TextBlock", "text": text, "wrap": True, "spacing": "Small"})
 
         def card(indices: Sequence[int], more: int | None) -> dict[str, Any]:
             body = head + [alerts[i] for i in indices]
@@ -227,7 +251,10 @@ class MSTeamsNotifier(PostingNotifier[MSTeamsConfig]):
                 if group_url:
                     text += f" [{words['all']}]({group_url})"
                 body.append({"type": "TextBlock", "text": text, "isSubtle": True, "wrap": True})
-            return message_of(copy.deepcopy(body))
+            made = message_of(copy.deepcopy(body))
+            if mentions:
+                made["attachments"][0]["content"]["msteams"]["entities"] = copy.deepcopy(mentions)
+            return made
 
         return split_rendered(
             card,

@@ -50,7 +50,7 @@ from relay.core.alerts import Notification
 from relay.core.digests import Digest, DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.rates import Rate
-from relay.core.text import http_url, normalize_locale, slack_escape
+from relay.core.text import escalation_text, http_url, normalize_locale, slack_escape
 from relay.templating.digest import render_digest
 from relay.templating.split import LazyList, not_shown, split_rendered
 
@@ -180,6 +180,7 @@ class SlackNotifier(Notifier):
         )
         group_url = http_url(self._ctx.renderer.group_url(n))
         footer = cut_chars(render("slack.footer", n, locale=self._locale), MAX_SECTION_CHARS)
+        page = self.page_line(n)
 
         def chunk(indices: Sequence[int], more: int | None) -> Chunk:
             hidden = not_shown(n.truncated_alerts, more)
@@ -191,7 +192,7 @@ class SlackNotifier(Notifier):
         chunks = split_rendered(
             chunk,
             len(n.alerts),
-            MAX_POST_CHARS - len(footer),
+            MAX_POST_CHARS - len(footer) - len(page),
             measure=Chunk.size,
             cut=Chunk.cut,
             mark=Chunk.marked,
@@ -205,13 +206,31 @@ class SlackNotifier(Notifier):
             blocks: list[dict[str, Any]] = [
                 {"type": "header", "text": {"type": "plain_text", "text": header_text(title)}}
             ]
+            if page and part is chunks[0]:
+                blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": page}})
             blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in part.sections]
             if part.more:
                 blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": part.more}]})
             if part is chunks[-1]:
                 blocks += self._closing_blocks(message, footer)
             posts.append(self._post_payload(n, title, blocks))
+        if page:
+            # The preview (the push notification) carries the mentions too.
+            posts[0]["text"] += " " + " ".join(f"<@{i}>" for i in self._paged_ids(n))
         return posts
+
+    def page_line(self, n: Notification) -> str:
+        """An escalation step's line: which step, then a native mention (``<@U…>``) of
+        each person it pages who has a Slack id; '' for a message that is no step."""
+        if n.escalation is None or not n.firing:
+            return ""
+        ids = self._paged_ids(n)
+        text = slack_escape(escalation_text(n.escalation, self._locale))
+        return cut_chars(" ".join([text, *(f"<@{i}>" for i in ids)]), MAX_SECTION_CHARS)
+
+    def _paged_ids(self, n: Notification) -> list[str]:
+        directory = self._ctx.addresses("slack")
+        return [directory[p] for p in n.escalation.people if p in directory] if n.escalation else []
 
     def _closing_blocks(self, message: Message, footer: str) -> list[dict[str, Any]]:
         """The last post's end: the ``slack.footer`` text (the group's silence link) and,

@@ -22,6 +22,7 @@ from pydantic import SecretStr, field_validator
 from relay.channels.base import Channel, Delivery, Message, NotifierContext, PartsConfig, destination_key
 from relay.channels.http import Answer, call
 from relay.channels.parts import PostingNotifier
+from relay.core.alerts import Notification
 from relay.core.digests import Digest, DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.rates import Rate
@@ -246,6 +247,7 @@ class TelegramNotifier(PostingNotifier[TelegramConfig]):
         """The HTML texts of the parts, each within 4096 visible units."""
         n = message.notification
         template = self.render_alerts("telegram.html", n)
+        page = self.page_links(n)
 
         def render(indices: Sequence[int], more: int | None) -> str:
             text = template(indices, more)
@@ -255,14 +257,29 @@ class TelegramNotifier(PostingNotifier[TelegramConfig]):
                 text = html.escape(text, quote=False)
             return text
 
-        return split_rendered(
+        texts = split_rendered(
             render,
             len(n.alerts),
-            TEXT_LIMIT,
+            TEXT_LIMIT - visible_length(page),
             measure=visible_length,
             cut=cut_html,
             max_parts=self._cfg.max_parts,
         )
+        texts[0] += page
+        return texts
+
+    def page_links(self, n: Notification) -> str:
+        """An escalation step's mentions: a ``tg://user?id=`` link per person it pages
+        who has a Telegram id (Telegram notifies them; the link text is their name)."""
+        if n.escalation is None or not n.firing:
+            return ""
+        directory = self._ctx.addresses("telegram")
+        links = [
+            f'<a href="tg://user?id={html.escape(directory[p])}">{html.escape(n.escalation.shown(p))}</a>'
+            for p in n.escalation.people
+            if p in directory
+        ]
+        return "\n" + " ".join(links) if links else ""
 
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The sendMessage bodies, in order."""

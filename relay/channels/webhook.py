@@ -128,6 +128,21 @@ class WebhookNotifier(Notifier):
             "integration": message.integration,
             "silence_url": notification.silence_url,
         }
+        escalation = notification.escalation
+        if escalation is not None:
+            # An escalation step: whom it pages, for a receiver that pages them itself.
+            body["relay"]["escalation"] = {
+                "policy": escalation.policy,
+                "step": escalation.step,
+                "round": escalation.round,
+            }
+            body["relay"]["targets"] = [
+                {
+                    "target": t.target,
+                    "people": [{"name": p, "display_name": escalation.shown(p)} for p in t.people],
+                }
+                for t in escalation.targets
+            ]
         return body
 
     def body(self, message: Message) -> tuple[bytes, str]:

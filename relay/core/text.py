@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from relay.core.alerts import Alert, Notification, group_silence_labels
+from relay.core.alerts import Alert, Escalation, Notification, group_silence_labels
 from relay.core.silence_links import silence_url
 
 #: The languages relay writes messages and pages in.
@@ -213,6 +213,29 @@ _ICONS = {
     "info": "🔵",
     "resolved": "✅",
 }
+
+
+def escalation_text(escalation: Escalation | None, locale: str = "en") -> str:
+    """One line saying which escalation step a message is and whom it pages, by their
+    display names ('' for a message that is no step): where a channel cannot mention
+    someone natively, this is how they are named."""
+    if escalation is None:
+        return ""
+    names = [escalation.shown(p) for p in escalation.people]
+    e = escalation
+    if normalize_locale(locale) == "zh-CN":
+        text = f"⏫ 升级第 {e.step}/{e.steps} 步"
+        text += f"（第 {e.round}/{e.rounds} 轮）" if e.rounds > 1 else ""
+        text += f"，策略 {e.policy}：" + ("、".join(names) if names else "无人")
+        if e.nobody:
+            text += f" · {'、'.join(e.nobody)} 当前无人值班"
+        return text
+    text = f"⏫ Escalation step {e.step} of {e.steps}"
+    text += f", round {e.round} of {e.rounds}" if e.rounds > 1 else ""
+    text += f" (policy {e.policy}): " + (", ".join(names) if names else "nobody")
+    if e.nobody:
+        text += f" · nobody on call for {', '.join(e.nobody)}"
+    return text
 
 
 def severity_icon(value: Any) -> str:

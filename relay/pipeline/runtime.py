@@ -35,7 +35,10 @@ def notifier_context(
         renderer=renderer,
         store=refs,
         timeout=config.delivery.timeout,
-        people={person.name: dict(person.ids) for person in config.people},
+        people={
+            person.name: {**person.ids, **({"email": person.email} if person.email else {})}
+            for person in config.people
+        },
     )
 
 

@@ -25,6 +25,7 @@ from relay.core.text import (
     LOCALES,
     as_datetime,
     delivery_log_url,
+    escalation_text,
     format_datetime,
     group_page_url,
     http_url,
@@ -192,6 +193,9 @@ class Renderer:
             "external_url": n.external_url,
             "truncated_alerts": n.truncated_alerts,
             "reason": n.reason,
+            # An escalation step: which, and whom it pages (by display name).
+            "escalation": n.escalation,
+            "escalation_text": escalation_text(n.escalation, locale),
             "timezone": self._timezone,
             "relay_url": self._relay_url,
             "delivery_log_url": delivery_log_url(self._relay_url, n.receiver),
