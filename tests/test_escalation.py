@@ -289,3 +289,24 @@ def test_an_escalation_through_a_receiver_that_sends_nowhere_is_refused() -> Non
     assert "route.routes[0].escalation: receiver 'ops' has no integrations" in "\n".join(
         caught.value.problems
     )
+
+
+def test_routes_test_shows_the_policy_and_whom_each_step_pages(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from relay.cli.commands import main
+
+    path = tmp_path / "relay.yml"
+    path.write_text(CONFIG, encoding="utf-8")
+    # 2027-01-15T07:30Z: lisi's hour.
+    result = CliRunner().invoke(
+        main, ["routes", "test", "--config", str(path), "--at", "2027-01-15T07:30+00:00", "severity=critical"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "escalation sre (until acknowledged or resolved):" in result.output
+    assert "step 1 after 0s via ops: schedule:sre (李四)" in result.output
+    assert (
+        "step 3 after 15m via managers: schedule:sre-secondary (wangwu), person:manager (Boss)"
+        in result.output
+    )
+    assert "then the steps again 1 more time(s), 15m after the last step" in result.output

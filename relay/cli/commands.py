@@ -18,6 +18,7 @@ from relay.cli.client import fail, is_loopback, relay_urls, request, shown, toke
 from relay.cli.common import config_option, count, display_zone, load, when
 from relay.cli.notifications import notifications
 from relay.cli.webhook import new_test_id, synthetic_webhook
+from relay.config import Config
 from relay.config.sections import split_listen
 from relay.core.digests import DIGEST_KINDS, DigestKind
 from relay.core.durations import format_duration
@@ -159,6 +160,7 @@ def check_config(config_path: str | None) -> None:
             )
             if names
         )
+        times += f", escalation {route.escalation}" if route.escalation else ""
         click.echo(
             f"    {'  ' * depth}route {route.id}: {matchers} -> {route.receiver} "
             f"[{group}{', continue' if route.continue_ else ''}{times}]"
@@ -214,7 +216,8 @@ def routes() -> None:
 @click.argument("labels", nargs=-1, required=True)
 def routes_test(config_path: str | None, at_text: str | None, labels: tuple[str, ...]) -> None:
     """Print the receivers that alerts with these labels (k=v ...) reach, and for each
-    route reached its mute, active and hold time intervals now and when they change."""
+    route reached its mute, active and hold time intervals now and when they change,
+    and its escalation policy with whom each step would page at that time."""
     from relay.core.timeintervals import HORIZON_DAYS
     from relay.pipeline.routing import build_route_tree
     from relay.pipeline.timegate import interval_states
@@ -247,6 +250,38 @@ def routes_test(config_path: str | None, at_text: str | None, labels: tuple[str,
                 f" -> {state.effect}{until}",
                 err=True,
             )
+        if route.escalation:
+            for line in _escalation_lines(config, route.escalation, route.receiver, now):
+                click.echo(f"    {line}", err=True)
+
+
+def _escalation_lines(config: Config, name: str, receiver: str, now: float) -> list[str]:
+    """A policy's steps as ``routes test`` shows them, each target with whom it names at
+    ``now`` (the file's overrides only: those made through the API live in the store)."""
+    from relay.core.schedules import on_call
+
+    policy = next(p for p in config.escalation_policies if p.name == name).model()
+    names = {person.name: person.shown for person in config.people}
+
+    def named(target: str) -> str:
+        kind, _, who = target.partition(":")
+        if kind == "person":
+            return f"{target} ({names.get(who, who)})"
+        schedule = config.schedule(who)
+        person = on_call(schedule, now)[0] if schedule is not None else None
+        return f"{target} ({names.get(person, person) if person else 'nobody on call'})"
+
+    lines = [f"escalation {name} (until acknowledged or resolved):"]
+    for number, step in enumerate(policy.steps, 1):
+        via = step.receiver or receiver
+        targets = ", ".join(named(t) for t in step.targets)
+        lines.append(f"  step {number} after {format_duration(step.after)} via {via}: {targets}")
+    if policy.repeat:
+        lines.append(
+            f"  then the steps again {policy.repeat} more time(s),"
+            f" {format_duration(policy.repeat_after)} after the last step"
+        )
+    return lines
 
 
 def _parse_at(text: str, zone: tzinfo) -> float:

@@ -169,7 +169,12 @@ def test_acknowledge_from_the_group_page_shows_who_and_stops_repeats(page: Any, 
     assert "Operator Li" in page.locator("#acknowledged").inner_text()
     groups = console.api("/api/v1/groups")["groups"]
     (acked,) = [g for g in groups if "AckInBrowser" in g["key"]]
-    assert acked["acknowledged"]["via"] == "api"
+    assert acked["acknowledged"]["via"] == "console"
+    assert "Operator Li via console" in page.locator("#timeline").inner_text()
     page.get_by_role("button", name="Unacknowledge").click()
     assert "Acknowledgement lifted" in page.locator(".flash").inner_text()
     assert page.locator("#acknowledged").count() == 0
+    # Newest first: the lift, then the acknowledgement, then the notification, then firing.
+    events = page.locator("#timeline tbody tr").all_inner_texts()
+    assert "Acknowledgement lifted" in events[0] and "Operator Li via console" in events[1]
+    assert "Firing (1 alert(s))" in events[-1]

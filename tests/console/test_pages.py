@@ -499,6 +499,7 @@ async def test_acknowledge_and_unacknowledge_from_the_group_page(console: Any) -
         page = await relay.client.get(done.headers["location"])
         text = re.sub(r"\s+", " ", page.text)
         assert "no repeat until the group changes" in text and "acknowledged by session:Ada" in text
+        assert "Acknowledged by session:Ada via console" in text  # the timeline
         assert 'id="unack"' in page.text
         lifted = await relay.client.post(
             "/ui/group/ack", data={"csrf": await csrf_of(relay, path), "key": key, "acknowledged": "0"}

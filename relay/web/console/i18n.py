@@ -268,6 +268,37 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "group.unacked_done": ("Acknowledgement lifted: repeats are due again.", "已取消确认：将恢复重复通知。"),
     "group.held": ("Held (quiet hours)", "暂缓发送（静默时段）"),
     "group.held_until": ("until", "直到"),
+    "group.escalation": ("Escalation", "升级"),
+    "group.escalation_next": (
+        "policy {policy}: {fired} step(s) fired, next",
+        "策略 {policy}：已执行 {fired} 步，下一步",
+    ),
+    "group.escalation_stopped": (
+        "policy {policy}: {fired} step(s) fired, stopped ({reason})",
+        "策略 {policy}：已执行 {fired} 步，已停止（{reason}）",
+    ),
+    "group.timeline": ("Timeline", "时间线"),
+    "group.timeline_when": ("When", "时间"),
+    "group.timeline_what": ("What", "事件"),
+    "timeline.firing": ("Firing ({alerts} alert(s))", "开始告警（{alerts} 条）"),
+    "timeline.resolved": ("Resolved", "已恢复"),
+    "timeline.notified": (
+        "Notification queued for {integration} ({reason})",
+        "已排队通知 {integration}（{reason}）",
+    ),
+    "timeline.escalation_started": ("Escalation {policy} started", "升级策略 {policy} 开始"),
+    "timeline.escalated": (
+        "Escalation step {step} (round {round}) via {receiver}",
+        "升级第 {step} 步（第 {round} 轮），经 {receiver}",
+    ),
+    "timeline.escalation_stopped": (
+        "Escalation {policy} stopped: {reason}",
+        "升级策略 {policy} 停止：{reason}",
+    ),
+    "timeline.acknowledged": ("Acknowledged by {by} via {via}", "{by} 通过 {via} 确认"),
+    "timeline.unacknowledged": ("Acknowledgement lifted", "确认已撤销"),
+    "timeline.paged": ("paged", "通知到"),
+    "timeline.nobody": ("nobody on call for", "无人值班："),
     # playground
     "playground.title": ("Template playground", "模板调试"),
     "playground.intro": (
