@@ -61,6 +61,10 @@ class GroupState:
     escalation: dict[str, Any] | None = None
     # What happened to the group, oldest first (relay.pipeline.timeline), bounded.
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    # The incident in course: from the group's first firing alert to the last resolved,
+    # with when it was acknowledged and what escalated (relay.core.timeline.Incident
+    # fields). The store keeps a copy of each, for statistics after the group is gone.
+    incident: dict[str, Any] | None = None
 
     def rearm(self) -> None:
         """Set ``next_flush_at`` to the earliest of the group's timers."""
@@ -98,6 +102,7 @@ class GroupState:
             "held_until": self.held_until,
             "escalation": self.escalation,
             "timeline": self.timeline,
+            "incident": self.incident,
         }
 
     @classmethod
@@ -120,6 +125,7 @@ class GroupState:
             held_until=data.get("held_until"),
             escalation=data.get("escalation"),
             timeline=list(data.get("timeline", ())),
+            incident=data.get("incident"),
         )
 
 

@@ -5,10 +5,15 @@ Events: ``firing`` (the group has firing alerts again), ``notified`` (a notifica
 was queued for an integration; who it mentions), ``escalated`` (an escalation step:
 policy, step, round, the people it reached), ``escalation_stopped`` (why),
 ``acknowledged`` (by, via what), ``unacknowledged``, ``resolved``.
+
+The group's incident (``state.incident``) is kept alongside: started, acknowledged,
+resolved, the policy that escalated and how many steps fired. A store writes a copy
+whenever it changes, in the same commit, so statistics outlive the group.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from relay.core.groups import GroupState
@@ -28,12 +33,38 @@ def record(state: GroupState, event: str, at: float, **details: Any) -> None:
 
 
 def note_firing_change(state: GroupState, was_firing: bool, at: float) -> None:
-    """Record ``firing`` / ``resolved`` when the group's firing count crossed zero."""
+    """Record ``firing`` / ``resolved`` when the group's firing count crossed zero, and
+    begin or end its incident."""
     firing = state.firing_count()
     if firing and not was_firing:
         record(state, "firing", at, alerts=firing)
+        state.incident = new_incident(state, at)
     elif was_firing and not firing:
         record(state, "resolved", at)
+        if state.incident is not None and state.incident.get("resolved_at") is None:
+            state.incident["resolved_at"] = at
+
+
+def new_incident(state: GroupState, at: float) -> dict[str, Any]:
+    """An incident that begins at ``at``; its id is the same on every replica."""
+    return {
+        "id": hashlib.sha256(f"{state.key}\n{at!r}".encode()).hexdigest()[:24],
+        "group_key": state.key,
+        "receiver": state.receiver,
+        "started_at": at,
+        "acknowledged_at": None,
+        "acknowledged_by": None,
+        "resolved_at": None,
+        "policy": None,
+        "steps": 0,
+    }
+
+
+def note_acknowledged(state: GroupState, by: str, at: float) -> None:
+    """The incident's first acknowledgement (time to acknowledge counts to it)."""
+    if state.incident is not None and state.incident.get("acknowledged_at") is None:
+        state.incident["acknowledged_at"] = at
+        state.incident["acknowledged_by"] = by
 
 
 def firing_since(state: GroupState) -> float | None:

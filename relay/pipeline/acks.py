@@ -17,7 +17,7 @@ from typing import Any
 
 from relay.core.escalations import ACKNOWLEDGED
 from relay.core.groups import GroupState, GroupUpdate, TransitionResult
-from relay.core.timeline import record
+from relay.core.timeline import note_acknowledged, record
 from relay.pipeline.escalation import stop
 
 #: Commits group updates (the service's, which also tracks whether the store commits).
@@ -58,6 +58,7 @@ def acknowledge(
         seen = sorted(firing) if firing is not None else _firing(state)
         state.ack = {"by": by, "at": now, "firing": seen, "via": via, "comment": comment}
         record(state, "acknowledged", now, by=by, via=via, comment=comment or None)
+        note_acknowledged(state, by, now)
         stop(state, ACKNOWLEDGED, now)
         state.rearm()
         return TransitionResult(state)

@@ -107,6 +107,8 @@ def escalate(
             return [], []
         current = EscalationState(policy.name, started_at=now)
         record(state, "escalation_started", now, policy=policy.name)
+        if state.incident is not None:
+            state.incident["policy"] = policy.name
     if not current.running:
         return [], []  # exhausted: every step fired; waits for an ack or the group to resolve
     # A reload may have put another policy on the route, or changed this one: the next
@@ -123,6 +125,8 @@ def escalate(
             new_jobs += step_jobs
             fired.append(step)
             current.fired += 1
+            if state.incident is not None:
+                state.incident["steps"] = int(state.incident.get("steps", 0)) + 1
         if current.fired >= policy.total:
             current.next_at, current.stopped, current.stopped_at = None, EXHAUSTED, now
         else:

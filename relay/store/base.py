@@ -298,8 +298,9 @@ class Store(abc.ABC):
     # -- retention ---------------------------------------------------------------------
     @abc.abstractmethod
     async def prune(self, now: float, job_retention: float, group_retention: float) -> int:
-        """Delete delivered jobs finished before ``now - job_retention`` and groups with no
-        alerts untouched since ``now - group_retention``; returns how many rows went."""
+        """Delete delivered jobs finished before ``now - job_retention``, incidents that
+        began before it, and groups with no alerts untouched since ``now -
+        group_retention``; returns how many rows went."""
 
     # -- message references (Slack ts of a firing post, ...) ----------------------------
     @abc.abstractmethod
@@ -321,6 +322,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_override(self, schedule: str, override_id: str) -> bool:
         """Remove one; False when ``schedule`` has no override of that id."""
+
+    # -- incidents (relay.core.timeline): written with their group by apply() ------------
+    @abc.abstractmethod
+    async def list_incidents(self, since: float, limit: int) -> list[dict[str, Any]]:
+        """Incidents that began at or after ``since``, newest first, at most ``limit``."""
 
     @abc.abstractmethod
     async def add_ref(self, key: str, value: dict[str, Any], ttl: float) -> bool:

@@ -66,6 +66,9 @@ class RefStore(Store):
     async def delete_override(self, schedule: str, override_id: str) -> bool:
         return self._unused()  # type: ignore[no-any-return]
 
+    async def list_incidents(self, since: float, limit: int) -> list[dict[str, Any]]:
+        return self._unused()  # type: ignore[no-any-return]
+
     async def add_ref(self, key: str, value: dict[str, Any], ttl: float) -> bool:
         if key in self.refs:
             return False

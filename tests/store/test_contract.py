@@ -608,3 +608,27 @@ async def test_oncall_overrides_are_kept_listed_and_removed(store: Store) -> Non
     # Ended more than group_retention ago: pruned; the rest stays.
     await store.prune(T0 + 3 * 86400, job_retention=86400, group_retention=86400)
     assert [o["id"] for o in await store.list_overrides()] == ["o3"]
+
+
+async def test_an_incident_is_kept_when_it_changes_and_outlives_its_group(store: Store) -> None:
+    from relay.core.timeline import new_incident
+
+    state = group("inc")
+    state.incident = new_incident(state, T0)
+    await store.apply([GroupUpdate("inc", put(state))])
+    acked = group("inc")
+    acked.incident = {**state.incident, "acknowledged_at": T0 + 60, "acknowledged_by": "lisi"}
+    await store.apply([GroupUpdate("inc", put(acked))])
+    later = group("later", at=T0 + 100)
+    later.incident = new_incident(later, T0 + 100)
+    await store.apply([GroupUpdate("later", put(later))])
+    found = await store.list_incidents(T0, 10)
+    assert [i["group_key"] for i in found] == ["later", "inc"]  # newest first
+    assert found[1]["acknowledged_at"] == T0 + 60 and found[1]["acknowledged_by"] == "lisi"
+    assert [i["group_key"] for i in await store.list_incidents(T0 + 1, 10)] == ["later"]
+    assert len(await store.list_incidents(T0, 1)) == 1
+    # The group goes; its incident stays until storage.retention has passed.
+    await store.apply([GroupUpdate("inc", put(None))])
+    assert len(await store.list_incidents(T0, 10)) == 2
+    await store.prune(T0 + 50 + 86400, job_retention=86400, group_retention=10)
+    assert [i["group_key"] for i in await store.list_incidents(0, 10)] == ["later"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import orjson
 from redis.exceptions import AuthenticationError, AuthorizationError
@@ -67,6 +67,8 @@ class Plan:
     results: list[TransitionResult] = field(default_factory=list)
     states: dict[str, GroupState | None] = field(default_factory=dict)  # key -> final state
     jobs: list[NewJob] = field(default_factory=list)
+    # Incidents that changed (relay.core.timeline): their id -> the incident.
+    incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def writes(self) -> bool:

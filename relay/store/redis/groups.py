@@ -30,11 +30,15 @@ class RedisGroups(RedisBase):
         for update in updates:
             raw = current[update.key]
             state = GroupState.from_dict(orjson.loads(raw)) if raw is not None else None
+            before = dict(state.incident) if state is not None and state.incident else None
             result = update.transition(state)
             plan.results.append(result)
             plan.jobs += result.jobs
             if result.changed:
                 plan.states[update.key] = result.state
+                incident = result.state.incident if result.state is not None else None
+                if incident is not None and incident != before:
+                    plan.incidents[str(incident["id"])] = dict(incident)
                 new = result.state
                 current[update.key] = orjson.dumps(new.to_dict()).decode() if new else None
         return plan
@@ -63,6 +67,9 @@ class RedisGroups(RedisBase):
                 out.append(["ZREM", resolved, key])
             else:
                 out.append(["ZADD", resolved, num(state.updated_at), key])
+        for incident_id, incident in plan.incidents.items():
+            out.append(["SET", self._key("incident", incident_id), orjson.dumps(incident)])
+            out.append(["ZADD", self._key("incidents"), num(float(incident["started_at"])), incident_id])
         for job in plan.jobs:
             created = num(job.created_at)
             names = alertnames_of(job.payload)

@@ -1,4 +1,5 @@
-"""On-call overrides made at run time, on Redis: one hash, the override's id -> its JSON."""
+"""On-call overrides made at run time, on Redis: one hash, the override's id -> its JSON;
+and incidents: ``incident:<id>`` (JSON) indexed by ``incidents`` (zset, score started_at)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,15 @@ class RedisOnCall(RedisBase):
             if raw is None or orjson.loads(raw).get("schedule") != schedule:
                 return False
             return bool(await self.client.hdel(key, override_id))
+
+    async def list_incidents(self, since: float, limit: int) -> list[dict[str, Any]]:
+        with self._guard():
+            index = self._key("incidents")
+            ids = cast(
+                list[Any], await self.client.zrevrangebyscore(index, "+inf", since, start=0, num=limit)
+            )
+            if not ids:
+                return []
+            names = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+            raw = await self.client.mget([self._key("incident", name) for name in names])
+        return [cast(dict[str, Any], orjson.loads(value)) for value in raw if value is not None]

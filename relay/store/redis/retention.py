@@ -36,6 +36,17 @@ class RedisRetention(RedisBase):
             ]
             if ended:
                 total += int(await self.client.hdel(key, *ended))
+            # Incidents are kept for statistics as long as delivered jobs are.
+            index = self._key("incidents")
+            while True:
+                old = await self.client.zrangebyscore(
+                    index, "-inf", f"({num(now - job_retention)}", start=0, num=PRUNE_BATCH
+                )
+                if not old:
+                    break
+                names = [i.decode() if isinstance(i, bytes) else str(i) for i in old]
+                await self.client.delete(*[self._key("incident", i) for i in names])
+                total += int(await self.client.zrem(index, *names))
         return total
 
     # -- message references ------------------------------------------------------------

@@ -252,7 +252,9 @@ def insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
 
 
 def apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResult:
-    result = update.transition(load_group(conn, update.key))
+    stored = load_group(conn, update.key)
+    before = dict(stored.incident) if stored is not None and stored.incident else None
+    result = update.transition(stored)
     state = result.state
     if not result.changed:
         pass  # already stored as it is
@@ -272,6 +274,19 @@ def apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResult
                 state.receiver,
             ),
         )
+        if state.incident is not None and state.incident != before:
+            incident = state.incident
+            conn.execute(
+                "INSERT OR REPLACE INTO incidents (id, started_at, receiver, policy, value)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    incident["id"],
+                    incident["started_at"],
+                    incident["receiver"],
+                    incident.get("policy"),
+                    dumps(incident),
+                ),
+            )
     insert_jobs(conn, result.jobs)
     return result
 

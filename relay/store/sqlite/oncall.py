@@ -1,4 +1,4 @@
-"""On-call overrides made at run time, in SQLite."""
+"""On-call overrides made at run time, and incidents for statistics, in SQLite."""
 
 from __future__ import annotations
 
@@ -47,5 +47,15 @@ class SQLiteOnCall(SQLiteBase):
                 "DELETE FROM oncall_overrides WHERE schedule = ? AND id = ?", (schedule, override_id)
             )
             return gone.rowcount == 1
+
+        return await self._call(op)
+
+    async def list_incidents(self, since: float, limit: int) -> list[dict[str, Any]]:
+        def op(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT value FROM incidents WHERE started_at >= ? ORDER BY started_at DESC LIMIT ?",
+                (since, limit),
+            ).fetchall()
+            return [cast(dict[str, Any], orjson.loads(row[0])) for row in rows]
 
         return await self._call(op)

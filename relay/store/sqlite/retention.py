@@ -34,9 +34,10 @@ class SQLiteRetention(SQLiteBase):
             refs = conn.execute("DELETE FROM refs WHERE expires_at <= ?", (now,))
             # An override is history once it ended: kept as long as a quiet group is.
             conn.execute("DELETE FROM oncall_overrides WHERE ends_at < ?", (now - group_retention,))
+            incidents = conn.execute("DELETE FROM incidents WHERE started_at < ?", (now - job_retention,))
             conn.execute("DELETE FROM integration_stats WHERE bucket < ?", (now - STATS_KEEP,))
             give_back_free_pages(conn)
-            return jobs.rowcount + groups.rowcount + refs.rowcount
+            return jobs.rowcount + groups.rowcount + refs.rowcount + incidents.rowcount
 
         return await self._call(op)
 

@@ -47,3 +47,13 @@ CREATE TABLE IF NOT EXISTS oncall_overrides (
     value TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS oncall_overrides_schedule ON oncall_overrides (schedule, created_at);
+-- Incidents (a group's firing period: acknowledged when, resolved when, what escalated),
+-- kept for statistics after their group is gone; pruned after storage.retention.
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    started_at REAL NOT NULL,
+    receiver TEXT NOT NULL,
+    policy TEXT,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_started_at ON incidents (started_at);

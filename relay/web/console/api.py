@@ -205,6 +205,11 @@ async def oncall(request: Request, state: RelayState) -> Response:
     return answer(state, view)
 
 
+async def stats(request: Request, state: RelayState) -> Response:
+    """Incident counts and times to acknowledge and resolve (``?since=7d&receiver=&escalation=``)."""
+    return answer(state, await queries_oncall.stats(state, dict(request.query_params)))
+
+
 async def schedule_feed(request: Request, state: RelayState) -> Response:
     """The schedule's next eight weeks of shifts as an iCalendar feed."""
     name = request.path_params["name"]
@@ -276,6 +281,7 @@ ENDPOINTS: list[tuple[str, list[str], Handler]] = [
     ("/api/v1/routes/test", ["POST"], routes_test),
     ("/api/v1/config", ["GET"], config),
     ("/api/v1/oncall", ["GET"], oncall),
+    ("/api/v1/stats", ["GET"], stats),
     ("/api/v1/schedules/{name}.ics", ["GET"], schedule_feed),
     ("/api/v1/schedules/{name}/overrides", ["GET", "POST"], schedule_overrides),
     ("/api/v1/schedules/{name}/overrides/{id}", ["DELETE"], schedule_override),

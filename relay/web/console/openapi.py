@@ -516,6 +516,36 @@ def openapi_document() -> dict[str, Any]:
                     ],
                 )
             },
+            "/api/v1/stats": {
+                "get": _op(
+                    "Incidents per receiver and per escalation policy: counts, and the median and 90th"
+                    " percentile of the time to acknowledge and to resolve",
+                    _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "since": {"type": "number"},
+                                "until": {"type": "number"},
+                                "window_seconds": {"type": "number"},
+                                "truncated": {"type": "boolean"},
+                                "total": {"type": "object"},
+                                "receivers": {"type": "object"},
+                                "policies": {"type": "object"},
+                            },
+                        },
+                        "each of total, receivers.<name>, policies.<name>: incidents, acknowledged,"
+                        " resolved, escalated, escalation_steps, time_to_acknowledge_seconds and"
+                        " time_to_resolve_seconds ({median, p90}, null without any)",
+                    ),
+                    params=[
+                        _query(
+                            "since", "how far back incidents began (default 7d; at most storage.retention)"
+                        ),
+                        _query("receiver", "one receiver only"),
+                        _query("escalation", "one escalation policy only"),
+                    ],
+                )
+            },
             "/api/v1/schedules/{name}.ics": {
                 "get": {
                     "summary": "The schedule's next eight weeks as an iCalendar feed, one event per shift",

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from relay.config.oncall import ScheduleConfig
+from relay.core.durations import parse_duration
 from relay.core.schedules import Override
 from relay.pipeline.oncall import overrides_by_schedule
+from relay.pipeline.stats import incident_stats
 from relay.web.console.errors import BadRequest, NotFound
 
 if TYPE_CHECKING:
@@ -122,4 +124,33 @@ def _shown(override: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         **override,
         "start_local": datetime.fromtimestamp(float(override["start"]), zone).isoformat(),
         "end_local": datetime.fromtimestamp(float(override["end"]), zone).isoformat(),
+    }
+
+
+#: Incidents read for one answer of GET /api/v1/stats at most (newest first).
+STATS_INCIDENTS = 50_000
+
+
+async def stats(state: RelayState, query: dict[str, str]) -> dict[str, Any]:
+    """``GET /api/v1/stats?since=7d[&receiver=][&escalation=]``: incident counts and times
+    to acknowledge and resolve (relay.pipeline.stats), over at most storage.retention."""
+    retention = state.runtime.config.storage.retention
+    try:
+        since = parse_duration(query.get("since", "7d"))
+    except ValueError as exc:
+        raise BadRequest(f"since: {exc}") from None
+    if since <= 0:
+        raise BadRequest("since: expected a duration such as 7d or 24h")
+    window = min(since, retention)
+    now = state.clock.now()
+    found = await state.store.list_incidents(now - window, STATS_INCIDENTS)
+    return {
+        "since": now - window,
+        "until": now,
+        # Incidents older than storage.retention are gone: a longer window is cut to it.
+        "window_seconds": window,
+        "truncated": len(found) >= STATS_INCIDENTS,
+        **incident_stats(
+            found, receiver=query.get("receiver") or None, escalation=query.get("escalation") or None
+        ),
     }
