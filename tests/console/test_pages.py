@@ -520,3 +520,42 @@ async def test_the_overview_says_who_is_on_call_and_links_the_calendar(console: 
         assert row is not None, page.text[:2000]
         assert shown[str(person)] in row.group(1)
         assert 'href="/api/v1/schedules/sre.ics"' in row.group(1)
+
+
+async def test_swap_a_shift_from_the_overview_then_remove_it(console: Any) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    async with console() as relay:
+        await sign_in(relay)
+        schedule = relay.state.runtime.config.schedule("sre")
+        assert schedule is not None
+        person, _ = on_call(schedule, relay.clock.now())
+        other = "lisi" if person == "zhangsan" else "zhangsan"
+        shown = {"zhangsan": "张三", "lisi": "李四"}
+        local = datetime.fromtimestamp(relay.clock.now(), ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+        form = {
+            "csrf": await csrf_of(relay, "/ui/"),
+            "schedule": "sre",
+            "person": other,
+            "start": local.replace(second=0, microsecond=0).isoformat(timespec="minutes"),
+            "end": local.replace(year=local.year + 1).isoformat(timespec="minutes"),
+        }
+        too_long = await relay.client.post("/ui/oncall/override", data=form)
+        assert too_long.status_code == 400 and "at most 90 days" in too_long.text
+        form["end"] = local.replace(hour=23, minute=59, second=0, microsecond=0).isoformat(timespec="minutes")
+        saved = await relay.client.post("/ui/oncall/override", data=form)
+        assert saved.status_code == 303 and "done=override" in saved.headers["location"]
+        page = await relay.client.get("/ui/?done=override")
+        row = re.search(r'<tr data-schedule="sre">(.*?)</tr>', page.text, re.S)
+        assert row is not None and shown[other] in row.group(1) and "override by session:Ada" in row.group(1)
+        assert "Override saved" in page.text
+        (made,) = await relay.state.store.list_overrides("sre")
+        removed = await relay.client.post(
+            "/ui/oncall/override/delete",
+            data={"csrf": await csrf_of(relay, "/ui/"), "schedule": "sre", "id": made["id"]},
+        )
+        assert removed.status_code == 303
+        assert await relay.state.store.list_overrides("sre") == []
+        forged = await relay.client.post("/ui/oncall/override", data={**form, "csrf": "nope"})
+        assert forged.status_code == 403

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from relay.channels import CHANNEL_TYPES
 from relay.core.alerts import Notification
 from relay.core.digests import DIGEST_KINDS
-from relay.web.console import queries, queries_groups
+from relay.web.console import queries, queries_groups, queries_oncall
 from relay.web.console.i18n import pick_language
 from relay.web.console.pages import Refused, Visit, error_page, finish, see_other, set_session_cookie
 from relay.web.console.session import (
@@ -48,6 +48,22 @@ async def group_ack(visit: Visit) -> Response:
         visit.state, key, {"comment": comment}, visit.actor, acknowledged=acknowledged, via="console"
     )
     return see_other("/ui/group", key=key, done="acked" if acknowledged else "unacked")
+
+
+async def oncall_override(visit: Visit) -> Response:
+    """The overview's "Swap a shift" form: an override of one schedule, from the wall
+    times of its zone (``datetime-local`` fields)."""
+    form = await visit.form()
+    name = str(form.get("schedule", ""))
+    body = {key: str(form.get(key, "")) for key in ("person", "start", "end", "comment")}
+    await queries_oncall.add_override(visit.state, name, body, visit.actor)
+    return see_other("/ui/", done="override")
+
+
+async def oncall_override_delete(visit: Visit) -> Response:
+    form = await visit.form()
+    await queries_oncall.delete_override(visit.state, str(form.get("schedule", "")), str(form.get("id", "")))
+    return see_other("/ui/", done="override_removed")
 
 
 # -- template playground -------------------------------------------------------------

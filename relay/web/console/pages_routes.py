@@ -34,6 +34,12 @@ def page_routes() -> list[BaseRoute]:
                 Route("/groups", page(pages_views.groups), methods=["GET", "HEAD"]),
                 Route("/group", page(pages_views.group), methods=["GET", "HEAD"]),
                 Route("/group/ack", page(pages_actions.group_ack, action=True), methods=["POST"]),
+                Route("/oncall/override", page(pages_actions.oncall_override, action=True), methods=["POST"]),
+                Route(
+                    "/oncall/override/delete",
+                    page(pages_actions.oncall_override_delete, action=True),
+                    methods=["POST"],
+                ),
                 Route("/playground", page(pages_actions.playground), methods=["GET", "HEAD", "POST"]),
                 Route("/playground/send", page(pages_actions.playground_send, action=True), methods=["POST"]),
                 Route("/routes", page(pages_views.routes), methods=["GET", "HEAD"]),

@@ -24,11 +24,28 @@ _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 
 async def overview(visit: Visit) -> Response:
     data = await queries.overview(visit.state)
-    oncall = None
-    if visit.state.runtime.config.schedules:
+    config = visit.state.runtime.config
+    oncall = overrides = None
+    if config.schedules:
         runtime = await queries_oncall.runtime_overrides(visit.state)
-        oncall = oncall_view(visit.state.runtime.config, visit.state.clock.now(), upcoming=1, runtime=runtime)
-    return visit.page("overview.html.j2", section="overview", data=data, oncall=oncall)
+        oncall = oncall_view(config, visit.state.clock.now(), upcoming=1, runtime=runtime)
+        overrides = {s.name: sorted({p for r in s.rotations for p in r.people}) for s in config.schedules}
+        names = visit.state.runtime.names
+        oncall["made"] = [
+            {**o, "shown": names.get(o["person"], o["person"])}
+            for o in await visit.state.store.list_overrides()
+            if o["end"] > visit.state.clock.now()
+        ]
+    stats = await queries_oncall.stats(visit.state, {"since": "7d"})
+    return visit.page(
+        "overview.html.j2",
+        section="overview",
+        data=data,
+        oncall=oncall,
+        people=overrides,
+        stats=stats,
+        done=visit.request.query_params.get("done", ""),
+    )
 
 
 async def notifications(visit: Visit) -> Response:
