@@ -56,6 +56,7 @@ class Runtime:
     digest_builder: DigestBuilder = hold_digest_jobs
     policies: dict[str, Policy] = field(default_factory=dict)  # escalation policies by name
     names: dict[str, str] = field(default_factory=dict)  # person -> how messages name them
+    _models: tuple[object, dict[str, Schedule | None]] = field(default=(None, {}), repr=False)
 
     @classmethod
     def build(
@@ -123,7 +124,10 @@ class Runtime:
         """Who each target names at ``now`` (``runtime``: overrides made through the API,
         by schedule); each schedule is asked once per resolver."""
         found: dict[str, tuple[str, ...]] = {}
-        models: dict[str, Schedule | None] = {}
+        # The schedules, built once per set of overrides (ingest asks for every webhook).
+        if self._models[0] is not runtime:
+            self._models = (runtime, {})
+        models = self._models[1]
 
         def resolve(target: str) -> tuple[str, ...]:
             if target not in found:
