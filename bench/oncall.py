@@ -96,11 +96,11 @@ async def relay(storage: str, *, escalation: bool) -> AsyncIterator[tuple[RelayS
         config, store=open_store(config.storage.url), clock=clock, metrics=Metrics(), background=False
     )
     state: RelayState = app.state.relay
-    async with state.running(background=False):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://relay"
-        ) as client:
-            yield state, client
+    async with (
+        state.running(background=False),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relay") as client,
+    ):
+        yield state, client
 
 
 async def post(client: httpx.AsyncClient, name: str, severity: str) -> None:
