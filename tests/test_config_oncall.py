@@ -128,7 +128,9 @@ def test_the_example_in_docs_oncall_is_valid() -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "oncall.md").read_text(encoding="utf-8")
     example = re.search(r"## A complete example\s+```yaml\n(.*?)```", text, re.S)
     assert example is not None
-    config = parse_config("route: {receiver: ops}\nreceivers: [{name: ops}]\n" + example.group(1))
+    config = parse_config(example.group(1), env={"WECOM_ROBOT_KEY": "0123456789abcdef01234567"})
+    assert [p.name for p in config.escalation_policies] == ["sre"]
+    assert config.route.routes[0].escalation == "sre"
     sre = config.schedule("sre")
     assert sre is not None
     assert on_call(sre, at("2026-12-12T12:00:00"))[0] == "zhaoliu"  # a Saturday: the weekend layer
