@@ -30,6 +30,9 @@ Layout (every key starts with the prefix; docs/ha.md has the full picture):
   lease is taken over with ``XCLAIM``, which moves the entry to the new consumer.
   Finishing or releasing a job acknowledges and deletes its entry.
 * ``ref:<key>``: message references, expiring by Redis TTL.
+* ``oncall-overrides`` (hash: id -> JSON): schedule overrides made at run time.
+  ``incident:<id>`` (JSON) and ``incidents`` (zset, score the start): incidents, written
+  by the group commit that changes them (escalation state itself is in the group).
 
 Atomicity: :meth:`RedisStore.apply` reads the groups (one ``MGET``), runs the
 transitions in Python and commits the new states, the log and the new jobs with one Lua
