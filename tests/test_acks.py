@@ -70,6 +70,13 @@ def test_relay_ack_and_unack_against_a_running_relay(tmp_path: Path) -> None:
         assert acked.output.strip() == f"{group_id(key)} {key}: acknowledged by 张三"
         lifted = runner.invoke(main, ["unack", "--url", relay.url, group_id(key)])
         assert lifted.exit_code == 0 and "not acknowledged" in lifted.output
+        group = httpx.get(f"{relay.url}/api/v1/groups/{quote(key, safe='')}", timeout=10).json()
+        events = [(e["event"], e.get("by"), e.get("via")) for e in group["timeline"]]
+        assert ("acknowledged", "zhangsan", "cli") in events and (
+            "unacknowledged",
+            "anonymous",
+            "cli",
+        ) in events
         unknown = runner.invoke(main, ["ack", "--url", relay.url, "nothing-like-it"])
         assert unknown.exit_code == 1 and "no group 'nothing-like-it'" in unknown.output
     finally:

@@ -310,3 +310,42 @@ def test_routes_test_shows_the_policy_and_whom_each_step_pages(tmp_path) -> None
         in result.output
     )
     assert "then the steps again 1 more time(s), 15m after the last step" in result.output
+
+
+async def test_whom_a_step_pages_matches_the_oncall_api_over_random_swaps(relay_factory) -> None:
+    """The resolver steps use (schedules built once per set of overrides, the overrides
+    as last read) against GET /api/v1/oncall, which reads the store every time."""
+    import random
+
+    rng = random.Random(21)
+    async with relay_factory(CONFIG, clock=FakeClock(T0)) as relay:
+        made: list[str] = []
+        created = 0
+        for _ in range(60):
+            action = rng.random()
+            if action < 0.4:
+                start = relay.clock.now() + rng.randint(-3600, 3600)
+                body = {
+                    "person": rng.choice(["zhangsan", "lisi"]),
+                    "start": start,
+                    "end": start + rng.randint(60, 4 * 3600),
+                }
+                answer = await relay.client.post("/api/v1/schedules/sre/overrides", json=body)
+                if answer.status_code == 201:
+                    made.append(answer.json()["id"])
+                    created += 1
+            elif action < 0.6 and made:
+                gone = made.pop(rng.randrange(len(made)))
+                assert (
+                    await relay.client.delete(f"/api/v1/schedules/sre/overrides/{gone}")
+                ).status_code == 200
+            else:
+                relay.clock.advance(rng.randint(1, 5400))
+            await relay.state.flush_due()  # reads the overrides, as every tick does
+            now = relay.clock.now()
+            resolve = relay.state.runtime.on_call_at(now, relay.state.overrides)
+            view = (await relay.client.get("/api/v1/oncall", params={"at": str(now)})).json()
+            for schedule in view["schedules"]:
+                expected = schedule["now"]["person"]
+                assert resolve(f"schedule:{schedule['name']}") == ((expected,) if expected else ())
+        assert created >= 10
