@@ -150,7 +150,9 @@ def measure(storage_of: dict[str, Any], actives: list[int], webhooks: int, round
             samples = [asyncio.run(tick_cost(make(), active)) for _ in range(rounds)]
             found[(store, active)] = {k: statistics.median(s[k] for s in samples) for k in ("idle", "busy")}
         with_, without = [], []
-        for r in range(rounds):
+        # Ingest varies more from round to round (fsync) than it differs between the two:
+        # more rounds, alternating.
+        for r in range(rounds * 2 + 1):
             without.append(asyncio.run(ingest_rate(make(), webhooks, escalation=False, offset=r * webhooks)))
             with_.append(asyncio.run(ingest_rate(make(), webhooks, escalation=True, offset=r * webhooks)))
         found[(store, "ingest")] = (statistics.median(without), statistics.median(with_))
@@ -207,7 +209,8 @@ def main() -> None:
     lines += [
         "",
         f"Ingest, {args.webhooks:,} webhooks one after another, each a new group of a critical alert"
-        " (the first step rides on its first notification):",
+        f" (the first step rides on its first notification); medians of {args.rounds * 2 + 1} rounds"
+        " each, alternating:",
         "",
         "| store | route without escalation | route with escalation | ratio |",
         "|---|---|---|---|",

@@ -23,7 +23,6 @@ from typing import Any
 
 from relay.core.alerts import (
     Alert,
-    EscalatedTo,
     Escalation,
     Notification,
     common_items,
@@ -139,26 +138,22 @@ def _fire(
     state: GroupState, policy: Policy, index: int, ctx: EscalationContext, jobs: list[NewJob], now: float
 ) -> tuple[list[NewJob], StepFired]:
     round_, number, step = policy.step(index)
-    targets = [EscalatedTo(target=t, people=list(ctx.on_call(t))) for t in step.targets]
-    people = list(dict.fromkeys(p for t in targets for p in t.people))
-    info = Escalation(
-        policy=policy.name,
-        step=number + 1,
-        steps=len(policy.steps),
-        round=round_ + 1,
-        rounds=policy.repeat + 1,
-        targets=targets,
-        names={p: ctx.names.get(p, p) for p in people},
-    )
+    # Built as JSON directly (what a job stores): a pydantic model per step costs more
+    # than the rest of a webhook's transition.
+    targets = [{"target": t, "people": list(ctx.on_call(t))} for t in step.targets]
+    people = list(dict.fromkeys(p for t in targets for p in t["people"]))
+    nobody = [str(t["target"]) for t in targets if not t["people"]]
+    info: dict[str, Any] = {
+        "policy": policy.name,
+        "step": number + 1,
+        "steps": len(policy.steps),
+        "round": round_ + 1,
+        "rounds": policy.repeat + 1,
+        "targets": targets,
+        "names": {p: ctx.names.get(p, p) for p in people},
+    }
     receiver = step.receiver or state.receiver
-    fired = StepFired(
-        policy.name,
-        number + 1,
-        round_ + 1,
-        tuple(people),
-        tuple(info.nobody),
-        state.key,
-    )
+    fired = StepFired(policy.name, number + 1, round_ + 1, tuple(people), tuple(nobody), state.key)
     record(
         state,
         "escalated",
@@ -168,7 +163,7 @@ def _fire(
         round=round_ + 1,
         receiver=receiver,
         people=people,
-        nobody=info.nobody or None,
+        nobody=nobody or None,
     )
     # The first step rides on the notification queued now, if there is one to ride on.
     riding = [
@@ -177,9 +172,8 @@ def _fire(
         if index == 0 and job.receiver == receiver and job.payload.get("status") == "firing"
     ]
     if riding:
-        dumped = info.model_dump(mode="json")
         for job in riding:
-            job.payload["escalation"] = dumped
+            job.payload["escalation"] = info
         return [], fired
     alerts = [Alert.model_validate(a) for a in state.alerts.values() if a.get("status") == "firing"]
     alerts.sort(key=lambda a: (a.startsAt, a.fingerprint))
@@ -195,7 +189,7 @@ def _fire(
         external_url=str(meta.get("external_url", "")),
         truncated_alerts=int(meta.get("truncated_alerts", 0)),
         reason="escalation",
-        escalation=info,
+        escalation=Escalation.model_validate(info),
     )
     payload = notification_payload(notification)
     made = [
