@@ -289,6 +289,12 @@ def test_an_escalation_through_a_receiver_that_sends_nowhere_is_refused() -> Non
     assert "route.routes[0].escalation: receiver 'ops' has no integrations" in "\n".join(
         caught.value.problems
     )
+    text = CONFIG.replace("- {name: managers, log_configs: [{}, {}]}", "- {name: managers}")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, env={})
+    assert "escalation_policies[0].steps[2].receiver: receiver 'managers' has no integrations" in "\n".join(
+        caught.value.problems
+    )
 
 
 def test_routes_test_shows_the_policy_and_whom_each_step_pages(tmp_path) -> None:

@@ -119,8 +119,8 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
     schedules = _names(raw, "schedules", "schedule name", problems)
     policies = _names(raw, "escalation_policies", "escalation policy name", problems)
     problems += oncall_problems(raw, set(people), set(intervals))
-    problems += escalation_problems(raw, set(people), set(schedules), set(seen))
     silent = _silent_receivers(raw)
+    problems += escalation_problems(raw, set(people), set(schedules), set(seen), silent)
 
     route = raw.get("route")
     if not isinstance(route, dict):

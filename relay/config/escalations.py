@@ -79,9 +79,14 @@ def _seconds(value: Any) -> float | None:
 
 
 def escalation_problems(
-    raw: dict[str, Any], people: set[str], schedules: set[str], receivers: set[str]
+    raw: dict[str, Any],
+    people: set[str],
+    schedules: set[str],
+    receivers: set[str],
+    silent: set[str] | frozenset[str] = frozenset(),
 ) -> list[Finding]:
-    """Each step's targets and receiver exist, and ``after`` grows from step to step."""
+    """Each step's targets and receiver exist (and the receiver sends somewhere), and
+    ``after`` grows from step to step."""
     problems: list[Finding] = []
     policies = raw.get("escalation_policies")
     for p, policy in enumerate(policies if isinstance(policies, list) else []):
@@ -115,6 +120,13 @@ def escalation_problems(
                     (
                         (*where, "receiver"),
                         f"unknown receiver {receiver!r} (known: {', '.join(sorted(receivers)) or 'none'})",
+                    )
+                )
+            elif isinstance(receiver, str) and receiver in silent:
+                problems.append(
+                    (
+                        (*where, "receiver"),
+                        f"receiver {receiver!r} has no integrations: this step would page no one",
                     )
                 )
             after = _seconds(step.get("after"))
