@@ -120,6 +120,9 @@ class Message:
     #: Each part waits for its place in the destination's limit (the dispatcher's).
     pace: Pace = field(default=UNPACED, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        self.notification.for_job(self.job_id)
+
 
 @dataclass
 class Delivery:

@@ -30,7 +30,14 @@ from relay.config.checks import Finding, Loc, cross_check, expand_env, format_lo
 from relay.config.escalations import EscalationPolicyConfig
 from relay.config.oncall import PersonConfig, ScheduleConfig
 from relay.config.reader import expansion_problem, load_yaml, yaml_problem
-from relay.config.sections import DeliveryConfig, GlobalConfig, RouteConfig, ServerConfig, StorageConfig
+from relay.config.sections import (
+    ActionsConfig,
+    DeliveryConfig,
+    GlobalConfig,
+    RouteConfig,
+    ServerConfig,
+    StorageConfig,
+)
 from relay.config.timeintervals import TimeIntervalConfig
 from relay.core.errors import ConfigError
 from relay.core.files import MAX_CONFIG_BYTES, FileProblem, read_text
@@ -90,6 +97,8 @@ class Config(StrictModel):
     schedules: list[ScheduleConfig] = Field(default_factory=list)
     # Whom to page, and when, until a group is acknowledged (routes name one).
     escalation_policies: list[EscalationPolicyConfig] = Field(default_factory=list)
+    # Acknowledge and silence from the message itself (links to relay's /a/ pages).
+    actions: ActionsConfig = Field(default_factory=ActionsConfig)
     route: RouteConfig
     receivers: list[ReceiverConfig] = Field(min_length=1)
 

@@ -40,6 +40,19 @@ class GlobalConfig(StrictModel):
         return value
 
 
+class ActionsConfig(StrictModel):
+    """Action links in messages: Acknowledge, Silence 1h, Silence 4h (they need
+    ``global.external_url``: the links point there)."""
+
+    link_ttl: Annotated[Duration, within(3600, 90 * 86400)] = 7 * 86400.0
+    # The silences a message offers, in order; an empty list offers none.
+    silence: list[Annotated[Duration, within(60, 30 * 86400)]] = Field(
+        default_factory=lambda: [3600.0, 4 * 3600.0], max_length=4
+    )
+    # Whether messages carry the links at all.
+    links: bool = True
+
+
 class BasicAuthConfig(SecretFieldsModel):
     secret_fields = ("password",)
 

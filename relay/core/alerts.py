@@ -216,6 +216,16 @@ class Notification(BaseModel):
     # message renders its header from the whole group, and a group of 10,000 alerts
     # split into parts must not walk all of them again for each part's header.
     _by_status: _ByStatus | None = PrivateAttr(default=None)
+    # The job this notification is delivered as (set by Message): what action links name.
+    _job_id: str = PrivateAttr(default="")
+
+    @property
+    def job_id(self) -> str:
+        """The job being delivered ('' for a preview): action links are bound to it."""
+        return self._job_id
+
+    def for_job(self, job_id: str) -> None:
+        self._job_id = job_id
 
     def _split_by_status(self) -> _ByStatus:
         cached = self._by_status

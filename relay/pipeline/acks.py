@@ -66,6 +66,22 @@ def acknowledge(
     return GroupUpdate(key, transition)
 
 
+def silenced(
+    key: str, by: str, via: str, now: float, until: float, silence_id: str, *, firing: list[str] | None = None
+) -> GroupUpdate:
+    """A silence was made in Alertmanager for the group: recorded in its timeline, and
+    the group acknowledged with it (someone took it: repeats and escalation stop)."""
+    acked = acknowledge(key, by, via, now, comment=f"silenced until {until:.0f}", firing=firing)
+
+    def transition(state: GroupState | None) -> TransitionResult:
+        if state is None:
+            return TransitionResult(None, changed=False)
+        record(state, "silenced", now, by=by, via=via, until=until, silence_id=silence_id or None)
+        return acked.transition(state)
+
+    return GroupUpdate(key, transition)
+
+
 def unacknowledge(key: str, now: float, *, by: str = "", via: str = "") -> GroupUpdate:
     """Lift the group's acknowledgement: its repeats are due again as before, and its
     escalation policy starts again from the first step at once (the group's timer is

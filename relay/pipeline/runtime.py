@@ -10,6 +10,7 @@ import httpx
 from relay.channels import CHANNELS_BY_KIND, make_renderer
 from relay.channels.base import MessageRefs, Notifier, NotifierContext
 from relay.config import Config
+from relay.core.actions import ActionKey, LinkMaker
 from relay.core.escalations import Policy
 from relay.core.schedules import Override, Schedule, on_call
 from relay.obs.metrics import Metrics
@@ -60,10 +61,23 @@ class Runtime:
 
     @classmethod
     def build(
-        cls, config: Config, *, http: httpx.AsyncClient, store: MessageRefs, metrics: Metrics
+        cls,
+        config: Config,
+        *,
+        http: httpx.AsyncClient,
+        store: MessageRefs,
+        metrics: Metrics,
+        action_key: ActionKey | None = None,
     ) -> Runtime:
         tree = build_route_tree(config.route)
         renderer = make_renderer(config, metrics)
+        if action_key is not None and config.actions.links:
+            renderer.links = LinkMaker(
+                action_key,
+                config.global_.external_url.rstrip("/"),
+                config.actions.link_ttl,
+                tuple(config.actions.silence) if config.alertmanager is not None else (),
+            )
         ctx = notifier_context(config, http=http, renderer=renderer, refs=store)
         integrations: dict[str, list[IntegrationPolicy]] = {}
         notifiers: dict[str, Notifier] = {}

@@ -18,9 +18,11 @@ from typing import Any, Protocol
 from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, pass_context
 from jinja2.runtime import Context, Undefined
 
+from relay.core.actions import ACKNOWLEDGE, LinkMaker
 from relay.core.alerts import Alert, Notification
 from relay.core.clock import Clock, SystemClock
 from relay.core.digests import Digest, DigestEntry
+from relay.core.durations import format_duration
 from relay.core.text import (
     LOCALES,
     as_datetime,
@@ -101,6 +103,9 @@ class Renderer:
         self._names = catalogue
         self._timezone = config.global_.timezone
         self._relay_url = config.global_.external_url.rstrip("/")
+        # Action links (Acknowledge, Silence 1h...): set by the running service, which
+        # holds the key; previews and checks have none.
+        self.links: LinkMaker | None = None
         self._metrics = metrics
         self._clock = clock or SystemClock()
         self._user, self._load_problems = load_user_templates(config.templates)
@@ -174,6 +179,29 @@ class Renderer:
         sends the reader for the alerts it does not show."""
         return group_page_url(self._relay_url, notification.group_key)
 
+    def action_links(self, notification: Notification, locale: str) -> list[dict[str, Any]]:
+        """The message's action links: ``action`` (ack, silence), ``seconds``, ``label``
+        in ``locale`` and ``url``; none for a message with nothing firing, or without
+        ``global.external_url``."""
+        if self.links is None or not notification.firing:
+            return []
+        chinese = normalize_locale(locale) == "zh-CN"
+        found = []
+        for action, seconds, url in self.links.links(notification.job_id, self._clock.now()):
+            if action == ACKNOWLEDGE:
+                label = "确认" if chinese else "Acknowledge"
+            else:
+                label = f"{'静默' if chinese else 'Silence'} {format_duration(seconds)}"
+            found.append(
+                {
+                    "action": "ack" if action == ACKNOWLEDGE else "silence",
+                    "seconds": seconds,
+                    "label": label,
+                    "url": url,
+                }
+            )
+        return found
+
     def context(self, notification: Notification, *, locale: str, **extra: Any) -> dict[str, Any]:
         """The variables every template sees (see docs/templates.md)."""
         n = notification
@@ -196,6 +224,8 @@ class Renderer:
             # An escalation step: which, and whom it pages (by display name).
             "escalation": n.escalation,
             "escalation_text": escalation_text(n.escalation, locale),
+            # Acknowledge / Silence links to relay's action pages (relay.core.actions).
+            "actions": self.action_links(n, locale),
             "timezone": self._timezone,
             "relay_url": self._relay_url,
             "delivery_log_url": delivery_log_url(self._relay_url, n.receiver),

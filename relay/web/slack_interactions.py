@@ -23,7 +23,7 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -40,12 +40,11 @@ from relay.channels.slack_actions import (
     silenced_line,
     with_status,
 )
-from relay.clients.alertmanager import AlertmanagerClient, AlertmanagerError
-from relay.core.alerts import Notification, group_silence_labels
+from relay.core.alerts import Notification
 from relay.core.errors import StoreUnavailable
 from relay.core.secrets import same_secret
 from relay.core.text import ascii_int, normalize_locale
-from relay.pipeline.acks import acknowledge
+from relay.web.group_actions import ACK, SILENCE, act
 from relay.web.ingest import error
 
 if TYPE_CHECKING:
@@ -271,35 +270,28 @@ async def _act(click: Click, state: RelayState, locale: str, user: str, seconds:
         )
         return failed_line(locale, seconds, user, _NOT_THIS_APP[locale])
     notification = Notification.model_validate(job.payload)
-    now = state.clock.now()
     by = click.user_name or click.user_id
-    if seconds is None:
-        firing = [a.fingerprint for a in notification.firing]
-        try:
-            results = await state.apply([acknowledge(job.group_key, by, "slack", now, firing=firing)])
-            group = await state.store.get_group(job.group_key) if results and results[0].changed else None
-        except StoreUnavailable:
-            return failed_line(locale, None, user, _STORE_DOWN[locale])
-        if group is not None:
-            state.count_acknowledged(group, now)
-        return acknowledged_line(locale, user)
-    am = state.runtime.config.alertmanager
-    if am is None:
-        return failed_line(locale, seconds, user, _NO_ALERTMANAGER[locale])
-    starts = datetime.fromtimestamp(now, UTC)
-    ends = starts + timedelta(seconds=seconds)
-    name = notification.common_labels.get("alertname") or notification.group_key
+    action, seconds_ = (ACK, 0.0) if seconds is None else (SILENCE, float(seconds))
     try:
-        await AlertmanagerClient(am, state.http).create_silence(
-            group_silence_labels(notification),
-            starts,
-            ends,
-            created_by=f"{by} (Slack, via relay)",
-            comment=f"Silenced from Slack by {by}: {name}",
+        outcome = await act(
+            state,
+            group_key=job.group_key,
+            action=action,
+            by=by,
+            via="slack",
+            seconds=seconds_,
+            notification=notification,
         )
-    except AlertmanagerError as exc:
-        return failed_line(locale, seconds, user, _NOT_ACCEPTED[locale].format(why=exc))
-    return silenced_line(locale, seconds, user, ends, state.runtime.config.global_.timezone)
+    except StoreUnavailable:
+        return failed_line(locale, seconds, user, _STORE_DOWN[locale])
+    if outcome.done and seconds is None:
+        return acknowledged_line(locale, user)
+    if outcome.done and outcome.until is not None:
+        ends = datetime.fromtimestamp(outcome.until, UTC)
+        return silenced_line(locale, seconds_, user, ends, state.runtime.config.global_.timezone)
+    if outcome.problem == "no_alertmanager":
+        return failed_line(locale, seconds, user, _NO_ALERTMANAGER[locale])
+    return failed_line(locale, seconds, user, _NOT_ACCEPTED[locale].format(why=outcome.detail))
 
 
 async def _report(click: Click, state: RelayState, line: str) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import time
@@ -17,6 +18,7 @@ import httpx
 
 from relay import __version__
 from relay.config import Config, load_config
+from relay.core.actions import ActionKey
 from relay.core.clock import Clock
 from relay.core.errors import ConfigError, StoreUnavailable
 from relay.core.escalations import StepFired
@@ -41,6 +43,8 @@ logger = logging.getLogger("relay.app")
 FLUSH_INTERVAL = 0.5
 PRUNE_INTERVAL = 600.0
 WRITE_PROBE_KEY = "relay:ready-probe"
+ACTION_KEY_REF = "relay:action-key"
+ACTION_KEY_TTL = 100 * 365 * 86400.0  # kept: a new key would break every link sent
 WEBHOOK_PATH = "/api/v1/alerts/webhook"
 
 
@@ -61,7 +65,11 @@ class RelayState:
             headers={"User-Agent": f"relay/{__version__}"},
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
-        self.runtime = Runtime.build(config, http=self.http, store=store, metrics=metrics)
+        # The key action links are signed with: read from the store when it opens.
+        self.action_key = ActionKey()
+        self.runtime = Runtime.build(
+            config, http=self.http, store=store, metrics=metrics, action_key=self.action_key
+        )
         self.owner = f"{socket.gethostname()}-{os.getpid()}"
         self.dispatcher = Dispatcher(
             store=store,
@@ -105,7 +113,9 @@ class RelayState:
                 problems = await off_loop(Runtime.check_templates, config)
                 if problems:
                     raise ConfigError(problems)
-                new = Runtime.build(config, http=self.http, store=self.store, metrics=self.metrics)
+                new = Runtime.build(
+                    config, http=self.http, store=self.store, metrics=self.metrics, action_key=self.action_key
+                )
             except ConfigError as exc:
                 return self._reload_failed(exc.problems)
             except Exception as exc:
@@ -273,9 +283,19 @@ class RelayState:
         storage = self.runtime.config.storage
         return await self.store.prune(self.clock.now(), storage.retention, storage.group_retention)
 
+    async def load_action_key(self) -> None:
+        """The action key every replica shares: made by the first, kept in the store."""
+        found = await self.store.get_ref(ACTION_KEY_REF)
+        if found is None:
+            await self.store.add_ref(ACTION_KEY_REF, {"key": secrets.token_hex(32)}, ACTION_KEY_TTL)
+            found = await self.store.get_ref(ACTION_KEY_REF)
+        if found is not None:
+            self.action_key.value = bytes.fromhex(str(found["key"]))
+
     @contextlib.asynccontextmanager
     async def running(self, background: bool = True) -> AsyncIterator[None]:
         await self.store.open()
+        await self.load_action_key()
         if self.runtime.escalates:
             await self.read_overrides()
         logger.info(
