@@ -252,6 +252,23 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
         lines = [lark_md(escalation_text(n.escalation, self._locale))] if n.escalation else []
         lines += [" ".join(f"<at id={i}></at>" for i in ids)] if ids else []
         at = [_div("\n".join(lines))] if lines else []
+        # Acknowledge / Silence: buttons that open relay's action pages.
+        links = self._ctx.renderer.action_links(n, self._locale)
+        if links:
+            at.append(
+                {
+                    "tag": "action",
+                    "actions": [
+                        {
+                            "tag": "button",
+                            "text": {"tag": "plain_text", "content": link["label"]},
+                            "type": "primary" if link["action"] == "ack" else "default",
+                            "url": link["url"],
+                        }
+                        for link in links
+                    ],
+                }
+            )
         limit = BODY_LIMIT - SIGN_RESERVE - (json_bytes(at) if at else 0)
         cards = split_rendered(
             card,

@@ -238,6 +238,16 @@ class MSTeamsNotifier(PostingNotifier[MSTeamsConfig]):
         )
         words = WORDS[self._locale]
         group_url = http_url(self._ctx.renderer.group_url(n))
+        links = self._ctx.renderer.action_links(n, self._locale)
+        if links:
+            head.append(
+                {
+                    "type": "ActionSet",
+                    "actions": [
+                        {"type": "Action.OpenUrl", "title": x["label"], "url": x["url"]} for x in links
+                    ],
+                }
+            )
         mentions = self.mentions(n)
         if mentions:
             text = " ".join(entity["text"] for entity in mentions)

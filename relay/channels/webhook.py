@@ -128,6 +128,10 @@ class WebhookNotifier(Notifier):
             "integration": message.integration,
             "silence_url": notification.silence_url,
         }
+        links = self._renderer.action_links(notification, self._locale)
+        if links:
+            # Acknowledge / Silence links to relay's action pages, for a receiver to show.
+            body["relay"]["actions"] = [{k: x[k] for k in ("action", "seconds", "url")} for x in links]
         escalation = notification.escalation
         if escalation is not None:
             # An escalation step: whom it pages, for a receiver that pages them itself.

@@ -252,6 +252,23 @@ def _channel_warnings(raw: dict[str, Any], config: Config | None) -> list[Findin
     return found
 
 
+def _action_warnings(raw: dict[str, Any], config: Config | None) -> list[Finding]:
+    """Action links point at ``global.external_url``: without it messages carry none.
+    Said where someone would expect them (an ``actions:`` section, silences through
+    ``alertmanager:``, people to page); the default config stays quiet."""
+    if config is None or config.global_.external_url or not config.actions.links:
+        return []
+    if "actions" in raw or config.alertmanager is not None or config.people:
+        return [
+            (
+                ("global", "external_url"),
+                "not set: messages carry no Acknowledge / Silence links (set it to the address"
+                " people's phones reach relay at, or actions.links: false to say you want none)",
+            )
+        ]
+    return []
+
+
 def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | None = None) -> Config:
     """Validate config text; raise InvalidConfig listing every problem and warning.
 
@@ -284,6 +301,7 @@ def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | N
         problems += [p for p in _pydantic_problems(exc) if not follows_from_env(p[0])]
     problems += [p for p in cross_check(raw) if not follows_from_env(p[0])]
     warnings += _channel_warnings(raw, config)
+    warnings += _action_warnings(raw, config)
 
     def lines(found: list[Finding]) -> list[str]:
         return [f"{format_loc(loc) or 'config'}: {message}" for loc, message in found]

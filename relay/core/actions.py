@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import hmac
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 ACKNOWLEDGE = "a"
@@ -88,8 +89,9 @@ class LinkMaker:
     base_url: str  # global.external_url, without a trailing slash
     ttl: float
     silences: tuple[float, ...]
+    now: Callable[[], float]  # the service's clock: what the link pages check expiry by
 
-    def links(self, job_id: str, now: float) -> list[tuple[str, int, str]]:
+    def links(self, job_id: str) -> list[tuple[str, int, str]]:
         """(action, silence seconds, URL) for Acknowledge and each silence; none without
         a key, a base URL or a job id (a preview)."""
         key = self.key.value
@@ -99,7 +101,7 @@ class LinkMaker:
             bytes.fromhex(job_id)
         except ValueError:
             return []
-        expires = int(-(-(now + self.ttl) // _EXPIRY_STEP) * _EXPIRY_STEP)
+        expires = int(-(-(self.now() + self.ttl) // _EXPIRY_STEP) * _EXPIRY_STEP)
         found = [(ACKNOWLEDGE, 0)] + [(SILENCE, int(s)) for s in self.silences]
         return [
             (action, seconds, f"{self.base_url}/a/{sign(key, ActionToken(job_id, action, seconds, expires))}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -68,6 +70,7 @@ class Runtime:
         store: MessageRefs,
         metrics: Metrics,
         action_key: ActionKey | None = None,
+        now: Callable[[], float] = time.time,
     ) -> Runtime:
         tree = build_route_tree(config.route)
         renderer = make_renderer(config, metrics)
@@ -77,6 +80,7 @@ class Runtime:
                 config.global_.external_url.rstrip("/"),
                 config.actions.link_ttl,
                 tuple(config.actions.silence) if config.alertmanager is not None else (),
+                now,
             )
         ctx = notifier_context(config, http=http, renderer=renderer, refs=store)
         integrations: dict[str, list[IntegrationPolicy]] = {}

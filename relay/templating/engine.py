@@ -187,7 +187,7 @@ class Renderer:
             return []
         chinese = normalize_locale(locale) == "zh-CN"
         found = []
-        for action, seconds, url in self.links.links(notification.job_id, self._clock.now()):
+        for action, seconds, url in self.links.links(notification.job_id):
             if action == ACKNOWLEDGE:
                 label = "确认" if chinese else "Acknowledge"
             else:

@@ -68,7 +68,7 @@ class RelayState:
         # The key action links are signed with: read from the store when it opens.
         self.action_key = ActionKey()
         self.runtime = Runtime.build(
-            config, http=self.http, store=store, metrics=metrics, action_key=self.action_key
+            config, http=self.http, store=store, metrics=metrics, action_key=self.action_key, now=clock.now
         )
         self.owner = f"{socket.gethostname()}-{os.getpid()}"
         self.dispatcher = Dispatcher(
@@ -114,7 +114,12 @@ class RelayState:
                 if problems:
                     raise ConfigError(problems)
                 new = Runtime.build(
-                    config, http=self.http, store=self.store, metrics=self.metrics, action_key=self.action_key
+                    config,
+                    http=self.http,
+                    store=self.store,
+                    metrics=self.metrics,
+                    action_key=self.action_key,
+                    now=self.clock.now,
                 )
             except ConfigError as exc:
                 return self._reload_failed(exc.problems)

@@ -295,6 +295,48 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "group.held": ("Held (quiet hours)", "暂缓发送（静默时段）"),
     "group.held_until": ("until", "直到"),
     "group.escalation": ("Escalation", "升级"),
+    "action.title": ("Alert action", "告警操作"),
+    "action.ack": ("Acknowledge", "确认"),
+    "action.silence": ("Silence for {duration}", "静默 {duration}"),
+    "action.firing": ("{n} firing", "{n} 条告警中"),
+    "action.resolved": ("resolved", "已恢复"),
+    "action.more": ("… and {n} more", "……另有 {n} 条"),
+    "action.who": ("Who are you?", "你是谁？"),
+    "action.choose": ("Choose…", "请选择……"),
+    "action.someone_else": ("Or your name", "或填写姓名"),
+    "action.help": (
+        "Only this button acts: opening the link changes nothing. Your name is recorded with it.",
+        "只有点击按钮才会执行：打开链接不会改变任何东西。操作会记录你的名字。",
+    ),
+    "action.who_needed": ("Say who you are first.", "请先选择或填写你的名字。"),
+    "action.done_ack": ("Acknowledged by {by} at {at}.", "{by} 已于 {at} 确认。"),
+    "action.done_silence": ("Silenced until {until} by {by}.", "{by} 已静默至 {until}。"),
+    "action.bad_link": (
+        "This link is not valid: it was not made by this relay, or it was changed.",
+        "链接无效：不是本 relay 生成的，或已被改动。",
+    ),
+    "action.expired": (
+        "This link has expired. Use the console or a newer message.",
+        "链接已过期，请使用控制台或较新的消息。",
+    ),
+    "action.gone": (
+        "The message this link belongs to is no longer kept.",
+        "该链接所属的消息已不再保存。",
+    ),
+    "action.not_ready": ("relay is starting; try again in a moment.", "relay 正在启动，请稍后再试。"),
+    "action.store_down": (
+        "relay's storage is unavailable; try again in a moment.",
+        "relay 的存储暂不可用，请稍后再试。",
+    ),
+    "action.problem_no_alertmanager": (
+        "Silences need alertmanager: in relay's config; nothing was done.",
+        "静默需要在 relay 配置中设置 alertmanager:，未执行任何操作。",
+    ),
+    "action.problem_not_accepted": (
+        "Alertmanager did not take the silence; nothing was done: {detail}",
+        "Alertmanager 未接受静默，未执行任何操作：{detail}",
+    ),
+    "action.problem_gone": ("The group is gone; nothing was done.", "该分组已不存在，未执行任何操作。"),
     "group.escalation_next": (
         "policy {policy}: {fired} step(s) fired, next",
         "策略 {policy}：已执行 {fired} 步，下一步",
