@@ -82,13 +82,13 @@ async def test_post_acknowledges_once_and_says_who(relay_factory) -> None:
         missing = await relay.client.post(paths[0], data={})
         assert missing.status_code == 400 and "Say who you are first." in missing.text
         done = await relay.client.post(paths[0], data={"who": "zhangsan"})
-        assert done.status_code == 200 and "Acknowledged by zhangsan" in done.text
+        assert done.status_code == 200 and "Acknowledged by 张三" in done.text
         assert done.cookies.get("relay_who") == "zhangsan"
         group = await relay.state.store.get_group(key)
         assert group is not None and group.ack is not None
         assert (group.ack["by"], group.ack["via"]) == ("zhangsan", "link")
         again = await relay.client.post(paths[0], data={"who_other": "Someone Else"})
-        assert again.status_code == 200 and "Acknowledged by zhangsan" in again.text
+        assert again.status_code == 200 and "Acknowledged by 张三" in again.text
         group = await relay.state.store.get_group(key)
         assert group is not None
         assert [e["event"] for e in group.timeline].count("acknowledged") == 1

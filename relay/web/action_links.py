@@ -69,6 +69,9 @@ class Visit:
 
     def page(self, status: int, **context: Any) -> Response:
         config = self.state.runtime.config
+        done = context.get("done")
+        if done:  # who did it, as messages name them
+            context["done"] = {**done, "by": self.state.runtime.names.get(done.get("by"), done.get("by"))}
         text = (
             environment()
             .get_template("action.html.j2")

@@ -75,11 +75,12 @@ class Console:
         return found[0]
 
 
-def console_config(sink: Sink, *, read_only: bool = False) -> str:
+def console_config(sink: Sink, *, read_only: bool = False, port: int = 0) -> str:
     return textwrap.dedent(f"""\
         global:
           locale: en
           timezone: Asia/Shanghai
+          external_url: http://127.0.0.1:{port}
         server:
           auth: {{bearer_token: {TOKEN}}}
           ui: {{read_only: {str(read_only).lower()}}}
@@ -123,8 +124,8 @@ def start_console(tmp: Path, *, read_only: bool = False) -> Console:
     (tmp / "custom").mkdir(exist_ok=True)
     (tmp / "custom" / "wecom.text.j2").write_text(BROKEN_TEMPLATE, encoding="utf-8")
     config = tmp / "relay.yml"
-    config.write_text(console_config(sink, read_only=read_only), encoding="utf-8")
     relay = RelayProcess(config)
+    config.write_text(console_config(sink, read_only=read_only, port=relay.port), encoding="utf-8")
     try:
         relay.start()
     except Exception:

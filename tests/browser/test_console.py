@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from tests.browser.conftest import Console
+import pytest
+
+from tests.browser.conftest import TOKEN, Console
 from tests.helpers.process import wait_for
 from tests.helpers.sink import Answer
 from tests.helpers.webhooks import alert, webhook
@@ -178,3 +181,34 @@ def test_acknowledge_from_the_group_page_shows_who_and_stops_repeats(page: Any, 
     events = page.locator("#timeline tbody tr").all_inner_texts()
     assert "Acknowledgement lifted" in events[0] and "Operator Li via console" in events[1]
     assert "Firing (1 alert(s))" in events[-1]
+
+
+@pytest.mark.parametrize(
+    ("lang", "choose", "done"),
+    [("zh-CN", "张三 (zhangsan)", "张三 已于"), ("en", "李四 (lisi)", "Acknowledged by 李四")],
+)
+def test_an_action_link_on_a_phone_acknowledges_in_both_languages(
+    browser: Any, console: Console, lang: str, choose: str, done: str, tmp_path: Path
+) -> None:
+    name = f"PhoneAck{lang.replace('-', '')}"
+    console.post(webhook(alert(name), group_key=f'{{}}:{{alertname="{name}"}}'))
+    assert wait_for(lambda: any(name in r.body.decode() for r in console.sink.received if r.path == "/hook"))
+    sent = next(r.json() for r in console.sink.received if r.path == "/hook" and name in r.body.decode())
+    ack = next(a["url"] for a in sent["relay"]["actions"] if a["action"] == "ack")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale=lang)
+    try:
+        phone = context.new_page()
+        phone.goto(ack)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        assert TOKEN not in phone.content()
+        phone.screenshot(path=str(tmp_path / f"action-{lang}.png"), full_page=True)
+        phone.get_by_label("你是谁？" if lang == "zh-CN" else "Who are you?").select_option(label=choose)
+        phone.locator("#act").click()
+        assert done in phone.locator("#done").inner_text()
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        phone.screenshot(path=str(tmp_path / f"action-{lang}-done.png"), full_page=True)
+    finally:
+        context.close()
+    groups = console.api("/api/v1/groups")["groups"]
+    (acked,) = [g for g in groups if name in g["key"]]
+    assert acked["acknowledged"]["via"] == "link"
