@@ -177,7 +177,7 @@ class PostingNotifier(Notifier, Generic[C]):
         return json_bytes(body)
 
     def render_alerts(
-        self, name: str, n: Notification, *, strip: bool = False
+        self, name: str, n: Notification, *, strip: bool = False, **extra: Any
     ) -> Callable[[Sequence[int], int | None], str]:
         """``render(indices, more)`` for split_rendered: template ``name`` with only those
         of ``n``'s alerts (and "and N more" on the last part, ``more`` counting the
@@ -192,6 +192,7 @@ class PostingNotifier(Notifier, Generic[C]):
                 locale=self._locale,
                 alerts=[n.alerts[i] for i in indices],
                 truncated_alerts=not_shown(n.truncated_alerts, more),
+                **extra,
             )
             return text.strip() if strip else text
 

@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from html.parser import HTMLParser
 from typing import Any, ClassVar, Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, field_validator, model_validator
 
 from relay.channels.base import Channel, Delivery, Message, NotifierContext, PartsConfig, destination_key
 from relay.channels.http import Answer, call
 from relay.channels.parts import PostingNotifier
 from relay.core.alerts import Notification
 from relay.core.digests import Digest, DigestMessage
+from relay.core.durations import format_duration
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.rates import Rate
 from relay.templating.digest import render_digest
@@ -55,6 +56,15 @@ ALLOWED_TAGS = frozenset(
         "tg-emoji",
     }
 )
+#: Telegram's rule for setWebhook's secret_token.
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+#: Callback data of relay's buttons: this, then an action token (relay.core.actions).
+CALLBACK_PREFIX = "r:"
+BUTTONS = {
+    "en": {"ack": "✅ Acknowledge", "silence": "🔕 {d}"},
+    "zh-CN": {"ack": "✅ 确认", "silence": "🔕 静默 {d}"},
+}
+
 #: Words in Telegram's error descriptions -> what to change (the description is kept).
 HINTS = (
     ("can't parse entities", "a template produced HTML Telegram cannot parse: escape values"),
@@ -74,7 +84,7 @@ _PIECE = re.compile(r"<[^>]*>|&#?[A-Za-z0-9]+;|[^<&]|[<&]", re.S)
 
 class TelegramConfig(PartsConfig):
     kind: ClassVar[str] = "telegram"
-    secret_fields: ClassVar[tuple[str, ...]] = ("bot_token",)
+    secret_fields: ClassVar[tuple[str, ...]] = ("bot_token", "webhook_secret")
 
     bot_token: SecretStr
     chat_id: int | str
@@ -82,6 +92,29 @@ class TelegramConfig(PartsConfig):
     api_url: str = TELEGRAM_API_URL
     #: True: every message is silent; "resolved": resolved notifications are.
     disable_notification: bool | Literal["resolved"] = False
+    #: Buttons (Acknowledge, Silence) on firing messages need Telegram to tell relay
+    #: about presses: through the bot's webhook (POST /api/v1/telegram/updates, with
+    #: this secret in X-Telegram-Bot-Api-Secret-Token) or by relay polling getUpdates.
+    webhook_secret: SecretStr | None = None
+    updates: Literal["webhook", "polling"] | None = None
+
+    @model_validator(mode="after")
+    def _updates_need_a_way_in(self) -> TelegramConfig:
+        if self.updates == "webhook" and self.webhook_secret is None:
+            raise ValueError("updates: webhook needs webhook_secret (the secret_token given to setWebhook)")
+        return self
+
+    @property
+    def buttons(self) -> bool:
+        """Whether firing messages carry buttons: relay hears about presses."""
+        return self.updates == "polling" or self.webhook_secret is not None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SECRET_TOKEN.match(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's secret_token)")
+        return value
 
     @field_validator("bot_token")
     @classmethod
@@ -120,9 +153,13 @@ class TelegramConfig(PartsConfig):
         return value.rstrip("/")
 
     def secrets(self) -> list[str]:
-        """The token, and its secret half alone (the part before ':' is the bot's id)."""
+        """The token, and its secret half alone (the part before ':' is the bot's id);
+        the webhook secret."""
         token = self.bot_token.get_secret_value()
-        return [token, token.partition(":")[2]]
+        found = [token, token.partition(":")[2]]
+        if self.webhook_secret is not None:
+            found.append(self.webhook_secret.get_secret_value())
+        return found
 
     @property
     def is_group(self) -> bool:
@@ -246,7 +283,9 @@ class TelegramNotifier(PostingNotifier[TelegramConfig]):
     def render_texts(self, message: Message) -> list[str]:
         """The HTML texts of the parts, each within 4096 visible units."""
         n = message.notification
-        template = self.render_alerts("telegram.html", n)
+        # With buttons, the text needs no links that do the same.
+        extra: dict[str, Any] = {"actions": []} if self.keyboard(n) else {}
+        template = self.render_alerts("telegram.html", n, **extra)
         page = self.page_links(n)
 
         def render(indices: Sequence[int], more: int | None) -> str:
@@ -281,13 +320,37 @@ class TelegramNotifier(PostingNotifier[TelegramConfig]):
         ]
         return "\n" + " ".join(links) if links else ""
 
+    def keyboard(self, n: Notification) -> dict[str, Any] | None:
+        """The inline keyboard of a firing message: Acknowledge and each silence, their
+        callback data ``r:<action token>`` (49 bytes of Telegram's 64)."""
+        if not self._cfg.buttons:
+            return None
+        tokens = self._ctx.renderer.action_tokens(n)
+        if not tokens:
+            return None
+        words = BUTTONS[self._locale]
+        row = [
+            {
+                "text": words["ack"]
+                if action == "a"
+                else words["silence"].format(d=format_duration(seconds)),
+                "callback_data": f"{CALLBACK_PREFIX}{token}",
+            }
+            for action, seconds, token in tokens
+        ]
+        return {"inline_keyboard": [row]}
+
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
-        """The sendMessage bodies, in order."""
+        """The sendMessage bodies, in order; the first carries the buttons."""
         cfg = self._cfg
         silent = cfg.disable_notification is True or (
             cfg.disable_notification == "resolved" and message.notification.status == "resolved"
         )
-        return self._bodies(self.render_texts(message), silent)
+        bodies = self._bodies(self.render_texts(message), silent)
+        keyboard = self.keyboard(message.notification)
+        if keyboard is not None:
+            bodies[0]["reply_markup"] = keyboard
+        return bodies
 
     def _bodies(self, texts: list[str], silent: bool) -> list[dict[str, Any]]:
         body: dict[str, Any] = {

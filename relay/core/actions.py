@@ -91,11 +91,11 @@ class LinkMaker:
     silences: tuple[float, ...]
     now: Callable[[], float]  # the service's clock: what the link pages check expiry by
 
-    def links(self, job_id: str) -> list[tuple[str, int, str]]:
-        """(action, silence seconds, URL) for Acknowledge and each silence; none without
-        a key, a base URL or a job id (a preview)."""
+    def tokens(self, job_id: str) -> list[tuple[str, int, str]]:
+        """(action, silence seconds, token) for Acknowledge and each silence; none
+        without a key or a job id (a preview)."""
         key = self.key.value
-        if key is None or not self.base_url or len(job_id) != 32:
+        if key is None or len(job_id) != 32:
             return []
         try:
             bytes.fromhex(job_id)
@@ -104,6 +104,14 @@ class LinkMaker:
         expires = int(-(-(self.now() + self.ttl) // _EXPIRY_STEP) * _EXPIRY_STEP)
         found = [(ACKNOWLEDGE, 0)] + [(SILENCE, int(s)) for s in self.silences]
         return [
-            (action, seconds, f"{self.base_url}/a/{sign(key, ActionToken(job_id, action, seconds, expires))}")
+            (action, seconds, sign(key, ActionToken(job_id, action, seconds, expires)))
             for action, seconds in found
+        ]
+
+    def links(self, job_id: str) -> list[tuple[str, int, str]]:
+        """(action, silence seconds, URL) of each token; none without a base URL."""
+        if not self.base_url:
+            return []
+        return [
+            (action, seconds, f"{self.base_url}/a/{token}") for action, seconds, token in self.tokens(job_id)
         ]

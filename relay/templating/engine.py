@@ -202,6 +202,13 @@ class Renderer:
             )
         return found
 
+    def action_tokens(self, notification: Notification) -> list[tuple[str, int, str]]:
+        """(action, silence seconds, token) for a chat's own buttons (Telegram's
+        callback data); none for a message with nothing firing."""
+        if self.links is None or not notification.firing:
+            return []
+        return self.links.tokens(notification.job_id)
+
     def context(self, notification: Notification, *, locale: str, **extra: Any) -> dict[str, Any]:
         """The variables every template sees (see docs/templates.md)."""
         n = notification

@@ -18,7 +18,7 @@ from relay.core.clock import Clock, SystemClock
 from relay.obs.metrics import Metrics
 from relay.store import open_store
 from relay.store.base import Store
-from relay.web import action_links
+from relay.web import action_links, telegram_updates
 from relay.web.console.api import console_routes
 from relay.web.console.pages_routes import page_routes
 from relay.web.console.security import SecurityHeaders
@@ -73,6 +73,10 @@ def create_app(
     slack_interactions = SlackInteractions()
     routes: list[BaseRoute] = [
         Route(INTERACTIONS_PATH, bind(answered(slack_interactions.handle)), methods=["POST"]),
+        # Telegram's button presses: verified by the bot's webhook secret (relay.web.telegram_updates).
+        Route(
+            telegram_updates.UPDATES_PATH, bind(answered(telegram_updates.handle_webhook)), methods=["POST"]
+        ),
         # Action links: the signed token in the path is the credential (relay.web.action_links).
         Route(action_links.PATH, bind(answered(action_links.show)), methods=["GET", "HEAD"]),
         Route(action_links.PATH, bind(answered(action_links.perform)), methods=["POST"]),
