@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -102,7 +103,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with state.running(background):
+            # Telegram bots with updates: polling (one replica polls each at a time).
+            poller = asyncio.create_task(telegram_updates.Poller(state).run()) if background else None
             yield
+            if poller is not None:
+                poller.cancel()
+                await asyncio.gather(poller, return_exceptions=True)
             # A click being acted on finishes (its Alertmanager call is bounded), so the
             # user hears back what happened before the store closes.
             await slack_interactions.idle(at_most=SHUTDOWN_ACTIONS_WAIT)

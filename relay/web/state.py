@@ -37,7 +37,6 @@ from relay.store.roles import DeliveryLog
 from relay.web.console.throttle import LoginThrottle
 from relay.web.kept import FLUSH_EVERY as KEPT_FLUSH_EVERY
 from relay.web.kept import WebhookKeeper
-from relay.web.telegram_updates import Poller
 
 logger = logging.getLogger("relay.app")
 
@@ -313,8 +312,6 @@ class RelayState:
             self.dispatcher.start()
             tasks = [
                 asyncio.create_task(self._every(FLUSH_INTERVAL, self.flush_due, "group flush")),
-                # Telegram bots with updates: polling (one replica polls each at a time).
-                asyncio.create_task(self._every(1.0, Poller(self).run, "telegram polling", at_start=True)),
                 asyncio.create_task(self._every(KEPT_FLUSH_EVERY, self.flush_kept, "keep webhooks")),
                 # At start too: a relay restarted more often than PRUNE_INTERVAL still prunes.
                 asyncio.create_task(self._every(PRUNE_INTERVAL, self.prune, "prune", at_start=True)),

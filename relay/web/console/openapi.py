@@ -374,6 +374,43 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/telegram/updates": {
+                "post": {
+                    "summary": "A Telegram bot's webhook (button presses); verified by the"
+                    " X-Telegram-Bot-Api-Secret-Token of a config's webhook_secret, not behind server.auth",
+                    "security": [],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _OBJ}}},
+                    "responses": {
+                        "200": {"description": "taken (a repeat, or not a press of relay's, does nothing)"},
+                        "400": _json(_ref("Error"), "not a JSON object"),
+                        "401": _json(_ref("Error"), "no config has this secret token"),
+                        "413": _json(_ref("Error"), "update over 64 KiB"),
+                        "503": _json(_ref("Error"), "storage unavailable: Telegram sends it again"),
+                    },
+                }
+            },
+            "/a/{token}": {
+                "get": {
+                    "summary": "The page an action link opens: what it does, and a button; changes nothing",
+                    "security": [],
+                    "parameters": [_path("token", "the link's signed token")],
+                    "responses": {
+                        "200": {"description": "text/html"},
+                        "404": {"description": "not a link of this relay"},
+                        "410": {"description": "expired, or its message is no longer kept"},
+                    },
+                },
+                "post": {
+                    "summary": "Act (acknowledge or silence), once; form fields who or who_other",
+                    "security": [],
+                    "parameters": [_path("token", "the link's signed token")],
+                    "responses": {
+                        "200": {"description": "text/html: what was done, and by whom"},
+                        "400": {"description": "who is acting was not said"},
+                        "502": {"description": "Alertmanager did not take the silence; nothing was done"},
+                    },
+                },
+            },
             "/api/v1/status": {"get": _op("Version, config, storage and queue", _json(_OBJ, "status"))},
             "/api/v1/overview": {
                 "get": _op("Health of every receiver and integration", _json(_ref("Overview"), "overview"))
