@@ -170,11 +170,14 @@ class WeComPoster(PostingNotifier[W]):
         part = body.get(body.get("msgtype", ""))
         return nbytes(str(part.get("content", ""))) if isinstance(part, dict) else 0
 
-    def render_split(self, name: str, n: Notification, limit: int) -> list[str]:
+    def render_split(self, name: str, n: Notification, limit: int, **extra: Any) -> list[str]:
         """The contents for template ``name``: one, or several parts each a complete
         rendering of the template for its share of the alerts (and "and N more" last)."""
         return split_rendered(
-            self.render_alerts(name, n, strip=True), len(n.alerts), limit, max_parts=self._cfg.max_parts
+            self.render_alerts(name, n, strip=True, **extra),
+            len(n.alerts),
+            limit,
+            max_parts=self._cfg.max_parts,
         )
 
 

@@ -26,6 +26,8 @@ from relay.channels.wecom import (
     wecom_call,
     wecom_check,
 )
+from relay.channels.wecom_crypto import aes_key
+from relay.core.durations import format_duration
 from relay.core.errors import RetryableError
 from relay.core.rates import Rate
 
@@ -39,7 +41,7 @@ class WeComAppConfig(PartsConfig):
     """Application messages (应用消息) through the corp API."""
 
     kind: ClassVar[str] = "wecom_app"
-    secret_fields: ClassVar[tuple[str, ...]] = ("api_secret",)
+    secret_fields: ClassVar[tuple[str, ...]] = ("api_secret", "token", "encoding_aes_key")
 
     corp_id: str
     agent_id: int
@@ -50,6 +52,23 @@ class WeComAppConfig(PartsConfig):
     api_url: str = WECOM_API_BASE
     msgtype: Literal["markdown", "text"] = "markdown"
     rate_limit_per_minute: float = 30.0
+    # The app's callback settings (接收消息: URL, Token, EncodingAESKey): with both, firing
+    # messages end with a button card (Acknowledge, Silence) whose presses WeCom sends to
+    # /api/v1/wecom/callback.
+    token: SecretStr | None = None
+    encoding_aes_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _callback_pair(self) -> WeComAppConfig:
+        if (self.token is None) != (self.encoding_aes_key is None):
+            raise ValueError("token and encoding_aes_key go together (the app's 接收消息 settings)")
+        if self.encoding_aes_key is not None:
+            aes_key(self.encoding_aes_key.get_secret_value())
+        return self
+
+    @property
+    def buttons(self) -> bool:
+        return self.token is not None and self.encoding_aes_key is not None
 
     @field_validator("api_url")
     @classmethod
@@ -64,6 +83,12 @@ class WeComAppConfig(PartsConfig):
 
     def build(self, ctx: NotifierContext) -> WeComAppNotifier:
         return WeComAppNotifier(self, ctx)
+
+
+CARD_WORDS = {
+    "en": {"desc": "{n} firing: act on it here", "ack": "Acknowledge", "silence": "Silence {d}"},
+    "zh-CN": {"desc": "{n} 条告警中：在此处理", "ack": "确认", "silence": "静默 {d}"},
+}
 
 
 class TokenCache:
@@ -124,15 +149,52 @@ class WeComAppNotifier(WeComPoster[WeComAppConfig]):
         self.rate_limit_key = destination_key("wecom_app", where)
         self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
 
+    def button_card(self, message: Message, to: dict[str, str]) -> dict[str, Any] | None:
+        """A ``button_interaction`` template card after a firing message: Acknowledge
+        and each silence, each button's key an action token (``r:<token>``); its task id
+        the job's, so a press names the message."""
+        n = message.notification
+        tokens = self._ctx.renderer.action_tokens(n) if self._cfg.buttons else []
+        if not tokens:
+            return None
+        words = CARD_WORDS[self._locale]
+        title = " ".join(n.group_labels.values()) or n.common_labels.get("alertname", "") or n.receiver
+        return {
+            **to,
+            "agentid": self._cfg.agent_id,
+            "msgtype": "template_card",
+            "template_card": {
+                "card_type": "button_interaction",
+                "main_title": {"title": title[:26], "desc": words["desc"].format(n=len(n.firing))},
+                "task_id": f"relay-{message.job_id}",
+                "button_list": [
+                    {
+                        "text": words["ack"]
+                        if action == "a"
+                        else words["silence"].format(d=format_duration(seconds)),
+                        "style": 1 if action == "a" else 2,
+                        "key": f"r:{token}",
+                    }
+                    for action, seconds, token in tokens
+                ],
+            },
+        }
+
     def render_parts(self, message: Message) -> list[dict[str, Any]]:
         """The JSON bodies ``send`` would POST to message/send, in order. An escalation
         step's message also goes to each person it pages who has a WeCom userid."""
         msgtype, n = self._cfg.msgtype, message.notification
         directory = self._ctx.addresses("wecom")
         paged = [directory[p] for p in n.escalation.people if p in directory] if n.escalation else []
-        return self._bodies(
-            self.render_split(f"wecom_app.{msgtype}", n, CONTENT_LIMITS[msgtype]), paged if n.firing else []
+        # With the button card, the text needs no links that do the same.
+        extra: dict[str, Any] = {"actions": []} if self._cfg.buttons and n.firing else {}
+        bodies = self._bodies(
+            self.render_split(f"wecom_app.{msgtype}", n, CONTENT_LIMITS[msgtype], **extra),
+            paged if n.firing else [],
         )
+        to = {k: v for k, v in bodies[0].items() if k in ("touser", "toparty", "totag")}
+        card = self.button_card(message, to)
+        return [*bodies, card] if card is not None else bodies
 
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
         return self._bodies(
@@ -182,6 +244,10 @@ class WeComAppNotifier(WeComPoster[WeComAppConfig]):
             secrets=[*self._secrets, token],
             check=False,
         )
+
+    async def access_token(self) -> str:
+        """The app's access token (cached, shared): for the callback's card updates."""
+        return await self._token()
 
     async def _token(self) -> str:
         token = self._tokens.get(self._key)

@@ -389,6 +389,27 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/wecom/callback": {
+                "get": {
+                    "summary": "The WeCom application's URL check: the decrypted echostr",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "text/plain: echostr decrypted"},
+                        "401": {"description": "bad msg_signature"},
+                    },
+                },
+                "post": {
+                    "summary": "The WeCom application's encrypted events (card button presses); signed,"
+                    " timestamped and encrypted by WeCom, not behind server.auth",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "taken (empty body)"},
+                        "400": {"description": "no <Encrypt>, or it does not decrypt"},
+                        "401": {"description": "bad signature, stale timestamp or a replayed nonce"},
+                        "413": {"description": "body over 64 KiB"},
+                    },
+                },
+            },
             "/a/{token}": {
                 "get": {
                     "summary": "The page an action link opens: what it does, and a button; changes nothing",
