@@ -6,18 +6,12 @@ signatures, stale timestamps and replayed nonces refused with nothing done."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import os
-import struct
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 import respx
-from Crypto.Cipher import AES
 
 from relay.channels.base import Message
 from relay.config import parse_config
@@ -25,12 +19,11 @@ from relay.core.alerts import Notification
 from relay.core.clock import FakeClock
 from relay.core.errors import ConfigError
 from tests.helpers.webhooks import alert, webhook
+from tests.helpers.wecom import AES_KEY, CORP, TOKEN, callback, press_event, wecom_encrypt, wecom_signature
 
 T0 = 1_800_000_000.0
 API = "https://qyapi.example/cgi-bin/"
-CORP = "ww0123456789abcdef"
-TOKEN = "wecomCallbackToken42"
-AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
+
 CONFIG = f"""
 global: {{locale: en}}
 alertmanager: {{url: "http://127.0.0.1:9"}}
@@ -48,49 +41,6 @@ receivers:
 people:
   - {{name: zhangsan, display_name: 张三, ids: {{wecom: ZhangSan}}}}
 """
-
-
-def wecom_encrypt(message: bytes) -> str:
-    """WeCom's encryption as its documentation describes it: random(16) + length (4,
-    big-endian) + message + corp id, PKCS#7 to 32 bytes, AES-256-CBC, IV = key[:16]."""
-    key = base64.b64decode(AES_KEY + "=")
-    body = os.urandom(16) + struct.pack(">I", len(message)) + message + CORP.encode()
-    pad = 32 - len(body) % 32
-    body += bytes([pad]) * pad
-    return base64.b64encode(AES.new(key, AES.MODE_CBC, key[:16]).encrypt(body)).decode()
-
-
-def wecom_signature(timestamp: str, nonce: str, encrypted: str) -> str:
-    return hashlib.sha1("".join(sorted([TOKEN, timestamp, nonce, encrypted])).encode()).hexdigest()
-
-
-def callback(
-    encrypted: str, timestamp: float, nonce: str, *, signature: str | None = None
-) -> tuple[str, bytes]:
-    stamp = str(int(timestamp))
-    query = urlencode(
-        {
-            "msg_signature": signature or wecom_signature(stamp, nonce, encrypted),
-            "timestamp": stamp,
-            "nonce": nonce,
-        }
-    )
-    body = (
-        f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt>"
-        "<AgentID><![CDATA[1000002]]></AgentID></xml>"
-    ).encode()
-    return f"/api/v1/wecom/callback?{query}", body
-
-
-def press_event(key: str, task: str, user: str = "ZhangSan") -> bytes:
-    return (
-        f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
-        f"<CreateTime>{int(T0)}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-        "<Event><![CDATA[template_card_event]]></Event>"
-        f"<EventKey><![CDATA[{key}]]></EventKey><TaskId><![CDATA[{task}]]></TaskId>"
-        "<CardType><![CDATA[button_interaction]]></CardType><ResponseCode><![CDATA[rc-1]]></ResponseCode>"
-        "<AgentID>1000002</AgentID></xml>"
-    ).encode()
 
 
 async def fire(relay: Any) -> tuple[str, list[dict[str, Any]]]:
@@ -147,7 +97,7 @@ async def test_a_press_acknowledges_once_and_updates_every_card(
     async with relay_factory(CONFIG, clock=FakeClock(T0)) as relay:
         key, bodies = await fire(relay)
         tpl = bodies[-1]["template_card"]
-        event = wecom_encrypt(press_event(tpl["button_list"][0]["key"], tpl["task_id"]))
+        event = wecom_encrypt(press_event(tpl["button_list"][0]["key"], tpl["task_id"], T0))
         path, body = callback(event, T0, "n-1")
         answer = await relay.client.post(path, content=body)
         assert answer.status_code == 200 and answer.text == ""
@@ -174,7 +124,7 @@ async def test_a_callback_that_is_not_wecoms_does_nothing(
     async with relay_factory(CONFIG, clock=FakeClock(T0)) as relay:
         key, bodies = await fire(relay)
         tpl = bodies[-1]["template_card"]
-        event = wecom_encrypt(press_event(tpl["button_list"][0]["key"], tpl["task_id"]))
+        event = wecom_encrypt(press_event(tpl["button_list"][0]["key"], tpl["task_id"], T0))
         if problem == "signature":
             path, body = callback(event, T0, "n-2", signature="1" * 40)
         elif problem == "stale":

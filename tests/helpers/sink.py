@@ -76,6 +76,7 @@ class Sink:
                 self.wfile.write(data)
 
             do_PUT = do_POST
+            do_GET = do_POST  # a vendor's GET endpoints (WeCom's gettoken): no body
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
