@@ -385,6 +385,22 @@ async def test_acknowledge_stops_repeats_until_the_group_changes(
         assert len(await relay.jobs()) == 3  # repeats again
 
 
+async def test_a_clicker_in_people_is_recorded_as_that_person(
+    relay_factory: RelayFactory, slack: Sink
+) -> None:
+    clock = FakeClock()
+    people = "people:\n      - {name: zhangsan, display_name: 张三, ids: {slack: U024BE7LH}}\n"
+    async with started(relay_factory, config_yaml(slack, None) + people, clock) as relay:
+        job_id, message = await notify(relay, slack, alert("ByPerson"), group="ByPerson")
+        body = click("relay_ack", job_id, f"{slack.url}/respond/person", message)
+        assert (await send_click(relay, body, signed(body, clock.now()))).status_code == 200
+        assert [r for r in slack.received if r.path == "/respond/person"]
+        (job,) = await relay.jobs()
+        group = await relay.state.store.get_group(job.group_key)
+        assert group is not None and group.ack is not None
+        assert (group.ack["by"], group.ack["via"]) == ("zhangsan", "slack")
+
+
 # -- shutdown: a click being acted on finishes first, up to a bound ------------------------
 
 

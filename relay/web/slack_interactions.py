@@ -270,7 +270,11 @@ async def _act(click: Click, state: RelayState, locale: str, user: str, seconds:
         )
         return failed_line(locale, seconds, user, _NOT_THIS_APP[locale])
     notification = Notification.model_validate(job.payload)
-    by = click.user_name or click.user_id
+    # The person whose ids.slack is the clicker's user id, else their Slack name.
+    people = state.runtime.config.people
+    by = next(
+        (p.name for p in people if p.ids.get("slack") == click.user_id), click.user_name or click.user_id
+    )
     action, seconds_ = (ACK, 0.0) if seconds is None else (SILENCE, float(seconds))
     try:
         outcome = await act(
