@@ -23,6 +23,7 @@ CHANNEL_MODULES = (
     "wecom_app",
     "dingtalk",
     "feishu",
+    "feishu_app",
     "webhook",
     "msteams",
     "telegram",

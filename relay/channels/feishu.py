@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -112,22 +112,15 @@ def sign(timestamp: int, secret: str) -> str:
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 
 
-class FeishuConfig(PartsConfig):
-    kind: ClassVar[str] = "feishu"
-    secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "secret")
+class FeishuCardSettings(PartsConfig):
+    """What a Feishu bot's messages look like, for the custom bot and the app alike."""
 
-    webhook_url: SecretStr
-    secret: SecretStr | None = None
     msgtype: Literal["interactive", "text"] = "interactive"
     at_user_ids: list[str] = Field(default_factory=list)
     at_all: bool = False
     mention_label: str | None = None
     rate_limit_per_minute: float = Field(default=100.0, gt=0)
     rate_limit_per_second: int = Field(default=5, ge=1)
-
-    _absolute_url = secret_url_check(
-        "webhook_url", f"must be a full URL starting with https://{FEISHU_HOSTS[0]}{HOOK_PATH}..."
-    )
 
     @field_validator("at_user_ids")
     @classmethod
@@ -138,6 +131,18 @@ class FeishuConfig(PartsConfig):
                 f"not open_id/user_id values: {', '.join(bad)[:200]} (use at_all: true to mention everyone)"
             )
         return value
+
+
+class FeishuConfig(FeishuCardSettings):
+    kind: ClassVar[str] = "feishu"
+    secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "secret")
+
+    webhook_url: SecretStr
+    secret: SecretStr | None = None
+
+    _absolute_url = secret_url_check(
+        "webhook_url", f"must be a full URL starting with https://{FEISHU_HOSTS[0]}{HOOK_PATH}..."
+    )
 
     def config_warnings(self) -> list[tuple[str, str]]:
         """A URL elsewhere than Feishu's or Lark's bot hooks is accepted (a proxy, a
@@ -178,23 +183,29 @@ def feishu_check(answer: Answer) -> DeliveryError | None:
     return _CHECK(answer)
 
 
-class FeishuNotifier(PostingNotifier[FeishuConfig]):
-    """POSTs a card (or text) per part to one custom bot, signed when ``secret`` is set."""
+S = TypeVar("S", bound=FeishuCardSettings)
+
+
+class FeishuCards(PostingNotifier[S]):
+    """A Feishu message's cards (or text parts): what the custom bot and the app share.
+    Subclasses post them (``_post``) and may offer other action buttons."""
 
     limit = BODY_LIMIT
     unit = "JSON bytes"
+    #: Room kept in each body for what posting adds (the custom bot's signature).
+    reserve = 0
 
-    def __init__(self, config: FeishuConfig, ctx: NotifierContext) -> None:
-        super().__init__(config, ctx)
-        self._url = config.webhook_url.get_secret_value()
-        self._secret = config.secret.get_secret_value() if config.secret else None
-        self._secrets = [*config.secrets(), *url_secret_parts(self._url)]
-        self.noun = "card" if config.msgtype == "interactive" else "part"
-        self.rate_limit_key = destination_key("feishu", self._url)
-        self.rate_limits = (
-            Rate(config.rate_limit_per_second, 1.0),
-            Rate.per_minute(config.rate_limit_per_minute),
-        )
+    def action_buttons(self, n: Notification) -> list[dict[str, Any]]:
+        """Acknowledge / Silence: buttons that open relay's action pages."""
+        return [
+            {
+                "tag": "button",
+                "text": {"tag": "plain_text", "content": link["label"]},
+                "type": "primary" if link["action"] == "ack" else "default",
+                "url": link["url"],
+            }
+            for link in self._ctx.renderer.action_links(n, self._locale)
+        ]
 
     def mentions(self, n: Notification) -> list[str]:
         """Ids to @: the configured ones, then ``mention_label`` values of firing alerts
@@ -252,23 +263,9 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
         lines = [lark_md(escalation_text(n.escalation, self._locale))] if n.escalation else []
         lines += [" ".join(f"<at id={i}></at>" for i in ids)] if ids else []
         at = [_div("\n".join(lines))] if lines else []
-        # Acknowledge / Silence: buttons that open relay's action pages.
-        links = self._ctx.renderer.action_links(n, self._locale)
-        if links:
-            at.append(
-                {
-                    "tag": "action",
-                    "actions": [
-                        {
-                            "tag": "button",
-                            "text": {"tag": "plain_text", "content": link["label"]},
-                            "type": "primary" if link["action"] == "ack" else "default",
-                            "url": link["url"],
-                        }
-                        for link in links
-                    ],
-                }
-            )
+        buttons = self.action_buttons(n)
+        if buttons:
+            at.append({"tag": "action", "actions": buttons})
         limit = BODY_LIMIT - SIGN_RESERVE - (json_bytes(at) if at else 0)
         cards = split_rendered(
             card,
@@ -305,7 +302,7 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
         )
 
     def body_size(self, body: dict[str, Any]) -> int:
-        return json_bytes(body) + (SIGN_RESERVE if self._secret else 0)
+        return json_bytes(body) + self.reserve
 
     def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
         """The digest as text messages or cards (title: its first line), split between
@@ -330,7 +327,22 @@ class FeishuNotifier(PostingNotifier[FeishuConfig]):
         )
         return [body(text) for text in texts]
 
-    # -- sending -----------------------------------------------------------------------
+
+class FeishuNotifier(FeishuCards[FeishuConfig]):
+    """POSTs a card (or text) per part to one custom bot, signed when ``secret`` is set."""
+
+    def __init__(self, config: FeishuConfig, ctx: NotifierContext) -> None:
+        super().__init__(config, ctx)
+        self._url = config.webhook_url.get_secret_value()
+        self._secret = config.secret.get_secret_value() if config.secret else None
+        self.reserve = SIGN_RESERVE if self._secret else 0
+        self._secrets = [*config.secrets(), *url_secret_parts(self._url)]
+        self.noun = "card" if config.msgtype == "interactive" else "part"
+        self.rate_limit_key = destination_key("feishu", self._url)
+        self.rate_limits = (
+            Rate(config.rate_limit_per_second, 1.0),
+            Rate.per_minute(config.rate_limit_per_minute),
+        )
 
     async def _post(self, body: dict[str, Any]) -> None:
         try:
@@ -444,4 +456,13 @@ CHANNELS = (
     ),
 )
 
-__all__ = ["FeishuConfig", "FeishuNotifier", "feishu_check", "lark_md", "plain_text", "sign"]
+__all__ = [
+    "FeishuCardSettings",
+    "FeishuCards",
+    "FeishuConfig",
+    "FeishuNotifier",
+    "feishu_check",
+    "lark_md",
+    "plain_text",
+    "sign",
+]

@@ -410,6 +410,19 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/v1/feishu/callback": {
+                "post": {
+                    "summary": "A Feishu app's card callbacks (button presses) and its URL check; signed"
+                    " and encrypted with the app's encrypt key, not behind server.auth",
+                    "security": [],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _OBJ}}},
+                    "responses": {
+                        "200": {"description": "the challenge, or a toast and the updated card"},
+                        "401": {"description": "bad signature or token, stale, or a replayed event_id"},
+                        "413": {"description": "body over 64 KiB"},
+                    },
+                }
+            },
             "/a/{token}": {
                 "get": {
                     "summary": "The page an action link opens: what it does, and a button; changes nothing",
