@@ -194,6 +194,8 @@ class FeishuCards(PostingNotifier[S]):
     unit = "JSON bytes"
     #: Room kept in each body for what posting adds (the custom bot's signature).
     reserve = 0
+    #: The templates' family: ``feishu.title``, ``feishu.alert``, ...
+    family = "feishu"
 
     def action_buttons(self, n: Notification) -> list[dict[str, Any]]:
         """Acknowledge / Silence: buttons that open relay's action pages."""
@@ -231,7 +233,7 @@ class FeishuCards(PostingNotifier[S]):
 
         limit = BODY_LIMIT - SIGN_RESERVE - measure(suffix) + measure("")
         texts = split_rendered(
-            self.render_alerts("feishu.text", n),
+            self.render_alerts(f"{self.family}.text", n),
             len(n.alerts),
             limit,
             measure=measure,
@@ -242,7 +244,7 @@ class FeishuCards(PostingNotifier[S]):
 
     def _card_parts(self, n: Notification) -> list[dict[str, Any]]:
         render = self._ctx.renderer.render
-        title = render("feishu.title", n, locale=self._locale) or "alert"
+        title = render(f"{self.family}.title", n, locale=self._locale) or "alert"
         # Built when a part needs them: a capped message of a huge group shows few.
         sections = LazyList(lambda i: self._alert_elements(n, n.alerts[i]))
         ui = _UI[self._locale]
@@ -280,7 +282,7 @@ class FeishuCards(PostingNotifier[S]):
         return cards
 
     def _alert_elements(self, n: Notification, a: Alert) -> list[dict[str, Any]]:
-        text = self._ctx.renderer.render("feishu.alert", n, locale=self._locale, alert=a)
+        text = self._ctx.renderer.render(f"{self.family}.alert", n, locale=self._locale, alert=a)
         ui = _UI[self._locale]
         links = [
             ("graph", http_url(a.generatorURL)),
@@ -318,7 +320,7 @@ class FeishuCards(PostingNotifier[S]):
 
         texts = render_digest(
             self._ctx.renderer,
-            "feishu.digest",
+            f"{self.family}.digest",
             digest,
             locale=self._locale,
             limit=BODY_LIMIT - SIGN_RESERVE,

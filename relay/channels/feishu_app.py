@@ -115,6 +115,7 @@ class FeishuAppNotifier(FeishuCards[FeishuAppConfig]):
 
     #: Shared by every notifier of the process, so a reload keeps valid tokens.
     shared_tokens: ClassVar[TokenCache] = TokenCache()
+    family = "feishu_app"
 
     def __init__(self, config: FeishuAppConfig, ctx: NotifierContext) -> None:
         super().__init__(config, ctx)
@@ -224,7 +225,9 @@ CHANNELS = (
     Channel(
         "feishu_app",
         FeishuAppConfig,
-        templates=("feishu.title", "feishu.alert", "feishu.text", "feishu.digest"),
+        templates=("feishu_app.title", "feishu_app.alert", "feishu_app.text", "feishu_app.digest"),
+        single_line=("feishu_app.title",),
+        per_alert=("feishu_app.alert",),
         preview_settings={"app_id": "cli_preview0", "app_secret": "preview", "chat_id": "oc_preview0"},
     ),
 )
