@@ -233,7 +233,11 @@ class Poller:
             if not bots:
                 await asyncio.sleep(5)
                 continue
-            await asyncio.gather(*(self._poll(bot, cfg, offsets) for bot, cfg in bots.items()))
+            try:
+                await asyncio.gather(*(self._poll(bot, cfg, offsets) for bot, cfg in bots.items()))
+            except Exception:  # polling must outlive any one bad answer
+                logger.exception("Telegram polling failed; trying again in 5 s")
+                await asyncio.sleep(5)
 
     async def _poll(self, bot: str, cfg: TelegramConfig, offsets: dict[str, int]) -> None:
         try:
