@@ -29,8 +29,11 @@ async def overview(visit: Visit) -> Response:
     if config.schedules:
         runtime = await queries_oncall.runtime_overrides(visit.state)
         oncall = oncall_view(config, visit.state.clock.now(), upcoming=1, runtime=runtime)
-        overrides = {s.name: sorted({p for r in s.rotations for p in r.people}) for s in config.schedules}
         names = visit.state.runtime.names
+        overrides = {
+            s.name: [(p, names.get(p, p)) for p in sorted({p for r in s.rotations for p in r.people})]
+            for s in config.schedules
+        }
         oncall["made"] = [
             {**o, "shown": names.get(o["person"], o["person"])}
             for o in await visit.state.store.list_overrides()
