@@ -119,6 +119,8 @@ def user_templates(tmp_path: Path, files: dict[str, str]) -> list[str]:
 #: Templates that show the group (a subject, a header, a card's title, the Slack footer's
 #: link), not each alert.
 HEADERS = ("webhook.body", "msteams.title", "slack.footer", *SINGLE_LINE_TEMPLATES)
+#: A call's or an SMS's template variables: a few short words, not a message.
+PHONE = tuple(name for name in TEMPLATE_NAMES if name.startswith(("tencent_voice.", "tencent_sms.")))
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -655,6 +657,8 @@ def test_an_alert_with_only_alertname_has_no_empty_labels_line(locale: str) -> N
     n = notification(bare)
     n.group_labels, n.common_labels = {}, {"alertname": "RelayTestAlert"}
     for name, text in _render_all(make_renderer(), n, locale).items():
+        if name in PHONE and name.endswith(".digest"):
+            continue  # a storm's counts
         if name == "slack.footer":  # a link only, whose filter names the alert
             assert "RelayTestAlert" in unquote(text), name
             continue
@@ -663,7 +667,7 @@ def test_an_alert_with_only_alertname_has_no_empty_labels_line(locale: str) -> N
     # The labels still show when there are any.
     full = notification(alert(labels={"instance": "db-1:9100"}))
     for name, text in _render_all(make_renderer(), full, locale).items():
-        if name not in HEADERS:
+        if name not in HEADERS and name not in PHONE:
             assert "instance=db-1:9100" in text, name
 
 
@@ -673,7 +677,7 @@ def test_no_ambiguous_zone_abbreviation_in_any_message(locale: str) -> None:
     n = sample_notification(now=NOW)
     for name, text in _render_all(renderer, n, locale).items():
         assert "CST" not in text, name
-        if name not in HEADERS:
+        if name not in HEADERS and name not in PHONE:
             assert re.search(r"\d\d:\d\d:\d\d \+08:00", text), name
 
 

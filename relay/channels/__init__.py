@@ -27,6 +27,8 @@ CHANNEL_MODULES = (
     "webhook",
     "msteams",
     "telegram",
+    "tencent_voice",
+    "tencent_sms",
 )
 
 

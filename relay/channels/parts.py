@@ -86,12 +86,14 @@ async def send_parts(
     *,
     noun: str = "part",
     on_progress: Callable[[list[Any]], Awaitable[None]] | None = None,
+    shown: Callable[[Any], Any] = lambda body: body,
 ) -> Delivery:
     """Post ``bodies`` in order, resuming after the parts an earlier attempt delivered.
 
     ``on_progress(results)`` runs after each part with what every delivered part's post
     returned so far (Slack keeps the first post's ts to edit it when the group resolves).
-    ``Delivery.data["results"]`` holds the same list.
+    ``Delivery.data["results"]`` holds the same list. ``shown``: a body as the
+    delivery log may keep it (phone numbers masked).
     """
     key = f"parts:{message.job_id}"
     total = len(bodies)
@@ -109,7 +111,7 @@ async def send_parts(
             results.append(await post(bodies[index]))
         except DeliveryError as exc:
             # What this attempt put on the wire, the failing part included.
-            sent = [as_sent(body) for body in bodies[start : index + 1]]
+            sent = [as_sent(shown(body)) for body in bodies[start : index + 1]]
             raise in_part(exc, index, total, start, noun).with_sent(sent) from None
         finally:
             pace.answered()
@@ -123,7 +125,7 @@ async def send_parts(
     return Delivery(
         detail=detail,
         data={"parts": total, "resumed_at": start + 1 if start else None, "results": results},
-        sent=[as_sent(body) for body in bodies[start:]],
+        sent=[as_sent(shown(body)) for body in bodies[start:]],
     )
 
 
@@ -172,6 +174,10 @@ class PostingNotifier(Notifier, Generic[C]):
     async def _post(self, body: dict[str, Any]) -> Any:
         """Post one body; returns what to remember of the answer (JSON-able, or None)."""
 
+    def shown(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` as the delivery log and previews show it (here: as sent)."""
+        return body
+
     def body_size(self, body: dict[str, Any]) -> int:
         """``body`` as the vendor counts it against ``limit`` (here: its JSON bytes)."""
         return json_bytes(body)
@@ -204,16 +210,17 @@ class PostingNotifier(Notifier, Generic[C]):
     def preview(self, message: Message) -> Preview:
         bodies = self.render_parts(message)
         sizes = [self.body_size(body) for body in bodies]
-        return parts_preview(self._cfg.kind, bodies, sizes, self.limit, self.unit)
+        return parts_preview(self._cfg.kind, [self.shown(b) for b in bodies], sizes, self.limit, self.unit)
 
     def digest_preview(self, digest: Digest, kind: str) -> Preview:
         bodies = self.digest_bodies(digest)
         sizes = [self.body_size(body) for body in bodies]
-        return parts_preview(f"{kind} digest", bodies, sizes, self.limit, self.unit, noun="part")
+        shown = [self.shown(body) for body in bodies]
+        return parts_preview(f"{kind} digest", shown, sizes, self.limit, self.unit, noun="part")
 
     async def send(self, message: Message) -> Delivery:
         bodies = self.rendered(message, self.render_parts)
-        return await send_parts(self._ctx, message, bodies, self._post, noun=self.noun)
+        return await send_parts(self._ctx, message, bodies, self._post, noun=self.noun, shown=self.shown)
 
     async def send_digest(self, message: DigestMessage) -> Delivery:
-        return await send_parts(self._ctx, message, self.digest_parts(message), self._post)
+        return await send_parts(self._ctx, message, self.digest_parts(message), self._post, shown=self.shown)

@@ -39,7 +39,11 @@ def notifier_context(
         store=refs,
         timeout=config.delivery.timeout,
         people={
-            person.name: {**person.ids, **({"email": person.email} if person.email else {})}
+            person.name: {
+                **person.ids,
+                **({"email": person.email} if person.email else {}),
+                **({"phone": person.phone} if person.phone else {}),
+            }
             for person in config.people
         },
     )
