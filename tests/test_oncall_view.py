@@ -227,3 +227,21 @@ async def test_phone_numbers_are_masked_in_the_config_answer_and_page(relay_fact
     for shown in (answer, page):
         assert "+86138****0001" in shown and "138****0001" in shown
         assert "13800000001" not in shown
+
+
+async def test_the_numbers_a_voice_channel_calls_are_masked_too(relay_factory) -> None:
+    phones = (
+        "  - name: phones\n    tencent_voice_configs:\n"
+        '      - {secret_id: AKIDexample, secret_key: key-never-shown-42, sdk_app_id: "1400000001",'
+        ' template_id: "1234567", to: ["+8613912345678"]}\n'
+    )
+    config = CONFIG.replace(
+        "receivers: [{name: ops, log_configs: [{}]}]\n",
+        "receivers:\n  - {name: ops, log_configs: [{}]}\n" + phones,
+    )
+    async with relay_factory(config) as relay:
+        answer = (await relay.client.get("/api/v1/config")).text
+        page = (await relay.client.get("/ui/config")).text
+    for shown in (answer, page):
+        assert "+86139****5678" in shown
+        assert "13912345678" not in shown and "key-never-shown-42" not in shown

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
+from relay.channels.phone import E164
 from relay.core.secrets import mask_phone, redact
 from relay.pipeline.routing import Route
 from relay.web.console.errors import BadRequest, Conflict, ConsoleError, NotFound, ReadOnly
@@ -81,6 +82,13 @@ def config_view(state: RelayState) -> dict[str, Any]:
         ids = person.get("ids") or {}
         if str(ids.get("dingtalk", "")).lstrip("+").isdigit():
             ids["dingtalk"] = mask_phone(ids["dingtalk"])
+    # And the numbers voice and SMS channels call.
+    for receiver in data.get("receivers", []):
+        for key, entries in receiver.items():
+            for entry in entries if key.endswith("_configs") and isinstance(entries, list) else []:
+                numbers = entry.get("to") if isinstance(entry, dict) else None
+                if isinstance(numbers, list):
+                    entry["to"] = [mask_phone(v) if E164.match(str(v)) else v for v in numbers]
 
     return {
         "source": config.source,
