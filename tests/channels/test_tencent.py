@@ -6,10 +6,7 @@ templates permanent with a hint, escalation people called, min_interval honoured
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,8 +19,9 @@ from relay.config import parse_config
 from relay.core.alerts import Alert, EscalatedTo, Escalation, Notification
 from relay.core.errors import ConfigError, PermanentError, RetryableError
 from relay.pipeline.runtime import notifier_context
+from tests.helpers.tencent import SECRET_ID, SECRET_KEY
+from tests.helpers.tencent import tc3_expected as expected_authorization
 
-SECRET_ID, SECRET_KEY = "AKIDexample0123456789", "tencent-secret-key-0123"
 VOICE, SMS = "https://vms.example", "https://sms.example"
 CONFIG = f"""
 route: {{receiver: phones}}
@@ -41,25 +39,8 @@ people:
 
 
 def tc3_expected(request: httpx.Request, service: str) -> str:
-    """The Authorization header Tencent Cloud would compute for ``request``."""
-    stamp = request.headers["X-TC-Timestamp"]
-    date = datetime.fromtimestamp(int(stamp), UTC).strftime("%Y-%m-%d")
-    canonical = (
-        f"POST\n/\n\ncontent-type:{request.headers['content-type']}\nhost:{request.url.host}\n\n"
-        f"content-type;host\n{hashlib.sha256(request.content).hexdigest()}"
-    )
-    scope = f"{date}/{service}/tc3_request"
-    to_sign = f"TC3-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-
-    def step(key: bytes, text: str) -> bytes:
-        return hmac.new(key, text.encode(), hashlib.sha256).digest()
-
-    key = step(step(step(("TC3" + SECRET_KEY).encode(), date), service), "tc3_request")
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    return (
-        f"TC3-HMAC-SHA256 Credential={SECRET_ID}/{scope},"
-        f" SignedHeaders=content-type;host, Signature={signature}"
-    )
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return expected_authorization(headers, request.url.host, request.content, service)
 
 
 def notification(
