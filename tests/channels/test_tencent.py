@@ -172,3 +172,16 @@ async def test_an_sms_is_signed_and_a_numbers_own_failure_counts(respx_mock: res
     assert body["PhoneNumberSet"] == ["+8613800000001"] and body["SignName"] == "接力告警"
     assert all(len(p) <= 12 for p in body["TemplateParamSet"])
     assert delivery.data["results"] == [{"to": "+86138****0001", "serial_no": "s-1"}]
+
+
+def test_the_error_table_in_the_docs_is_the_codes_hints() -> None:
+    from pathlib import Path
+
+    from relay.channels.tencent import EXPLAIN, RETRYABLE_PREFIXES
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "channels.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## Tencent Cloud voice and SMS") :]
+    for code, hint in EXPLAIN.items():
+        assert f"| `{code}` | permanent | {hint} |" in section, code
+    for prefix in RETRYABLE_PREFIXES:
+        assert f"`{prefix}" in section, prefix
