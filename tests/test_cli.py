@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -430,13 +431,17 @@ def test_test_alert_receiver_sends_through_every_integration(tmp_path: Path) -> 
 
 
 def test_test_alert_receiver_reports_each_failure(tmp_path: Path) -> None:
-    closed = free_port()
+    # A port bound and never listened on refuses connections, and no server started
+    # meanwhile can take it (a port merely found free could be).
     with (
+        socket.socket() as reserved,
         Sink(Answer(status=500, body="upstream exploded")) as hook,
         Sink(Answer(body={"errcode": 93000, "errmsg": "bad url, key=robotkey2"})) as robot,
         Sink(Answer(status=404, body="no_service")) as slack,
         Sink() as fine,
     ):
+        reserved.bind(("127.0.0.1", 0))
+        closed = reserved.getsockname()[1]
         config = write_config(
             tmp_path,
             f"""
