@@ -16,6 +16,7 @@ signature.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import hmac
 import json
@@ -186,8 +187,9 @@ class TencentPhoneNotifier(PostingNotifier[T]):
         self.rate_limit_key = destination_key(config.kind, f"{config.api_url}|{config.sdk_app_id}")
         self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
 
+    @abc.abstractmethod
     def request(self, number: str, params: list[str]) -> dict[str, Any]:
-        raise NotImplementedError
+        """The API's request body for one number."""
 
     def result(self, response: dict[str, Any]) -> dict[str, Any]:
         """What to keep of an accepted answer (the call or message id); may raise."""

@@ -113,6 +113,28 @@ async def _read(visit: Visit, text: str) -> tuple[ActionToken, Any, Notification
     return token, job, Notification.model_validate(job.payload)
 
 
+async def _link_page(
+    visit: Visit,
+    status: int,
+    token: ActionToken,
+    job: Any,
+    notification: Notification,
+    done: dict[str, Any] | None,
+    problem: str = "",
+) -> Response:
+    """The page of one link: what it does, the group as it is now, and what was done."""
+    group = await visit.state.store.get_group(job.group_key)
+    return visit.page(
+        status,
+        what=_what(visit, token),
+        notification=notification,
+        group=_group_view(visit.state, group),
+        done=done,
+        action=token.action,
+        problem=problem,
+    )
+
+
 async def show(request: Request, state: RelayState) -> Response:
     """GET: what the link will do, and a button. Changes nothing."""
     visit = Visit(request, state)
@@ -122,17 +144,9 @@ async def show(request: Request, state: RelayState) -> Response:
             return found
         token, job, notification = found
         done = await state.store.get_ref(_used_key(request.path_params["token"]))
-        group = await state.store.get_group(job.group_key)
+        return await _link_page(visit, 200, token, job, notification, done)
     except StoreUnavailable:
         return visit.page(503, problem=visit.t("action.store_down"))
-    return visit.page(
-        200,
-        what=_what(visit, token),
-        notification=notification,
-        group=_group_view(state, group),
-        done=done,
-        action=token.action,
-    )
 
 
 async def perform(request: Request, state: RelayState) -> Response:
@@ -148,28 +162,13 @@ async def perform(request: Request, state: RelayState) -> Response:
             return found
         token, job, notification = found
         if not who:
-            return visit.page(
-                400,
-                what=_what(visit, token),
-                notification=notification,
-                group=_group_view(state, await state.store.get_group(job.group_key)),
-                done=None,
-                action=token.action,
-                problem=visit.t("action.who_needed"),
-            )
+            return await _link_page(visit, 400, token, job, notification, None, visit.t("action.who_needed"))
         now = state.clock.now()
         keep = max(60.0, token.expires - now)
         claim: dict[str, Any] = {"by": who, "at": now, "action": token.action}
         if not await state.store.add_ref(_used_key(text), claim, keep):
             done = await state.store.get_ref(_used_key(text))
-            return visit.page(
-                200,
-                what=_what(visit, token),
-                notification=notification,
-                group=_group_view(state, await state.store.get_group(job.group_key)),
-                done=done,
-                action=token.action,
-            )
+            return await _link_page(visit, 200, token, job, notification, done)
         outcome = await act(
             state,
             group_key=job.group_key,
@@ -183,28 +182,13 @@ async def perform(request: Request, state: RelayState) -> Response:
             # Nothing was done: the link stays usable (Alertmanager may be back soon).
             await state.store.set_ref(_used_key(text), {}, 1.0)
             problem = visit.t(f"action.problem_{outcome.problem}", detail=outcome.detail[:300])
-            return visit.page(
-                502 if outcome.problem == "not_accepted" else 409,
-                what=_what(visit, token),
-                notification=notification,
-                group=_group_view(state, await state.store.get_group(job.group_key)),
-                done=None,
-                action=token.action,
-                problem=problem,
-            )
+            status = 502 if outcome.problem == "not_accepted" else 409
+            return await _link_page(visit, status, token, job, notification, None, problem)
         done = {**claim, "until": outcome.until}
         await state.store.set_ref(_used_key(text), done, keep)
+        response = await _link_page(visit, 200, token, job, notification, done)
     except StoreUnavailable:
         return visit.page(503, problem=visit.t("action.store_down"))
-    response = visit.page(
-        200,
-        what=_what(visit, token),
-        notification=notification,
-        group=_group_view(state, await state.store.get_group(job.group_key)),
-        done=done,
-        action=token.action,
-        just_done=True,
-    )
     response.set_cookie(WHO_COOKIE, who, max_age=365 * 86400, httponly=True, samesite="lax", path="/a/")
     return response
 

@@ -10,13 +10,8 @@ import functools
 from typing import Any
 
 from relay import __version__
-from relay.channels import CHANNELS_BY_KIND
-from relay.core.digests import DIGEST_KINDS
 from relay.core.jobs import LOG_STATUSES
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
+from relay.web.console.openapi_schemas import OBJ, SCHEMAS, STR_MAP, ref
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -44,9 +39,9 @@ def _path(name: str, description: str) -> dict[str, Any]:
 
 
 _ERRORS = {
-    "400": _json(_ref("Error"), "the request is wrong; the message says where"),
-    "401": _json(_ref("Error"), "server.auth is configured and the credentials are missing or wrong"),
-    "503": _json(_ref("Error"), "the store cannot be reached (Retry-After)"),
+    "400": _json(ref("Error"), "the request is wrong; the message says where"),
+    "401": _json(ref("Error"), "server.auth is configured and the credentials are missing or wrong"),
+    "503": _json(ref("Error"), "the store cannot be reached (Retry-After)"),
 }
 
 
@@ -61,7 +56,7 @@ def _op(
 ) -> dict[str, Any]:
     responses = {status: ok, **_ERRORS}
     for code, text in (extra or {}).items():
-        responses[code] = _json(_ref("Error"), text)
+        responses[code] = _json(ref("Error"), text)
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if params:
         op["parameters"] = params
@@ -69,237 +64,6 @@ def _op(
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return op
 
-
-_OBJ: dict[str, Any] = {"type": "object"}
-_NUM_OR_NULL: dict[str, Any] = {"type": ["number", "null"]}
-_STR_MAP: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
-
-_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {"type": "string"},
-            "details": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "Attempt": {
-        "type": "object",
-        "properties": {
-            "at": {"type": "number"},
-            "duration": {"type": "number"},
-            "outcome": {"enum": ["delivered", "retry", "dead"]},
-            "reason": {"type": "string"},
-            "error": {"type": "string"},
-            "detail": {"type": "string"},
-            "sent": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "each part exactly as sent, secrets redacted (not in lists)",
-            },
-        },
-    },
-    "Action": {
-        "type": "object",
-        "properties": {
-            "action": {"enum": ["retry", "resend", "resent_from"]},
-            "by": {"type": "string"},
-            "at": {"type": "number"},
-            "job": {"type": "string"},
-        },
-    },
-    "Notification": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "receiver": {"type": "string"},
-            "integration": {"type": "string"},
-            "group_key": {"type": "string"},
-            "status": {"enum": ["pending", "running", "delivered", "dead"]},
-            "retrying": {"type": "boolean"},
-            "created_at": {"type": "number"},
-            "next_attempt_at": _NUM_OR_NULL,
-            "finished_at": _NUM_OR_NULL,
-            "attempts": {"type": "array", "items": _ref("Attempt")},
-            "last_error": {"type": "string"},
-            "alerts": {"type": "integer"},
-            "status_of_group": {"enum": ["firing", "resolved", None]},
-            "alertnames": {"type": "array", "items": {"type": "string"}},
-            "actions": {"type": "array", "items": _ref("Action")},
-            "group_acknowledged": {"type": ["object", "null"], "description": "only in lists"},
-            "digest_id": {
-                "type": ["string", "null"],
-                "description": "merged into this storm digest's notification",
-            },
-            "digest": {
-                "oneOf": [_ref("Digest"), {"type": "null"}],
-                "description": "set when this notification is a digest",
-            },
-            "digest_job": {
-                "type": ["object", "null"],
-                "description": (
-                    "only on GET /notifications/{id}: the digest it was merged into, "
-                    "{id, status, created_at, finished_at, digest}; null if none or pruned"
-                ),
-            },
-            "notification": {"type": "object", "description": "only on GET /notifications/{id}"},
-        },
-    },
-    "Digest": {
-        "type": "object",
-        "properties": {
-            "kind": {"enum": list(DIGEST_KINDS)},
-            "groups": {"type": "integer"},
-            "firing": {"type": "integer"},
-            "resolved": {"type": "integer"},
-            "jobs": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "the notifications merged into it",
-            },
-        },
-    },
-    "Page": {
-        "type": "object",
-        "properties": {
-            "next_cursor": {
-                "type": ["string", "null"],
-                "description": "pass as cursor for the next page; null at the end",
-            }
-        },
-    },
-    "Integration": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "type": {"type": "string"},
-            "health": {"enum": ["ok", "failing", "idle"]},
-            "last": {"type": ["object", "null"]},
-            "hour": _OBJ,
-            "day": _OBJ,
-            "queue": {"type": "integer"},
-            "oldest_pending_at": _NUM_OR_NULL,
-            "dead": {"type": "integer"},
-            "rate_limit": {"type": ["object", "null"]},
-        },
-    },
-    "Overview": {
-        "type": "object",
-        "properties": {
-            "now": {"type": "number"},
-            "config": _OBJ,
-            "storage": _OBJ,
-            "queue": {"type": ["object", "null"]},
-            "read_only": {"type": "boolean"},
-            "receivers": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "integrations": {"type": "array", "items": _ref("Integration")},
-                    },
-                },
-            },
-        },
-    },
-    "Group": {
-        "type": "object",
-        "properties": {
-            "key": {"type": "string"},
-            "receiver": {"type": "string"},
-            "route_id": {"type": "string"},
-            "labels": _STR_MAP,
-            "alerts": {"description": "a count in lists, the alerts on GET /groups/{key}"},
-            "firing": {"type": "integer"},
-            "created_at": {"type": "number"},
-            "updated_at": {"type": "number"},
-            "next_flush_at": _NUM_OR_NULL,
-            "silence_url": {"type": ["string", "null"]},
-            "acknowledged": {
-                "type": ["object", "null"],
-                "description": "{by, at} when acknowledged from Slack: no repeat until it changes",
-            },
-            "held": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "integrations whose notification a hold window keeps",
-            },
-            "held_until": _NUM_OR_NULL,
-            "integrations": {"type": "array", "items": _OBJ},
-        },
-    },
-    "Webhook": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "received_at": {"type": "number"},
-            "receiver": {"type": "string"},
-            "bytes": {"type": "integer"},
-            "alerts": {"type": "integer"},
-            "status": {"type": ["string", "null"]},
-            "group_key": {"type": ["string", "null"]},
-            "body": _OBJ,
-        },
-    },
-    "RenderRequest": {
-        "type": "object",
-        "properties": {
-            "integration": {"type": "string", "examples": ["oncall/wecom/0"]},
-            "channel": {"enum": list(CHANNELS_BY_KIND)},
-            "locale": {"enum": ["en", "zh-CN"]},
-            "webhook_id": {"type": "string"},
-            "payload": {"type": "object", "description": "an Alertmanager v4 webhook"},
-            "digest": {
-                "enum": list(DIGEST_KINDS),
-                "description": "render only: the digest the "
-                "payload's group as `groups` groups would be merged into",
-            },
-            "groups": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5},
-        },
-    },
-    "Rendered": {
-        "type": "object",
-        "properties": {
-            "integration": {"type": "string"},
-            "channel": {"type": "string"},
-            "digest": {"enum": [*DIGEST_KINDS, None]},
-            "note": {"type": "string"},
-            "locale": {"type": "string"},
-            "ok": {"type": "boolean"},
-            "problems": {"type": "array", "items": {"type": "string"}},
-            "parts": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "label": {"type": "string"},
-                        "text": {"type": "string"},
-                        "size": {"type": "integer"},
-                        "unit": {"type": "string"},
-                        "limit": {"type": ["integer", "null"]},
-                        "over": {"type": "boolean"},
-                    },
-                },
-            },
-        },
-    },
-    "Route": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "receiver": {"type": "string"},
-            "matchers": {"type": "array", "items": {"type": "string"}},
-            "group_by": {"type": "array", "items": {"type": "string"}},
-            "passthrough": {"type": "boolean"},
-            "group_wait": {"type": "number"},
-            "group_interval": {"type": "number"},
-            "repeat_interval": {"type": "number"},
-            "continue": {"type": "boolean"},
-            "routes": {"type": "array", "items": _ref("Route")},
-        },
-    },
-}
 
 _FILTERS = [
     _query(
@@ -321,7 +85,7 @@ _READ_ONLY = {"403": "server.ui.read_only is true"}
 
 @functools.cache
 def openapi_document() -> dict[str, Any]:
-    page = {"allOf": [_ref("Page")]}
+    page = {"allOf": [ref("Page")]}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -331,7 +95,7 @@ def openapi_document() -> dict[str, Any]:
             "console's endpoints (docs/operations.md).",
         },
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": SCHEMAS,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "basic": {"type": "http", "scheme": "basic"},
@@ -342,7 +106,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/alerts/webhook": {
                 "post": _op(
                     "Alertmanager webhook (v4)",
-                    _json(_OBJ, "accepted"),
+                    _json(OBJ, "accepted"),
                     body={"type": "object", "description": "Alertmanager's webhook body"},
                     extra={"413": "body too large", "415": "not JSON", "422": "not a v4 webhook"},
                 )
@@ -350,7 +114,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/alerts/webhook/{receiver}": {
                 "post": _op(
                     "Alertmanager webhook for one receiver (route tree skipped)",
-                    _json(_OBJ, "accepted"),
+                    _json(OBJ, "accepted"),
                     params=[_path("receiver", "receiver name")],
                     body={"type": "object"},
                     extra={"404": "unknown receiver"},
@@ -363,14 +127,14 @@ def openapi_document() -> dict[str, Any]:
                     "security": [],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/x-www-form-urlencoded": {"schema": _OBJ}},
+                        "content": {"application/x-www-form-urlencoded": {"schema": OBJ}},
                     },
                     "responses": {
                         "200": {"description": "taken; the action runs in the background"},
-                        "400": _json(_ref("Error"), "not Slack's form body"),
-                        "401": _json(_ref("Error"), "bad signature or timestamp"),
-                        "404": _json(_ref("Error"), "no Slack config has a signing_secret"),
-                        "413": _json(_ref("Error"), "body over 1 MiB"),
+                        "400": _json(ref("Error"), "not Slack's form body"),
+                        "401": _json(ref("Error"), "bad signature or timestamp"),
+                        "404": _json(ref("Error"), "no Slack config has a signing_secret"),
+                        "413": _json(ref("Error"), "body over 1 MiB"),
                     },
                 }
             },
@@ -379,13 +143,13 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "A Telegram bot's webhook (button presses); verified by the"
                     " X-Telegram-Bot-Api-Secret-Token of a config's webhook_secret, not behind server.auth",
                     "security": [],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _OBJ}}},
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": OBJ}}},
                     "responses": {
                         "200": {"description": "taken (a repeat, or not a press of relay's, does nothing)"},
-                        "400": _json(_ref("Error"), "not a JSON object"),
-                        "401": _json(_ref("Error"), "no config has this secret token"),
-                        "413": _json(_ref("Error"), "update over 64 KiB"),
-                        "503": _json(_ref("Error"), "storage unavailable: Telegram sends it again"),
+                        "400": _json(ref("Error"), "not a JSON object"),
+                        "401": _json(ref("Error"), "no config has this secret token"),
+                        "413": _json(ref("Error"), "update over 64 KiB"),
+                        "503": _json(ref("Error"), "storage unavailable: Telegram sends it again"),
                     },
                 }
             },
@@ -415,7 +179,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "A Feishu app's card callbacks (button presses) and its URL check; signed"
                     " and encrypted with the app's encrypt key, not behind server.auth",
                     "security": [],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _OBJ}}},
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": OBJ}}},
                     "responses": {
                         "200": {"description": "the challenge, or a toast and the updated card"},
                         "401": {"description": "bad signature or token, stale, or a replayed event_id"},
@@ -445,9 +209,9 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
-            "/api/v1/status": {"get": _op("Version, config, storage and queue", _json(_OBJ, "status"))},
+            "/api/v1/status": {"get": _op("Version, config, storage and queue", _json(OBJ, "status"))},
             "/api/v1/overview": {
-                "get": _op("Health of every receiver and integration", _json(_ref("Overview"), "overview"))
+                "get": _op("Health of every receiver and integration", _json(ref("Overview"), "overview"))
             },
             "/api/v1/notifications": {
                 "get": _op(
@@ -455,11 +219,11 @@ def openapi_document() -> dict[str, Any]:
                     _json(
                         {
                             "allOf": [
-                                _ref("Page"),
+                                ref("Page"),
                                 {
                                     "type": "object",
                                     "properties": {
-                                        "notifications": {"type": "array", "items": _ref("Notification")}
+                                        "notifications": {"type": "array", "items": ref("Notification")}
                                     },
                                 },
                             ]
@@ -472,7 +236,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/notifications/{id}": {
                 "get": _op(
                     "One notification: every attempt with the message as sent, actions",
-                    _json(_ref("Notification"), "the notification"),
+                    _json(ref("Notification"), "the notification"),
                     params=[_path("id", "job id")],
                     extra={"404": "no such notification"},
                 )
@@ -480,7 +244,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/notifications/{id}/retry": {
                 "post": _op(
                     "Retry a dead notification (dead -> pending)",
-                    _json(_OBJ, "queued again"),
+                    _json(OBJ, "queued again"),
                     params=[_path("id", "job id")],
                     status="202",
                     extra={**_READ_ONLY, "404": "no such notification", "409": "not dead"},
@@ -489,7 +253,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/notifications/{id}/resend": {
                 "post": _op(
                     "Send a delivered notification again (a new job)",
-                    _json(_OBJ, "the new job"),
+                    _json(OBJ, "the new job"),
                     params=[_path("id", "job id")],
                     status="202",
                     extra={**_READ_ONLY, "404": "no such notification", "409": "not delivered"},
@@ -504,7 +268,7 @@ def openapi_document() -> dict[str, Any]:
                                 page["allOf"][0],
                                 {
                                     "type": "object",
-                                    "properties": {"groups": {"type": "array", "items": _ref("Group")}},
+                                    "properties": {"groups": {"type": "array", "items": ref("Group")}},
                                 },
                             ]
                         },
@@ -520,7 +284,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/groups/{key}": {
                 "get": _op(
                     "One group: alerts, last notification per integration, repeat due, silence link",
-                    _json(_ref("Group"), "the group"),
+                    _json(ref("Group"), "the group"),
                     params=[_path("key", "the group key, URL-encoded (it may hold '/')")],
                     extra={"404": "no such group"},
                 )
@@ -532,7 +296,7 @@ def openapi_document() -> dict[str, Any]:
                         {
                             "type": "object",
                             "properties": {
-                                "webhooks": {"type": "array", "items": _ref("Webhook")},
+                                "webhooks": {"type": "array", "items": ref("Webhook")},
                                 "keep": {"type": "integer"},
                                 "keep_bytes": {"type": "integer"},
                             },
@@ -544,7 +308,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/webhooks/{id}": {
                 "get": _op(
                     "One kept webhook with its body",
-                    _json(_ref("Webhook"), "the webhook"),
+                    _json(ref("Webhook"), "the webhook"),
                     params=[_path("id", "webhook id")],
                     extra={"404": "not kept"},
                 )
@@ -552,16 +316,16 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/render": {
                 "post": _op(
                     "Render one integration's message (nothing is sent)",
-                    _json(_ref("Rendered"), "the parts"),
-                    body=_ref("RenderRequest"),
+                    _json(ref("Rendered"), "the parts"),
+                    body=ref("RenderRequest"),
                     extra={"404": "no such integration or kept webhook"},
                 )
             },
             "/api/v1/send-test": {
                 "post": _op(
                     "Send once through one integration",
-                    _json(_OBJ, "the outcome"),
-                    body=_ref("RenderRequest"),
+                    _json(OBJ, "the outcome"),
+                    body=ref("RenderRequest"),
                     extra={**_READ_ONLY, "404": "no such integration or kept webhook"},
                 )
             },
@@ -672,7 +436,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/routes": {
                 "get": _op(
                     "The route tree",
-                    _json({"type": "object", "properties": {"tree": _ref("Route")}}, "the tree"),
+                    _json({"type": "object", "properties": {"tree": ref("Route")}}, "the tree"),
                 )
             },
             "/api/v1/routes/test": {
@@ -683,19 +447,19 @@ def openapi_document() -> dict[str, Any]:
                             "type": "object",
                             "properties": {
                                 "receivers": {"type": "array", "items": {"type": "string"}},
-                                "routes": {"type": "array", "items": _OBJ},
+                                "routes": {"type": "array", "items": OBJ},
                             },
                         },
                         "reached",
                     ),
-                    body={"type": "object", "required": ["labels"], "properties": {"labels": _STR_MAP}},
+                    body={"type": "object", "required": ["labels"], "properties": {"labels": STR_MAP}},
                 )
             },
             "/api/v1/config": {
-                "get": _op("The effective config, every secret <secret>", _json(_OBJ, "config"))
+                "get": _op("The effective config, every secret <secret>", _json(OBJ, "config"))
             },
             "/api/v1/openapi.json": {
-                "get": {"summary": "This document", "responses": {"200": _json(_OBJ, "OpenAPI 3.1")}}
+                "get": {"summary": "This document", "responses": {"200": _json(OBJ, "OpenAPI 3.1")}}
             },
         },
     }
