@@ -24,7 +24,7 @@ from pydantic import SecretStr, field_validator
 from relay.channels.base import Channel, Message, NotifierContext, destination_key
 from relay.channels.feishu import FEISHU_HOSTS, FeishuCards, FeishuCardSettings
 from relay.channels.http import Answer, call, errcode_check
-from relay.channels.wecom_app import TokenCache
+from relay.channels.tokens import TokenCache
 from relay.core.durations import format_duration
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.rates import Rate
@@ -193,32 +193,25 @@ class FeishuAppNotifier(FeishuCards[FeishuAppConfig]):
 
     async def access_token(self) -> str:
         """The app's tenant_access_token (cached; for the callback's card updates too)."""
-        token = self._tokens.get(self._key)
-        if token is not None:
-            return token
-        async with self._tokens.lock(self._key):
-            token = self._tokens.get(self._key)
-            if token is not None:
-                return token
-            answer = await call(
-                self._ctx.http,
-                "POST",
-                f"{self._cfg.api_url}/open-apis/auth/v3/tenant_access_token/internal",
-                what="Feishu tenant_access_token",
-                request_timeout=self._ctx.timeout,
-                secrets=self._secrets,
-                json={"app_id": self._cfg.app_id, "app_secret": self._cfg.app_secret.get_secret_value()},
-                check=app_check,
-                expect_json=True,
-            )
-            token = answer.data.get("tenant_access_token") if isinstance(answer.data, dict) else None
-            if not isinstance(token, str) or not token:
-                raise RetryableError("bad_response", "tenant_access_token: no token in the answer")
-            expire = answer.data.get("expire")
-            self._tokens.put(
-                self._key, token, float(expire) if isinstance(expire, int | float) and expire > 0 else 7200.0
-            )
-            return token
+        return await self._tokens.fetch(self._key, self._tenant_token)
+
+    async def _tenant_token(self) -> tuple[str, float]:
+        answer = await call(
+            self._ctx.http,
+            "POST",
+            f"{self._cfg.api_url}/open-apis/auth/v3/tenant_access_token/internal",
+            what="Feishu tenant_access_token",
+            request_timeout=self._ctx.timeout,
+            secrets=self._secrets,
+            json={"app_id": self._cfg.app_id, "app_secret": self._cfg.app_secret.get_secret_value()},
+            check=app_check,
+            expect_json=True,
+        )
+        data = answer.data if isinstance(answer.data, dict) else {}
+        token, expire = data.get("tenant_access_token"), data.get("expire")
+        if not isinstance(token, str) or not token:
+            raise RetryableError("bad_response", "tenant_access_token: no token in the answer")
+        return token, float(expire) if isinstance(expire, int | float) and expire > 0 else 7200.0
 
 
 CHANNELS = (

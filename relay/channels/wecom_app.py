@@ -3,11 +3,8 @@ or tags, with an access token cached per app (the group robot is wecom.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -16,6 +13,7 @@ from pydantic import SecretStr, field_validator, model_validator
 
 from relay.channels.base import Channel, Message, NotifierContext, PartsConfig, destination_key
 from relay.channels.http import Answer, error_redacted
+from relay.channels.tokens import TokenCache
 from relay.channels.wecom import (
     CONTENT_LIMITS,
     INVALID_KEYS,
@@ -89,45 +87,6 @@ CARD_WORDS = {
     "en": {"desc": "{n} firing: act on it here", "ack": "Acknowledge", "silence": "Silence {d}"},
     "zh-CN": {"desc": "{n} 条告警中：在此处理", "ack": "确认", "silence": "静默 {d}"},
 }
-
-
-class TokenCache:
-    """access_tokens by (api_url, corp_id, secret hash), valid until ``expires_in`` minus a
-    margin. One lock per key (and event loop) so concurrent sends fetch once."""
-
-    MARGIN = 300.0
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-        self._locks: dict[tuple[str, str, str], tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
-
-    def get(self, key: tuple[str, str, str]) -> str | None:
-        entry = self._tokens.get(key)
-        if entry is None or entry[1] <= self._clock():
-            return None
-        return entry[0]
-
-    def put(self, key: tuple[str, str, str], token: str, expires_in: float) -> None:
-        ttl = max(expires_in - self.MARGIN, expires_in / 2)
-        self._tokens[key] = (token, self._clock() + ttl)
-
-    def drop(self, key: tuple[str, str, str], token: str) -> None:
-        """Forget ``token`` (unless another send already replaced it)."""
-        if self._tokens.get(key, ("", 0.0))[0] == token:
-            del self._tokens[key]
-
-    def lock(self, key: tuple[str, str, str]) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        entry = self._locks.get(key)
-        if entry is None or entry[0] is not loop:
-            entry = (loop, asyncio.Lock())
-            self._locks[key] = entry
-        return entry[1]
-
-    def clear(self) -> None:
-        self._tokens.clear()
-        self._locks.clear()
 
 
 class WeComAppNotifier(WeComPoster[WeComAppConfig]):
@@ -250,27 +209,20 @@ class WeComAppNotifier(WeComPoster[WeComAppConfig]):
         return await self._token()
 
     async def _token(self) -> str:
-        token = self._tokens.get(self._key)
-        if token is not None:
-            return token
-        async with self._tokens.lock(self._key):
-            token = self._tokens.get(self._key)
-            if token is not None:
-                return token
-            cfg = self._cfg
-            url = (
-                f"{cfg.api_url}gettoken?corpid={quote(cfg.corp_id, safe='')}"
-                f"&corpsecret={quote(cfg.api_secret.get_secret_value(), safe='')}"
-            )
-            data = await wecom_call(self._ctx, "GET", url, what="WeCom gettoken", secrets=self._secrets)
-            token = data.get("access_token")
-            if not isinstance(token, str) or not token:
-                raise RetryableError("bad_response", "gettoken: no access_token in the answer")
-            expires_in = data.get("expires_in")
-            if not isinstance(expires_in, int | float) or expires_in <= 0:
-                expires_in = 7200
-            self._tokens.put(self._key, token, float(expires_in))
-            return token
+        return await self._tokens.fetch(self._key, self._gettoken)
+
+    async def _gettoken(self) -> tuple[str, float]:
+        cfg = self._cfg
+        url = (
+            f"{cfg.api_url}gettoken?corpid={quote(cfg.corp_id, safe='')}"
+            f"&corpsecret={quote(cfg.api_secret.get_secret_value(), safe='')}"
+        )
+        data = await wecom_call(self._ctx, "GET", url, what="WeCom gettoken", secrets=self._secrets)
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise RetryableError("bad_response", "gettoken: no access_token in the answer")
+        expires_in = data.get("expires_in")
+        return token, float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else 7200.0
 
 
 def _json_answer(data: dict[str, Any]) -> Answer:

@@ -13,8 +13,9 @@ import pytest
 import respx
 
 from relay.channels.base import Message, Notifier
+from relay.channels.tokens import TokenCache
 from relay.channels.wecom import CONTENT_LIMITS, WECOM_API_BASE, WECOM_ROBOT_URL, WeComNotifier
-from relay.channels.wecom_app import TokenCache, WeComAppNotifier
+from relay.channels.wecom_app import WeComAppNotifier
 from relay.config import Config
 from relay.core.alerts import Alert, Notification
 from relay.core.errors import ConfigError, PermanentError, RetryableError
