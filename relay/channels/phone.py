@@ -15,15 +15,19 @@
 
 from __future__ import annotations
 
+import abc
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, field_validator
 
-from relay.channels.base import ChannelConfig, NotifierContext
+from relay.channels.base import ChannelConfig, Message, NotifierContext, Preview, parts_preview
+from relay.channels.parts import PostingNotifier
 from relay.core.alerts import Notification
+from relay.core.digests import Digest
 from relay.core.durations import Duration, within
 from relay.core.secrets import mask_phone
+from relay.templating.digest import render_digest
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _NUMBER = re.compile(r"\+[0-9]{7,15}")
@@ -49,20 +53,28 @@ class PhoneConfig(ChannelConfig):
         return value
 
 
-def recipients(config_to: list[str], n: Notification, ctx: NotifierContext) -> list[str]:
+def recipients(
+    config_to: list[str], n: Notification, ctx: NotifierContext, *, resolved: bool = False
+) -> list[str]:
     """The numbers to call for ``n``: the config's, then the phones of the people an
-    escalation step pages; none when nothing fires."""
+    escalation step pages; none when nothing fires, unless ``resolved`` (an SMS channel
+    that sends resolved groups: to the config's numbers)."""
     if not n.firing:
-        return []
+        return list(config_to) if resolved else []
     phones = ctx.addresses("phone")
     paged = [phones[p] for p in n.escalation.people if p in phones] if n.escalation is not None else []
     return list(dict.fromkeys([*config_to, *paged]))
 
 
+def template_lines(text: str) -> list[str]:
+    """Template variables from rendered text, uncut: one per non-empty line."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def cut_params(text: str, limit: int) -> list[str]:
     """Template variables from rendered text: one per non-empty line, each at most
-    ``limit`` characters."""
-    return [line.strip()[:limit] for line in text.splitlines() if line.strip()]
+    ``limit`` characters (a character is a code point, as the vendors count: 磁 is one)."""
+    return [line[:limit] for line in template_lines(text)]
 
 
 def mask_numbers(value: Any) -> Any:
@@ -74,3 +86,90 @@ def mask_numbers(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: mask_numbers(v) for k, v in value.items()}
     return value
+
+
+P = TypeVar("P", bound=PhoneConfig)
+
+
+class PhoneNotifier(PostingNotifier[P]):
+    """One vendor request per number and medium, each a part (a retry resumes after the
+    numbers done). A vendor's channel says what a request is (``requests``) and how it
+    is sent (``deliver``); whom, the variables, ``min_interval`` and masking are here."""
+
+    #: The vendor's limit of a template variable (characters), when param_limit is unset.
+    default_param_limit = 20
+    #: What the channel does for a resolved group: voice never calls; SMS may send.
+    sends_resolved = False
+
+    @property
+    def param_limit(self) -> int:
+        return self._cfg.param_limit or self.default_param_limit
+
+    @abc.abstractmethod
+    def requests(
+        self, number: str, params: list[str], message: Message | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(medium, vendor request) for one number: a call ("call"), a message ("sms"),
+        or both; ``message`` is None for a digest."""
+
+    @abc.abstractmethod
+    async def deliver(self, number: str, medium: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Send one request; returns what to keep of the answer (the call or message id)."""
+
+    def rendered_params(self, message: Message) -> str:
+        n = message.notification
+        return self._ctx.renderer.render(f"{self._cfg.kind}.params", n, locale=self._locale)
+
+    def _bodies(
+        self, numbers: list[str], text: str, group: str, step: bool, message: Message | None
+    ) -> list[dict[str, Any]]:
+        params = cut_params(text, self.param_limit)
+        return [
+            {"to": number, "group": group, "escalation": step, "medium": medium, "request": request}
+            for number in numbers
+            for medium, request in self.requests(number, params, message)
+        ]
+
+    def render_parts(self, message: Message) -> list[dict[str, Any]]:
+        n = message.notification
+        numbers = recipients(self._cfg.to, n, self._ctx, resolved=self.sends_resolved)
+        if not numbers:
+            return []
+        return self._bodies(
+            numbers, self.rendered_params(message), n.group_key, n.escalation is not None, message
+        )
+
+    def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
+        """A storm: one request per configured number, with the digest's lines."""
+        texts = render_digest(
+            self._ctx.renderer, f"{self._cfg.kind}.digest", digest, locale=self._locale, limit=None
+        )
+        return self._bodies(list(self._cfg.to), texts[0] if texts else "", "digest", False, None)
+
+    def shown(self, body: dict[str, Any]) -> dict[str, Any]:
+        masked: dict[str, Any] = mask_numbers(body)
+        return masked
+
+    def preview(self, message: Message) -> Preview:
+        """The bodies, and each template variable's length against ``param_limit`` (and
+        how long it was before it was cut)."""
+        bodies = self.render_parts(message)
+        shown = parts_preview(self._cfg.kind, [self.shown(b) for b in bodies], [], None, "", noun=self.noun)
+        if bodies:
+            limit = self.param_limit
+            sizes = [
+                f"{{{i}}} {min(len(v), limit)}" + (f" (cut from {len(v)})" if len(v) > limit else "")
+                for i, v in enumerate(template_lines(self.rendered_params(message)), 1)
+            ]
+            shown.note += f"; variables in characters: {', '.join(sizes)} (param_limit {limit})"
+        return shown
+
+    async def _post(self, body: dict[str, Any]) -> Any:
+        number, group, medium = str(body["to"]), str(body["group"]), str(body["medium"])
+        seen = f"phone:{self._cfg.kind}:{medium}:{self.rate_limit_key}:{group}:{number}"
+        if not body["escalation"] and await self._ctx.store.get_ref(seen) is not None:
+            return {"to": mask_phone(number), "skipped": "sent within min_interval"}
+        kept = await self.deliver(number, medium, body["request"])
+        if self._cfg.min_interval:
+            await self._ctx.store.set_ref(seen, {"group": group}, self._cfg.min_interval)
+        return {"to": mask_phone(number), **kept}

@@ -28,13 +28,9 @@ from pydantic import SecretStr, field_validator
 
 from relay.channels.base import Message, NotifierContext, destination_key
 from relay.channels.http import Answer, call
-from relay.channels.parts import PostingNotifier
-from relay.channels.phone import PhoneConfig, cut_params, mask_numbers, recipients
-from relay.core.digests import Digest
+from relay.channels.phone import PhoneConfig, PhoneNotifier
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.rates import Rate
-from relay.core.secrets import mask_phone
-from relay.templating.digest import render_digest
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 #: Error codes -> what to change (the rest of the code family is looked up by prefix).
@@ -171,16 +167,15 @@ class TencentPhoneConfig(PhoneConfig):
 T = TypeVar("T", bound=TencentPhoneConfig)
 
 
-class TencentPhoneNotifier(PostingNotifier[T]):
-    """One signed request per number (a part each: a retry resumes after the numbers
-    done). Subclasses say which API and what the request is."""
+class TencentPhoneNotifier(PhoneNotifier[T]):
+    """A Tencent Cloud API 3.0 request per number, signed. Subclasses say which API and
+    what the request is."""
 
     service = ""
     action = ""
     version = ""
     what = ""
-    #: The vendor's limit of a template variable (characters), when param_limit is unset.
-    default_param_limit = 20
+    medium = "call"
 
     def __init__(self, config: T, ctx: NotifierContext) -> None:
         super().__init__(config, ctx)
@@ -191,42 +186,18 @@ class TencentPhoneNotifier(PostingNotifier[T]):
     def request(self, number: str, params: list[str]) -> dict[str, Any]:
         """The API's request body for one number."""
 
+    def requests(
+        self, number: str, params: list[str], message: Message | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        return [(self.medium, self.request(number, params))]
+
     def result(self, response: dict[str, Any]) -> dict[str, Any]:
         """What to keep of an accepted answer (the call or message id); may raise."""
         return {}
 
-    def _bodies(self, numbers: list[str], text: str, group: str, step: bool) -> list[dict[str, Any]]:
-        params = cut_params(text, self._cfg.param_limit or self.default_param_limit)
-        return [
-            {"to": number, "group": group, "escalation": step, "request": self.request(number, params)}
-            for number in numbers
-        ]
-
-    def render_parts(self, message: Message) -> list[dict[str, Any]]:
-        n = message.notification
-        text = self._ctx.renderer.render(f"{self._cfg.kind}.params", n, locale=self._locale)
-        return self._bodies(
-            recipients(self._cfg.to, n, self._ctx), text, n.group_key, n.escalation is not None
-        )
-
-    def digest_bodies(self, digest: Digest) -> list[dict[str, Any]]:
-        """A storm: one request per configured number, with the digest's lines."""
-        texts = render_digest(
-            self._ctx.renderer, f"{self._cfg.kind}.digest", digest, locale=self._locale, limit=None
-        )
-        return self._bodies(list(self._cfg.to), texts[0] if texts else "", "digest", False)
-
-    def shown(self, body: dict[str, Any]) -> dict[str, Any]:
-        masked: dict[str, Any] = mask_numbers(body)
-        return masked
-
-    async def _post(self, body: dict[str, Any]) -> Any:
+    async def deliver(self, number: str, medium: str, request: dict[str, Any]) -> dict[str, Any]:
         cfg = self._cfg
-        number, group = str(body["to"]), str(body["group"])
-        seen = f"phone:{cfg.kind}:{self.rate_limit_key}:{group}:{number}"
-        if not body["escalation"] and await self._ctx.store.get_ref(seen) is not None:
-            return {"to": mask_phone(number), "skipped": "sent within min_interval"}
-        raw = json.dumps(body["request"], ensure_ascii=False, separators=(",", ":")).encode()
+        raw = json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode()
         headers = tc3_headers(
             secret_id=cfg.secret_id.get_secret_value(),
             secret_key=cfg.secret_key.get_secret_value(),
@@ -251,7 +222,4 @@ class TencentPhoneNotifier(PostingNotifier[T]):
             expect_json=True,
         )
         response = answer.data.get("Response") if isinstance(answer.data, dict) else None
-        kept = self.result(response if isinstance(response, dict) else {})
-        if cfg.min_interval:
-            await self._ctx.store.set_ref(seen, {"group": group}, cfg.min_interval)
-        return {"to": mask_phone(number), **kept}
+        return self.result(response if isinstance(response, dict) else {})

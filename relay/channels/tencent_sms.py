@@ -31,6 +31,11 @@ class TencentSmsNotifier(TencentPhoneNotifier[TencentSmsConfig]):
     service, action, version = "sms", "SendSms", "2021-01-11"
     what = "Tencent Cloud SMS"
     default_param_limit = 12  # a variable of a domestic template, unless approved longer
+    medium = "sms"
+
+    @property
+    def sends_resolved(self) -> bool:  # type: ignore[override]
+        return self._cfg.send_resolved
 
     def request(self, number: str, params: list[str]) -> dict[str, Any]:
         cfg = self._cfg
