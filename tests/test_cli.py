@@ -30,7 +30,7 @@ from tests.helpers.sink import Answer, Sink
 CHANNELS = list(CHANNELS_BY_KIND)  # every registered channel
 JSON_CHANNELS = set(CHANNELS) - {"log", "email"}
 #: Calls and SMS carry a template's few short variables, not the whole message.
-PHONE_CHANNELS = {"tencent_voice", "tencent_sms"}
+PHONE_CHANNELS = {"tencent_voice", "tencent_sms", "aliyun_voice", "aliyun_sms", "twilio"}
 
 
 def write_config(tmp_path: Path, text: str, name: str = "relay.yml") -> str:
@@ -68,10 +68,22 @@ def test_render_every_channel_from_the_sample(tmp_path: Path, channel: str, loca
     if channel in PHONE_CHANNELS:
         # A call per number, reading the group and the first firing alert's summary,
         # each variable within the vendor's limit; numbers masked.
-        (body,) = json.loads(out)
-        params = body["request"]["TemplateParamSet"]
-        assert len(params) == 2 and all(0 < len(p) <= 20 for p in params)
-        assert "+86138****0001" in out and "+8613800000001" not in out
+        bodies = json.loads(out)
+        for body in bodies:
+            request = body["request"]
+            if "TemplateParamSet" in request:  # Tencent: in order
+                params = request["TemplateParamSet"]
+            elif "TtsParam" in request or "TemplateParam" in request:  # Alibaba: named
+                params = list(json.loads(request.get("TtsParam") or request["TemplateParam"]).values())
+            else:  # Twilio: said or written
+                params = [request.get("Body") or request["Twiml"]]
+            assert params and all(0 < len(p) for p in params)
+            if channel != "twilio":
+                assert len(params) == 2 and all(len(p) <= 20 for p in params)
+        assert "****" in out
+        for number in ("+8613800000001", "13800000001", "+14155550101"):
+            assert number not in out, number
+        assert "variables in characters" in result.stderr
         return
     # Every alert of the sample is in the message, firing and resolved.
     for name in ("DiskWillFillIn4Hours", "HighCPUUsage", "CertificateExpiringSoon"):

@@ -44,10 +44,11 @@ def test_every_channel_previews_its_digest(tmp_path, channel: str, locale: str, 
         sizes = [int(size) for size in note.group(3).split(", ")]
         assert len(sizes) == int(note.group(2))
         assert max(sizes) <= int(note.group(4)), sizes
-    if channel in ("tencent_voice", "tencent_sms"):
+    if channel in ("tencent_voice", "tencent_sms", "aliyun_voice", "aliyun_sms", "twilio"):
         # A call or an SMS reads the counts: a template has a few short variables.
-        assert f"{GROUPS}" in result.stdout and "+86138****0001" in result.stdout
-        assert "+8613800000001" not in result.stdout
+        assert f"{GROUPS}" in result.stdout and "****" in result.stdout
+        for number in ("+8613800000001", "13800000001", "+14155550101"):
+            assert number not in result.stdout, number
         return
     # Every group is in the digest, each once.
     for index in range(1, GROUPS + 1):

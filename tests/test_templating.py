@@ -120,7 +120,11 @@ def user_templates(tmp_path: Path, files: dict[str, str]) -> list[str]:
 #: link), not each alert.
 HEADERS = ("webhook.body", "msteams.title", "slack.footer", *SINGLE_LINE_TEMPLATES)
 #: A call's or an SMS's template variables: a few short words, not a message.
-PHONE = tuple(name for name in TEMPLATE_NAMES if name.startswith(("tencent_voice.", "tencent_sms.")))
+PHONE = tuple(
+    name
+    for name in TEMPLATE_NAMES
+    if name.split(".")[0] in ("tencent_voice", "tencent_sms", "aliyun_voice", "aliyun_sms", "twilio")
+)
 
 
 @pytest.mark.parametrize("locale", LOCALES)

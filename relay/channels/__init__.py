@@ -29,6 +29,9 @@ CHANNEL_MODULES = (
     "telegram",
     "tencent_voice",
     "tencent_sms",
+    "aliyun_voice",
+    "aliyun_sms",
+    "twilio",
 )
 
 

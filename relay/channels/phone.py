@@ -89,6 +89,8 @@ def mask_numbers(value: Any) -> Any:
 
 
 P = TypeVar("P", bound=PhoneConfig)
+#: The medium of a request not sent, with its ``reason`` (a number the vendor cannot call).
+SKIP = "skip"
 
 
 class PhoneNotifier(PostingNotifier[P]):
@@ -167,6 +169,8 @@ class PhoneNotifier(PostingNotifier[P]):
     async def _post(self, body: dict[str, Any]) -> Any:
         number, group, medium = str(body["to"]), str(body["group"]), str(body["medium"])
         seen = f"phone:{self._cfg.kind}:{medium}:{self.rate_limit_key}:{group}:{number}"
+        if medium == SKIP:  # a number this vendor cannot reach: said in the delivery's results
+            return {"to": mask_phone(number), "skipped": str(body["request"].get("reason", ""))}
         if not body["escalation"] and await self._ctx.store.get_ref(seen) is not None:
             return {"to": mask_phone(number), "skipped": "sent within min_interval"}
         kept = await self.deliver(number, medium, body["request"])

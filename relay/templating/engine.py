@@ -173,6 +173,12 @@ class Renderer:
 
     # -- rendering
 
+    @property
+    def relay_url(self) -> str:
+        """``global.external_url`` without a trailing slash ('' when unset): where
+        callbacks to relay (a call's status, its key press) point."""
+        return self._relay_url
+
     def group_url(self, notification: Notification) -> str:
         """The group's page in relay's console, where every alert of it is listed ('' when
         ``global.external_url`` is not set): where a message capped at ``max_parts``

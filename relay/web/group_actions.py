@@ -33,6 +33,7 @@ SOURCES = {
     "telegram": "Telegram",
     "feishu": "Feishu",
     "wecom": "WeCom",
+    "phone": "a phone call",
 }
 
 

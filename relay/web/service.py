@@ -19,7 +19,7 @@ from relay.core.clock import Clock, SystemClock
 from relay.obs.metrics import Metrics
 from relay.store import open_store
 from relay.store.base import Store
-from relay.web import action_links, feishu_callback, telegram_updates, wecom_callback
+from relay.web import action_links, feishu_callback, telegram_updates, twilio_callback, wecom_callback
 from relay.web.console.api import console_routes
 from relay.web.console.pages_routes import page_routes
 from relay.web.console.security import SecurityHeaders
@@ -83,6 +83,9 @@ def create_app(
         Route(wecom_callback.CALLBACK_PATH, bind(answered(wecom_callback.receive)), methods=["POST"]),
         # A Feishu app's card callbacks: signed and encrypted (relay.web.feishu_callback).
         Route(feishu_callback.CALLBACK_PATH, bind(answered(feishu_callback.receive)), methods=["POST"]),
+        # A Twilio call's status and key press: signed with the auth token (relay.web.twilio_callback).
+        Route(twilio_callback.STATUS_PATH, bind(answered(twilio_callback.status)), methods=["POST"]),
+        Route(twilio_callback.GATHER_PATH, bind(answered(twilio_callback.gather)), methods=["POST"]),
         # Action links: the signed token in the path is the credential (relay.web.action_links).
         Route(action_links.PATH, bind(answered(action_links.show)), methods=["GET", "HEAD"]),
         Route(action_links.PATH, bind(answered(action_links.perform)), methods=["POST"]),

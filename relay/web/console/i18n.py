@@ -368,6 +368,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "timeline.unacknowledged": ("Acknowledgement lifted", "确认已撤销"),
     "timeline.silenced": ("Silenced until {until} by {by} via {via}", "{by} 通过 {via} 静默至 {until}"),
     "timeline.paged": ("paged", "通知到"),
+    "timeline.call_answered": ("Call to {to} answered ({via})", "{to} 接听了电话（{via}）"),
+    "timeline.call_missed": (
+        "Call to {to} not answered: {status} ({via})",
+        "{to} 未接听电话：{status}（{via}）",
+    ),
     "why.new_alerts": ("new alerts", "新告警"),
     "why.repeat": ("repeat", "重复提醒"),
     "why.resolved": ("resolved", "已恢复"),

@@ -153,6 +153,36 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/twilio/voice/{job_id}/status": {
+                "post": {
+                    "summary": "How a Twilio call relay placed ended (its StatusCallback): on the group's"
+                    " timeline. Verified by X-Twilio-Signature with a config's auth_token,"
+                    " not behind server.auth",
+                    "security": [],
+                    "parameters": [_path("job_id", "the notification job that placed the call")],
+                    "responses": {
+                        "200": {"description": "recorded (a replay does nothing)"},
+                        "401": {"description": "bad X-Twilio-Signature, or no config of this AccountSid"},
+                        "404": {"description": "no call of that config has this job id"},
+                        "413": {"description": "body over 16 KiB"},
+                        "503": {"description": "storage unavailable: Twilio sends it again"},
+                    },
+                }
+            },
+            "/api/v1/twilio/voice/{job_id}/gather": {
+                "post": {
+                    "summary": "The key pressed during a Twilio call: 1 acknowledges the group."
+                    " Answers TwiML; verified by X-Twilio-Signature, not behind server.auth",
+                    "security": [],
+                    "parameters": [_path("job_id", "the notification job that placed the call")],
+                    "responses": {
+                        "200": {"description": "text/xml: what the call says next"},
+                        "401": {"description": "bad X-Twilio-Signature, or no config of this AccountSid"},
+                        "404": {"description": "no call of that config has this job id"},
+                        "503": {"description": "storage unavailable"},
+                    },
+                }
+            },
             "/api/v1/wecom/callback": {
                 "get": {
                     "summary": "The WeCom application's URL check: the decrypted echostr",
