@@ -24,9 +24,10 @@ class AliyunSmsConfig(AliyunPhoneConfig):
     sign_name: str
     send_resolved: bool = False
 
-    @field_validator("template_code")
+    @field_validator("template_code", mode="before")
     @classmethod
-    def _template_code(cls, value: str) -> str:
+    def _template_code(cls, value: object) -> str:
+        value = str(value)
         if not value.startswith("SMS_"):
             raise ValueError("must be the template's code as the console shows it (SMS_...)")
         return value

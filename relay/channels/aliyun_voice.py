@@ -37,9 +37,10 @@ class AliyunVoiceConfig(AliyunPhoneConfig):
             raise ValueError("a call is for firing alerts only: use an SMS channel for resolved ones")
         return value
 
-    @field_validator("tts_code")
+    @field_validator("tts_code", mode="before")
     @classmethod
-    def _tts_code(cls, value: str) -> str:
+    def _tts_code(cls, value: object) -> str:
+        value = str(value)
         if not value.startswith("TTS_"):
             raise ValueError("must be the template's code as the console shows it (TTS_...)")
         return value
