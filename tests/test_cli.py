@@ -77,7 +77,7 @@ def test_render_every_channel_from_the_sample(tmp_path: Path, channel: str, loca
                 params = list(json.loads(request.get("TtsParam") or request["TemplateParam"]).values())
             else:  # Twilio: said or written
                 params = [request.get("Body") or request["Twiml"]]
-            assert params and all(0 < len(p) for p in params)
+            assert params and all(len(p) > 0 for p in params)
             if channel != "twilio":
                 assert len(params) == 2 and all(len(p) <= 20 for p in params)
         assert "****" in out

@@ -34,9 +34,9 @@ receivers:
       - {{access_key_id: {ACCESS_KEY_ID}, access_key_secret: {ACCESS_KEY_SECRET}, tts_code: TTS_184820765,
           called_show_number: "057100000000", to: ["+8613800000001"], api_url: "{VOICE}", param_limit: 10}}
     aliyun_sms_configs:
-      - {{access_key_id: {ACCESS_KEY_ID}, access_key_secret: {ACCESS_KEY_SECRET}, template_code: SMS_154950909,
-          sign_name: 接力告警, to: ["+8613800000001", "+85291234567"], api_url: "{SMS}",
-          param_names: [group, detail], send_resolved: true}}
+      - {{access_key_id: {ACCESS_KEY_ID}, access_key_secret: {ACCESS_KEY_SECRET},
+          template_code: SMS_154950909, sign_name: 接力告警, to: ["+8613800000001", "+85291234567"],
+          api_url: "{SMS}", param_names: [group, detail], send_resolved: true}}
 people:
   - {{name: lisi, display_name: 李四, phone: "+8613900000002"}}
   - {{name: alex, phone: "+14155550101"}}
