@@ -58,6 +58,7 @@ def with_secret_files(path: Path, directory: Path) -> Path:
 def test_there_is_an_example_per_channel() -> None:
     names = {p.stem for p in CONFIGS}
     assert {"email", "slack", "wecom", "webhook", "msteams", "telegram", "redis-ha"} <= names
+    assert {"phone-aliyun", "phone-tencent", "phone-twilio"} <= names
 
 
 def test_examples_keep_secrets_in_files() -> None:

@@ -128,7 +128,9 @@ def code_error(what: str, code: str, message: str) -> DeliveryError:
     text = f"{what}: {code}: {message}" + (f" ({hint})" if hint else "")
     reason = "code_" + re.sub(r"[^A-Za-z0-9_]", "_", code)[:60]
     if code.startswith("isv.BUSINESS_LIMIT_CONTROL"):
-        return RetryableError(reason, text, window(message), throttled=True)
+        # A limit per number (a minute, an hour, a day): waited out. Not the whole
+        # destination held: other numbers may still be called.
+        return RetryableError(reason, text, window(message))
     if code.startswith("Throttling"):
         return RetryableError(reason, text, 1.0, throttled=True)
     if code.startswith(RETRYABLE_PREFIXES):

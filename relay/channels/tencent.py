@@ -132,9 +132,22 @@ def code_error(what: str, code: str, message: str) -> DeliveryError:
     hint = EXPLAIN.get(code)
     text = f"{what}: {code}: {message}" + (f" ({hint})" if hint else "")
     reason = "code_" + code.replace(".", "_")[:60]
+    if code.startswith(("LimitExceeded", "FailedOperation.FrequencyLimit")):
+        # A limit per number, per app or per day: waited out (past the retry window, the
+        # job is dead with this message). Not the whole destination held: other numbers
+        # of the same app may still be called.
+        return RetryableError(reason, text, _window(code))
     if code.startswith(RETRYABLE_PREFIXES):
-        return RetryableError(reason, text)
+        return RetryableError(reason, text, 1.0 if code.startswith("RequestLimitExceeded") else None)
     return PermanentError(reason, text)
+
+
+def _window(code: str) -> float:
+    """The limit's window as the code names it (a minute when it does not)."""
+    for word, seconds in (("ThirtySecond", 30.0), ("Hour", 3600.0), ("Daily", 86400.0), ("Day", 86400.0)):
+        if word in code:
+            return seconds
+    return 60.0
 
 
 class TencentPhoneConfig(PhoneConfig):

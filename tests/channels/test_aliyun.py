@@ -169,7 +169,7 @@ async def test_flow_control_is_retried_after_the_window_it_names(
     )
     with pytest.raises(RetryableError) as caught:
         await send("aliyun_voice", notification())
-    assert caught.value.retry_after == wait and caught.value.throttled
+    assert caught.value.retry_after == wait and not caught.value.throttled  # other numbers go on
 
 
 @pytest.mark.parametrize(

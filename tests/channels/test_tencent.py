@@ -127,6 +127,8 @@ async def test_the_same_group_is_not_called_again_within_min_interval(respx_mock
     ("code", "error", "hint"),
     [
         ("LimitExceeded.AppDailyLimit", RetryableError, None),
+        ("LimitExceeded.PhoneNumberOneHourLimit", RetryableError, None),
+        ("LimitExceeded.PhoneNumberThirtySecondLimit", RetryableError, None),
         ("RequestLimitExceeded", RetryableError, None),
         ("AuthFailure.SignatureFailure", PermanentError, "secret_key does not match secret_id"),
         ("FailedOperation.TemplateIncorrectOrUnapproved", PermanentError, "not approved"),
@@ -145,6 +147,9 @@ async def test_vendor_errors_are_sorted(
     assert caught.value.reason == "code_" + code.replace(".", "_")
     if hint:
         assert hint in str(caught.value)
+    if isinstance(caught.value, RetryableError):  # waited out for the window the code names
+        windows = {"Daily": 86400.0, "OneHour": 3600.0, "ThirtySecond": 30.0, "RequestLimit": 1.0}
+        assert caught.value.retry_after == next(w for k, w in windows.items() if k in code)
 
 
 async def test_an_sms_is_signed_and_a_numbers_own_failure_counts(respx_mock: respx.MockRouter) -> None:
