@@ -43,6 +43,11 @@ class PhoneConfig(ChannelConfig):
     param_limit: int | None = Field(default=None, ge=1, le=500)
     rate_limit_per_minute: float = Field(default=30.0, gt=0)
 
+    def without_external_url(self) -> tuple[str, str] | None:
+        """(setting, what is lost) when ``global.external_url`` is not set; None when
+        the channel does not need it."""
+        return None
+
     @field_validator("to")
     @classmethod
     def _numbers(cls, value: list[str]) -> list[str]:

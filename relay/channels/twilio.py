@@ -128,6 +128,15 @@ class TwilioConfig(PhoneConfig):
             raise ValueError("voice and sms are both false: nothing would be sent")
         return self
 
+    def without_external_url(self) -> tuple[str, str] | None:
+        if not self.voice:
+            return None
+        return (
+            "voice",
+            "global.external_url is not set: calls cannot be acknowledged by pressing 1"
+            " and whether they were answered is not recorded",
+        )
+
     def build(self, ctx: NotifierContext) -> TwilioNotifier:
         return TwilioNotifier(self, ctx)
 

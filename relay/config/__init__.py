@@ -25,6 +25,7 @@ from pydantic import (
 
 from relay.channels import CHANNEL_TYPES, CHANNELS
 from relay.channels.base import ChannelConfig
+from relay.channels.phone import PhoneConfig
 from relay.config.alertmanager import AlertmanagerConfig
 from relay.config.checks import Finding, Loc, cross_check, expand_env, format_loc
 from relay.config.escalations import EscalationPolicyConfig
@@ -269,6 +270,40 @@ def _action_warnings(raw: dict[str, Any], config: Config | None) -> list[Finding
     return []
 
 
+def _phone_warnings(config: Config | None) -> list[Finding]:
+    """A phone channel that would call nobody (no ``to`` and no escalation that pages
+    through its receiver), and a Twilio call that cannot report back (no
+    ``global.external_url``: no "press 1", no answered or not on the timeline)."""
+    if config is None:
+        return []
+    paging = {s.receiver for policy in config.escalation_policies for s in policy.steps if s.receiver}
+    stack = [config.route]
+    while stack:
+        route = stack.pop()
+        if route.escalation and route.receiver:
+            paging.add(route.receiver)
+        stack.extend(route.routes)
+    found: list[Finding] = []
+    for i, receiver in enumerate(config.receivers):
+        for integration, channel in receiver.integrations():
+            kind, index = integration.split("/")[1], int(integration.split("/")[2])
+            if not isinstance(channel, PhoneConfig):
+                continue
+            where: Loc = ("receivers", i, f"{kind}_configs", index)
+            if not channel.to and receiver.name not in paging:
+                found.append(
+                    (
+                        (*where, "to"),
+                        f"empty, and no escalation pages through receiver {receiver.name!r}: it calls"
+                        " nobody (add numbers, or name the receiver in an escalation step)",
+                    )
+                )
+            lacking = channel.without_external_url() if not config.global_.external_url else None
+            if lacking is not None:
+                found.append(((*where, lacking[0]), lacking[1]))
+    return found
+
+
 def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | None = None) -> Config:
     """Validate config text; raise InvalidConfig listing every problem and warning.
 
@@ -302,6 +337,7 @@ def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | N
     problems += [p for p in cross_check(raw) if not follows_from_env(p[0])]
     warnings += _channel_warnings(raw, config)
     warnings += _action_warnings(raw, config)
+    warnings += _phone_warnings(config)
 
     def lines(found: list[Finding]) -> list[str]:
         return [f"{format_loc(loc) or 'config'}: {message}" for loc, message in found]

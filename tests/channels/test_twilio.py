@@ -184,3 +184,17 @@ def test_the_error_table_in_the_docs_is_the_codes_hints() -> None:
         assert f"| {code} | permanent | {hint} |" in section, code
     for code in RETRYABLE_CODES:
         assert f"| {code} | retryable |" in section, code
+
+
+def test_check_config_says_when_a_phone_channel_calls_nobody_or_cannot_hear_back() -> None:
+    text = config_text(external="").replace('to: ["+14155550101", "+14155550102"], ', "")
+    warnings = parse_config(text, env={}).warnings
+    assert any(w.startswith("receivers[0].twilio_configs[0].to: ") and "calls nobody" in w for w in warnings)
+    assert any(w.startswith("receivers[0].twilio_configs[0].voice: ") and "pressing 1" in w for w in warnings)
+    paged = text + """
+escalation_policies:
+  - {name: wake, steps: [{targets: ["person:alex"], receiver: phones}]}
+people: [{name: alex, phone: "+14155550101"}]
+"""
+    assert not any("calls nobody" in w for w in parse_config(paged, env={}).warnings)
+    assert not any("twilio" in w for w in parse_config(config_text(), env={}).warnings)
