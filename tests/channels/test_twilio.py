@@ -191,10 +191,13 @@ def test_check_config_says_when_a_phone_channel_calls_nobody_or_cannot_hear_back
     warnings = parse_config(text, env={}).warnings
     assert any(w.startswith("receivers[0].twilio_configs[0].to: ") and "calls nobody" in w for w in warnings)
     assert any(w.startswith("receivers[0].twilio_configs[0].voice: ") and "pressing 1" in w for w in warnings)
-    paged = text + """
+    paged = (
+        text
+        + """
 escalation_policies:
   - {name: wake, steps: [{targets: ["person:alex"], receiver: phones}]}
 people: [{name: alex, phone: "+14155550101"}]
 """
+    )
     assert not any("calls nobody" in w for w in parse_config(paged, env={}).warnings)
     assert not any("twilio" in w for w in parse_config(config_text(), env={}).warnings)
