@@ -260,7 +260,21 @@ class Renderer:
             )
         locale = normalize_locale(locale)
         ctx = self.context(notification, locale=locale, **extra)
-        return self._render_named(name, locale, ctx, lambda: last_resort(notification, locale))
+        # A part of a split message: its alerts, and its "N more"; a per-alert template: the
+        # alert. Its fallback still names them.
+        part = extra.get("alerts") or ([extra["alert"]] if extra.get("alert") is not None else None)
+        return self._render_named(
+            name,
+            locale,
+            ctx,
+            lambda: last_resort(
+                notification,
+                locale,
+                part,
+                int(extra.get("truncated_alerts") or 0),
+                self.group_url(notification),
+            ),
+        )
 
     def digest_context(
         self,
