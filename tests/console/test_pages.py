@@ -559,3 +559,25 @@ async def test_swap_a_shift_from_the_overview_then_remove_it(console: Any) -> No
         assert await relay.state.store.list_overrides("sre") == []
         forged = await relay.client.post("/ui/oncall/override", data={**form, "csrf": "nope"})
         assert forged.status_code == 403
+
+
+async def test_the_timeline_says_whether_a_call_was_answered(console: Any) -> None:
+    from relay.pipeline.calls import call_ended
+
+    async with console() as relay:
+        await sign_in(relay)
+        await dead_job(relay, "CallMe")
+        key = (await relay.jobs())[-1].group_key
+        now = relay.clock.now()
+        await relay.state.apply(
+            [
+                call_ended(key, to="+86139****5678", status="no-answer", now=now, via="twilio"),
+                call_ended(
+                    key, to="+86139****5678", status="completed", now=now + 60, via="twilio", duration=20
+                ),
+            ]
+        )
+        page = await relay.client.get(f"/ui/group?{urlencode({'key': key})}")
+        text = re.sub(r"\s+", " ", page.text)
+        assert "Call to +86139****5678 not answered: no-answer (twilio)" in text
+        assert "Call to +86139****5678 answered (twilio)" in text
