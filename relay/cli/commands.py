@@ -80,7 +80,7 @@ def serve(
             host,
             port,
         )
-    store = open_store(config.storage.url)
+    store = open_store(config.storage)
     try:
         store.prepare()  # a second relay on the same SQLite file stops here, before serving
     except StoreUnavailable as exc:

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from relay.channels.base import Locale
-from relay.config.storage import parse_redis_url, storage_kind
+from relay.config.storage import SENTINEL_SCHEMES, parse_redis_url, storage_kind
 from relay.core.durations import Duration, within
 from relay.core.secrets import SecretFieldsModel, StrictModel
 
@@ -112,28 +112,47 @@ def split_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-class StorageConfig(StrictModel):
+class StorageConfig(SecretFieldsModel):
+    secret_fields = ("sentinel_password",)
+
     url: str = "sqlite:///./data/relay.db"
     # Delivered jobs stay in the delivery log this long.
     retention: Annotated[Duration, within(60, 3650 * 86400)] = 7 * 86400.0
     # The notification log of a quiet group stays this long.
     group_retention: Annotated[Duration, within(60, 3650 * 86400)] = 5 * 86400.0
+    # The sentinels' own password (requirepass of the sentinels), when they have one.
+    sentinel_password: SecretStr | None = None
+    # Redis replicas a write must reach before relay answers 200 (WAIT); 0: the primary's.
+    min_replicas_acked: int = Field(default=0, ge=0, le=16)
+    replica_ack_timeout: Annotated[Duration, within(0.01, 60)] = 1.0
 
     @field_validator("url")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        try:
-            kind = storage_kind(value)
-        except ValueError:
-            raise ValueError("expected sqlite:///path, redis://host:port/db or rediss://...") from None
+        kind = storage_kind(value)  # the ValueError says what is expected
         if kind == "redis":
-            parse_redis_url(value)  # bad options named here, without connecting
+            parse_redis_url(value)  # bad parts and options named here, without connecting
         return value
 
+    @model_validator(mode="after")
+    def _redis_only(self) -> StorageConfig:
+        redis = storage_kind(self.url) == "redis"
+        if self.min_replicas_acked and not redis:
+            raise ValueError("min_replicas_acked needs Redis replicas: storage.url is SQLite")
+        if self.sentinel_password is not None and not self.url.startswith(SENTINEL_SCHEMES):
+            raise ValueError("sentinel_password is for a redis+sentinel:// url")
+        return self
+
     def secrets(self) -> list[str]:
-        """The password in the URL (``redis://:password@host``), as written and decoded."""
+        """The password in the URL (``redis://:password@host``), as written and decoded,
+        and the sentinels' password."""
+        found = [self.sentinel_password.get_secret_value()] if self.sentinel_password else []
+        if self.url.startswith(SENTINEL_SCHEMES):
+            sentinel = parse_redis_url(self.url).sentinel
+            password = sentinel.password if sentinel is not None else None
+            return found + ([password] if password else [])
         password = urlsplit(self.url).password
-        return [password, unquote(password)] if password else []
+        return found + ([password, unquote(password)] if password else [])
 
 
 class DeliveryConfig(StrictModel):

@@ -1,17 +1,27 @@
 """``storage.url``: which backend it names, and a Redis URL read into what redis-py takes
-(the URL without relay's own options, the key prefix, client options). The store opens
-what this parses; check-config reports a bad URL without connecting."""
+(the URL without relay's own options, the key prefix, client options; for Sentinel, the
+sentinels and the service). The store opens what this parses; check-config reports a bad
+URL without connecting, naming the part that is wrong."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 SQLITE_SCHEMES = ("sqlite:///",)
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+SENTINEL_SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", *SENTINEL_SCHEMES)
 DEFAULT_PREFIX = "relay:"
+DEFAULT_SENTINEL_PORT = 26379
+#: What storage.url may be, for messages.
+EXPECTED = (
+    "expected sqlite:///path, redis://host:6379/0, rediss://... (TLS), unix:///path/to/redis.sock"
+    " or redis+sentinel://host1:26379,host2:26379/<service name> (Redis Sentinel)"
+)
+_USERINFO = re.compile(r"^([^:@/]*):[^@]*@")
 
 # redis-py options accepted in the URL's query string, besides our own ``prefix``.
 CLIENT_OPTIONS: dict[str, Callable[[str], Any]] = {
@@ -29,10 +39,24 @@ CLIENT_OPTIONS: dict[str, Callable[[str], Any]] = {
 
 
 @dataclass(frozen=True)
+class SentinelTarget:
+    """A primary found through Redis Sentinel: the sentinels to ask, the service (the
+    name the sentinels monitor), and how to talk to the primary they name."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+@dataclass(frozen=True)
 class RedisURL:
     url: str  # as redis-py takes it: without relay's own query options
     prefix: str = DEFAULT_PREFIX
     options: dict[str, Any] = field(default_factory=dict)
+    sentinel: SentinelTarget | None = None
 
 
 def storage_kind(url: str) -> Literal["sqlite", "redis"]:
@@ -41,12 +65,15 @@ def storage_kind(url: str) -> Literal["sqlite", "redis"]:
         return "sqlite"
     if url.startswith(REDIS_SCHEMES):
         return "redis"
-    raise ValueError(f"unsupported storage url scheme: {url.split(':', 1)[0]!r}")
+    scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+    raise ValueError(f"unsupported scheme {scheme!r}: {EXPECTED}")
 
 
 def parse_redis_url(url: str) -> RedisURL:
-    """A ``redis://``, ``rediss://`` or ``unix://`` URL checked and split; a ValueError
-    names the problem, with any password masked."""
+    """A ``redis://``, ``rediss://``, ``unix://`` or ``redis[s]+sentinel://`` URL checked
+    and split; a ValueError names the problem, with any password masked."""
+    if url.startswith(SENTINEL_SCHEMES):
+        return _parse_sentinel_url(url)
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise ValueError(f"storage.url {masked_url(url)!r}: expected redis://, rediss:// or unix://")
@@ -61,13 +88,22 @@ def parse_redis_url(url: str) -> RedisURL:
     db = parts.path.strip("/") if parts.scheme != "unix" else ""
     if db and not db.isdigit():
         raise ValueError(f"storage.url {masked_url(url)!r}: the database must be a number (/0)")
+    prefix, options, passthrough = _options(url, parts.query, unix=parts.scheme == "unix")
+    base = urlunsplit(parts._replace(query=urlencode(passthrough)))
+    return RedisURL(base, prefix, options)
+
+
+def _options(
+    url: str, query: str, *, unix: bool = False
+) -> tuple[str, dict[str, Any], list[tuple[str, str]]]:
+    """relay's ``prefix``, redis-py's client options, and what stays in the URL."""
     prefix = DEFAULT_PREFIX
     options: dict[str, Any] = {}
     passthrough: list[tuple[str, str]] = []
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+    for name, value in parse_qsl(query, keep_blank_values=True):
         if name == "prefix":
             prefix = value
-        elif name == "db" and parts.scheme == "unix":
+        elif name == "db" and unix:
             if not value.isdigit():
                 raise ValueError(f"storage.url {masked_url(url)!r}: db must be a number")
             passthrough.append((name, value))
@@ -80,19 +116,66 @@ def parse_redis_url(url: str) -> RedisURL:
                 ) from None
         else:
             raise ValueError(f"storage.url {masked_url(url)!r}: unknown option {name!r}")
-    base = urlunsplit(parts._replace(query=urlencode(passthrough)))
-    base = urlunsplit(parts._replace(query=urlencode(passthrough)))
-    return RedisURL(base, prefix, options)
+    return prefix, options, passthrough
+
+
+def _parse_sentinel_url(url: str) -> RedisURL:
+    """``redis+sentinel://[user:password@]host1:26379,host2:26379/<service>[/<db>]``: the
+    password is the primary's (the sentinels' own is ``storage.sentinel_password``)."""
+    shown = masked_url(url)
+    scheme, rest = url.split("://", 1)
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    if not hosts:
+        raise ValueError(
+            f"storage.url {shown!r}: no sentinels (redis+sentinel://host1:26379,host2:26379/mymaster)"
+        )
+    sentinels = []
+    for n, host in enumerate(hosts.split(","), 1):
+        name, port = _host_port(host)
+        if not name:
+            raise ValueError(f"storage.url {shown!r}: sentinel {n} has no host")
+        if port is None or not 0 < port < 65536:
+            raise ValueError(f"storage.url {shown!r}: sentinel {n} ({host!r}): the port is not a number")
+        sentinels.append((name, port))
+    service, _, db = path.strip("/").partition("/")
+    if not service:
+        raise ValueError(
+            f"storage.url {shown!r}: the service name is missing: the name in the sentinels'"
+            " 'sentinel monitor <name> ...' (redis+sentinel://host:26379/mymaster)"
+        )
+    if db and not db.isdigit():
+        raise ValueError(
+            f"storage.url {shown!r}: the database after the service must be a number (/mymaster/0)"
+        )
+    prefix, options, _ = _options(url, query)
+    target = SentinelTarget(
+        tuple(sentinels), unquote(service), int(db or 0), username, password, scheme.startswith("rediss")
+    )
+    return RedisURL(url.split("?", 1)[0], prefix, options, target)
+
+
+def _host_port(text: str) -> tuple[str, int | None]:
+    """``host:port``, ``[v6]:port`` or ``host`` (the sentinel's default port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = text.partition(":")
+    if not port:
+        return host, DEFAULT_SENTINEL_PORT
+    return host, int(port) if port.isdigit() else None
 
 
 def masked_url(url: str) -> str:
     """The URL with any password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    user = quote(parts.username or "", safe="")
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return scheme + sep + _USERINFO.sub(r"\1:***@", rest, count=1)

@@ -57,7 +57,7 @@ def create_app(
     """The relay ASGI app. ``background=False`` runs no workers (tests drive them)."""
     state = RelayState(
         config,
-        store=store or open_store(config.storage.url),
+        store=store or open_store(config.storage),
         clock=clock or SystemClock(),
         metrics=metrics or Metrics(),
         config_path=config_path,

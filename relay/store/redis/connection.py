@@ -7,16 +7,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Self, cast
+from urllib.parse import urlsplit
 
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
-from relay.config.storage import DEFAULT_PREFIX, masked_url, parse_redis_url
+from relay.config.storage import DEFAULT_PREFIX, SentinelTarget, masked_url, parse_redis_url
 from relay.core.errors import StoreUnavailable
 from relay.core.groups import GroupState
 from relay.core.jobs import Job, alertnames_of
@@ -24,6 +27,15 @@ from relay.store.redis.common import LOCK_STRIPES, SCHEMA_VERSION, fixable_by_wa
 from relay.store.redis.lua import SCRIPTS, script_source
 
 logger = logging.getLogger("relay.store.redis")
+
+
+@dataclass(frozen=True)
+class Replication:
+    """``storage.min_replicas_acked``: how many replicas a write must reach (WAIT) before
+    relay counts it done, and how long it waits for them."""
+
+    replicas: int = 0
+    timeout: float = 1.0
 
 
 class RedisBase:
@@ -34,20 +46,41 @@ class RedisBase:
         prefix: str = DEFAULT_PREFIX,
         options: dict[str, Any] | None = None,
         instance: str = "relay",
+        sentinel: SentinelTarget | None = None,
+        sentinel_password: str | None = None,
+        replication: Replication | None = None,
     ) -> None:
         self.url = url  # without our own query options
         self.prefix = prefix
         self.instance = instance
         self._options = options or {}
+        self._sentinel = sentinel
+        self._sentinel_password = sentinel_password
+        self.replication = replication or Replication()
         self._client: aioredis.Redis | None = None
         self._locks: list[asyncio.Lock] = []
         self._scripts: dict[str, Any] = {}
         self._layout_checked = False
 
     @classmethod
-    def from_url(cls, url: str, *, instance: str = "relay") -> Self:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        instance: str = "relay",
+        sentinel_password: str | None = None,
+        replication: Replication | None = None,
+    ) -> Self:
         parsed = parse_redis_url(url)
-        return cls(parsed.url, prefix=parsed.prefix, options=parsed.options, instance=instance)
+        return cls(
+            parsed.url,
+            prefix=parsed.prefix,
+            options=parsed.options,
+            instance=instance,
+            sentinel=parsed.sentinel,
+            sentinel_password=sentinel_password,
+            replication=replication,
+        )
 
     # -- plumbing --------------------------------------------------------------------
     def _key(self, *parts: str) -> str:
@@ -91,9 +124,12 @@ class RedisBase:
         # new connection hides that. When Redis is down, callers learn it in well under
         # a second (ingest answers 503) instead of waiting through long backoffs.
         retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), 2, supported_errors=(RedisConnectionError,))
-        self._client = aioredis.Redis.from_url(
-            self.url, decode_responses=True, retry=retry, retry_on_timeout=False, **options
-        )
+        if self._sentinel is not None:
+            self._client = self._through_sentinels(self._sentinel, retry, options)
+        else:
+            self._client = aioredis.Redis.from_url(
+                self.url, decode_responses=True, retry=retry, retry_on_timeout=False, **options
+            )
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
         self._scripts = {name: self._client.register_script(script_source(name)) for name in SCRIPTS}
         try:
@@ -112,10 +148,70 @@ class RedisBase:
         # Leases of a previous run of this replica expire and are taken over like those
         # of any other replica: nothing to hand back here.
 
+    def _through_sentinels(
+        self, target: SentinelTarget, retry: Retry, options: dict[str, Any]
+    ) -> aioredis.Redis:
+        """A client of the primary the sentinels name. Each new connection asks them
+        where it is; a connection to a primary since demoted (READONLY) is dropped and
+        the command retried on the new one; while they name none, commands fail
+        (StoreUnavailable: 503 with Retry-After) until they do."""
+        tls = {k: v for k, v in options.items() if k.startswith("ssl_")}
+        asking: dict[str, Any] = {
+            "socket_timeout": options["socket_timeout"],
+            "socket_connect_timeout": options["socket_connect_timeout"],
+        }
+        if target.tls:
+            asking.update(ssl=True, **tls)
+        if self._sentinel_password:
+            asking["password"] = self._sentinel_password
+        sentinels = Sentinel(list(target.sentinels), sentinel_kwargs=asking)
+        primary: dict[str, Any] = {"db": target.db, "username": target.username, "password": target.password}
+        if target.tls:
+            primary["ssl"] = True
+        return cast(
+            aioredis.Redis,
+            sentinels.master_for(
+                target.service,
+                redis_class=aioredis.Redis,
+                decode_responses=True,
+                retry=retry,
+                retry_on_timeout=False,
+                **primary,
+                **options,
+            ),
+        )
+
+    async def _replicated(self, what: str) -> None:
+        """With ``min_replicas_acked``: wait until the writes so far reached that many
+        replicas, else StoreUnavailable (a webhook is answered 503, Alertmanager sends it
+        again). A small write and WAIT on one connection: Redis replicates in order, so
+        a replica that has this write has every write before it, whichever connection
+        made them (WAIT alone only counts its own connection's writes)."""
+        wanted = self.replication.replicas
+        if not wanted:
+            return
+        with self._guard():
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.incr(self._key("fence"))
+                pipe.execute_command("WAIT", wanted, max(1, int(self.replication.timeout * 1000)))
+                _, reached = await pipe.execute()
+        if int(reached) < wanted:
+            raise StoreUnavailable(
+                f"redis {self.describe()}: {what} reached {reached} of {wanted} replicas within"
+                f" {self.replication.timeout:g}s (storage.min_replicas_acked)"
+            )
+
     async def _check_layout(self) -> None:
         """Mark a new key space with our layout version; refuse one newer than ours."""
-        with self._guard():
+        try:
             await self.client.set(self._key("schema"), SCHEMA_VERSION, nx=True)
+        except ResponseError as exc:
+            if "unknown command" in str(exc).lower():
+                raise StoreUnavailable(await self._not_a_server()) from None
+            raise StoreUnavailable(f"redis {self.describe()}: {exc}") from exc
+        except (RedisError, OSError):
+            pass  # said by the guarded read below, as any other failure
+        with self._guard():
             version = cast(str | None, await self.client.get(self._key("schema")))
         if version is not None and int(version) > SCHEMA_VERSION:
             raise StoreUnavailable(
@@ -128,6 +224,25 @@ class RedisBase:
             await self._index_for_console()
         self._layout_checked = True
         await self._warn_without_persistence()
+
+    async def _not_a_server(self) -> str:
+        """What to say when the URL names something that does not take SET: a Sentinel
+        (the usual mistake: its port, 26379, in a redis:// URL)."""
+        try:
+            mode = (await self.client.info("server")).get("redis_mode", "")
+            masters = await self.client.sentinel_masters() if mode == "sentinel" else {}
+        except (RedisError, OSError):
+            mode, masters = "", {}
+        if mode != "sentinel":
+            return f"redis {self.describe()}: this server does not take SET: is it Redis?"
+        names = sorted(str(name) for name in masters) if isinstance(masters, dict) else []
+        service = names[0] if names else "<service>"
+        host = urlsplit(self.url).netloc.rpartition("@")[2]
+        return (
+            f"redis {self.describe()} is a Redis Sentinel, not a Redis server: write"
+            f" storage.url: redis+sentinel://{host}/{service}"
+            + (f" (it monitors: {', '.join(names)})" if names else "")
+        )
 
     async def _warn_without_persistence(self) -> None:
         """A 200 is only as durable as Redis' persistence (docs/operations.md): say so at
@@ -218,6 +333,8 @@ class RedisBase:
             await self.client.ping()
 
     def describe(self) -> str:
+        if self._sentinel is not None:
+            return f"{masked_url(self.url)} (service {self._sentinel.service!r}, prefix {self.prefix!r})"
         return f"{masked_url(self.url)} (prefix {self.prefix!r})"
 
     # -- reading jobs (the queue and the console) -----------------------------------

@@ -136,6 +136,9 @@ class RedisGroups(RedisBase):
             raw = cast(list[str | None], await self.client.mget(gkeys))
             plan = self._plan(updates, dict(zip(keys, raw, strict=True)))
             if not plan.writes:
+                # Nothing to write, but what was read may be a write not yet replicated
+                # (its first try was answered 503): the same wait before a 200.
+                await self._replicated("the groups' state")
                 return plan.results
             # Writers in this process take the same groups in turn (no retries among
             # themselves); other replicas are caught by the check in the commit script.
@@ -143,7 +146,9 @@ class RedisGroups(RedisBase):
             async with contextlib.AsyncExitStack() as stack:
                 for stripe in stripes:
                     await stack.enter_async_context(self._locks[stripe])
-                return await self._commit(updates, keys, gkeys, raw, plan)
+                results = await self._commit(updates, keys, gkeys, raw, plan)
+            await self._replicated("the commit")
+            return results
 
     async def _commit(
         self,

@@ -3,11 +3,13 @@ recording attempts, storm merges; counts."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping
 from typing import cast
 
 import orjson
 
+from relay.core.errors import StoreUnavailable
 from relay.core.jobs import JOB_STATUSES, Attempt, Job, JobStatus, NewJob, alertnames_of, attempt_effect
 from relay.store.base import (
     STATS_KEEP,
@@ -16,6 +18,8 @@ from relay.store.base import (
 )
 from relay.store.redis.common import job_of, num, pairs
 from relay.store.redis.connection import RedisBase
+
+logger = logging.getLogger("relay.store.redis")
 
 
 class RedisJobs(RedisBase):
@@ -128,6 +132,13 @@ class RedisJobs(RedisBase):
         ]
         with self._guard():
             await self._script("record", args)
+        try:
+            # A delivery recorded on a primary that is lost before a replica has it would
+            # be sent again after a failover: wait for it as for a webhook. The message is
+            # out either way, so a replica that does not answer is only logged.
+            await self._replicated("the delivery record")
+        except StoreUnavailable as exc:
+            logger.warning("%s: a failover now could send job %s again", exc, job.id)
 
     async def requeue(self, job_id: str, now: float, by: str | None = None) -> bool:
         # The dispatcher restarts its retry window at the latest "requeued" attempt.
