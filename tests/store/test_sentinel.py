@@ -13,6 +13,7 @@ replica and three sentinels on loopback (tests.helpers.sentinel).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -127,7 +128,7 @@ async def test_writes_follow_a_failover_and_nothing_acknowledged_is_lost() -> No
             deadline = time.monotonic() + 30
             while fresh.primary_port() != fresh.replica.port:  # the sentinels promote the replica
                 assert time.monotonic() < deadline, "no new primary in 30 s"
-                time.sleep(0.1)
+                await asyncio.sleep(0.1)
             # The new primary has no replica yet: a write is not acknowledged, as it
             # would be lost with it (until every sentinel says where the primary is, a try
             # may still meet the dead one: unavailable too).
@@ -137,7 +138,7 @@ async def test_writes_follow_a_failover_and_nothing_acknowledged_is_lost() -> No
                 if "reached 0 of 1 replicas" in str(caught.value):
                     break
                 assert time.monotonic() < deadline, str(caught.value)
-                time.sleep(0.1)
+                await asyncio.sleep(0.1)
             fresh.primary.start()  # the old primary comes back; the sentinels make it a replica
             while True:
                 try:
@@ -145,7 +146,7 @@ async def test_writes_follow_a_failover_and_nothing_acknowledged_is_lost() -> No
                     break
                 except StoreUnavailable:
                     assert time.monotonic() < deadline, "the old primary did not follow in 30 s"
-                    time.sleep(0.2)
+                    await asyncio.sleep(0.2)
             assert fresh.primary_port() == fresh.replica.port != old
             for i in range(20):  # each write acknowledged before the failover is there
                 group = await store.get_group(f"g{i}")
@@ -173,11 +174,11 @@ async def test_a_write_the_replica_has_not_taken_is_not_acknowledged() -> None:
                         break
                     except StoreUnavailable:
                         assert time.monotonic() < deadline
-                        time.sleep(0.1)
+                        await asyncio.sleep(0.1)
                 assert replica.proc is not None
                 os.kill(replica.proc.pid, signal.SIGSTOP)  # the replica stops answering
                 try:
-                    with pytest.raises(StoreUnavailable, match="reached 0 of 1 replicas within 0.3s"):
+                    with pytest.raises(StoreUnavailable, match=r"reached 0 of 1 replicas within 0\.3s"):
                         await store.apply([bump("g", "first try")])
                     # The retry finds its write already made: still not acknowledged.
                     with pytest.raises(StoreUnavailable, match="of 1 replicas"):
