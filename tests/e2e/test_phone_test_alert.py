@@ -44,8 +44,10 @@ def config(tmp_path: Path, aliyun: str, tencent: str, twilio: str, secret: str =
 
 
 def run(*args: str) -> tuple[int, str]:
+    """The exit code and what is printed on stdout (one line per integration); config
+    warnings go to stderr."""
     result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout
 
 
 def test_every_phone_channel_places_its_test_call(tmp_path: Path) -> None:

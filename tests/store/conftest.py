@@ -3,7 +3,9 @@
 Adding a backend is one factory and one entry in BACKENDS: the factory gets the test's
 request and ``tmp_path`` and returns an opened, empty store; the fixture closes it
 afterwards. Redis runs as one real ``redis-server`` per session; each test gets a key
-prefix of its own, so tests never see each other's data.
+prefix of its own, so tests never see each other's data. ``sentinel`` is the same store
+on a primary found through three sentinels, each commit waiting for its replica
+(``min_replicas_acked: 1``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import pytest
 
 from relay.store.base import Store
 from relay.store.redis import RedisStore
+from relay.store.redis.connection import Replication
 from relay.store.sqlite import SQLiteStore
 from tests.conftest import require_binary
 from tests.helpers.redis_server import RedisServer
+from tests.helpers.sentinel import SentinelSet
 
 StoreFactory = Callable[[pytest.FixtureRequest, Path], Awaitable[Store]]
 
@@ -45,9 +49,23 @@ async def make_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return store
 
 
+@pytest.fixture(scope="session")
+def sentinel_set() -> Iterator[SentinelSet]:
+    with SentinelSet(require_binary("redis-server"), appendonly=False) as found:
+        yield found
+
+
+async def make_sentinel(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    found: SentinelSet = request.getfixturevalue("sentinel_set")
+    store = RedisStore.from_url(f"{found.url}?prefix=s{next(_prefixes)}:", replication=Replication(1, 5.0))
+    await store.open()
+    return store
+
+
 BACKENDS: dict[str, StoreFactory] = {
     "sqlite": make_sqlite,
     "redis": make_redis,
+    "sentinel": make_sentinel,
 }
 
 
