@@ -49,7 +49,9 @@ async def reopen(store: Store) -> Store:
         again = SQLiteStore(store.path)
     else:
         assert isinstance(store, RedisStore)
-        again = RedisStore(store.url, prefix=store.prefix)
+        again = RedisStore(
+            store.url, prefix=store.prefix, sentinel=store.sentinel, replication=store.replication
+        )
     await again.open()
     return again
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +32,7 @@ from relay.store import open_store
 from relay.store.redis import RedisStore
 from relay.store.redis.connection import Replication
 from tests.conftest import require_binary
+from tests.helpers.process import free_port, system_env
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.sentinel import SERVICE, SentinelSet
 
@@ -191,3 +195,34 @@ async def test_a_write_the_replica_has_not_taken_is_not_acknowledged() -> None:
                 assert events[-1] == "first try" and set(events[:-1]) == {"synced"}  # tries until synced
             finally:
                 await store.close()
+
+
+def test_relay_serve_at_a_sentinel_port_stops_with_the_reason(sentinels: SentinelSet, tmp_path: Path) -> None:
+    port = sentinels.sentinels[0].port
+    config = tmp_path / "relay.yml"
+    config.write_text(
+        f"storage: {{url: 'redis://127.0.0.1:{port}/0'}}\n"
+        "route: {receiver: r}\nreceivers: [{name: r, log_configs: [{}]}]\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "relay",
+            "serve",
+            "--config",
+            str(config),
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=system_env(),
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr + done.stdout
+    assert (
+        f"is a Redis Sentinel, not a Redis server: write storage.url: redis+sentinel://127.0.0.1:{port}/{SERVICE}"
+        in done.stderr
+    )

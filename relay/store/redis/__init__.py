@@ -5,10 +5,12 @@ jobs.py, console.py, retention.py (and message refs); common.py holds what they 
 lua/ the scripts (lua.py loads them).
 
 ``storage.url``: ``redis://[[user]:password@]host:port/db``, ``rediss://...`` for TLS,
-``unix:///path/redis.sock?db=0``. Query options: ``prefix`` (key namespace, default
-``relay:``), ``socket_timeout`` and ``socket_connect_timeout`` (seconds, defaults 5
-and 2), ``health_check_interval``, ``client_name`` and the ``ssl_*`` options of
-redis-py for ``rediss://`` (``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
+``unix:///path/redis.sock?db=0``, ``redis+sentinel://host1:26379,host2:26379/<service>``
+for a primary found through Redis Sentinel (connection.py follows its failovers;
+``storage.min_replicas_acked`` makes each commit wait for that many replicas). Query
+options: ``prefix`` (key namespace, default ``relay:``), ``socket_timeout`` and
+``socket_connect_timeout`` (seconds, defaults 5 and 2), ``health_check_interval``,
+``client_name`` and the ``ssl_*`` options of redis-py for ``rediss://`` (``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
 ``ssl_cert_reqs``, ``ssl_check_hostname``).
 
 Layout (every key starts with the prefix; docs/ha.md has the full picture):

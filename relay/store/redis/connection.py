@@ -54,13 +54,14 @@ class RedisBase:
         self.prefix = prefix
         self.instance = instance
         self._options = options or {}
-        self._sentinel = sentinel
+        self.sentinel = sentinel
         self._sentinel_password = sentinel_password
         self.replication = replication or Replication()
         self._client: aioredis.Redis | None = None
         self._locks: list[asyncio.Lock] = []
         self._scripts: dict[str, Any] = {}
         self._layout_checked = False
+        self.probing = False
 
     @classmethod
     def from_url(
@@ -111,6 +112,29 @@ class RedisBase:
         return await self._scripts[name](keys=[], args=list(args), client=self.client)
 
     # -- lifecycle -------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Before serving: what waiting cannot fix (a wrong password, a sentinel's port
+        in a redis:// URL, a newer layout) stops relay here with the reason, instead of
+        inside the server's start-up. Redis down is not such a thing: open() waits."""
+
+        async def probe() -> None:
+            trial = type(self)(
+                self.url,
+                prefix=self.prefix,
+                options=self._options,
+                instance=self.instance,
+                sentinel=self.sentinel,
+                sentinel_password=self._sentinel_password,
+                replication=self.replication,
+            )
+            trial.probing = True  # open() proper says what it has to say about persistence
+            try:
+                await trial.open()
+            finally:
+                await trial.close()
+
+        asyncio.run(probe())
+
     async def open(self) -> None:
         if self._client is not None:
             return
@@ -124,8 +148,8 @@ class RedisBase:
         # new connection hides that. When Redis is down, callers learn it in well under
         # a second (ingest answers 503) instead of waiting through long backoffs.
         retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), 2, supported_errors=(RedisConnectionError,))
-        if self._sentinel is not None:
-            self._client = self._through_sentinels(self._sentinel, retry, options)
+        if self.sentinel is not None:
+            self._client = self._through_sentinels(self.sentinel, retry, options)
         else:
             self._client = aioredis.Redis.from_url(
                 self.url, decode_responses=True, retry=retry, retry_on_timeout=False, **options
@@ -247,6 +271,8 @@ class RedisBase:
     async def _warn_without_persistence(self) -> None:
         """A 200 is only as durable as Redis' persistence (docs/operations.md): say so at
         start when Redis keeps accepted alerts in memory only, or until its next snapshot."""
+        if self.probing:
+            return
         try:
             aof = (await self.client.info("persistence")).get("aof_enabled")
             save = (await self.client.config_get("save")).get("save", "")
@@ -333,8 +359,8 @@ class RedisBase:
             await self.client.ping()
 
     def describe(self) -> str:
-        if self._sentinel is not None:
-            return f"{masked_url(self.url)} (service {self._sentinel.service!r}, prefix {self.prefix!r})"
+        if self.sentinel is not None:
+            return f"{masked_url(self.url)} (service {self.sentinel.service!r}, prefix {self.prefix!r})"
         return f"{masked_url(self.url)} (prefix {self.prefix!r})"
 
     # -- reading jobs (the queue and the console) -----------------------------------
