@@ -10,8 +10,9 @@ for a primary found through Redis Sentinel (connection.py follows its failovers;
 ``storage.min_replicas_acked`` makes each commit wait for that many replicas). Query
 options: ``prefix`` (key namespace, default ``relay:``), ``socket_timeout`` and
 ``socket_connect_timeout`` (seconds, defaults 5 and 2), ``health_check_interval``,
-``client_name`` and the ``ssl_*`` options of redis-py for ``rediss://`` (``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
-``ssl_cert_reqs``, ``ssl_check_hostname``).
+``client_name`` and the ``ssl_*`` options of redis-py for ``rediss://``
+(``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, ``ssl_cert_reqs``,
+``ssl_check_hostname``).
 
 Layout (every key starts with the prefix; docs/ha.md has the full picture):
 
