@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.console
 	$(BIN)/python -m bench.big_group
 	$(BIN)/python -m bench.oncall
+	$(BIN)/python -m bench.capacity
 
 # A PNG of every console page into docs/ui/ (docs/ui.md shows them): a real relay, a sink
 # and Debian's chromium; fonts-noto-cjk for the Chinese pages' glyphs.
