@@ -235,12 +235,16 @@ class AliyunPhoneNotifier(PhoneNotifier[A]):
     ) -> list[tuple[str, dict[str, Any]]]:
         return [(self.medium, self.request(number, self.variables(params)))]
 
-    async def deliver(self, number: str, medium: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def deliver(self, number: str, medium: str, request: dict[str, Any], job: str) -> dict[str, Any]:
+        return self.result(await self.rpc(self.action, request, number))
+
+    async def rpc(self, action: str, request: dict[str, Any], number: str) -> dict[str, Any]:
+        """One signed call of ``action``; its answer (``Code`` OK), else the error."""
         cfg = self._cfg
         body = signed_form(
             access_key_id=cfg.access_key_id.get_secret_value(),
             access_key_secret=cfg.access_key_secret.get_secret_value(),
-            action=self.action,
+            action=action,
             version=self.version,
             region=cfg.region,
             params={k: str(v) for k, v in request.items()},
@@ -259,4 +263,5 @@ class AliyunPhoneNotifier(PhoneNotifier[A]):
             check=aliyun_check(self.what),
             expect_json=True,
         )
-        return self.result(answer.data)
+        data: dict[str, Any] = answer.data
+        return data

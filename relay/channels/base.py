@@ -119,6 +119,9 @@ class Message:
     attempt: int = 1
     #: Each part waits for its place in the destination's limit (the dispatcher's).
     pace: Pace = field(default=UNPACED, compare=False, repr=False)
+    #: Sent once, never retried (test-alert, the console's test send): a part that can
+    #: only wait for a later answer by being retried (how a call ended) is left out.
+    once: bool = False
 
     def __post_init__(self) -> None:
         self.notification.for_job(self.job_id)

@@ -96,6 +96,9 @@ def mask_numbers(value: Any) -> Any:
 P = TypeVar("P", bound=PhoneConfig)
 #: The medium of a request not sent, with its ``reason`` (a number the vendor cannot call).
 SKIP = "skip"
+#: The medium of a part that asks how the call of the part before it ended (a vendor
+#: whose answer has to be asked for); its result's ``call`` goes on the group's timeline.
+CHECK = "check"
 
 
 class PhoneNotifier(PostingNotifier[P]):
@@ -120,8 +123,9 @@ class PhoneNotifier(PostingNotifier[P]):
         or both; ``message`` is None for a digest."""
 
     @abc.abstractmethod
-    async def deliver(self, number: str, medium: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Send one request; returns what to keep of the answer (the call or message id)."""
+    async def deliver(self, number: str, medium: str, request: dict[str, Any], job: str) -> dict[str, Any]:
+        """Send one request of job ``job`` ('' for a digest); returns what to keep of the
+        answer (the call or message id)."""
 
     def rendered_params(self, message: Message) -> str:
         n = message.notification
@@ -131,8 +135,16 @@ class PhoneNotifier(PostingNotifier[P]):
         self, numbers: list[str], text: str, group: str, step: bool, message: Message | None
     ) -> list[dict[str, Any]]:
         params = cut_params(text, self.param_limit)
+        job = message.job_id if message is not None else ""
         return [
-            {"to": number, "group": group, "escalation": step, "medium": medium, "request": request}
+            {
+                "to": number,
+                "group": group,
+                "escalation": step,
+                "medium": medium,
+                "request": request,
+                "job": job,
+            }
             for number in numbers
             for medium, request in self.requests(number, params, message)
         ]
@@ -176,9 +188,14 @@ class PhoneNotifier(PostingNotifier[P]):
         seen = f"phone:{self._cfg.kind}:{medium}:{self.rate_limit_key}:{group}:{number}"
         if medium == SKIP:  # a number this vendor cannot reach: said in the delivery's results
             return {"to": mask_phone(number), "skipped": str(body["request"].get("reason", ""))}
+        if medium == CHECK:  # how an earlier part's call ended: no call of its own
+            return {
+                "to": mask_phone(number),
+                **await self.deliver(number, medium, body["request"], body["job"]),
+            }
         if not body["escalation"] and await self._ctx.store.get_ref(seen) is not None:
             return {"to": mask_phone(number), "skipped": "sent within min_interval"}
-        kept = await self.deliver(number, medium, body["request"])
+        kept = await self.deliver(number, medium, body["request"], str(body.get("job", "")))
         if self._cfg.min_interval:
             await self._ctx.store.set_ref(seen, {"group": group}, self._cfg.min_interval)
         return {"to": mask_phone(number), **kept}

@@ -208,7 +208,7 @@ class TencentPhoneNotifier(PhoneNotifier[T]):
         """What to keep of an accepted answer (the call or message id); may raise."""
         return {}
 
-    async def deliver(self, number: str, medium: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def deliver(self, number: str, medium: str, request: dict[str, Any], job: str) -> dict[str, Any]:
         cfg = self._cfg
         raw = json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode()
         headers = tc3_headers(

@@ -220,7 +220,7 @@ class TwilioNotifier(PhoneNotifier[TwilioConfig]):
             found.append(("sms", {"To": number, "From": cfg.from_, "Body": "\n".join(params)}))
         return found
 
-    async def deliver(self, number: str, medium: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def deliver(self, number: str, medium: str, request: dict[str, Any], job: str) -> dict[str, Any]:
         cfg = self._cfg
         resource = "Calls" if medium == "call" else "Messages"
         url = f"{cfg.api_url}/2010-04-01/Accounts/{cfg.account_sid}/{resource}.json"

@@ -13,9 +13,20 @@ ANSWERED = frozenset({"completed", "in-progress", "answered"})
 
 
 def call_ended(
-    key: str, *, to: str, status: str, now: float, via: str, duration: int | None = None
+    key: str,
+    *,
+    to: str,
+    status: str,
+    now: float,
+    via: str,
+    duration: int | None = None,
+    answered: bool | None = None,
 ) -> GroupUpdate:
-    """Record on ``key``'s timeline that the call to ``to`` (masked) ended in ``status``."""
+    """Record on ``key``'s timeline that the call to ``to`` (masked) ended in ``status``;
+    ``answered`` when the vendor says it outright (None: from the status; for a status
+    of "unknown", unknown)."""
+    if answered is None and status != "unknown":
+        answered = status in ANSWERED
 
     def transition(state: GroupState | None) -> TransitionResult:
         if state is None:
@@ -26,7 +37,7 @@ def call_ended(
             now,
             to=to,
             status=status[:40],
-            answered=status in ANSWERED,
+            answered=answered,
             duration=duration,
             via=via,
         )

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,6 +38,10 @@ from relay.store.roles import DispatchStore
 
 logger = logging.getLogger("relay.dispatch")
 
+#: ``calls_ended(job, results)``: the results of a delivered job's parts that say how a
+#: call ended (``{"to": masked, "call": {"status", "answered", "duration"}}``).
+CallsEnded = Callable[[Job, list[dict[str, Any]]], Awaitable[None]]
+
 
 @dataclass
 class _Held:
@@ -55,8 +59,12 @@ class Dispatcher:
         runtime: Callable[[], Runtime],
         owner: str,
         poll_interval: float = 0.5,
+        calls_ended: CallsEnded | None = None,
     ) -> None:
         self._store = store
+        # How the calls a job placed ended (a vendor asked after each call): for the
+        # group's timeline (relay.pipeline.calls).
+        self._calls_ended = calls_ended
         self._clock = clock
         self._metrics = metrics
         self._runtime = runtime
@@ -280,6 +288,7 @@ class Dispatcher:
         started = time.monotonic()
         outcome: DeliveryError | None
         detail = ""
+        ended: list[dict[str, Any]] = []
         sent: list[str] = []
         try:
             sending = (
@@ -291,6 +300,7 @@ class Dispatcher:
                 pace.deadline = deadline
                 delivery = await sending
             outcome, detail, sent = None, delivery.detail, delivery.sent
+            ended = [r for r in delivery.data.get("results") or [] if isinstance(r, dict) and "call" in r]
         except DeliveryError as exc:
             outcome = exc
             sent = exc.sent  # what this attempt sent, the failing part included
@@ -308,6 +318,11 @@ class Dispatcher:
             # a restart forgot the window): hold every message to it, not only this one.
             limiter.block(_throttle_wait(notifier, outcome))
         await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail, sent)
+        if outcome is None and ended and self._calls_ended is not None:
+            try:
+                await self._calls_ended(job, ended)
+            except StoreUnavailable as exc:  # only the timeline lacks it: the job is done
+                logger.warning("cannot note how job %s's calls ended: %s", job.id, exc)
 
     @staticmethod
     def _message_of(job: Job, attempt: int, pace: DeliveryPace) -> Message | DigestMessage:

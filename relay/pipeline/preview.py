@@ -266,7 +266,9 @@ async def send_direct(config: Config, receiver: str, payload: dict[str, Any], ec
                 continue
             seen = len(renderer.failures)
             notifier = channel_cfg.build(ctx)
-            message = Message(job_id=new_job_id(), notification=notification, integration=integration)
+            message = Message(
+                job_id=new_job_id(), notification=notification, integration=integration, once=True
+            )
             try:
                 delivery = await asyncio.wait_for(notifier.send(message), timeout=hard_timeout)
                 line = "ok" + (f" ({delivery.detail})" if delivery.detail else "")

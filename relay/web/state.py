@@ -23,9 +23,12 @@ from relay.core.clock import Clock
 from relay.core.errors import ConfigError, StoreUnavailable
 from relay.core.escalations import StepFired
 from relay.core.groups import GroupState, GroupUpdate, TransitionResult
+from relay.core.integrations import kind_of
+from relay.core.jobs import Job
 from relay.core.schedules import Override
 from relay.core.timeline import firing_since
 from relay.obs.metrics import Metrics
+from relay.pipeline.calls import call_ended
 from relay.pipeline.dispatch import Dispatcher
 from relay.pipeline.escalation import restep
 from relay.pipeline.flush import flush_due
@@ -77,6 +80,7 @@ class RelayState:
             metrics=metrics,
             runtime=lambda: self.runtime,
             owner=self.owner,
+            calls_ended=self._calls_ended,
         )
         # Wrong sign-ins to the console, per client (slows down guessing the token).
         self.login_throttle = LoginThrottle()
@@ -171,6 +175,24 @@ class RelayState:
             "last_reload_error": self.last_reload_error,
             "warnings": config.warnings,
         }
+
+    async def _calls_ended(self, job: Job, results: list[dict[str, Any]]) -> None:
+        """How the calls of a delivered job ended, on its group's timeline."""
+        now = self.clock.now()
+        via = kind_of(job.integration)
+        updates = [
+            call_ended(
+                job.group_key,
+                to=str(r.get("to", "")),
+                status=str(r["call"].get("status", "")),
+                now=now,
+                via=via,
+                duration=r["call"].get("duration"),
+                answered=r["call"].get("answered"),
+            )
+            for r in results
+        ]
+        await self.apply(updates)
 
     async def apply(self, updates: list[GroupUpdate]) -> list[TransitionResult]:
         """store.apply, remembering whether the store could commit (for readiness)."""

@@ -74,18 +74,37 @@ async def send(kind: str, n: Notification, refs: MemoryRefs | None = None, job: 
     raise AssertionError(kind)
 
 
-class Vendor:
-    """The vendor's checks, then ``answers`` in turn (OK once they run out)."""
+ANSWERED = {
+    "state": "200000",
+    "stateDesc": "用户听音结束",
+    "duration": 21,
+    "startDate": "2026-12-07 03:00:05",
+}
 
-    def __init__(self, *answers: tuple[int, dict[str, Any]]) -> None:
+
+class Vendor:
+    """The vendor's checks, then ``answers`` in turn (OK once they run out). A
+    QueryCallDetailByCallId is answered from ``records`` (a record per query, in turn;
+    then ANSWERED); ``forms`` are the other requests."""
+
+    def __init__(
+        self, *answers: tuple[int, dict[str, Any]], records: list[dict[str, Any] | None] | None = None
+    ) -> None:
         self.answers = list(answers)
+        self.records = list(records or [])
         self.forms: list[dict[str, str]] = []
+        self.queries: list[dict[str, str]] = []
         self.nonces: set[str] = set()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         form = dict(parse_qsl(request.content.decode(), keep_blank_values=True))
         refused = refusal(form, time.time(), self.nonces)
         assert refused is None, refused  # relay's signature is what Alibaba Cloud computes
+        if form["Action"] == "QueryCallDetailByCallId":
+            self.queries.append(form)
+            record = self.records.pop(0) if self.records else ANSWERED
+            data = json.dumps(record, ensure_ascii=False) if record is not None else ""
+            return httpx.Response(200, json={"RequestId": "r", "Code": "OK", "Data": data})
         self.forms.append(form)
         status, body = (
             self.answers.pop(0) if self.answers else (200, {"Code": "OK", "CallId": "c^1", "BizId": "b^1"})
@@ -103,7 +122,7 @@ async def test_a_call_is_signed_and_its_named_variables_fit(respx_mock: respx.Mo
     assert form["CalledNumber"] == "13800000001" and form["CalledShowNumber"] == "057100000000"
     assert form["TtsCode"] == "TTS_184820765" and form["PlayTimes"] == "2"
     assert json.loads(form["TtsParam"]) == {"name": "DiskFull", "summary": long[:10]}
-    assert delivery.data["results"] == [{"to": "+86138****0001", "call_id": "c^1"}]
+    assert delivery.data["results"][0] == {"to": "+86138****0001", "call_id": "c^1"}
     sent = json.dumps(delivery.sent)
     assert "13800000001" not in sent and "138****0001" in sent  # masked in the delivery log
 
@@ -149,7 +168,7 @@ async def test_an_escalation_step_calls_its_people_and_says_who_it_cannot_call(
     )
     delivery = await send("aliyun_voice", notification(escalation=step))
     assert [f["CalledNumber"] for f in vendor.forms] == ["13800000001", "13900000002"]
-    abroad = delivery.data["results"][2]
+    abroad = delivery.data["results"][4]  # a call and its check per number before
     assert abroad["to"] == "+141****0101" and "mainland China" in abroad["skipped"]
 
 
@@ -213,3 +232,56 @@ def test_the_error_table_in_the_docs_is_the_codes_hints() -> None:
         assert f"| `{code}` | permanent | {hint} |" in section, code
     for prefix in RETRYABLE_PREFIXES:
         assert f"`{prefix}" in section, prefix
+
+
+async def test_how_a_call_ended_is_asked_until_the_vendor_knows(respx_mock: respx.MockRouter) -> None:
+    """The check part after the call: retried (the call not placed again) while the vendor
+    has no record, then the record says answered or not."""
+    vendor = Vendor(
+        records=[None, {"state": "200010", "stateDesc": "用户未接听", "duration": 0, "startDate": ""}]
+    )
+    respx_mock.post(f"{VOICE}/").mock(side_effect=vendor)
+    refs = MemoryRefs()
+    with pytest.raises(RetryableError) as caught:
+        await send("aliyun_voice", notification(), refs, job="4" * 32)
+    assert caught.value.reason == "call_in_progress" and caught.value.retry_after == 30.0
+    assert "a retry resumes here" in str(caught.value)
+    delivery = await send("aliyun_voice", notification(), refs, job="4" * 32)
+    assert len(vendor.forms) == 1  # one call, asked about twice
+    (first, second) = vendor.queries
+    assert first["CallId"] == second["CallId"] == "c^1" and first["ProdId"] == "11000000300006"
+    check = delivery.data["results"][-1]
+    assert check["to"] == "+86138****0001"
+    assert check["call"] == {"status": "用户未接听", "answered": False, "duration": 0}
+
+
+async def test_an_answered_call_and_a_query_refused_are_said(respx_mock: respx.MockRouter) -> None:
+    respx_mock.post(f"{VOICE}/").mock(side_effect=Vendor())
+    delivery = await send("aliyun_voice", notification(), job="5" * 32)
+    assert delivery.data["results"][-1]["call"] == {
+        "status": "用户听音结束",
+        "answered": True,
+        "duration": 21,
+    }
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        form = dict(parse_qsl(request.content.decode(), keep_blank_values=True))
+        if form["Action"] == "QueryCallDetailByCallId":
+            return httpx.Response(403, json={"Code": "isp.RAM_PERMISSION_DENY", "Message": "no"})
+        return httpx.Response(200, json={"Code": "OK", "CallId": "c^2"})
+
+    respx_mock.post(f"{VOICE}/").mock(side_effect=refused)
+    delivery = await send("aliyun_voice", notification(), job="6" * 32)  # delivered: the call went out
+    assert delivery.data["results"][-1]["call"]["answered"] is None
+    assert "AliyunDyvmsFullAccess" in delivery.data["results"][-1]["call"]["why"]
+
+
+async def test_no_record_for_ten_minutes_is_unknown(
+    respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import relay.channels.aliyun_voice as aliyun_voice
+
+    monkeypatch.setattr(aliyun_voice, "CHECK_FOR", 0.0)
+    respx_mock.post(f"{VOICE}/").mock(side_effect=Vendor(records=[None]))
+    delivery = await send("aliyun_voice", notification(), job="7" * 32)
+    assert delivery.data["results"][-1]["call"] == {"status": "unknown", "answered": None}

@@ -17,6 +17,14 @@ from urllib.parse import parse_qsl, quote_plus
 from tests.helpers.vendor_server import VendorServer
 
 ACCESS_KEY_ID, ACCESS_KEY_SECRET = "LTAI5tExampleKeyId0001", "aliyun-secret-0123456789"
+#: A call's record as QueryCallDetailByCallId's Data gives it: answered, 21 s.
+ANSWERED = {
+    "state": "200000",
+    "stateDesc": "用户听音结束",
+    "duration": 21,
+    "startDate": "2026-12-07 03:00:05",
+}
+MISSED = {"state": "200010", "stateDesc": "用户未接听", "duration": 0, "startDate": ""}
 
 
 def _encode(text: str) -> str:
@@ -64,6 +72,10 @@ class FakeAliyun:
         self.calls: list[dict[str, str]] = []
         self.refused: list[dict[str, Any]] = []
         self.answers: list[tuple[int, dict[str, Any]]] = []
+        #: QueryCallDetailByCallId's records, one per query in turn (None: not in yet);
+        #: when they run out, the call was answered.
+        self.records: list[dict[str, Any] | None] = []
+        self.queries: list[dict[str, str]] = []
         self._nonces: set[str] = set()
         self._server = VendorServer(self._handle)
 
@@ -75,6 +87,13 @@ class FakeAliyun:
         if refused is not None:
             self.refused.append(refused[1])
             status, answer = refused
+        elif form.get("Action") == "QueryCallDetailByCallId":
+            self.queries.append(form)
+            record = self.records.pop(0) if self.records else ANSWERED
+            status, answer = (
+                200,
+                {"Code": "OK", "Data": json.dumps(record, ensure_ascii=False) if record else ""},
+            )
         else:
             self.calls.append(form)
             if self.answers:

@@ -373,6 +373,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Call to {to} not answered: {status} ({via})",
         "{to} 未接听电话：{status}（{via}）",
     ),
+    "timeline.call_unknown": (
+        "Call to {to}: whether it was answered is unknown ({via})",
+        "{to} 的电话：是否接听未知（{via}）",
+    ),
     "why.new_alerts": ("new alerts", "新告警"),
     "why.repeat": ("repeat", "重复提醒"),
     "why.resolved": ("resolved", "已恢复"),

@@ -151,7 +151,9 @@ async def send_one(
     ok = False
     async with _notifier_context(config, renderer) as ctx:
         notifier = channel_cfg.build(ctx)
-        message = Message(job_id=new_job_id(), notification=notification, integration=integration_id)
+        message = Message(
+            job_id=new_job_id(), notification=notification, integration=integration_id, once=True
+        )
         try:
             delivery = await asyncio.wait_for(notifier.send(message), timeout=hard_timeout)
             ok, sent = True, delivery.sent
