@@ -162,7 +162,8 @@ class RedisBase:
             if fixable_by_waiting(exc.__cause__):
                 # Redis is down or restarting: start anyway, not ready (/-/ready pings)
                 # until it answers, so replicas and Redis may start in any order.
-                logger.warning("redis unreachable at start; not ready until it answers: %s", exc)
+                if not self.probing:  # said once, by the store that serves
+                    logger.warning("redis unreachable at start; not ready until it answers: %s", exc)
             else:
                 await self.close()
                 raise
