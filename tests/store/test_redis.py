@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from relay.store.redis import SCHEMA_VERSION, RedisStore
 from tests.conftest import require_binary
 from tests.helpers.process import free_port
 from tests.helpers.redis_server import RedisServer
+from tests.helpers.tls import self_signed
 from tests.store.test_contract import T0, add_jobs, group, new_job, put
 
 _prefixes = itertools.count()
@@ -106,33 +106,7 @@ async def test_password_from_the_url(tmp_path: Path) -> None:
 @pytest.fixture
 def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and its key."""
-    openssl = require_binary("openssl")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
+    return self_signed(require_binary("openssl"), tmp_path)
 
 
 async def test_tls_with_rediss(tls_cert: tuple[Path, Path]) -> None:

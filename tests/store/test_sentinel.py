@@ -34,7 +34,8 @@ from relay.store.redis.connection import Replication
 from tests.conftest import require_binary
 from tests.helpers.process import free_port, system_env
 from tests.helpers.redis_server import RedisServer
-from tests.helpers.sentinel import SERVICE, SentinelSet
+from tests.helpers.sentinel import SERVICE, SentinelProcess, SentinelSet
+from tests.helpers.tls import self_signed
 
 
 # -- URLs -----------------------------------------------------------------------------------
@@ -226,3 +227,45 @@ def test_relay_serve_at_a_sentinel_port_stops_with_the_reason(sentinels: Sentine
         f"is a Redis Sentinel, not a Redis server: write storage.url: redis+sentinel://127.0.0.1:{port}/{SERVICE}"
         in done.stderr
     )
+
+
+async def test_tls_to_the_sentinels_and_the_primary(tmp_path: Path) -> None:
+    """rediss+sentinel://: the sentinel is asked over TLS and names the primary's TLS
+    port, which relay reaches over TLS too; without the CA neither is trusted."""
+    binary = require_binary("redis-server")
+    cert, key = self_signed(require_binary("openssl"), tmp_path)
+    tls = ["--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert)]
+    primary_tls = free_port()
+    primary = RedisServer(
+        binary=binary, args=["--tls-port", str(primary_tls), *tls, "--tls-auth-clients", "no"]
+    )
+    with primary:
+        sentinel_tls = free_port()
+        sentinel = SentinelProcess(binary, tmp_path / "sentinel", primary_tls, 1000)
+        conf = sentinel.config.read_text().replace(
+            f"{SERVICE} 127.0.0.1 {primary_tls} 2", f"{SERVICE} 127.0.0.1 {primary_tls} 1"
+        )
+        conf += (
+            f"tls-port {sentinel_tls}\ntls-cert-file {cert}\ntls-key-file {key}\ntls-ca-cert-file {cert}\n"
+            "tls-auth-clients no\ntls-replication yes\n"
+        )
+        sentinel.config.write_text(conf)
+        sentinel.start()
+        try:
+            url = f"rediss+sentinel://127.0.0.1:{sentinel_tls}/{SERVICE}"
+            store = RedisStore.from_url(f"{url}?ssl_ca_certs={cert}&prefix=tls:")
+            await store.open()
+            try:
+                await store.set_ref("slack:g", {"ts": "1"}, ttl=60)
+                assert await store.get_ref("slack:g") == {"ts": "1"}
+            finally:
+                await store.close()
+            untrusted = RedisStore.from_url(url)
+            await untrusted.open()  # unreachable counts as "wait": not ready, not refused
+            try:
+                with pytest.raises(StoreUnavailable, match="certificate"):
+                    await untrusted.ping()
+            finally:
+                await untrusted.close()
+        finally:
+            sentinel.stop()
