@@ -28,11 +28,10 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
 
-from relay.channels.base import Message, NotifierContext, destination_key
+from relay.channels.base import Message
 from relay.channels.http import Answer, call
 from relay.channels.phone import PhoneConfig, PhoneNotifier
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
-from relay.core.rates import Rate
 from relay.core.secrets import mask_phone
 
 #: Error codes -> what to change. Any other code is permanent unless retryable below.
@@ -167,7 +166,6 @@ class AliyunPhoneConfig(PhoneConfig):
 
     access_key_id: SecretStr
     access_key_secret: SecretStr
-    api_url: str
     region: str = "cn-hangzhou"
     #: The template's variable names, in the order the params template's lines fill them.
     param_names: list[str] = Field(default_factory=lambda: ["name", "summary"], min_length=1)
@@ -179,13 +177,6 @@ class AliyunPhoneConfig(PhoneConfig):
         if bad:
             raise ValueError(f"not template variable names: {', '.join(bad)} (write ${{name}} as name)")
         return value
-
-    @field_validator("api_url")
-    @classmethod
-    def _api_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be a URL starting with https://")
-        return value.rstrip("/")
 
 
 A = TypeVar("A", bound=AliyunPhoneConfig)
@@ -199,10 +190,8 @@ class AliyunPhoneNotifier(PhoneNotifier[A]):
     what = ""
     medium = "call"
 
-    def __init__(self, config: A, ctx: NotifierContext) -> None:
-        super().__init__(config, ctx)
-        self.rate_limit_key = destination_key(config.kind, f"{config.api_url}|{config.access_key_id}")
-        self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
+    def account(self) -> str:
+        return f"{self._cfg.api_url}|{self._cfg.access_key_id}"
 
     @abc.abstractmethod
     def request(self, number: str, variables: str) -> dict[str, str]:

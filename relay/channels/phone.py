@@ -21,11 +21,19 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, field_validator
 
-from relay.channels.base import ChannelConfig, Message, NotifierContext, Preview, parts_preview
+from relay.channels.base import (
+    ChannelConfig,
+    Message,
+    NotifierContext,
+    Preview,
+    destination_key,
+    parts_preview,
+)
 from relay.channels.parts import PostingNotifier
 from relay.core.alerts import Notification
 from relay.core.digests import Digest
 from relay.core.durations import Duration, within
+from relay.core.rates import Rate
 from relay.core.secrets import mask_phone
 from relay.templating.digest import render_digest
 
@@ -36,6 +44,8 @@ _NUMBER = re.compile(r"\+[0-9]{7,15}")
 class PhoneConfig(ChannelConfig):
     """The settings every voice and SMS channel has."""
 
+    #: The vendor's endpoint (each channel has its own default), or a proxy or a fake.
+    api_url: str
     to: list[str] = Field(default_factory=list)
     #: Not the same group to the same number again within this (escalation steps aside).
     min_interval: Annotated[Duration, within(0, 86400)] = 600.0
@@ -47,6 +57,13 @@ class PhoneConfig(ChannelConfig):
         """(setting, what is lost) when ``global.external_url`` is not set; None when
         the channel does not need it."""
         return None
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be a URL starting with https://")
+        return value.rstrip("/")
 
     @field_validator("to")
     @classmethod
@@ -110,6 +127,16 @@ class PhoneNotifier(PostingNotifier[P]):
     default_param_limit = 20
     #: What the channel does for a resolved group: voice never calls; SMS may send.
     sends_resolved = False
+
+    def __init__(self, config: P, ctx: NotifierContext) -> None:
+        super().__init__(config, ctx)
+        self.rate_limit_key = destination_key(config.kind, self.account())
+        self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
+
+    @abc.abstractmethod
+    def account(self) -> str:
+        """What the vendor's rate limits count against (the API and the app or account):
+        the notifiers of one share a limiter and ``min_interval``."""
 
     @property
     def param_limit(self) -> int:

@@ -26,11 +26,10 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr, field_validator
 
-from relay.channels.base import Message, NotifierContext, destination_key
+from relay.channels.base import Message
 from relay.channels.http import Answer, call
 from relay.channels.phone import PhoneConfig, PhoneNotifier
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
-from relay.core.rates import Rate
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 #: Error codes -> what to change (the rest of the code family is looked up by prefix).
@@ -159,7 +158,6 @@ class TencentPhoneConfig(PhoneConfig):
     secret_key: SecretStr
     sdk_app_id: str
     template_id: str
-    api_url: str
     region: str = "ap-guangzhou"
 
     @field_validator("sdk_app_id", "template_id", mode="before")
@@ -168,13 +166,6 @@ class TencentPhoneConfig(PhoneConfig):
         if not str(value).isdigit():
             raise ValueError("must be the number the console shows (digits)")
         return str(value)
-
-    @field_validator("api_url")
-    @classmethod
-    def _api_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be a URL starting with https://")
-        return value.rstrip("/")
 
 
 T = TypeVar("T", bound=TencentPhoneConfig)
@@ -190,10 +181,8 @@ class TencentPhoneNotifier(PhoneNotifier[T]):
     what = ""
     medium = "call"
 
-    def __init__(self, config: T, ctx: NotifierContext) -> None:
-        super().__init__(config, ctx)
-        self.rate_limit_key = destination_key(config.kind, f"{config.api_url}|{config.sdk_app_id}")
-        self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
+    def account(self) -> str:
+        return f"{self._cfg.api_url}|{self._cfg.sdk_app_id}"
 
     @abc.abstractmethod
     def request(self, number: str, params: list[str]) -> dict[str, Any]:

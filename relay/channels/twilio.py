@@ -21,11 +21,10 @@ from xml.sax.saxutils import escape, quoteattr
 import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from relay.channels.base import Channel, Message, NotifierContext, destination_key
+from relay.channels.base import Channel, Message, NotifierContext
 from relay.channels.http import Answer, call
 from relay.channels.phone import E164, PhoneConfig, PhoneNotifier
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
-from relay.core.rates import Rate
 from relay.core.secrets import mask_phone
 from relay.core.text import normalize_locale
 
@@ -115,13 +114,6 @@ class TwilioConfig(PhoneConfig):
             raise ValueError("must be a Twilio number in E.164 (+15005550006)")
         return value
 
-    @field_validator("api_url")
-    @classmethod
-    def _api_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be a URL starting with https://")
-        return value.rstrip("/")
-
     @model_validator(mode="after")
     def _something(self) -> TwilioConfig:
         if not (self.voice or self.sms):
@@ -163,9 +155,10 @@ class TwilioNotifier(PhoneNotifier[TwilioConfig]):
 
     def __init__(self, config: TwilioConfig, ctx: NotifierContext) -> None:
         super().__init__(config, ctx)
-        self.rate_limit_key = destination_key(config.kind, f"{config.api_url}|{config.account_sid}")
-        self.rate_limits = (Rate.per_minute(config.rate_limit_per_minute),)
         self.noun = "call" if not config.sms else "message" if not config.voice else "part"
+
+    def account(self) -> str:
+        return f"{self._cfg.api_url}|{self._cfg.account_sid}"
 
     @property
     def sends_resolved(self) -> bool:  # type: ignore[override]
