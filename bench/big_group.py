@@ -39,13 +39,13 @@ from pathlib import Path
 
 import httpx
 
+from bench.results import write_section
 from tests.chaos.test_big_group import TOKEN, big_group
 from tests.helpers.process import RelayProcess, wait_for
 from tests.helpers.services import SmtpSink
 from tests.helpers.sink import Answer, Sink
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## One big group (`bench/big_group.py`)"
 OK_JSON = {"Content-Type": "application/json"}
 
@@ -264,28 +264,11 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 def _cores() -> int:
     return os.cpu_count() or 1
-
-
-def write_section(text: str) -> None:
-    """Replace this bench's section of docs/benchmarks.md (or add it before History)."""
-    existing = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if SECTION in existing:
-        before, rest = existing.split(SECTION, 1)
-        nxt = rest.find("\n## ")
-        after = rest[nxt + 1 :] if nxt != -1 else ""
-        RESULTS.write_text(before + text + ("\n" + after if after else ""))
-        return
-    marker = "## History"
-    if marker in existing:
-        before, after = existing.split(marker, 1)
-        RESULTS.write_text(before + text + "\n" + marker + after)
-    else:
-        RESULTS.write_text(existing.rstrip("\n") + "\n\n" + text)
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ import httpx
 import redis
 
 from bench.ingest import ROOT, Server, five_alert_webhook, free_port
+from bench.results import write_section
 
-RESULTS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Capacity on Redis (`bench/capacity.py`)"
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -225,7 +225,7 @@ def main() -> None:
     text = report(phases, args)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 def report(phases: list[dict[str, Any]], args: argparse.Namespace) -> str:
@@ -288,23 +288,6 @@ def report(phases: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "append-only file come first. docs/ha.md turns them into a sizing rule.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(text: str) -> None:
-    """Replace this bench's section of docs/benchmarks.md (or add it before History)."""
-    existing = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if SECTION in existing:
-        before, rest = existing.split(SECTION, 1)
-        nxt = rest.find("\n## ")
-        after = rest[nxt + 1 :] if nxt != -1 else ""
-        RESULTS.write_text(before + text + ("\n" + after if after else ""))
-        return
-    marker = "## History"
-    if marker in existing:
-        before, after = existing.split(marker, 1)
-        RESULTS.write_text(before + text + "\n" + marker + after)
-    else:
-        RESULTS.write_text(existing.rstrip("\n") + "\n\n" + text)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench.big_group import write_section
+from bench.results import write_section
 from relay.config import parse_config
 from relay.core.clock import FakeClock
 from relay.obs.metrics import Metrics
@@ -228,7 +228,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":
