@@ -13,12 +13,11 @@ import httpx
 import pytest
 import respx
 
-from relay.channels import make_renderer
-from relay.channels.base import MemoryRefs, Message
+from relay.channels.base import MemoryRefs
 from relay.config import parse_config
-from relay.core.alerts import Alert, EscalatedTo, Escalation, Notification
+from relay.core.alerts import EscalatedTo, Escalation, Notification
 from relay.core.errors import ConfigError, PermanentError, RetryableError
-from relay.pipeline.runtime import notifier_context
+from tests.helpers.phone import disk_full, send_through
 from tests.helpers.tencent import SECRET_ID, SECRET_KEY
 from tests.helpers.tencent import tc3_expected as expected_authorization
 
@@ -43,35 +42,11 @@ def tc3_expected(request: httpx.Request, service: str) -> str:
     return expected_authorization(headers, request.url.host, request.content, service)
 
 
-def notification(
-    *, summary: str = "磁盘将满 🔥", escalation: Escalation | None = None, status: str = "firing"
-) -> Notification:
-    alert = Alert.model_validate(
-        {
-            "status": status,
-            "labels": {"alertname": "DiskFull", "severity": "critical"},
-            "annotations": {"summary": summary},
-            "startsAt": "2026-11-22T06:25:51Z",
-        }
-    )
-    return Notification(
-        receiver="phones",
-        group_key="g1",
-        status=status,  # type: ignore[arg-type]
-        alerts=[alert],
-        group_labels={"alertname": "DiskFull"},
-        escalation=escalation,
-    )
+notification = disk_full
 
 
 async def send(kind: str, n: Notification, refs: MemoryRefs | None = None, job: str = "0" * 32) -> Any:
-    config = parse_config(CONFIG, env={})
-    async with httpx.AsyncClient() as http:
-        ctx = notifier_context(config, http=http, renderer=make_renderer(config), refs=refs or MemoryRefs())
-        for integration, entry in config.receivers[0].integrations():
-            if integration.split("/")[1] == kind:
-                return await entry.build(ctx).send(Message(job, n, integration))  # type: ignore[attr-defined]
-    raise AssertionError(kind)
+    return await send_through(CONFIG, kind, n, refs, job)
 
 
 def ok_voice(request: httpx.Request) -> httpx.Response:

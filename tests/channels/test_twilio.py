@@ -16,12 +16,10 @@ import httpx
 import pytest
 import respx
 
-from relay.channels import make_renderer
-from relay.channels.base import MemoryRefs, Message
 from relay.config import parse_config
-from relay.core.alerts import Alert, Notification
+from relay.core.alerts import Notification
 from relay.core.errors import ConfigError, PermanentError, RetryableError
-from relay.pipeline.runtime import notifier_context
+from tests.helpers.phone import disk_full, send_through
 from tests.helpers.twilio import ACCOUNT_SID, AUTH_TOKEN, basic
 
 API = "https://twilio.example"
@@ -43,29 +41,11 @@ receivers:
 
 
 def notification(*, summary: str = "Disk <full> & 🔥", status: str = "firing") -> Notification:
-    alert = Alert.model_validate(
-        {
-            "status": status,
-            "labels": {"alertname": "DiskFull", "severity": "critical"},
-            "annotations": {"summary": summary},
-            "startsAt": "2026-11-22T06:25:51Z",
-        }
-    )
-    return Notification(
-        receiver="phones",
-        group_key="g1",
-        status=status,  # type: ignore[arg-type]
-        alerts=[alert],
-        group_labels={"alertname": "DiskFull"},
-    )
+    return disk_full(summary=summary, status=status)
 
 
 async def send(text: str, n: Notification) -> Any:
-    config = parse_config(text, env={})
-    async with httpx.AsyncClient() as http:
-        ctx = notifier_context(config, http=http, renderer=make_renderer(config), refs=MemoryRefs())
-        ((integration, entry),) = config.receivers[0].integrations()
-        return await entry.build(ctx).send(Message(JOB, n, integration))  # type: ignore[attr-defined]
+    return await send_through(text, "twilio", n, job=JOB)
 
 
 def created(kind: str) -> Any:

@@ -6,7 +6,6 @@ says the call was not answered. The number is never whole in the log or the API.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from tests.helpers.aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, MISSED, FakeAliyun
+from tests.helpers.phone import paging_config
 from tests.helpers.process import RelayProcess, wait_for
 from tests.helpers.webhooks import alert, webhook
 
@@ -27,36 +27,18 @@ PHONE = "+8613912345678"
 def stack(tmp_path: Path) -> Iterator[tuple[RelayProcess, FakeAliyun]]:
     with FakeAliyun() as voice:
         voice.records = [None, None, MISSED]  # ringing, ringing, then its record
-        config = tmp_path / "relay.yml"
-        config.write_text(
-            textwrap.dedent(f"""
-            storage: {{url: 'sqlite:///{tmp_path}/relay.db'}}
-            delivery: {{backoff_initial: 0.2s, backoff_max: 1s}}
-            route:
-              receiver: chat
-              routes:
-                - {{matchers: ['severity="critical"'], receiver: chat, escalation: wake}}
-            receivers:
-              - name: chat
-                log_configs: [{{}}]
-              - name: phones
-                aliyun_voice_configs:
-                  - access_key_id: {ACCESS_KEY_ID}
-                    access_key_secret: {ACCESS_KEY_SECRET}
-                    tts_code: TTS_184820765
-                    check_every: 1s
-                    api_url: {voice.url}
-            people:
-              - {{name: lisi, display_name: 李四, phone: "{PHONE}"}}
-            schedules:
-              - name: sre
-                rotations: [{{people: [lisi], start: "2026-01-05T00:00:00", shift: 1w}}]
-            escalation_policies:
-              - name: wake
-                steps:
-                  - targets: [schedule:sre]
-                  - {{after: 2s, targets: [schedule:sre], receiver: phones}}
-            """)
+        config = paging_config(
+            tmp_path,
+            f"""
+            aliyun_voice_configs:
+              - access_key_id: {ACCESS_KEY_ID}
+                access_key_secret: {ACCESS_KEY_SECRET}
+                tts_code: TTS_184820765
+                check_every: 1s
+                api_url: {voice.url}
+            """,
+            person="lisi",
+            phone=PHONE,
         )
         relay = RelayProcess(config).start()
         try:

@@ -6,7 +6,6 @@ number appears whole in relay's log or API answers."""
 
 from __future__ import annotations
 
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from tests.helpers.phone import paging_config
 from tests.helpers.process import RelayProcess, wait_for
 from tests.helpers.tencent import SECRET_ID, SECRET_KEY, FakeTencentVoice
 from tests.helpers.webhooks import alert, webhook
@@ -27,35 +27,19 @@ PHONE = "+8613912345678"
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[RelayProcess, FakeTencentVoice]]:
     with FakeTencentVoice() as voice:
-        config = tmp_path / "relay.yml"
-        config.write_text(
-            textwrap.dedent(f"""
-            storage: {{url: 'sqlite:///{tmp_path}/relay.db'}}
-            route:
-              receiver: chat
-              routes:
-                - {{matchers: ['severity="critical"'], receiver: chat, escalation: wake}}
-            receivers:
-              - name: chat
-                log_configs: [{{}}]
-              - name: phones
-                tencent_voice_configs:
-                  - secret_id: {SECRET_ID}
-                    secret_key: {SECRET_KEY}
-                    sdk_app_id: "1400000001"
-                    template_id: "1234567"
-                    api_url: {voice.url}
-            people:
-              - {{name: lisi, display_name: 李四, phone: "{PHONE}"}}
-            schedules:
-              - name: sre
-                rotations: [{{people: [lisi], start: "2026-01-05T00:00:00", shift: 1w}}]
-            escalation_policies:
-              - name: wake
-                steps:
-                  - targets: [schedule:sre]
-                  - {{after: 3s, targets: [schedule:sre], receiver: phones}}
-            """)
+        config = paging_config(
+            tmp_path,
+            f"""
+            tencent_voice_configs:
+              - secret_id: {SECRET_ID}
+                secret_key: {SECRET_KEY}
+                sdk_app_id: "1400000001"
+                template_id: "1234567"
+                api_url: {voice.url}
+            """,
+            person="lisi",
+            phone=PHONE,
+            after="3s",
         )
         relay = RelayProcess(config).start()
         try:

@@ -7,7 +7,6 @@ changes nothing. No number whole in the log or the API."""
 
 from __future__ import annotations
 
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from tests.helpers.phone import paging_config
 from tests.helpers.process import RelayProcess, free_port, wait_for
 from tests.helpers.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, twilio_signature
 from tests.helpers.webhooks import alert, webhook
@@ -29,36 +29,18 @@ PHONE = "+14155550199"
 def stack(tmp_path: Path) -> Iterator[tuple[RelayProcess, FakeTwilio]]:
     port = free_port()
     with FakeTwilio() as twilio:
-        config = tmp_path / "relay.yml"
-        config.write_text(
-            textwrap.dedent(f"""
-            global: {{external_url: "http://127.0.0.1:{port}"}}
-            storage: {{url: 'sqlite:///{tmp_path}/relay.db'}}
-            route:
-              receiver: chat
-              routes:
-                - {{matchers: ['severity="critical"'], receiver: chat, escalation: wake}}
-            receivers:
-              - name: chat
-                log_configs: [{{}}]
-              - name: phones
-                twilio_configs:
-                  - account_sid: {ACCOUNT_SID}
-                    auth_token: {AUTH_TOKEN}
-                    from: "+15005550006"
-                    api_url: {twilio.url}
-            people:
-              - {{name: alex, display_name: Alex Chen, phone: "{PHONE}"}}
-            schedules:
-              - name: sre
-                rotations: [{{people: [alex], start: "2026-01-05T00:00:00", shift: 1w}}]
-            escalation_policies:
-              - name: wake
-                steps:
-                  - targets: [schedule:sre]
-                  - {{after: 2s, targets: [schedule:sre], receiver: phones}}
-                  - {{after: 30s, targets: [schedule:sre], receiver: phones}}
-            """)
+        config = paging_config(
+            tmp_path,
+            f"""
+            twilio_configs:
+              - account_sid: {ACCOUNT_SID}
+                auth_token: {AUTH_TOKEN}
+                from: "+15005550006"
+                api_url: {twilio.url}
+            """,
+            person="alex",
+            phone=PHONE,
+            more=f'global: {{external_url: "http://127.0.0.1:{port}"}}\n',
         )
         relay = RelayProcess(config, port=port).start()
         try:
