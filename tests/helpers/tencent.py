@@ -7,10 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.helpers.vendor_server import VendorServer
 
 SECRET_ID, SECRET_KEY = "AKIDexample0123456789", "tencent-secret-key-0123"
 
@@ -43,47 +43,26 @@ class FakeTencentVoice:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.refused: list[str] = []
-        fake = self
+        self._server = VendorServer(self._handle)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                host = headers.get("host", "")
-                if headers.get("authorization") != tc3_expected(headers, host, body, "vms"):
-                    fake.refused.append(headers.get("authorization", ""))
-                    answer = {
-                        "Response": {"Error": {"Code": "AuthFailure.SignatureFailure", "Message": "bad"}}
-                    }
-                else:
-                    fake.calls.append(json.loads(body))
-                    answer = {
-                        "Response": {"SendStatus": {"CallId": f"call-{len(fake.calls)}"}, "RequestId": "r"}
-                    }
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+    def _handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        if headers.get("authorization") != tc3_expected(headers, headers.get("host", ""), body, "vms"):
+            self.refused.append(headers.get("authorization", ""))
+            answer = {"Response": {"Error": {"Code": "AuthFailure.SignatureFailure", "Message": "bad"}}}
+        else:
+            self.calls.append(json.loads(body))
+            answer = {"Response": {"SendStatus": {"CallId": f"call-{len(self.calls)}"}, "RequestId": "r"}}
+        return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def __enter__(self) -> FakeTencentVoice:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
