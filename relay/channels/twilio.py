@@ -59,8 +59,10 @@ _WORDS = {
 
 
 def twilio_error(what: str, answer: Answer) -> DeliveryError | None:
-    """The error of a Twilio answer (``{"code": 21211, "message": ...}``), None for 2xx."""
-    if 200 <= answer.status < 300:
+    """The error of a Twilio answer (``{"code": 21211, "message": ...}``); None for 2xx,
+    and for 429 and 5xx, which the shared status rule retries (after ``Retry-After``,
+    holding the account for a 429) with Twilio's body quoted."""
+    if 200 <= answer.status < 300 or answer.status == 429 or answer.status >= 500:
         return None
     data = answer.data if isinstance(answer.data, dict) else {}
     code = data.get("code")
@@ -71,10 +73,8 @@ def twilio_error(what: str, answer: Answer) -> DeliveryError | None:
     if hint:
         text += f" ({hint})"
     reason = f"code_{code}" if code is not None else f"http_{answer.status}"
-    if answer.status == 429 or code in RETRYABLE_CODES:
+    if code in RETRYABLE_CODES:  # a limit answered with another status
         return RetryableError(reason, text, answer.retry_after or 1.0, throttled=True)
-    if answer.status >= 500:
-        return RetryableError(reason, text, answer.retry_after)
     return PermanentError(reason, text)
 
 
