@@ -242,3 +242,78 @@ def test_config_secrets_hold_the_storage_password() -> None:
     )
     assert {"p%40ssRedis9", "p@ssRedis9"} <= set(config.secrets())
     assert redact("AUTH p@ssRedis9 failed", config.secrets()) == "AUTH <redacted> failed"
+
+
+# Pieces that make and break the URL-part patterns' matches: names before '=', schemes
+# and userinfo, bot ids and tokens, 'xox' tokens, case and Unicode case folds (K is the
+# Kelvin sign, ſ a long s: re's IGNORECASE folds them to k and s), CJK, quotes, spaces.
+URL_PIECES = [
+    "key",
+    "KEY",
+    "Token",
+    "access_token",
+    "corpsecret",
+    "secret",
+    "password",
+    "sig",
+    "signature",
+    "api",
+    "monkey",
+    "ſecret",
+    "\u212aey",
+    "=",
+    "==",
+    "&",
+    "?",
+    " ",
+    "\n",
+    '"',
+    "'",
+    "http",
+    "redis",
+    "://",
+    ":",
+    "@",
+    "/",
+    "user",
+    "p:w",
+    "12345",
+    "1234567890123456789012",
+    "%3A",
+    "%3a",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "_-",
+    "xox",
+    "xoxb-",
+    "b-1",
+    "告警",
+    "é",
+]
+
+
+def redact_url_parts_plainly(text: str) -> str:
+    """What redact did before it looked for anchors: each pattern's own sub."""
+    from relay.core import secrets
+
+    text = secrets._URL_SECRET_PARAMS.sub(r"\1<redacted>", text)
+    text = secrets._URL_USERINFO.sub(r"\1<redacted>@", text)
+    text = secrets._SLACK_HOOK.sub(r"\1<redacted>", text)
+    text = secrets._TELEGRAM_TOKEN.sub(r"\1<redacted>", text)
+    return secrets._BEARERISH.sub(r"\1<redacted>", text)
+
+
+@settings(derandomize=True, max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(URL_PIECES), max_size=40))
+def test_finding_url_secrets_from_anchors_matches_each_patterns_own_sub(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert redact(text) == redact_url_parts_plainly(text)
+
+
+def test_finding_url_secrets_from_anchors_in_messages_as_sent() -> None:
+    from tests.helpers.webhooks import alert, webhook
+
+    body = json.dumps(
+        webhook(alert(summary="see https://u:pw@host/x?token=abc&sig=1 bot 123456789:" + "A" * 35)),
+        ensure_ascii=False,
+    )
+    assert redact(body) == redact_url_parts_plainly(body) != body
