@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from datetime import UTC, datetime, tzinfo
@@ -27,6 +28,10 @@ from relay.core.text import parse_rfc3339
 logger = logging.getLogger("relay.cli")
 #: Seconds a thread runs before the interpreter lets another one (the event loop) go on.
 SWITCH_INTERVAL = 0.001
+#: Allocations (less deallocations) between the garbage collector's youngest-generation
+#: runs; Python's default is 700. Each webhook and delivery allocates a few thousand
+#: short-lived objects, so at 700 the collector ran several times per webhook.
+GC_YOUNGEST_THRESHOLD = 10_000
 
 
 @click.group()
@@ -101,6 +106,12 @@ def serve(
     # keeps the loop's turn short while a big group is rendered (measured: the longest
     # /-/healthy answer during a 10,000-alert group went from 0.24 s to 0.15 s).
     sys.setswitchinterval(SWITCH_INTERVAL)
+    # What exists now (modules, config, templates, routes) lives as long as the process:
+    # frozen, the collector stops walking it on every full collection; and it runs less
+    # often (measured with bench/ingest.py, new group per request: 803 → 746 µs of CPU
+    # per webhook).
+    gc.freeze()
+    gc.set_threshold(GC_YOUNGEST_THRESHOLD, *gc.get_threshold()[1:])
     uvicorn.run(
         app,
         host=host,

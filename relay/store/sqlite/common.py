@@ -249,6 +249,32 @@ def insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
             for j in jobs
         ],
     )
+    insert_alertnames(conn, [(j.id, j.created_at, j.payload) for j in jobs])
+
+
+def alertnames_of(payload: Any) -> list[str]:
+    """The distinct non-empty ``alertname`` labels of a payload's alerts (a digest has
+    none), as the delivery log's alertname filter finds them."""
+    alerts = payload.get("alerts") if isinstance(payload, dict) else None
+    names: dict[str, None] = {}
+    for alert in alerts if isinstance(alerts, list) else ():
+        labels = alert.get("labels") if isinstance(alert, dict) else None
+        name = labels.get("alertname") if isinstance(labels, dict) else None
+        if isinstance(name, str) and name:
+            names[name] = None
+    return list(names)
+
+
+def insert_alertnames(conn: sqlite3.Connection, jobs: Sequence[tuple[str, float, Any]]) -> None:
+    """job_alertnames rows for new jobs given as (id, created_at, payload)."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO job_alertnames (alertname, created_at, id) VALUES (?, ?, ?)",
+        [
+            (name, created_at, job_id)
+            for job_id, created_at, payload in jobs
+            for name in alertnames_of(payload)
+        ],
+    )
 
 
 def apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResult:

@@ -17,7 +17,7 @@ from relay.store.base import (
     KeptWebhook,
     hour_and_day_buckets,
 )
-from relay.store.sqlite.common import JOB_COLUMNS, dumps, job_of, log_query
+from relay.store.sqlite.common import JOB_COLUMNS, dumps, insert_alertnames, job_of, log_query
 from relay.store.sqlite.connection import SQLiteBase
 
 
@@ -54,6 +54,7 @@ class SQLiteConsole(SQLiteBase):
                     dumps([{"action": "resent_from", "by": by, "at": now, "job": job_id}]),
                 ),
             )
+            insert_alertnames(conn, [(new_id, now, original.payload)])
             conn.execute(
                 "UPDATE jobs SET actions = json_insert(actions, '$[#]', json(?)) WHERE id = ?",
                 (dumps({"action": "resend", "by": by, "at": now, "job": new_id}), job_id),
