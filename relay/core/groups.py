@@ -176,3 +176,7 @@ Transition = Callable[[GroupState | None], TransitionResult]
 class GroupUpdate:
     key: str
     transition: Transition
+    # The transition only reads its closure and the state it is given (no side effect
+    # elsewhere), so a store may try it on a copy of the state it last committed, and
+    # skip its writer when nothing changes (relay.store.sqlite.groups).
+    pure: bool = False

@@ -220,7 +220,7 @@ def passthrough_update(
             new.updated_at = now
         return TransitionResult(new, jobs, suppressed, changed=changed, escalated=fired)
 
-    return GroupUpdate(key, transition)
+    return GroupUpdate(key, transition, pure=True)
 
 
 def merge_update(

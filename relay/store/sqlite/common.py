@@ -277,8 +277,12 @@ def insert_alertnames(conn: sqlite3.Connection, jobs: Sequence[tuple[str, float,
     )
 
 
-def apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResult:
-    stored = load_group(conn, update.key)
+def apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> tuple[TransitionResult, str | None]:
+    """The update's transition, applied; and the group's state as stored now (its JSON
+    text; None when there is no group)."""
+    row = conn.execute("SELECT state FROM groups WHERE key = ?", (update.key,)).fetchone()
+    stored_text: str | None = row[0] if row is not None else None
+    stored = GroupState.from_dict(orjson.loads(stored_text)) if stored_text is not None else None
     before = dict(stored.incident) if stored is not None and stored.incident else None
     result = update.transition(stored)
     state = result.state
@@ -286,7 +290,9 @@ def apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResult
         pass  # already stored as it is
     elif state is None:
         conn.execute("DELETE FROM groups WHERE key = ?", (update.key,))
+        stored_text = None
     else:
+        stored_text = dumps(state.to_dict())
         conn.execute(
             "INSERT OR REPLACE INTO groups (key, next_flush_at, updated_at, alert_count,"
             " firing_count, state, receiver) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -296,7 +302,7 @@ def apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResult
                 state.updated_at,
                 len(state.alerts),
                 state.kept_count(),
-                dumps(state.to_dict()),
+                stored_text,
                 state.receiver,
             ),
         )
@@ -314,7 +320,7 @@ def apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> TransitionResult
                 ),
             )
     insert_jobs(conn, result.jobs)
-    return result
+    return result, stored_text
 
 
 def load_schema(name: str) -> str:

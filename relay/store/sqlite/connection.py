@@ -9,6 +9,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
@@ -48,6 +49,10 @@ class SQLiteBase:
         self._lock = threading.Lock()
         self._writer: Writer | None = None
         self._owner_fd: int | None = None  # the flock on <file>.lock while open
+        # Each group's state as last committed (its JSON text), most recently used last:
+        # an unchanged webhook is decided against it on the event loop (groups.py).
+        # Only the event loop reads and writes it.
+        self._committed_groups: OrderedDict[str, str] = OrderedDict()
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -129,6 +134,7 @@ class SQLiteBase:
         with self._lock:
             if self._writer is not None:
                 return
+            self._committed_groups.clear()  # the file may have changed while closed
             self._writer = Writer(self.path, self.synchronous, self.busy_timeout)
             self._writer.start()
         try:

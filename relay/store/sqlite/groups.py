@@ -6,9 +6,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+import orjson
+
+from relay.core.errors import StoreUnavailable
 from relay.core.groups import GroupState, GroupUpdate, TransitionResult
 from relay.store.sqlite.common import apply_one, load_group
 from relay.store.sqlite.connection import SQLiteBase
+
+#: Groups whose committed state is kept in memory for the unchanged-webhook path.
+COMMITTED_GROUPS_KEPT = 10_000
 
 
 class SQLiteGroups(SQLiteBase):
@@ -17,7 +23,51 @@ class SQLiteGroups(SQLiteBase):
         if not updates:
             return []
         updates = list(updates)
-        return await self._call(lambda conn: [apply_one(conn, u) for u in updates])
+        unchanged = self._unchanged(updates)
+        if unchanged is not None:
+            return unchanged
+        known = self._committed_groups
+        for update in updates:  # until this commits, the writer's copy is the only one
+            known.pop(update.key, None)
+        try:
+            applied = await self._call(lambda conn: [apply_one(conn, u) for u in updates])
+        except StoreUnavailable:
+            known.clear()  # what committed is uncertain: read it again from the file
+            raise
+        for update, (_, stored) in zip(updates, applied, strict=True):
+            if stored is not None:
+                known[update.key] = stored
+                known.move_to_end(update.key)
+        while len(known) > COMMITTED_GROUPS_KEPT:
+            known.popitem(last=False)
+        return [result for result, _ in applied]
+
+    def _unchanged(self, updates: list[GroupUpdate]) -> list[TransitionResult] | None:
+        """The results, when every update's transition, tried on a copy of the state last
+        committed, changes nothing and makes no job: an HA pair's second webhook and
+        Alertmanager's re-sends, most of ingest. There is nothing to write, so the
+        writer (its thread hop, transaction and read) is skipped. Else None: the writer
+        applies them all to the file's state.
+
+        Equivalent to the writer's path: this process is the file's only writer, every
+        committed group change goes through apply() (which records it here, in commit
+        order, before its caller resumes) and prune() forgets them all; a webhook decided
+        here while a change of its group is being committed is ordered before that change,
+        as it would be had it reached the writer first. tests/store/test_sqlite_unchanged.py
+        compares the two paths over random sequences."""
+        known = self._committed_groups
+        results: list[TransitionResult] = []
+        for update in updates:
+            stored = known.get(update.key) if update.pure else None
+            if stored is None:
+                return None
+            result = update.transition(GroupState.from_dict(orjson.loads(stored)))
+            if result.changed or result.jobs or result.escalated:
+                return None
+            results.append(result)
+        for update in updates:
+            known.move_to_end(update.key)
+        return results
 
     async def due_groups(self, now: float, limit: int = 100) -> list[str]:
         def op(conn: sqlite3.Connection) -> list[str]:

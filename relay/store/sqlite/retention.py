@@ -39,7 +39,10 @@ class SQLiteRetention(SQLiteBase):
             give_back_free_pages(conn)
             return jobs.rowcount + groups.rowcount + refs.rowcount + incidents.rowcount
 
-        return await self._call(op)
+        try:
+            return await self._call(op)
+        finally:
+            self._committed_groups.clear()  # groups may be gone: read them from the file
 
     # -- message references ------------------------------------------------------------
     async def get_ref(self, key: str) -> dict[str, Any] | None:
