@@ -396,3 +396,72 @@ async def test_answers_the_router_gives_under_the_webhook_path_are_counted(relay
         }
     assert codes == [307, 404, 405]
     assert counted == {307: 1, 404: 1, 405: 1}
+
+
+# -- bodies parsed lately (relay.web.parsed) ----------------------------------------------
+
+BODY_PIECES = [
+    json.dumps(webhook(alert())),
+    json.dumps(webhook(alert(status="resolved"), alert(instance="n2"))),
+    json.dumps(webhook(alert(name="告警"))),
+    '{"version": "4"}',
+    "not json",
+    json.dumps(webhook(alert()))[:-5],
+    json.dumps({**webhook(alert()), "version": "3"}),
+]
+
+
+def test_a_body_parsed_again_is_what_a_fresh_parse_makes() -> None:
+    from pydantic import ValidationError
+
+    from relay.core.alerts import WebhookPayload
+    from relay.web.parsed import ParsedWebhooks
+
+    parsed = ParsedWebhooks(kept=3)
+    rounds = [piece.encode() for piece in BODY_PIECES] * 3
+    for body in rounds + rounds[::-1]:
+        try:
+            fresh = WebhookPayload.model_validate_json(body)
+        except ValidationError as exc:
+            with pytest.raises(ValidationError) as raised:
+                parsed.parse(body)
+            assert raised.value.errors() == exc.errors()
+            continue
+        assert parsed.parse(body).model_dump() == fresh.model_dump()
+
+
+GROUPED = """
+route:
+  receiver: team
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: team
+      group_by: [instance]
+      group_wait: 0s
+      continue: true
+    - receiver: team
+receivers:
+  - name: team
+    log_configs: [{level: debug}, {level: debug, send_resolved: false}]
+"""
+
+
+async def test_a_shared_parsed_webhook_is_left_as_it_was_parsed(relay_factory) -> None:
+    """The same body, posted again and again through pass-through and group_by routes,
+    delivered, acknowledged, flushed: the payload the requests share never changes."""
+    from relay.core.alerts import WebhookPayload
+
+    body = webhook(alert(severity="critical"), alert(instance="n2", status="resolved"), alert(instance="n3"))
+    raw = json.dumps(body).encode()
+    async with relay_factory(GROUPED) as relay:
+        headers = {"Content-Type": "application/json"}
+        for _ in range(3):
+            answer = await relay.client.post("/api/v1/alerts/webhook", content=raw, headers=headers)
+            assert answer.status_code == 200
+            await relay.flush()
+            await relay.deliver_all()
+            relay.clock.advance(3601)
+        shared = relay.state.parsed_webhooks.parse(raw)
+        assert shared is relay.state.parsed_webhooks.parse(raw)
+        assert shared.model_dump() == WebhookPayload.model_validate_json(raw).model_dump()
+        assert len(await relay.jobs()) >= 4

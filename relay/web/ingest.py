@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from relay.config.checks import format_loc
-from relay.core.alerts import Alert, WebhookPayload, webhook_in_chunks
+from relay.core.alerts import Alert, webhook_in_chunks
 from relay.core.durations import format_duration
 from relay.core.errors import StoreUnavailable
 from relay.core.groups import GroupUpdate
@@ -133,7 +133,7 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
         if big:
             payload = await off_loop(webhook_in_chunks, body)
         else:
-            payload = WebhookPayload.model_validate_json(body)
+            payload = state.parsed_webhooks.parse(body)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             return error(400, "body is not valid JSON", [e["msg"] for e in exc.errors()][:1])

@@ -40,6 +40,7 @@ from relay.store.roles import DeliveryLog
 from relay.web.console.throttle import LoginThrottle
 from relay.web.kept import FLUSH_EVERY as KEPT_FLUSH_EVERY
 from relay.web.kept import WebhookKeeper
+from relay.web.parsed import ParsedWebhooks
 
 logger = logging.getLogger("relay.app")
 
@@ -86,6 +87,7 @@ class RelayState:
         self.login_throttle = LoginThrottle()
         # The last webhooks for the console, written to the store in batches.
         self.kept = WebhookKeeper()
+        self.parsed_webhooks = ParsedWebhooks()  # recent bodies, parsed (relay.web.parsed)
         self.last_reload_error = ""
         # Why the store last failed to commit; None while commits succeed. A SELECT can
         # succeed while every commit fails (disk full), so readiness follows this.
