@@ -48,6 +48,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest --redis
+	$(BIN)/python -m bench.delivery
 	$(BIN)/python -m bench.isolation --rounds 5
 	$(BIN)/python -m bench.storm
 	$(BIN)/python -m bench.console
