@@ -1,13 +1,10 @@
 """Dispatch: workers take due jobs, wait for the destination's limiter, send, record.
 
-Each integration has its own workers, so a destination that hangs only delays its own
+Each integration has its own worker, so a destination that hangs only delays its own
 jobs, and its own share of what this dispatcher holds: an integration holds at most
-``delivery.max_in_flight_per_integration`` jobs (queued for its workers + being sent,
+``delivery.max_in_flight_per_integration`` jobs (queued for its worker + being sent,
 rate-limiter waits included), so one that hangs holds its share and never more, and the
-others keep the rest of ``max_in_flight``. An integration sends up to its share at once,
-one group at a time: a group's next notification waits until the one before it is sent
-and recorded (a reply threads under it, a resolved message never overtakes its firing
-one), while other groups' notifications go meanwhile. Retries are persisted (a job's next attempt
+others keep the rest of ``max_in_flight``. Retries are persisted (a job's next attempt
 time lives in the store), so a restart keeps the schedule; relay.pipeline.retry decides the
 backoff and when to give up.
 """
@@ -19,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -77,10 +74,7 @@ class Dispatcher:
         # a virtual clock: LimiterRegistry(monotonic=..., sleep=...).
         self.limiters = LimiterRegistry()
         self._queues: dict[str, asyncio.Queue[Job]] = {}
-        self._workers: dict[str, list[asyncio.Task[None]]] = {}
-        # Per (integration, group): the lock its notifications are sent under, and how many
-        # want it.
-        self._group_turns: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
         self._held: dict[str, Job] = {}  # job id -> job, leased by this dispatcher
         self._wake = asyncio.Event()
         self._storms = StormMerger(
@@ -112,7 +106,7 @@ class Dispatcher:
         self._stopping = True
         for task in self._tasks:
             task.cancel()
-        workers = [task for tasks in self._workers.values() for task in tasks]
+        workers = list(self._workers.values())
         if workers:
             _, pending = await asyncio.wait(workers, timeout=grace)
             for task in pending:
@@ -197,18 +191,16 @@ class Dispatcher:
                 to_send = [*waiting, *batch]
             for job in to_send:
                 queue.put_nowait(job)
-            # As many workers as there are jobs to send, up to the share: a backlog of one
-            # destination goes out share-at-a-time, not one by one.
-            workers = [w for w in self._workers.get(integration, []) if not w.done()]
-            wanted = min(queue.qsize(), delivery.integration_share) - len(workers)
-            for _ in range(max(0, wanted)):
-                workers.append(asyncio.create_task(self._work(integration), name=f"relay-send-{integration}"))
-            self._workers[integration] = workers
+            worker = self._workers.get(integration)
+            if to_send and (worker is None or worker.done()):
+                self._workers[integration] = asyncio.create_task(
+                    self._work(integration), name=f"relay-send-{integration}"
+                )
         return len(jobs)
 
     async def settle(self) -> None:
         """Wait until every worker has emptied its queue (tests, benchmarks)."""
-        while workers := [w for tasks in self._workers.values() for w in tasks if not w.done()]:
+        while workers := [w for w in self._workers.values() if not w.done()]:
             await asyncio.gather(*workers, return_exceptions=True)
 
     async def _renew_loop(self) -> None:
@@ -226,8 +218,7 @@ class Dispatcher:
         while not queue.empty():
             job = queue.get_nowait()
             try:
-                async with self._group_turn((integration, job.group_key)):
-                    await self.deliver(job)
+                await self.deliver(job)
             except StoreUnavailable as exc:
                 # The attempt could not be recorded: this job is no longer renewed, so its
                 # lease runs out and it is attempted again (at least once). The rest of the
@@ -245,26 +236,6 @@ class Dispatcher:
                     # Half its share free: claim more now, or a backlog drains one batch
                     # per poll.
                     self.wake()
-
-    @contextlib.asynccontextmanager
-    async def _group_turn(self, turn: tuple[str, str]) -> AsyncIterator[None]:
-        """The turn of one group at one integration: its notifications go one at a time,
-        in the order
-        they were taken from the queue (asyncio.Lock wakes its waiters first come,
-        first served, and a free lock is taken without yielding to another worker)."""
-        lock, users = self._group_turns.get(turn, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._group_turns[turn] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._group_turns[turn]
-            if users == 1:
-                del self._group_turns[turn]
-            else:
-                self._group_turns[turn] = (lock, users - 1)
 
     async def _until_store_answers(self) -> None:
         while not self._stopping:
