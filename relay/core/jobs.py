@@ -25,8 +25,8 @@ SENT_LIMIT = 256 * 1024
 def new_job_id() -> str:
     """A unique, URL-safe job id; also the Idempotency-Key and the Message-ID seed.
 
-    32 hex digits: the creation time in milliseconds (12), then 80 random bits (20),
-    unique as a random UUID's 122 bits are in practice for ids made in one millisecond.
+    32 hex digits: the creation time in milliseconds (12), then 80 random bits (20):
+    two ids made in the same millisecond collide once in about 10^24 pairs.
     Ids made one after another sort together, so each store index keyed by id grows at
     its end instead of at random pages (SQLite: 63 → 45 µs per job inserted at 20,000
     jobs, and more as the table grows).

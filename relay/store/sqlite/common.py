@@ -196,9 +196,20 @@ def give_back_free_pages(conn: sqlite3.Connection) -> None:
             break
 
 
-def load_group(conn: sqlite3.Connection, key: str) -> GroupState | None:
+def stored_group_text(conn: sqlite3.Connection, key: str) -> str | None:
+    """The group's state as stored: its JSON text, None when there is no such group."""
     row = conn.execute("SELECT state FROM groups WHERE key = ?", (key,)).fetchone()
-    return GroupState.from_dict(orjson.loads(row[0])) if row is not None else None
+    return row[0] if row is not None else None
+
+
+def group_of_text(text: str) -> GroupState:
+    """A group state read from its stored JSON text: a copy of its own each time."""
+    return GroupState.from_dict(orjson.loads(text))
+
+
+def load_group(conn: sqlite3.Connection, key: str) -> GroupState | None:
+    text = stored_group_text(conn, key)
+    return group_of_text(text) if text is not None else None
 
 
 def claim(
@@ -280,9 +291,8 @@ def insert_alertnames(conn: sqlite3.Connection, jobs: Sequence[tuple[str, float,
 def apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> tuple[TransitionResult, str | None]:
     """The update's transition, applied; and the group's state as stored now (its JSON
     text; None when there is no group)."""
-    row = conn.execute("SELECT state FROM groups WHERE key = ?", (update.key,)).fetchone()
-    stored_text: str | None = row[0] if row is not None else None
-    stored = GroupState.from_dict(orjson.loads(stored_text)) if stored_text is not None else None
+    stored_text = stored_group_text(conn, update.key)
+    stored = group_of_text(stored_text) if stored_text is not None else None
     before = dict(stored.incident) if stored is not None and stored.incident else None
     result = update.transition(stored)
     state = result.state

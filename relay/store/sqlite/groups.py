@@ -6,11 +6,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-import orjson
-
 from relay.core.errors import StoreUnavailable
 from relay.core.groups import GroupState, GroupUpdate, TransitionResult
-from relay.store.sqlite.common import apply_one, load_group
+from relay.store.sqlite.common import apply_one, group_of_text, load_group
 from relay.store.sqlite.connection import SQLiteBase
 
 #: Groups whose committed state is kept in memory for the unchanged-webhook path.
@@ -61,7 +59,7 @@ class SQLiteGroups(SQLiteBase):
             stored = known.get(update.key) if update.pure else None
             if stored is None:
                 return None
-            result = update.transition(GroupState.from_dict(orjson.loads(stored)))
+            result = update.transition(group_of_text(stored))
             if result.changed or result.jobs or result.escalated:
                 return None
             results.append(result)
