@@ -29,6 +29,7 @@ from relay.channels.phone import PhoneConfig
 from relay.config.alertmanager import AlertmanagerConfig
 from relay.config.checks import Finding, Loc, cross_check, expand_env, format_loc
 from relay.config.escalations import EscalationPolicyConfig
+from relay.config.heartbeats import HeartbeatConfig
 from relay.config.oncall import PersonConfig, ScheduleConfig
 from relay.config.reader import expansion_problem, load_yaml, yaml_problem
 from relay.config.sections import (
@@ -100,6 +101,8 @@ class Config(StrictModel):
     escalation_policies: list[EscalationPolicyConfig] = Field(default_factory=list)
     # Acknowledge and silence from the message itself (links to relay's /a/ pages).
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
+    # Alerts that must keep arriving (a dead-man's switch): relay.config.heartbeats.
+    heartbeats: list[HeartbeatConfig] = Field(default_factory=list)
     route: RouteConfig
     receivers: list[ReceiverConfig] = Field(min_length=1)
 

@@ -109,6 +109,7 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
     (the schema reports it).
     """
     from relay.config.escalations import escalation_problems
+    from relay.config.heartbeats import heartbeat_problems
     from relay.config.oncall import oncall_problems
     from relay.core.matchers import compile_regex, parse_matcher
 
@@ -121,6 +122,7 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
     problems += oncall_problems(raw, set(people), set(intervals))
     silent = _silent_receivers(raw)
     problems += escalation_problems(raw, set(people), set(schedules), set(seen), silent)
+    problems += heartbeat_problems(raw, set(seen), set(policies))
 
     route = raw.get("route")
     if not isinstance(route, dict):

@@ -48,6 +48,12 @@ class Metrics:
             registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
         )
+        self.heartbeat_last_seen = Gauge(
+            "relay_heartbeat_last_seen_timestamp_seconds",
+            "When each heartbeat's last beat arrived (unix seconds); absent until the first.",
+            ["name"],
+            registry=r,
+        )
         self.escalation_steps = Counter(
             "relay_escalation_steps_total",
             "Escalation steps fired, by policy and step (1-based; every round counts).",

@@ -18,6 +18,7 @@ from relay.core.schedules import Override, Schedule, on_call
 from relay.obs.metrics import Metrics
 from relay.pipeline.escalation import EscalationContext, OnCall
 from relay.pipeline.grouping import IntegrationPolicy
+from relay.pipeline.heartbeats import Heartbeat, build_heartbeats
 from relay.pipeline.hold import DigestBuilder, hold_digest_jobs
 from relay.pipeline.routing import Route, build_route_tree
 from relay.pipeline.timegate import Intervals, TimeGate, gate_at
@@ -63,6 +64,7 @@ class Runtime:
     digest_builder: DigestBuilder = hold_digest_jobs
     policies: dict[str, Policy] = field(default_factory=dict)  # escalation policies by name
     names: dict[str, str] = field(default_factory=dict)  # person -> how messages name them
+    heartbeats: list[Heartbeat] = field(default_factory=list)  # relay.pipeline.heartbeats
     _models: tuple[object, dict[str, Schedule | None]] = field(default=(None, {}), repr=False)
 
     @classmethod
@@ -95,10 +97,12 @@ class Runtime:
                 policies.append(IntegrationPolicy(integration_id, channel.send_resolved))
                 notifier = notifiers[integration_id] = channel.build(ctx)
                 notifier.storm = channel.storm_policy()
+        heartbeats = build_heartbeats(config.heartbeats, tree)
         return cls(
             config=config,
             tree=tree,
-            routes={route.id: route for route in tree.walk()},
+            # A missing-heartbeat group's route too: its flushes (escalation steps) find it.
+            routes={route.id: route for route in [*tree.walk(), *(h.route for h in heartbeats)]},
             integrations=integrations,
             notifiers=notifiers,
             renderer=renderer,
@@ -106,6 +110,7 @@ class Runtime:
             intervals=config.interval_specs(),
             policies={policy.name: policy.model() for policy in config.escalation_policies},
             names={person.name: person.shown for person in config.people},
+            heartbeats=heartbeats,
         )
 
     @staticmethod

@@ -10,7 +10,7 @@ relay.channels.base.MessageRefs.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from relay.core.groups import GroupState, GroupUpdate, TransitionResult
 from relay.core.jobs import Attempt, Job, NewJob
@@ -97,6 +97,17 @@ class DeliveryLog(Protocol):
 
 class DispatchStore(JobQueue, StormQueue, Protocol):
     """The dispatcher's store: its own queue, and what it hands its storm merger."""
+
+
+class HeartbeatStore(GroupStore, Protocol):
+    """Heartbeats (relay.pipeline.heartbeats): the last beat and when one was first
+    expected, as refs every replica reads, and the missing-heartbeat groups."""
+
+    async def get_ref(self, key: str) -> dict[str, Any] | None: ...
+
+    async def set_ref(self, key: str, value: dict[str, Any], ttl: float) -> None: ...
+
+    async def add_ref(self, key: str, value: dict[str, Any], ttl: float) -> bool: ...
 
 
 class WebhookArchive(Protocol):

@@ -22,6 +22,7 @@ from relay.core.groups import GroupUpdate
 from relay.core.jobs import new_job_id
 from relay.core.text import ascii_int
 from relay.pipeline.grouping import plan_webhook
+from relay.pipeline.heartbeats import record_beats, take_beats
 from relay.pipeline.offload import off_loop
 from relay.pipeline.routing import Route
 from relay.store.base import KeptWebhook
@@ -71,6 +72,14 @@ async def read_limited(request: Request, limit: int, seconds: float) -> bytes:
     except TimeoutError:
         raise BodyTimeout from None
     return b"".join(chunks)
+
+
+def unavailable(exc: StoreUnavailable) -> JSONResponse:
+    """503 with Retry-After: Alertmanager keeps the webhook and sends it again."""
+    logger.error("storage unavailable, answering 503: %s", exc)
+    return error(
+        503, "storage unavailable, retry later", [str(exc)], headers={"Retry-After": RETRY_AFTER_SECONDS}
+    )
 
 
 def is_json_type(content_type: str) -> bool:
@@ -140,11 +149,21 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
         return error(422, "not an Alertmanager v4 webhook", validation_details(exc))
 
     now = state.clock.now()
+    # Heartbeats' beats (relay.pipeline.heartbeats): recorded before anything is
+    # answered, and taken out of what is routed unless the heartbeat forwards them.
+    beaten, alerts = take_beats(runtime.heartbeats, payload.alerts)
+    if beaten:
+        try:
+            await record_beats(state.store, beaten, now)
+        except StoreUnavailable as exc:
+            return unavailable(exc)
+        for name in beaten:
+            state.metrics.heartbeat_last_seen.labels(name).set(now)
 
     resolve = runtime.on_call_at(now, state.overrides)
 
     def plan() -> list[GroupUpdate]:
-        buckets = bucket_alerts(runtime.tree, payload.alerts, receiver)
+        buckets = bucket_alerts(runtime.tree, alerts, receiver)
         return plan_webhook(
             buckets,
             runtime.integrations,
@@ -161,10 +180,7 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
     try:
         results = await state.apply(updates)
     except StoreUnavailable as exc:
-        logger.error("storage unavailable, answering 503: %s", exc)
-        return error(
-            503, "storage unavailable, retry later", [str(exc)], headers={"Retry-After": RETRY_AFTER_SECONDS}
-        )
+        return unavailable(exc)
 
     keep_webhook(state, body, receiver, now)
     jobs = 0
@@ -182,9 +198,15 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
         state.dispatcher.wake()
     # "suppressed" says why nothing was sent (an HA copy, a re-send inside repeat_interval,
     # resolved alerts with send_resolved off); a group_by route decides later, at its flush.
-    return JSONResponse(
-        {"status": "accepted", "alerts": len(payload.alerts), "notifications": jobs, "suppressed": suppressed}
-    )
+    answer = {
+        "status": "accepted",
+        "alerts": len(payload.alerts),
+        "notifications": jobs,
+        "suppressed": suppressed,
+    }
+    if beaten:
+        answer["heartbeats"] = beaten  # the heartbeats this webhook beat
+    return JSONResponse(answer)
 
 
 def keep_webhook(state: RelayState, body: bytes, receiver: str | None, now: float) -> None:

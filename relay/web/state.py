@@ -32,6 +32,8 @@ from relay.pipeline.calls import call_ended
 from relay.pipeline.dispatch import Dispatcher
 from relay.pipeline.escalation import restep
 from relay.pipeline.flush import flush_due
+from relay.pipeline.heartbeats import CHECK_INTERVAL as HEARTBEAT_CHECK_INTERVAL
+from relay.pipeline.heartbeats import CheckContext, Reading, check_heartbeats
 from relay.pipeline.offload import off_loop
 from relay.pipeline.oncall import overrides_by_schedule
 from relay.pipeline.runtime import Runtime
@@ -97,6 +99,12 @@ class RelayState:
         # route escalates, and after this replica adds or removes one): whom a step
         # pages. Another replica's change is seen within a flush interval.
         self.overrides: dict[str, tuple[Override, ...]] = {}
+        # Heartbeats: since when this replica has been running (by the injected clock:
+        # it raises nothing before a grace has passed), when each heartbeat was first
+        # expected (read once from the store), and what the last check read.
+        self.checking_since = clock.now()
+        self.heartbeat_since: dict[str, float] = {}
+        self.heartbeat_readings: dict[str, Reading] = {}
         metrics.config_last_reload_successful.set(1)
         metrics.config_last_reload_success_timestamp.set(self.loaded_at)
 
@@ -290,6 +298,40 @@ class RelayState:
             self.dispatcher.wake()
         return flushed.jobs
 
+    async def check_heartbeats(self) -> int:
+        """Raise or resolve each heartbeat's missing alert (relay.pipeline.heartbeats);
+        returns notifications created."""
+        runtime = self.runtime
+        if not runtime.heartbeats:
+            return 0
+        now = self.clock.now()
+        resolve = runtime.on_call_at(now, self.overrides)
+        ctx = CheckContext(
+            heartbeats=runtime.heartbeats,
+            integrations=runtime.integrations,
+            locale=runtime.config.global_.locale,
+            external_url=runtime.config.global_.external_url,
+            gate_of=lambda route: runtime.gate(route, now),
+            escalation_of=lambda route: runtime.escalation_for(route, resolve),
+        )
+        checked = await check_heartbeats(
+            self.store, ctx, now, self.checking_since, self.apply, self.heartbeat_since
+        )
+        self.heartbeat_readings = checked.readings
+        for name, reading in checked.readings.items():
+            if reading.last_beat is not None:
+                self.metrics.heartbeat_last_seen.labels(name).set(reading.last_beat)
+        for name in checked.raised:
+            logger.warning("heartbeat %s missing: its alert is raised", name, extra={"heartbeat": name})
+        for name in checked.resolved:
+            logger.info("heartbeat %s beats again: its alert is resolved", name, extra={"heartbeat": name})
+        self.count_escalated(checked.escalated)
+        for skipped in checked.suppressed:
+            self.metrics.suppressed.labels(skipped.receiver, skipped.reason).inc()
+        if checked.jobs:
+            self.dispatcher.wake()
+        return checked.jobs
+
     async def _every(
         self, interval: float, work: Callable[[], Awaitable[Any]], name: str, *, at_start: bool = False
     ) -> None:
@@ -324,6 +366,7 @@ class RelayState:
     @contextlib.asynccontextmanager
     async def running(self, background: bool = True) -> AsyncIterator[None]:
         await self.store.open()
+        self.checking_since = self.clock.now()
         await self.load_action_key()
         if self.runtime.escalates:
             await self.read_overrides()
@@ -337,6 +380,9 @@ class RelayState:
             tasks = [
                 asyncio.create_task(self._every(FLUSH_INTERVAL, self.flush_due, "group flush")),
                 asyncio.create_task(self._every(KEPT_FLUSH_EVERY, self.flush_kept, "keep webhooks")),
+                asyncio.create_task(
+                    self._every(HEARTBEAT_CHECK_INTERVAL, self.check_heartbeats, "heartbeat check")
+                ),
                 # At start too: a relay restarted more often than PRUNE_INTERVAL still prunes.
                 asyncio.create_task(self._every(PRUNE_INTERVAL, self.prune, "prune", at_start=True)),
             ]

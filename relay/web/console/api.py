@@ -205,6 +205,11 @@ async def oncall(request: Request, state: RelayState) -> Response:
     return answer(state, view)
 
 
+async def heartbeats(request: Request, state: RelayState) -> Response:
+    """Each heartbeat: its last beat, when one was first expected and its state."""
+    return answer(state, {"now": state.clock.now(), "heartbeats": await queries.heartbeats(state)})
+
+
 async def stats(request: Request, state: RelayState) -> Response:
     """Incident counts and times to acknowledge and resolve (``?since=7d&receiver=&escalation=``)."""
     return answer(state, await queries_oncall.stats(state, dict(request.query_params)))
@@ -282,6 +287,7 @@ ENDPOINTS: list[tuple[str, list[str], Handler]] = [
     ("/api/v1/config", ["GET"], config),
     ("/api/v1/oncall", ["GET"], oncall),
     ("/api/v1/stats", ["GET"], stats),
+    ("/api/v1/heartbeats", ["GET"], heartbeats),
     ("/api/v1/schedules/{name}.ics", ["GET"], schedule_feed),
     ("/api/v1/schedules/{name}/overrides", ["GET", "POST"], schedule_overrides),
     ("/api/v1/schedules/{name}/overrides/{id}", ["DELETE"], schedule_override),

@@ -411,6 +411,25 @@ def openapi_document() -> dict[str, Any]:
                     ],
                 )
             },
+            "/api/v1/heartbeats": {
+                "get": _op(
+                    "Each heartbeat (the heartbeats: section): its last beat and state, as the"
+                    " store has them (every replica answers the same)",
+                    _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "now": {"type": "number"},
+                                "heartbeats": {"type": "array", "items": {"type": "object"}},
+                            },
+                        },
+                        "each heartbeat: name, receiver, matchers, interval and grace (seconds),"
+                        " forward, state (healthy, late, missing or waiting: no beat yet), last_beat,"
+                        " expected_since, missing_since (the raised alert's start; null when not"
+                        " raised) and group_key (the HeartbeatMissing group)",
+                    ),
+                )
+            },
             "/api/v1/schedules/{name}.ics": {
                 "get": {
                     "summary": "The schedule's next eight weeks as an iCalendar feed, one event per shift",

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from relay.core.errors import StoreUnavailable
 from relay.core.jobs import LOG_STATUSES, Job, new_job_id
 from relay.core.text import TimeWithoutZone, ascii_int, parse_rfc3339
+from relay.pipeline.heartbeats import read as read_heartbeat
+from relay.pipeline.heartbeats import view as heartbeat_view
 from relay.store.base import JobQuery
 from relay.web.console.cursor import (
     BadCursor,
@@ -109,6 +111,16 @@ def parse_notification_filters(params: Mapping[str, str]) -> JobQuery:
 
 
 # -- overview ---------------------------------------------------------------------------
+async def heartbeats(state: RelayState) -> list[dict[str, Any]]:
+    """Each heartbeat's last beat and state, read from the store (what every replica sees)."""
+    now = state.clock.now()
+    out = []
+    for heartbeat in state.runtime.heartbeats:
+        reading = await read_heartbeat(state.store, heartbeat, now, state.heartbeat_since)
+        out.append(heartbeat_view(heartbeat, reading, now))
+    return out
+
+
 async def overview(state: RelayState) -> dict[str, Any]:
     runtime = state.runtime
     now = state.clock.now()
@@ -118,6 +130,10 @@ async def overview(state: RelayState) -> dict[str, Any]:
         reachable = True
     except StoreUnavailable:  # the overview still shows the config and says so
         counts, stats, reachable = None, {}, False
+    try:
+        beats = await heartbeats(state) if reachable else []
+    except StoreUnavailable:
+        beats = []
     receivers = []
     for receiver in runtime.config.receivers:
         integrations = []
@@ -158,6 +174,7 @@ async def overview(state: RelayState) -> dict[str, Any]:
         "queue": counts,
         "read_only": runtime.config.server.ui.read_only,
         "receivers": receivers,
+        "heartbeats": beats,
     }
 
 
