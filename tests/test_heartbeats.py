@@ -272,3 +272,15 @@ heartbeats:
     assert (
         "heartbeats[1].name: duplicate heartbeat name 'wd' (first at heartbeats[0])" in caught.value.problems
     )
+
+
+async def test_the_console_overview_shows_each_heartbeat_in_both_languages(relay_factory) -> None:
+    async with relay_factory(CONFIG, clock=FakeClock(T0)) as relay:
+        await relay.post(watchdog())
+        page = (await relay.client.get("/ui/", params={"lang": "en"})).text
+        assert 'data-heartbeat="prometheus-watchdog"' in page and ">healthy<" in page
+        assert "every 1m, pages oncall after 5m" in page
+        await run(relay, 400, step=10)
+        page = (await relay.client.get("/ui/", params={"lang": "zh-CN"})).text
+        assert ">中断<" in page and "中断始于" in page
+        assert "/ui/group?key=oncall%7Cheartbeat%3Aprometheus-watchdog" in page
