@@ -21,9 +21,11 @@ from pydantic import (
 )
 from pydantic_core import from_json
 
-from relay.core.silence_links import silence_url
+from relay.core.silence_links import grafana_silence_url, silence_url
 
 Status = Literal["firing", "resolved"]
+#: The group key of every group whose alerts came from Grafana starts so (relay.core.grafana).
+GRAFANA_GROUP_KEY_PREFIX = "grafana/"
 
 # Alertmanager marks "no end yet" with Go's zero time; it must never reach a message.
 _GO_ZERO_YEAR = 1
@@ -271,9 +273,16 @@ class Notification(BaseModel):
         return self._split_by_status().severities
 
     @property
+    def from_grafana(self) -> bool:
+        """Whether the group's alerts came from Grafana Alerting (relay.core.grafana)."""
+        return self.group_key.startswith(GRAFANA_GROUP_KEY_PREFIX)
+
+    @property
     def silence_url(self) -> str:
-        """Alertmanager's new-silence form for this group ('' without an externalURL)."""
-        return silence_url(group_silence_labels(self), self.external_url)
+        """The new-silence form of the Alertmanager (or Grafana) the group came from,
+        for this group ('' without an externalURL)."""
+        make = grafana_silence_url if self.from_grafana else silence_url
+        return make(group_silence_labels(self), self.external_url)
 
     def to_v4(self) -> dict[str, Any]:
         """This notification as an Alertmanager v4 webhook body."""

@@ -1,4 +1,5 @@
-"""Links to Alertmanager's new-silence form, pre-filled with matchers for some labels.
+"""Links to Alertmanager's new-silence form, pre-filled with matchers for some labels
+(and to Grafana Alerting's, for alerts that came from Grafana).
 
 The form reads ``#/silences/new?filter=<matchers>``, where the matchers are written as in
 its alert filter: ``{alertname="X", job="node"}``, each value a JSON string (the UI
@@ -32,3 +33,13 @@ def silence_url(labels: Mapping[str, str], external_url: str) -> str:
         return ""
     matchers = quote(silence_filter(labels), safe="")
     return f"{external_url.rstrip('/')}/#/silences/new?filter={matchers}"
+
+
+def grafana_silence_url(labels: Mapping[str, str], external_url: str) -> str:
+    """Grafana Alerting's new-silence page for ``labels``, written as Grafana writes its
+    own alerts' ``silenceURL`` (one ``matcher=name=value`` parameter per label); '' without
+    a URL or without labels."""
+    if not external_url or not labels:
+        return ""
+    matchers = "".join(f"&matcher={quote(f'{name}={labels[name]}', safe='')}" for name in _ordered(labels))
+    return f"{external_url.rstrip('/')}/alerting/silence/new?alertmanager=grafana{matchers}"

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from relay.core.alerts import Alert, Escalation, Notification, group_silence_labels
-from relay.core.silence_links import silence_url
+from relay.core.silence_links import grafana_silence_url, silence_url
 
 #: The languages relay writes messages and pages in.
 LOCALES = ("en", "zh-CN")
@@ -199,6 +199,10 @@ def silence_url_helper(notification: Notification) -> Callable[..., str]:
             labels = {str(k): str(v) for k, v in target.items()}
         else:
             raise TypeError(f"silence_url() takes an alert or labels, not {type(target).__name__}")
+        if external_url is None and notification.from_grafana:
+            # Grafana sends each alert's own silence link; others are built the same way.
+            own = (target.model_extra or {}).get("silenceURL") if isinstance(target, Alert) else None
+            return own if isinstance(own, str) and own else grafana_silence_url(labels, url)
         return silence_url(labels, url)
 
     return helper

@@ -194,6 +194,8 @@ class Renderer:
         chinese = normalize_locale(locale) == "zh-CN"
         found = []
         for action, seconds, url in self.links.links(notification.job_id):
+            if action != ACKNOWLEDGE and notification.from_grafana:
+                continue  # relay's silences go to Alertmanager, which never sees Grafana's alerts
             if action == ACKNOWLEDGE:
                 label = "确认" if chinese else "Acknowledge"
             else:

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -18,6 +19,7 @@ from relay.config.checks import format_loc
 from relay.core.alerts import Alert, webhook_in_chunks
 from relay.core.durations import format_duration
 from relay.core.errors import StoreUnavailable
+from relay.core.grafana import grafana_webhook, looks_like_alertmanager, looks_like_grafana
 from relay.core.groups import GroupUpdate
 from relay.core.jobs import new_job_id
 from relay.core.text import ascii_int
@@ -26,6 +28,7 @@ from relay.pipeline.heartbeats import record_beats, take_beats
 from relay.pipeline.offload import off_loop
 from relay.pipeline.routing import Route
 from relay.store.base import KeptWebhook
+from relay.web.state import GRAFANA_PATH, WEBHOOK_PATH
 
 if TYPE_CHECKING:
     from relay.web.state import RelayState
@@ -109,6 +112,41 @@ def bucket_alerts(
 
 
 async def handle_webhook(request: Request, state: RelayState) -> Response:
+    """An Alertmanager webhook (version 4)."""
+    return await ingest(request, state, grafana=False)
+
+
+async def handle_grafana_webhook(request: Request, state: RelayState) -> Response:
+    """A Grafana Alerting webhook (relay.core.grafana), routed like Alertmanager's."""
+    return await ingest(request, state, grafana=True)
+
+
+def _refused(exc: ValidationError, body: bytes, grafana: bool) -> JSONResponse:
+    """400 for a body that is not JSON, 422 naming each field's path otherwise; a body
+    posted to the other kind's endpoint is told where it goes."""
+    if any(e["type"] == "json_invalid" for e in exc.errors()):
+        return error(400, "body is not valid JSON", [e["msg"] for e in exc.errors()][:1])
+    try:
+        data = from_json(body)
+    except ValueError:
+        data = None
+    if grafana and looks_like_alertmanager(data):
+        return error(
+            422,
+            f"this is an Alertmanager webhook (version 4): post it to {WEBHOOK_PATH}",
+            validation_details(exc),
+        )
+    if not grafana and looks_like_grafana(data):
+        return error(
+            422,
+            f"this is a Grafana Alerting webhook (version 1, orgId): post it to {GRAFANA_PATH}",
+            validation_details(exc),
+        )
+    what = "a Grafana Alerting webhook (version 1)" if grafana else "an Alertmanager v4 webhook"
+    return error(422, f"not {what}", validation_details(exc))
+
+
+async def ingest(request: Request, state: RelayState, *, grafana: bool) -> Response:
     runtime = state.runtime
     server = runtime.config.server
     receiver = request.path_params.get("receiver")
@@ -138,15 +176,14 @@ async def handle_webhook(request: Request, state: RelayState) -> Response:
     # worker thread, a chunk of alerts at a time, so /-/healthy and every other request
     # and delivery keep going meanwhile.
     big = len(body) > READ_OFF_LOOP_BYTES
+    parsed = state.parsed_grafana if grafana else state.parsed_webhooks
     try:
         if big:
-            payload = await off_loop(webhook_in_chunks, body)
+            payload = await off_loop(grafana_webhook if grafana else webhook_in_chunks, body)
         else:
-            payload = state.parsed_webhooks.parse(body)
+            payload = parsed.parse(body)
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            return error(400, "body is not valid JSON", [e["msg"] for e in exc.errors()][:1])
-        return error(422, "not an Alertmanager v4 webhook", validation_details(exc))
+        return _refused(exc, body, grafana)
 
     now = state.clock.now()
     # Heartbeats' beats (relay.pipeline.heartbeats): recorded before anything is

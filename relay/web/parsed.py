@@ -12,6 +12,7 @@ checks both the parse and the sharing.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 from relay.core.alerts import WebhookPayload
 
@@ -22,18 +23,24 @@ PARSED_MAX_BYTES = 16 * 1024
 
 
 class ParsedWebhooks:
-    def __init__(self, kept: int = PARSED_KEPT, max_bytes: int = PARSED_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        kept: int = PARSED_KEPT,
+        max_bytes: int = PARSED_MAX_BYTES,
+        parser: Callable[[bytes], WebhookPayload] = WebhookPayload.model_validate_json,
+    ) -> None:
+        self._parser = parser
         self._kept = kept
         self._max_bytes = max_bytes
         self._parsed: OrderedDict[bytes, WebhookPayload] = OrderedDict()
 
     def parse(self, body: bytes) -> WebhookPayload:
-        """``WebhookPayload.model_validate_json(body)``; raises what it raises."""
+        """``parser(body)`` (``WebhookPayload.model_validate_json``); raises what it raises."""
         found = self._parsed.get(body)
         if found is not None:
             self._parsed.move_to_end(body)
             return found
-        payload = WebhookPayload.model_validate_json(body)
+        payload = self._parser(body)
         if len(body) <= self._max_bytes:
             self._parsed[body] = payload
             if len(self._parsed) > self._kept:

@@ -16,8 +16,8 @@ from relay import __version__
 from relay.core.errors import StoreUnavailable
 from relay.obs.metrics import Metrics
 from relay.web.auth import actor, authorized, challenge
-from relay.web.ingest import error, handle_webhook
-from relay.web.state import WEBHOOK_PATH, RelayState
+from relay.web.ingest import error, handle_grafana_webhook, handle_webhook
+from relay.web.state import GRAFANA_PATH, WEBHOOK_PATH, RelayState
 
 logger = logging.getLogger("relay.app")
 
@@ -53,6 +53,10 @@ async def webhook(request: Request, state: RelayState) -> Response:
     return response
 
 
+async def grafana_webhook(request: Request, state: RelayState) -> Response:
+    return await handle_grafana_webhook(request, state)
+
+
 def answered(handler: Handler) -> Handler:
     """An unexpected error is answered 500 without a traceback and logged once, here
     (Starlette's error middleware would log it and re-raise it for uvicorn to log again)."""
@@ -78,7 +82,7 @@ class CountWebhooks:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path != WEBHOOK_PATH and not path.startswith(WEBHOOK_PATH + "/"):
+        if not any(path == p or path.startswith(p + "/") for p in (WEBHOOK_PATH, GRAFANA_PATH)):
             await self.app(scope, receive, send)
             return
         status: int | None = None

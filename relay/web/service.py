@@ -28,6 +28,7 @@ from relay.web.routes import (
     CountWebhooks,
     Handler,
     answered,
+    grafana_webhook,
     healthy,
     metrics_text,
     protected,
@@ -37,7 +38,7 @@ from relay.web.routes import (
     webhook,
 )
 from relay.web.slack_interactions import INTERACTIONS_PATH, SlackInteractions
-from relay.web.state import WEBHOOK_PATH, RelayState
+from relay.web.state import GRAFANA_PATH, WEBHOOK_PATH, RelayState
 
 logger = logging.getLogger("relay.app")
 
@@ -70,6 +71,7 @@ def create_app(
         return endpoint
 
     webhook_handler = answered(protected(webhook))
+    grafana_handler = answered(protected(grafana_webhook))
     # Signed by Slack with the app's signing secret, so not behind server.auth.
     slack_interactions = SlackInteractions()
     routes: list[BaseRoute] = [
@@ -91,6 +93,9 @@ def create_app(
         Route(action_links.PATH, bind(answered(action_links.perform)), methods=["POST"]),
         Route(WEBHOOK_PATH, bind(webhook_handler), methods=["POST"]),
         Route(WEBHOOK_PATH + "/{receiver}", bind(webhook_handler), methods=["POST"]),
+        # Grafana Alerting's webhook contact point (relay.core.grafana), routed the same way.
+        Route(GRAFANA_PATH, bind(grafana_handler), methods=["POST"]),
+        Route(GRAFANA_PATH + "/{receiver}", bind(grafana_handler), methods=["POST"]),
         Route("/api/v1/status", bind(protected(status)), methods=["GET"]),
         Route("/-/healthy", bind(healthy), methods=["GET", "HEAD"]),
         Route("/-/ready", bind(ready), methods=["GET", "HEAD"]),

@@ -22,6 +22,7 @@ from relay.core.actions import ActionKey
 from relay.core.clock import Clock
 from relay.core.errors import ConfigError, StoreUnavailable
 from relay.core.escalations import StepFired
+from relay.core.grafana import grafana_webhook
 from relay.core.groups import GroupState, GroupUpdate, TransitionResult
 from relay.core.integrations import kind_of
 from relay.core.jobs import Job
@@ -48,10 +49,11 @@ logger = logging.getLogger("relay.app")
 
 FLUSH_INTERVAL = 0.5
 PRUNE_INTERVAL = 600.0
+WEBHOOK_PATH = "/api/v1/alerts/webhook"
+GRAFANA_PATH = "/api/v1/grafana/webhook"
 WRITE_PROBE_KEY = "relay:ready-probe"
 ACTION_KEY_REF = "relay:action-key"
 ACTION_KEY_TTL = 100 * 365 * 86400.0  # kept: a new key would break every link sent
-WEBHOOK_PATH = "/api/v1/alerts/webhook"
 
 
 class RelayState:
@@ -90,6 +92,7 @@ class RelayState:
         # The last webhooks for the console, written to the store in batches.
         self.kept = WebhookKeeper()
         self.parsed_webhooks = ParsedWebhooks()  # recent bodies, parsed (relay.web.parsed)
+        self.parsed_grafana = ParsedWebhooks(parser=grafana_webhook)  # Grafana's, apart
         self.last_reload_error = ""
         # Why the store last failed to commit; None while commits succeed. A SELECT can
         # succeed while every commit fails (disk full), so readiness follows this.
@@ -228,7 +231,7 @@ class RelayState:
 
     def count_refused(self, path: str) -> None:
         """A request answered 503 past server.max_connections, before reaching the app."""
-        if path.startswith(WEBHOOK_PATH):
+        if path.startswith((WEBHOOK_PATH, GRAFANA_PATH)):
             self.metrics.webhooks_received.labels("503").inc()
 
     async def store_health(self) -> str | None:

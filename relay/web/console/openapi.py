@@ -120,6 +120,27 @@ def openapi_document() -> dict[str, Any]:
                     extra={"404": "unknown receiver"},
                 )
             },
+            "/api/v1/grafana/webhook": {
+                "post": _op(
+                    "Grafana Alerting's webhook contact point (version 1), routed like Alertmanager's",
+                    _json(OBJ, "accepted"),
+                    body={"type": "object", "description": "Grafana's webhook body"},
+                    extra={
+                        "413": "body too large",
+                        "415": "not JSON",
+                        "422": "not a Grafana webhook (each wrong field named)",
+                    },
+                )
+            },
+            "/api/v1/grafana/webhook/{receiver}": {
+                "post": _op(
+                    "Grafana Alerting's webhook for one receiver (route tree skipped)",
+                    _json(OBJ, "accepted"),
+                    params=[_path("receiver", "receiver name")],
+                    body={"type": "object"},
+                    extra={"404": "unknown receiver"},
+                )
+            },
             "/api/v1/slack/interactions": {
                 "post": {
                     "summary": "The Slack app's interactivity URL (Silence, Acknowledge buttons); "
