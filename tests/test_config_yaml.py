@@ -90,3 +90,31 @@ def test_check_config_reports_a_duplicate_key_as_one_line(text: str, line: str) 
     with pytest.raises(ConfigError) as info:
         parse_config(text, source="relay.yml", env={})
     assert info.value.problems == [line]
+
+
+def test_an_unquoted_time_is_explained_with_the_quoted_form() -> None:
+    text = """
+time_intervals:
+  - name: night
+    time_intervals:
+      - times: [{start_time: 22:00, end_time: "24:00"}]
+route: {receiver: team}
+receivers: [{name: team, log_configs: [{}]}]
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, env={})
+    [problem] = [p for p in caught.value.problems if "start_time" in p]
+    assert 'quote it: "22:00"' in problem, problem
+    assert "base-60" in problem
+
+
+def test_another_string_read_as_a_number_says_to_quote_it() -> None:
+    text = """
+route: {receiver: team}
+receivers: [{name: team, wecom_configs: [{key: 123456789012}]}]
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, env={})
+    assert any('quote the value to keep it as text: "123456789012"' in p for p in caught.value.problems), (
+        caught.value.problems
+    )

@@ -186,8 +186,25 @@ def _pydantic_problems(exc: ValidationError) -> list[Finding]:
             )
         elif err["type"] == "missing":
             message = "required key is missing"
+        elif err["type"] == "string_type" and type(err.get("input")) in (int, float):
+            message += _read_as_number(err["input"])
         problems.append((loc, message))
     return problems
+
+
+def _read_as_number(value: float) -> str:
+    """Why YAML made a number of what the user wrote as text, and what to write instead.
+
+    YAML 1.1 reads ``22:00`` as the base-60 number 1320 and ``08`` as 8: a time, a
+    version or an id left unquoted arrives as a number.
+    """
+    if isinstance(value, int) and 0 <= value < 24 * 60 + 1:
+        hours, minutes = divmod(value, 60)
+        return (
+            f" (YAML read {value}: unquoted, a time like {hours:02d}:{minutes:02d} is a base-60"
+            f' number; quote it: "{hours:02d}:{minutes:02d}")'
+        )
+    return f' (YAML read the number {value}; quote the value to keep it as text: "{value}")'
 
 
 def _did_you_mean(loc: Loc) -> str | None:
