@@ -25,8 +25,6 @@ from relay.core.alerts import GRAFANA_GROUP_KEY_PREFIX, Alert, ExtraValue, Statu
 
 #: Per-alert keys dropped on arrival (see the module's docstring).
 DROPPED_ALERT_KEYS = ("embeddedImage",)
-#: The links a Grafana alert may carry, as the templates read them.
-LINK_KEYS = ("dashboardURL", "panelURL", "silenceURL", "imageURL")
 
 
 class GrafanaWebhook(BaseModel):

@@ -19,6 +19,7 @@ replica raises the alert until it has run for ``grace`` (``started_at``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ from relay.pipeline.grouping import IntegrationPolicy, plan_webhook
 from relay.pipeline.routing import Route
 from relay.pipeline.timegate import TimeGate
 from relay.store.roles import HeartbeatStore
+
+logger = logging.getLogger("relay.heartbeats")
 
 ALERTNAME = "HeartbeatMissing"
 GROUP_KEY_PREFIX = "heartbeat:"
@@ -71,8 +74,8 @@ class Heartbeat:
         """The store key of the missing-heartbeat group (a pass-through group's key)."""
         return f"{self.receiver}|{GROUP_KEY_PREFIX}{self.name}"
 
-    def beats(self, alert: Alert) -> bool:
-        return alert.status == "firing" and all(m.matches(alert.labels) for m in self.matchers)
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(m.matches(labels) for m in self.matchers)
 
 
 def build_heartbeats(configs: Sequence[HeartbeatConfig], root: Route) -> list[Heartbeat]:
@@ -120,7 +123,7 @@ def take_beats(heartbeats: Sequence[Heartbeat], alerts: list[Alert]) -> tuple[li
     for alert in alerts:
         consumed = False
         for heartbeat in heartbeats:
-            if not all(m.matches(alert.labels) for m in heartbeat.matchers):
+            if not heartbeat.matches(alert.labels):
                 continue
             if alert.status == "firing" and heartbeat.name not in beaten:
                 beaten.append(heartbeat.name)
@@ -263,10 +266,9 @@ async def read(store: HeartbeatStore, heartbeat: Heartbeat, now: float, since: d
 
 @dataclass
 class Checked:
-    """What one check did, for the service's metrics and log."""
+    """What one check did: the jobs, suppressions and escalation steps its commits made
+    (the fields of relay.pipeline.flush.Flushed), and what it read of each heartbeat."""
 
-    raised: list[str] = field(default_factory=list)
-    resolved: list[str] = field(default_factory=list)
     jobs: int = 0
     suppressed: list[Suppressed] = field(default_factory=list)
     escalated: list[StepFired] = field(default_factory=list)
@@ -325,14 +327,13 @@ async def check_heartbeats(
         action = decide(heartbeat, reading, now, started_at)
         if action is None:
             continue
-        if action == "raise":
-            alert = missing_alert(heartbeat, reading, ctx.locale, ctx.external_url)
-            checked.raised.append(heartbeat.name)
-        elif action == "firing":
-            alert = missing_alert(heartbeat, reading, ctx.locale, ctx.external_url)
-        else:
+        if action == "resolve":
             alert = recovered_alert(heartbeat, reading, ctx.locale, ctx.external_url)
-            checked.resolved.append(heartbeat.name)
+            logger.info("heartbeat %s beats again: its alert is resolved", heartbeat.name)
+        else:
+            alert = missing_alert(heartbeat, reading, ctx.locale, ctx.external_url)
+            if action == "raise":
+                logger.warning("heartbeat %s missing: its alert is raised", heartbeat.name)
         route = heartbeat.route
         updates = plan_webhook(
             {(route.id, heartbeat.receiver): (route, [alert])},

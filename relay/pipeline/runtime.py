@@ -18,7 +18,7 @@ from relay.core.schedules import Override, Schedule, on_call
 from relay.obs.metrics import Metrics
 from relay.pipeline.escalation import EscalationContext, OnCall
 from relay.pipeline.grouping import IntegrationPolicy
-from relay.pipeline.heartbeats import Heartbeat, build_heartbeats
+from relay.pipeline.heartbeats import CheckContext, Heartbeat, build_heartbeats
 from relay.pipeline.hold import DigestBuilder, hold_digest_jobs
 from relay.pipeline.routing import Route, build_route_tree
 from relay.pipeline.timegate import Intervals, TimeGate, gate_at
@@ -177,6 +177,18 @@ class Runtime:
         if route.escalation is None:
             return None
         return EscalationContext(self.policies.get(route.escalation), resolve, self.names, self.integrations)
+
+    def heartbeat_context(self, now: float, overrides: dict[str, tuple[Override, ...]]) -> CheckContext:
+        """What a heartbeat check at ``now`` needs (``overrides``: as for on_call_at)."""
+        resolve = self.on_call_at(now, overrides)
+        return CheckContext(
+            heartbeats=self.heartbeats,
+            integrations=self.integrations,
+            locale=self.config.global_.locale,
+            external_url=self.config.global_.external_url,
+            gate_of=lambda route: self.gate(route, now),
+            escalation_of=lambda route: self.escalation_for(route, resolve),
+        )
 
     def route_for(self, route_id: str) -> Route:
         """The route a stored group came from; the root if a reload removed it."""

@@ -32,9 +32,9 @@ from relay.obs.metrics import Metrics
 from relay.pipeline.calls import call_ended
 from relay.pipeline.dispatch import Dispatcher
 from relay.pipeline.escalation import restep
-from relay.pipeline.flush import flush_due
+from relay.pipeline.flush import Flushed, flush_due
 from relay.pipeline.heartbeats import CHECK_INTERVAL as HEARTBEAT_CHECK_INTERVAL
-from relay.pipeline.heartbeats import CheckContext, Reading, check_heartbeats
+from relay.pipeline.heartbeats import Checked, check_heartbeats
 from relay.pipeline.offload import off_loop
 from relay.pipeline.oncall import overrides_by_schedule
 from relay.pipeline.runtime import Runtime
@@ -103,11 +103,10 @@ class RelayState:
         # pages. Another replica's change is seen within a flush interval.
         self.overrides: dict[str, tuple[Override, ...]] = {}
         # Heartbeats: since when this replica has been running (by the injected clock:
-        # it raises nothing before a grace has passed), when each heartbeat was first
-        # expected (read once from the store), and what the last check read.
+        # it raises nothing before a grace has passed), and when each heartbeat was
+        # first expected (read once from the store).
         self.checking_since = clock.now()
         self.heartbeat_since: dict[str, float] = {}
-        self.heartbeat_readings: dict[str, Reading] = {}
         metrics.config_last_reload_successful.set(1)
         metrics.config_last_reload_success_timestamp.set(self.loaded_at)
 
@@ -294,12 +293,7 @@ class RelayState:
         if runtime.escalates:
             await self.read_overrides()
         flushed = await flush_due(self.store, runtime, self.clock.now(), self.apply, self.overrides)
-        self.count_escalated(flushed.escalated)
-        for skipped in flushed.suppressed:
-            self.metrics.suppressed.labels(skipped.receiver, skipped.reason).inc()
-        if flushed.jobs:
-            self.dispatcher.wake()
-        return flushed.jobs
+        return self._committed(flushed)
 
     async def check_heartbeats(self) -> int:
         """Raise or resolve each heartbeat's missing alert (relay.pipeline.heartbeats);
@@ -308,32 +302,23 @@ class RelayState:
         if not runtime.heartbeats:
             return 0
         now = self.clock.now()
-        resolve = runtime.on_call_at(now, self.overrides)
-        ctx = CheckContext(
-            heartbeats=runtime.heartbeats,
-            integrations=runtime.integrations,
-            locale=runtime.config.global_.locale,
-            external_url=runtime.config.global_.external_url,
-            gate_of=lambda route: runtime.gate(route, now),
-            escalation_of=lambda route: runtime.escalation_for(route, resolve),
-        )
+        ctx = runtime.heartbeat_context(now, self.overrides)
         checked = await check_heartbeats(
             self.store, ctx, now, self.checking_since, self.apply, self.heartbeat_since
         )
-        self.heartbeat_readings = checked.readings
         for name, reading in checked.readings.items():
             if reading.last_beat is not None:
                 self.metrics.heartbeat_last_seen.labels(name).set(reading.last_beat)
-        for name in checked.raised:
-            logger.warning("heartbeat %s missing: its alert is raised", name, extra={"heartbeat": name})
-        for name in checked.resolved:
-            logger.info("heartbeat %s beats again: its alert is resolved", name, extra={"heartbeat": name})
-        self.count_escalated(checked.escalated)
-        for skipped in checked.suppressed:
+        return self._committed(checked)
+
+    def _committed(self, done: Flushed | Checked) -> int:
+        """Metrics for what a timer's commit did; the dispatcher woken for its jobs."""
+        self.count_escalated(done.escalated)
+        for skipped in done.suppressed:
             self.metrics.suppressed.labels(skipped.receiver, skipped.reason).inc()
-        if checked.jobs:
+        if done.jobs:
             self.dispatcher.wake()
-        return checked.jobs
+        return done.jobs
 
     async def _every(
         self, interval: float, work: Callable[[], Awaitable[Any]], name: str, *, at_start: bool = False
