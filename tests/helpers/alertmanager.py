@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import textwrap
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -16,23 +15,25 @@ from tests.conftest import require_binary
 from tests.helpers.process import free_port, system_env
 from tests.helpers.services import ServiceProcess
 
+NOTHING_SENT = """
+route:
+  receiver: nobody
+receivers:
+  - name: nobody
+"""
 
-def start_alertmanager(tmp_path: Path) -> ServiceProcess:
-    """One Alertmanager without a cluster port, routing everything to a receiver that
-    sends nothing (only its silences API is used)."""
+
+def start_alertmanager(
+    tmp_path: Path, config_text: str = NOTHING_SENT, port: int | None = None
+) -> ServiceProcess:
+    """One Alertmanager without a cluster port. By default it routes everything to a
+    receiver that sends nothing (only its silences API is used)."""
     binary = require_binary("prometheus-alertmanager")
     config = tmp_path / "alertmanager.yml"
-    config.write_text(
-        textwrap.dedent("""
-        route:
-          receiver: nobody
-        receivers:
-          - name: nobody
-    """)
-    )
-    port = free_port()
+    config.write_text(config_text)
+    port = port or free_port()
     data = tmp_path / "alertmanager-data"
-    data.mkdir()
+    data.mkdir(exist_ok=True)
     argv = [
         binary,
         f"--config.file={config}",

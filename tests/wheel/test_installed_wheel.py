@@ -12,6 +12,7 @@ channel in both locales byte for byte as the checkout does, and accept every exa
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 import shutil
@@ -255,6 +256,11 @@ def test_serve_on_the_packaged_default_delivers_a_message(installed: Installed) 
         assert answer.status_code == 200 and answer.json()["notifications"] == 1, answer.text
         # The log receiver writes the message its built-in template renders.
         assert wait_for(lambda: "HostDiskSpaceLow on db-1:9100" in log.read_text(), timeout=15)
+        # Grafana's webhook too, its links rendered by the wheel's templates.
+        grafana = json.loads((ROOT / "tests" / "fixtures" / "grafana-11-firing.json").read_text())
+        answer = httpx.post(f"{url}/api/v1/grafana/webhook", json=grafana, timeout=10)
+        assert answer.status_code == 200 and answer.json()["notifications"] == 1, answer.text
+        assert wait_for(lambda: "This alert was triggered for zone us-1" in log.read_text(), timeout=15)
         text = log.read_text()
         assert "using the default config shipped with relay" in text
         assert (installed.workdir / "data" / "relay.db").is_file()
