@@ -284,3 +284,13 @@ async def test_the_console_overview_shows_each_heartbeat_in_both_languages(relay
         page = (await relay.client.get("/ui/", params={"lang": "zh-CN"})).text
         assert ">中断<" in page and "中断始于" in page
         assert "/ui/group?key=oncall%7Cheartbeat%3Aprometheus-watchdog" in page
+
+
+async def test_the_alert_is_in_chinese_with_a_chinese_locale(relay_factory) -> None:
+    async with relay_factory("global: {locale: zh-CN}\n" + CONFIG, clock=FakeClock(T0)) as relay:
+        await relay.post(watchdog())
+        await run(relay, 301, step=10)
+        [page] = await relay.jobs()
+        annotations = page.payload["alerts"][0]["annotations"]
+        assert annotations["summary"].startswith("心跳 prometheus-watchdog 已中断：5m 内没有收到")
+        assert "最后一次在" in annotations["description"]

@@ -31,6 +31,7 @@ from relay.core.durations import format_duration
 from relay.core.escalations import StepFired
 from relay.core.groups import GroupState, GroupUpdate, Suppressed, TransitionResult
 from relay.core.matchers import Matcher, parse_matcher
+from relay.core.text import normalize_locale
 from relay.pipeline.escalation import EscalationContext
 from relay.pipeline.grouping import IntegrationPolicy, plan_webhook
 from relay.pipeline.routing import Route
@@ -212,7 +213,7 @@ def _alert(
         if reading.last_beat is not None
         else None
     )
-    if locale == "zh":
+    if normalize_locale(locale) == "zh-CN":
         summary = f"心跳 {heartbeat.name} 已中断：{grace} 内没有收到 {matchers}"
         description = (
             f"relay 每 {interval} 应收到一次匹配 {matchers} 的告警，"
