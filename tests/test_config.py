@@ -254,6 +254,16 @@ def test_invalid_yaml_names_line() -> None:
             "relay.yml:3:1: invalid YAML: missing ':' after a key (write 'key: value')",
         ),
         (
+            "route:\n  receiver: oncall\n   group_wait: 30s\nreceivers: []\n",
+            "relay.yml:3:4: invalid YAML: bad indentation (indented 3 spaces, deeper than "
+            "'receiver:' on line 2, which has a value already: indent it 2 spaces, like 'receiver:')",
+        ),
+        (
+            "route:\n  receiver: a\n  routes:\n  - receiver: b\n\n     # why\n     group_wait: 1m\n",
+            "relay.yml:7:6: invalid YAML: bad indentation (indented 5 spaces, deeper than "
+            "'receiver:' on line 4, which has a value already: indent it 4 spaces, like 'receiver:')",
+        ),
+        (
             "route:\n  receiver: a: b\n",
             "relay.yml:2:14: invalid YAML: unexpected ':' (a value that contains ': ' must be quoted)",
         ),
@@ -398,8 +408,8 @@ def test_wecom_webhook_url_without_a_scheme_is_an_error() -> None:
             wecom_configs: [{webhook_url: 'qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc'}]
     """)
     assert found == [
-        "receivers[1].wecom_configs[0].webhook_url: must be a full URL starting with "
-        "https:// (https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...)"
+        "receivers[1].wecom_configs[0].webhook_url: must be a full URL, like "
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=..."
     ]
 
 

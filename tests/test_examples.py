@@ -24,7 +24,8 @@ CONFIGS = sorted([ROOT / "config" / "relay.yml", *(ROOT / "config" / "examples")
 SECRET = "example-secret-value"
 SHAPED = {
     "api_url_file": "https://hooks.slack.com/services/T000/B000/XXXX",
-    "webhook_url_file": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=example",
+    # Not any one vendor's host: the same file stands for WeCom, Feishu and Teams URLs.
+    "webhook_url_file": "https://robot-proxy.example.com/send?key=example",
     "url_file": "https://hooks.example.com/alerts",
     "key_file": "00000000-0000-0000-0000-000000000000",
     "token_file": "xoxb-example",

@@ -163,6 +163,7 @@ class AliyunPhoneConfig(PhoneConfig):
     """What Alibaba Cloud's voice and SMS channels share."""
 
     secret_fields: ClassVar[tuple[str, ...]] = ("access_key_id", "access_key_secret")
+    vendor_fields: ClassVar[tuple[str, ...]] = ("access_key_id", "access_key_secret", "api_url")
 
     access_key_id: SecretStr
     access_key_secret: SecretStr

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol, TypeVar
 
 import httpx
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
+from relay.channels.vendors import misplaced
 from relay.core.alerts import Notification
 from relay.core.durations import Duration, within
 from relay.core.rates import UNPACED, Pace, Rate
@@ -43,10 +44,24 @@ class ChannelConfig(SecretFieldsModel):
     kind: ClassVar[str] = ""  # "email", "slack", ...: the integration type in ids and metrics
     #: The storm policy of an entry without ``storm:`` (a channel may set its own).
     storm_default: ClassVar[StormConfig] = StormConfig()
+    #: Fields that take a URL or a key the vendor hands out: one of another vendor's
+    #: (a DingTalk URL in a WeCom entry) is an error that says where it belongs.
+    vendor_fields: ClassVar[tuple[str, ...]] = ()
 
     send_resolved: bool = True
     locale: Locale | None = Field(default=None, description="overrides global.locale")
     storm: StormConfig | None = Field(default=None, description="storm digests; see docs")
+
+    @field_validator("*")
+    @classmethod
+    def _vendor_value(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name not in cls.vendor_fields or value is None:
+            return value
+        text = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        problem = misplaced(cls.kind, info.field_name, text) if isinstance(text, str) else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     def storm_policy(self) -> StormConfig:
         return self.storm if self.storm is not None else self.storm_default

@@ -85,6 +85,7 @@ def signature(secret: str, timestamp_ms: int) -> str:
 
 class DingTalkConfig(WebhookOrTokenConfig):
     kind: ClassVar[str] = "dingtalk"
+    vendor_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "access_token", "secret", "api_url")
     secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "access_token", "secret")
     token_field: ClassVar[str] = "access_token"
 

@@ -135,6 +135,7 @@ class FeishuCardSettings(PartsConfig):
 
 class FeishuConfig(FeishuCardSettings):
     kind: ClassVar[str] = "feishu"
+    vendor_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "secret")
     secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "secret")
 
     webhook_url: SecretStr

@@ -60,6 +60,7 @@ _CHECK = errcode_check(
 
 class FeishuAppConfig(FeishuCardSettings):
     kind: ClassVar[str] = "feishu_app"
+    vendor_fields: ClassVar[tuple[str, ...]] = ("api_url", "app_secret")
     secret_fields: ClassVar[tuple[str, ...]] = ("app_secret", "verification_token", "encrypt_key")
 
     app_id: str

@@ -75,6 +75,7 @@ _RETIRED = ("webhook.office.com/webhookb2/", "outlook.office.com/webhook/")
 
 class MSTeamsConfig(PartsConfig):
     kind: ClassVar[str] = "msteams"
+    vendor_fields: ClassVar[tuple[str, ...]] = ("webhook_url",)
     secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url",)
 
     webhook_url: SecretStr

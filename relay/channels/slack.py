@@ -73,6 +73,7 @@ logger = logging.getLogger("relay.channels.slack")
 
 class SlackConfig(PartsConfig):
     kind: ClassVar[str] = "slack"
+    vendor_fields: ClassVar[tuple[str, ...]] = ("api_url", "token")
     secret_fields: ClassVar[tuple[str, ...]] = ("api_url", "token", "signing_secret")
 
     api_url: SecretStr | None = None  # incoming-webhook URL; with token, the Web API base

@@ -84,6 +84,7 @@ _PIECE = re.compile(r"<[^>]*>|&#?[A-Za-z0-9]+;|[^<&]|[<&]", re.S)
 
 class TelegramConfig(PartsConfig):
     kind: ClassVar[str] = "telegram"
+    vendor_fields: ClassVar[tuple[str, ...]] = ("bot_token", "api_url")
     secret_fields: ClassVar[tuple[str, ...]] = ("bot_token", "webhook_secret")
 
     bot_token: SecretStr

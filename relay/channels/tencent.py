@@ -153,6 +153,7 @@ class TencentPhoneConfig(PhoneConfig):
     """What Tencent Cloud's voice and SMS channels share."""
 
     secret_fields: ClassVar[tuple[str, ...]] = ("secret_id", "secret_key")
+    vendor_fields: ClassVar[tuple[str, ...]] = ("secret_id", "secret_key", "api_url")
 
     secret_id: SecretStr
     secret_key: SecretStr

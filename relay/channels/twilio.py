@@ -80,6 +80,7 @@ def twilio_error(what: str, answer: Answer) -> DeliveryError | None:
 
 class TwilioConfig(PhoneConfig):
     kind: ClassVar[str] = "twilio"
+    vendor_fields: ClassVar[tuple[str, ...]] = ("account_sid", "auth_token", "api_url")
     secret_fields: ClassVar[tuple[str, ...]] = ("auth_token",)
 
     account_sid: str

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from pydantic import SecretStr, field_validator, model_validator
 
 from relay.channels.base import PartsConfig
+from relay.channels.vendors import owner_of_url
 
 #: Shorter path segments are words (``services``, ``send``), not credentials.
 MIN_SEGMENT = 16
@@ -46,6 +47,11 @@ def secret_url_check(field: str, wrong: str) -> Any:
         url = value.get_secret_value() if value is not None else None
         if url is not None and not url.startswith(("https://", "http://")):
             raise ValueError(wrong if url else "is empty")
+        # http:// is for an address inside the network (a proxy, a test sink); to the
+        # vendor itself it would carry the robot's key across the internet in clear.
+        owner = owner_of_url(url) if url and url.startswith("http://") else None
+        if owner is not None:
+            raise ValueError(f"is {owner.what} over http://: use https://, or the key travels unencrypted")
         return value
 
     return field_validator(field)(classmethod(check))

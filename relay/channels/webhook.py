@@ -26,6 +26,7 @@ from relay.channels.base import (
 )
 from relay.channels.http import call
 from relay.channels.parts import JobMessage
+from relay.channels.vendors import owner_of_url
 from relay.core.alerts import Notification
 from relay.core.digests import Digest, DigestMessage
 from relay.core.durations import Duration, within
@@ -65,6 +66,20 @@ class WebhookConfig(ChannelConfig):
         if not url.startswith(("http://", "https://")):
             raise ValueError("url must start with http:// or https://")
         return self
+
+    def config_warnings(self) -> list[tuple[str, str]]:
+        """A chat robot's URL with Alertmanager's JSON body is refused by the robot; with a
+        ``body_template`` of its format it is a deliberate choice."""
+        owner = owner_of_url(self.url.get_secret_value())
+        if owner is None or self.body_template is not None:
+            return []
+        return [
+            (
+                "url",
+                f"is {owner.what}, which refuses the webhook channel's Alertmanager JSON: "
+                f"use {owner.belongs}, or give a body_template in its format",
+            )
+        ]
 
     def secrets(self) -> list[str]:
         values = super().secrets()

@@ -54,6 +54,7 @@ class WeComConfig(WebhookOrTokenConfig):
     """The group robot (群机器人)."""
 
     kind: ClassVar[str] = "wecom"
+    vendor_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "key")
     secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url", "key")
     token_field: ClassVar[str] = "key"
 
@@ -65,7 +66,7 @@ class WeComConfig(WebhookOrTokenConfig):
     rate_limit_per_minute: float = 20.0
 
     _absolute_url = secret_url_check(
-        "webhook_url", f"must be a full URL starting with https:// ({WECOM_ROBOT_URL}?key=...)"
+        "webhook_url", f"must be a full URL, like {WECOM_ROBOT_URL}?key=..."
     )
 
     @field_validator("key")

@@ -39,6 +39,7 @@ class WeComAppConfig(PartsConfig):
     """Application messages (应用消息) through the corp API."""
 
     kind: ClassVar[str] = "wecom_app"
+    vendor_fields: ClassVar[tuple[str, ...]] = ("api_url", "api_secret")
     secret_fields: ClassVar[tuple[str, ...]] = ("api_secret", "token", "encoding_aes_key")
 
     corp_id: str

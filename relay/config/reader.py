@@ -8,6 +8,7 @@ refuses such a file (``key "route" already set in map``); relay does too.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -179,14 +180,16 @@ def yaml_problem(exc: yaml.YAMLError, text: str, source: str) -> str:
             if ": " in before or before.rstrip().endswith(":"):
                 hint = "a value that contains ': ' must be quoted"
             else:
-                above = next(
-                    (
-                        n
-                        for n in range(mark.line - 1, -1, -1)
-                        if lines[n].strip() and not lines[n].lstrip().startswith("#")
-                    ),
-                    None,
-                )
+                above = _content_above(lines, mark.line)
+                deeper = _indented_under_a_value(lines, above, mark.line)
+                if deeper is not None:
+                    # YAML read the line as more of the value above it, and then met its
+                    # ':': the line to fix is this one, at its indentation.
+                    indent = len(lines[mark.line]) - len(lines[mark.line].lstrip(" "))
+                    return (
+                        f"{source}:{mark.line + 1}:{indent + 1}: invalid YAML: bad indentation "
+                        f"({_deeper_hint(lines, mark.line, deeper)})"
+                    )
                 hint = (
                     f"is ':' missing after the key on line {above + 1}?"
                     if above is not None
@@ -194,8 +197,46 @@ def yaml_problem(exc: yaml.YAMLError, text: str, source: str) -> str:
                 )
         elif problem.startswith("expected <block end>"):
             what, hint = "bad indentation", "line this up with the keys or list items above it"
+            if mark is not None:
+                deeper = _indented_under_a_value(lines, _content_above(lines, mark.line), mark.line)
+                hint = _deeper_hint(lines, mark.line, deeper) or hint
     where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
     return f"{where}: invalid YAML: {what}" + (f" ({hint})" if hint else "")
+
+
+_KEY_WITH_VALUE = re.compile(r"^(?P<lead>[ ]*(?:- +)*)(?P<key>[^\s#:'\"][^:#]*?):[ ]+[^\s#]")
+
+
+def _content_above(lines: list[str], line: int) -> int | None:
+    """The nearest line above ``line`` that is neither blank nor a comment."""
+    return next(
+        (n for n in range(line - 1, -1, -1) if lines[n].strip() and not lines[n].lstrip().startswith("#")),
+        None,
+    )
+
+
+def _deeper_hint(lines: list[str], line: int, deeper: tuple[int, str, int] | None) -> str | None:
+    if deeper is None:
+        return None
+    above, key, column = deeper
+    indent = len(lines[line]) - len(lines[line].lstrip(" "))
+    return (
+        f"indented {indent} spaces, deeper than '{key}:' on line {above + 1}, which has a value "
+        f"already: indent it {column} spaces, like '{key}:'"
+    )
+
+
+def _indented_under_a_value(lines: list[str], above: int | None, line: int) -> tuple[int, str, int] | None:
+    """(line above, key, column) when the line ``above`` is ``key: value`` and ``line`` is indented
+    deeper than that key: an over-indented key, not a missing ':'."""
+    if above is None or line >= len(lines):
+        return None
+    match = _KEY_WITH_VALUE.match(lines[above])
+    if match is None:
+        return None
+    column = len(match.group("lead"))
+    indent = len(lines[line]) - len(lines[line].lstrip(" "))
+    return (above, match.group("key").strip(), column) if indent > column else None
 
 
 def _unclosed_bracket(text: str) -> tuple[int, int, str] | None:
