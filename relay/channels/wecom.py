@@ -65,9 +65,7 @@ class WeComConfig(WebhookOrTokenConfig):
     mention_label: str | None = None
     rate_limit_per_minute: float = 20.0
 
-    _absolute_url = secret_url_check(
-        "webhook_url", f"must be a full URL, like {WECOM_ROBOT_URL}?key=..."
-    )
+    _absolute_url = secret_url_check("webhook_url", f"must be a full URL, like {WECOM_ROBOT_URL}?key=...")
 
     @field_validator("key")
     @classmethod
