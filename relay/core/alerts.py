@@ -147,6 +147,29 @@ class Alert(BaseModel):
         }
 
 
+#: How urgent a ``severity`` label is, for ordering (lower first). The names Prometheus
+#: rule sets use; any other value, or none, ranks with "info".
+SEVERITY_RANK: dict[str, int] = {
+    **dict.fromkeys(("emergency", "fatal", "critical", "page", "p0", "p1", "sev1", "disaster"), 0),
+    **dict.fromkeys(("error", "high", "major", "p2", "sev2"), 1),
+    **dict.fromkeys(("warning", "warn", "medium", "minor", "average", "p3", "sev3"), 2),
+    **dict.fromkeys(("info", "information", "low", "notice", "p4", "sev4"), 3),
+    **dict.fromkeys(("none", "debug", "ok", "p5", "sev5"), 4),
+}
+_UNKNOWN_RANK = 3
+
+
+def severity_rank(alert: Alert) -> int:
+    return SEVERITY_RANK.get(alert.labels.get("severity", "").strip().lower(), _UNKNOWN_RANK)
+
+
+def message_order(alert: Alert) -> tuple[bool, int, datetime, str]:
+    """The order of alerts in every message and digest: firing before resolved, the most
+    severe first (critical, error, warning, info), then the longest firing, so the alert
+    to act on is the first line a phone shows."""
+    return (alert.status != "firing", severity_rank(alert), alert.startsAt, alert.fingerprint)
+
+
 def _json_time(value: datetime) -> str:
     """A time as pydantic writes it in JSON: ISO 8601, 'Z' for UTC."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, get_args
 
-from relay.core.alerts import Alert, Notification
+from relay.core.alerts import SEVERITY_RANK, Alert, Notification, message_order, severity_rank
 from relay.core.rates import UNPACED, Pace
 from relay.core.text import alert_silence_url
 
@@ -56,6 +56,9 @@ class DigestEntry:
     fingerprints: list[str]  # every alert of the group in this digest
     job_ids: list[str] = field(default_factory=list)  # the notifications merged into it
     external_url: str = ""
+    #: The severity rank of its first alert (0 critical): digests list the most severe
+    #: groups first. Entries stored before it existed rank with "info".
+    rank: int = SEVERITY_RANK["info"]
 
     @property
     def count(self) -> int:
@@ -84,7 +87,7 @@ class DigestEntry:
         job_ids: Sequence[str] = (),
         external_url: str = "",
     ) -> DigestEntry:
-        ordered = sorted(alerts, key=lambda a: (a.status != "firing", a.startsAt, a.fingerprint))
+        ordered = sorted(alerts, key=message_order)
         names = list(dict.fromkeys(a.labels.get("alertname", "") for a in ordered))
         alertname = labels.get("alertname") or ", ".join(n for n in names[:2] if n)
         if len([n for n in names if n]) > 2:
@@ -102,6 +105,7 @@ class DigestEntry:
             fingerprints=[a.fingerprint for a in ordered],
             job_ids=list(job_ids),
             external_url=external_url,
+            rank=severity_rank(ordered[0]) if ordered else SEVERITY_RANK["info"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +114,11 @@ class DigestEntry:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DigestEntry:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def digest_order(entry: DigestEntry) -> tuple[bool, int]:
+    """Groups in a digest: firing before resolved, then the most severe first."""
+    return (entry.status != "firing", entry.rank)
 
 
 @dataclass
@@ -200,7 +209,7 @@ class Digest:
                     last.external_url,
                 )
             )
-        entries.sort(key=lambda e: e.status != "firing")  # firing first, else arrival order
+        entries.sort(key=digest_order)  # firing, most severe first; else arrival order
         external = next((e.external_url for e in entries if e.external_url), "")
         return cls(kind, receiver, integration, entries, created_at, window, external)
 
@@ -236,7 +245,7 @@ class Digest:
             for e in entries
             if e.alerts
         ]
-        made.sort(key=lambda e: e.status != "firing")
+        made.sort(key=digest_order)
         external = next((e.external_url for e in made if e.external_url), "")
         return cls(
             "hold",

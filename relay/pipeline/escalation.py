@@ -26,6 +26,7 @@ from relay.core.alerts import (
     Escalation,
     Notification,
     common_items,
+    message_order,
     notification_payload,
 )
 from relay.core.escalations import (
@@ -176,7 +177,7 @@ def _fire(
             job.payload["escalation"] = info
         return [], fired
     alerts = [Alert.model_validate(a) for a in state.alerts.values() if a.get("status") == "firing"]
-    alerts.sort(key=lambda a: (a.startsAt, a.fingerprint))
+    alerts.sort(key=message_order)
     meta = state.meta
     notification = Notification(
         receiver=receiver,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from relay.core.alerts import Alert, Notification, common_items, notification_payload
+from relay.core.alerts import Alert, Notification, common_items, message_order, notification_payload
 from relay.core.groups import GroupState, GroupUpdate, LogEntry, Suppressed, TransitionResult
 from relay.core.jobs import NewJob, new_job_id
 from relay.core.timeline import note_firing_change, record
@@ -152,7 +152,7 @@ def decide_gated(
 def build_notification(
     state: GroupState, alerts: list[Alert], ctx: GroupContext, reason: str
 ) -> Notification:
-    ordered = sorted(alerts, key=lambda a: (a.status != "firing", a.startsAt, a.fingerprint))
+    ordered = sorted(alerts, key=message_order)
     status = "firing" if any(a.status == "firing" for a in ordered) else "resolved"
     return Notification(
         receiver=state.receiver,

@@ -159,6 +159,10 @@ def still_firing_jobs(
     return jobs
 
 
+#: How much earlier than its window's end a hold digest is due (seconds).
+DIGEST_LEAD = 0.001
+
+
 class ReleasedHolds:
     """The entries the transitions of one store batch released, by group key, for the
     digest update that comes last in the same batch (so the digest is committed with
@@ -218,6 +222,9 @@ def hold_digest_jobs(
             integration=integration,
             group_key=f"hold-digest|{integration}|{window.ended_at:.0f}",
             payload=digest_payload(digest),
-            created_at=now,
+            # Due a millisecond before the notifications released with it: jobs of one
+            # integration are claimed and sent in due order, so the night's summary
+            # comes first and what still fires follows, as docs/storms-and-quiet-hours.md says.
+            created_at=now - DIGEST_LEAD,
         )
     ]

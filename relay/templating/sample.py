@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from relay.core.alerts import Notification, WebhookPayload, common_items, fingerprint_of
+from relay.core.alerts import Notification, WebhookPayload, common_items, fingerprint_of, message_order
 
 if TYPE_CHECKING:
     from relay.core.digests import Digest, DigestKind
@@ -124,7 +124,7 @@ def notification_from_payload(
     payload: WebhookPayload, receiver: str, reason: str = "new_alerts"
 ) -> Notification:
     """The notification relay would send for this webhook as a whole (no regrouping)."""
-    ordered = sorted(payload.alerts, key=lambda a: (a.status != "firing", a.startsAt))
+    ordered = sorted(payload.alerts, key=message_order)
     return Notification(
         receiver=receiver,
         group_key=payload.groupKey,
