@@ -121,7 +121,7 @@ def test_render_email_shows_subject_text_and_html(tmp_path: Path) -> None:
     result = run("render", "--channel", "email", "--config", minimal_config(tmp_path))
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert re.search(r"^Subject: \[FIRING:3\] infra$", out, re.M), out[:300]
+    assert re.search(r"^Subject: \[FIRING:3\] team=infra$", out, re.M), out[:300]
     assert re.search(r"^In-Reply-To: <group-[0-9a-f]+@example\.com>$", out, re.M)
     text_at, html_at = out.index("--- text/plain ---"), out.index("--- text/html ---")
     assert text_at < html_at
@@ -410,7 +410,7 @@ def test_render_payload_of_a_resolved_group(tmp_path: Path) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
     result = run("render", "--channel", "email", "--payload", str(path), "--config", minimal_config(tmp_path))
     assert result.exit_code == 0, result.output
-    assert "Subject: [RESOLVED] infra" in result.stdout
+    assert "Subject: [RESOLVED] team=infra" in result.stdout
 
 
 # -- test-alert --receiver ----------------------------------------------------------------

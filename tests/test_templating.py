@@ -738,7 +738,7 @@ def test_a_broken_builtin_falls_back_to_a_counted_line(monkeypatch: pytest.Monke
     )
 
 
-def test_external_url_links_emails_to_the_delivery_log() -> None:
+def test_external_url_links_emails_to_the_consoles_pages_not_the_json_api() -> None:
     assert make_config().global_.external_url == ""
     n = notification(alert())
     n.receiver = "on call"
@@ -746,7 +746,9 @@ def test_external_url_links_emails_to_the_delivery_log() -> None:
     assert not any("/api/v1/notifications" in text for text in plain.values())
 
     renderer = make_renderer(external_url="https://relay.example.com/")
-    log = "https://relay.example.com/api/v1/notifications?receiver=on%20call"
+    # The console's pages, which a person opens from a mail; the API answers JSON, and
+    # only to a bearer token.
+    log = "https://relay.example.com/ui/notifications?receiver=on%20call"
     assert renderer.context(n, locale="en")["delivery_log_url"] == log
     assert renderer.context(n, locale="en")["relay_url"] == "https://relay.example.com"
     for locale, words in (
@@ -757,5 +759,24 @@ def test_external_url_links_emails_to_the_delivery_log() -> None:
         assert f"{words[0]}{log}" in texts["email.txt"]
         assert f'<a href="{log}">{words[1]}' in texts["email.html"]
         # Chat messages read on a phone stay short: no link to relay's JSON API there.
+        group = renderer.context(n, locale=locale)["group_url"]
+        assert group.startswith("https://relay.example.com/ui/group?key=")
+        assert group in texts["email.txt"] and f'<a href="{group}">' in texts["email.html"]
+        assert not any("/api/v1/" in text for text in texts.values())
         others = [k for k in texts if k not in ("email.txt", "email.html")]
         assert not any("relay.example.com" in texts[k] for k in others)
+
+
+@pytest.mark.parametrize(("locale", "start"), [("en", "[FIRING:1]"), ("zh-CN", "[告警:1]")])
+def test_the_email_subject_names_each_label(locale: str, start: str) -> None:
+    n = notification(alert())
+    n.group_labels = {"alertname": "DiskFull", "instance": "db-1:9100"}
+    n.common_labels = {
+        "alertname": "DiskFull",
+        "instance": "db-1:9100",
+        "severity": "critical",
+        "env": "prod",
+    }
+    subject = make_renderer().render("email.subject", n, locale=locale)
+    assert subject.startswith(f"{start} DiskFull instance=db-1:9100")
+    assert "env=prod severity=critical" in subject

@@ -86,7 +86,22 @@ def fail(response: httpx.Response) -> NoReturn:
     else:
         text = " ".join(response.text.split())[:200] or "(empty body)"
         click.echo(f"{head} from {shown(response.url)}, not an answer of relay's: {text}", err=True)
+    if response.status_code == 401:
+        click.echo(f"  {token_hint(response)}", err=True)
     sys.exit(1)
+
+
+def token_hint(response: httpx.Response) -> str:
+    """What to do about a 401: give a token, or the right one."""
+    if response.request.headers.get("Authorization"):
+        return (
+            "the token was refused: it must be relay's server.auth.bearer_token (or the content of "
+            "bearer_token_file), given with --token or $RELAY_TOKEN"
+        )
+    return (
+        "relay has server.auth set: pass its bearer token with --token TOKEN, or export "
+        "RELAY_TOKEN=... (the value of server.auth.bearer_token, or the content of bearer_token_file)"
+    )
 
 
 def is_loopback(host: str) -> bool:

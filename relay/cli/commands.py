@@ -226,12 +226,13 @@ def routes() -> None:
 )
 @click.argument("labels", nargs=-1, required=True)
 def routes_test(config_path: str | None, at_text: str | None, labels: tuple[str, ...]) -> None:
-    """Print the receivers that alerts with these labels (k=v ...) reach, and for each
-    route reached its mute, active and hold time intervals now and when they change,
-    and its escalation policy with whom each step would page at that time."""
+    """Print the receivers that alerts with these labels (k=v ...) reach on the first
+    line (as amtool does), then for each route reached: how long a first alert waits for
+    its first notification, its mute, active and hold time intervals now and when they
+    change, and its escalation policy with whom each step would page at that time."""
     from relay.core.timeintervals import HORIZON_DAYS
+    from relay.pipeline.route_report import report_route
     from relay.pipeline.routing import build_route_tree
-    from relay.pipeline.timegate import interval_states
 
     config, _ = load(config_path)
     zone = ZoneInfo(config.global_.timezone)
@@ -245,8 +246,12 @@ def routes_test(config_path: str | None, at_text: str | None, labels: tuple[str,
     click.echo(",".join(receivers))
     intervals = config.interval_specs()
     for route in reached:
-        click.echo(f"  via route {route.id} -> {route.receiver}", err=True)
-        for state in interval_states(route, intervals, now):
+        report = report_route(route, intervals, now, config.global_.timezone)
+        click.echo(f"  via route {route.id} -> {route.receiver}")
+        click.echo(f"    first notification: {report.first_notification()}")
+        if report.gate_text():
+            click.echo(f"    now: {report.gate_text()}")
+        for state in report.intervals:
             names = ", ".join(state.in_force) if state.in_force else "none in force"
             verb = "starts" if not state.in_force else "ends"
             if state.kind == "active":
@@ -256,14 +261,11 @@ def routes_test(config_path: str | None, at_text: str | None, labels: tuple[str,
                 if state.changes_at is not None
                 else f"; no change within {HORIZON_DAYS} days"
             )
-            click.echo(
-                f"    {state.kind}_time_intervals [{', '.join(state.names)}]: {names}"
-                f" -> {state.effect}{until}",
-                err=True,
-            )
+            kinds = f"{state.kind}_time_intervals [{', '.join(state.names)}]"
+            click.echo(f"    {kinds}: {names} -> {state.effect}{until}")
         if route.escalation:
             for line in _escalation_lines(config, route.escalation, route.receiver, now):
-                click.echo(f"    {line}", err=True)
+                click.echo(f"    {line}")
 
 
 def _escalation_lines(config: Config, name: str, receiver: str, now: float) -> list[str]:
@@ -451,18 +453,32 @@ def test_alert(
         f"{answer.get('status', 'accepted')}: {count(int(answer.get('alerts', 0)), 'alert')}, "
         f"{count(notified, 'notification')}"
     )
+    # Times in relay's global.timezone (the answer names it), else --config's.
+    if answer.get("timezone"):
+        zone = ZoneInfo(str(answer["timezone"]))
+    for item in answer.get("grouped") or []:
+        at = item.get("flush_at")
+        click.echo(
+            f"  {item['receiver']}: waiting in group {item['group_key']}"
+            + (f" until {when(float(at), zone)} (group_wait), then notified" if at is not None else "")
+        )
     if notified:
         return
     suppressed = answer.get("suppressed") or []
     for item in suppressed:
-        last = item.get("last_sent")
-        since = f" (last sent {when(float(last), zone)})" if last is not None else ""
-        click.echo(f"  {item.get('integration') or item.get('receiver')}: {item['reason']}{since}")
-    if not suppressed:
-        click.echo(
-            "  nothing suppressed: a group_by route notifies when its group flushes "
-            "(group_wait), and a receiver without integrations sends nothing"
-        )
+        click.echo(f"  {item.get('integration') or item.get('receiver')}: {_suppressed_words(item, zone)}")
+    if not suppressed and not answer.get("grouped"):
+        click.echo("  nothing suppressed: the receiver has no integrations, so it sends nothing")
+
+
+def _suppressed_words(item: dict[str, Any], zone: tzinfo | None) -> str:
+    """Why an integration sent nothing, with when it last did (and, held, until when)."""
+    last, until = item.get("last_sent"), item.get("until")
+    sent = f"last sent {when(float(last), zone)}" if last is not None else "never sent before"
+    if item["reason"] == "held":
+        ends = f" until {when(float(until), zone)}" if until is not None else ""
+        return f"held{ends} (hold_time_intervals), then sent in the window's digest; {sent}"
+    return f"{item['reason']} ({sent})"
 
 
 @main.command()

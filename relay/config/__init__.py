@@ -27,7 +27,7 @@ from relay.channels import CHANNEL_TYPES, CHANNELS
 from relay.channels.base import ChannelConfig
 from relay.channels.phone import PhoneConfig
 from relay.config.alertmanager import AlertmanagerConfig
-from relay.config.checks import Finding, Loc, cross_check, expand_env, format_loc
+from relay.config.checks import Finding, Loc, cross_check, expand_env, format_loc, grouping_warnings
 from relay.config.escalations import EscalationPolicyConfig
 from relay.config.heartbeats import HeartbeatConfig
 from relay.config.oncall import PersonConfig, ScheduleConfig
@@ -358,6 +358,7 @@ def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | N
     warnings += _channel_warnings(raw, config)
     warnings += _action_warnings(raw, config)
     warnings += _phone_warnings(config)
+    warnings += grouping_warnings(raw)
 
     def lines(found: list[Finding]) -> list[str]:
         return [f"{format_loc(loc) or 'config'}: {message}" for loc, message in found]

@@ -190,3 +190,31 @@ def cross_check(raw: dict[str, Any]) -> list[Finding]:
 
     walk(route, ("route",))
     return problems
+
+
+def grouping_warnings(raw: dict[str, Any]) -> list[Finding]:
+    """A route that regroups (``group_by``) with no ``group_wait`` set on it or above: the
+    default 30s comes on top of Alertmanager's own group_wait, and the first page waits
+    both (60s with both defaults). Setting group_wait, even to 30s, says it is meant."""
+    found: list[Finding] = []
+
+    def walk(route: Any, loc: Loc, wait_set: bool) -> None:
+        if not isinstance(route, dict):
+            return
+        wait_set = wait_set or route.get("group_wait") is not None
+        if route.get("group_by") and not wait_set:
+            found.append(
+                (
+                    (*loc, "group_by"),
+                    "relay groups these alerts again after Alertmanager's group_wait, and waits its "
+                    "own group_wait (30s by default) on top: the first page comes after both (1m "
+                    "with both defaults). Let one side group: remove group_by, or set group_wait "
+                    "here (0s when Alertmanager's wait is enough)",
+                )
+            )
+        children = route.get("routes")
+        for index, child in enumerate(children if isinstance(children, list) else []):
+            walk(child, (*loc, "routes", index), wait_set)
+
+    walk(raw.get("route"), ("route",), False)
+    return found

@@ -137,7 +137,10 @@ class Suppressed:
     integration: str  # "<receiver>/<type>/<index>"
     # duplicate | resolved_not_sent | inactive | muted | held; the metric's reason label
     reason: str
-    last_sent: float | None  # the notification-log entry's time, None without one
+    # When the integration last sent for the group (None: never). For "held", the last
+    # send before the hold window, not the held decision itself.
+    last_sent: float | None
+    until: float | None = None  # "held": when the hold window ends and its digest goes
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -145,7 +148,20 @@ class Suppressed:
             "integration": self.integration,
             "reason": self.reason,
             "last_sent": self.last_sent,
+            "until": self.until,
         }
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """Alerts a relay-side group (``group_by``) took in: notified at its next flush."""
+
+    receiver: str
+    group_key: str  # the key shown to users
+    flush_at: float | None  # when the group is next decided
+
+    def to_api(self) -> dict[str, Any]:
+        return {"receiver": self.receiver, "group_key": self.group_key, "flush_at": self.flush_at}
 
 
 @dataclass
@@ -164,6 +180,8 @@ class TransitionResult:
     # Escalation steps this transition fired (relay.core.escalations.StepFired), for the
     # metrics and the log once it committed.
     escalated: list[Any] = field(default_factory=list)
+    # The relay-side groups a webhook's alerts joined (answered to the webhook).
+    grouped: list[Grouped] = field(default_factory=list)
 
 
 # A function of the current state (None when the group does not exist yet). The state

@@ -167,10 +167,11 @@ def labels_text(labels: Mapping[str, str], exclude: list[str] | tuple[str, ...] 
 
 
 def delivery_log_url(relay_url: str, receiver: str) -> str:
-    """relay's delivery log of ``receiver`` ('' when ``global.external_url`` is not set)."""
+    """The console's delivery log of ``receiver`` ('' when ``global.external_url`` is not
+    set): a page a person opens from a mail, not the JSON API behind the bearer token."""
     if not relay_url:
         return ""
-    return f"{relay_url.rstrip('/')}/api/v1/notifications?receiver={quote(receiver, safe='')}"
+    return f"{relay_url.rstrip('/')}/ui/notifications?receiver={quote(receiver, safe='')}"
 
 
 def group_page_url(relay_url: str, group_key: str) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from relay.core.alerts import Alert, Notification, common_items, message_order, notification_payload
-from relay.core.groups import GroupState, GroupUpdate, LogEntry, Suppressed, TransitionResult
+from relay.core.groups import Grouped, GroupState, GroupUpdate, LogEntry, Suppressed, TransitionResult
 from relay.core.jobs import NewJob, new_job_id
 from relay.core.timeline import note_firing_change, record
 from relay.pipeline.escalation import EscalationContext, escalate
@@ -142,9 +142,10 @@ def decide_gated(
             Suppressed(state.receiver, i.id, gate.gate, state.log[i.id].at if i.id in state.log else None)
             for i in integrations
         ]
+    sent_before = {integration: entry.at for integration, entry in state.log.items()}
     jobs, suppressed = decide(state, alerts, integrations, repeat_interval, ctx, now)
     if gate.gate == "held":
-        suppressed += hold(state, jobs, alerts, gate.hold_until, now)
+        suppressed += hold(state, jobs, alerts, gate.hold_until, now, sent_before)
         jobs = []
     return jobs, suppressed
 
@@ -255,7 +256,8 @@ def merge_update(
         new.meta = meta
         if changed:
             new.updated_at = now
-        return TransitionResult(new, changed=changed)
+        waiting = Grouped(receiver, ctx.group_key, new.flush_at)
+        return TransitionResult(new, changed=changed, grouped=[waiting])
 
     return GroupUpdate(key, transition)
 

@@ -38,6 +38,9 @@ class HeldEntry:
     first_held_at: float  # when the first notification was held
     last_held_at: float
     notifications: int  # how many notifications were held
+    # When the integration last sent for the group before the window (None: never). The
+    # group's notification log moves at each held decision, so it cannot tell this.
+    last_sent: float | None = None
     # fingerprint -> the alert (v4 JSON) as last seen in the window: an alert that fired
     # and resolved within it is here as resolved.
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -60,6 +63,7 @@ class HeldEntry:
             "last_held_at": self.last_held_at,
             "notifications": self.notifications,
             "alerts": self.alerts,
+            "last_sent": self.last_sent,
         }
 
     @classmethod
@@ -75,6 +79,7 @@ class HeldEntry:
             last_held_at=float(data["last_held_at"]),
             notifications=int(data["notifications"]),
             alerts=dict(data["alerts"]),
+            last_sent=data.get("last_sent"),
         )
 
 
@@ -87,10 +92,17 @@ class HoldWindow:
 
 
 def hold(
-    state: GroupState, jobs: list[NewJob], alerts: Sequence[Alert], hold_until: float | None, now: float
+    state: GroupState,
+    jobs: list[NewJob],
+    alerts: Sequence[Alert],
+    hold_until: float | None,
+    now: float,
+    sent_before: dict[str, float] | None = None,
 ) -> list[Suppressed]:
     """Fold the jobs a decision made into the group's held entries instead of sending
-    them; every entry of the group also learns the current state of its alerts."""
+    them; every entry of the group also learns the current state of its alerts.
+    ``sent_before``: integration -> its log entry's time before this decision (what it
+    last sent, unless that was held too: a held entry keeps the first one it saw)."""
     current = {a.fingerprint: a.to_v4() for a in alerts}
     suppressed = []
     for job in jobs:
@@ -108,15 +120,15 @@ def hold(
                 first_held_at=now,
                 last_held_at=now,
                 notifications=0,
+                last_sent=(sent_before or {}).get(job.integration),
             )
         )
         entry.last_held_at = now
         entry.notifications += 1
         entry.alerts.update({str(a["fingerprint"]): a for a in job.payload.get("alerts", [])})
         state.held[job.integration] = entry.to_dict()
-        last = state.log.get(job.integration)
         suppressed.append(
-            Suppressed(job.receiver, job.integration, "held", last.at if last is not None else None)
+            Suppressed(job.receiver, job.integration, "held", entry.last_sent, until=hold_until)
         )
     for raw in state.held.values():
         known = raw["alerts"]

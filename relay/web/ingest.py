@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from pydantic_core import from_json
@@ -222,9 +222,12 @@ async def ingest(request: Request, state: RelayState, *, grafana: bool) -> Respo
     keep_webhook(state, body, receiver, now)
     jobs = 0
     suppressed = []
+    grouped: dict[tuple[str, str], dict[str, Any]] = {}
     metrics = state.metrics
     for result in results:
         jobs += len(result.jobs)
+        for joined in result.grouped:
+            grouped[(joined.receiver, joined.group_key)] = joined.to_api()
         state.count_escalated(result.escalated)
         for skipped in result.suppressed:
             metrics.suppressed.labels(skipped.receiver, skipped.reason).inc()
@@ -241,6 +244,11 @@ async def ingest(request: Request, state: RelayState, *, grafana: bool) -> Respo
         "notifications": jobs,
         "suppressed": suppressed,
     }
+    if grouped:
+        # group_by routes: these groups are notified at their flush, not now.
+        answer["grouped"] = list(grouped.values())
+    if suppressed or grouped:
+        answer["timezone"] = runtime.config.global_.timezone  # for the times above, shown
     if beaten:
         answer["heartbeats"] = beaten  # the heartbeats this webhook beat
     return JSONResponse(answer)

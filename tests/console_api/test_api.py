@@ -397,7 +397,7 @@ async def test_routes_and_the_matcher_tester(console: ConsoleFactory) -> None:
         assert tree["routes"][0]["matchers"] == ['team="db"']
         reached = json_of(await relay.client.post("/api/v1/routes/test", json={"labels": {"team": "db"}}))
         assert reached["receivers"] == ["db"]
-        assert reached["routes"] == [{"id": "0.0", "receiver": "db"}]
+        assert [(r["id"], r["receiver"], r["gate"]) for r in reached["routes"]] == [("0.0", "db", "send")]
         other = json_of(await relay.client.post("/api/v1/routes/test", json={"labels": {"team": "web"}}))
         assert other["receivers"] == ["oncall"]
         for body in ({"labels": ["team=db"]}, {"labels": {"team": 1}}, {}):

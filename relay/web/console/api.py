@@ -160,7 +160,9 @@ async def routes(request: Request, state: RelayState) -> Response:
 
 async def routes_test(request: Request, state: RelayState) -> Response:
     body = await json_body(request, required=True)
-    return answer(state, queries_config.routes_test(state, body.get("labels")))
+    at = body.get("at")
+    when = parse_at(str(at), state) if at is not None else None
+    return answer(state, queries_config.routes_test(state, body.get("labels"), when))
 
 
 async def config(request: Request, state: RelayState) -> Response:

@@ -293,6 +293,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "group.since": ("Since", "开始时间"),
     "group.integrations": ("Notifications per integration", "各集成的通知情况"),
     "group.last_sent": ("Last sent", "最近发送"),
+    "group.held_until_digest": (
+        "held until {until}, then in the window's digest",
+        "暂存至 {until}，届时汇总发送",
+    ),
     "group.repeat_due": ("Repeat due", "下次重复通知"),
     "group.last_job": ("Last notification", "最近一条通知"),
     "group.next_flush": ("Next flush", "下次发送"),
@@ -488,6 +492,33 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "routes.reaches": ("Reaches: {receivers}", "命中接收器：{receivers}"),
     "routes.via": ("route {id} → {receiver}", "路由 {id} → {receiver}"),
     "routes.matched": ("matched", "已命中"),
+    "routes.intervals.mute": ("muted during", "静默时段"),
+    "routes.intervals.active": ("active only during", "仅在以下时段生效"),
+    "routes.intervals.hold": ("held during", "暂存时段"),
+    "routes.escalation": ("escalation", "升级策略"),
+    "routes.first.passthrough": (
+        "First notification: as Alertmanager's webhook arrives (Alertmanager's group_wait is the only wait)",
+        "首次通知：Alertmanager 的 webhook 一到即发送（只等 Alertmanager 的 group_wait）",
+    ),
+    "routes.first.grouped": (
+        "First notification: {wait} after the webhook (relay's group_wait), on top of Alertmanager's "
+        "group_wait: {total} after the alert fires with its default 30s. Let one side group.",
+        "首次通知：webhook 到达后再等 {wait}（relay 的 group_wait），再加上 Alertmanager 的 "
+        "group_wait：按其默认 30 秒，告警触发 {total}后才发出。请只让一方分组。",
+    ),
+    "routes.gate.held": (
+        "Now held until {until} ({names}): then sent in the window's digest",
+        "当前暂存至 {until}（{names}）：届时汇总发送",
+    ),
+    "routes.gate.muted": (
+        "Now muted until {until} ({names}): nothing is sent",
+        "当前静默至 {until}（{names}）：不发送",
+    ),
+    "routes.gate.inactive": (
+        "Now outside its active times until {until} ({names}): nothing is sent",
+        "当前不在生效时段，至 {until}（{names}）：不发送",
+    ),
+    "routes.gate.open_ended": ("no end within a year", "一年内不会结束"),
     # config
     "config.title": ("Config", "配置"),
     "config.intro": (

@@ -11,7 +11,7 @@ from typing import Any
 
 from relay import __version__
 from relay.core.jobs import LOG_STATUSES
-from relay.web.console.openapi_schemas import OBJ, SCHEMAS, STR_MAP, ref
+from relay.web.console.openapi_schemas import OBJ, ROUTE_REPORT, SCHEMAS, STR_MAP, ref
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -511,18 +511,23 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/v1/routes/test": {
                 "post": _op(
-                    "Receivers that alerts with these labels reach",
+                    "Receivers that these labels reach; each route's first wait and intervals",
                     _json(
                         {
                             "type": "object",
                             "properties": {
                                 "receivers": {"type": "array", "items": {"type": "string"}},
-                                "routes": {"type": "array", "items": OBJ},
+                                "at": {"type": "number"},
+                                "routes": {"type": "array", "items": ROUTE_REPORT},
                             },
                         },
                         "reached",
                     ),
-                    body={"type": "object", "required": ["labels"], "properties": {"labels": STR_MAP}},
+                    body={
+                        "type": "object",
+                        "required": ["labels"],
+                        "properties": {"labels": STR_MAP, "at": {"type": ["string", "number"]}},
+                    },
                 )
             },
             "/api/v1/config": {

@@ -244,3 +244,42 @@ SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+#: One route reached by ``POST /api/v1/routes/test`` (relay.pipeline.route_report).
+ROUTE_REPORT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "receiver": {"type": "string"},
+        "group_by": {"type": "array", "items": {"type": "string"}},
+        "passthrough": {"type": "boolean"},
+        "group_wait": {"type": "number"},
+        "relay_wait": {
+            "type": "number",
+            "description": "seconds relay waits before a new group's first notification",
+        },
+        "first_wait_with_alertmanager_default": {"type": "number"},
+        "first_notification": {"type": "string"},
+        "gate": {"type": "string", "enum": ["send", "held", "muted", "inactive"]},
+        "gate_until": {"type": ["number", "null"]},
+        "gate_text": {"type": "string"},
+        "escalation": {"type": ["string", "null"]},
+        "intervals": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "kind": {"type": "string", "enum": ["active", "mute", "hold"]},
+                    "names": {"type": "array", "items": {"type": "string"}},
+                    "in_force": {"type": "array", "items": {"type": "string"}},
+                    "effect": {
+                        "type": "string",
+                        "enum": ["active", "inactive", "muted", "not_muted", "held", "not_held"],
+                    },
+                    "effect_text": {"type": "string"},
+                    "changes_at": {"type": ["number", "null"]},
+                },
+            },
+        },
+    },
+}

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from relay.channels.phone import E164
 from relay.core.secrets import mask_phone, redact
+from relay.pipeline.route_report import report_route
 from relay.pipeline.routing import Route
 from relay.web.console.errors import BadRequest, Conflict, ConsoleError, NotFound, ReadOnly
 
@@ -31,6 +32,10 @@ def _route_view(route: Route) -> dict[str, Any]:
         "group_interval": route.group_interval,
         "repeat_interval": route.repeat_interval,
         "continue": route.continue_,
+        "mute_time_intervals": list(route.mute_time_intervals),
+        "active_time_intervals": list(route.active_time_intervals),
+        "hold_time_intervals": list(route.hold_time_intervals),
+        "escalation": route.escalation,
         "routes": [_route_view(child) for child in route.routes],
     }
 
@@ -39,8 +44,10 @@ def routes(state: RelayState) -> dict[str, Any]:
     return {"tree": _route_view(state.runtime.tree)}
 
 
-def routes_test(state: RelayState, labels: Any) -> dict[str, Any]:
-    """The receivers alerts with ``labels`` reach: `relay routes test`'s logic."""
+def routes_test(state: RelayState, labels: Any, at: float | None = None) -> dict[str, Any]:
+    """The receivers alerts with ``labels`` reach, and for each route reached what
+    ``relay routes test`` prints: the first notification's wait, the time intervals
+    in force at ``at`` (now) and until when."""
     if not isinstance(labels, dict) or not all(
         isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()
     ):
@@ -53,7 +60,11 @@ def routes_test(state: RelayState, labels: Any) -> dict[str, Any]:
     for route in reached:
         if route.receiver not in receivers:
             receivers.append(route.receiver)
-    return {"receivers": receivers, "routes": [{"id": r.id, "receiver": r.receiver} for r in reached]}
+    config = state.runtime.config
+    when = state.clock.now() if at is None else at
+    intervals = config.interval_specs()
+    reports = [report_route(r, intervals, when, config.global_.timezone).to_dict() for r in reached]
+    return {"receivers": receivers, "at": when, "routes": reports}
 
 
 SECRET = "<secret>"

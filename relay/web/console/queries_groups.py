@@ -112,10 +112,17 @@ async def group(state: RelayState, key: str) -> dict[str, Any]:
         if found.ack is not None:
             due = None  # acknowledged: repeats stop until the group changes
         last = last_job.get(integration)
+        sent_at = entry.at if entry is not None else None
+        held = found.held.get(integration)
+        if held is not None:
+            # In a hold window the log moves at each held decision, but nothing went out:
+            # the last send is the one before the window, and the next is its digest.
+            sent_at, due = held.get("last_sent"), None
         integrations.append(
             {
                 "id": integration,
-                "last_sent_at": entry.at if entry is not None else None,
+                "last_sent_at": sent_at,
+                "held_until": found.held_until if held is not None else None,
                 "firing": entry.firing if entry is not None else [],
                 "resolved": entry.resolved if entry is not None else [],
                 "repeat_due_at": due,
