@@ -6,7 +6,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, SerializationInfo
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
@@ -65,7 +65,20 @@ def format_duration(seconds: float) -> str:
     return "".join(out)
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+def _dumped(seconds: float, info: SerializationInfo) -> float | str:
+    """Seconds, as the API gives them; ``30s`` / ``4h`` when the dump's context asks for
+    ``{"durations": "text"}`` (the console's config page, read by a person)."""
+    context = info.context
+    if isinstance(context, dict) and context.get("durations") == "text":
+        return format_duration(seconds)
+    return seconds
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(_dumped, return_type=float | str, when_used="always"),
+]
 
 
 def within(least: float, most: float) -> AfterValidator:

@@ -174,7 +174,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "overview.delivered_failed": ("{delivered} sent, {failed} failed", "成功 {delivered}，失败 {failed}"),
     "overview.queued": ("Queued", "排队"),
     "overview.oldest": ("Oldest pending", "最早待发"),
-    "overview.dead": ("Dead", "死信"),
+    "overview.dead": ("Dead", "投递失败"),
     "overview.rate": ("Rate limit", "限流"),
     "overview.rate_window": ("{used}/{limit} per {per}", "{used}/{limit}（每 {per}）"),
     "overview.rate_blocked": ("the destination asked to wait {span}", "下游要求暂停 {span}"),
@@ -188,10 +188,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status.retrying": ("retrying", "重试中"),
     "status.running": ("sending", "发送中"),
     "status.delivered": ("delivered", "已送达"),
-    "status.dead": ("dead", "死信"),
+    "status.dead": ("dead", "投递失败"),
     "outcome.delivered": ("delivered", "已送达"),
     "outcome.retry": ("failed, will retry", "失败，将重试"),
-    "outcome.dead": ("failed, dead", "失败，已进入死信"),
+    "outcome.dead": ("failed, dead", "投递失败，不再重试"),
     "alert.firing": ("firing", "告警中"),
     "alert.resolved": ("resolved", "已恢复"),
     # notifications
@@ -240,7 +240,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notification.retry": ("Retry", "重试"),
     "notification.retry_help": (
         "Queues this dead notification again with a fresh retry window.",
-        "将此死信重新排队，并重新开始重试计时。",
+        "这条通知已投递失败、不再重试：重新排队，并重新开始重试计时。",
     ),
     "notification.resend": ("Resend", "重发"),
     "notification.resend_help": (
@@ -458,8 +458,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "playground.over": ("over the vendor's limit", "超出渠道限制"),
     "playground.unit.bytes": ("bytes", "字节"),
     "playground.unit.content_bytes": ("content bytes", "内容字节"),
-    "playground.unit.chars": ("characters", "字符"),
     "playground.unit.characters": ("characters", "字符"),
+    "playground.unit.JSON_bytes": ("JSON bytes", "JSON 字节"),
+    "playground.part": ("part {i}", "第 {i} 部分"),
     "playground.unit.text_characters": ("text characters", "文本字符"),
     "playground.problems": (
         "Template problems (relay sends the built-in template instead)",

@@ -206,4 +206,5 @@ def parse_labels(text: str) -> dict[str, str]:
 
 
 async def config(visit: Visit) -> Response:
-    return visit.page("config.html.j2", section="config", data=queries_config.config_view(visit.state))
+    data = queries_config.config_view(visit.state, durations_as_text=True)
+    return visit.page("config.html.j2", section="config", data=data)

@@ -80,11 +80,13 @@ def _secretless(value: Any) -> Any:
     return value
 
 
-def config_view(state: RelayState) -> dict[str, Any]:
+def config_view(state: RelayState, *, durations_as_text: bool = False) -> dict[str, Any]:
     """The effective config (defaults filled in); every secret is ``<secret>``, and a
-    password in storage.url too."""
+    password in storage.url too. Durations are seconds, or (``durations_as_text``, for a
+    person) written as in the file: ``4h`` rather than ``14400.0``."""
     config = state.runtime.config
-    data = _secretless(config.model_dump(mode="python", by_alias=True))
+    context = {"durations": "text"} if durations_as_text else None
+    data = _secretless(config.model_dump(mode="python", by_alias=True, context=context))
     data["storage"]["url"] = redact(config.storage.url).replace("<redacted>", SECRET)
     # People's numbers are shown masked, as everywhere: a phone, a DingTalk mobile.
     for person in data.get("people", []):
