@@ -231,6 +231,7 @@ async def test_an_ha_copy_answers_why_it_sent_nothing(relay_factory) -> None:
         "suppressed": [
             {"receiver": "team", "integration": "team/log/0", "reason": "duplicate", "last_sent": sent_at}
         ],
+        "timezone": "UTC",  # global.timezone, for showing last_sent as relay does
     }
 
 

@@ -143,13 +143,15 @@ class Suppressed:
     until: float | None = None  # "held": when the hold window ends and its digest goes
 
     def to_api(self) -> dict[str, Any]:
-        return {
+        answer: dict[str, Any] = {
             "receiver": self.receiver,
             "integration": self.integration,
             "reason": self.reason,
             "last_sent": self.last_sent,
-            "until": self.until,
         }
+        if self.until is not None:
+            answer["until"] = self.until  # only "held" has one
+        return answer
 
 
 @dataclass(frozen=True)
