@@ -142,9 +142,12 @@ def decide_gated(
             Suppressed(state.receiver, i.id, gate.gate, state.log[i.id].at if i.id in state.log else None)
             for i in integrations
         ]
-    sent_before = {integration: entry.at for integration, entry in state.log.items()}
+    # What each integration last sent, before decide() moves the log: only a hold needs
+    # it, so the send path (every webhook) does not copy the log.
+    held = gate.gate == "held"
+    sent_before = {integration: entry.at for integration, entry in state.log.items()} if held else None
     jobs, suppressed = decide(state, alerts, integrations, repeat_interval, ctx, now)
-    if gate.gate == "held":
+    if held:
         suppressed += hold(state, jobs, alerts, gate.hold_until, now, sent_before)
         jobs = []
     return jobs, suppressed

@@ -24,15 +24,6 @@ __all__ = ["ALERTMANAGER_GROUP_WAIT", "RouteReport", "report_route"]
 ALERTMANAGER_GROUP_WAIT = 30.0
 
 
-def _effect(state: IntervalState) -> str:
-    """A code for what the interval kind does now: active, inactive, muted, not_muted,
-    held, not_held."""
-    if state.kind == "active":
-        return "active" if state.in_force else "inactive"
-    prefix = "" if state.in_force else "not_"
-    return prefix + ("muted" if state.kind == "mute" else "held")
-
-
 @dataclass(frozen=True)
 class RouteReport:
     route: Route
@@ -96,7 +87,7 @@ class RouteReport:
                     "kind": s.kind,
                     "names": list(s.names),
                     "in_force": list(s.in_force),
-                    "effect": _effect(s),
+                    "effect": s.code,
                     "effect_text": s.effect,
                     "changes_at": s.changes_at,
                 }

@@ -80,13 +80,28 @@ class IntervalState:
     changes_at: float | None  # when the union next starts or stops containing the time
 
     @property
-    def effect(self) -> str:
-        """What the route does because of this kind, in words."""
+    def code(self) -> str:
+        """What the route does because of this kind: active, inactive, muted, not_muted,
+        held or not_held (the console words it in its own language)."""
         if self.kind == "active":
-            return "active" if self.in_force else "inactive: nothing is sent"
-        if not self.in_force:
-            return "nothing muted" if self.kind == "mute" else "nothing held"
-        return "muted: nothing is sent" if self.kind == "mute" else "held for a digest"
+            return "active" if self.in_force else "inactive"
+        prefix = "" if self.in_force else "not_"
+        return prefix + ("muted" if self.kind == "mute" else "held")
+
+    @property
+    def effect(self) -> str:
+        """:attr:`code` in words."""
+        return _EFFECT_WORDS[self.code]
+
+
+_EFFECT_WORDS = {
+    "active": "active",
+    "inactive": "inactive: nothing is sent",
+    "muted": "muted: nothing is sent",
+    "not_muted": "nothing muted",
+    "held": "held for a digest",
+    "not_held": "nothing held",
+}
 
 
 def interval_states(route: Route, intervals: Intervals, now: float) -> list[IntervalState]:
