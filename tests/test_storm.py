@@ -137,8 +137,9 @@ async def test_storm_of_500_groups_is_merged_within_the_rate_and_then_calms(rela
             assert robot.throttled == 0
 
 
-async def test_a_backlog_the_rate_allows_is_sent_one_by_one(relay_factory) -> None:
-    async with relay_factory(CONFIG) as relay:
+async def test_a_backlog_the_rate_allows_is_not_a_storm(relay_factory) -> None:
+    # With bursts off (tests/test_burst.py has them): the rate limit alone decides.
+    async with relay_factory(CONFIG + "        storm: {burst: {enabled: false}}\n") as relay:
         use_fake_time(relay)
         with respx.mock(assert_all_called=False) as mock:
             robot = RobotFake(relay.clock)

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol, TypeVar
 
 import httpx
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from relay.channels.vendors import misplaced
 from relay.core.alerts import Notification
-from relay.core.durations import Duration, within
+from relay.core.durations import Duration, format_duration, within
 from relay.core.rates import UNPACED, Pace, Rate
 from relay.core.secrets import SecretFieldsModel, StrictModel
 
@@ -26,16 +26,43 @@ if TYPE_CHECKING:
 Locale = Literal["en", "zh-CN"]
 
 
+class BurstConfig(StrictModel):
+    """Many notifications for one integration in a short time, which its rate limit could
+    let out: each would buzz a phone (docs/storms-and-quiet-hours.md#bursts).
+
+    The first ``after`` notifications in any ``window`` go alone, at once; later ones wait
+    (at most ``collect``) and go together, with whatever else is due by then, as one digest."""
+
+    enabled: bool = True
+    after: int = Field(default=3, ge=1)
+    window: Annotated[Duration, within(1, 86400)] = 60.0
+    collect: Annotated[Duration, within(1, 3600)] = 10.0
+
+    @model_validator(mode="after")
+    def _collect_within_window(self) -> BurstConfig:
+        # A burst ends when fewer than `after` messages went out in the last `window`; a
+        # collect longer than that would let the burst end before its digest is sent.
+        if self.collect > self.window:
+            raise ValueError(
+                f"collect ({format_duration(self.collect)}) must not be longer than "
+                f"window ({format_duration(self.window)})"
+            )
+        return self
+
+
 class StormConfig(StrictModel):
-    """When an integration's backlog becomes a digest (docs/storms-and-quiet-hours.md).
+    """When an integration's notifications become a digest (docs/storms-and-quiet-hours.md).
 
     A storm is at least ``after`` pending notifications that its destination's rate limit
-    cannot all let out within ``window``: they are merged into digest messages. A
-    destination without a rate limit (log, email, webhook) never has a storm."""
+    cannot all let out within ``window``: they are merged into digest messages. A burst
+    (``burst``) is more than ``burst.after`` in ``burst.window`` that the rate limit could
+    let out: the later ones are collected into a digest. A destination without a rate
+    limit (log, email, webhook) has neither. ``enabled: false`` turns both off."""
 
     enabled: bool = True
     after: int = Field(default=3, ge=2)
     window: Annotated[Duration, within(0.001, 86400)] = 60.0
+    burst: BurstConfig = Field(default_factory=BurstConfig)
 
 
 class ChannelConfig(SecretFieldsModel):

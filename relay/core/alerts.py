@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -160,7 +161,12 @@ _UNKNOWN_RANK = 3
 
 
 def severity_rank(alert: Alert) -> int:
-    return SEVERITY_RANK.get(alert.labels.get("severity", "").strip().lower(), _UNKNOWN_RANK)
+    return severity_of_labels(alert.labels)
+
+
+def severity_of_labels(labels: Mapping[str, Any]) -> int:
+    """The rank of a ``severity`` label (0 most severe); unknown or missing ranks with info."""
+    return SEVERITY_RANK.get(str(labels.get("severity", "")).strip().lower(), _UNKNOWN_RANK)
 
 
 def message_order(alert: Alert) -> tuple[bool, int, datetime, str]:

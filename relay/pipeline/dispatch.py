@@ -185,7 +185,9 @@ class Dispatcher:
             # put back in order.
             waiting = [queue.get_nowait() for _ in range(queue.qsize())]
             try:
-                to_send = await self._storms.merge(self._runtime(), integration, [*waiting, *batch])
+                to_send = await self._storms.merge(
+                    self._runtime(), integration, [*waiting, *batch], admitted=len(waiting)
+                )
             except StoreUnavailable as exc:
                 logger.warning("could not merge a storm, sending one by one: %s", exc)
                 to_send = [*waiting, *batch]

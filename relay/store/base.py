@@ -241,8 +241,9 @@ class Store(abc.ABC):
         ``next_attempt_at`` (outcome ``retry``). Releases the lease."""
 
     @abc.abstractmethod
-    async def release(self, owner: str, job_ids: Collection[str]) -> None:
-        """Give leased jobs back unattempted (shutdown): they are due again at once."""
+    async def release(self, owner: str, job_ids: Collection[str], at: float | None = None) -> None:
+        """Give leased jobs back unattempted: due again at once (shutdown), or at ``at``
+        (a burst's notifications wait for its digest, relay.pipeline.storm)."""
 
     @abc.abstractmethod
     async def requeue(self, job_id: str, now: float, by: str | None = None) -> bool:

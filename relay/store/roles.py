@@ -50,14 +50,15 @@ class JobQueue(Protocol):
         self, job: Job, attempt: Attempt, next_attempt_at: float | None = None
     ) -> None: ...
 
-    async def release(self, owner: str, job_ids: Collection[str]) -> None: ...
+    async def release(self, owner: str, job_ids: Collection[str], at: float | None = None) -> None: ...
 
     async def ping(self) -> None: ...
 
 
 class StormQueue(Protocol):
     """What storm merging needs: how many jobs of an integration are due, claiming its
-    backlog, and replacing it with one digest job."""
+    backlog, replacing it with one digest job, and giving a burst's jobs back until its
+    digest is due."""
 
     async def count_due(self, integration: str, now: float) -> int: ...
 
@@ -68,6 +69,8 @@ class StormQueue(Protocol):
     async def merge_into_digest(
         self, owner: str, digest: NewJob, merged: Collection[str], now: float
     ) -> bool: ...
+
+    async def release(self, owner: str, job_ids: Collection[str], at: float | None = None) -> None: ...
 
 
 class DeliveryLog(Protocol):

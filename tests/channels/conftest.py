@@ -110,7 +110,7 @@ class RefStore(Store):
     async def record_attempt(self, job: Job, attempt: Attempt, next_attempt_at: float | None = None) -> None:
         self._unused()
 
-    async def release(self, owner: str, job_ids: Collection[str]) -> None:
+    async def release(self, owner: str, job_ids: Collection[str], at: float | None = None) -> None:
         self._unused()
 
     async def requeue(self, job_id: str, now: float, by: str | None = None) -> bool:

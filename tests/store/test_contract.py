@@ -366,6 +366,24 @@ async def test_release_returns_jobs_unattempted(store: Store) -> None:
     await store.release("w", [])
 
 
+async def test_release_until_a_time_keeps_the_job_until_then(store: Store) -> None:
+    # A burst's notification waits for its digest (relay.pipeline.storm): given back due later.
+    first, second = await add_jobs(store, new_job(), new_job())
+    claimed = await store.claim_jobs("w", now=T0, limit=10, lease=30)
+    assert {j.id for j in claimed} == {first, second}
+    await store.release("w", [first], at=T0 + 10)
+    await store.release("someone-else", [second], at=T0 + 10)  # not the owner: no effect
+    stored = await store.get_job(first)
+    assert stored is not None
+    assert (stored.status, stored.attempts, stored.next_attempt_at) == ("pending", [], T0 + 10)
+    assert stored.created_at == T0  # how the dispatcher tells it waited (waited_for_digest)
+    assert await store.count_due(new_job().integration, T0 + 9) == 0
+    assert await store.claim_jobs("w2", now=T0 + 9.9, limit=10, lease=1) == []
+    assert await store.count_due(new_job().integration, T0 + 10) == 1
+    again = await store.claim_jobs("w2", now=T0 + 10, limit=10, lease=30)
+    assert [j.id for j in again] == [first] and again[0].next_attempt_at == T0 + 10
+
+
 async def test_requeue_only_dead_jobs(store: Store) -> None:
     [job_id] = await add_jobs(store, new_job())
     assert await store.requeue(job_id, now=T0 + 5) is False  # pending

@@ -109,8 +109,9 @@ async def test_both_stores_take_every_job_through_the_same_lives(
             elif action == "release":
                 owner = rng.choice(OWNERS)
                 chosen = sorted(held[owner])[: rng.randint(0, 2)]
+                due = rng.choice((None, now + rng.choice((1.0, 10.0))))  # a burst's wait
                 for store in stores:
-                    await store.release(owner, chosen)
+                    await store.release(owner, chosen, at=due)
                 held[owner] -= set(chosen)
             elif action == "renew":
                 owner = rng.choice(OWNERS)

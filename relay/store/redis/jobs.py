@@ -103,11 +103,11 @@ class RedisJobs(RedisBase):
         with self._guard():
             await self._script("renew", [self.prefix, owner, num(until), *job_ids])
 
-    async def release(self, owner: str, job_ids: Collection[str]) -> None:
+    async def release(self, owner: str, job_ids: Collection[str], at: float | None = None) -> None:
         if not job_ids:
             return
         with self._guard():
-            await self._script("release", [self.prefix, owner, *job_ids])
+            await self._script("release", [self.prefix, owner, "" if at is None else num(at), *job_ids])
 
     async def record_attempt(self, job: Job, attempt: Attempt, next_attempt_at: float | None = None) -> None:
         effect = attempt_effect(attempt, next_attempt_at)

@@ -108,16 +108,17 @@ class SQLiteJobs(SQLiteBase):
             )
         )
 
-    async def release(self, owner: str, job_ids: Collection[str]) -> None:
+    async def release(self, owner: str, job_ids: Collection[str], at: float | None = None) -> None:
         ids = list(job_ids)
         if not ids:
             return
         await self._call(
             lambda conn: conn.execute(
-                "UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_until = NULL"
+                "UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_until = NULL,"
+                " next_attempt_at = COALESCE(?, next_attempt_at)"
                 f" WHERE id IN ({placeholders(len(ids))}) AND status = 'running'"
                 " AND lease_owner = ?",
-                (*ids, owner),
+                (at, *ids, owner),
             )
         )
 
