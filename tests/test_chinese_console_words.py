@@ -7,6 +7,7 @@ channel's English note and unit, "死信") into a page a person reads.
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -62,3 +63,64 @@ async def test_each_channels_preview_is_in_chinese(relay_factory: Any, kind: str
             assert "部分" in words
             # Sizes and units in Chinese: no English word left in the caption.
             assert not re.search(r"[A-Za-z]{3,}", words.replace("JSON", "")), (kind, words)
+
+
+# Every kind of config warning relay writes (a sentence each), in one file.
+EVERY_WARNING = """
+route:
+  receiver: ops
+  routes:
+    - {receiver: ops, group_by: [instance]}
+actions: {}
+people: [{name: alex, phone: "+14155550101"}]
+receivers:
+  - name: ops
+    webhook_configs:
+      - url: "http://127.0.0.1:9/hook/$HOOK_PART"
+      - url: "https://oapi.dingtalk.com/robot/send?access_token=abc"
+    feishu_configs:
+      - webhook_url: "https://feishu-proxy.internal/hook"
+    msteams_configs:
+      - webhook_url: "https://example.webhook.office.com/webhookb2/abc/IncomingWebhook/def/ghi"
+    slack_configs:
+      - {api_url: "https://hooks.slack.com/services/T0/B0/x", channel: "#ops"}
+  - name: phones
+    twilio_configs:
+      - {account_sid: AC00000000000000000000000000000000, auth_token: t0ken, from: "+15005550006"}
+"""
+WARNING_KINDS = (
+    "is sent as written",
+    "relay groups these alerts again",
+    "no Acknowledge / Silence links",
+    "calls nobody",
+    "pressing 1",
+    "not a Feishu or Lark bot hook",
+    "Office 365 connector",
+    "ignored with an incoming webhook",
+    "refuses the webhook channel's Alertmanager JSON",
+)
+
+
+def test_every_config_warning_is_written_in_chinese_too() -> None:
+    from relay.config import parse_config
+    from relay.core.said import Said
+
+    warnings = parse_config(EVERY_WARNING, env={}).warnings
+    for kind in WARNING_KINDS:  # the file shows every kind, so none is left untranslated
+        assert [w for w in warnings if kind in w], (kind, warnings)
+    for warning in warnings:
+        assert isinstance(warning, Said), warning
+        place = warning.split(": ", 1)[0]
+        assert warning.zh.startswith(f"{place}：") and re.search(r"[\u4e00-\u9fff]", warning.zh), warning.zh
+    dingtalk = next(w for w in warnings if "Alertmanager JSON" in w)
+    assert "钉钉机器人地址" in dingtalk.zh
+
+
+async def test_the_chinese_overview_shows_config_warnings_in_chinese(relay_factory: Any) -> None:
+    async with relay_factory(EVERY_WARNING) as relay:
+        zh = html.unescape((await relay.client.get("/ui/", params={"lang": "zh-CN"})).text)
+        en = html.unescape((await relay.client.get("/ui/", params={"lang": "en"})).text)
+    assert "配置可用，但可能与本意不符" in zh
+    for kind in WARNING_KINDS:
+        assert kind in en and kind not in zh, kind
+    assert "不会呼叫任何人" in zh and "只让一方分组" in zh

@@ -29,6 +29,7 @@ from relay.core.alerts import Alert, Notification
 from relay.core.digests import Digest
 from relay.core.errors import DeliveryError, PermanentError
 from relay.core.rates import Rate
+from relay.core.said import Said
 from relay.core.text import alert_silence_url, escalation_text, http_url
 from relay.templating.digest import render_digest
 from relay.templating.split import (
@@ -154,9 +155,13 @@ class FeishuConfig(FeishuCardSettings):
         return [
             (
                 "webhook_url",
-                f"not a Feishu or Lark bot hook (https://{FEISHU_HOSTS[0]}"
-                f"{HOOK_PATH}... or https://{FEISHU_HOSTS[1]}{HOOK_PATH}...); "
-                "fine for a proxy or a private deployment",
+                Said(
+                    f"not a Feishu or Lark bot hook (https://{FEISHU_HOSTS[0]}"
+                    f"{HOOK_PATH}... or https://{FEISHU_HOSTS[1]}{HOOK_PATH}...); "
+                    "fine for a proxy or a private deployment",
+                    f"不是飞书或 Lark 机器人地址（https://{FEISHU_HOSTS[0]}{HOOK_PATH}... 或 "
+                    f"https://{FEISHU_HOSTS[1]}{HOOK_PATH}...）；如果是代理或私有部署则没问题",
+                ),
             )
         ]
 

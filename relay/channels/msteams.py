@@ -27,6 +27,7 @@ from relay.core.alerts import Alert, Notification
 from relay.core.digests import Digest
 from relay.core.errors import DeliveryError, PermanentError
 from relay.core.rates import Rate
+from relay.core.said import Said
 from relay.core.text import alert_silence_url, http_url, markdown_escape
 from relay.templating.digest import render_digest
 from relay.templating.split import LazyList, cut_bytes, json_bytes, mark_at, nbytes, not_shown, split_rendered
@@ -90,8 +91,12 @@ class MSTeamsConfig(PartsConfig):
             return [
                 (
                     "webhook_url",
-                    "is an Office 365 connector URL; connectors are retired: "
-                    "create a Workflow and use its URL (docs/channels.md)",
+                    Said(
+                        "is an Office 365 connector URL; connectors are retired: "
+                        "create a Workflow and use its URL (docs/channels.md)",
+                        "是 Office 365 连接器（connector）地址；连接器已停用："
+                        "请创建一个 Workflow 并使用它的地址（见 docs/channels.md）",
+                    ),
                 )
             ]
         return []

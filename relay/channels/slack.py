@@ -50,6 +50,7 @@ from relay.core.alerts import Notification
 from relay.core.digests import Digest, DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
 from relay.core.rates import Rate
+from relay.core.said import Said
 from relay.core.text import escalation_text, http_url, normalize_locale, slack_escape
 from relay.templating.digest import render_digest
 from relay.templating.split import LazyList, not_shown, split_rendered
@@ -119,9 +120,13 @@ class SlackConfig(PartsConfig):
             return [
                 (
                     "channel",
-                    "ignored with an incoming webhook (api_url), which always posts "
-                    "to the channel it was created for; remove it, or use token "
-                    "and channel (bot)",
+                    Said(
+                        "ignored with an incoming webhook (api_url), which always posts "
+                        "to the channel it was created for; remove it, or use token "
+                        "and channel (bot)",
+                        "使用 incoming webhook（api_url）时此项无效：它总是发到创建时绑定的频道；"
+                        "请删除此项，或改用 token 加 channel（bot 方式）",
+                    ),
                 )
             ]
         return []

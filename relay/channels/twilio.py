@@ -25,6 +25,7 @@ from relay.channels.base import Channel, Message, NotifierContext
 from relay.channels.http import Answer, call
 from relay.channels.phone import E164, PhoneConfig, PhoneNotifier
 from relay.core.errors import DeliveryError, PermanentError, RetryableError
+from relay.core.said import Said
 from relay.core.secrets import mask_phone
 from relay.core.text import normalize_locale
 
@@ -126,8 +127,11 @@ class TwilioConfig(PhoneConfig):
             return None
         return (
             "voice",
-            "global.external_url is not set: calls cannot be acknowledged by pressing 1"
-            " and whether they were answered is not recorded",
+            Said(
+                "global.external_url is not set: calls cannot be acknowledged by pressing 1"
+                " and whether they were answered is not recorded",
+                "未设置 global.external_url：接电话的人无法按 1 确认，也不会记录电话是否被接听",
+            ),
         )
 
     def build(self, ctx: NotifierContext) -> TwilioNotifier:

@@ -24,6 +24,24 @@ class Owner:
     belongs: str  # "dingtalk_configs[].webhook_url"
     field: str  # "webhook_url": the field that takes it, in the vendor's own entries
 
+    @property
+    def what_zh(self) -> str:
+        """``what`` in Chinese, for the warnings the console shows ('' when not known)."""
+        return _WHAT_ZH.get(self.what, "")
+
+
+#: The addresses a warning names (relay.channels.webhook), in Chinese.
+_WHAT_ZH = {
+    "a WeCom group robot URL": "企业微信群机器人地址",
+    "WeCom's API address": "企业微信 API 地址",
+    "a DingTalk robot URL": "钉钉机器人地址",
+    "a Feishu bot hook URL": "飞书机器人地址",
+    "Feishu's API address": "飞书 API 地址",
+    "a Slack URL": " Slack 地址",
+    "a Microsoft Teams webhook URL": " Microsoft Teams webhook 地址",
+    "Telegram's Bot API address": " Telegram Bot API 地址",
+}
+
 
 #: The channel kinds of each vendor: a value of the vendor is at home in any of them.
 VENDOR_KINDS: dict[str, frozenset[str]] = {
@@ -65,7 +83,10 @@ def owner_of_url(url: str) -> Owner | None:
         host == "outlook.office.com" and path.startswith("/webhook")
     ):
         return Owner(
-            "msteams", "a Microsoft Teams webhook URL", "msteams_configs[].webhook_url", "webhook_url"
+            "msteams",
+            "a Microsoft Teams webhook URL",
+            "msteams_configs[].webhook_url",
+            "webhook_url",
         )
     if host == "api.telegram.org":
         return Owner("telegram", "Telegram's Bot API address", "telegram_configs[].bot_token", "bot_token")

@@ -31,6 +31,7 @@ from relay.core.alerts import Notification
 from relay.core.digests import Digest, DigestMessage
 from relay.core.durations import Duration, within
 from relay.core.errors import DeliveryError
+from relay.core.said import Said
 from relay.core.secrets import SecretFieldsModel
 from relay.templating.digest import render_digest
 
@@ -76,8 +77,12 @@ class WebhookConfig(ChannelConfig):
         return [
             (
                 "url",
-                f"is {owner.what}, which refuses the webhook channel's Alertmanager JSON: "
-                f"use {owner.belongs}, or give a body_template in its format",
+                Said(
+                    f"is {owner.what}, which refuses the webhook channel's Alertmanager JSON: "
+                    f"use {owner.belongs}, or give a body_template in its format",
+                    f"是{owner.what_zh or owner.what}，它不接受 webhook 通道发送的 Alertmanager JSON："
+                    f"请改用 {owner.belongs}，或按它的格式写 body_template",
+                ),
             )
         ]
 

@@ -45,6 +45,7 @@ from relay.core.errors import ConfigError
 from relay.core.files import MAX_CONFIG_BYTES, FileProblem, read_text
 from relay.core.integrations import IntegrationId
 from relay.core.resources import PACKAGED_DEFAULT_SOURCE, default_config_text
+from relay.core.said import Said, placed
 from relay.core.schedules import Override, Schedule
 from relay.core.secrets import StrictModel, header_credentials
 from relay.core.timeintervals import TimeIntervalSpec
@@ -283,8 +284,12 @@ def _action_warnings(raw: dict[str, Any], config: Config | None) -> list[Finding
         return [
             (
                 ("global", "external_url"),
-                "not set: messages carry no Acknowledge / Silence links (set it to the address"
-                " people's phones reach relay at, or actions.links: false to say you want none)",
+                Said(
+                    "not set: messages carry no Acknowledge / Silence links (set it to the address"
+                    " people's phones reach relay at, or actions.links: false to say you want none)",
+                    "未设置：消息里不会有“确认”/“静默”链接（请设为值班人员手机能访问 relay 的地址；"
+                    "确实不要链接时，设置 actions.links: false）",
+                ),
             )
         ]
     return []
@@ -314,8 +319,12 @@ def _phone_warnings(config: Config | None) -> list[Finding]:
                 found.append(
                     (
                         (*where, "to"),
-                        f"empty, and no escalation pages through receiver {receiver.name!r}: it calls"
-                        " nobody (add numbers, or name the receiver in an escalation step)",
+                        Said(
+                            f"empty, and no escalation pages through receiver {receiver.name!r}: it calls"
+                            " nobody (add numbers, or name the receiver in an escalation step)",
+                            f"为空，且没有升级策略通过接收者 {receiver.name!r} 呼叫：不会呼叫任何人"
+                            "（请添加号码，或在升级步骤中使用这个接收者）",
+                        ),
                     )
                 )
             lacking = channel.without_external_url() if not config.global_.external_url else None
@@ -361,7 +370,7 @@ def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | N
     warnings += grouping_warnings(raw)
 
     def lines(found: list[Finding]) -> list[str]:
-        return [f"{format_loc(loc) or 'config'}: {message}" for loc, message in found]
+        return [placed(format_loc(loc) or "config", message) for loc, message in found]
 
     if problems or config is None:
         raise InvalidConfig(lines(problems), lines(warnings))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from relay.core.said import Said
+
 Loc = tuple[int | str, ...]
 Finding = tuple[Loc, str]  # where, what
 
@@ -48,9 +50,11 @@ def expand_env(
             return "$"
         bare = match.group(3)
         if bare is not None:
-            literal = (
+            literal = Said(
                 f"{text!r} is sent as written: relay expands only ${{{bare}}} "
-                f"(write ${{{bare}}}, or $${bare} for a literal '$')"
+                f"(write ${{{bare}}}, or $${bare} for a literal '$')",
+                f"{text!r} 会原样发送：relay 只展开 ${{{bare}}} 这种写法"
+                f"（请写成 ${{{bare}}}；要写字面的 '$' 就写 $${bare}）",
             )
             if text == node:  # nothing but a reference: it was meant to be expanded
                 problems.append((loc, literal))
@@ -206,10 +210,15 @@ def grouping_warnings(raw: dict[str, Any]) -> list[Finding]:
             found.append(
                 (
                     (*loc, "group_by"),
-                    "relay groups these alerts again after Alertmanager's group_wait, and waits its "
-                    "own group_wait (30s by default) on top: the first page comes after both (1m "
-                    "with both defaults). Let one side group: remove group_by, or set group_wait "
-                    "here (0s when Alertmanager's wait is enough)",
+                    Said(
+                        "relay groups these alerts again after Alertmanager's group_wait, and waits its "
+                        "own group_wait (30s by default) on top: the first page comes after both (1m "
+                        "with both defaults). Let one side group: remove group_by, or set group_wait "
+                        "here (0s when Alertmanager's wait is enough)",
+                        "Alertmanager 等完它的 group_wait 之后，relay 又按 group_by 重新分组，并再等自己的 "
+                        "group_wait（默认 30s）：第一条通知要等两者之和（都用默认值时为 1m）。只让一方分组："
+                        "删除 group_by，或在这里设置 group_wait（Alertmanager 的等待已足够时设为 0s）",
+                    ),
                 )
             )
         children = route.get("routes")

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from relay.core.errors import StoreUnavailable
+from relay.core.said import Said
 from relay.core.secrets import redact
 from relay.core.text import ascii_int
 from relay.pipeline.calendar import ics_feed
@@ -42,7 +43,10 @@ def actor_of(request: Request) -> str:
 
 
 def scrub(value: Any, secrets: list[str]) -> Any:
-    """``value`` with every configured secret redacted from every string in it."""
+    """``value`` with every configured secret redacted from every string in it (both
+    languages of words relay wrote in two)."""
+    if isinstance(value, Said):
+        return Said(redact(value, secrets), redact(value.zh, secrets))
     if isinstance(value, str):
         return redact(value, secrets)
     if isinstance(value, dict):

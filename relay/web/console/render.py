@@ -20,6 +20,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from relay.core.said import said_in
 from relay.web.console.i18n import translate
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -109,6 +110,10 @@ class Formatting:
         return Markup('<time datetime="{}">{}</time> <span class="muted">({})</span>').format(
             iso, self.local(ts), self.relative(ts)
         )
+
+    def said(self, text: str) -> str:
+        """Words relay wrote in both languages (a config warning) in the page's language."""
+        return said_in(text, self.lang)
 
     def when_text(self, text: str) -> Markup:
         """:meth:`when` for an RFC 3339 time as Alertmanager writes it (startsAt)."""
