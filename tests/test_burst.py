@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import respx
-
+from tests.helpers.robot import ROBOT, through_robot
 from tests.helpers.webhooks import alert, webhook
-from tests.test_storm import ROBOT, RobotFake, deliver_everything, use_fake_time
 
 CONFIG = f"""
 route:
@@ -33,16 +31,6 @@ def group(index: int, severity: str = "warning", size: int = 2) -> dict[str, Any
     return payload
 
 
-async def arrive(relay: Any, payloads: list[dict[str, Any]], every: float) -> None:
-    """Alertmanager's webhooks, one every ``every`` seconds, each dispatched as it comes."""
-    dispatcher = relay.state.dispatcher
-    for payload in payloads:
-        assert (await relay.post(payload)).status_code == 200
-        await dispatcher.run_once()
-        await dispatcher.settle()
-        relay.clock.advance(every)
-
-
 def represented(contents: list[str], groups: int, size: int = 2) -> None:
     """Each group is told once, alone or as one digest line counting all its alerts."""
     text = "\n".join(contents)
@@ -55,13 +43,8 @@ def represented(contents: list[str], groups: int, size: int = 2) -> None:
 
 async def test_sixty_groups_in_half_a_minute_are_a_few_messages_not_sixty(relay_factory) -> None:
     async with relay_factory(CONFIG) as relay:
-        use_fake_time(relay)
         start = relay.clock.now()
-        with respx.mock(assert_all_called=False) as mock:
-            robot = RobotFake(relay.clock)
-            mock.post(ROBOT).mock(side_effect=robot)
-            await arrive(relay, [group(i) for i in range(60)], every=0.5)
-            await deliver_everything(relay)
+        robot = await through_robot(relay, [group(i) for i in range(60)], every=0.5)
         assert robot.throttled == 0
         singles = [c for c in robot.contents if "storm" not in c.lower()]
         assert len(singles) == 3  # burst.after: the first three go alone, at once
@@ -78,14 +61,10 @@ async def test_sixty_groups_in_half_a_minute_are_a_few_messages_not_sixty(relay_
 
 async def test_the_first_alone_are_the_most_severe(relay_factory) -> None:
     async with relay_factory(CONFIG) as relay:
-        use_fake_time(relay)
-        with respx.mock(assert_all_called=False) as mock:
-            robot = RobotFake(relay.clock)
-            mock.post(ROBOT).mock(side_effect=robot)
-            # Ten groups due at once, two of them critical: those two go alone first.
-            for index in range(10):
-                await relay.post(group(index, "critical" if index in (6, 8) else "info"))
-            await deliver_everything(relay)
+        # Ten groups due at once, two of them critical: those two go alone first.
+        robot = await through_robot(
+            relay, [group(i, "critical" if i in (6, 8) else "info") for i in range(10)]
+        )
         alone = [c for c in robot.contents if "[FIRING:" in c]
         assert len(alone) == 3
         assert "host-6-0" in alone[0] or "host-6-0" in alone[1]
@@ -96,38 +75,41 @@ async def test_the_first_alone_are_the_most_severe(relay_factory) -> None:
 
 async def test_a_trickle_goes_one_by_one(relay_factory) -> None:
     async with relay_factory(CONFIG) as relay:
-        use_fake_time(relay)
-        with respx.mock(assert_all_called=False) as mock:
-            robot = RobotFake(relay.clock)
-            mock.post(ROBOT).mock(side_effect=robot)
-            # One group every 25 s: never more than three in a minute.
-            await arrive(relay, [group(i) for i in range(12)], every=25)
-            await deliver_everything(relay)
+        # One group every 25 s: never more than three in a minute.
+        robot = await through_robot(relay, [group(i) for i in range(12)], every=25)
         assert len(robot.contents) == 12 and all("[FIRING:2]" in c for c in robot.contents)
 
 
 async def test_one_that_waited_alone_goes_alone(relay_factory) -> None:
     async with relay_factory(CONFIG) as relay:
-        use_fake_time(relay)
-        with respx.mock(assert_all_called=False) as mock:
-            robot = RobotFake(relay.clock)
-            mock.post(ROBOT).mock(side_effect=robot)
-            await arrive(relay, [group(i) for i in range(4)], every=0.1)
-            await deliver_everything(relay)
+        robot = await through_robot(relay, [group(i) for i in range(4)], every=0.1)
         # The fourth waited for company that did not come: it is not a digest of one.
         assert len(robot.contents) == 4 and all("[FIRING:2]" in c for c in robot.contents)
         assert all(j.digest_id is None and "digest" not in j.payload for j in await relay.jobs())
 
 
+async def test_an_escalation_step_that_pages_people_never_waits(relay_factory) -> None:
+    # Every group's first notification carries step 1, which pages alex: each must reach
+    # alex at once, whatever the burst.
+    config = CONFIG.replace(
+        "route:\n  receiver: oncall", "route:\n  receiver: oncall\n  escalation: wake"
+    ) + (
+        "people: [{name: alex}]\n"
+        "escalation_policies:\n"
+        "  - {name: wake, steps: [{targets: ['person:alex']}]}\n"
+    )
+    async with relay_factory(config) as relay:
+        robot = await through_robot(relay, [group(i) for i in range(8)])
+        assert len(robot.contents) == 8 and all("[FIRING:2]" in c for c in robot.contents)
+        jobs = await relay.jobs()
+        assert all(j.digest_id is None and "digest" not in j.payload for j in jobs)
+        assert all(j.payload["escalation"]["targets"][0]["people"] == ["alex"] for j in jobs)
+
+
 async def test_burst_disabled_sends_one_by_one(relay_factory) -> None:
     config = CONFIG + "        storm: {burst: {enabled: false}}\n"
     async with relay_factory(config) as relay:
-        use_fake_time(relay)
-        with respx.mock(assert_all_called=False) as mock:
-            robot = RobotFake(relay.clock)
-            mock.post(ROBOT).mock(side_effect=robot)
-            await arrive(relay, [group(i) for i in range(15)], every=0.5)
-            await deliver_everything(relay)
+        robot = await through_robot(relay, [group(i) for i in range(15)], every=0.5)
         assert len(robot.contents) == 15 and robot.throttled == 0
 
 

@@ -5,20 +5,14 @@ and the robot fake both count on it, and waiting for the limiter moves it."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
-from collections import deque
 from typing import Any
 
-import httpx
 import respx
 
-from relay.core.clock import FakeClock
-from relay.pipeline.ratelimit import LimiterRegistry
+from tests.helpers.robot import ROBOT, RobotFake, deliver_everything, through_robot, use_fake_time
 from tests.helpers.webhooks import alert, webhook
 
-ROBOT = "https://robot.example.com/cgi-bin/webhook/send?key=storm"
 GROUPS, PER_GROUP = 500, 20
 
 CONFIG = f"""
@@ -31,56 +25,11 @@ receivers:
 """
 
 
-class RobotFake:
-    """A WeCom robot: 20 messages per rolling minute (on the fake clock), errcode 45009
-    past it, as WeCom does."""
-
-    def __init__(self, clock: FakeClock, limit: int = 20, window: float = 60.0) -> None:
-        self.clock, self.limit, self.window = clock, limit, window
-        self.accepted: deque[float] = deque()
-        self.contents: list[str] = []
-        self.throttled = 0
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        now = self.clock.now()
-        while self.accepted and self.accepted[0] <= now - self.window:
-            self.accepted.popleft()
-        if len(self.accepted) >= self.limit:
-            self.throttled += 1
-            return httpx.Response(200, json={"errcode": 45009, "errmsg": "api freq out of limit"})
-        self.accepted.append(now)
-        body = json.loads(request.content)
-        self.contents.append(body[body["msgtype"]]["content"])
-        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
-
-
 def group_webhook(index: int, size: int = PER_GROUP) -> dict[str, Any]:
     alerts = [alert("LinkDown", f"host-{index}-{n}:9100", group=f"g{index}") for n in range(size)]
     payload = webhook(*alerts, group_key=f'{{}}:{{group="g{index}"}}')
     payload["groupLabels"] = {"alertname": "LinkDown", "group": f"g{index}"}
     return payload
-
-
-async def deliver_everything(relay: Any) -> None:
-    dispatcher = relay.state.dispatcher
-    for _ in range(10_000):
-        await dispatcher.run_once()
-        await dispatcher.settle()
-        counts = await relay.state.store.job_counts()
-        if counts["pending"] == 0 and counts["running"] == 0:
-            return
-        due = [j.next_attempt_at for j in await relay.state.store.list_jobs("pending", 1000)]
-        if due and min(due) > relay.clock.now():
-            relay.clock.set(min(due))
-    raise AssertionError("jobs left undelivered")
-
-
-def use_fake_time(relay: Any) -> None:
-    async def sleep(seconds: float) -> None:
-        relay.clock.advance(seconds)  # waiting for the rate limit moves the fake clock
-        await asyncio.sleep(0)
-
-    relay.state.dispatcher.limiters = LimiterRegistry(monotonic=relay.clock.now, sleep=sleep)
 
 
 async def test_storm_of_500_groups_is_merged_within_the_rate_and_then_calms(relay_factory) -> None:
@@ -140,13 +89,8 @@ async def test_storm_of_500_groups_is_merged_within_the_rate_and_then_calms(rela
 async def test_a_backlog_the_rate_allows_is_not_a_storm(relay_factory) -> None:
     # With bursts off (tests/test_burst.py has them): the rate limit alone decides.
     async with relay_factory(CONFIG + "        storm: {burst: {enabled: false}}\n") as relay:
-        use_fake_time(relay)
-        with respx.mock(assert_all_called=False) as mock:
-            robot = RobotFake(relay.clock)
-            mock.post(ROBOT).mock(side_effect=robot)
-            for index in range(15):  # 15 one-message groups < 20 per minute: no storm
-                await relay.post(group_webhook(index, size=2))
-            await deliver_everything(relay)
+        # 15 one-message groups < 20 per minute: no storm
+        robot = await through_robot(relay, [group_webhook(index, size=2) for index in range(15)])
         assert len(robot.contents) == 15 and robot.throttled == 0
         assert all(j.digest_id is None and "digest" not in j.payload for j in await relay.jobs())
 
@@ -154,11 +98,5 @@ async def test_a_backlog_the_rate_allows_is_not_a_storm(relay_factory) -> None:
 async def test_storm_disabled_sends_one_by_one(relay_factory) -> None:
     config = CONFIG + "        storm: {enabled: false}\n"
     async with relay_factory(config) as relay:
-        use_fake_time(relay)
-        with respx.mock(assert_all_called=False) as mock:
-            robot = RobotFake(relay.clock)
-            mock.post(ROBOT).mock(side_effect=robot)
-            for index in range(30):
-                await relay.post(group_webhook(index, size=2))
-            await deliver_everything(relay)
+        robot = await through_robot(relay, [group_webhook(index, size=2) for index in range(30)])
         assert len(robot.contents) == 30 and robot.throttled == 0

@@ -65,6 +65,12 @@ def pages_people(job: Job) -> bool:
     return any(target.get("people") for target in escalation.get("targets") or () if isinstance(target, dict))
 
 
+def burstable(jobs: list[Job]) -> list[Job]:
+    """The notifications among ``jobs`` a burst may hold back and merge: not digests, and
+    not escalation steps that page people."""
+    return [job for job in jobs if "digest" not in job.payload and not pages_people(job)]
+
+
 def waited_for_digest(job: Job) -> bool:
     """Whether the job was given back to wait for a burst's digest: it was never
     attempted and came due after it was made (a new job is due when it is made)."""
@@ -157,16 +163,14 @@ class StormMerger:
         more_due: bool,
     ) -> list[Job]:
         """``more_due``: the integration has due jobs in the store besides ``jobs``."""
-        fresh = [job for job in jobs[admitted:] if "digest" not in job.payload and not pages_people(job)]
+        fresh = burstable(jobs[admitted:])
         if not fresh:
             self._count(integration, now, len(jobs) - admitted)
             return jobs
         if any(waited_for_digest(job) for job in fresh):
             # The burst's digest is due: merge what waited with everything else due.
             everything = await self._with_backlog(runtime, integration, jobs, now)
-            members = [
-                job for job in everything[admitted:] if "digest" not in job.payload and not pages_people(job)
-            ]
+            members = burstable(everything[admitted:])
             merging = {job.id for job in members}
             keep = [job for job in everything if job.id not in merging]
             if len(members) > 1:
@@ -176,17 +180,16 @@ class StormMerger:
             self._count(integration, now, len(keep) - admitted)
             order = {job.id: i for i, job in enumerate(everything)}
             return sorted(keep, key=lambda job: order[job.id])
-        recent = self._recent(integration, now, burst.window)
-        others = len(jobs) - admitted - len(fresh)  # digests and escalation pages: they go out
-        room = max(0, burst.after - len(recent) - others)
+        sent = len(self._recent(integration, now, burst.window))
+        # Digests and escalation pages go out whatever the burst: they take room first.
+        room = max(0, burst.after - sent - (len(jobs) - admitted - len(fresh)))
         if len(fresh) <= room:
             self._count(integration, now, len(jobs) - admitted)
             return jobs
         if more_due:  # choose the most severe among everything due, not one claim's share
             jobs = await self._with_backlog(runtime, integration, jobs, now)
-            fresh = [job for job in jobs[admitted:] if "digest" not in job.payload and not pages_people(job)]
-            others = len(jobs) - admitted - len(fresh)
-            room = max(0, burst.after - len(recent) - others)
+            fresh = burstable(jobs[admitted:])
+            room = max(0, burst.after - sent - (len(jobs) - admitted - len(fresh)))
         # The most severe go first; the rest wait for the burst's digest.
         by_severity = sorted(fresh, key=_severity_first)
         alone, wait = by_severity[:room], by_severity[room:]

@@ -11,29 +11,18 @@ from __future__ import annotations
 import collections
 import re
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-import pytest
 
 from bench.storm import Coverage, Robot, group_webhook
-from tests.conftest import require_binary
 from tests.helpers.process import RelayProcess, wait_for
 from tests.helpers.redis_server import RedisServer
 
 GROUPS, PER_GROUP = 40, 2
 _ENTRY = re.compile(r"group=g(\d+)\b[^\n]*· (\d+) firing")
 _ALONE = re.compile(r"\[FIRING:\d+\][^\n]*\bg(\d+)\b")
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(binary=require_binary("redis-server"), appendonly=True, data_dir=tmp_path / "redis")
-    server.data_dir.mkdir()
-    with server:
-        yield server
 
 
 def told(messages: list[tuple[float, str]]) -> collections.Counter[int]:

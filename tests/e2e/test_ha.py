@@ -17,32 +17,20 @@ import itertools
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import redis
 
-from tests.conftest import require_binary
 from tests.helpers.process import RelayProcess, wait_for
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.webhooks import alert, webhook
 
 PREFIX = "ha:"
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    # Every write fsynced to the append-only file: a restart keeps everything acknowledged.
-    server = RedisServer(binary=require_binary("redis-server"), appendonly=True, data_dir=tmp_path / "redis")
-    server.data_dir.mkdir()
-    with server:
-        yield server
 
 
 def write_config(tmp_path: Path, redis_url: str, sink_port: int, lease: str = "3s") -> Path:
