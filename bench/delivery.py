@@ -1,7 +1,7 @@
 """End to end: webhooks in, notifications delivered to a webhook destination, against a
 bare httpx client posting the same number of bodies to the same destination.
 
-    python -m bench.delivery [--notifications 5000] [--rounds 3] [--no-write]
+    python -m bench.delivery [--notifications 5000] [--rounds 3] [--far-ms 50] [--no-write]
 
 The destination is ``bench/sink_app.py`` in its own uvicorn process. Each round:
 
@@ -14,6 +14,10 @@ The destination is ``bench/sink_app.py`` in its own uvicorn process. Each round:
   each a new group, over 32 connections; the time is from the first webhook to the sink
   counting the last notification, so it covers ingest, claim, render, send and record.
 
+Then the same against a far destination (``--far-ms``, 50: the sink answers each request
+that late), where the round trip sets the pace: the bare client, relay as configured by
+default, and relay with ``parallel_sends_per_integration: 1`` (one at a time).
+
 Rounds alternate; medians of the per-round rates, and relay's as a share of the bare
 client's, go to docs/benchmarks.md.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -32,6 +37,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,14 +91,17 @@ async def bare_client(sink: str, body: bytes, total: int) -> float:
         return total / (time.perf_counter() - started)
 
 
-def relay_round(tmp: Path, sink: str, body: str, total: int, round_no: int) -> float:
-    """Notifications per second through a fresh relay, first webhook to last delivery."""
+def relay_round(tmp: Path, sink: str, body: str, total: int, round_no: int, delivery: str = "{}") -> float:
+    """Notifications per second through a fresh relay, first webhook to last delivery.
+    ``delivery``: the config's ``delivery:`` section, as YAML flow."""
     port = free_port()
-    config = tmp / f"relay-{round_no}.yml"
+    name = f"{round_no}-{abs(hash(delivery))}"
+    config = tmp / f"relay-{name}.yml"
     config.write_text(
         textwrap.dedent(f"""
             storage:
-              url: "sqlite:///{tmp}/delivery-{round_no}.db"
+              url: "sqlite:///{tmp}/delivery-{name}.db"
+            delivery: {delivery}
             route:
               receiver: sink
             receivers:
@@ -148,12 +157,35 @@ def relay_round(tmp: Path, sink: str, body: str, total: int, round_no: int) -> f
         relay.stop()
 
 
+#: The far destination's targets: a bare client, relay as configured by default, and
+#: relay sending one notification at a time (as it did before parallel sends).
+FAR_TARGETS: dict[str, str | None] = {
+    "bare httpx client": None,
+    "relay (default: 8 at once)": "{}",
+    "relay, parallel_sends_per_integration: 1": "{parallel_sends_per_integration: 1}",
+}
+
+
+@contextlib.contextmanager
+def sink_process(delay_ms: int = 0) -> Iterator[str]:
+    """The sink in its own uvicorn process; yields its URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "bench.sink_app:app", "--port", str(port), *UVICORN_FLAGS]
+    server = Server("sink", argv, port, ROOT, env={"SINK_DELAY_MS": str(delay_ms)}, ready_path="/hook")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--notifications", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--far-ms", type=int, default=50, help="the far destination's answer time")
+    parser.add_argument("--far-notifications", type=int, default=400)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -162,24 +194,30 @@ def main() -> None:
     bare_body = body.replace(GROUP_TOKEN, "bare").encode()
     bare: list[float] = []
     relay: list[float] = []
+    far: dict[str, list[float]] = {name: [] for name in FAR_TARGETS}
     with tempfile.TemporaryDirectory(prefix="relay-delivery-") as tmp_name:
         tmp = Path(tmp_name)
-        sink_port = free_port()
-        sink_argv = [sys.executable, "-m", "uvicorn", "bench.sink_app:app", "--port", str(sink_port)]
-        sink_server = Server("sink", [*sink_argv, *UVICORN_FLAGS], sink_port, ROOT, ready_path="/hook")
-        sink = f"http://127.0.0.1:{sink_port}"
-        try:
+        with sink_process() as sink:
             for round_no in range(args.rounds):
                 bare.append(asyncio.run(bare_client(sink, bare_body, args.notifications)))
                 print(f"round {round_no + 1} bare httpx client {bare[-1]:8.0f} notifications/s", flush=True)
                 relay.append(relay_round(tmp, sink, body, args.notifications, round_no))
                 print(f"round {round_no + 1} relay             {relay[-1]:8.0f} notifications/s", flush=True)
-        finally:
-            sink_server.stop()
-    report(bare, relay, args)
+        with sink_process(delay_ms=args.far_ms) as sink:
+            for round_no in range(args.rounds):
+                for name, delivery in FAR_TARGETS.items():
+                    if delivery is None:
+                        rate = asyncio.run(bare_client(sink, bare_body, args.far_notifications))
+                    else:
+                        rate = relay_round(tmp, sink, body, args.far_notifications, round_no, delivery)
+                    far[name].append(rate)
+                    print(f"round {round_no + 1} far: {name:<40} {rate:8.0f} notifications/s", flush=True)
+    report(bare, relay, far, args)
 
 
-def report(bare: list[float], relay: list[float], args: argparse.Namespace) -> None:
+def report(
+    bare: list[float], relay: list[float], far: dict[str, list[float]], args: argparse.Namespace
+) -> None:
     ratio = statistics.median(relay) / statistics.median(bare)
     text = "\n".join(
         [
@@ -208,6 +246,20 @@ def report(bare: list[float], relay: list[float], args: argparse.Namespace) -> N
             + " |",
             "",
             "Target: relay at ≥ 50% of the bare client.",
+            "",
+            f"**A far destination.** The same, {args.far_notifications} notifications per run, to a sink "
+            f"that answers each request after {args.far_ms} ms (a webhook across a network): here the "
+            "round trip, not the CPU, sets the pace.",
+            "",
+            "| target | notifications/s | vs bare | runs |",
+            "|---|---:|---:|---|",
+            *(
+                f"| {name} | {statistics.median(rates):.0f} | "
+                f"{statistics.median(rates) / statistics.median(far['bare httpx client']):.0%} | "
+                + ", ".join(f"{v:.0f}" for v in rates)
+                + " |"
+                for name, rates in far.items()
+            ),
             "",
         ]
     )

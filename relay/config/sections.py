@@ -164,6 +164,9 @@ class DeliveryConfig(StrictModel):
     # Jobs one integration may hold at once (queued here + being sent); unset:
     # max(1, max_in_flight // 8). A destination that hangs holds this many, never more.
     max_in_flight_per_integration: int | None = Field(default=None, gt=0)
+    # Attempts one integration makes at once when its destination has no rate limit
+    # (webhook, email, log); never more than its share. 1: one at a time.
+    parallel_sends_per_integration: int = Field(default=8, gt=0)
     # How long a claimed job is held before others may take it.
     lease: Annotated[Duration, within(1, 86400)] = 60.0
 
@@ -184,6 +187,11 @@ class DeliveryConfig(StrictModel):
         if self.max_in_flight_per_integration is not None:
             return self.max_in_flight_per_integration
         return max(1, self.max_in_flight // 8)
+
+    @property
+    def parallel_sends(self) -> int:
+        """Attempts one integration without a rate limit makes at once."""
+        return min(self.parallel_sends_per_integration, self.integration_share)
 
 
 class RouteConfig(StrictModel):

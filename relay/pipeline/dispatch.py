@@ -1,9 +1,9 @@
-"""Dispatch: workers take due jobs, wait for the destination's limiter, send, record.
+"""Dispatch: senders take due jobs, wait for the destination's limiter, send, record.
 
-Each integration has its own worker, so a destination that hangs only delays its own
-jobs, and its own share of what this dispatcher holds: an integration holds at most
-``delivery.max_in_flight_per_integration`` jobs (queued for its worker + being sent,
-rate-limiter waits included), so one that hangs holds its share and never more, and the
+Each integration has its own senders (relay.pipeline.lanes), so a destination that hangs
+only delays its own jobs, and its own share of what this dispatcher holds: an integration
+holds at most ``delivery.max_in_flight_per_integration`` jobs (queued for its senders +
+being sent, rate-limiter waits included), so one that hangs holds its share and never more, and the
 others keep the rest of ``max_in_flight``. Retries are persisted (a job's next attempt
 time lives in the store), so a restart keeps the schedule; relay.pipeline.retry decides the
 backoff and when to give up.
@@ -29,6 +29,7 @@ from relay.core.integrations import kind_of
 from relay.core.jobs import Attempt, Job, bound_sent
 from relay.core.secrets import redact
 from relay.obs.metrics import Metrics
+from relay.pipeline.lanes import Lanes
 from relay.pipeline.offload import off_loop
 from relay.pipeline.ratelimit import DeliveryPace, LimiterRegistry
 from relay.pipeline.retry import RetryPolicy, attempts_made, retry_window_start
@@ -73,8 +74,7 @@ class Dispatcher:
         # Rate limiters by destination. Public so a test (or a benchmark) can put one on
         # a virtual clock: LimiterRegistry(monotonic=..., sleep=...).
         self.limiters = LimiterRegistry()
-        self._queues: dict[str, asyncio.Queue[Job]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._lanes = Lanes(self._send_one)
         self._held: dict[str, Job] = {}  # job id -> job, leased by this dispatcher
         self._wake = asyncio.Event()
         self._storms = StormMerger(
@@ -106,7 +106,7 @@ class Dispatcher:
         self._stopping = True
         for task in self._tasks:
             task.cancel()
-        workers = list(self._workers.values())
+        workers = self._lanes.senders()
         if workers:
             _, pending = await asyncio.wait(workers, timeout=grace)
             for task in pending:
@@ -179,11 +179,10 @@ class Dispatcher:
             self._held[job.id] = job
             claimed.setdefault(job.integration, []).append(job)
         for integration, batch in claimed.items():
-            queue = self._queues.setdefault(integration, asyncio.Queue())
-            # What this integration has queued is taken out (no await in between, so its
-            # worker cannot start one of them meanwhile) and, unless a storm merges it,
-            # put back in order.
-            waiting = [queue.get_nowait() for _ in range(queue.qsize())]
+            # What this integration has queued is taken out (no await before it is put
+            # back, so none of its senders can start one of them meanwhile) and, unless a
+            # storm merges it, put back in order.
+            waiting = self._lanes.take_all(integration)
             try:
                 to_send = await self._storms.merge(
                     self._runtime(), integration, [*waiting, *batch], admitted=len(waiting)
@@ -191,19 +190,23 @@ class Dispatcher:
             except StoreUnavailable as exc:
                 logger.warning("could not merge a storm, sending one by one: %s", exc)
                 to_send = [*waiting, *batch]
-            for job in to_send:
-                queue.put_nowait(job)
-            worker = self._workers.get(integration)
-            if to_send and (worker is None or worker.done()):
-                self._workers[integration] = asyncio.create_task(
-                    self._work(integration), name=f"relay-send-{integration}"
-                )
+            self._lanes.put(integration, to_send, self._senders_for(integration))
         return len(jobs)
 
     async def settle(self) -> None:
-        """Wait until every worker has emptied its queue (tests, benchmarks)."""
-        while workers := [w for w in self._workers.values() if not w.done()]:
+        """Wait until every sender has emptied its queue (tests, benchmarks)."""
+        while workers := self._lanes.senders():
             await asyncio.gather(*workers, return_exceptions=True)
+
+    def _senders_for(self, integration: str) -> int:
+        """How many of the integration's jobs are sent at once: one to a destination with
+        a rate limit (what waits can still be merged by a storm), else up to
+        ``delivery.parallel_sends_per_integration``."""
+        runtime = self._runtime()
+        notifier = runtime.notifiers.get(integration)
+        if notifier is None or notifier.rate_limits:
+            return 1
+        return runtime.config.delivery.parallel_sends
 
     async def _renew_loop(self) -> None:
         while not self._stopping:
@@ -215,29 +218,26 @@ class Dispatcher:
                 except StoreUnavailable as exc:
                     logger.warning("could not renew leases: %s", exc)
 
-    async def _work(self, integration: str) -> None:
-        queue = self._queues[integration]
-        while not queue.empty():
-            job = queue.get_nowait()
-            try:
-                await self.deliver(job)
-            except StoreUnavailable as exc:
-                # The attempt could not be recorded: this job is no longer renewed, so its
-                # lease runs out and it is attempted again (at least once). The rest of the
-                # queue waits for the store, rather than be sent unrecorded as well.
-                logger.warning(
-                    "could not record an attempt; the job will be retried: %s",
-                    exc,
-                    extra={"job_id": job.id, "integration": job.integration},
-                )
-                self._held.pop(job.id, None)
-                await self._until_store_answers()
-            finally:
-                self._held.pop(job.id, None)
-                if queue.qsize() <= self._runtime().config.delivery.integration_share // 2:
-                    # Half its share free: claim more now, or a backlog drains one batch
-                    # per poll.
-                    self.wake()
+    async def _send_one(self, job: Job) -> None:
+        try:
+            await self.deliver(job)
+        except StoreUnavailable as exc:
+            # The attempt could not be recorded: this job is no longer renewed, so its
+            # lease runs out and it is attempted again (at least once). This sender waits
+            # for the store, rather than send the rest of the queue unrecorded as well.
+            logger.warning(
+                "could not record an attempt; the job will be retried: %s",
+                exc,
+                extra={"job_id": job.id, "integration": job.integration},
+            )
+            self._held.pop(job.id, None)
+            await self._until_store_answers()
+        finally:
+            self._held.pop(job.id, None)
+            if self._lanes.queued(job.integration) <= self._runtime().config.delivery.integration_share // 2:
+                # Half its share free: claim more now, or a backlog drains one batch
+                # per poll.
+                self.wake()
 
     async def _until_store_answers(self) -> None:
         while not self._stopping:
