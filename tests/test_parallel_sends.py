@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from relay.channels.base import Delivery, Message
 from relay.config.sections import DeliveryConfig
 from relay.core.jobs import Job
 from relay.core.rates import Rate
