@@ -3,8 +3,8 @@
 * an Alertmanager HA pair posts every webhook to two replicas at the same moment:
   exactly one message per change reaches the destination;
 * ``kill -9`` of a replica holding leased jobs against a slow destination: the others
-  take the jobs over after the lease and deliver them; only the attempt that was in
-  flight is sent twice;
+  take the jobs over after the lease and deliver them; only the attempts that were in
+  flight are sent twice;
 * Redis stopped for a few seconds: webhooks are answered 503 with Retry-After, never
   200 and then lost; /-/ready says not ready; both recover on their own, and everything
   accepted is delivered.
@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import redis
 
+from relay.config.sections import DeliveryConfig
 from tests.helpers.process import RelayProcess, wait_for
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.sink import Answer, Sink
@@ -173,9 +174,10 @@ def test_kill_9_of_a_replica_holding_leases_loses_nothing(tmp_path: Path, redis_
         assert wait_for(lambda: {j["status"] for j in survivors[0].jobs()} == {"delivered"}, timeout=10), (
             logs(survivors)
         )
-        # Only the attempt the killed replica had in flight may have been sent twice.
+        # Only the attempts the killed replica had in flight may have been sent twice (a
+        # webhook is sent up to parallel_sends at once).
         duplicates = {key for key, n in received.items() if n > 1}
-        assert len(duplicates) <= 1 and duplicates <= held, (duplicates, held)
+        assert len(duplicates) <= DeliveryConfig().parallel_sends and duplicates <= held, (duplicates, held)
         assert max(received.values()) <= 2
         # The jobs it held were sent by the survivors, after it died.
         with sink._lock:
