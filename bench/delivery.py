@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -91,11 +92,14 @@ async def bare_client(sink: str, body: bytes, total: int) -> float:
         return total / (time.perf_counter() - started)
 
 
+RUNS = itertools.count()
+
+
 def relay_round(tmp: Path, sink: str, body: str, total: int, round_no: int, delivery: str = "{}") -> float:
     """Notifications per second through a fresh relay, first webhook to last delivery.
     ``delivery``: the config's ``delivery:`` section, as YAML flow."""
     port = free_port()
-    name = f"{round_no}-{abs(hash(delivery))}"
+    name = f"{round_no}-{next(RUNS)}"  # a fresh database each time
     config = tmp / f"relay-{name}.yml"
     config.write_text(
         textwrap.dedent(f"""
