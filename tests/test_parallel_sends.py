@@ -12,6 +12,7 @@ import asyncio
 import json
 import random
 import threading
+import time
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,6 +27,8 @@ from tests.helpers.sink import Answer, Sink
 from tests.helpers.webhooks import alert, webhook
 from tests.test_dispatch import Hanging, settle, two_receivers
 
+NAP = 0.005
+
 
 class GatheringSink:
     """Holds each request until ``gather`` are in at once (or ``wait`` seconds pass), and
@@ -35,7 +38,7 @@ class GatheringSink:
     def __init__(self, gather: int, wait: float) -> None:
         self.most = 0
         self.received = 0
-        state = threading.Condition()
+        state = threading.Lock()
         holding = [0]
         sink = self
 
@@ -48,8 +51,13 @@ class GatheringSink:
                     holding[0] += 1
                     sink.received += 1
                     sink.most = max(sink.most, holding[0])
-                    state.notify_all()
-                    state.wait_for(lambda: holding[0] >= gather, timeout=wait)
+                # Counted naps, not a timed wait: the test runs under libfaketime too
+                # (make test-shifted-clock), where a condition's timeout is not reliable.
+                for _ in range(int(wait / NAP)):
+                    with state:
+                        if holding[0] >= gather:
+                            break
+                    time.sleep(NAP)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
