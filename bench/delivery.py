@@ -95,11 +95,11 @@ async def bare_client(sink: str, body: bytes, total: int) -> float:
 RUNS = itertools.count()
 
 
-def relay_round(tmp: Path, sink: str, body: str, total: int, round_no: int, delivery: str = "{}") -> float:
+def relay_round(tmp: Path, sink: str, body: str, total: int, delivery: str = "{}") -> float:
     """Notifications per second through a fresh relay, first webhook to last delivery.
     ``delivery``: the config's ``delivery:`` section, as YAML flow."""
     port = free_port()
-    name = f"{round_no}-{next(RUNS)}"  # a fresh database each time
+    name = next(RUNS)  # a fresh database each time
     config = tmp / f"relay-{name}.yml"
     config.write_text(
         textwrap.dedent(f"""
@@ -205,7 +205,7 @@ def main() -> None:
             for round_no in range(args.rounds):
                 bare.append(asyncio.run(bare_client(sink, bare_body, args.notifications)))
                 print(f"round {round_no + 1} bare httpx client {bare[-1]:8.0f} notifications/s", flush=True)
-                relay.append(relay_round(tmp, sink, body, args.notifications, round_no))
+                relay.append(relay_round(tmp, sink, body, args.notifications))
                 print(f"round {round_no + 1} relay             {relay[-1]:8.0f} notifications/s", flush=True)
         with sink_process(delay_ms=args.far_ms) as sink:
             for round_no in range(args.rounds):
@@ -213,7 +213,7 @@ def main() -> None:
                     if delivery is None:
                         rate = asyncio.run(bare_client(sink, bare_body, args.far_notifications))
                     else:
-                        rate = relay_round(tmp, sink, body, args.far_notifications, round_no, delivery)
+                        rate = relay_round(tmp, sink, body, args.far_notifications, delivery)
                     far[name].append(rate)
                     print(f"round {round_no + 1} far: {name:<40} {rate:8.0f} notifications/s", flush=True)
     report(bare, relay, far, args)

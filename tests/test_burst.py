@@ -9,17 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.helpers.robot import ROBOT, through_robot
+from tests.helpers.robot import ROBOT_CONFIG, through_robot
 from tests.helpers.webhooks import alert, webhook
 
-CONFIG = f"""
-route:
-  receiver: oncall
-receivers:
-  - name: oncall
-    wecom_configs:
-      - webhook_url: {ROBOT}
-"""
+CONFIG = ROBOT_CONFIG
 
 
 def group(index: int, severity: str = "warning", size: int = 2) -> dict[str, Any]:

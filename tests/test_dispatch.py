@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from relay.channels.base import Delivery, MemoryRefs, Message, Notifier, NotifierContext, Preview
+from relay.channels.base import Delivery, MemoryRefs, Message, NotifierContext
 from relay.channels.parts import send_parts
 from relay.config.sections import DeliveryConfig
 from relay.core.clock import SystemClock
@@ -18,6 +18,7 @@ from relay.core.rates import Rate
 from relay.pipeline.dispatch import OFF_LOOP_ITEMS, is_big
 from relay.pipeline.ratelimit import DestinationLimiter, LimiterRegistry
 from relay.pipeline.retry import RetryPolicy
+from tests.helpers.notifiers import Fast, Hanging, Preless, settle, two_receivers
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.webhooks import alert, webhook
 
@@ -167,61 +168,6 @@ receivers:
                 # three it was sent at once (three groups: none waits for another's answer).
                 assert fast.count() == 3
                 assert slow.count() == 3
-
-
-class Preless(Notifier):
-    def preview(self, message: Message) -> Preview:
-        raise AssertionError("not previewed in these tests")
-
-    def digest_bodies(self, digest: Any) -> list[Any]:
-        raise AssertionError("no digests in these tests")
-
-    async def send_digest(self, message: Any) -> Delivery:
-        raise AssertionError("no digests in these tests")
-
-
-class Hanging(Preless):
-    """A destination that accepts and never answers: every send waits until released."""
-
-    def __init__(self) -> None:
-        self.started: list[str] = []
-        self.release = asyncio.Event()
-
-    async def send(self, message: Message) -> Delivery:
-        self.started.append(message.job_id)
-        await self.release.wait()
-        return Delivery()
-
-
-class Fast(Preless):
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send(self, message: Message) -> Delivery:
-        self.sent.append(message.job_id)
-        return Delivery()
-
-
-def two_receivers(url: str, delivery: str) -> str:
-    return f"""
-delivery: {{{delivery}}}
-route:
-  receiver: stuck
-receivers:
-  - name: stuck
-    webhook_configs: [{{url: {url}/stuck}}]
-  - name: fast
-    webhook_configs: [{{url: {url}/fast}}]
-"""
-
-
-async def settle() -> None:
-    """Let the integration workers run until each is idle or waiting on its destination
-    (a delivery reads and renders its job in a worker thread first: real time passes)."""
-    for _ in range(10):
-        for _ in range(20):
-            await asyncio.sleep(0)
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,9 @@ from relay.config.sections import DeliveryConfig
 from relay.core.jobs import Job
 from relay.core.rates import Rate
 from relay.pipeline.lanes import Lanes
+from tests.helpers.notifiers import Hanging, settle, two_receivers
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.webhooks import alert, webhook
-from tests.test_dispatch import Hanging, settle, two_receivers
 
 NAP = 0.005
 

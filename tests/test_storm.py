@@ -10,19 +10,19 @@ from typing import Any
 
 import respx
 
-from tests.helpers.robot import ROBOT, RobotFake, deliver_everything, through_robot, use_fake_time
+from tests.helpers.robot import (
+    ROBOT,
+    ROBOT_CONFIG,
+    RobotFake,
+    deliver_everything,
+    through_robot,
+    use_fake_time,
+)
 from tests.helpers.webhooks import alert, webhook
 
 GROUPS, PER_GROUP = 500, 20
 
-CONFIG = f"""
-route:
-  receiver: oncall
-receivers:
-  - name: oncall
-    wecom_configs:
-      - webhook_url: {ROBOT}
-"""
+CONFIG = ROBOT_CONFIG
 
 
 def group_webhook(index: int, size: int = PER_GROUP) -> dict[str, Any]:

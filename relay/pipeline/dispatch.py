@@ -106,9 +106,9 @@ class Dispatcher:
         self._stopping = True
         for task in self._tasks:
             task.cancel()
-        workers = self._lanes.senders()
-        if workers:
-            _, pending = await asyncio.wait(workers, timeout=grace)
+        senders = self._lanes.senders()
+        if senders:
+            _, pending = await asyncio.wait(senders, timeout=grace)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -151,11 +151,11 @@ class Dispatcher:
         }
 
     def held(self) -> dict[str, int]:
-        """Jobs this dispatcher holds per integration: queued for its worker or being sent."""
+        """Jobs this dispatcher holds per integration: queued for its senders or being sent."""
         return dict(Counter(job.integration for job in self._held.values()))
 
     async def run_once(self) -> int:
-        """Claim what is due and hand it to the integration workers; returns jobs claimed.
+        """Claim what is due and hand it to the integrations' senders; returns jobs claimed.
 
         Each integration gets at most its share minus what it holds already, so a stuck
         one cannot take the slots of the others (the store applies the share).
@@ -195,8 +195,8 @@ class Dispatcher:
 
     async def settle(self) -> None:
         """Wait until every sender has emptied its queue (tests, benchmarks)."""
-        while workers := self._lanes.senders():
-            await asyncio.gather(*workers, return_exceptions=True)
+        while senders := self._lanes.senders():
+            await asyncio.gather(*senders, return_exceptions=True)
 
     def _senders_for(self, integration: str) -> int:
         """How many of the integration's jobs are sent at once: one to a destination with

@@ -55,9 +55,9 @@ class Lanes:
     def senders(self) -> list[asyncio.Task[None]]:
         return [task for tasks in self._senders.values() for task in tasks if not task.done()]
 
-    def _next(self, integration: str) -> Job | None:
+    def _next(self, integration: str, sending: set[str]) -> Job | None:
+        """The first queued job whose group is not being sent, taken out of the queue."""
         queue = self._queues[integration]
-        sending = self._groups_sending.setdefault(integration, set())
         for index, job in enumerate(queue):
             if job.group_key not in sending:
                 del queue[index]
@@ -66,7 +66,7 @@ class Lanes:
 
     async def _drain(self, integration: str) -> None:
         sending = self._groups_sending.setdefault(integration, set())
-        while (job := self._next(integration)) is not None:
+        while (job := self._next(integration, sending)) is not None:
             sending.add(job.group_key)
             try:
                 await self._send(job)

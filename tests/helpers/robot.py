@@ -16,6 +16,16 @@ from relay.core.clock import FakeClock
 from relay.pipeline.ratelimit import LimiterRegistry
 
 ROBOT = "https://robot.example.com/cgi-bin/webhook/send?key=storm"
+#: One receiver with one WeCom robot integration; a test appends the robot's own keys
+#: (``storm:``) at its indentation.
+ROBOT_CONFIG = f"""
+route:
+  receiver: oncall
+receivers:
+  - name: oncall
+    wecom_configs:
+      - webhook_url: {ROBOT}
+"""
 
 
 class RobotFake:
