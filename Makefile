@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.isolation --rounds 5
 	$(BIN)/python -m bench.storm
 	$(BIN)/python -m bench.console
+	$(BIN)/python -m bench.render
 	$(BIN)/python -m bench.big_group
 	$(BIN)/python -m bench.oncall
 	$(BIN)/python -m bench.capacity
