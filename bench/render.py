@@ -36,6 +36,7 @@ from relay.core.alerts import Notification, WebhookPayload
 from relay.core.clock import FakeClock
 from relay.templating import engine
 from relay.templating.engine import Renderer
+from relay.templating.sample import notification_from_payload
 from relay.templating.sandbox import Sandbox
 
 SECTION = "## Rendering (`bench/render.py`)"
@@ -72,17 +73,7 @@ TARGETS: dict[str, type[Environment]] = {
 
 
 def notification() -> Notification:
-    payload = WebhookPayload.model_validate(five_alert_webhook())
-    return Notification(
-        receiver="default",
-        group_key=payload.groupKey,
-        status=payload.status,
-        alerts=payload.alerts,
-        group_labels=payload.groupLabels,
-        common_labels=payload.commonLabels,
-        common_annotations=payload.commonAnnotations,
-        external_url=payload.externalURL,
-    )
+    return notification_from_payload(WebhookPayload.model_validate(five_alert_webhook()), "default")
 
 
 def renderer(environment: type[Environment]) -> Renderer:
