@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import respx.mocks
 
 from relay.config import Config, parse_config
 from relay.core.clock import FakeClock
@@ -19,6 +20,11 @@ from relay.core.jobs import Job
 from relay.obs.metrics import Metrics
 from relay.store.sqlite import SQLiteStore
 from relay.web.service import RelayState, create_app
+from tests.helpers.respx_transport import RelayTransportMocker
+
+# relay's delivery client sends through relay's own transport (relay.channels.http11), which
+# respx's default mocker (httpcore) does not reach: this one patches both.
+respx.mocks.DEFAULT_MOCKER = RelayTransportMocker.name
 
 #: The slow tiers, one marker each, given by the folder a test lives in (pyproject.toml
 #: registers them): `make test-fast` deselects them, `make test` runs everything.

@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 
 from relay import __version__
 from relay.channels import CHANNELS_BY_KIND, TEMPLATE_CATALOGUE
 from relay.channels.base import ChannelConfig, MemoryRefs, Message, Notifier, NotifierContext, Preview
+from relay.channels.http11 import delivery_client
 from relay.config import Config
 from relay.config.checks import format_loc
 from relay.core.alerts import WebhookPayload
@@ -96,7 +96,7 @@ class RecordingRenderer(Renderer):
 async def _notifier_context(config: Config, renderer: Renderer) -> AsyncIterator[NotifierContext]:
     """What the runtime hands notifiers, with refs kept in memory: a one-off send keeps
     nothing (WeCom part progress, Slack message refs) that a running relay would read."""
-    http = httpx.AsyncClient(timeout=config.delivery.timeout, headers={"User-Agent": f"relay/{__version__}"})
+    http = delivery_client(timeout=config.delivery.timeout, user_agent=f"relay/{__version__}")
     try:
         yield notifier_context(config, http=http, renderer=renderer, refs=MemoryRefs())
     finally:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from relay import __version__
+from relay.channels.http11 import delivery_client
 from relay.config import Config, load_config
 from relay.core.actions import ActionKey
 from relay.core.clock import Clock
@@ -68,9 +69,9 @@ class RelayState:
         self.metrics = metrics
         self.started_at = time.time()
         self.loaded_at = time.time()
-        self.http = httpx.AsyncClient(
+        self.http = delivery_client(
             timeout=config.delivery.timeout,
-            headers={"User-Agent": f"relay/{__version__}"},
+            user_agent=f"relay/{__version__}",
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
         # The key action links are signed with: read from the store when it opens.
