@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.storm
 	$(BIN)/python -m bench.console
 	$(BIN)/python -m bench.render
+	$(BIN)/python -m bench.transport
 	$(BIN)/python -m bench.big_group
 	$(BIN)/python -m bench.oncall
 	$(BIN)/python -m bench.capacity

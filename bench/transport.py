@@ -1,0 +1,135 @@
+"""What one delivery request costs in the HTTP client: relay's transport against httpx's.
+
+    python -m bench.transport [--requests 4000] [--rounds 5] [--no-write]
+
+One process posts the five-alert webhook body (what relay's webhook channel sends) to the
+delivery benchmark's sink (its own uvicorn process), 8 at a time, through
+``relay.channels.http.call`` as every channel does, on uvloop as ``relay serve`` runs:
+
+- **httpx's default transport** (httpcore over anyio, h11): what relay used before;
+- **relay's transport** (``relay.channels.http11``), under the same httpx client.
+
+CPU time of the posting process (``time.process_time``) per request, and requests per
+second; the two alternate each round; medians. Results go to the "HTTP transport" section
+of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+import uvloop
+
+from bench.delivery import BARE_CONCURRENCY, sink_process
+from bench.ingest import GROUP_TOKEN, five_alert_webhook
+from bench.results import write_section
+from relay.channels.http import call
+from relay.channels.http11 import Http11Transport
+
+SECTION = "## HTTP transport (`bench/transport.py`)"
+LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # relay's
+
+
+def httpx_default() -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=10, limits=LIMITS)
+
+
+def relay_transport() -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=10, limits=LIMITS, transport=Http11Transport(limits=LIMITS))
+
+
+CLIENTS: dict[str, Callable[[], httpx.AsyncClient]] = {
+    "httpx's default transport": httpx_default,
+    "relay's transport (relay.channels.http11)": relay_transport,
+}
+
+
+async def post_all(
+    make: Callable[[], httpx.AsyncClient], url: str, body: bytes, total: int
+) -> tuple[float, float]:
+    """(CPU µs per request, requests per second)."""
+    headers = {"Content-Type": "application/json"}
+    async with make() as client:
+        queue = iter(range(total))
+
+        async def worker() -> None:
+            for _ in queue:
+                await call(
+                    client,
+                    "POST",
+                    url,
+                    what="sink",
+                    request_timeout=10,
+                    secrets=[],
+                    content=body,
+                    headers=headers,
+                )
+
+        cpu, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(BARE_CONCURRENCY)))
+        return 1e6 * (time.process_time() - cpu) / total, total / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
+    args = parser.parse_args()
+    body = json.dumps(five_alert_webhook(), ensure_ascii=False).replace(GROUP_TOKEN, "transport").encode()
+    cpu: dict[str, list[float]] = {name: [] for name in CLIENTS}
+    rate: dict[str, list[float]] = {name: [] for name in CLIENTS}
+    with sink_process() as sink:
+        for round_no in range(args.rounds):
+            for name, make in CLIENTS.items():
+                us, per_second = uvloop.run(post_all(make, f"{sink}/hook", body, args.requests))
+                cpu[name].append(us)
+                rate[name].append(per_second)
+                print(
+                    f"round {round_no + 1} {name:<44} {us:6.0f} µs CPU/request {per_second:7.0f} req/s",
+                    flush=True,
+                )
+    base = statistics.median(cpu["httpx's default transport"])
+    rows = [
+        f"| {name} | {statistics.median(cpu[name]):.0f} | {statistics.median(cpu[name]) / base:.2f} | "
+        f"{statistics.median(rate[name]):.0f} | " + ", ".join(f"{v:.0f}" for v in cpu[name]) + " |"
+        for name in CLIENTS
+    ]
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            "Command: `make bench` (runs `python -m bench.transport "
+            f"--requests {args.requests} --rounds {args.rounds}`).",
+            f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on {platform.machine()}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}; the sink in its own process.",
+            "",
+            f"{args.requests} posts of the five-alert webhook body per run, {BARE_CONCURRENCY} at a time, "
+            "through `relay.channels.http.call` (as every channel sends) on uvloop, to the delivery "
+            "benchmark's sink. CPU of the posting process per request; medians of the rounds, "
+            "which alternate.",
+            "",
+            "| client | CPU µs/request | vs httpx's | requests/s | runs (µs) |",
+            "|---|---:|---:|---:|---|",
+            *rows,
+            "",
+        ]
+    )
+    print(text)
+    if not args.no_write:
+        write_section(SECTION, text)
+
+
+if __name__ == "__main__":
+    main()
