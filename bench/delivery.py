@@ -38,7 +38,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,21 +75,30 @@ def sink_count(sink: str) -> int:
     return int(httpx.get(f"{sink}/count", timeout=5).text)
 
 
+async def in_parallel(send: Callable[[], Awaitable[object]], total: int) -> float:
+    """``send()`` ``total`` times, :data:`BARE_CONCURRENCY` at once; the seconds it took."""
+    queue = iter(range(total))
+
+    async def worker() -> None:
+        for _ in queue:
+            await send()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(BARE_CONCURRENCY)))
+    return time.perf_counter() - started
+
+
 async def bare_client(sink: str, body: bytes, total: int) -> float:
     """Notifications per second a bare httpx client posts to the sink."""
     headers = {"Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=BARE_CONCURRENCY)
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-        queue = iter(range(total))
 
-        async def worker() -> None:
-            for _ in queue:
-                response = await client.post(f"{sink}/hook", content=body, headers=headers)
-                response.raise_for_status()
+        async def post() -> None:
+            response = await client.post(f"{sink}/hook", content=body, headers=headers)
+            response.raise_for_status()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(BARE_CONCURRENCY)))
-        return total / (time.perf_counter() - started)
+        return total / await in_parallel(post, total)
 
 
 RUNS = itertools.count()

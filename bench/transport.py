@@ -17,7 +17,6 @@ of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -29,10 +28,10 @@ from datetime import UTC, datetime
 import httpx
 import uvloop
 
-from bench.delivery import BARE_CONCURRENCY, sink_process
+from bench.delivery import BARE_CONCURRENCY, in_parallel, sink_process
 from bench.ingest import GROUP_TOKEN, five_alert_webhook
 from bench.results import write_section
-from relay.channels.http import call
+from relay.channels.http import Answer, call
 from relay.channels.http11 import Http11Transport
 
 SECTION = "## HTTP transport (`bench/transport.py`)"
@@ -59,24 +58,22 @@ async def post_all(
     """(CPU µs per request, requests per second)."""
     headers = {"Content-Type": "application/json"}
     async with make() as client:
-        queue = iter(range(total))
 
-        async def worker() -> None:
-            for _ in queue:
-                await call(
-                    client,
-                    "POST",
-                    url,
-                    what="sink",
-                    request_timeout=10,
-                    secrets=[],
-                    content=body,
-                    headers=headers,
-                )
+        async def post() -> Answer:
+            return await call(
+                client,
+                "POST",
+                url,
+                what="sink",
+                request_timeout=10,
+                secrets=[],
+                content=body,
+                headers=headers,
+            )
 
-        cpu, started = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(BARE_CONCURRENCY)))
-        return 1e6 * (time.process_time() - cpu) / total, total / (time.perf_counter() - started)
+        cpu = time.process_time()
+        seconds = await in_parallel(post, total)
+        return 1e6 * (time.process_time() - cpu) / total, total / seconds
 
 
 def main() -> None:
