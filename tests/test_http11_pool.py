@@ -184,3 +184,33 @@ async def test_a_proxy_from_the_environment_is_still_used(monkeypatch: pytest.Mo
             )  # fmt: skip
     assert answer.status == 200
     assert [r.target for r in proxy.received["ok"]] == ["http://hooks.example.invalid/x"]
+
+
+async def test_an_answer_to_head_ends_with_its_headers() -> None:
+    """A HEAD answer announces a length it does not send: it ends at its headers, and its
+    connection is not reused (what might follow it is not parsed)."""
+    head = Script(head=b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
+    async with scripted_server({"head": head, "ok": OK}) as server, client(server) as http:
+        answer = await http.head("/hook", headers={"X-Script": "head"})
+        assert (answer.status_code, answer.content, answer.headers["content-length"]) == (200, b"", "1234")
+        assert (await post(http, "ok")).status_code == 200
+        assert server.connections == 2
+
+
+async def test_a_private_ca_in_ssl_cert_file_is_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """operations.md: "A private CA goes in SSL_CERT_FILE"."""
+    cert, key = self_signed(require_binary("openssl"), tmp_path)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    async with (
+        scripted_server({"ok": OK}, ssl_context=server_side) as server,
+        delivery_client(timeout=2, user_agent="relay/test") as http,
+    ):
+        answer = await call(
+            http, "POST", f"https://127.0.0.1:{server.port}/hook", what="sink", request_timeout=2,
+            secrets=[], json={}, headers={"X-Script": "ok"},
+        )  # fmt: skip
+    assert answer.status == 200

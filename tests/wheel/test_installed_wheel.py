@@ -27,6 +27,7 @@ import pytest
 
 from relay.channels import CHANNELS_BY_KIND
 from tests.helpers.process import free_port, wait_for
+from tests.helpers.sink import Sink
 from tests.helpers.webhooks import alert, webhook
 from tests.test_examples import with_secret_files
 
@@ -279,3 +280,44 @@ def test_serve_on_the_packaged_default_delivers_a_message(installed: Installed) 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def test_serve_delivers_to_a_webhook_over_http(installed: Installed, tmp_path: Path) -> None:
+    """The installed relay sends through its own HTTP transport (httptools from the
+    wheel's declared dependencies): a webhook receiver gets the notification."""
+    port = free_port()
+    with Sink() as sink:
+        config = tmp_path / "relay.yml"
+        config.write_text(
+            f"storage: {{url: 'sqlite:///{tmp_path}/relay.db'}}\n"
+            "route: {receiver: hook}\n"
+            f"receivers: [{{name: hook, webhook_configs: [{{url: '{sink.url}/alerts'}}]}}]\n"
+        )
+        log = installed.workdir / "serve-webhook.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [str(installed.relay), "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+                cwd=installed.workdir,
+                env=installed.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            body = webhook(alert(name="HostDiskSpaceLow", instance="db-1:9100"))
+            assert wait_for(lambda: _posted(url, body), timeout=30), log.read_text()
+            assert wait_for(lambda: len(sink.received) == 1, timeout=15), log.read_text()
+            sent = sink.received[0].json()
+            assert sink.received[0].path == "/alerts"
+            assert [a["labels"]["alertname"] for a in sent["alerts"]] == ["HostDiskSpaceLow"]
+            assert "Traceback" not in log.read_text()
+        finally:
+            proc.terminate()
+            proc.wait(15)
+
+
+def _posted(url: str, body: dict[str, object]) -> bool:
+    try:
+        return httpx.post(f"{url}/api/v1/alerts/webhook", json=body, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
