@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 
 import orjson
 
-from relay.core.groups import GroupState, GroupUpdate, TransitionResult
+from relay.core.groups import GroupState
 from relay.core.jobs import Attempt, Job, JobStatus, NewJob
 from relay.store.base import (
     JobQuery,
@@ -251,16 +251,37 @@ def chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+INSERT_JOB = (
+    "INSERT INTO jobs (id, receiver, integration, group_key, payload, status, created_at,"
+    " next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)"
+)
+INSERT_ALERTNAME = "INSERT OR IGNORE INTO job_alertnames (alertname, created_at, id) VALUES (?, ?, ?)"
+
+
+#: New jobs' rows: for ``INSERT_JOB``, and for ``INSERT_ALERTNAME``.
+JobRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def job_rows(jobs: Sequence[NewJob]) -> JobRows:
+    """The rows of new jobs: for ``INSERT_JOB`` and for ``INSERT_ALERTNAME``."""
+    rows = [
+        (j.id, j.receiver, j.integration, j.group_key, dumps(j.payload), j.created_at, j.created_at)
+        for j in jobs
+    ]
+    names = [(name, j.created_at, j.id) for j in jobs for name in alertnames_of(j.payload)]
+    return rows, names
+
+
+def insert_job_rows(conn: sqlite3.Connection, rows: JobRows) -> None:
+    jobs, names = rows
+    if jobs:
+        conn.executemany(INSERT_JOB, jobs)
+    if names:
+        conn.executemany(INSERT_ALERTNAME, names)
+
+
 def insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
-    conn.executemany(
-        "INSERT INTO jobs (id, receiver, integration, group_key, payload, status, created_at,"
-        " next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-        [
-            (j.id, j.receiver, j.integration, j.group_key, dumps(j.payload), j.created_at, j.created_at)
-            for j in jobs
-        ],
-    )
-    insert_alertnames(conn, [(j.id, j.created_at, j.payload) for j in jobs])
+    insert_job_rows(conn, job_rows(jobs))
 
 
 def alertnames_of(payload: Any) -> list[str]:
@@ -279,58 +300,9 @@ def alertnames_of(payload: Any) -> list[str]:
 def insert_alertnames(conn: sqlite3.Connection, jobs: Sequence[tuple[str, float, Any]]) -> None:
     """job_alertnames rows for new jobs given as (id, created_at, payload)."""
     conn.executemany(
-        "INSERT OR IGNORE INTO job_alertnames (alertname, created_at, id) VALUES (?, ?, ?)",
-        [
-            (name, created_at, job_id)
-            for job_id, created_at, payload in jobs
-            for name in alertnames_of(payload)
-        ],
+        INSERT_ALERTNAME,
+        [(name, at, job_id) for job_id, at, payload in jobs for name in alertnames_of(payload)],
     )
-
-
-def apply_one(conn: sqlite3.Connection, update: GroupUpdate) -> tuple[TransitionResult, str | None]:
-    """The update's transition, applied; and the group's state as stored now (its JSON
-    text; None when there is no group)."""
-    stored_text = stored_group_text(conn, update.key)
-    stored = group_of_text(stored_text) if stored_text is not None else None
-    before = dict(stored.incident) if stored is not None and stored.incident else None
-    result = update.transition(stored)
-    state = result.state
-    if not result.changed:
-        pass  # already stored as it is
-    elif state is None:
-        conn.execute("DELETE FROM groups WHERE key = ?", (update.key,))
-        stored_text = None
-    else:
-        stored_text = dumps(state.to_dict())
-        conn.execute(
-            "INSERT OR REPLACE INTO groups (key, next_flush_at, updated_at, alert_count,"
-            " firing_count, state, receiver) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                update.key,
-                state.next_flush_at,
-                state.updated_at,
-                len(state.alerts),
-                state.kept_count(),
-                stored_text,
-                state.receiver,
-            ),
-        )
-        if state.incident is not None and state.incident != before:
-            incident = state.incident
-            conn.execute(
-                "INSERT OR REPLACE INTO incidents (id, started_at, receiver, policy, value)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (
-                    incident["id"],
-                    incident["started_at"],
-                    incident["receiver"],
-                    incident.get("policy"),
-                    dumps(incident),
-                ),
-            )
-    insert_jobs(conn, result.jobs)
-    return result, stored_text
 
 
 def load_schema(name: str) -> str:
