@@ -3,12 +3,15 @@ with the warnings found in the same run."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from relay.cli.commands import main
+from relay.store import open_store
 
 WARNED = """
 route:
@@ -58,3 +61,44 @@ def test_errors_exit_1_and_are_printed_with_the_warnings(tmp_path: Path) -> None
     assert CHANNEL_WARNING in lines
     assert "is valid" not in result.output
     assert "Traceback" not in result.output
+
+
+# Every storage URL the store refuses to open: check-config must refuse it first, with
+# the store's own words, and `relay serve` must stop there, without a traceback.
+BAD_STORAGE_URLS = [
+    ("sqlite:////srv/relay.db?synchronous=off", "synchronous must be full or normal, not 'off'"),
+    ("sqlite:////srv/relay.db?synchronus=full", "unknown option 'synchronus'"),
+    ("sqlite:////srv/relay.db?busy_timeout=soon", "busy_timeout must be seconds"),
+    ("sqlite:////srv/relay.db?busy_timeout=-1", "busy_timeout must be seconds"),
+    ("sqlite:///:memory:", "a database file path is required"),
+    ("sqlite://host/relay.db", "unsupported scheme 'sqlite'"),
+    ("redis://h:6379/0?prefx=a", "unknown option 'prefx'"),
+    ("redis://h:port/0", "the port is not a number"),
+]
+
+
+@pytest.mark.parametrize(("url", "problem"), BAD_STORAGE_URLS)
+def test_a_storage_url_the_store_refuses_is_refused_by_check_config(
+    tmp_path: Path, url: str, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        open_store(url)
+    config = STORE_CONFIG.format(url=url)
+    result = check(tmp_path, config)
+    assert result.exit_code == 1, result.output
+    assert problem in result.output
+    served = CliRunner().invoke(main, ["serve", "--config", str(tmp_path / "relay.yml")])
+    assert served.exit_code == 1, served.output
+    assert problem in served.output
+    assert served.exception is None or isinstance(served.exception, SystemExit), served.exception
+
+
+STORE_CONFIG = """
+storage:
+  url: "{url}"
+route:
+  receiver: team
+receivers:
+  - name: team
+    log_configs: [{{}}]
+"""

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from relay.channels.base import Locale
-from relay.config.storage import SENTINEL_SCHEMES, parse_redis_url, storage_kind
+from relay.config.storage import SENTINEL_SCHEMES, parse_redis_url, parse_sqlite_url, storage_kind
 from relay.core.durations import Duration, within
 from relay.core.secrets import SecretFieldsModel, StrictModel
 
@@ -130,8 +130,11 @@ class StorageConfig(SecretFieldsModel):
     @classmethod
     def _scheme(cls, value: str) -> str:
         kind = storage_kind(value)  # the ValueError says what is expected
+        # Bad parts and options named here, without opening anything.
         if kind == "redis":
-            parse_redis_url(value)  # bad parts and options named here, without connecting
+            parse_redis_url(value)
+        else:
+            parse_sqlite_url(value)
         return value
 
     @model_validator(mode="after")

@@ -59,6 +59,49 @@ class RedisURL:
     sentinel: SentinelTarget | None = None
 
 
+@dataclass(frozen=True)
+class SQLiteURL:
+    path: str  # as written: relative to the working directory, or absolute
+    synchronous: str = "full"
+    busy_timeout: float = 5.0
+
+
+#: ``?synchronous=``: FULL fsyncs every commit (a 200 survives power loss); NORMAL
+#: leaves the last commits to the OS (they survive a crash of relay, not of the host).
+SQLITE_SYNCHRONOUS = ("full", "normal")
+
+
+def parse_sqlite_url(url: str) -> SQLiteURL:
+    """A ``sqlite:///path?synchronous=full&busy_timeout=5`` URL checked and split; a
+    ValueError names the part that is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or parts.netloc or not parts.path.startswith("/"):
+        raise ValueError(
+            f"storage.url {url!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db"
+        )
+    path = parts.path[1:]
+    if not path or path == ":memory:":
+        raise ValueError(f"storage.url {url!r}: a database file path is required")
+    synchronous, busy_timeout = "full", 5.0
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name == "synchronous":
+            synchronous = value.lower()
+            if synchronous not in SQLITE_SYNCHRONOUS:
+                raise ValueError(f"storage.url {url!r}: synchronous must be full or normal, not {value!r}")
+        elif name == "busy_timeout":
+            try:
+                busy_timeout = float(value)
+            except ValueError:
+                busy_timeout = -1.0
+            if not busy_timeout >= 0 or busy_timeout == float("inf"):
+                raise ValueError(f"storage.url {url!r}: busy_timeout must be seconds (5, 0.5), not {value!r}")
+        else:
+            raise ValueError(
+                f"storage.url {url!r}: unknown option {name!r} (sqlite takes synchronous and busy_timeout)"
+            )
+    return SQLiteURL(path, synchronous, busy_timeout)
+
+
 def storage_kind(url: str) -> Literal["sqlite", "redis"]:
     """The backend ``url`` names; ValueError for any other scheme."""
     if url.startswith(SQLITE_SCHEMES):

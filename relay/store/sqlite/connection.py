@@ -12,9 +12,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from typing import Self
 
+from relay.config.storage import parse_sqlite_url
 from relay.core.errors import StoreUnavailable
 from relay.core.jobs import Job
 from relay.store.sqlite.common import (
@@ -56,23 +56,8 @@ class SQLiteBase:
 
     @classmethod
     def from_url(cls, url: str) -> Self:
-        parts = urlsplit(url)
-        if parts.scheme != "sqlite" or parts.netloc or not parts.path.startswith("/"):
-            raise ValueError(
-                f"storage.url {url!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db"
-            )
-        path = parts.path[1:]
-        if not path or path == ":memory:":
-            raise ValueError(f"storage.url {url!r}: a database file path is required")
-        options: dict[str, Any] = {}
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
-            if name == "synchronous":
-                options["synchronous"] = value
-            elif name == "busy_timeout":
-                options["busy_timeout"] = float(value)
-            else:
-                raise ValueError(f"storage.url {url!r}: unknown option {name!r}")
-        return cls(path, **options)
+        parsed = parse_sqlite_url(url)  # a ValueError names the part that is wrong
+        return cls(parsed.path, synchronous=parsed.synchronous, busy_timeout=parsed.busy_timeout)
 
     @property
     def transactions(self) -> int:
