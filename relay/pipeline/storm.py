@@ -175,7 +175,11 @@ class StormMerger:
             keep = [job for job in everything if job.id not in merging]
             if len(members) > 1:
                 keep += await self._merge_all(notifier, integration, members, now, "alert burst")
-            else:
+            else:  # there is no digest of one
+                logger.info(
+                    "alert burst: the one notification that waited for a digest goes alone",
+                    extra={"integration": integration, "job_id": members[0].id},
+                )
                 keep += members
             self._count(integration, now, len(keep) - admitted)
             order = {job.id: i for i, job in enumerate(everything)}
