@@ -1,6 +1,8 @@
-"""relay's HTTP/1.1 transport (relay.channels.http11) against httpx's own, over random
-exchanges with a raw server: what each client makes of every answer, and what the server
-received from each, must be the same.
+"""relay's delivery client against httpx's own, over random exchanges with a raw server:
+what each makes of every answer, and what the server received from each, must be the
+same. relay's side is ``delivery_client()``: ``call()`` hands a request straight to
+relay's HTTP/1.1 transport (relay.channels.http11); httpx's side goes through the
+client's send (auth flow, redirects, cookie jar) and httpx's own transport.
 
 The answers are random in everything a destination varies: status, framing (length,
 chunked, until close), size across relay's 64 KB read bound, gzip, ``Retry-After``, a
@@ -16,7 +18,7 @@ import asyncio
 import gzip
 import json
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 import httpx
@@ -24,7 +26,7 @@ import pytest
 import uvloop
 
 from relay.channels.http import call
-from relay.channels.http11 import Http11Transport
+from relay.channels.http11 import cookieless, delivery_client
 from relay.core.errors import DeliveryError
 from tests.helpers.scripted_http import Received, Script, scripted_server
 
@@ -134,6 +136,16 @@ def waited(retry_after: float | None) -> float | str | None:
     return "until a date" if retry_after is not None and retry_after > 86400 else retry_after
 
 
+AGENT = {"User-Agent": "relay-differential"}
+
+
+class PassThrough(httpx.Auth):
+    """Adds nothing, but makes call() go through the client's send (its slow path)."""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        yield request
+
+
 def outcome_of_call(result: Any) -> tuple[Any, ...]:
     if isinstance(result, DeliveryError):
         # A transport error's words are each library's own; its reason is what relay acts on.
@@ -217,8 +229,11 @@ async def run_sequence(seed: int) -> list[str]:
     async with scripted_server(scripts) as server:
         base = f"http://127.0.0.1:{server.port}"
         clients = {
-            "httpx": httpx.AsyncClient(),
-            "relay": httpx.AsyncClient(transport=Http11Transport()),
+            # httpx all the way: the client's send (its auth flow, redirects, cookie
+            # jar) over httpx's transport. The same cookie policy as relay's client.
+            "httpx": httpx.AsyncClient(auth=PassThrough(), headers=AGENT, cookies=cookieless()),
+            # relay's client: call() straight to relay's transport.
+            "relay": delivery_client(timeout=ANSWER_TIMEOUT, user_agent=AGENT["User-Agent"]),
         }
         try:
             for index, request, whole in plan:

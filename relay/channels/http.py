@@ -17,6 +17,7 @@ so; returning None leaves the decision to the status rules above.
 from __future__ import annotations
 
 import json as jsonlib
+import logging
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ import httpx
 
 from relay.core.errors import DeliveryError, PermanentError, RetryableError, parse_retry_after
 from relay.core.secrets import redact
+
+HTTPX_LOG = logging.getLogger("httpx")
 
 #: Statuses worth sending again besides 5xx: timeout, too early, too many requests.
 RETRY_STATUSES = frozenset({408, 425, 429})
@@ -115,20 +118,23 @@ async def call(
     a success nobody can verify. ``check_text``: ``check`` sees answers that are not JSON
     too (Slack's incoming webhook answers errors as a bare word).
     """
+    request = http.build_request(
+        method,
+        url,
+        json=json,
+        content=content,
+        # Uncompressed: a bounded read of a compressed answer could still inflate to
+        # gigabytes in one chunk.
+        headers={"Accept-Encoding": "identity", **(headers or {})},
+        timeout=request_timeout,
+    )
     try:
-        async with http.stream(
-            method,
-            url,
-            json=json,
-            content=content,
-            # Uncompressed: a bounded read of a compressed answer could still inflate to
-            # gigabytes in one chunk.
-            headers={"Accept-Encoding": "identity", **(headers or {})},
-            auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
-            timeout=request_timeout,
-        ) as response:
+        response = await _send(http, request, auth)
+        try:
             limit = ANSWER_BYTES if response.is_success else ERROR_BODY_BYTES
             body = await _read_head(response, limit)
+        finally:
+            await response.aclose()
     except httpx.TransportError as exc:
         raise error_redacted(transport_error(exc, what, request_timeout), secrets) from None
     text = body.decode("utf-8", "replace")
@@ -148,6 +154,30 @@ async def call(
     if error is not None:
         raise error_redacted(error, secrets)
     return answer
+
+
+async def _send(http: httpx.AsyncClient, request: httpx.Request, auth: httpx.Auth | None) -> httpx.Response:
+    """The answer's head, its body left to read. A request without auth (none given, none
+    in the URL) goes straight to the transport that serves its URL (relay's own, or a
+    proxy's from the environment). The client's send adds only what relay does not use
+    for a notification: auth flows, redirects (relay never follows one), and a cookie jar
+    (a destination's cookies are not sent back to it). Measured with bench/transport.py:
+    295 -> 203 µs of CPU per request. tests/test_http11_transport.py compares both ways."""
+    if auth is None and http.auth is None and not request.url.userinfo:  # user:password@ is auth
+        response = await http._transport_for_url(request.url).handle_async_request(request)
+        response.request = request
+        # The line httpx's client writes for each request, which operators read (secrets
+        # redacted by relay's log filter).
+        HTTPX_LOG.info(
+            'HTTP Request: %s %s "%s %d %s"',
+            request.method,
+            request.url,
+            response.http_version,
+            response.status_code,
+            response.reason_phrase,
+        )
+        return response
+    return await http.send(request, auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT, stream=True)
 
 
 async def _read_head(response: httpx.Response, limit: int) -> bytes:

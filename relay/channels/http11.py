@@ -27,6 +27,7 @@ import contextlib
 import ssl
 import time
 from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -232,6 +233,12 @@ def _is_chunked(request: httpx.Request) -> bool:
     return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
 
 
+def cookieless() -> CookieJar:
+    """A cookie jar that keeps none: a destination's or a token endpoint's cookies are not
+    sent back with the next notification."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 def delivery_client(
     *, timeout: float, user_agent: str, limits: httpx.Limits | None = None
 ) -> httpx.AsyncClient:
@@ -240,6 +247,8 @@ def delivery_client(
     # Built without ``transport=``: httpx ignores proxies set in the environment when one
     # is given. Built this way, each proxy (and NO_PROXY) is a mount of httpx's own
     # transport, and ours is the default for every URL no proxy takes.
-    client = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": user_agent}, limits=limits)
+    client = httpx.AsyncClient(
+        timeout=timeout, headers={"User-Agent": user_agent}, limits=limits, cookies=cookieless()
+    )
     client._transport = Http11Transport(limits=limits)
     return client
