@@ -6,8 +6,12 @@ One process posts the five-alert webhook body (what relay's webhook channel send
 delivery benchmark's sink (its own uvicorn process), 8 at a time, through
 ``relay.channels.http.call`` as every channel does, on uvloop as ``relay serve`` runs:
 
-- **httpx's default transport** (httpcore over anyio, h11): what relay used before;
-- **relay's transport** (``relay.channels.http11``), under the same httpx client.
+- **httpx's client and default transport** (the client's send, then httpcore over anyio
+  and h11): what relay used before;
+- **httpx's client, relay's transport** (``relay.channels.http11``);
+- **relay's delivery client** (``delivery_client()``): ``call()`` hands a request without
+  credentials straight to relay's transport, without the client's send (auth flow,
+  redirects, cookie jar). What relay uses now.
 
 CPU time of the posting process (``time.process_time``) per request, and requests per
 second; the two alternate each round; medians. Results go to the "HTTP transport" section
@@ -22,7 +26,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime
 
 import httpx
@@ -32,23 +36,38 @@ from bench.delivery import BARE_CONCURRENCY, in_parallel, sink_process
 from bench.ingest import GROUP_TOKEN, five_alert_webhook
 from bench.results import write_section
 from relay.channels.http import Answer, call
-from relay.channels.http11 import Http11Transport
+from relay.channels.http11 import Http11Transport, delivery_client
 
 SECTION = "## HTTP transport (`bench/transport.py`)"
 LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # relay's
 
 
+class PassThrough(httpx.Auth):
+    """Adds nothing, but makes call() go through the client's send, as before."""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        yield request
+
+
 def httpx_default() -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=10, limits=LIMITS)
+    return httpx.AsyncClient(timeout=10, limits=LIMITS, auth=PassThrough())
 
 
-def relay_transport() -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=10, limits=LIMITS, transport=Http11Transport(limits=LIMITS))
+def httpx_client_relay_transport() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=10, limits=LIMITS, auth=PassThrough(), transport=Http11Transport(limits=LIMITS)
+    )
 
 
+def relay_client() -> httpx.AsyncClient:
+    return delivery_client(timeout=10, user_agent="relay-bench", limits=LIMITS)
+
+
+BASE = "httpx's client and default transport"
 CLIENTS: dict[str, Callable[[], httpx.AsyncClient]] = {
-    "httpx's default transport": httpx_default,
-    "relay's transport (relay.channels.http11)": relay_transport,
+    BASE: httpx_default,
+    "httpx's client, relay's transport": httpx_client_relay_transport,
+    "relay's delivery client (call() straight to relay's transport)": relay_client,
 }
 
 
@@ -94,10 +113,10 @@ def main() -> None:
                 cpu[name].append(us)
                 rate[name].append(per_second)
                 print(
-                    f"round {round_no + 1} {name:<44} {us:6.0f} µs CPU/request {per_second:7.0f} req/s",
+                    f"round {round_no + 1} {name:<64} {us:6.0f} µs CPU/request {per_second:7.0f} req/s",
                     flush=True,
                 )
-    base = statistics.median(cpu["httpx's default transport"])
+    base = statistics.median(cpu[BASE])
     rows = [
         f"| {name} | {statistics.median(cpu[name]):.0f} | {statistics.median(cpu[name]) / base:.2f} | "
         f"{statistics.median(rate[name]):.0f} | " + ", ".join(f"{v:.0f}" for v in cpu[name]) + " |"
