@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -214,3 +215,41 @@ async def test_a_private_ca_in_ssl_cert_file_is_trusted(
             secrets=[], json={}, headers={"X-Script": "ok"},
         )  # fmt: skip
     assert answer.status == 200
+
+
+async def test_a_request_with_credentials_takes_the_clients_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """call() skips the client's send only for a request without credentials: one with
+    auth given, or a user:password@ in its URL, goes through the client's auth flow."""
+    sent: list[httpx.Request] = []
+    original = httpx.AsyncClient.send
+
+    async def counting(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        sent.append(request)
+        return await original(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", counting)
+    async with (
+        scripted_server({"ok": OK}) as server,
+        delivery_client(timeout=2, user_agent="relay/t") as http,
+    ):
+        base = f"http://127.0.0.1:{server.port}"
+
+        async def status(url: str, **kwargs: Any) -> int:
+            answer = await call(
+                http, "POST", url, what="hook", request_timeout=2, secrets=[], json={},
+                headers={"X-Script": "ok"}, **kwargs,
+            )  # fmt: skip
+            return answer.status
+
+        assert await status(f"{base}/plain") == 200
+        assert sent == []  # straight to the transport
+        assert await status(f"{base}/basic", auth=httpx.BasicAuth("am", "pw")) == 200
+        assert await status(base.replace("http://", "http://am:pw@") + "/in-url") == 200
+        assert await status(f"{base}/again") == 200
+    assert [r.url.path for r in sent] == ["/basic", "/in-url"]
+    authorization = [
+        dict((k.lower(), v) for k, v in r.headers).get("authorization") for r in server.received["ok"]
+    ]
+    assert authorization == [None, "Basic YW06cHc=", "Basic YW06cHc=", None]

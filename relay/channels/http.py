@@ -163,7 +163,10 @@ async def _send(http: httpx.AsyncClient, request: httpx.Request, auth: httpx.Aut
     for a notification: auth flows, redirects (relay never follows one), and a cookie jar
     (a destination's cookies are not sent back to it). Measured with bench/transport.py:
     295 -> 203 µs of CPU per request. tests/test_http11_transport.py compares both ways."""
-    if auth is None and http.auth is None and not request.url.userinfo:  # user:password@ is auth
+    credentials = auth is not None or http.auth is not None or bool(request.url.userinfo)  # user:pw@
+    if not credentials:
+        # httpx's own choice of transport for the URL (a proxy's mount, else relay's);
+        # private, hence httpx < 1 in pyproject.toml.
         response = await http._transport_for_url(request.url).handle_async_request(request)
         response.request = request
         # The line httpx's client writes for each request, which operators read (secrets
