@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from relay.config import parse_config
 from relay.core.clock import FakeClock
 from relay.obs.metrics import Metrics
 from relay.store.sqlite import SQLiteStore
+from relay.store.sqlite import connection as sqlite_connection
+from relay.store.sqlite import groups as sqlite_groups
 from relay.web.service import create_app
 from tests.conftest import Relay
 from tests.helpers.webhooks import alert, webhook
@@ -164,3 +167,44 @@ async def test_a_pruned_group_is_decided_from_the_file(tmp_path: Path) -> None:
             answers[index].append((await relay.post(resolved)).json())
         assert answers[0] == answers[1]
         assert await groups_seen(fast) == await groups_seen(slow)
+
+
+async def test_a_group_is_planned_on_a_guess_only_while_every_group_is_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group the store does not hold in memory is planned as new only while it holds
+    every group of the file (from open, up to COMMITTED_GROUPS_KEPT); once one is evicted
+    such a group is left to the writer, so no transition is computed twice on a guess."""
+    monkeypatch.setattr(sqlite_connection, "COMMITTED_GROUPS_KEPT", 2)
+    monkeypatch.setattr(sqlite_groups, "COMMITTED_GROUPS_KEPT", 2)
+
+    def new_group(name: str) -> dict[str, Any]:
+        return webhook(alert(name=name), group_key=f'{{}}:{{alertname="{name}"}}')
+
+    path = tmp_path / "relay.db"
+    async with relay_at(path, FakeClock(), shortcuts=True) as relay:
+        store = relay.state.store
+        assert isinstance(store, SQLiteStore)
+        assert store._groups_complete  # an empty file: every group is in memory
+        for name in ("g1", "g2"):
+            assert (await relay.post(new_group(name))).status_code == 200
+        assert (store.plans_used, store.plans_missed, store._groups_complete) == (2, 0, True)
+        assert (await relay.post(new_group("g3"))).status_code == 200  # g1 is evicted
+        assert (store.plans_used, store._groups_complete) == (3, False)
+        assert (await relay.post(new_group("g1"))).status_code == 200  # stored, not in memory
+        assert (await relay.post(new_group("g4"))).status_code == 200
+        assert (store.plans_used, store.plans_missed) == (3, 0)  # both left to the writer
+    async with relay_at(path, FakeClock(), shortcuts=True) as relay:
+        store = relay.state.store
+        assert isinstance(store, SQLiteStore)
+        assert not store._groups_complete  # four groups in the file, two kept
+    monkeypatch.setattr(sqlite_connection, "COMMITTED_GROUPS_KEPT", 10)
+    monkeypatch.setattr(sqlite_groups, "COMMITTED_GROUPS_KEPT", 10)
+    async with relay_at(path, FakeClock(), shortcuts=True) as relay:
+        store = relay.state.store
+        assert isinstance(store, SQLiteStore)
+        assert store._groups_complete and len(store._committed_groups) == 4  # read at open
+        answer = await relay.post(new_group("g1"))  # a re-send, decided from memory
+        assert answer.status_code == 200 and answer.json()["notifications"] == 0
+        assert (await relay.post(new_group("g5"))).status_code == 200
+        assert (store.plans_used, store.plans_missed) == (1, 0)

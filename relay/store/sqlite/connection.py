@@ -30,6 +30,16 @@ from relay.store.sqlite.common import (
 )
 from relay.store.sqlite.writer import STOP, Request, Writer
 
+#: Groups whose committed state is kept in memory (SQLiteBase._committed_groups).
+COMMITTED_GROUPS_KEPT = 10_000
+
+
+def _every_group_if_few(conn: sqlite3.Connection) -> dict[str, str] | None:
+    """Every group's stored text, when the file has no more than COMMITTED_GROUPS_KEPT."""
+    if conn.execute("SELECT count(*) FROM groups").fetchone()[0] > COMMITTED_GROUPS_KEPT:
+        return None
+    return dict(conn.execute("SELECT key, state FROM groups").fetchall())
+
 
 class SQLiteBase:
     def __init__(
@@ -50,9 +60,15 @@ class SQLiteBase:
         self._writer: Writer | None = None
         self._owner_fd: int | None = None  # the flock on <file>.lock while open
         # Each group's state as last committed (its JSON text), most recently used last:
-        # an unchanged webhook is decided against it on the event loop (groups.py).
-        # Only the event loop reads and writes it.
+        # an unchanged webhook is decided against it on the event loop, and a transition
+        # planned on it (groups.py). Only the event loop reads and writes it.
         self._committed_groups: OrderedDict[str, str] = OrderedDict()
+        # Whether it holds every group in the file, so that a key it lacks is a new group:
+        # true from open() when the file has at most COMMITTED_GROUPS_KEPT groups, until
+        # one is evicted or what committed is uncertain.
+        self._groups_complete = False
+        # Groups with a change on its way to the writer: how many updates of each.
+        self._committing: dict[str, int] = {}
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -120,13 +136,18 @@ class SQLiteBase:
             if self._writer is not None:
                 return
             self._committed_groups.clear()  # the file may have changed while closed
+            self._groups_complete = False
             self._writer = Writer(self.path, self.synchronous, self.busy_timeout)
             self._writer.start()
         try:
             await self._call(self._init)
+            every = await self._call(_every_group_if_few)
         except BaseException:
             await self.close()
             raise
+        if every is not None:
+            self._committed_groups.update(every)
+            self._groups_complete = True
 
     def _init(self, conn: sqlite3.Connection) -> None:
         # executescript() would COMMIT the surrounding transaction; run statements one by one.

@@ -4,11 +4,10 @@ The writer thread holds the file; whatever Python it runs competes with the even
 for the one interpreter, so every millisecond of transition computed there is a
 millisecond the commit (and every webhook and delivery waiting on it) is late. So the
 event loop plans each transition on the state it believes is stored (the group's last
-committed text, or no group) and the writer only checks that belief in its own
-transaction and writes the planned rows. When the stored text is not the one assumed (a
-group evicted from the cache, two changes of one group in flight), the writer computes
-the transition itself, as before. tests/store/test_sqlite_planned.py compares the two
-paths over random sequences.
+committed text, or no group while it holds every group of the file) and the writer only
+checks that belief in its own transaction and writes the planned rows. When the stored
+text is not the one assumed, the writer computes the transition itself, as before.
+tests/store/test_sqlite_planned.py compares the two paths over random sequences.
 """
 
 from __future__ import annotations

@@ -11,12 +11,8 @@ from typing import cast
 from relay.core.errors import StoreUnavailable
 from relay.core.groups import GroupState, GroupUpdate, TransitionResult
 from relay.store.sqlite.common import load_group
-from relay.store.sqlite.connection import SQLiteBase
+from relay.store.sqlite.connection import COMMITTED_GROUPS_KEPT, SQLiteBase
 from relay.store.sqlite.group_writes import GroupWrite, apply_one, plan
-
-#: Groups whose committed state is kept in memory for the unchanged-webhook path.
-COMMITTED_GROUPS_KEPT = 10_000
-
 
 #: A group whose stored state this process cannot tell (an earlier update of the same
 #: batch is left to the writer).
@@ -37,16 +33,23 @@ class SQLiteGroups(SQLiteBase):
         unchanged = self._unchanged(updates, plans)
         if unchanged is not None:
             return unchanged
-        known = self._committed_groups
+        known, committing = self._committed_groups, self._committing
         for update in updates:  # until this commits, the writer's copy is the only one
             known.pop(update.key, None)
+            committing[update.key] = committing.get(update.key, 0) + 1
         try:
             applied = await self._call(
                 lambda conn: [apply_one(conn, u, p) for u, p in zip(updates, plans, strict=True)]
             )
         except StoreUnavailable:
             known.clear()  # what committed is uncertain: read it again from the file
+            self._groups_complete = False
             raise
+        finally:
+            for update in updates:
+                left = committing.pop(update.key) - 1
+                if left:
+                    committing[update.key] = left
         for update, write, (_, stored, used) in zip(updates, plans, applied, strict=True):
             self.plans_used += used
             self.plans_missed += write is not None and not used
@@ -55,20 +58,31 @@ class SQLiteGroups(SQLiteBase):
                 known.move_to_end(update.key)
         while len(known) > COMMITTED_GROUPS_KEPT:
             known.popitem(last=False)
+            self._groups_complete = False
         return [result for result, _, _ in applied]
 
     def _planned(self, updates: list[GroupUpdate]) -> list[GroupWrite | None]:
         """Each pure update's transition and rows, computed here on the event loop on the
         group as this process believes it is stored: its last committed state, or no
-        group when it has none in memory (a new group, most of a storm). The writer
-        checks that belief in its transaction and computes the transition itself when
-        it was wrong (relay.store.sqlite.group_writes). None for an update left to the
-        writer."""
-        known = self._committed_groups
+        group when the store holds every group in memory and this one is not among them
+        (a new group, most of a storm). The writer checks that belief in its transaction
+        and computes the transition itself when it was wrong (relay.store.sqlite.group_writes).
+        None for an update left to the writer: impure, or a group this process cannot
+        tell (evicted from memory, or a change of it still being committed)."""
+        known, complete, committing = self._committed_groups, self._groups_complete, self._committing
         believed: dict[str, object] = {}  # key -> the text after this batch's earlier updates
         plans: list[GroupWrite | None] = []
         for update in updates:
-            text = believed[update.key] if update.key in believed else known.get(update.key)
+            key = update.key
+            text: object
+            if key in believed:
+                text = believed[key]
+            elif key in known:
+                text = known[key]
+            elif complete and key not in committing:
+                text = None  # not in the file: a new group
+            else:
+                text = _UNKNOWN  # evicted, or being committed: the writer reads it
             if not update.pure or text is _UNKNOWN:
                 plans.append(None)
                 believed[update.key] = _UNKNOWN

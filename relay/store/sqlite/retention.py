@@ -26,11 +26,14 @@ class SQLiteRetention(SQLiteBase):
             # pass-through groups keep their resolved alerts), no notification still to
             # deliver, and no change for group_retention is forgotten; if its alerts fire
             # again they are new and notify again.
-            groups = conn.execute(
-                "DELETE FROM groups WHERE firing_count = 0 AND updated_at < ?"
-                " AND key NOT IN (SELECT group_key FROM jobs WHERE status IN ('pending', 'running'))",
-                (now - group_retention,),
+            quiet = (
+                "FROM groups WHERE firing_count = 0 AND updated_at < ?"
+                " AND key NOT IN (SELECT group_key FROM jobs WHERE status IN ('pending', 'running'))"
             )
+            # The keys first, in the same transaction, so the committed states kept in
+            # memory lose exactly these (and stay a complete picture of the file).
+            forgotten.extend(key for (key,) in conn.execute(f"SELECT key {quiet}", (now - group_retention,)))
+            groups = conn.execute(f"DELETE {quiet}", (now - group_retention,))
             refs = conn.execute("DELETE FROM refs WHERE expires_at <= ?", (now,))
             # An override is history once it ended: kept as long as a quiet group is.
             conn.execute("DELETE FROM oncall_overrides WHERE ends_at < ?", (now - group_retention,))
@@ -39,10 +42,16 @@ class SQLiteRetention(SQLiteBase):
             give_back_free_pages(conn)
             return jobs.rowcount + groups.rowcount + refs.rowcount + incidents.rowcount
 
+        forgotten: list[str] = []
         try:
-            return await self._call(op)
-        finally:
+            count = await self._call(op)
+        except BaseException:
             self._committed_groups.clear()  # groups may be gone: read them from the file
+            self._groups_complete = False
+            raise
+        for key in forgotten:
+            self._committed_groups.pop(key, None)
+        return count
 
     # -- message references ------------------------------------------------------------
     async def get_ref(self, key: str) -> dict[str, Any] | None:
