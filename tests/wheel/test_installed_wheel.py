@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,18 +233,8 @@ def test_every_example_the_wheel_prints_is_valid(installed: Installed, name: str
 
 
 def test_serve_on_the_packaged_default_delivers_a_message(installed: Installed) -> None:
-    port = free_port()
     log = installed.workdir / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(installed.relay), "serve", "--listen", f"127.0.0.1:{port}", "--log-format", "text"],
-            cwd=installed.workdir,
-            env=installed.env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
+    with serving(installed, log, "--log-format", "text") as url:
 
         def ready() -> bool:
             try:
@@ -273,19 +264,11 @@ def test_serve_on_the_packaged_default_delivers_a_message(installed: Installed) 
             asset = httpx.get(f"{url}/ui/static/{static}", timeout=10)
             assert asset.status_code == 200 and asset.content, static
         assert "Traceback" not in log.read_text()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def test_serve_delivers_to_a_webhook_over_http(installed: Installed, tmp_path: Path) -> None:
     """The installed relay sends through its own HTTP transport (httptools from the
     wheel's declared dependencies): a webhook receiver gets the notification."""
-    port = free_port()
     with Sink() as sink:
         config = tmp_path / "relay.yml"
         config.write_text(
@@ -294,16 +277,7 @@ def test_serve_delivers_to_a_webhook_over_http(installed: Installed, tmp_path: P
             f"receivers: [{{name: hook, webhook_configs: [{{url: '{sink.url}/alerts'}}]}}]\n"
         )
         log = installed.workdir / "serve-webhook.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [str(installed.relay), "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
-                cwd=installed.workdir,
-                env=installed.env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            url = f"http://127.0.0.1:{port}"
+        with serving(installed, log, "--config", str(config)) as url:
             body = webhook(alert(name="HostDiskSpaceLow", instance="db-1:9100"))
             assert wait_for(lambda: _posted(url, body), timeout=30), log.read_text()
             assert wait_for(lambda: len(sink.received) == 1, timeout=15), log.read_text()
@@ -311,9 +285,30 @@ def test_serve_delivers_to_a_webhook_over_http(installed: Installed, tmp_path: P
             assert sink.received[0].path == "/alerts"
             assert [a["labels"]["alertname"] for a in sent["alerts"]] == ["HostDiskSpaceLow"]
             assert "Traceback" not in log.read_text()
-        finally:
-            proc.terminate()
+
+
+@contextmanager
+def serving(installed: Installed, log: Path, *args: str) -> Iterator[str]:
+    """The installed `relay serve` with ``args`` on a free loopback port, its output in
+    ``log``; yields its URL, and stops it."""
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(installed.relay), "serve", *args, "--listen", f"127.0.0.1:{port}"],
+            cwd=installed.workdir,
+            env=installed.env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
             proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def _posted(url: str, body: dict[str, object]) -> bool:
