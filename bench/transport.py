@@ -26,7 +26,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -37,16 +37,10 @@ from bench.ingest import GROUP_TOKEN, five_alert_webhook
 from bench.results import write_section
 from relay.channels.http import Answer, call
 from relay.channels.http11 import Http11Transport, delivery_client
+from tests.helpers.client_send import PassThrough
 
 SECTION = "## HTTP transport (`bench/transport.py`)"
 LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # relay's
-
-
-class PassThrough(httpx.Auth):
-    """Adds nothing, but makes call() go through the client's send, as before."""
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        yield request
 
 
 def httpx_default() -> httpx.AsyncClient:

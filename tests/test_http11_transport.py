@@ -18,7 +18,7 @@ import asyncio
 import gzip
 import json
 import random
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -28,6 +28,7 @@ import uvloop
 from relay.channels.http import call
 from relay.channels.http11 import cookieless, delivery_client
 from relay.core.errors import DeliveryError
+from tests.helpers.client_send import PassThrough
 from tests.helpers.scripted_http import Received, Script, scripted_server
 
 SEEDS = range(16)
@@ -137,13 +138,6 @@ def waited(retry_after: float | None) -> float | str | None:
 
 
 AGENT = {"User-Agent": "relay-differential"}
-
-
-class PassThrough(httpx.Auth):
-    """Adds nothing, but makes call() go through the client's send (its slow path)."""
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        yield request
 
 
 def outcome_of_call(result: Any) -> tuple[Any, ...]:
