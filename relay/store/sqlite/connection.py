@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
-from relay.config.storage import parse_sqlite_url
+from relay.config.storage import SQLITE_SYNCHRONOUS, parse_sqlite_url
 from relay.core.errors import StoreUnavailable
 from relay.core.jobs import Job
 from relay.store.sqlite.common import (
@@ -50,8 +50,8 @@ class SQLiteBase:
         busy_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if synchronous.lower() not in ("normal", "full"):
-            raise ValueError(f"sqlite synchronous must be 'normal' or 'full', not {synchronous!r}")
+        if synchronous.lower() not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"sqlite synchronous must be full or normal, not {synchronous!r}")
         self.path = Path(path).absolute()
         self.synchronous = synchronous.upper()
         self.busy_timeout = busy_timeout
