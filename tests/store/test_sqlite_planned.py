@@ -208,3 +208,24 @@ async def test_a_group_is_planned_on_a_guess_only_while_every_group_is_in_memory
         assert answer.status_code == 200 and answer.json()["notifications"] == 0
         assert (await relay.post(new_group("g5"))).status_code == 200
         assert (store.plans_used, store.plans_missed) == (1, 0)
+
+
+async def test_prune_keeps_every_group_in_memory_but_the_ones_it_deleted(tmp_path: Path) -> None:
+    """prune forgets exactly the groups it deleted: the store still holds every group of
+    the file, and a pruned group coming back is planned as new, without a miss."""
+    clock = FakeClock()
+    async with relay_at(tmp_path / "relay.db", clock, shortcuts=True) as relay:
+        store = relay.state.store
+        assert isinstance(store, SQLiteStore)
+        quiet = webhook(alert(name="Groupa", status="resolved"), group_key='{}:{alertname="Groupa"}')
+        firing = webhook(alert(name="Groupb"), group_key='{}:{alertname="Groupb"}')
+        for body in (quiet, firing):
+            assert (await relay.post(body)).status_code == 200
+        await relay.deliver_all()
+        clock.advance(7200)
+        assert await store.prune(clock.now(), 60, 60) > 0
+        assert store._groups_complete
+        assert sorted(store._committed_groups) == ['team|{}:{alertname="Groupb"}']
+        used, missed = store.plans_used, store.plans_missed
+        assert (await relay.post(quiet)).status_code == 200
+        assert (store.plans_used, store.plans_missed) == (used + 1, missed)
