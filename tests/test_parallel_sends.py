@@ -23,7 +23,7 @@ from relay.config.sections import DeliveryConfig
 from relay.core.jobs import Job
 from relay.core.rates import Rate
 from relay.pipeline.lanes import Lanes
-from tests.helpers.notifiers import Hanging, settle, two_receivers
+from tests.helpers.notifiers import Fast, Hanging, settle, two_receivers
 from tests.helpers.sink import Answer, Sink
 from tests.helpers.webhooks import alert, webhook
 
@@ -224,3 +224,45 @@ async def test_parallel_senders_keep_each_groups_order_as_one_sender_does() -> N
         widened += most_eight > 1
     # The random sequences do send several at once: the comparison is not vacuous.
     assert widened > 100
+
+
+async def test_a_replacement_is_claimed_while_an_attempt_is_recorded(relay_factory) -> None:
+    """A sender that finished its attempt and waits for the store to record it is no
+    longer at the destination: the job that takes its place is claimed meanwhile, and
+    sent by that sender once the record is committed (not after a claim of its own).
+    What is sent or being recorded at once stays within parallel sends (here 2: the
+    share of max_in_flight 16), so a kill -9 still sends at most that many again."""
+    async with relay_factory(two_receivers("http://127.0.0.1:9", "max_in_flight: 16")) as relay:
+        fast = Fast()
+        relay.state.runtime.notifiers["stuck/webhook/0"] = fast
+        for i in range(4):
+            await relay.post(webhook(alert(instance=f"r{i}"), group_key=f"r{i}"), receiver="stuck")
+        store = relay.state.store
+        committed = asyncio.Event()
+        recording: list[str] = []
+        record_attempt = store.record_attempt
+
+        async def slow_record(job: Job, *args: Any, **kwargs: Any) -> None:
+            recording.append(job.id)
+            await committed.wait()
+            await record_attempt(job, *args, **kwargs)
+
+        store.record_attempt = slow_record  # type: ignore[method-assign]
+        dispatcher = relay.state.dispatcher
+        try:
+            assert await dispatcher.run_once() == 2  # the share
+            await settle()
+            assert len(fast.sent) == 2 and len(recording) == 2
+            # Both attempts are being recorded: their replacements are claimed now...
+            assert await dispatcher.run_once() == 2
+            await settle()
+            # ...and wait for the senders, so no more than 2 are sent or recorded at once.
+            assert len(fast.sent) == 2
+            assert await dispatcher.run_once() == 0  # the share is full again
+            committed.set()
+            await dispatcher.settle()
+            assert len(fast.sent) == 4
+            assert {j.status for j in await relay.jobs()} == {"delivered"}
+        finally:
+            committed.set()
+            await dispatcher.stop(grace=1.0)

@@ -4,7 +4,8 @@ Each integration has its own senders (relay.pipeline.lanes), so a destination th
 only delays its own jobs, and its own share of what this dispatcher holds: an integration
 holds at most ``delivery.max_in_flight_per_integration`` jobs (queued for its senders +
 being sent, rate-limiter waits included), so one that hangs holds its share and never more, and the
-others keep the rest of ``max_in_flight``. Retries are persisted (a job's next attempt
+others keep the rest of ``max_in_flight``. A job whose attempt is being recorded is no longer
+counted: its replacement is claimed while the record commits. Retries are persisted (a job's next attempt
 time lives in the store), so a restart keeps the schedule; relay.pipeline.retry decides the
 backoff and when to give up.
 """
@@ -76,6 +77,9 @@ class Dispatcher:
         self.limiters = LimiterRegistry()
         self._lanes = Lanes(self._send_one)
         self._held: dict[str, Job] = {}  # job id -> job, leased by this dispatcher
+        # Held jobs whose attempt is over and being recorded: no longer at the
+        # destination, so their replacements are claimed meanwhile (see run_once).
+        self._recording: set[str] = set()
         self._wake = asyncio.Event()
         self._storms = StormMerger(
             store=store,
@@ -154,6 +158,11 @@ class Dispatcher:
         """Jobs this dispatcher holds per integration: queued for its senders or being sent."""
         return dict(Counter(job.integration for job in self._held.values()))
 
+    def _claim_held(self) -> dict[str, int]:
+        """What each integration's share counts: held jobs not being recorded."""
+        recording = self._recording
+        return dict(Counter(job.integration for job in self._held.values() if job.id not in recording))
+
     async def run_once(self) -> int:
         """Claim what is due and hand it to the integrations' senders; returns jobs claimed.
 
@@ -161,7 +170,11 @@ class Dispatcher:
         one cannot take the slots of the others (the store applies the share).
         """
         delivery = self._runtime().config.delivery
-        capacity = delivery.max_in_flight - len(self._held)
+        # A job whose attempt is being recorded does not count: its sender takes the job
+        # claimed in its place as soon as the record is committed, instead of waiting for
+        # a claim then. Each sender records one job at a time, so at most
+        # parallel_sends_per_integration jobs are recorded at once, as before.
+        capacity = delivery.max_in_flight - (len(self._held) - len(self._recording))
         if capacity <= 0:
             return 0
         jobs = await self._store.claim_jobs(
@@ -170,7 +183,7 @@ class Dispatcher:
             capacity,
             delivery.lease,
             per_integration=delivery.integration_share,
-            held=self.held(),
+            held=self._claim_held(),
         )
         claimed: dict[str, list[Job]] = {}
         for job in jobs:
@@ -234,6 +247,7 @@ class Dispatcher:
             await self._until_store_answers()
         finally:
             self._held.pop(job.id, None)
+            self._recording.discard(job.id)
             if self._lanes.queued(job.integration) <= self._runtime().config.delivery.integration_share // 2:
                 # Half its share free: claim more now, or a backlog drains one batch
                 # per poll.
@@ -319,6 +333,8 @@ class Dispatcher:
             # The vendor counts more than relay sent (another sender shares the robot, or
             # a restart forgot the window): hold every message to it, not only this one.
             limiter.block(_throttle_wait(notifier, outcome))
+        self._recording.add(job.id)
+        self.wake()  # its replacement is claimed while this attempt is recorded
         await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail, sent)
         if outcome is None and ended and self._calls_ended is not None:
             try:
