@@ -97,7 +97,7 @@ def error_redacted(error: DeliveryError, secrets: Sequence[str]) -> DeliveryErro
 async def call(
     http: httpx.AsyncClient,
     method: str,
-    url: str,
+    url: str | httpx.URL,
     *,
     what: str,
     request_timeout: float,

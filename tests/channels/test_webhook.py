@@ -371,3 +371,42 @@ async def test_url_credentials_are_sent_but_not_kept_in_messages(
     assert request.url.params["token"] == "tok-0123456789abcdef"
     expected = base64.b64encode(b"am:url-Pa55word").decode()
     assert request.headers["Authorization"] == f"Basic {expected}"
+
+
+# The notifier parses its URL once and hands call() the parsed URL; httpx must build the
+# same request from it as from the text, whatever the URL holds.
+ODD_URLS = [
+    URL,
+    SECRET_URL,
+    "http://127.0.0.1:8080/hook?a=1&b=two%20words#frag",
+    "http://[::1]:9000/alerts/%E5%91%8A%E8%AD%A6?q=%2F",
+    "https://用户:密码@例子.测试/告警?级别=严重",
+    "http://host/path with space/?x=a+b&y=",
+    "HTTPS://Example.COM:443/Upper/Case?K=V",
+    "http://h:80/a/../b/./c?%zz=1",
+]
+
+
+@pytest.mark.parametrize("url", ODD_URLS)
+async def test_a_url_parsed_once_builds_the_request_its_text_builds(url: str) -> None:
+    async with httpx.AsyncClient(headers={"User-Agent": "relay-test"}) as http:
+        kwargs: dict[str, Any] = {"content": b"{}", "headers": {"X-A": "1"}, "timeout": 5}
+        from_text = http.build_request("POST", url, **kwargs)
+        from_parsed = http.build_request("POST", httpx.URL(url), **kwargs)
+    assert from_parsed.url == from_text.url
+    assert str(from_parsed.url) == str(from_text.url)
+    assert from_parsed.url.raw_path == from_text.url.raw_path
+    assert from_parsed.url.userinfo == from_text.url.userinfo
+    assert from_parsed.headers.multi_items() == from_text.headers.multi_items()
+    assert from_parsed.extensions == from_text.extensions
+
+
+async def test_the_notifier_sends_to_the_url_as_configured(
+    respx_mock: respx.MockRouter,
+    notifier_for: Callable[..., Notifier],
+    make_message: Callable[..., Message],
+) -> None:
+    url = "http://127.0.0.1:8080/hook?a=1&b=two%20words"
+    route = respx_mock.post(url).mock(return_value=httpx.Response(200))
+    await notifier_for(webhook_yaml(url)).send(make_message())
+    assert str(route.calls.last.request.url) == url
