@@ -6,8 +6,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Mapping
 
-import orjson
-
 from relay.core.jobs import JOB_STATUSES, Attempt, Job, JobStatus, NewJob, attempt_effect
 from relay.store.base import (
     ClaimRoom,
@@ -123,26 +121,24 @@ class SQLiteJobs(SQLiteBase):
         )
 
     async def record_attempt(self, job: Job, attempt: Attempt, next_attempt_at: float | None = None) -> None:
+        effect = attempt_effect(attempt, next_attempt_at)
+        entry = dumps(attempt.to_dict())
+
         def op(conn: sqlite3.Connection) -> None:
-            row = conn.execute(
-                "SELECT status, attempts, next_attempt_at FROM jobs WHERE id = ?", (job.id,)
-            ).fetchone()
-            if row is None:  # pruned meanwhile; nothing left to record on
-                return
-            status, attempts, due = row
-            attempts = dumps([*orjson.loads(attempts), attempt.to_dict()])
-            count_attempt(conn, job.integration, attempt)
-            if status == "delivered":  # another worker got there first; keep it delivered
-                conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job.id))
-                return
-            effect = attempt_effect(attempt, next_attempt_at)
-            if effect.next_attempt_at is not None:
-                due = effect.next_attempt_at
-            conn.execute(
-                "UPDATE jobs SET status = ?, attempts = ?, last_error = ?, finished_at = ?,"
-                " next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                (effect.status, attempts, effect.last_error, effect.finished_at, due, job.id),
+            cursor = conn.execute(
+                "UPDATE jobs SET attempts = json_insert(attempts, '$[#]', json(?1)),"
+                " last_error = CASE WHEN status = 'delivered' THEN last_error ELSE ?3 END,"
+                " finished_at = CASE WHEN status = 'delivered' THEN finished_at ELSE ?4 END,"
+                " next_attempt_at = CASE WHEN status = 'delivered' THEN next_attempt_at"
+                " ELSE coalesce(?5, next_attempt_at) END,"
+                " lease_owner = CASE WHEN status = 'delivered' THEN lease_owner ELSE NULL END,"
+                " lease_until = CASE WHEN status = 'delivered' THEN lease_until ELSE NULL END,"
+                " status = CASE WHEN status = 'delivered' THEN status ELSE ?2 END"
+                " WHERE id = ?6",
+                (entry, effect.status, effect.last_error, effect.finished_at, effect.next_attempt_at, job.id),
             )
+            if cursor.rowcount:
+                count_attempt(conn, job.integration, attempt)
 
         await self._call(op)
 
