@@ -263,6 +263,7 @@ async def test_a_replacement_is_claimed_while_an_attempt_is_recorded(relay_facto
             await dispatcher.settle()
             assert len(fast.sent) == 4
             assert {j.status for j in await relay.jobs()} == {"delivered"}
+            assert not dispatcher._recording  # nothing left counted as being recorded
         finally:
             committed.set()
             await dispatcher.stop(grace=1.0)

@@ -174,7 +174,8 @@ class Dispatcher:
         # claimed in its place as soon as the record is committed, instead of waiting for
         # a claim then. Each sender records one job at a time, so at most
         # parallel_sends_per_integration jobs are recorded at once, as before.
-        capacity = delivery.max_in_flight - (len(self._held) - len(self._recording))
+        held = self._claim_held()
+        capacity = delivery.max_in_flight - sum(held.values())
         if capacity <= 0:
             return 0
         jobs = await self._store.claim_jobs(
@@ -183,7 +184,7 @@ class Dispatcher:
             capacity,
             delivery.lease,
             per_integration=delivery.integration_share,
-            held=self._claim_held(),
+            held=held,
         )
         claimed: dict[str, list[Job]] = {}
         for job in jobs:
@@ -247,7 +248,6 @@ class Dispatcher:
             await self._until_store_answers()
         finally:
             self._held.pop(job.id, None)
-            self._recording.discard(job.id)
             if self._lanes.queued(job.integration) <= self._runtime().config.delivery.integration_share // 2:
                 # Half its share free: claim more now, or a backlog drains one batch
                 # per poll.
@@ -335,7 +335,10 @@ class Dispatcher:
             limiter.block(_throttle_wait(notifier, outcome))
         self._recording.add(job.id)
         self.wake()  # its replacement is claimed while this attempt is recorded
-        await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail, sent)
+        try:
+            await self._finish(job, kind, outcome, time.monotonic() - started, runtime, detail, sent)
+        finally:
+            self._recording.discard(job.id)
         if outcome is None and ended and self._calls_ended is not None:
             try:
                 await self._calls_ended(job, ended)
