@@ -121,12 +121,12 @@ class WebhookNotifier(Notifier):
         self._renderer = ctx.renderer
         self._locale = config.locale or ctx.locale
         self._timeout = config.timeout or ctx.timeout
-        self._url = config.url.get_secret_value()
+        url = config.url.get_secret_value()
         # Parsed once: parsing it for every request was a tenth of httpx's share of a
         # delivery. One httpx refuses is left as text, for call() to report per attempt.
-        self._target: httpx.URL | str = self._url
+        self._target: httpx.URL | str = url
         with contextlib.suppress(httpx.InvalidURL):
-            self._target = httpx.URL(self._url)
+            self._target = httpx.URL(url)
         self._secrets = config.secrets()
         auth = config.basic_auth
         self._auth = httpx.BasicAuth(auth.username, auth.password.get_secret_value()) if auth else None

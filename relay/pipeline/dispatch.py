@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -156,12 +156,14 @@ class Dispatcher:
 
     def held(self) -> dict[str, int]:
         """Jobs this dispatcher holds per integration: queued for its senders or being sent."""
-        return dict(Counter(job.integration for job in self._held.values()))
+        return self._per_integration(self._held)
 
     def _claim_held(self) -> dict[str, int]:
         """What each integration's share counts: held jobs not being recorded."""
-        recording = self._recording
-        return dict(Counter(job.integration for job in self._held.values() if job.id not in recording))
+        return self._per_integration(set(self._held) - self._recording)
+
+    def _per_integration(self, job_ids: Iterable[str]) -> dict[str, int]:
+        return dict(Counter(self._held[job_id].integration for job_id in job_ids))
 
     async def run_once(self) -> int:
         """Claim what is due and hand it to the integrations' senders; returns jobs claimed.
