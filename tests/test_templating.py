@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.channels import CHANNELS, SINGLE_LINE_TEMPLATES, TEMPLATE_CATALOGUE, TEMPLATE_NAMES
@@ -683,6 +684,39 @@ def test_no_ambiguous_zone_abbreviation_in_any_message(locale: str) -> None:
         assert "CST" not in text, name
         if name not in HEADERS and name not in PHONE:
             assert re.search(r"\d\d:\d\d:\d\d \+08:00", text), name
+
+
+def format_datetime_directive_by_directive(when: datetime, tz: str, fmt: str) -> str:
+    """What format_datetime did before it cut each format once: every directive of
+    ``fmt`` looked at for each time formatted."""
+    from relay.core.text import utc_offset, zone_label
+
+    local = when.astimezone(ZoneInfo(tz))
+
+    def directive(match: re.Match[str]) -> str:
+        if match.group() == "%Z":
+            return zone_label(local)
+        if match.group() == "%:z":
+            return utc_offset(local)
+        return match.group()
+
+    return local.strftime(re.sub(r"%(?::z|.)", directive, fmt, flags=re.S))
+
+
+@settings(derandomize=True, max_examples=1500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["%Z", "%:z", "%%", "%", "%z", "Z", ":", "z", "%H", "%Y", " ", "年", "%%Z"]),
+        max_size=12,
+    ),
+    st.sampled_from(["UTC", "Asia/Shanghai", "Asia/Kathmandu", "America/Havana", "Europe/London"]),
+    st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+)
+def test_datetime_formats_cut_once_format_as_directive_by_directive(
+    pieces: list[str], tz: str, when: datetime
+) -> None:
+    fmt = "".join(pieces)
+    assert format_datetime(when, tz, fmt=fmt) == format_datetime_directive_by_directive(when, tz, fmt)
 
 
 def test_datetime_shows_the_offset_never_an_abbreviation(tmp_path: Path) -> None:

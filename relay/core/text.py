@@ -4,10 +4,11 @@ and links (relay's delivery log, Alertmanager's new-silence form)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -91,6 +92,23 @@ def zone_label(when: datetime) -> str:
 
 
 _DIRECTIVE = re.compile(r"%(?::z|.)", re.S)
+_ZONE, _OFFSET = object(), object()
+
+
+@functools.lru_cache(maxsize=256)
+def _format_pieces(fmt: str) -> tuple[str | object, ...]:
+    """``fmt`` cut around its ``%Z`` and ``%:z`` (``%%Z`` is a literal, not one of them):
+    format_datetime puts the zone in their place. A message renders a handful of times
+    per alert, with one or two formats, so each format is cut once."""
+    pieces: list[str | object] = []
+    start = 0
+    for match in _DIRECTIVE.finditer(fmt):
+        marker = {"%Z": _ZONE, "%:z": _OFFSET}.get(match.group())
+        if marker is not None:
+            pieces += [fmt[start : match.start()], marker]
+            start = match.end()
+    pieces.append(fmt[start:])
+    return tuple(pieces)
 
 
 def format_datetime(
@@ -107,15 +125,14 @@ def format_datetime(
     if when is None:
         return ""
     when = when.astimezone(_zone(tz))
-
-    def directive(match: re.Match[str]) -> str:
-        if match.group() == "%Z":
-            return zone_label(when)
-        if match.group() == "%:z":
-            return utc_offset(when)
-        return match.group()
-
-    return when.strftime(_DIRECTIVE.sub(directive, fmt))
+    pieces = _format_pieces(fmt)
+    if len(pieces) > 1:
+        # The zone's text ('UTC', '+08:00') has no '%': strftime leaves it as it is.
+        fmt = "".join(
+            zone_label(when) if p is _ZONE else utc_offset(when) if p is _OFFSET else cast(str, p)
+            for p in pieces
+        )
+    return when.strftime(fmt)
 
 
 _UNITS = {
