@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Callable
 from urllib.parse import quote, quote_plus
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -317,3 +318,35 @@ def test_finding_url_secrets_from_anchors_in_messages_as_sent() -> None:
         ensure_ascii=False,
     )
     assert redact(body) == redact_url_parts_plainly(body) != body
+
+
+# Where a match ends just before the next name (the search for a name must start after
+# it), and tokens after ':' and after '%3A' in either order (their two scans are merged).
+ADJACENT_CASES = [
+    "key=a&token=b",
+    "sig=1&signature=2&key=3",
+    "access_token=x&key=y token=z",
+    "https://h/?password=p&secret=s&corpsecret=c",
+    "bot 123456789%3A" + "A" * 35 + " then 987654321:" + "B" * 35,
+    "bot 123456789:" + "A" * 35 + " then 987654321%3a" + "B" * 35 + " and 55555:" + "C" * 31,
+    '{"u":"https://x/bot123456:' + "t" * 35 + '/send?token=abc&key=d"}',
+]
+
+
+@pytest.mark.parametrize("text", ADJACENT_CASES)
+def test_url_secrets_next_to_each_other_match_each_patterns_own_sub(text: str) -> None:
+    assert redact(text) == redact_url_parts_plainly(text) != text
+
+
+@settings(derandomize=True, max_examples=2000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["key", "token", "sig", "signature", "=", "&", "a", "b1", "%3A", ":", "123456", "Z" * 30]
+        ),
+        max_size=60,
+    )
+)
+def test_dense_url_secrets_match_each_patterns_own_sub(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert redact(text) == redact_url_parts_plainly(text)
