@@ -139,6 +139,31 @@ class Server:
             self.proc.kill()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used so far (Linux's /proc), 0 where there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet(servers: list[Server], most: float = 0.05, window: float = 0.5, limit: float = 90.0) -> float:
+    """Until no server uses more than ``most`` of a core; the seconds waited. After a run
+    of new groups relay keeps delivering their notifications for seconds: measured
+    meanwhile, the next target would share the machine's two cores with it."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = [cpu_seconds(s.proc.pid) for s in servers]
+        time.sleep(window)
+        used = [cpu_seconds(s.proc.pid) - b for s, b in zip(servers, before, strict=True)]
+        if max(used, default=0.0) <= most * window:
+            break
+    else:
+        print(f"servers still busy after {limit:g}s; measuring anyway", flush=True)
+    return time.monotonic() - started
+
+
 def run_wrk(urls: list[str], script: Path, connections: int, duration: int) -> float:
     """Requests per second summed over one wrk per URL (connections split evenly)."""
     procs = [
@@ -231,6 +256,7 @@ def main() -> None:
             ROOT,
         )
         stack.callback(bare.stop)
+        servers = [bare]
         targets["bare Starlette (json.loads only)"] = lambda: [f"http://127.0.0.1:{bare_port}"]
 
         def start_relay(name: str, storage: str) -> str:
@@ -254,6 +280,7 @@ def main() -> None:
                 tmp,
             )
             stack.callback(server.stop)
+            servers.append(server)
             return f"http://127.0.0.1:{port}"
 
         sqlite_url = start_relay("relay-sqlite", f"sqlite:///{tmp}/bench.db")
@@ -277,6 +304,7 @@ def main() -> None:
         for round_no in range(args.rounds):
             for scenario, script in (("same", same), ("unique", unique)):
                 for name, urls in targets.items():
+                    wait_quiet(servers)
                     if scenario == "unique" and name.startswith("bare"):
                         rps = run_wrk(urls(), unique, args.connections, args.duration)
                     else:
