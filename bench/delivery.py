@@ -257,7 +257,8 @@ def report(
             "gets that many webhooks, each a new group, from wrk over 32 connections, and the time "
             "runs from the first webhook to the sink counting the last notification: ingest, the "
             "commit before the 200, claim, render, send and the recorded attempt. Rounds alternate; "
-            "medians.",
+            "medians. The sink's count is read every 20 ms through one open connection (about "
+            "1 ms of CPU each time).",
             "",
             "| target | notifications/s | vs bare | runs |",
             "|---|---:|---:|---|",

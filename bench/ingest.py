@@ -334,7 +334,10 @@ def report(results: dict[str, dict[str, list[float]]], args: argparse.Namespace)
         "same machine over loopback, one uvicorn worker each (uvloop + httptools), access log off.",
         "",
         "Load: a 5-alert Alertmanager v4 webhook, 32 connections, "
-        f"{args.duration} s per run, {args.rounds} rounds alternating between targets; medians.",
+        f"{args.duration} s per run, {args.rounds} rounds alternating between targets; medians. "
+        "Each run starts once every server is idle: after a run of new groups relay delivers "
+        "their notifications for seconds more, which would otherwise share the cores with the "
+        "next target.",
         "",
         "- **same webhook**: every request is the same group with the same alerts: what an HA "
         "Alertmanager pair and Alertmanager's re-sends every `group_interval` look like, most of "
