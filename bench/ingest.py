@@ -22,6 +22,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -91,10 +92,18 @@ def wrk_script(body: str, unique_groups: bool) -> str:
             wrk.headers["Content-Type"] = "application/json"
             wrk.body = "{escaped}"
         """)
+    # The groupKeys' prefix comes from wrk's command line (run_wrk passes a new one to
+    # each wrk): wrk's math.random starts from the same seed in every process, so a
+    # prefix drawn here was the same in every run, and each run after the first re-sent
+    # the first one's groups, and two wrk against two replicas sent each other's.
     return textwrap.dedent(f"""
         local counter = 0
-        local prefix = tostring(math.random(1e9))
+        local prefix = nil
         local template = "{escaped}"
+        init = function(args)
+          prefix = args[1]
+          if prefix == nil then error("pass the groupKeys' prefix after --") end
+        end
         request = function()
           counter = counter + 1
           local body = string.gsub(template, "{GROUP_TOKEN}", prefix .. "-" .. counter, 1)
@@ -165,7 +174,8 @@ def wait_quiet(servers: list[Server], most: float = 0.05, window: float = 0.5, l
 
 
 def run_wrk(urls: list[str], script: Path, connections: int, duration: int) -> float:
-    """Requests per second summed over one wrk per URL (connections split evenly)."""
+    """Requests per second summed over one wrk per URL (connections split evenly), one
+    thread each (a new-group script numbers its groups per thread)."""
     procs = [
         subprocess.Popen(
             [
@@ -179,6 +189,8 @@ def run_wrk(urls: list[str], script: Path, connections: int, duration: int) -> f
                 "-s",
                 str(script),
                 url + "/api/v1/alerts/webhook",
+                "--",
+                uuid.uuid4().hex,  # the groupKeys' prefix of a new-group script
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
