@@ -15,7 +15,7 @@ from relay.config.sections import DeliveryConfig
 from relay.core.clock import SystemClock
 from relay.core.errors import RetryableError
 from relay.core.rates import Rate
-from relay.pipeline.dispatch import OFF_LOOP_ITEMS, is_big
+from relay.pipeline.attempt import OFF_LOOP_ITEMS, is_big
 from relay.pipeline.ratelimit import DestinationLimiter, LimiterRegistry
 from relay.pipeline.retry import RetryPolicy
 from tests.helpers.notifiers import Fast, Hanging, Preless, settle, two_receivers

@@ -21,15 +21,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from relay.channels.base import Message, Notifier
-from relay.core.alerts import notification_in_chunks
+from relay.channels.base import Message
 from relay.core.clock import Clock
-from relay.core.digests import DigestMessage, digest_of_payload
+from relay.core.digests import DigestMessage
 from relay.core.errors import DeliveryError, PermanentError, RetryableError, StoreUnavailable
 from relay.core.integrations import kind_of
-from relay.core.jobs import Attempt, Job, bound_sent
+from relay.core.jobs import Attempt, Job
 from relay.core.secrets import redact
 from relay.obs.metrics import Metrics
+from relay.pipeline.attempt import REDACT_OFF_LOOP_CHARS, is_big, keep_sent, message_of, throttle_wait
 from relay.pipeline.lanes import Lanes
 from relay.pipeline.offload import off_loop
 from relay.pipeline.ratelimit import DeliveryPace, LimiterRegistry
@@ -289,9 +289,9 @@ class Dispatcher:
         big = is_big(job.payload)
         try:
             if big:
-                message = await off_loop(self._message_of, job, attempt, pace)
+                message = await off_loop(message_of, job, attempt, pace)
             else:
-                message = self._message_of(job, attempt, pace)
+                message = message_of(job, attempt, pace)
         except Exception as exc:  # a payload the store kept but this version cannot read
             logger.exception("job %s cannot be read", job.id)
             error = PermanentError("bad_payload", f"the stored job cannot be read: {exc}")
@@ -334,7 +334,7 @@ class Dispatcher:
         if isinstance(outcome, RetryableError) and outcome.throttled:
             # The vendor counts more than relay sent (another sender shares the robot, or
             # a restart forgot the window): hold every message to it, not only this one.
-            limiter.block(_throttle_wait(notifier, outcome))
+            limiter.block(throttle_wait(notifier, outcome))
         self._recording.add(job.id)
         self.wake()  # its replacement is claimed while this attempt is recorded
         try:
@@ -346,23 +346,6 @@ class Dispatcher:
                 await self._calls_ended(job, ended)
             except StoreUnavailable as exc:  # only the timeline lacks it: the job is done
                 logger.warning("cannot note how job %s's calls ended: %s", job.id, exc)
-
-    @staticmethod
-    def _message_of(job: Job, attempt: int, pace: DeliveryPace) -> Message | DigestMessage:
-        """The job's payload read back into what a notifier sends (10,000 alerts take a
-        while to validate: the dispatcher calls this in a worker thread)."""
-        digest = digest_of_payload(job.payload)
-        if digest is not None:
-            return DigestMessage(
-                job_id=job.id, digest=digest, integration=job.integration, attempt=attempt, pace=pace
-            )
-        return Message(
-            job_id=job.id,
-            notification=notification_in_chunks(job.payload),
-            integration=job.integration,
-            attempt=attempt,
-            pace=pace,
-        )
 
     async def _finish(
         self,
@@ -419,38 +402,3 @@ class Dispatcher:
                 "delivery failed, dead-lettered",
                 extra={**log, "reason": error.reason, "error": message, "permanent": not error.retryable},
             )
-
-
-def _throttle_wait(notifier: Notifier, error: RetryableError) -> float:
-    """How long a throttled destination waits: what the vendor said, else the channel's
-    block time, else its longest window."""
-    if error.retry_after is not None:
-        return error.retry_after
-    if notifier.throttle_block is not None:
-        return notifier.throttle_block
-    return max((rate.per for rate in notifier.rate_limits), default=0.0)
-
-
-#: Sent text longer than this is redacted in the CPU worker thread rather than on the loop.
-REDACT_OFF_LOOP_CHARS = 32 * 1024
-
-
-def keep_sent(sent: list[str], secrets: list[str]) -> list[str]:
-    """What an attempt keeps of the bodies it sent: secrets redacted first (a secret cut
-    in half by the bound would no longer be recognised), then bounded in size."""
-    return bound_sent([redact(part, secrets) for part in sent])
-
-
-#: A job with more alerts (or digest entries) than this is read and rendered in the CPU
-#: worker thread; a smaller one on the loop (a few milliseconds).
-OFF_LOOP_ITEMS = 100
-
-
-def is_big(payload: dict[str, Any]) -> bool:
-    """Whether reading and rendering ``payload`` is worth the CPU worker thread."""
-    alerts = payload.get("alerts")
-    digest = payload.get("digest")
-    entries = digest.get("entries") if isinstance(digest, dict) else None
-    return (isinstance(alerts, list) and len(alerts) > OFF_LOOP_ITEMS) or (
-        isinstance(entries, list) and len(entries) > OFF_LOOP_ITEMS
-    )
