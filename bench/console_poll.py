@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.ingest import Server, five_alert_webhook, free_port, relay_config, run_wrk, wrk_script
+from bench.ingest import Server, five_alert_webhook, free_port, relay_config, run_wrk, wait_quiet, wrk_script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "benchmarks.md"
@@ -125,6 +125,8 @@ def main() -> None:
                         # (the database growing) does not always favour one.
                         order = (False, True) if round_no % 2 == 0 else (True, False)
                         for polling in order:
+                            # A new-group run leaves notifications to deliver for seconds.
+                            wait_quiet([server])
                             rps = measure(page, url, scripts[scenario], args, polling, polls)
                             results[scenario][polling].append(rps)
                             label = "console open" if polling else "no browser"
@@ -133,6 +135,7 @@ def main() -> None:
                                 flush=True,
                             )
                 browser.close()
+            wait_quiet([server])  # the overview's own cost, not a wait behind deliveries
             cost = overview_cost(url)
         finally:
             server.stop()
