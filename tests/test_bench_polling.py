@@ -3,40 +3,14 @@ nothing: it runs every 20 ms while relay, the process measured, delivers."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import httpx
 import pytest
 
 import bench.delivery
+from tests.helpers.sink import Answer, Sink
 
 
-class _Count(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"42")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def sink() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Count)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_the_sink_is_polled_through_one_client(sink: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sink_is_polled_through_one_client(monkeypatch: pytest.MonkeyPatch) -> None:
     # A client per look (httpx.get) builds a TLS context each time: 28 ms of CPU, which
     # polled every 20 ms took half a core from relay in the benchmark's relay rounds.
     built: list[httpx.Client] = []
@@ -50,7 +24,8 @@ def test_the_sink_is_polled_through_one_client(sink: str, monkeypatch: pytest.Mo
     monkeypatch.setattr(httpx, "get", lambda *a, **k: pytest.fail("httpx.get builds a client per call"))
     bench.delivery._poller.cache_clear()
     try:
-        assert [bench.delivery.sink_count(sink) for _ in range(5)] == [42] * 5
+        with Sink(Answer(body="42")) as sink:
+            assert [bench.delivery.sink_count(sink.url) for _ in range(5)] == [42] * 5
         assert len(built) == 1
     finally:
         bench.delivery._poller.cache_clear()
