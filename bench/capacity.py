@@ -46,11 +46,10 @@ from typing import Any
 import httpx
 import redis
 
-from bench.ingest import ROOT, Server, five_alert_webhook, free_port
+from bench.ingest import ROOT, Server, cpu_seconds, five_alert_webhook, free_port
 from bench.results import write_section
 
 SECTION = "## Capacity on Redis (`bench/capacity.py`)"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Sink:
@@ -82,11 +81,6 @@ class Sink:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
 def redis_counters(client: redis.Redis) -> dict[str, float]:

@@ -149,18 +149,15 @@ class Server:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time the process has used so far (Linux's /proc), 0 where there is none."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
+    """CPU time the process has used so far: utime + stime of Linux's /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_quiet(servers: list[Server], most: float = 0.05, window: float = 0.5, limit: float = 90.0) -> float:
-    """Until no server uses more than ``most`` of a core; the seconds waited. After a run
-    of new groups relay keeps delivering their notifications for seconds: measured
-    meanwhile, the next target would share the machine's two cores with it."""
+def wait_quiet(servers: list[Server], most: float = 0.05, window: float = 0.5, limit: float = 90.0) -> None:
+    """Until no server uses more than ``most`` of a core. After a run of new groups relay
+    keeps delivering their notifications for seconds: measured meanwhile, the next target
+    would share the machine's two cores with it."""
     started = time.monotonic()
     while time.monotonic() - started < limit:
         before = [cpu_seconds(s.proc.pid) for s in servers]
@@ -170,7 +167,6 @@ def wait_quiet(servers: list[Server], most: float = 0.05, window: float = 0.5, l
             break
     else:
         print(f"servers still busy after {limit:g}s; measuring anyway", flush=True)
-    return time.monotonic() - started
 
 
 def run_wrk(urls: list[str], script: Path, connections: int, duration: int) -> float:
