@@ -350,3 +350,11 @@ def test_url_secrets_next_to_each_other_match_each_patterns_own_sub(text: str) -
 def test_dense_url_secrets_match_each_patterns_own_sub(pieces: list[str]) -> None:
     text = "".join(pieces)
     assert redact(text) == redact_url_parts_plainly(text)
+
+
+@pytest.mark.parametrize("fold", ["ſ", "\u212a"])
+def test_a_token_starting_with_a_case_folded_letter_is_found_as_the_pattern_finds_it(fold: str) -> None:
+    # Under re.I the token's [A-Za-z] takes 'ſ' (long s) and 'K' (Kelvin sign): the scan
+    # for the ':' before a token must fold case as the token pattern does.
+    for text in (f"bot 12345:{fold}" + "A" * 35, f"bot 12345%3A{fold}" + "A" * 35):
+        assert redact(text) == redact_url_parts_plainly(text) != text

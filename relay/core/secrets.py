@@ -106,16 +106,17 @@ class _EitherLiteral:
     same characters here (neither literal can occur inside the other's match), so their
     matches, merged by position, are the alternation's."""
 
-    def __init__(self, first: str, second: str) -> None:
-        self._patterns = (re.compile(first), re.compile(second))
+    def __init__(self, first: str, second: str, flags: re.RegexFlag = re.NOFLAG) -> None:
+        self._patterns = (re.compile(first, flags), re.compile(second, flags))
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         return heapq.merge(*(p.finditer(text) for p in self._patterns), key=lambda m: m.start())
 
 
 #: The ':' (or its %3A) with the 30 token characters after it: JSON has a ':' after
-#: every key, and none of those is followed by a token.
-_TOKEN_COLON = _EitherLiteral(":[A-Za-z0-9_-]{30}", "%3[Aa][A-Za-z0-9_-]{30}")
+#: every key, and none of those is followed by a token. Case-insensitive as the token
+#: pattern is: under re.I, [A-Za-z] also takes 'ſ' and the Kelvin sign 'K'.
+_TOKEN_COLON = _EitherLiteral(":[A-Za-z0-9_-]{30}", "%3[Aa][A-Za-z0-9_-]{30}", re.I)
 #: The longest name _URL_SECRET_PARAMS redacts after ("access_token").
 _LONGEST_PARAM = 12
 
